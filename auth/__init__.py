@@ -1,0 +1,1 @@
+"""Identity: passwords, tokens, sessions, flows, API keys, tenancy, storage and the ephemeral store."""

@@ -1,0 +1,9 @@
+"""Settings for rowgate: the typed model, YAML loading with environment interpolation, and the
+error hierarchy every package shares."""
+
+from __future__ import annotations
+
+from config.loader import DEFAULT_CONFIG, load_settings
+from config.schema import Settings
+
+__all__ = ["DEFAULT_CONFIG", "Settings", "load_settings"]

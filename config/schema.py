@@ -1,0 +1,203 @@
+"""The typed settings model: frozen, unknown keys forbidden, defaults that run on one machine.
+
+Each section is a small model; ``Settings`` ties them together.  Values that
+depend on others (the public URL, the token issuer, paths relative to the
+config file) are filled in by ``Settings.resolved``; checks that span several
+fields live in ``cross_field_problems`` as a pure function.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from config.units import Duration, Size
+
+Level = Literal["public", "authenticated", "admin", "deny"]
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = None
+    max_body_size: Size = 10 * 1024 * 1024
+    max_header_size: Size = 16 * 1024
+    shutdown_timeout: Duration = timedelta(seconds=15)
+    trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http(s) URL like https://auth.example.com, got {value!r}")
+        return value.rstrip("/")
+
+
+class DatabaseSettings(Model):
+    url: str | None = None
+    pool_min_size: int = Field(1, ge=0, le=1000)
+    pool_max_size: int = Field(10, ge=1, le=1000)
+    connect_timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^postgres(ql)?://", value):
+            raise ValueError(f"expected a URL like postgresql://user@host:5432/db, got {_redact(value)!r}")
+        return value
+
+
+class RedisSettings(Model):
+    url: str | None = None
+    key_prefix: str = "rowgate:"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^(redis|rediss|unix)://", value):
+            raise ValueError(f"expected a URL like redis://127.0.0.1:6379/0, got {_redact(value)!r}")
+        return value
+
+
+class UpstreamSettings(Model):
+    url: str | None = "http://127.0.0.1:8081"
+    connect_timeout: Duration = timedelta(seconds=5)
+    read_timeout: Duration = timedelta(seconds=60)
+    max_connections: int = Field(100, ge=1, le=10000)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"expected an http(s) URL like http://127.0.0.1:3000, got {value!r}")
+        return value.rstrip("/")
+
+
+class TokenSettings(Model):
+    algorithm: Literal["EdDSA", "ES256", "RS256", "HS256"] = "EdDSA"
+    issuer: str | None = None
+    audience: str = "rowgate"
+    access_ttl: Duration = timedelta(minutes=15)
+    refresh_ttl: Duration = timedelta(days=30)
+    id_ttl: Duration = timedelta(hours=1)
+    leeway: Duration = timedelta(seconds=30)
+    verify_cache_size: int = Field(10_000, ge=0, le=10_000_000)
+
+
+class RouteRule(Model):
+    path: str
+    methods: tuple[str, ...] = ()
+    level: Level
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError(f"expected a path pattern starting with / (like /api/**), got {value!r}")
+        return value
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        upper = tuple(m.upper() for m in value)
+        unknown = [m for m in upper if m not in HTTP_METHODS]
+        if unknown:
+            raise ValueError(f"expected HTTP methods from {sorted(HTTP_METHODS)}, got {unknown}")
+        return upper
+
+
+class RouteSettings(Model):
+    default: Level = "deny"
+    rules: tuple[RouteRule, ...] = ()
+
+
+class MountSettings(Model):
+    auth: str = "/v1/auth"
+    rbac: str = "/v1/rbac"
+    data: str = "/v1/data"
+    sql: str = "/v1/sql"
+    admin: str = "/admin"
+
+    @field_validator("*")
+    @classmethod
+    def _mount(cls, value: str) -> str:
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
+            raise ValueError(f"expected a path like /v1/auth (no trailing slash), got {value!r}")
+        return value
+
+
+class LoggingSettings(Model):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "text"] = "json"
+    access_log: bool = True
+
+
+class Settings(Model):
+    mode: Literal["dev", "production"] = "dev"
+    data_dir: Path = Path(".rowgate")
+    policies: Path = Path("policies.yaml")
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    upstream: UpstreamSettings = UpstreamSettings()
+    tokens: TokenSettings = TokenSettings()
+    routes: RouteSettings = RouteSettings()
+    mounts: MountSettings = MountSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def public_url(self) -> str:
+        return self.server.public_url or f"http://{self.server.host}:{self.server.port}"
+
+    @property
+    def issuer(self) -> str:
+        return self.tokens.issuer or self.public_url
+
+    def resolved(self, base_dir: Path) -> Settings:
+        """Paths made absolute: ``policies`` relative to the config file, ``data_dir`` to the cwd."""
+        policies = self.policies if self.policies.is_absolute() else base_dir / self.policies
+        return self.model_copy(update={"policies": policies.resolve(), "data_dir": self.data_dir.resolve()})
+
+
+def cross_field_problems(settings: Settings) -> list[str]:
+    """Checks that span several keys; each problem as ``key.path: message``."""
+    problems = []
+    if settings.database.pool_min_size > settings.database.pool_max_size:
+        problems.append(
+            "database.pool_min_size: must not exceed database.pool_max_size "
+            f"({settings.database.pool_min_size} > {settings.database.pool_max_size})"
+        )
+    if settings.tokens.access_ttl <= timedelta(0):
+        problems.append("tokens.access_ttl: must be longer than zero")
+    if settings.tokens.refresh_ttl < settings.tokens.access_ttl:
+        problems.append("tokens.refresh_ttl: must be at least tokens.access_ttl")
+    if settings.tokens.leeway > timedelta(minutes=5):
+        problems.append("tokens.leeway: at most 5m (a longer leeway keeps expired tokens alive)")
+    if settings.mode == "production" and settings.tokens.algorithm == "HS256":
+        problems.append(
+            "tokens.algorithm: HS256 shares one secret with every verifier; "
+            "use EdDSA, ES256 or RS256 in production"
+        )
+    return problems
+
+
+def _redact(url: str) -> str:
+    """A URL with any password replaced, for error messages."""
+    return re.sub(r"(//[^:/@]+:)[^@]*@", r"\1***@", url)

@@ -1,0 +1,1 @@
+"""The aiohttp application: middlewares, the auth pipeline, handlers, the upstream forwarder, the CLI."""
