@@ -1,0 +1,146 @@
+"""Redis ephemeral store (``redis.asyncio``): shared by every rowgate instance."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from auth.store.base import Handler
+from config.errors import ServiceUnavailable
+
+log = logging.getLogger("rowgate.store")
+
+# INCR and set the expiry only when the key is new, in one round trip.
+_INCR = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+@contextlib.asynccontextmanager
+async def _translated() -> AsyncIterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        log.warning("redis unavailable: %s", type(exc).__name__)
+        raise ServiceUnavailable("The shared store (Redis) is not reachable; try again shortly.") from exc
+
+
+class RedisStore:
+    """Store on a Redis server; keys carry ``prefix`` so several deployments can share one server."""
+
+    shared = True
+
+    def __init__(self, client: aioredis.Redis, prefix: str) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._incr = client.register_script(_INCR)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def connect(cls, url: str, prefix: str) -> RedisStore:
+        client = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30
+        )
+        store = cls(client, prefix)
+        await store.ping()
+        return store
+
+    def _k(self, key: str) -> str:
+        return self._prefix + key
+
+    async def incr(self, key: str, ttl: float) -> int:
+        async with _translated():
+            return int(await self._incr(keys=[self._k(key)], args=[max(1, int(ttl * 1000))]))
+
+    async def get(self, key: str) -> str | None:
+        async with _translated():
+            value = await self._client.get(self._k(key))
+        return None if value is None else str(value)
+
+    async def set(
+        self, key: str, value: str, ttl: float | None = None, *, only_if_absent: bool = False
+    ) -> bool:
+        px = None if ttl is None else max(1, int(ttl * 1000))
+        async with _translated():
+            return bool(await self._client.set(self._k(key), value, px=px, nx=only_if_absent))
+
+    async def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        async with _translated():
+            return int(await self._client.delete(*(self._k(k) for k in keys)))
+
+    async def ttl(self, key: str) -> float | None:
+        async with _translated():
+            ms = int(await self._client.pttl(self._k(key)))
+        return None if ms < 0 else ms / 1000
+
+    async def scan(self, prefix: str) -> dict[str, str]:
+        full = self._k(prefix)
+        found: dict[str, str] = {}
+        async with _translated():
+            keys = [k async for k in self._client.scan_iter(match=_glob_escape(full) + "*", count=500)]
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                for key, value in zip(chunk, await self._client.mget(chunk), strict=True):
+                    if value is not None:
+                        found[str(key)[len(full) :]] = str(value)
+        return found
+
+    async def publish(self, channel: str, message: str) -> None:
+        async with _translated():
+            await self._client.publish(self._k(channel), message)
+
+    async def subscribe(self, channel: str, handler: Handler) -> None:
+        ready = asyncio.Event()
+        task = asyncio.create_task(self._listen(self._k(channel), handler, ready))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await ready.wait()
+
+    async def _listen(self, channel: str, handler: Handler, ready: asyncio.Event) -> None:
+        """Deliver messages; after every (re)connection tell the handler to re-read (``None``)."""
+        delay = 0.1
+        while True:
+            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(channel)
+                await handler(None)
+                ready.set()
+                delay = 0.1
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        await handler(str(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep listening whatever a handler or the connection did
+                log.warning("subscription to %s interrupted (%s); reconnecting", channel, type(exc).__name__)
+                ready.set()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def ping(self) -> None:
+        async with _translated():
+            await self._client.ping()
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._client.aclose()
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
