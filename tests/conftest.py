@@ -49,3 +49,16 @@ async def fresh_database() -> AsyncIterator[str]:
 def redis_prefix() -> str:
     """A Redis key prefix no other test uses."""
     return f"rgtest:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+async def migrated_database(fresh_database: str) -> str:
+    """A fresh database with rowgate's migrations applied; its URL."""
+    from auth.migrate import migrate
+
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await migrate(conn, progress=lambda _: None)
+    finally:
+        await conn.close()
+    return fresh_database

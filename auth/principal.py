@@ -1,0 +1,41 @@
+"""The one identity value that flows through the whole request pipeline.
+
+Authenticators produce a ``Principal``; authorisation, handlers, identity headers for the upstream
+and the RLS subject are all derived from it.  Handlers never re-derive identity from headers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Method = Literal["password", "mfa", "api_key", "external", "guest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, for which tenant, with what rights, and how that was established."""
+
+    method: Method
+    user_id: str | None = None
+    org_id: str | None = None
+    role: str | None = None
+    permissions: frozenset[str] = frozenset()
+    session_id: str | None = None
+    api_key_id: str | None = None
+    scopes: frozenset[str] = frozenset()
+    amr: tuple[str, ...] = ()
+    token_id: str | None = None
+    #: RLS groups this principal belongs to (``admin``, ``user``, ``guest``).
+    groups: frozenset[str] = field(default=frozenset({"guest"}))
+
+    @property
+    def is_guest(self) -> bool:
+        return self.method == "guest"
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None or self.api_key_id is not None
+
+
+GUEST = Principal(method="guest")
