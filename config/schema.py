@@ -8,6 +8,7 @@ fields live in ``cross_field_problems`` as a pure function.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,18 @@ class ServerSettings(Model):
     max_header_size: Size = 16 * 1024
     shutdown_timeout: Duration = timedelta(seconds=15)
     trusted_proxies: tuple[str, ...] = ()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"expected IP addresses or CIDR ranges like 10.0.0.0/8, got {cidr!r}"
+                ) from None
+        return value
 
     @field_validator("public_url")
     @classmethod
@@ -79,6 +92,7 @@ class UpstreamSettings(Model):
     connect_timeout: Duration = timedelta(seconds=5)
     read_timeout: Duration = timedelta(seconds=60)
     max_connections: int = Field(100, ge=1, le=10000)
+    max_body_size: Size = 1024 * 1024 * 1024
 
     @field_validator("url")
     @classmethod

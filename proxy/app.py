@@ -1,0 +1,51 @@
+"""The application factory: middlewares, rowgate's own endpoints, then the upstream catch-all."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from config.schema import Settings
+from proxy.clientip import TrustedProxies
+from proxy.forward import Forwarder
+from proxy.handlers import health, upstream
+from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
+from proxy.middlewares import problems, request_context
+from proxy.pipeline import Pipeline, authentication
+from proxy.routes import RouteTable
+from proxy.services import Services, open_services
+
+ServicesFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[Services]]
+
+
+def build_pipeline(settings: Settings, services: Services) -> Pipeline:
+    """The authenticators, in the order they are asked, and the compiled route rules."""
+    return Pipeline(authenticators=(), routes=RouteTable(settings.routes))
+
+
+def build_app(settings: Settings, services_factory: ServicesFactory = open_services) -> web.Application:
+    """A ready-to-run rowgate application for ``settings``."""
+    app = web.Application(
+        middlewares=[request_context, problems, authentication],
+        client_max_size=settings.server.max_body_size,
+    )
+    app[SETTINGS] = settings
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            services = await stack.enter_async_context(services_factory(settings))
+            app[SERVICES] = services
+            app[PIPELINE] = build_pipeline(settings, services)
+            if settings.upstream.url:
+                forwarder = Forwarder(settings.upstream, TrustedProxies(settings.server.trusted_proxies))
+                await forwarder.start()
+                stack.push_async_callback(forwarder.close)
+                app[FORWARDER] = forwarder
+            yield
+
+    app.cleanup_ctx.append(lifecycle)
+    health.add_routes(app)
+    upstream.add_routes(app)
+    return app

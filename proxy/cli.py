@@ -1,0 +1,180 @@
+"""The ``rowgate`` command: serve, demo, migrate, check-config.
+
+Configuration comes from ``--config`` (or ``ROWGATE_CONFIG``, else the bundled default); the
+environment (``ROWGATE_DATABASE_URL``, ``ROWGATE_REDIS_URL``, ``ROWGATE_POLICIES``,
+``ROWGATE_MASTER_KEY``) wins over the file, and flags win over both.  Bad configuration exits
+with code 2 and one screen that names every file and key at fault.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from aiohttp import web
+
+from config import Settings, load_settings
+from config.errors import ConfigError, RowgateError
+from proxy.logs import configure_logging
+
+EXIT_CONFIG = 2
+
+
+def _version() -> str:
+    try:
+        return version("rowgate")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rowgate",
+        description="Auth sidecar: identity, sessions, API keys, tenants and row-level security.",
+    )
+    parser.add_argument("--version", action="version", version=f"rowgate {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run rowgate in front of an upstream app")
+    _config_flag(serve)
+    serve.add_argument("--host", help="address to listen on (server.host)")
+    serve.add_argument("--port", type=int, help="port to listen on (server.port)")
+    serve.add_argument("--upstream", metavar="URL", help="the app to protect (upstream.url)")
+    serve.add_argument("--policies", metavar="PATH", help="row-level security policy file (policies)")
+
+    demo = commands.add_parser("demo", help="run rowgate with the demo app behind it (the quick start)")
+    _config_flag(demo)
+    demo.add_argument("--port", type=int, default=8080, help="port for rowgate (default 8080)")
+    demo.add_argument("--app-port", type=int, default=8081, help="port for the demo app (default 8081)")
+
+    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    _config_flag(migrate)
+
+    check = commands.add_parser("check-config", help="validate the configuration without starting")
+    _config_flag(check)
+    return parser
+
+
+def _config_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", metavar="PATH", help="settings file (default: $ROWGATE_CONFIG or the bundled one)"
+    )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    flags = {
+        "server.host": getattr(args, "host", None),
+        "server.port": getattr(args, "port", None),
+        "upstream.url": getattr(args, "upstream", None),
+        "policies": getattr(args, "policies", None),
+    }
+    return {key: value for key, value in flags.items() if value is not None}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "serve": cmd_serve,
+        "demo": cmd_demo,
+        "migrate": cmd_migrate,
+        "check-config": cmd_check_config,
+    }
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        print("rowgate: the configuration has problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RowgateError as exc:
+        print(f"rowgate: {exc.detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, overrides=_overrides(args))
+    print(f"configuration is valid (mode {settings.mode}, listening on {settings.public_url})")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, overrides=_overrides(args))
+    configure_logging(settings.logging)
+
+    async def run() -> None:
+        from auth.db import Database
+        from auth.migrate import migrate
+        from proxy.services import database_url
+
+        db = await Database.connect(await database_url(settings), settings.database)
+        try:
+            async with db.connection() as conn:
+                done = await migrate(conn, progress=print)
+        finally:
+            await db.close()
+        print(f"database is up to date ({len(done)} migration(s) applied)")
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, overrides=_overrides(args))
+    configure_logging(settings.logging)
+    asyncio.run(_serve(settings))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    overrides = {"server.port": args.port, "upstream.url": f"http://127.0.0.1:{args.app_port}"}
+    settings = load_settings(args.config, overrides=overrides)
+    configure_logging(settings.logging)
+    asyncio.run(_serve(settings, demo_port=args.app_port))
+    return 0
+
+
+async def _serve(settings: Settings, demo_port: int | None = None) -> None:
+    from proxy.app import build_app
+    from proxy.demo import build_demo_app
+    from proxy.server import serve_until_stopped
+
+    demo_runner = None
+    if demo_port is not None:
+        demo_runner = web.AppRunner(build_demo_app(), access_log=None)
+        await demo_runner.setup()
+        await web.TCPSite(demo_runner, "127.0.0.1", demo_port).start()
+    try:
+        await serve_until_stopped(
+            build_app(settings), settings, on_started=lambda port: _banner(settings, port)
+        )
+    finally:
+        if demo_runner is not None:
+            await demo_runner.cleanup()
+
+
+def _banner(settings: Settings, port: int) -> None:
+    url = f"http://{settings.server.host}:{port}"
+    database = "your PostgreSQL" if settings.database.url else f"embedded PostgreSQL in {settings.data_dir}"
+    store = "Redis" if settings.redis.url else "in-process store (single instance)"
+    print(
+        f"rowgate is running at {url}\n"
+        f"  upstream app: {settings.upstream.url or 'none'}\n"
+        f"  database:     {database}\n"
+        f"  store:        {store}\n"
+        f"Try:\n"
+        f"  curl {url}/public/hello\n"
+        f"  curl {url}/api/whoami            # 401 until you sign in\n"
+        f"  curl {url}/.well-known/jwks.json\n"
+        f"Stop with Ctrl-C.",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

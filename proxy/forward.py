@@ -1,0 +1,243 @@
+"""Forwarding to the upstream app: HTTP with streamed bodies both ways, and WebSocket pass-through.
+
+Bodies are never buffered whole: the request body is streamed to the upstream as it arrives and
+the response is streamed back chunk by chunk.  Hop-by-hop headers are dropped in both directions,
+``X-Forwarded-*`` are set, and one pooled keep-alive client session serves every request.
+Connection failures become 502 and timeouts 504 problem responses (before the response starts;
+after that the connection is cut, as any proxy must).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from auth.principal import Principal
+from config.errors import PayloadTooLarge, UpstreamError, UpstreamTimeout
+from config.schema import UpstreamSettings
+from proxy.clientip import TrustedProxies
+from proxy.pipeline import mutate
+
+log = logging.getLogger("rowgate.forward")
+
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    }
+)
+CHUNK = 64 * 1024
+
+
+def _end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
+    """``headers`` without hop-by-hop ones (including those named in ``Connection``)."""
+    named = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",")}
+    return CIMultiDict(
+        (k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in named
+    )
+
+
+class Forwarder:
+    """A pooled client session to one upstream base URL."""
+
+    def __init__(self, settings: UpstreamSettings, trusted: TrustedProxies) -> None:
+        if settings.url is None:
+            raise ValueError("Forwarder needs upstream.url")
+        self.base = settings.url
+        self.settings = settings
+        self.trusted = trusted
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=self.settings.max_connections, keepalive_timeout=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=self.settings.connect_timeout.total_seconds(),
+                sock_read=self.settings.read_timeout.total_seconds(),
+            ),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("Forwarder.start() was not called")
+        return self._session
+
+    def upstream_headers(self, request: web.Request, principal: Principal) -> CIMultiDict[str]:
+        """The request's end-to-end headers, identity scrubbed and set, ``X-Forwarded-*`` added."""
+        headers = mutate(_end_to_end(request.headers), principal)
+        peer = request.remote or ""
+        trusted = self.trusted.trusts(peer)
+        forwarded_for = request.headers.get("X-Forwarded-For") if trusted else None
+        headers["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
+        if not trusted or "X-Forwarded-Proto" not in request.headers:
+            headers["X-Forwarded-Proto"] = request.scheme
+        if not trusted or "X-Forwarded-Host" not in request.headers:
+            headers["X-Forwarded-Host"] = request.host
+        return headers
+
+    async def forward(
+        self,
+        request: web.Request,
+        principal: Principal,
+        *,
+        body: bytes | None = None,
+        query: str | None = None,
+    ) -> web.StreamResponse:
+        """Send ``request`` upstream (optionally with a replaced body or query) and stream the answer."""
+        headers = self.upstream_headers(request, principal)
+        target = self.base + request.rel_url.raw_path + _query(request, query)
+        limit = self.settings.max_body_size
+        stream = _BodyStream(request, limit)
+        data: bytes | AsyncIterator[bytes] | None = None
+        if body is not None:
+            headers["Content-Length"] = str(len(body))
+            data = body
+        elif request.body_exists:
+            if request.content_length is not None and request.content_length > limit:
+                raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+            data = stream.__aiter__()
+        try:
+            upstream = await self.session.request(
+                request.method, target, headers=headers, data=data, allow_redirects=False
+            )
+        except Exception as exc:
+            raise _upstream_error(exc, stream) from exc
+        async with upstream:
+            return await self._relay(request, upstream)
+
+    async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        response.headers.extend(_end_to_end(upstream.headers))
+        await response.prepare(request)
+        try:
+            async for chunk in upstream.content.iter_chunked(CHUNK):
+                await response.write(chunk)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # The status line is gone already: cut the connection so the client sees a broken body.
+            log.warning("upstream response interrupted: %s", type(exc).__name__)
+            if request.transport is not None:
+                request.transport.close()
+            return response
+        await response.write_eof()
+        return response
+
+    async def forward_websocket(self, request: web.Request, principal: Principal) -> web.StreamResponse:
+        """Open the upstream WebSocket first, then accept the client's, and pump both ways."""
+        headers = self.upstream_headers(request, principal)
+        for name in (
+            "Sec-WebSocket-Key",
+            "Sec-WebSocket-Version",
+            "Sec-WebSocket-Extensions",
+            "Sec-WebSocket-Protocol",
+        ):
+            headers.popall(name, None)
+        protocols = [
+            p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
+        ]
+        target = self.base.replace("http", "ws", 1) + request.rel_url.raw_path + _query(request, None)
+        try:
+            upstream = await self.session.ws_connect(
+                target, headers=headers, protocols=protocols, autoclose=False
+            )
+        except TimeoutError as exc:
+            raise UpstreamTimeout("The upstream app did not accept the WebSocket in time.") from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise UpstreamError("The upstream app refused the WebSocket.") from exc
+        client = web.WebSocketResponse(
+            protocols=[upstream.protocol] if upstream.protocol else (), autoclose=False
+        )
+        await client.prepare(request)
+        async with upstream:
+            await _pump_both(client, upstream)
+        return client
+
+
+async def _pump_both(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    tasks = [asyncio.create_task(_pump(client, upstream)), asyncio.create_task(_pump(upstream, client))]
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    for side in (client, upstream):
+        if not side.closed:
+            await side.close()
+
+
+async def _pump(
+    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
+) -> None:
+    async for message in source:
+        if message.type == aiohttp.WSMsgType.TEXT:
+            await sink.send_str(message.data)
+        elif message.type == aiohttp.WSMsgType.BINARY:
+            await sink.send_bytes(message.data)
+        elif message.type == aiohttp.WSMsgType.CLOSE:
+            await sink.close(code=message.data or 1000, message=(message.extra or "").encode())
+            return
+        else:
+            return
+    if not sink.closed:
+        code = source.close_code or 1000
+        await sink.close(code=code)
+
+
+def _upstream_error(exc: Exception, stream: _BodyStream) -> Exception:
+    """The rowgate error for a failed upstream request (the body limit wins over what it caused)."""
+    if stream.exceeded or isinstance(exc, PayloadTooLarge):
+        return PayloadTooLarge(f"The body is larger than {stream.limit} bytes.")
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout("The upstream app did not answer in time.")
+    if isinstance(exc, aiohttp.ClientError | OSError):
+        log.warning("upstream request failed: %s", type(exc).__name__)
+        return UpstreamError("The upstream app is not reachable.")
+    return exc
+
+
+def _query(request: web.Request, replaced: str | None) -> str:
+    query = request.rel_url.raw_query_string if replaced is None else replaced
+    return f"?{query}" if query else ""
+
+
+class _BodyStream:
+    """The request body as it arrives; stops (and remembers why) once it passes ``limit`` bytes."""
+
+    def __init__(self, request: web.Request, limit: int) -> None:
+        self.request = request
+        self.limit = limit
+        self.exceeded = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        seen = 0
+        async for chunk in self.request.content.iter_chunked(CHUNK):
+            seen += len(chunk)
+            if seen > self.limit:
+                self.exceeded = True
+                raise PayloadTooLarge(f"The body is larger than {self.limit} bytes.")
+            yield chunk

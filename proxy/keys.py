@@ -1,0 +1,27 @@
+"""Typed keys for what the application and each request carry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from auth.principal import Principal
+from config.errors import RowgateError
+from config.schema import Settings
+
+if TYPE_CHECKING:
+    from proxy.forward import Forwarder
+    from proxy.pipeline import Pipeline
+    from proxy.services import Services
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICES: web.AppKey[Services] = web.AppKey("services")
+PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline")
+FORWARDER: web.AppKey[Forwarder] = web.AppKey("forwarder")
+
+REQUEST_ID = web.RequestKey("request_id", str)
+CLIENT_IP = web.RequestKey("client_ip", str)
+PRINCIPAL = web.RequestKey("principal", Principal)
+#: Why presented credentials were refused (the request then runs as a guest where that is allowed).
+AUTH_ERROR: web.RequestKey[RowgateError | None] = web.RequestKey("auth_error")

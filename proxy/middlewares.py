@@ -1,0 +1,97 @@
+"""The outer middlewares: request id and access log, then errors rendered as problem+json.
+
+Order (outermost first): ``request_context`` → ``problems`` → the auth pipeline → handler.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from config.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    RowgateError,
+)
+from proxy.keys import PRINCIPAL, REQUEST_ID, SETTINGS
+from proxy.logs import request_id_var
+from proxy.problem import problem_response
+
+access_log = logging.getLogger("rowgate.access")
+log = logging.getLogger("rowgate.errors")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give the request an id (a sane client ``X-Request-Id`` is kept) and log one access line."""
+    given = request.headers.get("X-Request-Id", "")
+    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-Id"] = request_id
+        return response
+    finally:
+        if request.app[SETTINGS].logging.access_log:
+            principal = request.get(PRINCIPAL)
+            access_log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                status,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "remote": request.remote,
+                    "user_id": principal.user_id if principal else None,
+                    "org_id": principal.org_id if principal else None,
+                },
+            )
+        request_id_var.reset(token)
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Render every error as problem+json; unexpected ones are logged and reveal nothing."""
+    try:
+        return await handler(request)
+    except RowgateError as error:
+        if error.status >= 500:
+            log.warning("%s: %s", error.code, error.detail, exc_info=error.__cause__ is not None)
+        return problem_response(error, request.path)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem_response(_from_http(exc), request.path)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return problem_response(RowgateError("Something went wrong on our side; it has been logged."))
+
+
+def _from_http(exc: web.HTTPException) -> RowgateError:
+    """aiohttp's own errors (no route, wrong method, body over client_max_size) as rowgate errors."""
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFound("No such endpoint.")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        return MethodNotAllowed(f"Use one of: {allowed}.", headers={"Allow": allowed})
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge("The body is larger than this endpoint accepts.")
+    if exc.status < 500:
+        return BadRequest(exc.reason or "The request could not be understood.")
+    return RowgateError("Something went wrong on our side; it has been logged.")

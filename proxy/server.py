@@ -1,0 +1,100 @@
+"""Running the application: HTTP limits, problem+json for malformed HTTP, graceful shutdown.
+
+aiohttp answers requests it cannot parse (a header line over the limit, a broken request line)
+itself, as plain text, before any middleware runs.  ``ProblemRequestHandler`` renders those as
+RFC 9457 problems too, so every error a client can see from rowgate has the same shape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+
+from aiohttp import http_exceptions, web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from config.errors import BadRequest, HeadersTooLarge, RowgateError
+from config.schema import Settings
+from proxy.problem import problem_response
+
+log = logging.getLogger("rowgate.server")
+
+
+class ProblemRequestHandler(RequestHandler):
+    """aiohttp's connection handler, answering parse errors and crashes with problem+json."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:
+            raise ConnectionError("Response is sent already, cannot send another response with the error")
+        error: RowgateError
+        if isinstance(exc, http_exceptions.LineTooLong):
+            error = HeadersTooLarge("A request line or header is longer than this server accepts.")
+        elif isinstance(exc, http_exceptions.HttpProcessingError) or 400 <= status < 500:
+            error = BadRequest("The request is not valid HTTP.", code="malformed_request")
+        else:
+            log.error("error handling a request", exc_info=exc)
+            error = RowgateError("Something went wrong on our side; it has been logged.")
+        response = problem_response(error)
+        response.force_close()
+        return response
+
+
+class ProblemServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
+class ProblemAppRunner(web.AppRunner):
+    """An AppRunner whose connections use ``ProblemRequestHandler``."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = ProblemServer
+        return server
+
+
+async def start(
+    app: web.Application, settings: Settings, *, host: str | None = None, port: int | None = None
+) -> tuple[ProblemAppRunner, int]:
+    """Start serving ``app``; returns the runner and the port actually bound."""
+    runner = ProblemAppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=settings.server.shutdown_timeout.total_seconds(),
+        max_line_size=settings.server.max_header_size,
+        max_field_size=settings.server.max_header_size,
+        max_headers=100,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host or settings.server.host, settings.server.port if port is None else port)
+    await site.start()
+    bound = int(runner.addresses[0][1])
+    return runner, bound
+
+
+async def serve_until_stopped(
+    app: web.Application, settings: Settings, on_started: Callable[[int], None] | None = None
+) -> None:
+    """Serve until SIGINT or SIGTERM, then finish requests in flight and close cleanly."""
+    runner, port = await start(app, settings)
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopped.set)
+    if on_started:
+        on_started(port)
+    try:
+        await stopped.wait()
+        log.info("shutting down: finishing requests in flight")
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,51 @@
+"""Everything the handlers use, opened once at start-up and closed at shutdown.
+
+``open_services`` is the only place that decides which backends run: the configured PostgreSQL
+or an embedded one, Redis or the in-process store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from auth.db import Database
+from auth.embedded import start_embedded
+from auth.migrate import migrate
+from auth.revocation import RevocationList
+from auth.store import EphemeralStore, open_store
+from config.schema import Settings
+
+log = logging.getLogger("rowgate")
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    store: EphemeralStore
+    revocations: RevocationList
+
+
+async def database_url(settings: Settings) -> str:
+    """The configured database URL, or that of an embedded server started in ``data_dir``."""
+    if settings.database.url:
+        return settings.database.url
+    return await start_embedded(settings.data_dir)
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings) -> AsyncIterator[Services]:
+    """Connect to the database (migrating it) and the store; close both on exit."""
+    db = await Database.connect(await database_url(settings), settings.database)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(db.close)
+        async with db.connection() as conn:
+            await migrate(conn)
+        store = await open_store(settings.redis.url, settings.redis.key_prefix)
+        stack.push_async_callback(store.close)
+        revocations = RevocationList(store, lifetime=settings.tokens.access_ttl.total_seconds() + 60)
+        await revocations.start()
+        yield Services(settings=settings, db=db, store=store, revocations=revocations)
