@@ -33,7 +33,7 @@ async def whoami(request: web.Request) -> web.Response:
             "headers": dict(request.headers),
             "method": request.method,
             "path": request.path,
-            "query": request.query_string,
+            "query": request.rel_url.raw_query_string,
         }
     )
 

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from auth.principal import Principal
 from config.errors import PayloadTooLarge, UpstreamError, UpstreamTimeout
@@ -109,7 +110,7 @@ class Forwarder:
     ) -> web.StreamResponse:
         """Send ``request`` upstream (optionally with a replaced body or query) and stream the answer."""
         headers = self.upstream_headers(request, principal)
-        target = self.base + request.rel_url.raw_path + _query(request, query)
+        target = URL(self.base + request.rel_url.raw_path + _query(request, query), encoded=True)
         limit = self.settings.max_body_size
         stream = _BodyStream(request, limit)
         data: bytes | AsyncIterator[bytes] | None = None
@@ -158,7 +159,10 @@ class Forwarder:
         protocols = [
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
         ]
-        target = self.base.replace("http", "ws", 1) + request.rel_url.raw_path + _query(request, None)
+        target = URL(
+            self.base.replace("http", "ws", 1) + request.rel_url.raw_path + _query(request, None),
+            encoded=True,
+        )
         try:
             upstream = await self.session.ws_connect(
                 target, headers=headers, protocols=protocols, autoclose=False

@@ -10,14 +10,29 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 import asyncpg
 import pytest
+from aiohttp import web
+
+from config import DEFAULT_CONFIG, Settings, load_settings
+
+SettingsFactory = Callable[..., Settings]
 
 ADMIN_URL = os.environ.get("ROWGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("ROWGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@dataclass
+class RunningServer:
+    url: str
+    app: web.Application
 
 
 def database_url(name: str) -> str:
@@ -62,3 +77,66 @@ async def migrated_database(fresh_database: str) -> str:
     finally:
         await conn.close()
     return fresh_database
+
+
+@pytest.fixture
+def make_settings(migrated_database: str, redis_prefix: str, tmp_path: Path) -> SettingsFactory:
+    """Settings from the bundled config file, pointed at this test's database, Redis prefix and
+    temporary data folder; keyword arguments are dotted-key overrides (``**{"routes.default": "public"}``)."""
+
+    def make(**overrides: Any) -> Settings:
+        base = {
+            "database.url": migrated_database,
+            "redis.url": REDIS_URL,
+            "redis.key_prefix": redis_prefix,
+            "data_dir": str(tmp_path / "data"),
+            "server.port": 0,
+            "logging.access_log": False,
+        }
+        return load_settings(DEFAULT_CONFIG, overrides={**base, **overrides}, environ={})
+
+    return make
+
+
+@pytest.fixture
+async def start_rowgate() -> AsyncIterator[Callable[[Settings], Awaitable[RunningServer]]]:
+    """Start rowgate (the real HTTP server) for given settings; stopped at the end of the test."""
+    runners: list[Any] = []
+
+    async def start(settings: Settings) -> RunningServer:
+        from proxy.app import build_app
+        from proxy.server import start as start_server
+
+        app = build_app(settings)
+        runner, port = await start_server(app, settings, host="127.0.0.1", port=0)
+        runners.append(runner)
+        return RunningServer(f"http://127.0.0.1:{port}", app)
+
+    yield start
+    for runner in reversed(runners):
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def start_app() -> AsyncIterator[Callable[[web.Application], Awaitable[str]]]:
+    """Serve any aiohttp app (a test upstream) on a free port; its base URL."""
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application) -> str:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    yield start
+    for runner in reversed(runners):
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for talking to servers started by the test."""
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -1,18 +1,40 @@
-"""Everything that is not rowgate's own endpoint goes to the upstream app, under the route rules."""
+"""Everything that is not rowgate's own endpoint goes to the upstream app, under the route rules.
+
+Paths under rowgate's own mount points never reach the upstream: a wrong method on one of
+rowgate's endpoints is a 405, an unknown path below a mount point a 404.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from config.errors import NotFound
-from proxy.keys import FORWARDER, PIPELINE
+from config.errors import MethodNotAllowed, NotFound
+from config.schema import Settings
+from proxy.keys import FORWARDER, PIPELINE, SETTINGS
 from proxy.pipeline import authorize
 from proxy.routes import canonical_path
+
+OWN_PATHS = web.AppKey("own_paths", dict[str, frozenset[str]])
+
+
+def own_prefixes(settings: Settings) -> tuple[str, ...]:
+    mounts = settings.mounts
+    return (
+        mounts.auth,
+        mounts.rbac,
+        mounts.data,
+        mounts.sql,
+        mounts.admin,
+        "/.well-known",
+        "/healthz",
+        "/readyz",
+    )
 
 
 async def forward(request: web.Request) -> web.StreamResponse:
     """Check the path against the route rules, then stream the request to the upstream."""
     path = canonical_path(request.raw_path)
+    _refuse_own_paths(request, path)
     match = request.app[PIPELINE].routes.match(request.method, path)
     principal = authorize(request, match)
     forwarder = request.app.get(FORWARDER)
@@ -23,6 +45,26 @@ async def forward(request: web.Request) -> web.StreamResponse:
     return await forwarder.forward(request, principal)
 
 
+def _refuse_own_paths(request: web.Request, path: str) -> None:
+    allowed = request.app[OWN_PATHS].get(path)
+    if allowed:
+        methods = ", ".join(sorted(allowed))
+        raise MethodNotAllowed(f"Use one of: {methods}.", headers={"Allow": methods})
+    for prefix in own_prefixes(request.app[SETTINGS]):
+        if path == prefix or path.startswith(prefix + "/"):
+            raise NotFound("No such rowgate endpoint.")
+
+
+async def _collect_own_paths(app: web.Application) -> None:
+    paths: dict[str, set[str]] = {}
+    for resource in app.router.resources():
+        info = resource.get_info()
+        if "path" in info:
+            paths.setdefault(info["path"], set()).update(route.method for route in resource)
+    app[OWN_PATHS] = {path: frozenset(methods) for path, methods in paths.items()}
+
+
 def add_routes(app: web.Application) -> None:
     """The catch-all route; register it after every route of rowgate's own."""
+    app.on_startup.append(_collect_own_paths)
     app.router.add_route("*", "/{tail:.*}", forward)

@@ -1,0 +1,88 @@
+"""Route rules and canonical paths (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.errors import BadRequest
+from config.schema import RouteRule, RouteSettings
+from proxy.routes import RouteTable, canonical_path, compile_pattern
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "matches"),
+    [
+        ("/api/**", "/api", True),
+        ("/api/**", "/api/", True),
+        ("/api/**", "/api/a/b/c", True),
+        ("/api/**", "/apix", False),
+        ("/api/*", "/api/a", True),
+        ("/api/*", "/api/a/b", False),
+        ("/files/*.png", "/files/cat.png", True),
+        ("/files/*.png", "/files/cat.png/x", False),
+        ("/tasks/{id}", "/tasks/42", True),
+        ("/tasks/{id}", "/tasks/", False),
+        ("/", "/", True),
+        ("/", "/x", False),
+        ("/a.b", "/aXb", False),
+    ],
+)
+def test_patterns(pattern: str, path: str, matches: bool) -> None:
+    assert (compile_pattern(pattern).fullmatch(path) is not None) is matches
+
+
+def table(*rules: RouteRule, default: str = "deny") -> RouteTable:
+    return RouteTable(RouteSettings(default=default, rules=rules))  # type: ignore[arg-type]
+
+
+def test_first_matching_rule_wins_and_methods_filter() -> None:
+    routes = table(
+        RouteRule(path="/api/public/**", methods=("GET",), level="public"),
+        RouteRule(path="/api/**", level="authenticated"),
+    )
+    assert routes.match("GET", "/api/public/x").level == "public"
+    assert routes.match("POST", "/api/public/x").level == "authenticated"
+    assert routes.match("GET", "/other").level == "deny"
+    assert routes.match("GET", "/other").rule is None
+
+
+def test_captured_parameters() -> None:
+    routes = table(RouteRule(path="/tasks/{id}/comments/{comment}", level="authenticated"))
+    assert routes.match("GET", "/tasks/7/comments/9").params == {"id": "7", "comment": "9"}
+
+
+def test_the_default_applies_to_unmatched_paths() -> None:
+    assert table(default="public").match("DELETE", "/anything").level == "public"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/public/../admin",
+        "/public/./x",
+        "/public/%2e%2e/admin",
+        "/public/%2E%2E/admin",
+        "/admin%2fsecret",
+        "/admin%2Fsecret",
+        "/a%5cb",
+        "/a\\b",
+        "/a%00b",
+        "/a%0ab",
+        "//admin",
+        "/a//b",
+        "/bad%ff",
+        "relative",
+    ],
+)
+def test_ambiguous_paths_are_refused(raw: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        canonical_path(raw)
+    assert caught.value.code == "invalid_path"
+
+
+@pytest.mark.parametrize(
+    ("raw", "canonical"),
+    [("/a/b", "/a/b"), ("/a/b/", "/a/b/"), ("/caf%C3%A9", "/café"), ("/a%20b?x=1", "/a b"), ("/", "/")],
+)
+def test_canonical_paths(raw: str, canonical: str) -> None:
+    assert canonical_path(raw) == canonical
