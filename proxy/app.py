@@ -11,7 +11,7 @@ from config.schema import Settings
 from proxy.clientip import TrustedProxies
 from proxy.forward import Forwarder
 from proxy.handlers import health, upstream
-from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
+from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from proxy.middlewares import problems, request_context
 from proxy.pipeline import Pipeline, authentication
 from proxy.routes import RouteTable
@@ -32,6 +32,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
         client_max_size=settings.server.max_body_size,
     )
     app[SETTINGS] = settings
+    app[TRUSTED_PROXIES] = TrustedProxies(settings.server.trusted_proxies)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
@@ -39,7 +40,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
             app[SERVICES] = services
             app[PIPELINE] = build_pipeline(settings, services)
             if settings.upstream.url:
-                forwarder = Forwarder(settings.upstream, TrustedProxies(settings.server.trusted_proxies))
+                forwarder = Forwarder(settings.upstream, app[TRUSTED_PROXIES])
                 await forwarder.start()
                 stack.push_async_callback(forwarder.close)
                 app[FORWARDER] = forwarder

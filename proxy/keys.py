@@ -9,6 +9,7 @@ from aiohttp import web
 from auth.principal import Principal
 from config.errors import RowgateError
 from config.schema import Settings
+from proxy.clientip import TrustedProxies
 
 if TYPE_CHECKING:
     from proxy.forward import Forwarder
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from proxy.services import Services
 
 SETTINGS = web.AppKey("settings", Settings)
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline")
 FORWARDER: web.AppKey[Forwarder] = web.AppKey("forwarder")

@@ -20,7 +20,7 @@ from config.errors import (
     PayloadTooLarge,
     RowgateError,
 )
-from proxy.keys import PRINCIPAL, REQUEST_ID, SETTINGS
+from proxy.keys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
 from proxy.logs import request_id_var
 from proxy.problem import problem_response
 
@@ -36,6 +36,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     given = request.headers.get("X-Request-Id", "")
     request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
     request[REQUEST_ID] = request_id
+    request[CLIENT_IP] = request.app[TRUSTED_PROXIES].client_ip(
+        request.remote, request.headers.get("X-Forwarded-For")
+    )
     token = request_id_var.set(request_id)
     started = time.perf_counter()
     status = 500
@@ -57,7 +60,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                     "path": request.path,
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    "remote": request.remote,
+                    "client_ip": request[CLIENT_IP],
                     "user_id": principal.user_id if principal else None,
                     "org_id": principal.org_id if principal else None,
                 },

@@ -1,0 +1,24 @@
+"""Client addresses: X-Forwarded-For is believed only from trusted proxies."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.clientip import TrustedProxies
+
+
+@pytest.mark.parametrize(
+    ("trusted", "peer", "xff", "client"),
+    [
+        ((), "203.0.113.9", "1.2.3.4", "203.0.113.9"),  # nobody trusted: the header is ignored
+        (("10.0.0.0/8",), "203.0.113.9", "1.2.3.4", "203.0.113.9"),  # peer not trusted
+        (("10.0.0.0/8",), "10.0.0.5", "198.51.100.7", "198.51.100.7"),
+        (("10.0.0.0/8",), "10.0.0.5", "6.6.6.6, 198.51.100.7", "198.51.100.7"),  # spoofed left part skipped
+        (("10.0.0.0/8",), "10.0.0.5", "198.51.100.7, 10.0.0.9", "198.51.100.7"),  # chain of trusted hops
+        (("10.0.0.0/8",), "10.0.0.5", "not-an-ip", "10.0.0.5"),
+        (("10.0.0.0/8",), "10.0.0.5", None, "10.0.0.5"),
+        (("::1",), "::1", "2001:db8::1", "2001:db8::1"),
+    ],
+)
+def test_client_ip(trusted: tuple[str, ...], peer: str, xff: str | None, client: str) -> None:
+    assert TrustedProxies(trusted).client_ip(peer, xff) == client
