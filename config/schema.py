@@ -35,6 +35,14 @@ class ServerSettings(Model):
     shutdown_timeout: Duration = timedelta(seconds=15)
     trusted_proxies: tuple[str, ...] = ()
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        # From the environment a list arrives as one string: "10.0.0.0/8, 172.16.0.0/12".
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:

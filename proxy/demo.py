@@ -90,3 +90,18 @@ def build_demo_app() -> web.Application:
     app.router.add_get("/api/bytes", many_bytes)
     app.router.add_get("/ws/echo", ws_echo)
     return app
+
+
+def main() -> None:
+    """``python -m proxy.demo [--host H] [--port N]``: run the demo app on its own."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m proxy.demo", description="The rowgate demo upstream app.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    args = parser.parse_args()
+    web.run_app(build_demo_app(), host=args.host, port=args.port, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

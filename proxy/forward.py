@@ -42,6 +42,8 @@ HOP_BY_HOP = frozenset(
     }
 )
 CHUNK = 64 * 1024
+#: Responses up to this size (with a Content-Length) are relayed in one piece.
+SMALL_BODY = 64 * 1024
 
 
 def _end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
@@ -131,8 +133,15 @@ class Forwarder:
             return await self._relay(request, upstream)
 
     async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+        headers = _end_to_end(upstream.headers)
+        length = upstream.content_length
+        if length is not None and length <= SMALL_BODY and request.method != "HEAD":
+            # A small body of known size: one write for headers and body (no streaming to gain).
+            body = await upstream.read()
+            headers.popall("Content-Length", None)
+            return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(_end_to_end(upstream.headers))
+        response.headers.extend(headers)
         await response.prepare(request)
         try:
             async for chunk in upstream.content.iter_chunked(CHUNK):
