@@ -59,6 +59,9 @@ async def many_bytes(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     response.content_length = total
     await response.prepare(request)
+    if request.method == "HEAD":
+        await response.write_eof()
+        return response
     block = b"x" * (64 * 1024)
     sent = 0
     while sent < total:
