@@ -101,6 +101,7 @@ class UpstreamSettings(Model):
     read_timeout: Duration = timedelta(seconds=60)
     max_connections: int = Field(100, ge=1, le=10000)
     max_body_size: Size = 1024 * 1024 * 1024
+    keepalive_timeout: Duration = timedelta(seconds=4)
 
     @field_validator("url")
     @classmethod

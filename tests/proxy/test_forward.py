@@ -242,7 +242,9 @@ def yarl_raw(url: str) -> object:
     return yarl.URL(url, encoded=True)
 
 
-async def test_head_keeps_the_upstream_content_length(proxied: RunningServer, http: aiohttp.ClientSession) -> None:
+async def test_head_keeps_the_upstream_content_length(
+    proxied: RunningServer, http: aiohttp.ClientSession
+) -> None:
     async with http.head(f"{proxied.url}/api/bytes?n=1000") as response:
         assert response.status == 200
         assert response.headers["Content-Length"] == "1000"
