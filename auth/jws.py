@@ -56,11 +56,17 @@ def verify(token: str, ring: KeyRing, now: float, types: frozenset[str]) -> dict
     return _json_object(_b64decode(payload_segment, "payload"), "payload")
 
 
-def _split(token: object) -> tuple[str, str, str]:
+def check_size(token: object) -> str:
+    """``token`` if it is a string of at most ``MAX_TOKEN_LENGTH`` characters; InvalidToken otherwise."""
     if not isinstance(token, str):
         raise InvalidToken("The token must be a string.")
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken(f"The token is longer than {MAX_TOKEN_LENGTH} characters; rowgate issues none.")
+    return token
+
+
+def _split(token: object) -> tuple[str, str, str]:
+    token = check_size(token)
     if not token.isascii():
         raise InvalidToken("The token contains characters that are not base64url.")
     parts = token.split(".")

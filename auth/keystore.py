@@ -178,6 +178,7 @@ class SigningKeys:
         self._lock = asyncio.Lock()
         self._stale = False
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def ring(self) -> KeyRing:
@@ -220,6 +221,8 @@ class SigningKeys:
             return ring
 
     async def close(self) -> None:
+        """Stop following changes (announcements that still arrive are ignored)."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -230,7 +233,8 @@ class SigningKeys:
 
     async def _on_message(self, message: str | None) -> None:
         # Any message (or a reconnection, None) means "re-read": the database is the truth.
-        await self._reload_quietly()
+        if not self._closed:
+            await self._reload_quietly()
 
     async def _refresh_forever(self) -> None:
         refresh, retry = self._intervals

@@ -78,6 +78,15 @@ def test_the_key_comes_from_a_file(tmp_path: Path) -> None:
     assert load_master_key(production(tmp_path), {MASTER_KEY_FILE_ENV: str(path)}) == KEY
 
 
+def test_a_key_file_others_can_read_is_warned_about(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "secret"
+    path.write_text(B64_KEY)
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="rowgate.crypto"):
+        assert load_master_key(production(tmp_path), {MASTER_KEY_FILE_ENV: str(path)}) == KEY
+    assert "chmod 600" in caplog.text
+
+
 def test_a_missing_key_file_is_a_config_error_naming_the_variable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=MASTER_KEY_FILE_ENV):
         load_master_key(production(tmp_path), {MASTER_KEY_FILE_ENV: str(tmp_path / "absent")})
