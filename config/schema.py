@@ -122,6 +122,17 @@ class TokenSettings(Model):
     id_ttl: Duration = timedelta(hours=1)
     leeway: Duration = timedelta(seconds=30)
     verify_cache_size: int = Field(10_000, ge=0, le=10_000_000)
+    #: How long a retired signing key keeps verifying (and stays in the JWKS) after a rotation or an
+    #: algorithm change.  Unset: the longest token lifetime (access or ID) plus the leeway, so no
+    #: token signed just before the rotation is cut short.
+    retired_key_ttl: Duration | None = None
+
+    @property
+    def retired_key_lifetime(self) -> timedelta:
+        """``retired_key_ttl``, or the default that outlives every token signed before retirement."""
+        if self.retired_key_ttl is not None:
+            return self.retired_key_ttl
+        return max(self.access_ttl, self.id_ttl) + self.leeway
 
 
 class RouteRule(Model):
