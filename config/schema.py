@@ -177,6 +177,11 @@ class MountSettings(Model):
         return value
 
 
+class RbacSettings(Model):
+    #: Roles whose members form the RLS ``admin`` group (and pass ``level: admin`` routes).
+    admin_roles: tuple[str, ...] = ("admin",)
+
+
 class LoggingSettings(Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -194,6 +199,7 @@ class Settings(Model):
     tokens: TokenSettings = TokenSettings()
     routes: RouteSettings = RouteSettings()
     mounts: MountSettings = MountSettings()
+    rbac: RbacSettings = RbacSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @property
