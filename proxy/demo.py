@@ -87,6 +87,7 @@ def build_demo_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/", index)
     app.router.add_get("/public/hello", hello)
+    app.router.add_get("/api/hello", hello)
     app.router.add_route("*", "/api/whoami", whoami)
     app.router.add_route("*", "/admin-only/whoami", whoami)
     app.router.add_post("/api/echo", echo)

@@ -55,10 +55,10 @@ SMALL_BODY = 64 * 1024
 
 def _end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """``headers`` without hop-by-hop ones (including those named in ``Connection``)."""
-    named = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",")}
-    return CIMultiDict(
-        (k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in named
-    )
+    drop = HOP_BY_HOP
+    if "Connection" in headers:
+        drop = drop | {t.strip().lower() for v in headers.getall("Connection") for t in v.split(",")}
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
 
 
 class Forwarder:
