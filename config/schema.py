@@ -14,16 +14,21 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from config.model import Model
+from config.tenancy import (
+    ApiKeySettings,
+    ExternalIssuer,
+    InvitationSettings,
+    RbacSettings,
+    check_required,
+    tenancy_problems,
+)
 from config.units import Duration, Size
 
 Level = Literal["public", "authenticated", "admin", "deny"]
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerSettings(Model):
@@ -139,6 +144,8 @@ class RouteRule(Model):
     path: str
     methods: tuple[str, ...] = ()
     level: Level
+    #: Permissions the caller must hold, all of them (``level`` authenticated or admin only).
+    permissions: tuple[str, ...] = ()
 
     @field_validator("path")
     @classmethod
@@ -155,6 +162,11 @@ class RouteRule(Model):
         if unknown:
             raise ValueError(f"expected HTTP methods from {sorted(HTTP_METHODS)}, got {unknown}")
         return upper
+
+    @field_validator("permissions")
+    @classmethod
+    def _permissions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_required(value)
 
 
 class RouteSettings(Model):
@@ -177,11 +189,6 @@ class MountSettings(Model):
         return value
 
 
-class RbacSettings(Model):
-    #: Roles whose members form the RLS ``admin`` group (and pass ``level: admin`` routes).
-    admin_roles: tuple[str, ...] = ("admin",)
-
-
 class LoggingSettings(Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -201,6 +208,9 @@ class Settings(Model):
     mounts: MountSettings = MountSettings()
     rbac: RbacSettings = RbacSettings()
     logging: LoggingSettings = LoggingSettings()
+    api_keys: ApiKeySettings = ApiKeySettings()
+    invitations: InvitationSettings = InvitationSettings()
+    issuers: tuple[ExternalIssuer, ...] = ()
 
     @property
     def public_url(self) -> str:
@@ -235,6 +245,13 @@ def cross_field_problems(settings: Settings) -> list[str]:
             "tokens.algorithm: HS256 shares one secret with every verifier; "
             "use EdDSA, ES256 or RS256 in production"
         )
+    for index, rule in enumerate(settings.routes.rules):
+        if rule.permissions and rule.level not in ("authenticated", "admin"):
+            problems.append(
+                f"routes.rules[{index}].permissions: only rules of level authenticated or admin can "
+                f"require permissions (this one is {rule.level})"
+            )
+    problems.extend(tenancy_problems(settings.mode, settings.issuer, settings.rbac, settings.issuers))
     return problems
 
 

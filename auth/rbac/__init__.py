@@ -1,0 +1,1 @@
+"""Roles and permissions: the permission algebra, the role catalogue, custom roles per organisation."""

@@ -1,0 +1,97 @@
+"""Tenancy settings: roles, permissions on route rules, API keys, invitations, external issuers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config import DEFAULT_CONFIG, load_settings
+from config.errors import ConfigError
+
+ISSUER = {
+    "issuer": "https://idp.example.com/",
+    "jwks_url": "https://idp.example.com/jwks",
+    "audiences": ["app"],
+}
+
+
+def problems(**overrides: Any) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(DEFAULT_CONFIG, environ={}, overrides=overrides)
+    return [p.split(": ", 1)[1] for p in caught.value.problems]
+
+
+def test_the_bundled_defaults() -> None:
+    settings = load_settings(DEFAULT_CONFIG, environ={})
+    assert settings.rbac.roles["admin"] == ("*",)
+    assert settings.rbac.roles["viewer"] == ("*:read",)
+    assert settings.rbac.admin_roles == ("admin",)
+    assert settings.api_keys.cache_ttl == timedelta(minutes=1)
+    assert settings.api_keys.usage_flush_interval == timedelta(seconds=10)
+    assert settings.invitations.ttl == timedelta(days=7)
+    assert settings.issuers == ()
+
+
+def test_a_route_rule_may_require_permissions() -> None:
+    rules = [{"path": "/api/tasks/**", "level": "authenticated", "permissions": ["tasks:read"]}]
+    settings = load_settings(DEFAULT_CONFIG, environ={}, overrides={"routes.rules": rules})
+    assert settings.routes.rules[0].permissions == ("tasks:read",)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (
+            {"routes.rules": [{"path": "/x", "level": "authenticated", "permissions": ["tasks:*"]}]},
+            "routes.rules[0].permissions: expected permissions like tasks:read (one resource, one action)",
+        ),
+        (
+            {"routes.rules": [{"path": "/x", "level": "public", "permissions": ["tasks:read"]}]},
+            "routes.rules[0].permissions: only rules of level authenticated or admin",
+        ),
+        ({"rbac.roles": {"Admin": ["*"]}}, "rbac.roles: expected role names like member"),
+        ({"rbac.roles": {"admin": ["tasks"]}}, "rbac.roles: expected permissions like tasks:read"),
+        ({"rbac.admin_roles": ["owner"]}, "rbac.admin_roles: ['owner'] are not roles declared"),
+        ({"rbac.admin_roles": []}, "rbac.admin_roles: name at least one role"),
+        (
+            {"invitations.accept_url": "https://app.example.com/join"},
+            "invitations.accept_url: expected an http(s) URL holding {token}",
+        ),
+        ({"issuers": [{**ISSUER, "audiences": []}]}, "issuers[0].audiences: "),
+        ({"issuers": [{**ISSUER, "algorithms": ["HS256"]}]}, "issuers[0].algorithms[0]: "),
+        ({"issuers": [{**ISSUER, "algorithms": ["none"]}]}, "issuers[0].algorithms[0]: "),
+        (
+            {"issuers": [{**ISSUER, "jwks_url": "file:///etc/passwd"}]},
+            "issuers[0].jwks_url: expected an http(s) URL",
+        ),
+        ({"issuers": [ISSUER, ISSUER]}, "issuers[1].issuer: 'https://idp.example.com/' is configured twice"),
+        (
+            {"issuers": [{**ISSUER, "issuer": "http://127.0.0.1:8080"}]},
+            "issuers[0].issuer: is rowgate's own issuer",
+        ),
+        (
+            {"issuers": [{**ISSUER, "default_role": "owner"}]},
+            "issuers[0].default_role: 'owner' is not a role",
+        ),
+        (
+            {"mode": "production", "issuers": [{**ISSUER, "jwks_url": "http://idp.example.com/jwks"}]},
+            "issuers[0].jwks_url: must be https in production",
+        ),
+        ({"api_keys.max_per_org": 0}, "api_keys.max_per_org: "),
+    ],
+)
+def test_mistakes_are_named(overrides: dict[str, Any], expected: str) -> None:
+    found = problems(**overrides)
+    assert any(p.startswith(expected) for p in found), found
+
+
+def test_an_external_issuer_with_its_defaults(tmp_path: Path) -> None:
+    settings = load_settings(DEFAULT_CONFIG, environ={}, overrides={"issuers": [ISSUER]})
+    issuer = settings.issuers[0]
+    assert issuer.algorithms == ("RS256",)
+    assert issuer.claims.user_id == "sub"
+    assert issuer.audience_claim == "aud"
+    assert issuer.jwks_refetch_interval == timedelta(seconds=30)
