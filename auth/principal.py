@@ -35,7 +35,19 @@ class Principal:
 
     @property
     def is_authenticated(self) -> bool:
+        """True for a signed-in user, an external token's subject or a secret API key.
+
+        A publishable API key names its tenant but acts as that tenant's guest (it ships in
+        client code anyone can read), so it is not authenticated: it passes ``public`` routes
+        only, and RLS sees it in the ``guest`` group of its tenant.
+        """
+        if self.method == "guest" or "guest" in self.groups:
+            return False
         return self.user_id is not None or self.api_key_id is not None
+
+    @property
+    def is_publishable_key(self) -> bool:
+        return self.api_key_id is not None and "guest" in self.groups
 
 
 GUEST = Principal(method="guest")

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from config.schema import Settings
-from proxy.authenticators import BearerAuthenticator
+from proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator, ExternalAuthenticator
 from proxy.clientip import TrustedProxies
 from proxy.forward import Forwarder
-from proxy.handlers import health, upstream, wellknown
+from proxy.handlers import api_keys, health, members, rbac, upstream, wellknown
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from proxy.middlewares import problems, request_context
-from proxy.pipeline import Pipeline, authentication
+from proxy.pipeline import Authenticator, Pipeline, authentication
 from proxy.routes import RouteTable
 from proxy.services import Services, open_services
 
@@ -23,8 +23,13 @@ ServicesFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[Se
 
 def build_pipeline(settings: Settings, services: Services) -> Pipeline:
     """The authenticators, in the order they are asked, and the compiled route rules."""
-    bearer = BearerAuthenticator(services.tokens, services.revocations, settings.rbac.admin_roles)
-    return Pipeline(authenticators=(bearer,), routes=RouteTable(settings.routes))
+    tenancy = services.tenancy
+    authenticators: list[Authenticator] = []
+    if tenancy.issuers:  # only then is a Bearer token's iss worth a look
+        authenticators.append(ExternalAuthenticator(tenancy.issuers, tenancy.catalog))
+    authenticators.append(BearerAuthenticator(services.tokens, services.revocations, tenancy.catalog))
+    authenticators.append(ApiKeyAuthenticator(tenancy.key_verifier))
+    return Pipeline(authenticators=tuple(authenticators), routes=RouteTable(settings.routes))
 
 
 def build_app(settings: Settings, services_factory: ServicesFactory = open_services) -> web.Application:
@@ -51,5 +56,8 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     app.cleanup_ctx.append(lifecycle)
     health.add_routes(app)
     wellknown.add_routes(app)
+    api_keys.add_routes(app, settings.mounts.auth)
+    members.add_routes(app, settings.mounts.auth)
+    rbac.add_routes(app, settings.mounts.rbac)
     upstream.add_routes(app)
     return app

@@ -1,56 +1,118 @@
 """Authenticators: each looks for one kind of credential and answers a Principal, or None.
 
-The pipeline asks them in order (``proxy.app.build_pipeline``); the first that finds its kind of
-credential decides, and an invalid credential raises rather than falling through to a guest.
+The pipeline asks them in order (``proxy.app.build_pipeline``): external issuers' tokens, then
+rowgate's own tokens, then API keys.  The first that finds its kind of credential decides, and an
+invalid credential raises rather than falling through to a guest.  A request carrying both a
+Bearer token and ``X-API-Key`` is decided by the token (the key is not looked at).
+
+A Bearer token is an external issuer's when its *unverified* ``iss`` names a configured external
+issuer: that only chooses the verifier (whose keys, audiences and rules apply), and the rowgate
+authenticator never sees such a token.  Any other Bearer token must be rowgate's own.
+
+Permissions of users (rowgate's and external issuers') are derived on each request from the
+tenant and role (``RoleCatalog``), never read from the token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-
 from aiohttp import web
 
+from auth.apikeys.verify import ApiKeyVerifier
+from auth.external.verify import ExternalIssuers
 from auth.principal import Principal
+from auth.rbac.catalog import RoleCatalog, rls_groups
+from auth.rbac.permissions import NONE
 from auth.revocation import RevocationList
 from auth.tokens import TokenService
-from config.errors import InvalidToken
+from config.errors import InvalidCredentials, InvalidToken
+
+__all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]
+
+API_KEY_HEADER = "X-API-Key"
+_MEMBERLESS = frozenset({"user"})
 
 
-def rls_groups(role: str | None, admin_roles: Collection[str]) -> frozenset[str]:
-    """RLS groups of a signed-in member: ``user``, plus ``admin`` when the role is an admin role."""
-    return frozenset({"user", "admin"}) if role in admin_roles else frozenset({"user"})
+def bearer_token(request: web.Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>``; None without a Bearer header."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    if not token:
+        raise InvalidToken("The Authorization header holds no token after 'Bearer'.")
+    return token
 
 
 class BearerAuthenticator:
     """``Authorization: Bearer <rowgate access token>``: verified locally (cached), revocation checked."""
 
-    def __init__(
-        self, tokens: TokenService, revocations: RevocationList, admin_roles: Collection[str]
-    ) -> None:
+    def __init__(self, tokens: TokenService, revocations: RevocationList, catalog: RoleCatalog) -> None:
         self.tokens = tokens
         self.revocations = revocations
-        self.admin_roles = frozenset(admin_roles)
+        self.catalog = catalog
 
     async def __call__(self, request: web.Request) -> Principal | None:
-        header = request.headers.get("Authorization")
-        if header is None:
+        token = bearer_token(request)
+        if token is None:
             return None
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer":
-            return None
-        token = token.strip()
-        if not token:
-            raise InvalidToken("The Authorization header holds no token after 'Bearer'.")
         claims = self.tokens.verify_access(token, revoked=self.revocations.is_revoked)
+        org_id, role = claims.org_id, claims.role
         return Principal(
             method="mfa" if "mfa" in claims.amr else "password",
             user_id=claims.sub,
-            org_id=claims.org_id,
-            role=claims.role,
-            permissions=frozenset(claims.perms),
+            org_id=org_id,
+            role=role,
+            permissions=await self.catalog.permissions(org_id, role) if org_id else NONE,
             session_id=claims.sid,
             scopes=claims.scopes,
             amr=claims.amr,
             token_id=claims.jti,
-            groups=rls_groups(claims.role, self.admin_roles) if claims.org_id else frozenset({"user"}),
+            groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
         )
+
+
+class ExternalAuthenticator:
+    """A Bearer token whose ``iss`` is a configured external issuer, verified against its JWKS."""
+
+    def __init__(self, issuers: ExternalIssuers, catalog: RoleCatalog) -> None:
+        self.issuers = issuers
+        self.catalog = catalog
+
+    async def __call__(self, request: web.Request) -> Principal | None:
+        token = bearer_token(request)
+        if token is None:
+            return None
+        verifier = self.issuers.issuer_of(token)
+        if verifier is None:
+            return None  # not an external issuer's token: rowgate's own authenticator decides
+        identity = await verifier.verify(token)
+        org_id, role = identity.org_id, identity.role
+        return Principal(
+            method="external",
+            user_id=identity.user_id,
+            org_id=org_id,
+            role=role,
+            permissions=await self.catalog.permissions(org_id, role) if org_id else NONE,
+            amr=("ext",),
+            token_id=identity.token_id,
+            groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
+        )
+
+
+class ApiKeyAuthenticator:
+    """``X-API-Key: rg_sk_...`` or ``rg_pk_...``: the key's tenant, scopes and groups."""
+
+    def __init__(self, verifier: ApiKeyVerifier) -> None:
+        self.verifier = verifier
+
+    async def __call__(self, request: web.Request) -> Principal | None:
+        key = request.headers.get(API_KEY_HEADER)
+        if key is None:
+            return None
+        key = key.strip()
+        if not key:
+            raise InvalidCredentials(f"The {API_KEY_HEADER} header is empty.", code="invalid_api_key")
+        return await self.verifier.authenticate(key)

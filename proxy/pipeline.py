@@ -5,8 +5,9 @@
   answer at all makes the caller a guest.  A credential that is present but invalid raises, and
   the request continues as a guest with the error kept: public routes still work, every route
   that needs identity answers 401 with the reason.
-* **authorize**: the route rule's level decides (upstream paths only; rowgate's own endpoints
-  check what they need in their handlers).
+* **authorize**: the route rule's level decides, then its ``permissions`` (all required; an API
+  key's scopes are already folded into its permissions).  Upstream paths only: rowgate's own
+  endpoints check what they need in their handlers.
 * **mutate**: every ``X-Rowgate-*`` header the client sent is deleted, then the trusted identity
   headers are added.  The upstream can rely on them because nobody else can set them.
 """
@@ -21,7 +22,8 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
 from auth.principal import GUEST, Principal
-from config.errors import Forbidden, Unauthorized
+from auth.rbac.permissions import missing
+from config.errors import Forbidden, ServiceUnavailable, Unauthorized
 from proxy.keys import AUTH_ERROR, PIPELINE, PRINCIPAL
 from proxy.routes import RouteMatch, RouteTable
 
@@ -51,7 +53,7 @@ async def authentication(request: web.Request, handler: Handler) -> web.StreamRe
     try:
         request[PRINCIPAL] = await request.app[PIPELINE].authenticate(request)
         request[AUTH_ERROR] = None
-    except (Unauthorized, Forbidden) as error:
+    except (Unauthorized, Forbidden, ServiceUnavailable) as error:
         request[PRINCIPAL] = GUEST
         request[AUTH_ERROR] = error
     return await handler(request)
@@ -62,14 +64,35 @@ def require_identity(request: web.Request) -> Principal:
     principal = request[PRINCIPAL]
     if principal.is_authenticated:
         return principal
+    if principal.is_publishable_key:
+        raise Forbidden(
+            "A publishable API key acts as a guest; this needs a signed-in user or a secret API key.",
+            code="publishable_key",
+        )
     raise request[AUTH_ERROR] or Unauthorized("Sign in first: send Authorization: Bearer <access token>.")
 
 
 def require_user(request: web.Request) -> Principal:
-    """Like ``require_identity``, but the caller must be a signed-in user (not an API key)."""
+    """Like ``require_identity``, but the caller must be a user signed in to rowgate itself (not an
+    API key, and not an external issuer's token: those are for the proxied app only)."""
     principal = require_identity(request)
     if principal.user_id is None:
         raise Forbidden("This endpoint is for signed-in users, not API keys.", code="user_required")
+    if principal.method not in ("password", "mfa"):
+        raise Forbidden(
+            "This endpoint is for users signed in to rowgate, not external issuers' tokens.",
+            code="rowgate_user_required",
+        )
+    return principal
+
+
+def require_member(request: web.Request) -> Principal:
+    """Like ``require_user``, with an active organisation (the tenant every answer is confined to)."""
+    principal = require_user(request)
+    if principal.org_id is None:
+        raise Forbidden(
+            "Your session has no active organisation; switch to one first.", code="no_organisation"
+        )
     return principal
 
 
@@ -85,6 +108,14 @@ def authorize(request: web.Request, match: RouteMatch) -> Principal:
     principal = require_identity(request)
     if match.level == "admin" and "admin" not in principal.groups:
         raise Forbidden("This path is for organisation admins.", code="admin_required")
+    if match.rule is not None and match.rule.permissions:
+        lacking = missing(principal.permissions, match.rule.permissions)
+        if lacking:
+            raise Forbidden(
+                f"This path needs permissions you do not hold: {', '.join(lacking)}.",
+                code="permission_denied",
+                extra={"missing": lacking},
+            )
     return principal
 
 

@@ -18,6 +18,7 @@ from auth.keystore import SigningKeys
 from auth.migrate import migrate
 from auth.revocation import RevocationList
 from auth.store import EphemeralStore, open_store
+from auth.tenancy import Tenancy, open_tenancy
 from auth.tokens import TokenService
 from config.schema import Settings
 
@@ -33,6 +34,7 @@ class Services:
     box: SecretBox
     keys: SigningKeys
     tokens: TokenService
+    tenancy: Tenancy
 
 
 async def database_url(settings: Settings) -> str:
@@ -59,6 +61,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(keys.close)
         tokens = TokenService(settings, await keys.start())
         keys.add_listener(tokens.use_keyring)
+        tenancy = await stack.enter_async_context(open_tenancy(settings, db, store, revocations))
         yield Services(
-            settings=settings, db=db, store=store, revocations=revocations, box=box, keys=keys, tokens=tokens
+            settings=settings,
+            db=db,
+            store=store,
+            revocations=revocations,
+            box=box,
+            keys=keys,
+            tokens=tokens,
+            tenancy=tenancy,
         )

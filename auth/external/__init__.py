@@ -1,0 +1,1 @@
+"""External token issuers (Firebase, Auth0, Cognito, ...): their key sets and their tokens."""

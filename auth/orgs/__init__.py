@@ -1,0 +1,1 @@
+"""Organisations: members and their roles, invitations, switching the active organisation."""

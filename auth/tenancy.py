@@ -1,0 +1,59 @@
+"""Opening the tenancy services at start-up: roles, members, API keys, external issuers.
+
+``open_tenancy`` starts what follows announcements (the role catalogue, the API-key cache) and the
+usage writer, and closes them (writing the last usage counts) on the way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from auth.apikeys.service import ApiKeys
+from auth.apikeys.usage import UsageCounter
+from auth.apikeys.verify import ApiKeyVerifier
+from auth.db import Database
+from auth.external.verify import ExternalIssuers
+from auth.orgs.members import Members
+from auth.rbac.catalog import RoleCatalog
+from auth.rbac.custom_roles import CustomRoles
+from auth.revocation import RevocationList
+from auth.store import EphemeralStore
+from config.schema import Settings
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    catalog: RoleCatalog
+    roles: CustomRoles
+    members: Members
+    api_keys: ApiKeys
+    key_verifier: ApiKeyVerifier
+    usage: UsageCounter
+    issuers: ExternalIssuers
+
+
+@contextlib.asynccontextmanager
+async def open_tenancy(
+    settings: Settings, db: Database, store: EphemeralStore, revocations: RevocationList
+) -> AsyncIterator[Tenancy]:
+    async with contextlib.AsyncExitStack() as stack:
+        catalog = RoleCatalog(db, store, settings.rbac)
+        await catalog.start()
+        usage = UsageCounter(db, settings.api_keys.usage_flush_interval.total_seconds())
+        usage.start()
+        stack.push_async_callback(usage.close)
+        verifier = ApiKeyVerifier(db, store, catalog, usage, settings.api_keys)
+        await verifier.start()
+        issuers = ExternalIssuers(settings.issuers)
+        stack.push_async_callback(issuers.close)
+        yield Tenancy(
+            catalog=catalog,
+            roles=CustomRoles(db, catalog, settings.rbac),
+            members=Members(db, catalog, revocations, verifier),
+            api_keys=ApiKeys(db, verifier, usage, settings.api_keys),
+            key_verifier=verifier,
+            usage=usage,
+            issuers=issuers,
+        )

@@ -1,0 +1,72 @@
+"""``/v1/auth/api-keys``: create (the key is in this answer only), list, revoke, rotate."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from aiohttp import web
+
+from auth.apikeys.service import CreatedKey
+from proxy.bodies import Body, parse_body
+from proxy.handlers.context import current_actor
+from proxy.handlers.fields import Duration, Name, Permissions, Timestamp
+from proxy.keys import SERVICES
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class CreateKey(Body):
+    name: Name
+    type: Literal["secret", "publishable"]
+    scopes: Permissions = []
+    expires_at: Timestamp | None = None
+
+
+class RotateKey(Body):
+    grace_period: Duration = timedelta(0)
+    expires_at: Timestamp | None = None
+
+
+def _created(created: CreatedKey, now: datetime) -> dict[str, Any]:
+    return {**created.view.as_json(now), "key": created.key}
+
+
+async def create(request: web.Request) -> web.Response:
+    actor = await current_actor(request)
+    body = await parse_body(request, CreateKey)
+    created = await request.app[SERVICES].tenancy.api_keys.create(
+        actor, name=body.name, kind=body.type, scopes=body.scopes, expires_at=body.expires_at
+    )
+    return web.json_response(_created(created, datetime.now(UTC)), status=201, headers=NO_STORE)
+
+
+async def list_keys(request: web.Request) -> web.Response:
+    actor = await current_actor(request)
+    keys = await request.app[SERVICES].tenancy.api_keys.list(actor)
+    now = datetime.now(UTC)
+    return web.json_response({"keys": [key.as_json(now) for key in keys]}, headers=NO_STORE)
+
+
+async def revoke(request: web.Request) -> web.Response:
+    actor = await current_actor(request)
+    await request.app[SERVICES].tenancy.api_keys.revoke(actor, request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def rotate(request: web.Request) -> web.Response:
+    actor = await current_actor(request)
+    body = await parse_body(request, RotateKey)
+    created, previous = await request.app[SERVICES].tenancy.api_keys.rotate(
+        actor, request.match_info["id"], body.grace_period, body.expires_at
+    )
+    now = datetime.now(UTC)
+    answer = {**_created(created, now), "previous": previous.as_json(now)}
+    return web.json_response(answer, status=201, headers=NO_STORE)
+
+
+def add_routes(app: web.Application, mount: str) -> None:
+    app.router.add_post(f"{mount}/api-keys", create)
+    app.router.add_get(f"{mount}/api-keys", list_keys)
+    app.router.add_delete(mount + "/api-keys/{id}", revoke)
+    app.router.add_post(mount + "/api-keys/{id}/rotate", rotate)

@@ -1,0 +1,39 @@
+"""The caller of a tenancy endpoint, as a member of their active organisation.
+
+``current_actor`` reads the caller's membership from the database on every call, so that a
+member removed or demoted a moment ago acts with what they hold *now*, whatever their access
+token still says (the token is revoked too; this is the second lock on the door).
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from auth.actor import Actor
+from auth.audit import ClientContext
+from auth.ids import canonical_uuid
+from config.errors import Forbidden
+from proxy.keys import CLIENT_IP, SERVICES
+from proxy.pipeline import require_member
+
+
+def client_context(request: web.Request) -> ClientContext:
+    return ClientContext.of(request[CLIENT_IP], request.headers.get("User-Agent"))
+
+
+async def current_actor(request: web.Request) -> Actor:
+    principal = require_member(request)
+    org_id, user_id = canonical_uuid(principal.org_id), canonical_uuid(principal.user_id)
+    tenancy = request.app[SERVICES].tenancy
+    role = None if org_id is None or user_id is None else await tenancy.members.current_role(org_id, user_id)
+    if org_id is None or user_id is None or role is None:
+        raise Forbidden("You are not a member of this organisation (any more).", code="not_a_member")
+    return Actor(
+        user_id=user_id,
+        org_id=org_id,
+        role=role,
+        permissions=await tenancy.catalog.permissions(org_id, role),
+        admin=tenancy.catalog.is_admin(role),
+        session_id=principal.session_id,
+        client=client_context(request),
+    )

@@ -1,0 +1,57 @@
+"""Field types shared by the tenancy request bodies: each refuses bad input with a clear 422."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
+
+from auth.rbac.permissions import is_grantable
+from config.tenancy import ROLE_NAME
+from config.units import parse_duration
+
+
+def _printable(value: str) -> str:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError("must not hold control characters")
+    return value
+
+
+def _grantable(value: str) -> str:
+    if not is_grantable(value):
+        raise ValueError("expected a permission like tasks:read, tasks:*, *:read or *")
+    return value
+
+
+def _role(value: str) -> str:
+    if not ROLE_NAME.fullmatch(value):
+        raise ValueError("expected a role name of lower-case letters, digits, - and _ (at most 40)")
+    return value
+
+
+def _text_timestamp(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("expected an RFC 3339 timestamp with a time zone, like 2030-01-31T12:00:00Z")
+    return value
+
+
+def _duration(value: object) -> timedelta:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("expected seconds (a whole number) or a duration like 15m, 24h, 7d")
+    return parse_duration(value)
+
+
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_printable)
+]
+Description = Annotated[str, StringConstraints(max_length=500), AfterValidator(_printable)]
+Permission = Annotated[str, StringConstraints(max_length=130), AfterValidator(_grantable)]
+Permissions = Annotated[list[Permission], Field(max_length=200)]
+RoleName = Annotated[str, StringConstraints(max_length=40), AfterValidator(_role)]
+#: An id in a body: checked to be a UUID by the service (an unknown one is a 404 like any other).
+Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_timestamp), Field(strict=False)]
+Duration = Annotated[timedelta, BeforeValidator(_duration), Field(strict=False)]
+
+__all__ = ["Description", "Duration", "Id", "Name", "Permissions", "RoleName", "Timestamp", "datetime"]

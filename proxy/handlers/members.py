@@ -1,0 +1,42 @@
+"""``/v1/auth/members``: list the organisation's members, change a role, remove a member."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from auth.orgs.members import member_json
+from proxy.bodies import Body, parse_body
+from proxy.handlers.context import current_actor
+from proxy.handlers.fields import RoleName
+from proxy.keys import SERVICES
+
+
+class ChangeRole(Body):
+    role: RoleName
+
+
+async def list_members(request: web.Request) -> web.Response:
+    actor = await current_actor(request)
+    found = await request.app[SERVICES].tenancy.members.list(actor)
+    return web.json_response({"members": [member_json(m) for m in found]})
+
+
+async def change_role(request: web.Request) -> web.Response:
+    actor = await current_actor(request)
+    body = await parse_body(request, ChangeRole)
+    member = await request.app[SERVICES].tenancy.members.change_role(
+        actor, request.match_info["user_id"], body.role
+    )
+    return web.json_response(member_json(member))
+
+
+async def remove(request: web.Request) -> web.Response:
+    actor = await current_actor(request)
+    await request.app[SERVICES].tenancy.members.remove(actor, request.match_info["user_id"])
+    return web.Response(status=204)
+
+
+def add_routes(app: web.Application, mount: str) -> None:
+    app.router.add_get(f"{mount}/members", list_members)
+    app.router.add_patch(mount + "/members/{user_id}", change_role)
+    app.router.add_delete(mount + "/members/{user_id}", remove)
