@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 import pytest
@@ -174,22 +175,23 @@ async def test_the_permission_catalogue(t: Tenancy) -> None:
     assert answer.body["granted"] == ["*:read"]
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"name": "Bad Name", "permissions": []},
-        {"name": "ok", "permissions": ["nope"]},
-        {"name": "ok", "permissions": "tasks:read"},
-        {"name": "ok"},
-        {"name": "ok", "permissions": [], "description": "x" * 501},
-        {"name": "ok", "permissions": [], "admin": True},
-        {"name": "ok", "permissions": ["a:b"] * 201},
-    ],
-)
-async def test_bad_role_bodies_are_422(t: Tenancy, body: object) -> None:
+BAD_ROLE_BODIES: list[Any] = [
+    {"name": "Bad Name", "permissions": []},
+    {"name": "ok", "permissions": ["nope"]},
+    {"name": "ok", "permissions": "tasks:read"},
+    {"name": "ok"},
+    {"name": "ok", "permissions": [], "description": "x" * 501},
+    {"name": "ok", "permissions": [], "admin": True},
+    {"name": "ok", "permissions": ["a:b"] * 201},
+    {"name": "x" * 41, "permissions": []},
+    ["ok"],
+]
+
+
+async def test_bad_role_bodies_are_422(t: Tenancy) -> None:
     admin = await t.member()
-    answer = await t.call("POST", "/v1/rbac/roles", admin, json=body)
-    assert answer.status == 422, answer.body
+    answers = [(body, await t.call("POST", "/v1/rbac/roles", admin, json=body)) for body in BAD_ROLE_BODIES]
+    assert [(body, a.status) for body, a in answers if a.status != 422] == []
 
 
 async def test_custom_roles_are_capped(
