@@ -287,9 +287,8 @@ async def test_claim_mapping_defaults_and_required_claims(
         audience_claim="client_id",
         audiences=["web-client"],
     )
-    token = signer.token(
-        uid="u-9", **{"https://example.com/tenant": ORG}, client_id="web-client", token_use="access"
-    )
+    namespaced: dict[str, Any] = {"https://example.com/tenant": ORG}
+    token = signer.token(uid="u-9", **namespaced, client_id="web-client", token_use="access")
     status, body = await whoami(http, server, token)
     assert status == 200, body
     assert body["identity"]["X-Rowgate-User-Id"] == "fb:u-9"
