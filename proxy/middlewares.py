@@ -56,6 +56,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 request.path,
                 status,
                 extra={
+                    "request_id": request_id,
                     "method": request.method,
                     "path": request.path,
                     "status": status,
