@@ -45,7 +45,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         response = await handler(request)
         status = response.status
-        response.headers["X-Request-Id"] = request_id
+        if not response.prepared:
+            response.headers["X-Request-Id"] = request_id
+            response.headers.setdefault("Server", "rowgate")
         return response
     finally:
         if request.app[SETTINGS].logging.access_log:

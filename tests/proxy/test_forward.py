@@ -71,10 +71,12 @@ async def test_hop_by_hop_headers_are_dropped_and_forwarded_headers_set(
     }
     async with http.get(f"{proxied.url}/api/whoami?a=1&b=%20", headers=headers) as response:
         seen = await response.json()
+        request_id = response.headers["X-Request-Id"]
     received = {k.lower(): v for k, v in seen["headers"].items()}
     assert "x-secret-hop" not in received
     assert "proxy-authorization" not in received
     assert received["x-custom"] == "kept"
+    assert received["x-request-id"] == request_id
     # The client is not a trusted proxy: its X-Forwarded-For is replaced, not extended.
     assert received["x-forwarded-for"] == "127.0.0.1"
     assert received["x-forwarded-proto"] == "http"
