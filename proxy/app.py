@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from config.schema import Settings
+from proxy import metrics
 from proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator, ExternalAuthenticator
 from proxy.clientip import TrustedProxies
 from proxy.forward import Forwarder
@@ -55,6 +56,8 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
 
     app.cleanup_ctx.append(lifecycle)
     health.add_routes(app)
+    if settings.server.metrics:
+        metrics.add_routes(app)
     wellknown.add_routes(app)
     api_keys.add_routes(app, settings.mounts.auth)
     members.add_routes(app, settings.mounts.auth)

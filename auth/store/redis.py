@@ -49,7 +49,11 @@ class RedisStore:
             url, decode_responses=True, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30
         )
         store = cls(client, prefix)
-        await store.ping()
+        try:
+            await store.ping()
+        except ServiceUnavailable:
+            await client.aclose()
+            raise
         return store
 
     def _k(self, key: str) -> str:
