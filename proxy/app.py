@@ -12,7 +12,7 @@ from proxy import metrics
 from proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator, ExternalAuthenticator
 from proxy.clientip import TrustedProxies
 from proxy.forward import Forwarder
-from proxy.handlers import api_keys, health, members, rbac, upstream, wellknown
+from proxy.handlers import api_keys, health, invitations, members, orgs, rbac, upstream, wellknown
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from proxy.middlewares import problems, request_context
 from proxy.pipeline import Authenticator, Pipeline, authentication
@@ -61,6 +61,8 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     wellknown.add_routes(app)
     api_keys.add_routes(app, settings.mounts.auth)
     members.add_routes(app, settings.mounts.auth)
+    invitations.add_routes(app, settings.mounts.auth)
+    orgs.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
     upstream.add_routes(app)
     return app

@@ -61,7 +61,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(keys.close)
         tokens = TokenService(settings, await keys.start())
         keys.add_listener(tokens.use_keyring)
-        tenancy = await stack.enter_async_context(open_tenancy(settings, db, store, revocations))
+        tenancy = await stack.enter_async_context(open_tenancy(settings, db, store, revocations, tokens))
         yield Services(
             settings=settings,
             db=db,

@@ -12,13 +12,23 @@ from aiohttp import web
 from auth.actor import Actor
 from auth.audit import ClientContext
 from auth.ids import canonical_uuid
+from auth.orgs.seams import SignedIn
 from config.errors import Forbidden
 from proxy.keys import CLIENT_IP, SERVICES
-from proxy.pipeline import require_member
+from proxy.pipeline import require_member, require_user
 
 
 def client_context(request: web.Request) -> ClientContext:
     return ClientContext.of(request[CLIENT_IP], request.headers.get("User-Agent"))
+
+
+def signed_in(request: web.Request) -> SignedIn:
+    """The caller as a user signed in to rowgate, whatever their active organisation."""
+    principal = require_user(request)
+    user_id = canonical_uuid(principal.user_id)
+    if user_id is None:
+        raise Forbidden("This endpoint is for users signed in to rowgate.", code="rowgate_user_required")
+    return SignedIn(user_id, principal.session_id, principal.amr, client_context(request))
 
 
 async def current_actor(request: web.Request) -> Actor:
