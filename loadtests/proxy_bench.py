@@ -7,13 +7,14 @@ machine affects them alike:
 * ``direct``: wrk → upstream ``/public/hello`` (no rowgate)
 * ``proxied``: wrk → rowgate → upstream, ``/public/hello`` (a public route: no credential)
 * ``jwt``: wrk → rowgate → upstream, ``/api/hello`` with a rowgate access token (verified, cached)
-* ``api_key``: as ``jwt``, with ``X-API-Key`` (only when ``--api-key`` is given)
+* ``api_key``: as ``jwt``, with ``X-API-Key`` (with ``--api-key KEY``, or ``--create-api-key`` to
+  create a secret key of an admin in the scratch database)
 
 For every run it reads the rowgate process's CPU time from ``/proc`` before and after, so the
 report gives requests per second, p99 latency and rowgate CPU microseconds per request, and the
 ratios between scenarios measured in the same rounds.
 
-    python loadtests/proxy_bench.py --rounds 3 --duration 10
+    python loadtests/proxy_bench.py --rounds 3 --duration 10 --create-api-key
 
 PostgreSQL: the server of ``ROWGATE_DATABASE_URL`` (default: the local one); the benchmark creates
 a database of its own there and drops it at the end.
@@ -132,6 +133,39 @@ async def issue_token(config: Path, environ: dict[str, str]) -> str:
     ).token
 
 
+async def create_api_key(config: Path, environ: dict[str, str]) -> str:
+    """A secret API key (scope ``*``) of an organisation's admin, written to the bench database."""
+    sys.path.insert(0, str(ROOT))
+    from auth.apikeys.format import generate
+    from auth.db import Database
+    from config import load_settings
+
+    settings = load_settings(config, environ=environ)
+    db = await Database.connect(settings.database.url or "", settings.database)
+    key = generate("secret")
+    try:
+        async with db.transaction() as conn:
+            org = await conn.fetchval("INSERT INTO rowgate.orgs (name) VALUES ('bench') RETURNING id")
+            user = await conn.fetchval(
+                "INSERT INTO rowgate.users (email) VALUES ($1) RETURNING id",
+                f"bench-{uuid.uuid4().hex}@example.com",
+            )
+            await conn.execute(
+                "INSERT INTO rowgate.memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')", org, user
+            )
+            await conn.execute(
+                "INSERT INTO rowgate.api_keys (org_id, created_by, name, type, prefix, digest, scopes) "
+                "VALUES ($1, $2, 'bench', 'secret', $3, $4, '{*}')",
+                org,
+                user,
+                key.prefix,
+                key.digest,
+            )
+    finally:
+        await db.close()
+    return key.text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,6 +175,11 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-access-log", action="store_true", help="turn rowgate's access log off")
     parser.add_argument("--api-key", help="also measure X-API-Key authentication with this key")
+    parser.add_argument(
+        "--create-api-key",
+        action="store_true",
+        help="also measure X-API-Key authentication, with a key created in the scratch database",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
@@ -199,6 +238,8 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
             except OSError:
                 sys.exit("rowgate did not start:\n" + (Path(tmp) / "rowgate.log").read_text())
             token = asyncio.run(issue_token(config, environ))
+            if args.create_api_key:
+                args.api_key = asyncio.run(create_api_key(config, environ))
             return measure(args, app_port, port, rowgate.pid, token)
         finally:
             for process in (rowgate, upstream):
@@ -252,6 +293,13 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
         ratios = [x / y for x, y in zip(rps[a], rps[b], strict=True)]
         rounds = ", ".join(f"{r:.2f}" for r in ratios)
         print(f"- throughput {a} / {b}: {statistics.median(ratios):.2f} (rounds: {rounds})")
+    cpu = {name: [r.cpu_us for r in runs if r.scenario == name] for name in names}
+    for a, b in pairs:
+        if None in cpu[a] or None in cpu[b]:
+            continue
+        ratios = [x / y for x, y in zip(cpu[a], cpu[b], strict=True)]  # type: ignore[operator]
+        rounds = ", ".join(f"{r:.2f}" for r in ratios)
+        print(f"- rowgate CPU per request {a} / {b}: {statistics.median(ratios):.2f} (rounds: {rounds})")
 
 
 if __name__ == "__main__":
