@@ -25,10 +25,10 @@ from auth.rbac.permissions import NONE
 from auth.revocation import RevocationList
 from auth.tokens import TokenService
 from config.errors import InvalidCredentials, InvalidToken
+from proxy.pipeline import API_KEY_HEADER
 
 __all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]
 
-API_KEY_HEADER = "X-API-Key"
 _MEMBERLESS = frozenset({"user"})
 
 

@@ -31,6 +31,7 @@ from proxy.routes import RouteMatch, RouteTable
 Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
 
 IDENTITY_PREFIX = "x-rowgate-"
+API_KEY_HEADER = "X-API-Key"
 
 
 @dataclass(frozen=True)
@@ -133,8 +134,13 @@ def identity_headers(principal: Principal) -> dict[str, str]:
 
 
 def mutate(headers: CIMultiDict[str], principal: Principal) -> CIMultiDict[str]:
-    """Delete every client-sent ``X-Rowgate-*`` header, then add the trusted ones."""
+    """Delete every client-sent ``X-Rowgate-*`` header, then add the trusted ones.
+
+    ``X-API-Key`` is rowgate's credential and goes no further: the upstream learns which key
+    called from ``X-Rowgate-Api-Key-Id``, and never holds (or logs) the secret itself.
+    """
     for name in {n for n in headers if n.lower().startswith(IDENTITY_PREFIX)}:
         headers.popall(name, None)
+    headers.popall(API_KEY_HEADER, None)
     headers.update(identity_headers(principal))
     return headers

@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK
-from jwt.exceptions import PyJWKError
+from jwt.exceptions import PyJWTError
 
 from config.errors import InvalidToken, ServiceUnavailable
 from config.tenancy import ExternalIssuer
@@ -87,7 +87,7 @@ def _parse_key(jwk: object) -> ExternalKey | None:
         return None
     try:
         parsed = PyJWK(jwk, algorithm=family).key
-    except (PyJWKError, ValueError, TypeError):
+    except (PyJWTError, ValueError, TypeError, KeyError):
         log.warning("skipped an unusable key (kid %r) in an external JWK Set", kid[:64])
         return None
     if isinstance(parsed, rsa.RSAPublicKey) and parsed.key_size < 2048:
@@ -156,6 +156,9 @@ class JwksCache:
             log.warning(
                 "could not fetch the JWK Set of an external issuer (%s): %s", self._url, type(exc).__name__
             )
+            return
+        except Exception:  # whatever the issuer sent, a request must get a 401/503, never a 500
+            log.exception("reading the JWK Set of an external issuer (%s) failed", self._url)
             return
         changed = _sources(keys) != _sources(self._keys)
         self._keys = keys

@@ -99,6 +99,8 @@ async def test_a_secret_key_acts_for_its_tenant_with_its_scopes(t: Tenancy) -> N
         "X-Rowgate-Api-Key-Id": full["id"],
         "X-Rowgate-Auth-Method": "api_key",
     }
+    assert not {name.lower() for name in answer.body["headers"]} & {"x-api-key"}  # the secret stays here
+    assert full["key"] not in str(answer.body)
     assert (await t.call("GET", "/admin-only/whoami", headers=key_headers(full["key"]))).status == 200
     assert (await t.call("DELETE", "/api/whoami", headers=key_headers(full["key"]))).status == 200
 

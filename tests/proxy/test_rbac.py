@@ -215,3 +215,31 @@ async def test_assigning_an_unknown_role_or_user_is_refused(t: Tenancy) -> None:
     assert (unknown_role.status, unknown_role.body["code"]) == (422, "unknown_role")
     unknown_user = await t.call("POST", "/v1/rbac/assign", admin, json={"userId": "x", "role": "viewer"})
     assert unknown_user.status == 404
+
+
+async def test_an_admin_role_with_limited_permissions_cannot_grant_beyond_them(
+    make_settings: SettingsFactory, start_rowgate: Start, http: aiohttp.ClientSession
+) -> None:
+    roles = {"admin": ["tasks:*", "projects:read"], "member": ["tasks:read"], "viewer": ["*:read"]}
+    t = Tenancy(await start_rowgate(make_settings(**{"rbac.roles": roles})), http)
+    admin = await t.member()
+    member = await t.member(admin.org_id, role="member")
+    attempts = [
+        ("POST", "/v1/rbac/roles", {"name": "biller", "permissions": ["billing:*"]}),
+        ("POST", "/v1/rbac/roles", {"name": "all", "permissions": ["*"]}),
+        ("POST", "/v1/auth/api-keys", {"name": "k", "type": "secret", "scopes": ["*"]}),
+        ("POST", "/v1/auth/api-keys", {"name": "k", "type": "secret", "scopes": ["projects:*"]}),
+        ("POST", "/v1/rbac/assign", {"userId": member.user_id, "role": "viewer"}),
+        ("PATCH", f"/v1/auth/members/{member.user_id}", {"role": "viewer"}),
+        ("POST", "/v1/auth/invitations", {"email": "v@example.com", "role": "viewer"}),
+    ]
+    for method, path, body in attempts:
+        answer = await t.call(method, path, admin, json=body)
+        assert (answer.status, answer.body["code"]) == (403, "permission_escalation"), (path, body)
+    allowed = await t.call(
+        "POST", "/v1/auth/api-keys", admin, json={"name": "k", "type": "secret", "scopes": ["tasks:*"]}
+    )
+    assert allowed.status == 201
+    assert (
+        await t.call("POST", "/v1/rbac/roles", admin, json={"name": "t", "permissions": ["tasks:read"]})
+    ).status == 201
