@@ -7,6 +7,7 @@ member's sessions (on demotion or removal) revokes that token like any real one.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -115,3 +116,27 @@ class Tenancy:
             event,
         )
         return [dict(r) for r in rows]
+
+
+def heard(server: RunningServer) -> tuple[int, int]:
+    """How many API-key and role announcements ``server`` has received so far."""
+    tenancy = server.app[SERVICES].tenancy
+    return tenancy.key_verifier.heard, tenancy.catalog.heard
+
+
+async def hear(server: RunningServer, before: tuple[int, int], *, keys: int = 0, roles: int = 0) -> None:
+    """Wait until ``server`` has received ``keys`` and ``roles`` more announcements than ``before``.
+
+    Announcements travel by Redis pub/sub: between processes they arrive within a round trip, before
+    the client has read the answer of the change.  Here every instance shares the test's event loop,
+    which may serve the next HTTP request before it reads the subscription's socket; waiting for the
+    announcement keeps the tests about what happens once it is heard, not about loop scheduling.
+    """
+    for _ in range(500):
+        now = heard(server)
+        if now[0] >= before[0] + keys and now[1] >= before[1] + roles:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(
+        f"{server.url} did not hear the announcements (heard {heard(server)}, before {before})"
+    )

@@ -90,6 +90,8 @@ class ApiKeyVerifier:
         self._unknown: OrderedDict[bytes, float] = OrderedDict()
         self._inflight: dict[bytes, asyncio.Task[_Entry | None]] = {}
         self._epoch = 0
+        #: Announcements received from the store (this instance's own included).
+        self.heard = 0
 
     async def start(self) -> None:
         await self._store.subscribe(CHANNEL, self._on_message)
@@ -212,6 +214,7 @@ class ApiKeyVerifier:
             self._by_id.clear()
             self._unknown.clear()
             return
+        self.heard += 1
         try:
             self._apply(json.loads(message))
         except (ValueError, KeyError, TypeError, AttributeError):

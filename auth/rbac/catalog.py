@@ -61,6 +61,8 @@ class RoleCatalog:
         self._epoch = 0
         #: Grows with every change heard of (custom roles edited anywhere, or a reconnection).
         self.version = 0
+        #: Announcements received from the store (this instance's own included).
+        self.heard = 0
 
     async def start(self) -> None:
         await self._store.subscribe(CHANNEL, self._on_message)
@@ -124,6 +126,7 @@ class RoleCatalog:
         if message is None:  # (re)connected: announcements may have been missed
             self._forget(None)
             return
+        self.heard += 1
         try:
             org = json.loads(message)["org"]
         except (ValueError, KeyError, TypeError):

@@ -15,7 +15,7 @@ from config import Settings
 from proxy.demo import build_demo_app
 from proxy.keys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
-from tests.tenancykit import Member, Tenancy
+from tests.tenancykit import Member, Tenancy, hear, heard
 
 pytestmark = pytest.mark.integration
 
@@ -156,9 +156,10 @@ async def test_an_unknown_well_formed_key_is_401_and_a_new_key_then_works_at_onc
         answer = await t.call("GET", "/api/hello", headers=key_headers(unknown), server=server)
         assert (answer.status, answer.body["code"]) == (401, "invalid_api_key")
     admin = await t.member()
+    before = heard(second)
     created = await create_key(t, admin)
-    # The second instance has never seen this key; a key is never remembered as unknown past
-    # its creation announcement.
+    await hear(second, before, keys=1)
+    # The second instance remembered this key as unknown; its creation announcement ends that.
     assert (
         await t.call("GET", "/api/hello", headers=key_headers(created["key"]), server=second)
     ).status == 200
@@ -173,8 +174,10 @@ async def test_revocation_reaches_a_second_instance_at_once(
     headers = key_headers(created["key"])
     for server in (t.server, second):  # cached on both instances
         assert (await t.call("GET", "/api/hello", headers=headers, server=server)).status == 200
+    before = heard(second)
     revoked = await t.call("DELETE", f"/v1/auth/api-keys/{created['id']}", admin)
     assert revoked.status == 204
+    await hear(second, before, keys=1)
     for server in (second, t.server):
         answer = await t.call("GET", "/api/hello", headers=headers, server=server)
         assert (answer.status, answer.body["code"]) == (401, "api_key_revoked")
@@ -192,8 +195,10 @@ async def test_rotation_keeps_the_old_key_until_the_grace_period_ends(
     old = await create_key(t, admin, scopes=["tasks:read"])
     assert (await t.call("GET", "/api/whoami", headers=key_headers(old["key"]), server=second)).status == 200
 
+    before = heard(second)
     rotated = await t.call("POST", f"/v1/auth/api-keys/{old['id']}/rotate", admin, json={"gracePeriod": "1h"})
     assert rotated.status == 201, rotated.body
+    await hear(second, before, keys=2)
     new = rotated.body
     assert new["key"] != old["key"]
     assert new["scopes"] == ["tasks:read"]
@@ -252,16 +257,20 @@ async def test_key_scopes_narrow_when_the_creator_is_demoted_and_stop_when_remov
         assert (await t.call("DELETE", "/api/whoami", headers=headers, server=server)).status == 200
         assert (await t.call("GET", "/admin-only/whoami", headers=headers, server=server)).status == 200
 
+    before = heard(second)
     demoted = await t.call("PATCH", f"/v1/auth/members/{creator.user_id}", owner, json={"role": "member"})
     assert demoted.status == 200
+    await hear(second, before, keys=1)
     for server in (t.server, second):
         # member: tasks:create/read/update and projects:read; no admin group any more
         assert (await t.call("GET", "/api/whoami", headers=headers, server=server)).status == 200
         assert (await t.call("DELETE", "/api/whoami", headers=headers, server=server)).status == 403
         assert (await t.call("GET", "/admin-only/whoami", headers=headers, server=server)).status == 403
 
+    before = heard(second)
     removed = await t.call("DELETE", f"/v1/auth/members/{creator.user_id}", owner)
     assert removed.status == 204
+    await hear(second, before, keys=2)
     for server in (t.server, second):
         answer = await t.call("GET", "/api/whoami", headers=headers, server=server)
         assert answer.status == 401

@@ -12,7 +12,7 @@ from aiohttp import web
 from config import Settings
 from proxy.demo import build_demo_app
 from tests.conftest import RunningServer, SettingsFactory
-from tests.tenancykit import Tenancy
+from tests.tenancykit import Tenancy, hear, heard
 
 pytestmark = pytest.mark.integration
 
@@ -126,7 +126,9 @@ async def test_a_custom_role_change_reaches_a_second_instance(
     await t.call("POST", "/v1/rbac/roles", admin, json={"name": "analyst", "permissions": ["reports:*"]})
     analyst = await t.member(admin.org_id, role="analyst")
     assert (await t.call("POST", "/api/whoami", analyst, server=second)).status == 200
+    before = heard(second)
     await t.call("PUT", "/v1/rbac/roles/analyst", admin, json={"permissions": []})
+    await hear(second, before, roles=1)
     assert (await t.call("GET", "/api/whoami", analyst, server=second)).status == 403
 
 
