@@ -93,6 +93,7 @@ class Invitations:
         address = self._address(email)
         token = secrets.token_urlsafe(32)
         async with self._db.transaction() as conn:
+            await repo.lock_org(conn, actor.org_id)  # before reading the role: deletions wait
             granted = await role_permissions(conn, self._catalog, actor.org_id, role)
             if granted is None:
                 raise ValidationFailed(
@@ -101,7 +102,6 @@ class Invitations:
                     code="unknown_role",
                 )
             check_grantable_by(actor, granted)
-            await repo.lock_org(conn, actor.org_id)
             await self._check_room(conn, actor.org_id, address)
             await conn.execute(
                 "UPDATE rowgate.invitations SET revoked_at = now() WHERE org_id = $1 AND email = $2 "

@@ -77,6 +77,7 @@ class Members:
         actor.require_admin()
         target = _member_id(user_id)
         async with self._db.transaction() as conn:
+            await repo.lock_org(conn, actor.org_id)  # before reading the role: deletions wait
             granted = await role_permissions(conn, self._catalog, actor.org_id, role)
             if granted is None:
                 raise ValidationFailed(
@@ -85,7 +86,6 @@ class Members:
                     code="unknown_role",
                 )
             check_grantable_by(actor, granted)
-            await repo.lock_org(conn, actor.org_id)
             current = await _locked_member(conn, actor.org_id, target)
             if current.role == role:
                 return current
