@@ -60,7 +60,7 @@ class Grant:
             parts.append(exp.EQ(this=_column(self.tenant, qualifier), expression=bind("tenant")))
         if self.disjuncts:
             alternatives = [_disjunct(d, qualifier, bind) for d in self.disjuncts]
-            parts.append(exp.paren(exp.or_(*alternatives, copy=False), copy=False))
+            parts.append(exp.or_(*alternatives, copy=False))
         if not parts:
             return exp.true()
         return exp.and_(*parts, copy=False)
@@ -129,7 +129,7 @@ def _disjunct(disjunct: Disjunct, qualifier: str, bind: Bind) -> exp.Expr:
     if disjunct.owner:
         parts.append(exp.EQ(this=_column(disjunct.owner, qualifier), expression=bind("user")))
     if disjunct.filter is not None:
-        parts.append(exp.paren(qualify(disjunct.filter, qualifier), copy=False))
+        parts.append(qualify(disjunct.filter, qualifier))
     return exp.and_(*parts, copy=False) if len(parts) > 1 else parts[0]
 
 
