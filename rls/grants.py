@@ -143,7 +143,7 @@ def qualify(expression: exp.Expr, qualifier: str) -> exp.Expr:
 
 
 def _describe_disjunct(disjunct: Disjunct, table: TablePolicy) -> str:
-    parts = [f"{disjunct.owner} = <user>"] if disjunct.owner else []
-    if disjunct.filter is not None:
-        parts.append(f"({table.filter_sql[disjunct.group]})")
-    return " AND ".join(parts)
+    text = table.filter_sql.get(disjunct.group, "")
+    if disjunct.owner and text:
+        return f"{disjunct.owner} = <user> AND ({text})"
+    return f"{disjunct.owner} = <user>" if disjunct.owner else text
