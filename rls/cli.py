@@ -130,7 +130,9 @@ def _explain(args: argparse.Namespace, policies: PolicySet, database_url: str | 
     except (QueryRefused, WriteRefused) as error:
         print(f"refused ({error.code}): {error.detail}", file=sys.stderr)
         if not database_url and "unknown" in error.detail:
-            print("(pass --database-url so that rowgate can read the tables and their columns)", file=sys.stderr)
+            print(
+                "(pass --database-url so that rowgate can read the tables and their columns)", file=sys.stderr
+            )
         return 1
     _print_explanation(rewritten, rewriter, args.params, sys.stdout)
     return 0
