@@ -63,6 +63,22 @@ async def test_a_leakproof_condition_is_served_by_the_index(built: World, rewrit
     assert '"Index Name": "tasks_title"' in plan
 
 
+async def test_the_plan_filters_rows_before_the_callers_failing_condition(
+    built: World, rewriter: Rewriter
+) -> None:
+    sql = "SELECT id FROM tasks WHERE 1/(CASE WHEN title = 'x' THEN 0 ELSE 1 END) = 1"
+    rewritten = rewriter.rewrite(sql, USER_A)
+
+    plan = json.loads(await _plan(built.conn, rewritten.sql, rewritten.params))[0]["Plan"]
+
+    scan = plan["Plans"][0]
+    assert plan["Node Type"] == "Subquery Scan"
+    assert "1 / CASE" in plan["Filter"]
+    assert scan["Relation Name"] == "tasks"
+    assert "1 / CASE" not in json.dumps(scan)
+    assert "org_id = " in scan.get("Index Cond", "") + scan.get("Filter", "")
+
+
 async def test_a_function_of_a_column_stays_above_the_barrier(built: World, rewriter: Rewriter) -> None:
     rewritten = rewriter.rewrite("SELECT id FROM tasks WHERE lower(title) = 'alpha 1'", USER_A)
 
