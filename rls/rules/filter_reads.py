@@ -20,6 +20,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from rls.context import Context, TableRule
+from rls.grants import grouped
 from rls.names import ident_name, quoted
 from rls.pushdown import conjuncts, leakproof_column
 from rls.sources import alias_of, owner_of, relations
@@ -42,7 +43,9 @@ def _wrap(table: exp.Table, ctx: Context) -> None:
     for arg in ("only", "sample"):
         inner.set(arg, table.args.get(arg))
     predicate = grant.predicate(policy.name, ctx.bind)
-    condition = exp.and_(predicate, *_take_leakproof(table, columns, policy.name, ctx), copy=False)
+    condition = grouped(predicate)
+    for part in _take_leakproof(table, columns, policy.name, ctx):
+        condition = exp.And(this=condition, expression=grouped(part))
     select = exp.Select(
         # The filter's own columns are qualified (never captured by an outer query); the listed
         # ones come from the schema, and naming them is enough.
@@ -65,7 +68,7 @@ def _wrap(table: exp.Table, ctx: Context) -> None:
             "select",
             grant.groups,
             grant.describe(),
-            tuple(sorted(grant.hidden & set(ctx.columns(policy)))),
+            tuple(c for c in ctx.columns(policy) if c in grant.hidden),
         )
     )
 
@@ -80,13 +83,14 @@ def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, ctx:
     if where is None or (alias is not None and alias.columns) or not _never_null_extended(table, query):
         return []
     name = alias_of(table, ctx.dialect)
-    alone = len(relations(query)) == 1
     taken, kept = [], []
     for part in conjuncts(where.this):
         column = leakproof_column(part)
         qualifier = column.args.get("table") if column is not None else None
         column_name = ident_name(column.this, ctx.dialect) if column is not None else ""
-        ours = column is not None and (ident_name(qualifier, ctx.dialect) == name if qualifier else alone)
+        ours = column is not None and (
+            ident_name(qualifier, ctx.dialect) == name if qualifier else len(relations(query)) == 1
+        )
         if ours and column_name in visible and column is not None:
             column.set("this", quoted(column_name))
             column.set("table", quoted(inner))
