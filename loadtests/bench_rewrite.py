@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
+from rls.names import dialect_of
 from rls.rewrite import Rewriter
 from rls.subject import Subject
 from tests.rls import world
@@ -79,6 +80,22 @@ def test_uncached_rewrite_three_table_join_with_cte(benchmark: Any) -> None:
     result = benchmark(uncached.rewrite, QUERY, SUBJECT, 1)
 
     assert len(result.tables) == 3
+
+
+def test_sqlglot_parse_of_the_statement(benchmark: Any) -> None:
+    """The floor under an uncached rewrite: parsing the caller's statement."""
+    dialect = dialect_of("postgres")
+
+    assert benchmark(dialect.parse, QUERY)
+
+
+def test_sqlglot_generation_of_the_rewritten_statement(benchmark: Any) -> None:
+    """The other floor: generating the (larger) rewritten statement from its tree."""
+    dialect = dialect_of("postgres")
+    tree = dialect.parse(rewriter().rewrite(QUERY, SUBJECT, 1).sql)[0]
+    assert tree is not None
+
+    assert benchmark(lambda: dialect.generator(comments=False).generate(tree, copy=False))
 
 
 def _url(name: str) -> str:
