@@ -28,11 +28,29 @@ from rls.sources import alias_of, owner_of, relations
 
 def filter_reads(expression: exp.Expr, ctx: Context) -> exp.Expr:
     """Wrap each base-table read (every resolved table but the write target) in its filter."""
+    wrapped: set[tuple[str, str]] = set()
     for table in ctx.census.tables:
         policy = ctx.resolved.get(id(table))
         if policy is not None and table is not ctx.target:
+            if not table.args.get("alias"):
+                wrapped.add((policy.schema, policy.name))
             _wrap(table, ctx)
+    if wrapped:
+        _unqualify_schemas(wrapped, ctx)
     return expression
+
+
+def _unqualify_schemas(wrapped: set[tuple[str, str]], ctx: Context) -> None:
+    """``public.tasks.id`` becomes ``tasks.id``: the read it names is now a subquery called
+    ``tasks``, which a schema-qualified reference would no longer find."""
+    for column in ctx.census.columns:
+        db = column.args.get("db")
+        if (
+            db is not None
+            and (ident_name(db, ctx.dialect), ident_name(column.args.get("table"), ctx.dialect)) in wrapped
+        ):
+            column.set("db", None)
+            column.set("catalog", None)
 
 
 def _wrap(table: exp.Table, ctx: Context) -> None:
