@@ -26,8 +26,9 @@ from rls.names import quoted
 from rls.policy import TablePolicy
 from rls.subject import Signature
 
-#: Makes the node that stands for a subject value (``"tenant"`` or ``"user"``) in the output.
-Bind = Callable[[str], exp.Expr]
+#: Makes the node that stands for a subject value (``"tenant"`` or ``"user"``) compared with a
+#: column (its name is the second argument) in the output.
+Bind = Callable[[str, str], exp.Expr]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,9 @@ class Grant:
         if self.denied:
             return exp.false()
         tenant = (
-            exp.EQ(this=_column(self.tenant, qualifier), expression=bind("tenant")) if self.tenant else None
+            exp.EQ(this=_column(self.tenant, qualifier), expression=bind("tenant", self.tenant))
+            if self.tenant
+            else None
         )
         if not self.disjuncts:
             return tenant or exp.true()
@@ -134,7 +137,9 @@ def _column(name: str, qualifier: str) -> exp.Column:
 
 def _disjunct(disjunct: Disjunct, qualifier: str, bind: Bind) -> exp.Expr:
     owner = (
-        exp.EQ(this=_column(disjunct.owner, qualifier), expression=bind("user")) if disjunct.owner else None
+        exp.EQ(this=_column(disjunct.owner, qualifier), expression=bind("user", disjunct.owner))
+        if disjunct.owner
+        else None
     )
     restriction = qualify(disjunct.filter, qualifier) if disjunct.filter is not None else None
     if owner is not None and restriction is not None:

@@ -60,7 +60,7 @@ def _wrap(table: exp.Table, ctx: Context) -> None:
     inner = exp.Table(this=quoted(policy.name), db=quoted(policy.schema))
     for arg in ("only", "sample"):
         inner.set(arg, table.args.get(arg))
-    predicate = grant.predicate(policy.name, ctx.bind)
+    predicate = grant.predicate(policy.name, ctx.values(policy))
     condition = grouped(predicate)
     for part in _take_leakproof(table, columns, policy.name, ctx):
         condition = exp.And(this=condition, expression=grouped(part))
