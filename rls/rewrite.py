@@ -78,10 +78,6 @@ class Rewriter:
             self._cache.put(key, template)
         return template.render(subject)
 
-    def clear_cache(self) -> None:
-        """Forget every cached template (policies and schema are fixed per rewriter anyway)."""
-        self._cache.clear()
-
     def _template(self, sql: str, signature: Signature, params_count: int) -> Template | Refusal:
         try:
             return self._build(sql, signature, params_count)

@@ -132,7 +132,3 @@ class LRU(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        self._data.clear()
