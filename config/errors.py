@@ -7,6 +7,7 @@ escapes a handler is logged and answered with a bare 500 that reveals nothing.
 
     RowgateError                      500 internal
     ├── ConfigError                   (start-up only: exit code 2)
+    ├── DecryptionFailed              500 decryption_failed   (wrong master key or tampered ciphertext)
     ├── BadRequest                    400 bad_request
     │   ├── ValidationFailed          422 validation_failed   (field errors in ``errors``)
     │   ├── MalformedBody             400 malformed_body
@@ -88,6 +89,14 @@ class ConfigError(RowgateError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(self.problems))
+
+
+class DecryptionFailed(RowgateError):
+    """Sealed data could not be opened: the master key differs from the one that sealed it, the data
+    was altered, or it was sealed for another purpose.  Never answered with anything but a bare 500."""
+
+    default_code = "decryption_failed"
+    title = "Decryption failed"
 
 
 class BadRequest(RowgateError):

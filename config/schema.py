@@ -33,6 +33,14 @@ class ServerSettings(Model):
     shutdown_timeout: Duration = timedelta(seconds=15)
     trusted_proxies: tuple[str, ...] = ()
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        # From the environment a list arrives as one string: "10.0.0.0/8, 172.16.0.0/12".
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -91,6 +99,7 @@ class UpstreamSettings(Model):
     read_timeout: Duration = timedelta(seconds=60)
     max_connections: int = Field(100, ge=1, le=10000)
     max_body_size: Size = 1024 * 1024 * 1024
+    keepalive_timeout: Duration = timedelta(seconds=4)
 
     @field_validator("url")
     @classmethod
@@ -111,6 +120,17 @@ class TokenSettings(Model):
     id_ttl: Duration = timedelta(hours=1)
     leeway: Duration = timedelta(seconds=30)
     verify_cache_size: int = Field(10_000, ge=0, le=10_000_000)
+    #: How long a retired signing key keeps verifying (and stays in the JWKS) after a rotation or an
+    #: algorithm change.  Unset: the longest token lifetime (access or ID) plus the leeway, so no
+    #: token signed just before the rotation is cut short.
+    retired_key_ttl: Duration | None = None
+
+    @property
+    def retired_key_lifetime(self) -> timedelta:
+        """``retired_key_ttl``, or the default that outlives every token signed before retirement."""
+        if self.retired_key_ttl is not None:
+            return self.retired_key_ttl
+        return max(self.access_ttl, self.id_ttl) + self.leeway
 
 
 class RouteRule(Model):
@@ -155,6 +175,11 @@ class MountSettings(Model):
         return value
 
 
+class RbacSettings(Model):
+    #: Roles whose members form the RLS ``admin`` group (and pass ``level: admin`` routes).
+    admin_roles: tuple[str, ...] = ("admin",)
+
+
 class LoggingSettings(Model):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "text"] = "json"
@@ -172,6 +197,7 @@ class Settings(Model):
     tokens: TokenSettings = TokenSettings()
     routes: RouteSettings = RouteSettings()
     mounts: MountSettings = MountSettings()
+    rbac: RbacSettings = RbacSettings()
     logging: LoggingSettings = LoggingSettings()
     auth: AuthSettings = AuthSettings()
     mail: MailSettings = MailSettings()

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from config.schema import Settings
+from proxy.authenticators import BearerAuthenticator
 from proxy.clientip import TrustedProxies
 from proxy.forward import Forwarder
-from proxy.handlers import health, upstream
+from proxy.handlers import health, upstream, wellknown
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from proxy.middlewares import problems, request_context
 from proxy.pipeline import Pipeline, authentication
@@ -22,7 +23,8 @@ ServicesFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[Se
 
 def build_pipeline(settings: Settings, services: Services) -> Pipeline:
     """The authenticators, in the order they are asked, and the compiled route rules."""
-    return Pipeline(authenticators=(), routes=RouteTable(settings.routes))
+    bearer = BearerAuthenticator(services.tokens, services.revocations, settings.rbac.admin_roles)
+    return Pipeline(authenticators=(bearer,), routes=RouteTable(settings.routes))
 
 
 def build_app(settings: Settings, services_factory: ServicesFactory = open_services) -> web.Application:
@@ -48,5 +50,6 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
 
     app.cleanup_ctx.append(lifecycle)
     health.add_routes(app)
+    wellknown.add_routes(app)
     upstream.add_routes(app)
     return app

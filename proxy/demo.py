@@ -59,6 +59,9 @@ async def many_bytes(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     response.content_length = total
     await response.prepare(request)
+    if request.method == "HEAD":
+        await response.write_eof()
+        return response
     block = b"x" * (64 * 1024)
     sent = 0
     while sent < total:
@@ -84,9 +87,27 @@ def build_demo_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/", index)
     app.router.add_get("/public/hello", hello)
+    app.router.add_get("/api/hello", hello)
     app.router.add_route("*", "/api/whoami", whoami)
     app.router.add_route("*", "/admin-only/whoami", whoami)
     app.router.add_post("/api/echo", echo)
     app.router.add_get("/api/bytes", many_bytes)
     app.router.add_get("/ws/echo", ws_echo)
     return app
+
+
+def main() -> None:
+    """``python -m proxy.demo [--host H] [--port N]``: run the demo app on its own."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m proxy.demo", description="The rowgate demo upstream app."
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    args = parser.parse_args()
+    web.run_app(build_demo_app(), host=args.host, port=args.port, access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -20,10 +20,17 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from auth.principal import Principal
-from config.errors import PayloadTooLarge, UpstreamError, UpstreamTimeout
+from config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from config.schema import UpstreamSettings
 from proxy.clientip import TrustedProxies
 from proxy.pipeline import mutate
+from proxy.upstream_http import (
+    InvalidHeader,
+    UpstreamConnectionError,
+    UpstreamPool,
+    UpstreamResponse,
+    released,
+)
 
 log = logging.getLogger("rowgate.forward")
 
@@ -42,14 +49,16 @@ HOP_BY_HOP = frozenset(
     }
 )
 CHUNK = 64 * 1024
+#: Responses up to this size (with a Content-Length) are relayed in one piece.
+SMALL_BODY = 64 * 1024
 
 
 def _end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """``headers`` without hop-by-hop ones (including those named in ``Connection``)."""
-    named = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",")}
-    return CIMultiDict(
-        (k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP and k.lower() not in named
-    )
+    drop = HOP_BY_HOP
+    if "Connection" in headers:
+        drop = drop | {t.strip().lower() for v in headers.getall("Connection") for t in v.split(",")}
+    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
 
 
 class Forwarder:
@@ -61,25 +70,35 @@ class Forwarder:
         self.base = settings.url
         self.settings = settings
         self.trusted = trusted
+        self._pool: UpstreamPool | None = None
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=self.settings.max_connections, keepalive_timeout=30)
+        settings = self.settings
+        self._pool = UpstreamPool(
+            self.base,
+            max_connections=settings.max_connections,
+            connect_timeout=settings.connect_timeout.total_seconds(),
+            read_timeout=settings.read_timeout.total_seconds(),
+            keepalive_timeout=settings.keepalive_timeout.total_seconds(),
+        )
+        # WebSockets only (the HTTP hot path uses the lean pool above).
         self._session = aiohttp.ClientSession(
-            connector=connector,
-            auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=self.settings.connect_timeout.total_seconds(),
-                sock_read=self.settings.read_timeout.total_seconds(),
-            ),
+            timeout=aiohttp.ClientTimeout(total=None, connect=settings.connect_timeout.total_seconds()),
         )
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         if self._session is not None:
             await self._session.close()
+
+    @property
+    def pool(self) -> UpstreamPool:
+        if self._pool is None:
+            raise RuntimeError("Forwarder.start() was not called")
+        return self._pool
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -110,34 +129,45 @@ class Forwarder:
     ) -> web.StreamResponse:
         """Send ``request`` upstream (optionally with a replaced body or query) and stream the answer."""
         headers = self.upstream_headers(request, principal)
-        target = URL(self.base + request.rel_url.raw_path + _query(request, query), encoded=True)
+        target = request.rel_url.raw_path + _query(request, query)
         limit = self.settings.max_body_size
         stream = _BodyStream(request, limit)
         data: bytes | AsyncIterator[bytes] | None = None
         if body is not None:
-            headers["Content-Length"] = str(len(body))
+            headers.popall("Content-Length", None)
             data = body
         elif request.body_exists:
             if request.content_length is not None and request.content_length > limit:
                 raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
             data = stream.__aiter__()
         try:
-            upstream = await self.session.request(
-                request.method, target, headers=headers, data=data, allow_redirects=False
-            )
+            upstream = await self.pool.request(request.method, target, headers.items(), data)
+        except InvalidHeader as exc:
+            raise BadRequest("A header value holds a line break.", code="invalid_header") from exc
         except Exception as exc:
             raise _upstream_error(exc, stream) from exc
-        async with upstream:
+        async with released(self.pool, upstream):
             return await self._relay(request, upstream)
 
-    async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+    async def _relay(self, request: web.Request, upstream: UpstreamResponse) -> web.StreamResponse:
+        headers = _end_to_end(upstream.headers)
+        read_timeout = self.settings.read_timeout.total_seconds()
+        length = upstream.content_length
+        if length is not None and length <= SMALL_BODY and request.method != "HEAD":
+            # A small body of known size: one write for headers and body (no streaming to gain).
+            try:
+                body = await upstream.read(read_timeout)
+            except (TimeoutError, UpstreamConnectionError) as exc:
+                raise _upstream_error(exc, None) from exc
+            headers.popall("Content-Length", None)
+            return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(_end_to_end(upstream.headers))
+        response.headers.extend(headers)
         await response.prepare(request)
         try:
-            async for chunk in upstream.content.iter_chunked(CHUNK):
+            async for chunk in upstream.iter_chunks(read_timeout):
                 await response.write(chunk)
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, UpstreamConnectionError) as exc:
             # The status line is gone already: cut the connection so the client sees a broken body.
             log.warning("upstream response interrupted: %s", type(exc).__name__)
             if request.transport is not None:
@@ -212,10 +242,10 @@ async def _pump(
         await sink.close(code=code)
 
 
-def _upstream_error(exc: Exception, stream: _BodyStream) -> Exception:
+def _upstream_error(exc: BaseException, stream: _BodyStream | None) -> BaseException:
     """The rowgate error for a failed upstream request (the body limit wins over what it caused)."""
-    if stream.exceeded or isinstance(exc, PayloadTooLarge):
-        return PayloadTooLarge(f"The body is larger than {stream.limit} bytes.")
+    if isinstance(exc, PayloadTooLarge) or (stream is not None and stream.exceeded):
+        return PayloadTooLarge(f"The body is larger than {stream.limit if stream else 0} bytes.")
     if isinstance(exc, TimeoutError):
         return UpstreamTimeout("The upstream app did not answer in time.")
     if isinstance(exc, aiohttp.ClientError | OSError):

@@ -75,7 +75,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return await handler(request)
     except RowgateError as error:
         if error.status >= 500:
-            log.warning("%s: %s", error.code, error.detail, exc_info=error.__cause__ is not None)
+            cause = error.__cause__
+            log.warning(
+                "%s: %s (%s)", error.code, error.detail, type(cause).__name__ if cause else "no cause"
+            )
         return problem_response(error, request.path)
     except web.HTTPException as exc:
         if exc.status < 400:

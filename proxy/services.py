@@ -11,11 +11,14 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from auth.crypto import SecretBox, load_master_key
 from auth.db import Database
 from auth.embedded import start_embedded
+from auth.keystore import SigningKeys
 from auth.migrate import migrate
 from auth.revocation import RevocationList
 from auth.store import EphemeralStore, open_store
+from auth.tokens import TokenService
 from config.schema import Settings
 
 log = logging.getLogger("rowgate")
@@ -27,6 +30,9 @@ class Services:
     db: Database
     store: EphemeralStore
     revocations: RevocationList
+    box: SecretBox
+    keys: SigningKeys
+    tokens: TokenService
 
 
 async def database_url(settings: Settings) -> str:
@@ -38,7 +44,8 @@ async def database_url(settings: Settings) -> str:
 
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Connect to the database (migrating it) and the store; close both on exit."""
+    """Connect to the database (migrating it) and the store, load the signing keys; close all on exit."""
+    box = SecretBox(load_master_key(settings))
     db = await Database.connect(await database_url(settings), settings.database)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.close)
@@ -48,4 +55,10 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(store.close)
         revocations = RevocationList(store, lifetime=settings.tokens.access_ttl.total_seconds() + 60)
         await revocations.start()
-        yield Services(settings=settings, db=db, store=store, revocations=revocations)
+        keys = SigningKeys(db, box, store, settings.tokens)
+        stack.push_async_callback(keys.close)
+        tokens = TokenService(settings, await keys.start())
+        keys.add_listener(tokens.use_keyring)
+        yield Services(
+            settings=settings, db=db, store=store, revocations=revocations, box=box, keys=keys, tokens=tokens
+        )

@@ -240,3 +240,12 @@ def yarl_raw(url: str) -> object:
     import yarl
 
     return yarl.URL(url, encoded=True)
+
+
+async def test_head_keeps_the_upstream_content_length(
+    proxied: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    async with http.head(f"{proxied.url}/api/bytes?n=1000") as response:
+        assert response.status == 200
+        assert response.headers["Content-Length"] == "1000"
+        assert await response.read() == b""

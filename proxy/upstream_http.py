@@ -1,0 +1,374 @@
+"""A lean HTTP/1.1 client for the upstream app: pooled keep-alive connections, streamed bodies.
+
+Proxying is rowgate's hot path, and a general-purpose client (cookies, redirects, tracing,
+per-request objects by the dozen) spends more CPU per request than the rest of rowgate together.
+This client does only what a reverse proxy needs: write the request head and body (with
+``Content-Length`` or chunked), parse the answer with ``httptools`` (llhttp, the parser Node.js
+uses), and hand the body over chunk by chunk with back-pressure in both directions.
+
+A connection goes back to the pool only after a complete response that allows keep-alive; idle
+connections are closed after ``keepalive_timeout`` so that the upstream's own idle timeout does not
+race us.  A request that fails on a reused connection before any answer arrived is retried once
+on a fresh one when it is safe (its body is already in memory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import ssl
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import cast
+from urllib.parse import urlsplit
+
+import httptools
+from multidict import CIMultiDict
+
+#: Pause reading from the upstream once this much body is waiting for the client.
+HIGH_WATER = 256 * 1024
+
+
+class UpstreamConnectionError(ConnectionError):
+    """The upstream could not be reached, or it broke the exchange."""
+
+
+class InvalidHeader(ValueError):
+    """A header name or value that would break the request framing (CR, LF or NUL)."""
+
+
+_FRAMING = str.maketrans("", "", "\r\n\0")
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection; parses one response at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+        self.idle_since = time.monotonic()
+        self.used = False
+        self._response: UpstreamResponse | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        self._write_ready = asyncio.Event()
+        self._write_ready.set()
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._write_ready.set()
+        if self._response is not None:
+            self._response._fail(UpstreamConnectionError("the upstream closed the connection"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._write_ready.clear()
+
+    def resume_writing(self) -> None:
+        self._write_ready.set()
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is None:
+            self.close()  # bytes nobody asked for: the connection cannot be trusted any more
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError:
+            if self._response is not None:
+                self._response._fail(UpstreamConnectionError("the upstream sent invalid HTTP"))
+            self.close()
+
+    # one exchange
+
+    def start(self, response: UpstreamResponse) -> None:
+        self._response = response
+        self._parser = httptools.HttpResponseParser(response)
+        self.used = True
+
+    def finish(self) -> None:
+        self._response = None
+        self._parser = None
+        self.idle_since = time.monotonic()
+
+    @property
+    def reusable(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing()
+
+    async def write(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise UpstreamConnectionError("the upstream closed the connection")
+        self.transport.write(data)
+        if not self._write_ready.is_set():
+            await self._write_ready.wait()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class UpstreamResponse:
+    """Status, headers and a body that arrives in chunks (httptools callbacks fill it)."""
+
+    def __init__(self, connection: _Connection, head_only: bool) -> None:
+        self.status = 0
+        self.reason = ""
+        self.headers: CIMultiDict[str] = CIMultiDict()
+        self.keep_alive = False
+        self._connection = connection
+        self._head_only = head_only
+        self._headers_done = asyncio.get_running_loop().create_future()
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._complete = False
+        self._error: Exception | None = None
+        self._wakeup: asyncio.Future[None] | None = None
+        self._paused = False
+
+    @property
+    def content_length(self) -> int | None:
+        value = self.headers.get("Content-Length")
+        return int(value) if value is not None and value.isdigit() else None
+
+    # httptools callbacks
+
+    def on_status(self, status: bytes) -> None:
+        self.reason += status.decode("latin-1")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.add(name.decode("latin-1"), value.decode("latin-1"))
+
+    def on_headers_complete(self) -> None:
+        parser = self._connection._parser
+        if parser is None:
+            return
+        self.status = parser.get_status_code()
+        if 100 <= self.status < 200 and self.status != 101:
+            # An interim answer (100 Continue, 103 Early Hints): the real one follows.
+            self.headers = CIMultiDict()
+            self.reason = ""
+            return
+        self.keep_alive = parser.should_keep_alive()
+        if not self._headers_done.done():
+            self._headers_done.set_result(None)
+        if self._head_only:
+            self.on_message_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+        self._buffered += len(body)
+        if self._buffered > HIGH_WATER and not self._paused and self._connection.transport is not None:
+            self._connection.transport.pause_reading()
+            self._paused = True
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        if 100 <= self.status < 200 and self.status != 101:
+            return  # the parser goes on to the final answer on the same connection
+        self._complete = True
+        self._connection._parser = None
+        self._wake()
+
+    # consumer side
+
+    def _fail(self, error: Exception) -> None:
+        if self._complete:
+            return
+        self._error = error
+        if not self._headers_done.done():
+            self._headers_done.set_exception(error)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wakeup is not None and not self._wakeup.done():
+            self._wakeup.set_result(None)
+
+    async def wait_headers(self, read_timeout: float) -> None:
+        async with asyncio.timeout(read_timeout):
+            await self._headers_done
+
+    async def iter_chunks(self, read_timeout: float) -> AsyncIterator[bytes]:
+        """The body as it arrives; raises TimeoutError when the upstream stalls for ``read_timeout``."""
+        while True:
+            if self._chunks:
+                chunk = self._chunks.popleft()
+                self._buffered -= len(chunk)
+                if (
+                    self._paused
+                    and self._buffered <= HIGH_WATER // 2
+                    and self._connection.transport is not None
+                ):
+                    self._connection.transport.resume_reading()
+                    self._paused = False
+                yield chunk
+            elif self._complete:
+                return
+            elif self._error is not None:
+                raise self._error
+            else:
+                self._wakeup = asyncio.get_running_loop().create_future()
+                async with asyncio.timeout(read_timeout):
+                    await self._wakeup
+
+    async def read(self, read_timeout: float) -> bytes:
+        return b"".join([chunk async for chunk in self.iter_chunks(read_timeout)])
+
+    @property
+    def complete(self) -> bool:
+        return self._complete
+
+
+class UpstreamPool:
+    """Keep-alive connections to one upstream origin."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        max_connections: int,
+        connect_timeout: float,
+        read_timeout: float,
+        keepalive_timeout: float = 4.0,
+    ) -> None:
+        parts = urlsplit(base_url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.tls = parts.scheme == "https"
+        self.port = parts.port or (443 if self.tls else 80)
+        self.host_header = parts.netloc
+        self.base_path = parts.path.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.keepalive_timeout = keepalive_timeout
+        self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(max_connections)
+        self._ssl = ssl.create_default_context() if self.tls else None
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | AsyncIterator[bytes] | None,
+    ) -> UpstreamResponse:
+        """Send one request; returns once the response head has arrived (the body streams later).
+
+        The caller must ``release`` the response when it is done with it.
+        """
+        await self._slots.acquire()
+        try:
+            head = self._head(method, target, headers, body)
+            connection = self._take_idle()
+            try:
+                return await self._exchange(connection or await self._connect(), method, head, body)
+            except UpstreamConnectionError:
+                if connection is None or not isinstance(body, bytes | None):
+                    raise
+                # The reused connection had gone stale: a fresh one, once.
+                return await self._exchange(await self._connect(), method, head, body)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def release(self, response: UpstreamResponse) -> None:
+        """Give the connection back (complete keep-alive answers) or close it."""
+        connection = response._connection
+        if response.complete and response.keep_alive and connection.reusable:
+            connection.finish()
+            self._idle.append(connection)
+        else:
+            connection.close()
+        self._slots.release()
+
+    async def close(self) -> None:
+        for connection in self._idle:
+            connection.close()
+        self._idle.clear()
+
+    def _take_idle(self) -> _Connection | None:
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.reusable and now - connection.idle_since < self.keepalive_timeout:
+                return connection
+            connection.close()
+        return None
+
+    async def _connect(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, connection = await loop.create_connection(
+                    _Connection,
+                    self.host,
+                    self.port,
+                    ssl=self._ssl,
+                    server_hostname=self.host if self.tls else None,
+                )
+        except OSError as exc:
+            raise UpstreamConnectionError(f"cannot connect to the upstream: {exc.strerror or exc}") from exc
+        return connection
+
+    def _head(
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]],
+        body: bytes | AsyncIterator[bytes] | None,
+    ) -> bytes:
+        lines = [f"{method} {self.base_path}{target} HTTP/1.1", f"Host: {self.host_header}"]
+        has_length = False
+        for name, value in headers:
+            if name.translate(_FRAMING) != name or value.translate(_FRAMING) != value:
+                raise InvalidHeader(f"header {name!r} holds a line break or NUL")
+            if name.lower() == "content-length":
+                has_length = True
+            lines.append(f"{name}: {value}")
+        if isinstance(body, bytes) and not has_length:
+            lines.append(f"Content-Length: {len(body)}")
+        elif body is not None and not isinstance(body, bytes) and not has_length:
+            lines.append("Transfer-Encoding: chunked")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    async def _exchange(
+        self, connection: _Connection, method: str, head: bytes, body: bytes | AsyncIterator[bytes] | None
+    ) -> UpstreamResponse:
+        response = UpstreamResponse(connection, head_only=method == "HEAD")
+        connection.start(response)
+        try:
+            if isinstance(body, bytes):
+                await connection.write(head + body)
+            else:
+                await connection.write(head)
+                if body is not None:
+                    await _send_stream(connection, body, chunked=b"Transfer-Encoding: chunked" in head)
+            await response.wait_headers(self.read_timeout)
+        except BaseException:
+            connection.close()
+            raise
+        return response
+
+
+async def _send_stream(connection: _Connection, body: AsyncIterator[bytes], *, chunked: bool) -> None:
+    async for chunk in body:
+        if not chunk:
+            continue
+        await connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+    if chunked:
+        await connection.write(b"0\r\n\r\n")
+
+
+@contextlib.asynccontextmanager
+async def released(pool: UpstreamPool, response: UpstreamResponse) -> AsyncIterator[UpstreamResponse]:
+    """Use a response and give its connection back afterwards, whatever happens."""
+    try:
+        yield response
+    finally:
+        pool.release(response)

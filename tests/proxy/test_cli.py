@@ -1,0 +1,133 @@
+"""The rowgate command: help, version, config checking, migrations, and the quick start."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rowgate(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd or ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+def test_version() -> None:
+    result = rowgate("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("rowgate ")
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["demo"], ["migrate"], ["check-config"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = rowgate(*command, "--help")
+    assert result.returncode == 0
+    assert "usage: rowgate" in result.stdout
+
+
+def test_check_config_accepts_the_bundled_file() -> None:
+    result = rowgate("check-config")
+    assert result.returncode == 0, result.stderr
+    assert "configuration is valid" in result.stdout
+
+
+def test_bad_configuration_exits_2_naming_file_and_keys(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("tokens:\n  access_ttl: abc\nserver:\n  prot: 80\n")
+    result = rowgate("check-config", "--config", str(path))
+    assert result.returncode == 2
+    assert f"{path}: tokens.access_ttl: expected a duration like 15m or 1h, got 'abc'" in result.stderr
+    assert f"{path}: server.prot: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.splitlines()) < 25
+
+
+def test_config_from_the_environment_variable(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("mode: sometimes\n")
+    result = rowgate("check-config", env={"ROWGATE_CONFIG": str(path)})
+    assert result.returncode == 2
+    assert f"{path}: mode: input should be 'dev' or 'production'" in result.stderr
+
+
+@pytest.mark.integration
+def test_migrate_applies_migrations(fresh_database: str) -> None:
+    result = rowgate("migrate", env={"ROWGATE_DATABASE_URL": fresh_database})
+    assert result.returncode == 0, result.stderr
+    assert "applying migration 0001_foundation" in result.stdout
+    again = rowgate("migrate", env={"ROWGATE_DATABASE_URL": fresh_database})
+    assert "0 migration(s) applied" in again.stdout
+
+
+def test_an_unreachable_database_is_a_clear_message(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    result = rowgate("migrate", env={"ROWGATE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/x"})
+    assert result.returncode == 1
+    assert "rowgate: The database is not reachable" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(url: str, seconds: float) -> bytes:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (local test URL)
+                return bytes(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_the_quick_start_runs_with_an_embedded_database(tmp_path: Path) -> None:
+    """The README's first command's program, on a machine with no database or Redis configured."""
+    port, app_port = free_port(), free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in ("ROWGATE_DATABASE_URL", "ROWGATE_REDIS_URL", "ROWGATE_CONFIG", "ROWGATE_MASTER_KEY"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "proxy", "demo", "--port", str(port), "--app-port", str(app_port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert wait_for(f"http://127.0.0.1:{port}/healthz", 90) == b'{"status": "ok"}'
+        assert b"hello from the demo app" in wait_for(f"http://127.0.0.1:{port}/public/hello", 10)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert f"rowgate is running at http://127.0.0.1:{port}" in stdout
+    assert "embedded PostgreSQL" in stdout
+    assert (tmp_path / ".rowgate" / "postgres").is_dir()
+    assert "Traceback" not in stderr
