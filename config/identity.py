@@ -85,6 +85,8 @@ class AuthSettings(Model):
     reset_url: str | None = None
     lockout: LockoutSettings = LockoutSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
+    retention: Duration = timedelta(days=7)
+    purge_interval: Duration = timedelta(hours=1)
 
     @field_validator("verify_url", "reset_url")
     @classmethod
@@ -146,7 +148,7 @@ def identity_problems(mode: str, auth: AuthSettings, mail: MailSettings) -> list
             problems.append(f"auth.lockout.{name}.base_delay: must not exceed auth.lockout.{name}.max_delay")
         if lockout.base_delay <= timedelta(0):
             problems.append(f"auth.lockout.{name}.base_delay: must be longer than zero")
-    for key in ("verification_ttl", "reset_ttl"):
+    for key in ("verification_ttl", "reset_ttl", "purge_interval"):
         if getattr(auth, key) <= timedelta(0):
             problems.append(f"auth.{key}: must be longer than zero")
     if auth.refresh_reuse_interval > timedelta(minutes=1):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from auth.db import Database
 from auth.flows.identity import Guards, Identity
 from auth.flows.issuing import TokenIssuer
+from auth.flows.janitor import Janitor
 from auth.hashing import PasswordHasher
 from auth.mail.backends import FileBackend, MailBackend, SmtpBackend, smtp_password
 from auth.mail.outbox import Mailer, Sealer
@@ -50,7 +51,7 @@ async def open_identity(
     backend: MailBackend | None = None,
     send_mail: bool = True,
 ) -> AsyncIterator[IdentityRuntime]:
-    """The identity flows with their mail sender running (unless ``send_mail`` is False)."""
+    """The identity flows with their mail sender and janitor running (unless ``send_mail`` is False)."""
     common_passwords()  # read the list now rather than during the first signup
     hasher = PasswordHasher(settings.auth.argon2)
     mailer = Mailer(settings.mail, sealer)
@@ -66,10 +67,13 @@ async def open_identity(
         mailer=mailer,
         guards=Guards.build(store, settings.auth),
     )
+    janitor = Janitor(db, settings.auth.retention, settings.auth.purge_interval)
     if send_mail:
         sender.start()
+        janitor.start()
     try:
         yield IdentityRuntime(identity, sender, backend)
     finally:
+        await janitor.stop()
         await sender.stop()
         hasher.close()

@@ -292,3 +292,17 @@ async def test_lockout_answers_429_with_retry_after_and_expires(
     assert (await api.call("POST", "/password/reset/request", {"email": "a@example.com"})).status == 202
     await asyncio.sleep(1.1)
     assert (await api.signin("a@example.com")).status == 200
+
+
+async def test_lockout_holds_across_instances(
+    settings_for: Any, start_rowgate: Start, http: aiohttp.ClientSession
+) -> None:
+    settings = settings_for(**{"auth.lockout.account": {"threshold": 3}})
+    one = Api(http, await start_rowgate(settings))
+    two = Api(http, await start_rowgate(settings))
+    await one.signup("a@example.com")
+    for api in (one, two, one):
+        assert (await api.signin("a@example.com", "Wrong-1-Password")).status == 401
+    for api in (one, two):
+        locked = await api.signin("a@example.com")
+        assert (locked.status, locked.code) == (429, "account_locked")

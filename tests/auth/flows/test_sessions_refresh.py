@@ -162,3 +162,30 @@ async def test_me_describes_user_org_role_and_session(harness: Harness) -> None:
     assert me["org"]["role"] == "admin"
     assert me["org"]["name"] == "a's organisation"
     assert me["sessionId"] == tokens.session_id
+
+
+async def test_the_janitor_deletes_only_what_is_past_retention(harness: Harness) -> None:
+    from datetime import timedelta
+
+    from auth.flows.janitor import purge
+
+    old = await new_user(harness, "old@example.com")
+    live = await new_user(harness, "live@example.com")
+    await refresh(harness.ident, live.refresh_token, CLIENT)
+    db = harness.ident.db
+    await db.execute(
+        "UPDATE rowgate.sessions SET revoked_at = now() - interval '8 days' WHERE id = $1", old.session_id
+    )
+    await db.execute(
+        "UPDATE rowgate.refresh_tokens SET expires_at = now() - interval '8 days' WHERE session_id = $1",
+        old.session_id,
+    )
+    removed = await purge(db, timedelta(days=7))
+    assert removed["sessions"] == 1
+    assert await db.fetchval("SELECT count(*) FROM rowgate.sessions") == 1
+    assert await db.fetchval("SELECT count(*) FROM rowgate.refresh_tokens") == 2  # the live chain
+    await refresh(
+        harness.ident,
+        (await signin(harness.ident, "live@example.com", GOOD_PASSWORD, CLIENT)).refresh_token,
+        CLIENT,
+    )

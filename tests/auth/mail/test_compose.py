@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
-from auth.mail.backends import links_in
+from auth.mail.backends import FileBackend, links_in
 from auth.mail.compose import build_message, describe_lifetime, render
 
 TEMPLATES = ["verify_email", "reset_password", "account_exists", "password_changed"]
@@ -72,3 +74,17 @@ def test_unicode_recipients_get_an_smtputf8_message() -> None:
 )
 def test_lifetimes_in_words(lifetime: timedelta, words: str) -> None:
     assert describe_lifetime(lifetime) == words
+
+
+async def test_the_file_backend_logs_links_only_in_dev_mode(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = build_message(render("reset_password", VALUES), sender="a@acme.test", recipient="a@example.com")
+    caplog.set_level(logging.INFO, logger="rowgate.mail")
+    await FileBackend(tmp_path / "dev", log_links=True).send("a@acme.test", "a@example.com", raw)
+    assert "token=t" in caplog.text
+    caplog.clear()
+    await FileBackend(tmp_path / "prod", log_links=False).send("a@acme.test", "a@example.com", raw)
+    assert "token=t" not in caplog.text
+    (written,) = (tmp_path / "prod").glob("*.eml")
+    assert written.stat().st_mode & 0o777 == 0o600
