@@ -3,9 +3,9 @@
 A hash costs tens of milliseconds of CPU and 19 MiB of memory (OWASP's parameters), so it runs in
 a small thread pool (argon2's C code releases the GIL) and never on the event loop: a burst of
 sign-ins delays other sign-ins, not proxied traffic.  The pool's threads lower their own
-scheduling priority where the OS allows it, so that when the CPUs are saturated the event loop
-thread is served first.  Work waiting beyond ``max_queue`` is refused with 503 instead of
-piling up.
+scheduling priority (``auth.argon2.priority``; by default SCHED_IDLE on Linux), so that when the
+CPUs are saturated the event loop, the upstream and the database are served first and sign-ins
+wait.  Work waiting beyond ``max_queue`` is refused with 503 instead of piling up.
 
 ``verify_dummy`` runs a full verification against a hash of a random password: sign-in calls it
 for unknown addresses so that they cost the same time as known ones.  ``dummy_verifications``
@@ -29,19 +29,33 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from auth.password_policy import normalize_password
 from config.errors import ServiceUnavailable
-from config.identity import Argon2Settings
+from config.identity import Argon2Settings, Priority
 
 log = logging.getLogger("rowgate.hashing")
 T = TypeVar("T")
 
-#: Nice value of the hashing threads (higher is lower priority).
+#: Nice value of the hashing threads at priority ``low`` (higher is lower priority).
 HASHING_NICENESS = 10
 
 
-def _lower_priority() -> None:
-    """Pool initializer: run this thread at a lower priority (Linux: per thread)."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+def thread_priority(priority: Priority) -> Callable[[], None]:
+    """A pool initializer that lowers the calling thread's scheduling priority (Linux: per thread).
+
+    ``idle``: SCHED_IDLE, the thread runs only on CPU time nothing else wants; ``low``: nice 10;
+    ``normal``: unchanged.  Where the OS refuses, the thread keeps its priority.
+    """
+
+    def lower() -> None:
+        if priority == "normal":
+            return
+        tid = threading.get_native_id()
+        with contextlib.suppress(AttributeError, OSError):
+            os.setpriority(os.PRIO_PROCESS, tid, HASHING_NICENESS)
+        if priority == "idle":
+            with contextlib.suppress(AttributeError, OSError):
+                os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+
+    return lower
 
 
 class PasswordHasher:
@@ -57,7 +71,9 @@ class PasswordHasher:
             type=argon2.Type.ID,
         )
         self._pool = ThreadPoolExecutor(
-            max_workers=settings.threads, thread_name_prefix="argon2", initializer=_lower_priority
+            max_workers=settings.threads,
+            thread_name_prefix="argon2",
+            initializer=thread_priority(settings.priority),
         )
         self._capacity = settings.threads + settings.max_queue
         self._pending = 0

@@ -32,12 +32,16 @@ class PasswordSettings(Model):
     refuse_common: bool = True
 
 
+Priority = Literal["idle", "low", "normal"]
+
+
 class Argon2Settings(Model):
     memory_cost: int = Field(19456, ge=8, le=4 * 1024 * 1024)
     time_cost: int = Field(2, ge=1, le=100)
     parallelism: int = Field(1, ge=1, le=64)
     threads: int = Field(2, ge=1, le=256)
     max_queue: int = Field(256, ge=1, le=100_000)
+    priority: Priority = "idle"
 
 
 class RateLimit(Model):

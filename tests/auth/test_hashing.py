@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -112,3 +113,21 @@ async def test_work_beyond_the_queue_is_refused_with_503() -> None:
         await asyncio.gather(first, second)
     finally:
         hasher.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="per-thread scheduling classes are Linux-only")
+@pytest.mark.parametrize(
+    ("priority", "policy", "nice"), [("idle", "SCHED_IDLE", 10), ("low", "SCHED_OTHER", 10)]
+)
+async def test_hashing_threads_run_at_a_lower_priority(priority: str, policy: str, nice: int) -> None:
+    hasher = PasswordHasher(Argon2Settings(memory_cost=64, time_cost=1, threads=1, priority=priority))  # type: ignore[arg-type]
+    seen: list[tuple[int, int]] = []
+    hasher._argon2 = SpyArgon2(  # type: ignore[assignment]
+        hasher._argon2, lambda: seen.append((os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, 0)))
+    )
+    try:
+        await hasher.hash("x")
+    finally:
+        hasher.close()
+    assert seen == [(getattr(os, policy), nice)]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the event loop's thread is untouched
