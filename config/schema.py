@@ -32,6 +32,8 @@ class ServerSettings(Model):
     max_header_size: Size = 16 * 1024
     shutdown_timeout: Duration = timedelta(seconds=15)
     trusted_proxies: tuple[str, ...] = ()
+    #: Serve Prometheus metrics at /metrics (aggregates only; scrape it from inside your network).
+    metrics: bool = True
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

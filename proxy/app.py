@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from config.schema import Settings
+from proxy import metrics
 from proxy.authenticators import BearerAuthenticator
 from proxy.clientip import TrustedProxies
 from proxy.forward import Forwarder
@@ -50,6 +51,8 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
 
     app.cleanup_ctx.append(lifecycle)
     health.add_routes(app)
+    if settings.server.metrics:
+        metrics.add_routes(app)
     wellknown.add_routes(app)
     for area in (auth_email, auth_sessions, auth_password):
         area.add_routes(app, settings.mounts.auth)

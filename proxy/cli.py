@@ -56,6 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate the configuration without starting")
     _config_flag(check)
+
+    keys = commands.add_parser("keys", help="manage signing keys")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    rotate = key_commands.add_parser(
+        "rotate", help="make a new signing key active; the old one verifies until its tokens expire"
+    )
+    _config_flag(rotate)
+    rotate.add_argument(
+        "--algorithm", choices=["EdDSA", "ES256", "RS256", "HS256"], help="default: tokens.algorithm"
+    )
     return parser
 
 
@@ -82,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "migrate": cmd_migrate,
         "check-config": cmd_check_config,
+        "keys": cmd_keys,
     }
     try:
         return handlers[args.command](args)
@@ -121,6 +132,36 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"database is up to date ({len(done)} migration(s) applied)")
 
     asyncio.run(run())
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, overrides=_overrides(args))
+    configure_logging(settings.logging)
+
+    async def rotate() -> str:
+        from auth.crypto import SecretBox, load_master_key
+        from auth.db import Database
+        from auth.keystore import SigningKeys
+        from auth.store import open_store
+        from proxy.services import database_url
+
+        box = SecretBox(load_master_key(settings))
+        db = await Database.connect(await database_url(settings), settings.database)
+        store = await open_store(settings.redis.url, settings.redis.key_prefix)
+        keys = SigningKeys(db, box, store, settings.tokens)
+        try:
+            await keys.start()
+            return await keys.rotate(args.algorithm)
+        finally:
+            await keys.close()
+            await store.close()
+            await db.close()
+
+    kid = asyncio.run(rotate())
+    print(f"new signing key {kid} is active; the previous one verifies until its tokens expire")
+    if not settings.redis.url:
+        print("redis.url is not set: running instances pick the new key up within 5 minutes")
     return 0
 
 

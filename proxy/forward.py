@@ -23,6 +23,7 @@ from auth.principal import Principal
 from config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from config.schema import UpstreamSettings
 from proxy.clientip import TrustedProxies
+from proxy.keys import REQUEST_ID
 from proxy.pipeline import mutate
 from proxy.upstream_http import (
     InvalidHeader,
@@ -117,6 +118,7 @@ class Forwarder:
             headers["X-Forwarded-Proto"] = request.scheme
         if not trusted or "X-Forwarded-Host" not in request.headers:
             headers["X-Forwarded-Host"] = request.host
+        headers["X-Request-Id"] = request[REQUEST_ID]
         return headers
 
     async def forward(
@@ -163,6 +165,8 @@ class Forwarder:
             return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         response.headers.extend(headers)
+        response.headers.setdefault("Server", "rowgate")
+        response.headers["X-Request-Id"] = request[REQUEST_ID]
         await response.prepare(request)
         try:
             async for chunk in upstream.iter_chunks(read_timeout):

@@ -22,6 +22,7 @@ from config.errors import (
 )
 from proxy.keys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
 from proxy.logs import request_id_var
+from proxy.metrics import METRICS
 from proxy.problem import problem_response
 
 access_log = logging.getLogger("rowgate.access")
@@ -45,9 +46,15 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         response = await handler(request)
         status = response.status
-        response.headers["X-Request-Id"] = request_id
+        if not response.prepared:
+            response.headers["X-Request-Id"] = request_id
+            response.headers.setdefault("Server", "rowgate")
         return response
     finally:
+        elapsed = time.perf_counter() - started
+        counters = request.app.get(METRICS)
+        if counters is not None:
+            counters.observe(request.method, status, elapsed)
         if request.app[SETTINGS].logging.access_log:
             principal = request.get(PRINCIPAL)
             access_log.info(
@@ -56,10 +63,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
                 request.path,
                 status,
                 extra={
+                    "request_id": request_id,
                     "method": request.method,
                     "path": request.path,
                     "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    "duration_ms": round(elapsed * 1000, 2),
                     "client_ip": request[CLIENT_IP],
                     "user_id": principal.user_id if principal else None,
                     "org_id": principal.org_id if principal else None,

@@ -61,7 +61,11 @@ class RedisStore:
         )
         client = aioredis.Redis.from_pool(pool)
         store = cls(client, prefix)
-        await store.ping()
+        try:
+            await store.ping()
+        except ServiceUnavailable:
+            await client.aclose()
+            raise
         return store
 
     def _k(self, key: str) -> str:

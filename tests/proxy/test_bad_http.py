@@ -127,3 +127,18 @@ async def test_a_hostile_request_id_is_replaced(server: RunningServer, http: aio
     async with http.get(f"{server.url}/healthz", headers={"X-Request-Id": "x" * 500}) as response:
         assert response.headers["X-Request-Id"] != "x" * 500
         assert len(response.headers["X-Request-Id"]) == 32
+
+
+async def test_metrics_count_requests_by_status_class(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    for path in ("/healthz", "/healthz", "/v1/auth/nothing"):
+        async with http.get(f"{server.url}{path}"):
+            pass
+    async with http.get(f"{server.url}/metrics") as response:
+        assert response.status == 200
+        text = await response.text()
+    assert 'rowgate_requests_total{method="GET",status="2xx"} 2' in text
+    assert 'rowgate_requests_total{method="GET",status="4xx"} 1' in text
+    assert 'rowgate_request_duration_seconds_bucket{le="+Inf"} 3' in text
+    assert "rowgate_token_cache_hits" in text

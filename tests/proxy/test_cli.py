@@ -35,7 +35,9 @@ def test_version() -> None:
     assert result.stdout.startswith("rowgate ")
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["demo"], ["migrate"], ["check-config"]])
+@pytest.mark.parametrize(
+    "command", [[], ["serve"], ["demo"], ["migrate"], ["check-config"], ["keys"], ["keys", "rotate"]]
+)
 def test_every_command_has_help(command: list[str]) -> None:
     result = rowgate(*command, "--help")
     assert result.returncode == 0
@@ -131,3 +133,27 @@ def test_the_quick_start_runs_with_an_embedded_database(tmp_path: Path) -> None:
     assert "embedded PostgreSQL" in stdout
     assert (tmp_path / ".rowgate" / "postgres").is_dir()
     assert "Traceback" not in stderr
+
+
+@pytest.mark.integration
+def test_keys_rotate_makes_a_new_active_key(migrated_database: str, tmp_path: Path) -> None:
+    env = {"ROWGATE_DATABASE_URL": migrated_database, "ROWGATE_DATA_DIR": str(tmp_path)}
+    first = rowgate("keys", "rotate", env=env)
+    assert first.returncode == 0, first.stderr
+    second = rowgate("keys", "rotate", "--algorithm", "ES256", env=env)
+    assert second.returncode == 0, second.stderr
+    kid = second.stdout.split()[3]
+    assert kid != first.stdout.split()[3]
+    import asyncio
+
+    import asyncpg
+
+    async def active() -> list[tuple[str, str]]:
+        conn = await asyncpg.connect(migrated_database)
+        try:
+            rows = await conn.fetch("SELECT kid, algorithm FROM rowgate.signing_keys WHERE status = 'active'")
+        finally:
+            await conn.close()
+        return [(r["kid"], r["algorithm"]) for r in rows]
+
+    assert (kid, "ES256") in asyncio.run(active())

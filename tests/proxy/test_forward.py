@@ -71,10 +71,12 @@ async def test_hop_by_hop_headers_are_dropped_and_forwarded_headers_set(
     }
     async with http.get(f"{proxied.url}/api/whoami?a=1&b=%20", headers=headers) as response:
         seen = await response.json()
+        request_id = response.headers["X-Request-Id"]
     received = {k.lower(): v for k, v in seen["headers"].items()}
     assert "x-secret-hop" not in received
     assert "proxy-authorization" not in received
     assert received["x-custom"] == "kept"
+    assert received["x-request-id"] == request_id
     # The client is not a trusted proxy: its X-Forwarded-For is replaced, not extended.
     assert received["x-forwarded-for"] == "127.0.0.1"
     assert received["x-forwarded-proto"] == "http"
@@ -249,3 +251,34 @@ async def test_head_keeps_the_upstream_content_length(
         assert response.status == 200
         assert response.headers["Content-Length"] == "1000"
         assert await response.read() == b""
+
+
+async def test_shutdown_lets_requests_in_flight_finish(
+    make_settings: SettingsFactory, start_app: StartApp, http: aiohttp.ClientSession
+) -> None:
+    from proxy.app import build_app
+    from proxy.server import start
+
+    arrived = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.sleep(0.5)
+        return web.Response(text="finished")
+
+    app = web.Application()
+    app.router.add_get("/slow", slow)
+    upstream = await start_app(app)
+    settings = make_settings(**OPEN_ROUTES, **{"upstream.url": upstream, "server.shutdown_timeout": "5s"})
+    runner, port = await start(build_app(settings), settings, host="127.0.0.1", port=0)
+
+    async def call() -> tuple[int, str]:
+        async with http.get(f"http://127.0.0.1:{port}/slow") as response:
+            return response.status, await response.text()
+
+    in_flight = asyncio.create_task(call())
+    await asyncio.wait_for(arrived.wait(), 5)
+    await runner.cleanup()  # what SIGTERM triggers
+    assert await in_flight == (200, "finished")
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await call()
