@@ -1,7 +1,9 @@
 """Signup: a user, an organisation with the user as its admin, and a session or a verification mail.
 
-With ``auth.require_email_verification`` off, signup signs the new user in (tokens), and an
-address that is taken is a 409 ``email_taken``: the caller must learn it to sign in instead.
+Every new account is sent a verification link.  With ``auth.require_email_verification`` off,
+signup also signs the new user in (tokens; ``email_verified`` stays false until the link is
+used), and an address that is taken is a 409 ``email_taken``: the caller must learn it to sign in
+instead.
 With it on, signup answers the same for new and taken addresses (no tokens until the address is
 verified), and the owner of a taken address gets a mail saying someone tried; so signup reveals
 nothing about who has an account.
@@ -24,6 +26,7 @@ from auth.flows.sessions import open_session, session_tokens
 from auth.flows.verification import queue_verification
 from auth.opaque import key_digest
 from auth.repo import users
+from auth.repo.users import User
 from config.errors import Conflict
 
 
@@ -57,7 +60,9 @@ async def signup(ident: Identity, form: SignupForm, client: ClientContext) -> Si
             raise Conflict("An account with this email address exists; sign in instead.", code="email_taken")
         membership = await users.create_org(conn, _org_name(form, email), user.id)
         await audit.record(conn, "signup", client, user_id=user.id, org_id=membership.org_id)
+        await _first_verification(ident, conn, user)
         session, refresh = await open_session(ident, conn, user, membership, client)
+    ident.mailer.wake()
     return SignupResult(tokens=session_tokens(ident, user, membership, session, refresh))
 
 
@@ -71,9 +76,16 @@ async def _signup_verified_later(
             return
         membership = await users.create_org(conn, _org_name(form, email), user.id)
         await audit.record(conn, "signup", client, user_id=user.id, org_id=membership.org_id)
-        # Counted against the address's mail limit, and sent regardless: it is the first.
-        await ident.guards.mail_per_address.allow(key_digest(email))
-        await queue_verification(ident, conn, user)
+        await _first_verification(ident, conn, user)
+
+
+async def _first_verification(ident: Identity, conn: asyncpg.Connection, user: User) -> None:
+    """Queue the verification mail of a new account (whether or not sign-in waits for it).
+
+    It counts against the address's mail limit and is sent regardless: it is the first.
+    """
+    await ident.guards.mail_per_address.allow(key_digest(user.email))
+    await queue_verification(ident, conn, user)
 
 
 async def _notify_owner(ident: Identity, conn: asyncpg.Connection, email: str, client: ClientContext) -> None:

@@ -86,20 +86,24 @@ class Api:
             return r.status
 
 
-def mails(server: RunningServer, to: str | None = None) -> list[EmailMessage]:
-    """Messages the file backend wrote, oldest first."""
+def mails(server: RunningServer, to: str | None = None, subject: str = "") -> list[EmailMessage]:
+    """Messages the file backend wrote (to ``to``, with ``subject`` in their subject)."""
     folder = server.app[SERVICES].settings.data_dir / "mail"
     found = [message_from_bytes(f.read_bytes(), policy=policy.default) for f in sorted(folder.glob("*.eml"))]
-    return [m for m in found if isinstance(m, EmailMessage) and (to is None or m["To"] == to)]
+    return [
+        m
+        for m in found
+        if isinstance(m, EmailMessage) and (to is None or m["To"] == to) and subject in str(m["Subject"])
+    ]
 
 
-async def delivered(server: RunningServer, to: str, count: int = 1) -> list[EmailMessage]:
-    """The messages to ``to`` once at least ``count`` arrived (the background sender may be
-    delivering them right now, so this sends what is due and waits)."""
+async def delivered(server: RunningServer, to: str, subject: str, count: int = 1) -> list[EmailMessage]:
+    """The messages to ``to`` with ``subject`` in their subject once at least ``count`` arrived
+    (the background sender may be delivering them right now, so this sends what is due and waits)."""
     async with asyncio.timeout(10):
         while True:
             await server.app[SERVICES].mail.run_once()
-            found = mails(server, to)
+            found = mails(server, to, subject)
             if len(found) >= count:
                 return found
             await asyncio.sleep(0.02)

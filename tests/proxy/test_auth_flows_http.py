@@ -63,6 +63,11 @@ async def test_signup_answers_tokens_that_open_me_and_the_upstream(api: Api) -> 
     assert me.body["org"]["role"] == "admin"
     assert me.body["sessionId"] == tokens["sessionId"]
     assert await api.whoami(tokens["accessToken"]) == 200
+    # A verification link is on its way; using it marks the address verified.
+    (mail,) = await delivered(api.server, "ada@example.com", "Confirm")
+    assert (await api.call("POST", "/email/verify", {"token": token_of(mail)})).status == 200
+    me = await api.call("GET", "/me", token=tokens["accessToken"])
+    assert me.body["user"]["emailVerified"] is True
 
 
 async def test_signin_and_refresh_rotation_with_reuse_detection(api: Api) -> None:
@@ -153,7 +158,7 @@ async def test_password_reset_by_mail_revokes_every_session_at_once(api: Api) ->
     second = (await api.signin("a@example.com")).body
     requested = await api.call("POST", "/password/reset/request", {"email": "a@example.com"})
     assert requested.status == 202
-    (mail,) = await delivered(api.server, "a@example.com")
+    (mail,) = await delivered(api.server, "a@example.com", "Reset")
     confirmed = await api.call(
         "POST", "/password/reset/confirm", {"token": token_of(mail), "newPassword": NEW_PASSWORD}
     )
@@ -172,7 +177,7 @@ async def test_password_reset_by_mail_revokes_every_session_at_once(api: Api) ->
 async def test_password_reset_through_the_link_page(api: Api, http: aiohttp.ClientSession) -> None:
     await api.signup("a@example.com")
     await api.call("POST", "/password/reset/request", {"email": "a@example.com"})
-    (mail,) = await delivered(api.server, "a@example.com")
+    (mail,) = await delivered(api.server, "a@example.com", "Reset")
     link = urlsplit(link_of(mail))
     page_url = f"{api.server.url}{link.path}?{link.query}"
     async with http.get(page_url) as page:
@@ -202,7 +207,7 @@ async def test_verification_required_signup_link_page_and_api(
     assert "accessToken" not in answer.body
     refused = await api.signin("v@example.com")
     assert (refused.status, refused.code) == (403, "email_not_verified")
-    (mail,) = await delivered(api.server, "v@example.com")
+    (mail,) = await delivered(api.server, "v@example.com", "Confirm")
     link = urlsplit(link_of(mail))
     assert link.path == "/v1/auth/email/verify"
     async with http.get(f"{api.server.url}{link.path}?{link.query}") as page:
@@ -217,10 +222,10 @@ async def test_verification_required_signup_link_page_and_api(
     reused = await api.call("POST", "/email/verify", {"token": token_of(mail)})
     assert (reused.status, reused.code) == (400, "invalid_verification_token")
     await api.signup("w@example.com")
-    (first,) = await delivered(api.server, "w@example.com")
+    (first,) = await delivered(api.server, "w@example.com", "Confirm")
     resent = await api.call("POST", "/email/verify/resend", {"email": "w@example.com"})
     assert resent.status == 202
-    both = await delivered(api.server, "w@example.com", count=2)
+    both = await delivered(api.server, "w@example.com", "Confirm", count=2)
     (newest,) = [m for m in both if token_of(m) != token_of(first)]
     ok = await api.call("POST", "/email/verify", {"token": token_of(newest)})
     assert (ok.status, ok.body) == (200, {"emailVerified": True})
@@ -245,7 +250,7 @@ async def test_change_password_keeps_this_session_and_ends_the_others(api: Api) 
     assert (changed.status, changed.body) == (200, {"passwordChanged": True, "sessionsRevoked": 1})
     assert await api.whoami(current["accessToken"]) == 200
     assert await api.whoami(other["accessToken"]) == 401
-    notices = await delivered(api.server, "a@example.com")
+    notices = await delivered(api.server, "a@example.com", "changed")
     assert [str(m["Subject"]) for m in notices] == ["Your rowgate password was changed"]
 
 

@@ -67,9 +67,9 @@ class Harness:
         found = [message_from_bytes(f.read_bytes(), policy=policy.default) for f in files]
         return [m for m in found if isinstance(m, EmailMessage)]
 
-    async def last_token(self, to: str) -> str:
-        """The token in the link of the newest mail to ``to``."""
-        mine = [m for m in await self.mails() if m["To"] == to]
+    async def last_token(self, to: str, subject: str) -> str:
+        """The token in the link of the newest mail to ``to`` whose subject holds ``subject``."""
+        mine = [m for m in await self.mails() if m["To"] == to and subject in str(m["Subject"])]
         assert mine, f"no mail to {to}"
         (link,) = links_in(mine[-1])
         return parse_qs(urlsplit(link).query)["token"][0]

@@ -185,7 +185,7 @@ async def test_with_verification_required_signup_mails_a_link_and_gives_no_token
         with pytest.raises(Forbidden) as caught:
             await signin(h.ident, "v@example.com", GOOD_PASSWORD, CLIENT)
         assert caught.value.code == "email_not_verified"
-        token = await h.last_token("v@example.com")
+        token = await h.last_token("v@example.com", "Confirm")
         await verify_email(h.ident, token, CLIENT)
         assert (await signin(h.ident, "v@example.com", GOOD_PASSWORD, CLIENT)).access_token
         assert [e["event"] for e in await h.audit()][-2:] == ["email.verified", "signin.succeeded"]
@@ -210,9 +210,9 @@ async def test_verification_links_are_single_use_and_only_the_newest_works(
 ) -> None:
     async with harness_factory(**{"auth.require_email_verification": True}) as h:
         await signup(h.ident, SignupForm("v@example.com", GOOD_PASSWORD), CLIENT)
-        first = await h.last_token("v@example.com")
+        first = await h.last_token("v@example.com", "Confirm")
         await resend_verification(h.ident, "v@example.com", CLIENT)
-        second = await h.last_token("v@example.com")
+        second = await h.last_token("v@example.com", "Confirm")
         assert first != second
         with pytest.raises(BadRequest) as stale:
             await verify_email(h.ident, first, CLIENT)
