@@ -55,7 +55,7 @@ class Sample:
     status: int
 
 
-def write_config(folder: Path, port: int, upstream: str, database_url: str) -> Path:
+def write_config(folder: Path, port: int, upstream: str, database_url: str, argon2: str) -> Path:
     redis = os.environ.get("ROWGATE_REDIS_URL", "")
     path = folder / "rowgate.yaml"
     path.write_text(
@@ -71,6 +71,7 @@ routes:
   rules:
     - {{path: /public/**, level: public}}
 auth:
+  argon2: {argon2}
   rate_limits:
     signin: {{limit: 1000000, window: 1m}}
     signup: {{limit: 1000000, window: 1m}}
@@ -86,13 +87,13 @@ logging: {{level: warning, access_log: false}}
 
 
 @contextlib.contextmanager
-def running_rowgate(database_url: str) -> Iterator[str]:
+def running_rowgate(database_url: str, argon2: str) -> Iterator[str]:
     """Upstream and rowgate processes; yields rowgate's base URL and stores its pid in ``PIDS``."""
     environ = {**os.environ, "ROWGATE_MASTER_KEY": secrets.token_urlsafe(32), "PYTHONPATH": str(ROOT)}
     environ.pop("ROWGATE_CONFIG", None)
     app_port, port = free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        config = write_config(Path(tmp), port, f"http://127.0.0.1:{app_port}", database_url)
+        config = write_config(Path(tmp), port, f"http://127.0.0.1:{app_port}", database_url, argon2)
         log = (Path(tmp) / "rowgate.log").open("w")
         upstream = subprocess.Popen(
             [sys.executable, "-m", "proxy.demo", "--port", str(app_port)],
@@ -121,6 +122,12 @@ def running_rowgate(database_url: str) -> Iterator[str]:
 
 
 PIDS: dict[str, int] = {}
+
+
+def loop_cpu(pid: int) -> float:
+    """CPU seconds of the process's main thread (the event loop), without its argon2 threads."""
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- load generators (each runs in its own process) ---------------------------------------------
@@ -230,14 +237,26 @@ def signin_scenario(args: argparse.Namespace, base: str) -> None:
     pool.apply(open_loop, (proxied_url, args.rate, 3, None))  # warm up
     alone: list[float] = []
     loaded: list[float] = []
+    pid = PIDS["rowgate"]
     for round_number in range(args.rounds):
+        before = loop_cpu(pid)
         quiet = pool.apply(open_loop, (proxied_url, args.rate, args.duration, None))
+        quiet_cpu = loop_cpu(pid) - before
         print(f"round {round_number + 1} proxied alone:         {describe(quiet)}", flush=True)
+        before = loop_cpu(pid)
         busy_async = pool.apply_async(open_loop, (proxied_url, args.rate, args.duration, None))
         signins_async = pool.apply_async(open_loop, (signin_url, args.signins, args.duration, users))
         busy, signins = busy_async.get(), signins_async.get()
+        busy_cpu = loop_cpu(pid) - before
         print(f"round {round_number + 1} proxied with sign-ins: {describe(busy)}", flush=True)
         print(f"round {round_number + 1} sign-ins:              {describe(signins)}", flush=True)
+        answered = sum(1 for s in signins if s.status == 200)
+        extra = (busy_cpu - quiet_cpu) / max(1, answered) * 1000
+        print(
+            f"round {round_number + 1} event-loop thread CPU: {quiet_cpu:.2f}s alone, {busy_cpu:.2f}s with "
+            f"sign-ins (~{extra:.1f} ms per successful sign-in)",
+            flush=True,
+        )
         alone.append(percentile([s.latency_ms for s in quiet], 0.99))
         loaded.append(percentile([s.latency_ms for s in busy], 0.99))
     pool.close()
@@ -334,12 +353,17 @@ def main() -> None:
     refresh.add_argument("--drivers", type=int, default=2, help="load generator processes")
     timing = sub.add_parser("timing")
     timing.add_argument("--samples", type=int, default=400)
+    parser.add_argument(
+        "--argon2",
+        default="{}",
+        help="auth.argon2 settings as YAML flow (default: production's OWASP values)",
+    )
     args = parser.parse_args()
     server_url = os.environ.get("ROWGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     scenario = {"signin": signin_scenario, "refresh": refresh_scenario, "timing": timing_scenario}[
         args.scenario
     ]
-    with scratch_database(server_url) as database_url, running_rowgate(database_url) as base:
+    with scratch_database(server_url) as database_url, running_rowgate(database_url, args.argon2) as base:
         scenario(args, base)
 
 
