@@ -14,16 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from config.identity import AuthSettings, MailSettings, identity_problems
+from config.model import Model
 from config.units import Duration, Size
 
 Level = Literal["public", "authenticated", "admin", "deny"]
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerSettings(Model):
@@ -203,6 +201,8 @@ class Settings(Model):
     mounts: MountSettings = MountSettings()
     rbac: RbacSettings = RbacSettings()
     logging: LoggingSettings = LoggingSettings()
+    auth: AuthSettings = AuthSettings()
+    mail: MailSettings = MailSettings()
 
     @property
     def public_url(self) -> str:
@@ -237,6 +237,7 @@ def cross_field_problems(settings: Settings) -> list[str]:
             "tokens.algorithm: HS256 shares one secret with every verifier; "
             "use EdDSA, ES256 or RS256 in production"
         )
+    problems.extend(identity_problems(settings.mode, settings.auth, settings.mail))
     return problems
 
 

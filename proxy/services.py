@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from auth.crypto import SecretBox, load_master_key
 from auth.db import Database
 from auth.embedded import start_embedded
+from auth.flows.identity import Identity
+from auth.flows.runtime import open_identity
 from auth.keystore import SigningKeys
+from auth.mail.sender import MailSender
 from auth.migrate import migrate
 from auth.revocation import RevocationList
 from auth.store import EphemeralStore, open_store
@@ -33,6 +36,8 @@ class Services:
     box: SecretBox
     keys: SigningKeys
     tokens: TokenService
+    identity: Identity
+    mail: MailSender
 
 
 async def database_url(settings: Settings) -> str:
@@ -59,6 +64,17 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(keys.close)
         tokens = TokenService(settings, await keys.start())
         keys.add_listener(tokens.use_keyring)
+        identity = await stack.enter_async_context(
+            open_identity(settings, db, store, revocations, tokens, sealer=box)
+        )
         yield Services(
-            settings=settings, db=db, store=store, revocations=revocations, box=box, keys=keys, tokens=tokens
+            settings=settings,
+            db=db,
+            store=store,
+            revocations=revocations,
+            box=box,
+            keys=keys,
+            tokens=tokens,
+            identity=identity.identity,
+            mail=identity.sender,
         )
