@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from config.errors import WriteRefused
+from rls import raising
 from rls.context import Context
 from rls.grants import Grant
 from rls.names import ident_name, quoted
@@ -22,9 +23,9 @@ def refuse_denied(grant: Grant, ctx: Context) -> None:
     table, operation = grant.table, grant.operation
     verb = f"{operation} {_PREPOSITIONS[operation]} {table.name}".replace("  ", " ")
     if grant.groups:
-        raise WriteRefused(f"a caller without a tenant may not {verb}", code="write_refused")
+        raise WriteRefused(f"a caller without a tenant may not {verb}", code="operation_not_allowed")
     who = ", ".join(sorted(ctx.signature[0])) or "none"
-    raise WriteRefused(f"role {who} may not {verb}", code="write_refused")
+    raise WriteRefused(f"role {who} may not {verb}", code="operation_not_allowed")
 
 
 def pin_target(target: exp.Table, policy: TablePolicy, keep_alias: bool) -> str:
@@ -53,6 +54,22 @@ def require(outcome: Outcome, message: str, ctx: Context) -> None:
         raise WriteRefused(message, code="write_refused") from None
     if check is not None:
         ctx.checks.append(check)
+
+
+def runtime_check(
+    outcome: Outcome, message: str, qualifier: str, column: str, ctx: Context
+) -> exp.Expr | None:
+    """SQL that fails at run time, on a written row, unless ``outcome`` holds; ``None`` when it
+    always holds.  What cannot be decided even then (``None`` outcome) is refused now."""
+    if outcome is None:
+        raise WriteRefused(
+            message + " (or rowgate cannot prove it would): write the columns the policy reads as "
+            "literals, or leave them unchanged",
+            code="write_refused",
+        )
+    if any(not conjunction for conjunction in outcome):
+        return None
+    return raising.unless(raising.outcome_condition(outcome, ctx.bind), message, qualifier, column)
 
 
 def column_of(node: exp.Expr, ctx: Context) -> str:

@@ -1,7 +1,8 @@
 """Make INSERT leave only rows the insert policy lets through (PostgreSQL's WITH CHECK).
 
-The tenant column, when the statement does not set it, is set to the caller's tenant; so is the
-owner column when the caller qualifies through ``self``.  Values the statement gives for them,
+The tenant column, when the statement does not set it, is set to the caller's tenant, and the
+owner column to the caller's user id when it has one: the same values the column defaults of the
+native export (``rls.export``) give.  Values the statement gives for them,
 and for columns the group filters read, are checked by ``rls.newrow``: literals are compared
 with the caller's values when they are bound, anything rowgate cannot evaluate is refused with
 a message saying to leave the column out.  RETURNING reads the new rows back, so they must
@@ -32,7 +33,7 @@ def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     filled = []
     if grant.tenant:
         filled.append((grant.tenant, "tenant"))
-    if policy.owner_column and "self" in grant.groups and qualifies("self", ctx.signature):
+    if policy.owner_column and qualifies("self", ctx.signature):
         filled.append((policy.owner_column, "user"))
     columns = _column_list(expression, bool(filled), ctx)
     rows = _rows(expression)
@@ -113,14 +114,22 @@ def _fill(
 
 
 def _row_values(insert: exp.Insert, columns: list[str], ctx: Context) -> list[dict[str, Value]]:
+    """Each new row, column by column: the values given, and the defaults of the others."""
+    assert ctx.target is not None
+    policy = ctx.resolved[id(ctx.target)]
+    defaults: dict[str, Value] = {}
+    for column in ctx.columns(policy):
+        if column not in columns:
+            default = ctx.schema.default(policy, column)
+            defaults[column] = UNKNOWN if default is None else row_value(default, ctx)
     source = insert.expression
     if isinstance(source, exp.Values):
         return [
-            {c: row_value(v, ctx) for c, v in zip(columns, row.expressions, strict=False)}
+            {**defaults, **{c: row_value(v, ctx) for c, v in zip(columns, row.expressions, strict=False)}}
             for row in source.expressions
             if isinstance(row, exp.Tuple)
         ]
-    values: dict[str, Value] = dict.fromkeys(columns, UNKNOWN)
+    values: dict[str, Value] = {**defaults, **dict.fromkeys(columns, UNKNOWN)}
     projections = list(source.expressions) if isinstance(source, exp.Select) else []
     stars = [i for i, p in enumerate(projections) if p.is_star]
     tail = projections[stars[-1] + 1 :] if stars else projections

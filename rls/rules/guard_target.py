@@ -4,14 +4,18 @@ The target keeps its place (a write target cannot be a subquery) and the stateme
 becomes::
 
     <using> AND <caller's leakproof conditions on the target>
-        AND CASE WHEN <using> THEN <the rest of the caller's WHERE> ELSE FALSE END
+        AND CASE WHEN <using> AND <those conditions again>
+                 THEN CASE WHEN <the rest of the caller's WHERE> THEN <new-row checks> ELSE FALSE END
+                 ELSE FALSE END
 
 ``<using>`` is the operation's predicate, AND-ed with the select predicate when the statement
 reads the target's columns (in WHERE, SET values or RETURNING), as PostgreSQL does.  The CASE
 keeps the caller's other conditions from ever being evaluated on a row the caller may not
-touch, which is the security-barrier guarantee; leakproof conditions stay outside so indexes
-still serve them.  New values are checked against the update (and select) policy by
-``rls.newrow``: an UPDATE cannot move a row out of the caller's reach.
+touch: the security-barrier guarantee.  Leakproof conditions (``rls.pushdown``, and equalities
+joining the target to another relation) stay outside as well, so indexes and joins still serve
+them.  The new-row checks of an UPDATE (``rls.newrow``, through ``rls.raising``) run last, on
+the rows actually being updated, so an UPDATE that matches nothing succeeds as it does natively;
+an UPDATE cannot move a row out of the caller's reach.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from rls.grants import Grant
 from rls.newrow import OLD, UNKNOWN, Value, evaluate
 from rls.pushdown import conjuncts, leakproof_column
 from rls.sources import alias_of, relations
-from rls.writes import column_of, pin_target, refuse_denied, require, row_value
+from rls.writes import column_of, pin_target, refuse_denied, row_value, runtime_check
 
 
 def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
@@ -35,27 +39,24 @@ def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
     refuse_denied(grant, ctx)
     reads = reads_target(expression, ctx)
     readable = ctx.grant(policy, "select")
-    name = pin_target(ctx.target, policy, keep_alias=True)
-
     both = reads and not implied(grant, readable)
+    name = pin_target(ctx.target, policy, keep_alias=True)
 
     def using() -> exp.Expr:
         predicate = grant.predicate(name, ctx.bind)
         return exp.and_(predicate, readable.predicate(name, ctx.bind), copy=False) if both else predicate
 
+    where = expression.args.get("where")
+    pushed, rest = _split(where.this, name, expression, ctx) if where is not None else ([], [])
+    checks = _new_row_checks(expression, grant, readable if reads else None, name, ctx)
     guard = using()
     ctx.guards.append(guard)
-    parts = [guard]
-    where = expression.args.get("where")
-    if where is not None:
-        pushed, rest = _split(where.this, name, expression, ctx)
-        parts.extend(pushed)
-        if rest:
-            case = exp.Case(ifs=[exp.If(this=using(), true=exp.and_(*rest, copy=False))], default=exp.false())
-            parts.append(case)
+    parts = [guard, *pushed]
+    inner = _nest(rest, checks)
+    if inner is not None:
+        condition = exp.and_(using(), *(p.copy() for p in pushed), copy=False)
+        parts.append(exp.Case(ifs=[exp.If(this=condition, true=inner)], default=exp.false()))
     expression.set("where", exp.Where(this=exp.and_(*parts, copy=False)))
-    if isinstance(expression, exp.Update):
-        _check_new_values(expression, grant, readable if reads else None, ctx)
     rule = grant.describe() + (f" AND {readable.describe()} (it reads the table)" if both else "")
     ctx.rules.append(TableRule(policy.qualified, name, ctx.kind, grant.groups, rule))
     return expression
@@ -88,6 +89,17 @@ def implied(grant: Grant, other: Grant) -> bool:
     return other.tenant is None or other.tenant == grant.tenant
 
 
+def _nest(rest: list[exp.Expr], checks: list[exp.Expr]) -> exp.Expr | None:
+    """``rest`` then ``checks``, each evaluated only where the previous held."""
+    inner = exp.and_(*checks, copy=False) if checks else None
+    if not rest:
+        return inner
+    condition = exp.and_(*rest, copy=False)
+    if inner is None:
+        return condition
+    return exp.Case(ifs=[exp.If(this=condition, true=inner)], default=exp.false())
+
+
 def _assigned(column: exp.Column, statement: exp.Expr) -> bool:
     parent = column.parent
     if isinstance(parent, exp.Tuple):
@@ -107,9 +119,8 @@ def _split(
     for part in conjuncts(condition):
         column = leakproof_column(part)
         qualifier = column.args.get("table") if column is not None else None
-        if (
-            column is not None and (column_of(qualifier, ctx) == name if qualifier else alone)
-        ) or _join_equality(part, name, ctx):
+        ours = column is not None and (column_of(qualifier, ctx) == name if qualifier else alone)
+        if ours or _join_equality(part, name, ctx):
             pushed.append(part)
         else:
             rest.append(part)
@@ -122,24 +133,37 @@ def _join_equality(part: exp.Expr, name: str, ctx: Context) -> bool:
     if not isinstance(part, exp.EQ):
         return False
     sides = (part.this, part.expression)
-    if not all(
+    plain = all(
         isinstance(s, exp.Column) and isinstance(s.this, exp.Identifier) and s.args.get("table")
         for s in sides
-    ):
+    )
+    if not plain:
         return False
     qualifiers = [column_of(s.args["table"], ctx) for s in sides]
     return qualifiers.count(name) == 1
 
 
-def _check_new_values(update: exp.Update, grant: Grant, readable: Grant | None, ctx: Context) -> None:
-    values: dict[str, Value] = dict.fromkeys(ctx.columns(ctx.resolved[id(ctx.target)]), OLD)
-    for assignment in update.expressions:
-        for column, value in _pairs(assignment.this, assignment.expression):
-            values[column_of(column, ctx)] = _assigned_value(column_of(column, ctx), value, ctx)
-    table = ctx.resolved[id(ctx.target)].name
-    require(evaluate(grant, values, True), _message(table, "update", values), ctx)
-    if readable is not None:
-        require(evaluate(readable, values, True), _message(table, "select", values), ctx)
+def _new_row_checks(
+    statement: exp.Expr, grant: Grant, readable: Grant | None, name: str, ctx: Context
+) -> list[exp.Expr]:
+    if not isinstance(statement, exp.Update):
+        return []
+    assert ctx.target is not None
+    policy = ctx.resolved[id(ctx.target)]
+    values: dict[str, Value] = dict.fromkeys(ctx.columns(policy), OLD)
+    for assignment in statement.expressions:
+        for target, value in _pairs(assignment.this, assignment.expression):
+            values[column_of(target, ctx)] = _assigned_value(column_of(target, ctx), value, ctx)
+    column = policy.tenant_column or ctx.columns(policy)[0]
+    found = []
+    for checked, operation in ((grant, "update"), (readable, "select")):
+        if checked is None:
+            continue
+        message = f"the updated row would not pass the {operation} policy of {policy.name}"
+        check = runtime_check(evaluate(checked, values, True), message, name, column, ctx)
+        if check is not None:
+            found.append(check)
+    return found
 
 
 def _pairs(targets: exp.Expr, sources: exp.Expr) -> list[tuple[exp.Expr, exp.Expr | None]]:
@@ -159,11 +183,3 @@ def _assigned_value(name: str, value: exp.Expr | None, ctx: Context) -> Value:
     if isinstance(value, exp.Column) and not value.args.get("table") and column_of(value, ctx) == name:
         return OLD
     return row_value(value, ctx)
-
-
-def _message(table: str, policy: str, values: dict[str, Value]) -> str:
-    changed = sorted(c for c, v in values.items() if v is not OLD)
-    return (
-        f"the new row of {table} would not pass its {policy} policy (or rowgate cannot prove it does): "
-        f"set {', '.join(changed)} only to literal values allowed for you"
-    )

@@ -3,15 +3,12 @@
 PostgreSQL raises an error when the conflicting row fails the update (or select) policy instead
 of silently skipping it, and so does the rewritten statement: the DO UPDATE's WHERE becomes
 
-    CASE WHEN <update and select predicates on the existing row> THEN <caller's WHERE, or TRUE>
-         ELSE CAST('rowgate: ...' || SUBSTRING(CAST(<existing column> AS TEXT), 1, 0) AS BOOLEAN) END
+    CASE WHEN <update and select predicates on the existing row>
+         THEN <caller's WHERE> AND <new values pass the policies> ELSE <failure> END
 
-The ELSE branch fails with an ``invalid input syntax for type boolean`` error whose text starts
-with ``rowgate:`` (``rls.execute`` turns it into ``WriteRefused``); reading a column of the
-existing row keeps the planner from evaluating it ahead of time, and taking none of its
-characters keeps the row's content out of the message.  The caller's own WHERE never runs on a
-row it may not see.  The new values are checked like an UPDATE's (``rls.newrow``).  This needs
-PostgreSQL semantics, so other dialects refuse DO UPDATE.
+with the failures of ``rls.raising``.  The caller's own WHERE never runs on a row it may not
+see.  The new values are checked like an UPDATE's (``rls.newrow``), at run time, so only a row
+actually updated can fail.  This needs PostgreSQL semantics, so other dialects refuse DO UPDATE.
 """
 
 from __future__ import annotations
@@ -19,12 +16,10 @@ from __future__ import annotations
 from sqlglot import exp
 
 from config.errors import QueryRefused
+from rls import raising
 from rls.context import Context, TableRule
-from rls.names import quoted
-from rls.newrow import OLD, Value, bound, evaluate
-from rls.writes import column_of, refuse_denied, require, row_value
-
-RAISE_MARKER = "rowgate: "
+from rls.newrow import OLD, UNKNOWN, Value, bound, evaluate
+from rls.writes import column_of, refuse_denied, row_value, runtime_check
 
 
 def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
@@ -41,20 +36,31 @@ def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     refuse_denied(grant, ctx)
     alias = ctx.target.args.get("alias")
     name = alias.this.name if alias is not None else policy.name
+    column = policy.tenant_column or ctx.columns(policy)[0]
     existing = exp.and_(grant.predicate(name, ctx.bind), readable.predicate(name, ctx.bind), copy=False)
     where = conflict.args.get("where")
-    allowed = where.this if where is not None else exp.true()
-    failure = _failure(policy.name, name, (policy.tenant_column or ctx.columns(policy)[0]))
-    conflict.set(
-        "where", exp.Where(this=exp.Case(ifs=[exp.If(this=existing, true=allowed)], default=failure))
-    )
-    ctx.guards.append(existing)
     values = _new_values(expression, conflict, ctx)
-    message = (
-        f"the row ON CONFLICT DO UPDATE writes to {policy.name} would not pass its update or select policy"
+    checks = [
+        runtime_check(
+            evaluate(g, values, True),
+            f"the updated row would not pass the {op} policy of {policy.name}",
+            name,
+            column,
+            ctx,
+        )
+        for g, op in ((grant, "update"), (readable, "select"))
+    ]
+    allowed = (
+        exp.and_(
+            *(c for c in [where.this if where is not None else None, *checks] if c is not None), copy=False
+        )
+        if where is not None or any(checks)
+        else exp.true()
     )
-    require(evaluate(grant, values, True), message, ctx)
-    require(evaluate(readable, values, True), message, ctx)
+    message = f"the existing row is not one this caller may update (row-level policy of {policy.name})"
+    case = exp.Case(ifs=[exp.If(this=existing, true=allowed)], default=raising.failure(message, name, column))
+    conflict.set("where", exp.Where(this=case))
+    ctx.guards.append(existing)
     ctx.rules.append(
         TableRule(policy.qualified, name, "update", grant.groups, grant.describe() + " (on conflict)")
     )
@@ -66,28 +72,15 @@ def _does_update(conflict: exp.Expr) -> bool:
     return action is not None and "UPDATE" in action.name.upper()
 
 
-def _failure(table: str, qualifier: str, column: str) -> exp.Expr:
-    message = (
-        f"{RAISE_MARKER}the existing row is not one this caller may update (row-level policy of {table})"
-    )
-    source = exp.Cast(
-        this=exp.Column(this=quoted(column), table=quoted(qualifier)), to=exp.DataType.build("text")
-    )
-    empty = exp.Substring(this=source, start=exp.Literal.number(1), length=exp.Literal.number(0))
-    text = exp.DPipe(this=exp.Literal.string(message), expression=empty, safe=True)
-    return exp.Cast(this=text, to=exp.DataType.build("boolean"))
-
-
 def _new_values(insert: exp.Insert, conflict: exp.Expr, ctx: Context) -> dict[str, Value]:
+    assert ctx.target is not None
     policy = ctx.resolved[id(ctx.target)]
     values: dict[str, Value] = dict.fromkeys(ctx.columns(policy), OLD)
     for assignment in conflict.expressions:
         column = column_of(assignment.this, ctx)
         value = assignment.expression
-        if (
-            isinstance(value, exp.Column)
-            and column_of(value.args.get("table") or exp.to_identifier(""), ctx) == "excluded"
-        ):
+        qualifier = value.args.get("table") if isinstance(value, exp.Column) else None
+        if qualifier is not None and column_of(qualifier, ctx) == "excluded":
             excluded = column_of(value, ctx)
             values[column] = (
                 bound("tenant") if excluded == policy.tenant_column else _proposed(insert, excluded, ctx)
@@ -98,10 +91,9 @@ def _new_values(insert: exp.Insert, conflict: exp.Expr, ctx: Context) -> dict[st
 
 
 def _proposed(insert: exp.Insert, column: str, ctx: Context) -> Value:
-    source = insert.expression
-    target = insert.this
+    source, target = insert.expression, insert.this
     if isinstance(source, exp.Values) and len(source.expressions) == 1 and isinstance(target, exp.Schema):
         names = [column_of(i, ctx) for i in target.expressions]
         if column in names:
             return row_value(source.expressions[0].expressions[names.index(column)], ctx)
-    return ("unknown",)
+    return UNKNOWN
