@@ -11,7 +11,7 @@ from config.schema import Settings
 from proxy.authenticators import BearerAuthenticator
 from proxy.clientip import TrustedProxies
 from proxy.forward import Forwarder
-from proxy.handlers import health, upstream, wellknown
+from proxy.handlers import data, health, sql, upstream, wellknown
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from proxy.middlewares import problems, request_context
 from proxy.pipeline import Pipeline, authentication
@@ -51,5 +51,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     app.cleanup_ctx.append(lifecycle)
     health.add_routes(app)
     wellknown.add_routes(app)
+    data.add_routes(app)
+    sql.add_routes(app)
     upstream.add_routes(app)
     return app

@@ -20,6 +20,8 @@ from auth.revocation import RevocationList
 from auth.store import EphemeralStore, open_store
 from auth.tokens import TokenService
 from config.schema import Settings
+from proxy.dataapi import DataApi
+from proxy.dataservice import open_data_api
 
 log = logging.getLogger("rowgate")
 
@@ -33,6 +35,7 @@ class Services:
     box: SecretBox
     keys: SigningKeys
     tokens: TokenService
+    data: DataApi
 
 
 async def database_url(settings: Settings) -> str:
@@ -46,7 +49,8 @@ async def database_url(settings: Settings) -> str:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Connect to the database (migrating it) and the store, load the signing keys; close all on exit."""
     box = SecretBox(load_master_key(settings))
-    db = await Database.connect(await database_url(settings), settings.database)
+    url = await database_url(settings)
+    db = await Database.connect(url, settings.database)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.close)
         async with db.connection() as conn:
@@ -59,6 +63,14 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(keys.close)
         tokens = TokenService(settings, await keys.start())
         keys.add_listener(tokens.use_keyring)
+        data = await stack.enter_async_context(open_data_api(settings, url))
         yield Services(
-            settings=settings, db=db, store=store, revocations=revocations, box=box, keys=keys, tokens=tokens
+            settings=settings,
+            db=db,
+            store=store,
+            revocations=revocations,
+            box=box,
+            keys=keys,
+            tokens=tokens,
+            data=data,
         )
