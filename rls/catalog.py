@@ -15,7 +15,7 @@ import asyncpg
 from rls.values import ColumnType, column_type
 
 CATALOG = """
-SELECT n.nspname AS schema, c.relname AS name, c.relkind AS kind, a.attname AS column,
+SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, a.attname AS column,
        format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid),
                    CASE WHEN t.typbasetype <> 0 THEN t.typtypmod ELSE a.atttypmod END) AS type,
        a.attnotnull AS not_null,

@@ -15,7 +15,9 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
+from config.errors import MethodNotAllowed
 from proxy.bodies import read_json
 from proxy.dataapi import DataApi, subject_of
 from proxy.keys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
@@ -106,12 +108,22 @@ async def openapi(request: web.Request) -> web.Response:
     return json_response(document)
 
 
+def _not_allowed(methods: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise MethodNotAllowed(f"Use one of: {methods}.", headers={"Allow": methods})
+
+    return handler
+
+
 def add_routes(app: web.Application) -> None:
     """Register the data API under ``mounts.data`` (before the upstream catch-all)."""
     mount = app[SETTINGS].mounts.data
-    app.router.add_get(f"{mount}/openapi.json", openapi, allow_head=True)
-    app.router.add_get(f"{mount}/{{table}}", list_rows, allow_head=True)
-    app.router.add_post(f"{mount}/{{table}}", insert_rows)
-    app.router.add_get(f"{mount}/{{table}}/{{id}}", get_row, allow_head=True)
-    app.router.add_patch(f"{mount}/{{table}}/{{id}}", update_row)
-    app.router.add_delete(f"{mount}/{{table}}/{{id}}", delete_row)
+    router = app.router
+    router.add_get(f"{mount}/openapi.json", openapi, allow_head=True)
+    router.add_get(f"{mount}/{{table}}", list_rows, allow_head=True)
+    router.add_post(f"{mount}/{{table}}", insert_rows)
+    router.add_route("*", f"{mount}/{{table}}", _not_allowed("GET, HEAD, POST"))
+    router.add_get(f"{mount}/{{table}}/{{id}}", get_row, allow_head=True)
+    router.add_patch(f"{mount}/{{table}}/{{id}}", update_row)
+    router.add_delete(f"{mount}/{{table}}/{{id}}", delete_row)
+    router.add_route("*", f"{mount}/{{table}}/{{id}}", _not_allowed("DELETE, GET, HEAD, PATCH"))
