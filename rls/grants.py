@@ -55,15 +55,18 @@ class Grant:
         """A fresh boolean expression over columns qualified with ``qualifier``."""
         if self.denied:
             return exp.false()
-        parts: list[exp.Expr] = []
-        if self.tenant:
-            parts.append(exp.EQ(this=_column(self.tenant, qualifier), expression=bind("tenant")))
-        if self.disjuncts:
-            alternatives = [_disjunct(d, qualifier, bind) for d in self.disjuncts]
-            parts.append(exp.paren(exp.or_(*alternatives, copy=False), copy=False))
-        if not parts:
-            return exp.true()
-        return exp.and_(*parts, copy=False)
+        tenant = (
+            exp.EQ(this=_column(self.tenant, qualifier), expression=bind("tenant")) if self.tenant else None
+        )
+        if not self.disjuncts:
+            return tenant or exp.true()
+        alternatives = [_disjunct(d, qualifier, bind) for d in self.disjuncts]
+        restriction = alternatives[0]
+        for alternative in alternatives[1:]:
+            restriction = exp.Or(this=restriction, expression=alternative)
+        if tenant is None:
+            return restriction
+        return exp.And(this=tenant, expression=_grouped(restriction))
 
     def visible(self, columns: Sequence[str]) -> tuple[str, ...]:
         """``columns`` without the ones hidden from this subject."""
@@ -125,12 +128,18 @@ def _column(name: str, qualifier: str) -> exp.Column:
 
 
 def _disjunct(disjunct: Disjunct, qualifier: str, bind: Bind) -> exp.Expr:
-    parts: list[exp.Expr] = []
-    if disjunct.owner:
-        parts.append(exp.EQ(this=_column(disjunct.owner, qualifier), expression=bind("user")))
-    if disjunct.filter is not None:
-        parts.append(exp.paren(qualify(disjunct.filter, qualifier), copy=False))
-    return exp.and_(*parts, copy=False) if len(parts) > 1 else parts[0]
+    owner = (
+        exp.EQ(this=_column(disjunct.owner, qualifier), expression=bind("user")) if disjunct.owner else None
+    )
+    restriction = qualify(disjunct.filter, qualifier) if disjunct.filter is not None else None
+    if owner is not None and restriction is not None:
+        return exp.And(this=owner, expression=_grouped(restriction))
+    return owner or restriction or exp.true()
+
+
+def _grouped(expression: exp.Expr) -> exp.Expr:
+    """``expression`` in parentheses when it is an OR (to sit under an AND)."""
+    return exp.Paren(this=expression) if isinstance(expression, exp.Or) else expression
 
 
 def qualify(expression: exp.Expr, qualifier: str) -> exp.Expr:
@@ -143,7 +152,7 @@ def qualify(expression: exp.Expr, qualifier: str) -> exp.Expr:
 
 
 def _describe_disjunct(disjunct: Disjunct, table: TablePolicy) -> str:
-    parts = [f"{disjunct.owner} = <user>"] if disjunct.owner else []
-    if disjunct.filter is not None:
-        parts.append(f"({table.filter_sql[disjunct.group]})")
-    return " AND ".join(parts)
+    text = table.filter_sql.get(disjunct.group, "")
+    if disjunct.owner and text:
+        return f"{disjunct.owner} = <user> AND ({text})"
+    return f"{disjunct.owner} = <user>" if disjunct.owner else text

@@ -118,11 +118,14 @@ class Rewriter:
         except ParseError as error:
             first = error.errors[0] if error.errors else {}
             where = f" at line {first.get('line')}, column {first.get('col')}" if first.get("line") else ""
-            description = str(first.get("description") or "invalid syntax")
+            description = str(first.get("description") or "invalid syntax").split(" but got ")[0]
             raise QueryRefused(
                 f"the statement does not parse: {description}{where}", code="parse_error"
             ) from None
-        except SqlglotError:
+        except RecursionError:
+            raise
+        except (SqlglotError, TypeError, ValueError, IndexError, KeyError, AttributeError):
+            # sqlglot's parser sometimes fails with a plain Python error on odd input
             raise QueryRefused("the statement does not parse", code="parse_error") from None
         if not statements:
             raise QueryRefused("the statement is empty", code="parse_error")

@@ -28,7 +28,7 @@ _RELATIONS = (exp.Table, exp.Subquery, exp.Lateral, exp.Values, exp.Unnest)
 
 def verify(expression: exp.Expr, ctx: Context) -> exp.Expr:
     """Refuse the rewritten statement unless every table read is filtered or guarded."""
-    for node in expression.walk():
+    for node in expression.find_all(exp.Table, exp.From, exp.Join, exp.DML):
         if isinstance(node, exp.Table):
             _check_table(node, expression, ctx)
         elif isinstance(node, exp.From | exp.Join) and not isinstance(node.this, _RELATIONS):

@@ -46,30 +46,49 @@ def row_value(node: exp.Expr, ctx: Context) -> Value:
     return bound(slot) if slot is not None else literal_value(node)
 
 
-def require(outcome: Outcome, message: str, ctx: Context) -> None:
+def violation(table: str, row: str, policy: str) -> str:
+    """The message for a new row that fails a policy."""
+    return (
+        f"the {row} row of {table} would not pass its {policy} policy (its tenant, owner or filtered "
+        "columns hold values you may not write)"
+    )
+
+
+def unverifiable(table: str, row: str, policy: str) -> str:
+    """The message for a new row rowgate cannot check statically."""
+    return (
+        f"rowgate cannot check the {row} row of {table} against its {policy} policy: leave the tenant "
+        "and owner columns out (rowgate fills them in) and write the columns the policy's filters "
+        "read as literals"
+    )
+
+
+def require(outcome: Outcome, table: str, row: str, policy: str, ctx: Context) -> None:
     """Keep the bind-time check ``outcome`` needs, or refuse the write now."""
+    if outcome is None:
+        raise WriteRefused(unverifiable(table, row, policy), code="write_refused")
     try:
-        check = to_check(outcome, message)
+        check = to_check(outcome, violation(table, row, policy))
     except ValueError:
-        raise WriteRefused(message, code="write_refused") from None
+        raise WriteRefused(violation(table, row, policy), code="write_refused") from None
     if check is not None:
         ctx.checks.append(check)
 
 
 def runtime_check(
-    outcome: Outcome, message: str, qualifier: str, column: str, ctx: Context
+    outcome: Outcome, table: str, policy: str, qualifier: str, column: str, ctx: Context
 ) -> exp.Expr | None:
-    """SQL that fails at run time, on a written row, unless ``outcome`` holds; ``None`` when it
+    """SQL that fails at run time, on an updated row, unless ``outcome`` holds; ``None`` when it
     always holds.  What cannot be decided even then (``None`` outcome) is refused now."""
     if outcome is None:
-        raise WriteRefused(
-            message + " (or rowgate cannot prove it would): write the columns the policy reads as "
-            "literals, or leave them unchanged",
-            code="write_refused",
-        )
+        raise WriteRefused(unverifiable(table, "updated", policy), code="write_refused")
     if any(not conjunction for conjunction in outcome):
         return None
-    return raising.unless(raising.outcome_condition(outcome, ctx.bind), message, qualifier, column)
+    condition = raising.outcome_condition(outcome, ctx.bind)
+    if not ctx.barrier:
+        # Only PostgreSQL's failing cast is relied on to raise; elsewhere the row is just not written.
+        return condition
+    return raising.unless(condition, violation(table, "updated", policy), qualifier, column)
 
 
 def column_of(node: exp.Expr, ctx: Context) -> str:

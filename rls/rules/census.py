@@ -16,20 +16,32 @@ from rls.names import RESERVED_PREFIX
 
 #: Nodes that have no business inside an allowed statement; check_statement refuses them.
 SUSPICIOUS = (exp.DML, exp.DDL, exp.Into, exp.Lock, exp.Command, exp.Set, exp.Operator, exp.Transaction)
+_WANTED = (
+    exp.Column,
+    exp.Table,
+    exp.Func,
+    exp.Parameter,
+    exp.Placeholder,
+    exp.CTE,
+    exp.DataType,
+    exp.Dot,
+    *SUSPICIOUS,
+)
 
 
 def take_census(expression: exp.Expr, ctx: Context) -> exp.Expr:
     """File the statement's tables, columns, functions, parameters and CTEs in ``ctx.census``."""
     census = ctx.census
-    for node in expression.walk():
-        if isinstance(node, exp.Column):
+    wanted = _WANTED + ((exp.Identifier,) if RESERVED_PREFIX in ctx.sql.lower() else ())
+    for node in expression.find_all(*wanted):
+        if isinstance(node, exp.Identifier):
+            _check_reserved(node)
+        elif isinstance(node, exp.Column):
             census.columns.append(node)
-        elif isinstance(node, exp.Func):
-            census.functions.append(node)
         elif isinstance(node, exp.Table):
             census.tables.append(node)
-        elif isinstance(node, exp.Identifier):
-            _check_reserved(node)
+        elif isinstance(node, exp.Func):
+            census.functions.append(node)
         elif isinstance(node, exp.Parameter | exp.Placeholder):
             census.parameters.append(node)
         elif isinstance(node, exp.CTE):
@@ -42,7 +54,7 @@ def take_census(expression: exp.Expr, ctx: Context) -> exp.Expr:
 
 
 def _check_reserved(node: exp.Identifier) -> None:
-    if node.this.lower().startswith(RESERVED_PREFIX):
+    if node.this[:8].lower() == RESERVED_PREFIX:
         raise QueryRefused(
             f"names starting with {RESERVED_PREFIX} are reserved for rowgate, got {node.this}",
             code="reserved_name",

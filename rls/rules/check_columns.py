@@ -24,8 +24,11 @@ def check_columns(expression: exp.Expr, ctx: Context) -> exp.Expr:
     hidden = {id(t): h for t in ctx.census.tables if (h := _hidden(t, ctx)) and t is not ctx.target}
     if not hidden:
         return expression
+    names = frozenset().union(*hidden.values())
     for column in ctx.census.columns:
         name = column_name(column, ctx)
+        if name not in names:
+            continue
         if column.args.get("table") is not None:
             relation = qualifier_target(column, ctx.dialect)
             if relation is not None and name in hidden.get(id(relation), ()):

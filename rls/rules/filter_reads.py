@@ -44,7 +44,9 @@ def _wrap(table: exp.Table, ctx: Context) -> None:
     predicate = grant.predicate(policy.name, ctx.bind)
     condition = exp.and_(predicate, *_take_leakproof(table, columns, policy.name, ctx), copy=False)
     select = exp.Select(
-        expressions=[exp.Column(this=quoted(c), table=quoted(policy.name)) for c in columns],
+        # The filter's own columns are qualified (never captured by an outer query); the listed
+        # ones come from the schema, and naming them is enough.
+        expressions=[exp.Column(this=quoted(c)) for c in columns],
         from_=exp.From(this=inner),
         where=exp.Where(this=condition),
     )

@@ -42,10 +42,10 @@ def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     pin_target(ctx.target, policy, keep_alias=False)
     table = policy.name
     for values in _row_values(expression, columns, ctx):
-        require(evaluate(grant, values, False), _message(table, "insert", columns, grant), ctx)
+        require(evaluate(grant, values, False), table, "new", "insert", ctx)
         if expression.args.get("returning") is not None:
             readable = ctx.grant(policy, "select")
-            require(evaluate(readable, values, False), _message(table, "select", columns, readable), ctx)
+            require(evaluate(readable, values, False), table, "new (RETURNING reads it back)", "select", ctx)
     ctx.rules.append(TableRule(policy.qualified, table, "insert", grant.groups, grant.describe()))
     return expression
 
@@ -137,12 +137,3 @@ def _row_values(insert: exp.Insert, columns: list[str], ctx: Context) -> list[di
         for column, projection in zip(columns[len(columns) - len(tail) :], tail, strict=True):
             values[column] = row_value(projection.unalias(), ctx)
     return [values]
-
-
-def _message(table: str, policy: str, columns: list[str], grant: object) -> str:
-    if policy == "select":
-        return f"RETURNING reads the new rows of {table} back, and they would not pass its select policy"
-    return (
-        f"the new row of {table} would not pass its insert policy (or rowgate cannot prove it does): "
-        "leave the tenant and owner columns out, and give the columns the policy filters read as literals"
-    )

@@ -26,7 +26,7 @@ from rls.context import Context, TableRule
 from rls.grants import Grant
 from rls.newrow import OLD, UNKNOWN, Value, evaluate
 from rls.pushdown import conjuncts, leakproof_column
-from rls.sources import alias_of, relations
+from rls.sources import alias_of
 from rls.writes import column_of, pin_target, refuse_denied, row_value, runtime_check
 
 
@@ -47,7 +47,7 @@ def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
         return exp.and_(predicate, readable.predicate(name, ctx.bind), copy=False) if both else predicate
 
     where = expression.args.get("where")
-    pushed, rest = _split(where.this, name, expression, ctx) if where is not None else ([], [])
+    pushed, rest = _split(where.this, name, ctx) if where is not None else ([], [])
     checks = _new_row_checks(expression, grant, readable if reads else None, name, ctx)
     guard = using()
     ctx.guards.append(guard)
@@ -83,10 +83,13 @@ def reads_target(expression: exp.Expr, ctx: Context) -> bool:
 
 
 def implied(grant: Grant, other: Grant) -> bool:
-    """Whether every row ``grant`` lets through also passes ``other`` (so ``other`` can be left out)."""
-    if grant.denied or other.denied or other.disjuncts:
+    """Whether every row ``grant`` lets through also passes ``other`` (so ``other`` can be left
+    out): same tenant rule, and each of ``grant``'s alternatives is one of ``other``'s."""
+    if grant.denied or other.denied or (other.tenant is not None and other.tenant != grant.tenant):
         return False
-    return other.tenant is None or other.tenant == grant.tenant
+    if not other.disjuncts:
+        return True
+    return bool(grant.disjuncts) and all(d in other.disjuncts for d in grant.disjuncts)
 
 
 def _nest(rest: list[exp.Expr], checks: list[exp.Expr]) -> exp.Expr | None:
@@ -111,16 +114,11 @@ def _assigned(column: exp.Column, statement: exp.Expr) -> bool:
     )
 
 
-def _split(
-    condition: exp.Expr, name: str, statement: exp.Expr, ctx: Context
-) -> tuple[list[exp.Expr], list[exp.Expr]]:
-    alone = not relations(statement)
+def _split(condition: exp.Expr, name: str, ctx: Context) -> tuple[list[exp.Expr], list[exp.Expr]]:
+    """The caller's leakproof conjuncts (safe on any row) and the rest."""
     pushed, rest = [], []
     for part in conjuncts(condition):
-        column = leakproof_column(part)
-        qualifier = column.args.get("table") if column is not None else None
-        ours = column is not None and (column_of(qualifier, ctx) == name if qualifier else alone)
-        if ours or _join_equality(part, name, ctx):
+        if leakproof_column(part) is not None or _join_equality(part, name, ctx):
             pushed.append(part)
         else:
             rest.append(part)
@@ -159,8 +157,7 @@ def _new_row_checks(
     for checked, operation in ((grant, "update"), (readable, "select")):
         if checked is None:
             continue
-        message = f"the updated row would not pass the {operation} policy of {policy.name}"
-        check = runtime_check(evaluate(checked, values, True), message, name, column, ctx)
+        check = runtime_check(evaluate(checked, values, True), policy.name, operation, name, column, ctx)
         if check is not None:
             found.append(check)
     return found

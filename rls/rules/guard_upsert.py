@@ -41,22 +41,12 @@ def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     where = conflict.args.get("where")
     values = _new_values(expression, conflict, ctx)
     checks = [
-        runtime_check(
-            evaluate(g, values, True),
-            f"the updated row would not pass the {op} policy of {policy.name}",
-            name,
-            column,
-            ctx,
-        )
+        runtime_check(evaluate(g, values, True), policy.name, op, name, column, ctx)
         for g, op in ((grant, "update"), (readable, "select"))
     ]
-    allowed = (
-        exp.and_(
-            *(c for c in [where.this if where is not None else None, *checks] if c is not None), copy=False
-        )
-        if where is not None or any(checks)
-        else exp.true()
-    )
+    parts = [where.this] if where is not None else []
+    parts += [check for check in checks if check is not None]
+    allowed = exp.and_(*parts, copy=False) if parts else exp.true()
     message = f"the existing row is not one this caller may update (row-level policy of {policy.name})"
     case = exp.Case(ifs=[exp.If(this=existing, true=allowed)], default=raising.failure(message, name, column))
     conflict.set("where", exp.Where(this=case))

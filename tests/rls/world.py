@@ -20,6 +20,7 @@ POLICIES_FILE = DATA / "policies.yaml"
 
 ORG_A = "0a000000-0000-4000-8000-00000000000a"
 ORG_B = "0b000000-0000-4000-8000-00000000000b"
+ORG_C = "0c000000-0000-4000-8000-00000000000c"  # no test subject belongs to it
 ADMIN_A = "a0000000-0000-4000-8000-0000000000a1"
 USER_A = "a0000000-0000-4000-8000-0000000000a2"
 USER_A2 = "a0000000-0000-4000-8000-0000000000a3"
@@ -121,6 +122,12 @@ def seed_rows(seed: int = 7) -> dict[str, list[tuple[Any, ...]]]:
         org = ORG_A if i % 2 else ORG_B
         owner = rng.choice((ADMIN_A, USER_A, USER_A2)) if org == ORG_A else USER_B
         rows["notes"].append((i, org, owner, f"note {rng.choice(words)} {i}", i % 5 == 0))
+    for table, row in (
+        ("projects", (90, ORG_C, None, "not a number", False, 0)),
+        ("tasks", (90, ORG_C, None, None, "not a number", "secret", 0, False)),
+        ("notes", (90, ORG_C, None, "not a number", False)),
+    ):
+        rows[table].append(row)
     rows["payroll"] = [(1, ORG_A, 100), (2, ORG_B, 200)]
     return rows
 
