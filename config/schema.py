@@ -337,6 +337,8 @@ def cross_field_problems(settings: Settings) -> list[str]:
         problems.append("tokens.refresh_ttl: must be at least tokens.access_ttl")
     if settings.tokens.leeway > timedelta(minutes=5):
         problems.append("tokens.leeway: at most 5m (a longer leeway keeps expired tokens alive)")
+    if settings.routes.default == "owner":
+        problems.append("routes.default: owner needs a rule with owner: {table, param}; use it on a rule")
     for index, rule in enumerate(settings.routes.rules):
         problems.extend(route_problems(index, rule))
     data = settings.data

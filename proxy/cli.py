@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check-config", help="validate the configuration without starting")
     _config_flag(check)
+
+    from rls.cli import add_policy_commands
+
+    add_policy_commands(commands)
     return parser
 
 
@@ -82,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "migrate": cmd_migrate,
         "check-config": cmd_check_config,
+        "policy": cmd_policy,
     }
     try:
         return handlers[args.command](args)
@@ -95,6 +100,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    """``rowgate policy check|explain|test|export``: the policy tools, with the configured database
+    (when ``database.url`` is set) for the tables' columns."""
+    from rls.cli import run_policy_command
+
+    overrides = {"policies": args.policies} if args.policies else {}
+    settings = load_settings(args.config, overrides=overrides)
+    if not args.policies:
+        args.policies = str(settings.policies)
+    return run_policy_command(args, settings.database.url)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -148,6 +148,18 @@ def build_exists(table: TableInfo, key: str) -> Statement:
     return Statement(f"SELECT 1 FROM {table_sql(table)} WHERE {quote(column.name)} = $1", (value,))
 
 
+def build_owned(table: TableInfo, key: str, owner: str, user: str) -> Statement:
+    """Whether the row ``key`` belongs to ``user`` (``owned``), for owner-level routes."""
+    column = _key(table)
+    value = _text_value(column, key, "the id in the path")
+    owner_column = _column(table, owner)
+    sql = (
+        f'SELECT ({quote(owner_column.name)} IS NOT DISTINCT FROM $2) AS "owned" '
+        f"FROM {table_sql(table)} WHERE {quote(column.name)} = $1"
+    )
+    return Statement(sql, (value, from_text(user, owner_column.type)))
+
+
 def _select_list(table: TableInfo, columns: tuple[str, ...] | None) -> str:
     if columns is None:
         return "*"
