@@ -10,7 +10,7 @@ with the reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,9 +50,12 @@ def subject_of(principal: Principal) -> Subject:
     )
 
 
-def rows_of(records: Iterable[asyncpg.Record]) -> list[Row]:
-    """Records as plain dictionaries (column name → value)."""
-    return [dict(record) for record in records]
+def rows_of(records: Sequence[asyncpg.Record]) -> list[Row]:
+    """Records as plain dictionaries (column name → value); the names are read once."""
+    if not records:
+        return []
+    names = tuple(records[0].keys())
+    return [dict(zip(names, record, strict=True)) for record in records]
 
 
 @dataclass
@@ -159,8 +162,7 @@ async def _run(
     session: Session, policy: DataPolicy, subject: Subject, statement: Statement
 ) -> list[asyncpg.Record]:
     rewritten = policy.rewriter.rewrite(statement.sql, subject, len(statement.params))
-    result = await session.run(rewritten, statement.params)
-    return result.rows
+    return await session.fetch(rewritten, statement.params)
 
 
 def _not_found(table: TableInfo, key: str) -> NotFound:

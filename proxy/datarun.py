@@ -1,11 +1,11 @@
 """Running data API statements: one pooled connection, one transaction per request.
 
-Every transaction starts with one round trip that sets, for that transaction only
-(``set_config(..., true)``, the same as ``SET LOCAL``): ``statement_timeout`` from
+Every transaction starts with one round trip, ``BEGIN`` and the ``SET LOCAL`` settings for that
+transaction only: ``statement_timeout`` from
 ``data.statement_timeout``; the caller's identity as ``rowgate.user_id``, ``rowgate.org_id``,
 ``rowgate.role`` and ``rowgate.groups`` (what the native policies of ``rowgate policy export``
 read, for ``data.native_rls``); and ``role`` when ``data.role`` names a database role to run as.
-Reads run in ``READ ONLY`` transactions.  Values are always bound, so PostgreSQL's prepared
+Reads run in ``READ ONLY`` transactions.  Statement values are always bound, so PostgreSQL's prepared
 statements are reused: every statement comes from the connection's asyncpg statement cache, is
 parsed and planned once per connection, and is then only bound and executed (one round trip).
 ``/v1/sql`` reads through a portal that stops after ``data.max_rows`` rows.
@@ -33,13 +33,6 @@ from rls.subject import Subject
 from rls.template import Rewritten
 from rls.values import from_json, from_text, internal_type
 
-SETTINGS_SQL = (
-    "SELECT set_config('statement_timeout', $1, true), set_config('rowgate.user_id', $2, true), "
-    "set_config('rowgate.org_id', $3, true), set_config('rowgate.role', $4, true), "
-    "set_config('rowgate.groups', $5, true)"
-)
-ROLE_SQL = SETTINGS_SQL + ", set_config('role', $6, true)"
-
 
 class DataConnection(asyncpg.Connection):  # type: ignore[misc]
     """An asyncpg connection that hands out prepared statements from its own statement cache.
@@ -57,8 +50,10 @@ class DataConnection(asyncpg.Connection):  # type: ignore[misc]
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    # JSON columns as Python values both ways; UUIDs as text (what the JSON answer holds anyway).
     for name in ("json", "jsonb"):
         await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("uuid", encoder=str, decoder=str, schema="pg_catalog", format="text")
 
 
 def _dumps(value: Any) -> str:
@@ -79,6 +74,19 @@ class Session:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
+
+    async def fetch(self, rewritten: Rewritten, params: Sequence[Any]) -> list[asyncpg.Record]:
+        """The rows of a statement whose own ``LIMIT`` bounds them (the REST shapes), with values
+        already of the right Python types.  rowgate's subject values are bound as text, which fits
+        text and uuid columns; when a tenant or owner column has another type, asyncpg refuses the
+        value before anything is sent, and the values are converted to the inferred types."""
+        try:
+            rows: list[asyncpg.Record] = await self.conn.fetch(rewritten.sql, *params, *rewritten.params)
+        except asyncpg.InterfaceError as error:
+            if not isinstance(error, ValueError) or not rewritten.params:
+                raise
+            return (await self.run(rewritten, params)).rows
+        return rows
 
     async def run(
         self,
@@ -149,7 +157,6 @@ class DataRunner:
     def __init__(self, pool: asyncpg.Pool, settings: DataSettings) -> None:
         self.pool = pool
         self.settings = settings
-        self._timeout = str(int(settings.statement_timeout.total_seconds() * 1000))
 
     @classmethod
     async def connect(cls, url: str, settings: DataSettings) -> DataRunner:
@@ -161,6 +168,7 @@ class DataRunner:
                 max_size=settings.pool_max_size,
                 connection_class=DataConnection,
                 init=_init_connection,
+                reset=_no_session_state,
                 server_settings={"application_name": "rowgate-data"},
             )
         return cls(pool, settings)
@@ -174,13 +182,18 @@ class DataRunner:
     ) -> AsyncIterator[Session]:
         """A transaction for ``subject`` (``snapshot``: every statement sees the same data);
         errors from the database become problem responses."""
-        isolation = "repeatable_read" if snapshot else None
         with translated_errors():
             async with self.pool.acquire() as conn:
                 try:
-                    async with conn.transaction(readonly=readonly, isolation=isolation):
-                        await conn.execute(*self._settings(subject))
+                    await conn.execute(
+                        begin_sql(subject, self.settings, readonly=readonly, snapshot=snapshot)
+                    )
+                    try:
                         yield Session(conn)
+                    except BaseException:
+                        await _rollback(conn)
+                        raise
+                    await conn.execute("COMMIT")
                 except asyncpg.InterfaceError as error:
                     if not isinstance(error, ValueError):  # asyncpg's client-side DataError
                         raise
@@ -194,17 +207,49 @@ class DataRunner:
                         raise
                     raise problem_for(error) from error
 
-    def _settings(self, subject: Subject) -> tuple[Any, ...]:
-        values = (
-            self._timeout,
-            subject.user_id or "",
-            subject.tenant_id or "",
-            subject.role or "",
-            ",".join(sorted(subject.groups)),
-        )
-        if self.settings.role:
-            return (ROLE_SQL, *values, self.settings.role)
-        return (SETTINGS_SQL, *values)
+
+def begin_sql(subject: Subject, settings: DataSettings, *, readonly: bool, snapshot: bool) -> str:
+    """``BEGIN`` and the transaction's ``SET LOCAL`` settings, in one simple query (one round trip).
+
+    ``SET`` takes no bind parameters, so the values are written as ``E''`` literals with every
+    backslash and quote escaped (what libpq's ``PQescapeLiteral`` does): a literal that no value
+    can end, whatever ``standard_conforming_strings`` says.  Subject ids hold no control
+    characters (``rls.subject`` refuses them); NUL is refused here as well.
+    """
+    isolation = "REPEATABLE READ" if snapshot else "READ COMMITTED"
+    mode = "READ ONLY" if readonly else "READ WRITE"
+    values = {
+        "statement_timeout": str(int(settings.statement_timeout.total_seconds() * 1000)),
+        "rowgate.user_id": subject.user_id or "",
+        "rowgate.org_id": subject.tenant_id or "",
+        "rowgate.role": subject.role or "",
+        "rowgate.groups": ",".join(sorted(subject.groups)),
+    }
+    if settings.role:
+        values["role"] = settings.role
+    sets = "".join(f"; SET LOCAL {name} = {pg_literal(value)}" for name, value in values.items())
+    return f"BEGIN ISOLATION LEVEL {isolation} {mode}{sets}"
+
+
+def pg_literal(value: str) -> str:
+    """``value`` as a PostgreSQL escape-string literal that holds exactly ``value``."""
+    if "\x00" in value:
+        raise ValueError("a setting cannot hold the NUL character")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+async def _rollback(conn: asyncpg.Connection) -> None:
+    # The pool rolls back whatever is still open when the connection comes back (a cancelled
+    # request may leave a statement running), so a failure here changes nothing.
+    with contextlib.suppress(Exception):
+        if conn.is_in_transaction():
+            await conn.execute("ROLLBACK")
+
+
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to undo.  Every setting is transaction-local, and statements
+    that could leave session state (SET, LISTEN, advisory locks, cursors WITH HOLD, temporary
+    tables) are refused by the rewriter; the pool itself rolls back an open transaction."""
 
 
 #: Errors that ``translated_errors`` turns into 503/504 (a lost or restarting server, a timeout).
