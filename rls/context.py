@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from rls.grants import Grant, grant
+from rls.grants import Bind, Grant, grant
 from rls.newrow import Check
 from rls.policy import PolicySet, TablePolicy
 from rls.schema import Schema
@@ -55,11 +55,15 @@ class Binder:
         self.slots: list[str] = []
         self.made: dict[int, tuple[str, exp.Expr]] = {}
 
-    def __call__(self, slot: str) -> exp.Expr:
+    def __call__(self, slot: str, cast: exp.DataType | None = None) -> exp.Expr:
         self.slots.append(slot)
         node: exp.Expr
         if self.parametric:
             node = exp.Parameter(this=exp.Literal.number(self.offset + len(self.slots)))
+            if cast is not None:
+                # Bound as text and converted by the database, so that drivers take the id as a
+                # string whatever the column's type (asyncpg wants an int for a bigint $n).
+                node = exp.Cast(this=exp.Cast(this=node, to=exp.DataType.build("text")), to=cast)
         else:
             node = exp.Literal.string(f"{self.nonce}{len(self.slots) - 1}")
         self.made[id(node)] = (slot, node)
@@ -109,6 +113,14 @@ class Context:
         """The subject's grant of ``operation`` on ``table``."""
         return grant(table, operation, self.signature)
 
+    def value(self, slot: str, table: TablePolicy, column: str) -> exp.Expr:
+        """The node for the subject's ``slot`` value compared with, or written to, ``column``."""
+        return self.bind(slot, _cast_to(self.schema.types(table.qualified).get(column)))
+
+    def values(self, table: TablePolicy) -> Bind:
+        """``value`` for the columns of ``table``, in the form ``Grant.predicate`` takes."""
+        return lambda slot, column: self.value(slot, table, column)
+
     def columns(self, table: TablePolicy) -> tuple[str, ...]:
         """The table's columns (resolution has already refused tables without known columns)."""
         return self.schema.columns(table) or ()
@@ -132,3 +144,15 @@ class Context:
 
 
 Rule = Callable[[exp.Expr, Context], exp.Expr]
+
+#: Column types a driver binds from a string as they are; others get ``CAST($n::text AS type)``.
+_STRING_TYPES = ("uuid", "text", "character", "varchar", "citext", "name")
+
+
+def _cast_to(column_type: str | None) -> exp.DataType | None:
+    if column_type is None or column_type.lower().startswith(_STRING_TYPES):
+        return None
+    try:
+        return exp.DataType.build(column_type, dialect="postgres")
+    except Exception:  # a type sqlglot cannot read: bind it bare, the database will say
+        return None

@@ -17,7 +17,7 @@ tenant-scoped table and a subject without a tenant, means no rows at all.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from sqlglot import exp
@@ -26,8 +26,9 @@ from rls.names import quoted
 from rls.policy import TablePolicy
 from rls.subject import Signature
 
-#: Makes the node that stands for a subject value (``"tenant"`` or ``"user"``) in the output.
-Bind = Callable[[str], exp.Expr]
+#: Makes the node that stands for a subject value (``"tenant"`` or ``"user"``) compared with a
+#: column (its name is the second argument) in the output.
+Bind = Callable[[str, str], exp.Expr]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,13 +51,16 @@ class Grant:
     disjuncts: tuple[Disjunct, ...]
     denied: bool
     hidden: frozenset[str]
+    description: str = ""
 
     def predicate(self, qualifier: str, bind: Bind) -> exp.Expr:
         """A fresh boolean expression over columns qualified with ``qualifier``."""
         if self.denied:
             return exp.false()
         tenant = (
-            exp.EQ(this=_column(self.tenant, qualifier), expression=bind("tenant")) if self.tenant else None
+            exp.EQ(this=_column(self.tenant, qualifier), expression=bind("tenant", self.tenant))
+            if self.tenant
+            else None
         )
         if not self.disjuncts:
             return tenant or exp.true()
@@ -66,7 +70,7 @@ class Grant:
             restriction = exp.Or(this=restriction, expression=alternative)
         if tenant is None:
             return restriction
-        return exp.And(this=tenant, expression=_grouped(restriction))
+        return exp.And(this=tenant, expression=grouped(restriction))
 
     def visible(self, columns: Sequence[str]) -> tuple[str, ...]:
         """``columns`` without the ones hidden from this subject."""
@@ -74,6 +78,9 @@ class Grant:
 
     def describe(self) -> str:
         """The rule in words and SQL, for ``explain``: ``org_id = <tenant> AND (...)``."""
+        return self.description or self._describe()
+
+    def _describe(self) -> str:
         if self.denied:
             return "no rows (no granting group)" if not self.groups else "no rows (no tenant)"
         parts = [f"{self.tenant} = <tenant>"] if self.tenant else []
@@ -101,9 +108,10 @@ def _grant(table: TablePolicy, operation: str, signature: Signature) -> Grant:
             disjuncts = []
             break
         disjuncts.append(Disjunct(group, owner, restriction))
-    return Grant(
+    made = Grant(
         table, operation, groups, tenant, tuple(disjuncts), denied, _hidden(table, groups, signature)
     )
+    return replace(made, description=made.describe())
 
 
 def qualifies(group: str, signature: Signature) -> bool:
@@ -129,15 +137,17 @@ def _column(name: str, qualifier: str) -> exp.Column:
 
 def _disjunct(disjunct: Disjunct, qualifier: str, bind: Bind) -> exp.Expr:
     owner = (
-        exp.EQ(this=_column(disjunct.owner, qualifier), expression=bind("user")) if disjunct.owner else None
+        exp.EQ(this=_column(disjunct.owner, qualifier), expression=bind("user", disjunct.owner))
+        if disjunct.owner
+        else None
     )
     restriction = qualify(disjunct.filter, qualifier) if disjunct.filter is not None else None
     if owner is not None and restriction is not None:
-        return exp.And(this=owner, expression=_grouped(restriction))
+        return exp.And(this=owner, expression=grouped(restriction))
     return owner or restriction or exp.true()
 
 
-def _grouped(expression: exp.Expr) -> exp.Expr:
+def grouped(expression: exp.Expr) -> exp.Expr:
     """``expression`` in parentheses when it is an OR (to sit under an AND)."""
     return exp.Paren(this=expression) if isinstance(expression, exp.Or) else expression
 

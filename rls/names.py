@@ -12,6 +12,7 @@ that need it, ``"Odd Name"``; ``parse_name`` reads that form.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from sqlglot import exp
@@ -37,19 +38,36 @@ def dialect_of(name: str) -> Dialect:
 
 def fold(text: str, quoted: bool, dialect: Dialect) -> str:
     """``text`` as the database stores the name (case folded unless quoted, per dialect)."""
+    entry = _FOLDERS.get(id(dialect))
+    if entry is None or entry[0] is not dialect:
+        entry = _FOLDERS[id(dialect)] = (dialect, _folder(dialect))
+    return entry[1](text, quoted)
+
+
+def _folder(dialect: Dialect) -> Callable[[str, bool], str]:
     strategy = dialect.normalization_strategy
     if strategy is NormalizationStrategy.CASE_SENSITIVE:
-        return text
+        return lambda text, quoted: text
     insensitive = strategy in (
         NormalizationStrategy.CASE_INSENSITIVE,
         NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE,
     )
-    if quoted and not insensitive:
-        return text
     upper = strategy in (NormalizationStrategy.UPPERCASE, NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE)
-    if dialect.ASCII_ONLY_NORMALIZATION:
-        return text.translate(_ASCII_UPPER if upper else _ASCII_LOWER)
-    return text.upper() if upper else text.lower()
+    table = _ASCII_UPPER if upper else _ASCII_LOWER
+    ascii_only = dialect.ASCII_ONLY_NORMALIZATION
+
+    def change(text: str) -> str:
+        if ascii_only:
+            return text.translate(table)
+        return text.upper() if upper else text.lower()
+
+    def folded(text: str, quoted: bool) -> str:
+        return text if quoted and not insensitive else change(text)
+
+    return folded
+
+
+_FOLDERS: dict[int, tuple[Dialect, Callable[[str, bool], str]]] = {}
 
 
 def ident_name(node: exp.Expr | None, dialect: Dialect) -> str:

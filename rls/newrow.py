@@ -23,6 +23,8 @@ from typing import Any
 
 from sqlglot import exp
 
+from rls.grants import Disjunct, Grant
+
 Atom = tuple[str, str]
 #: Disjunctive normal form: ``()`` fails, ``((),)`` passes, ``None`` is unknown.
 Outcome = tuple[tuple[Atom, ...], ...] | None
@@ -65,7 +67,7 @@ def literal_value(node: exp.Expr) -> Value:
     return UNKNOWN
 
 
-def evaluate(grant: Any, values: Mapping[str, Value], single_old: bool) -> Outcome:
+def evaluate(grant: Grant, values: Mapping[str, Value], single_old: bool) -> Outcome:
     """The outcome of ``grant``'s predicate on a new row.
 
     ``values`` maps column names to ``Value``; columns it does not name are unknown.
@@ -101,7 +103,7 @@ def to_check(outcome: Outcome, message: str) -> Check | None:
     return Check(outcome, message)
 
 
-def _columns_of(grant: Any) -> set[str]:
+def _columns_of(grant: Grant) -> set[str]:
     names = {grant.tenant} if grant.tenant else set()
     for d in grant.disjuncts:
         if d.owner:
@@ -124,7 +126,7 @@ def _eq(value: Value, slot: str, old_ok: bool) -> Outcome:
     return None
 
 
-def _disjunct(disjunct: Any, values: Mapping[str, Value], old_ok: bool) -> Outcome:
+def _disjunct(disjunct: Disjunct, values: Mapping[str, Value], old_ok: bool) -> Outcome:
     outcome = PASS
     if disjunct.owner:
         outcome = _eq(values.get(disjunct.owner, UNKNOWN), "user", old_ok)

@@ -25,12 +25,19 @@ _VALUES = (exp.Literal, exp.Null, exp.Boolean, exp.Parameter, exp.Placeholder)
 
 
 def conjuncts(condition: exp.Expr) -> list[exp.Expr]:
-    """The top-level AND-ed parts of ``condition`` (parentheses around an AND looked through)."""
-    while isinstance(condition, exp.Paren) and isinstance(condition.this, exp.And):
-        condition = condition.this
-    if isinstance(condition, exp.And):
-        return [part for side in (condition.this, condition.expression) for part in conjuncts(side)]
-    return [condition]
+    """The top-level AND-ed parts of ``condition``, in order (parentheses around an AND looked
+    through).  Iterative: a WHERE of thousands of conditions is a deep tree."""
+    parts: list[exp.Expr] = []
+    stack = [condition]
+    while stack:
+        node = stack.pop()
+        while isinstance(node, exp.Paren) and isinstance(node.this, exp.And):
+            node = node.this
+        if isinstance(node, exp.And):
+            stack.extend((node.expression, node.this))
+        else:
+            parts.append(node)
+    return parts
 
 
 def leakproof_column(condition: exp.Expr) -> exp.Column | None:

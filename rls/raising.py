@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rls.grants import Bind
+from rls.context import Binder
 from rls.names import quoted
 from rls.newrow import Outcome
 
@@ -40,7 +40,7 @@ def unless(condition: exp.Expr, message: str, qualifier: str, column: str) -> ex
     )
 
 
-def outcome_condition(outcome: Outcome, bind: Bind) -> exp.Expr:
+def outcome_condition(outcome: Outcome, bind: Binder) -> exp.Expr:
     """A static check outcome as SQL: FALSE, TRUE, or ``'42' = $n`` conditions on bound values."""
     if outcome is None or not outcome:
         return exp.false()

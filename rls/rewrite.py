@@ -18,6 +18,7 @@ import secrets
 
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.tokenizer_core import Token, TokenType
 
 from config.errors import ConfigError, QueryRefused, WriteRefused
 from rls.context import PARAMETER_DIALECTS, Binder, Context
@@ -33,6 +34,12 @@ __all__ = ["Rewriter", "Rewritten"]
 log = logging.getLogger(__name__)
 
 MAX_SQL_LENGTH = 100_000
+#: Limits that keep hostile input far from the depths where sqlglot's compiled parser recurses
+#: without checking (tens of thousands of nested parentheses crash the interpreter).
+MAX_TOKENS = 20_000
+MAX_NESTING = 100
+_OPENING = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
+_CLOSING = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
 
 
 class Rewriter:
@@ -62,16 +69,14 @@ class Rewriter:
 
     def rewrite(self, sql: str, subject: Subject, params_count: int = 0) -> Rewritten:
         """``sql`` confined to ``subject``'s rows; raises ``QueryRefused`` or ``WriteRefused``."""
+        if not isinstance(sql, str) or not isinstance(params_count, int) or not isinstance(subject, Subject):
+            raise QueryRefused("expected SQL text, a Subject and a parameter count", code="bad_request")
         key = (sql, self.dialect_name, subject.signature, self.policies.version, params_count)
         template = self._cache.get(key)
         if template is None:
             template = self._template(sql, subject.signature, params_count)
             self._cache.put(key, template)
         return template.render(subject)
-
-    def clear_cache(self) -> None:
-        """Forget every cached template (policies and schema are fixed per rewriter anyway)."""
-        self._cache.clear()
 
     def _template(self, sql: str, signature: Signature, params_count: int) -> Template | Refusal:
         try:
@@ -114,7 +119,9 @@ class Rewriter:
 
     def _parse(self, sql: str) -> exp.Expr:
         try:
-            statements = [s for s in self.dialect.parse(sql) if s is not None]
+            tokens = self.dialect.tokenize(sql)
+            _check_size(tokens)
+            statements = [s for s in self.dialect.parser().parse(tokens, sql) if s is not None]
         except ParseError as error:
             first = error.errors[0] if error.errors else {}
             where = f" at line {first.get('line')}, column {first.get('col')}" if first.get("line") else ""
@@ -134,3 +141,17 @@ class Rewriter:
                 "several statements are not allowed: send one at a time", code="statement_not_allowed"
             )
         return statements[0]
+
+
+def _check_size(tokens: list[Token]) -> None:
+    """Refuse statements with too many tokens or too deeply nested brackets."""
+    if len(tokens) > MAX_TOKENS:
+        raise QueryRefused(f"statements are limited to {MAX_TOKENS} tokens", code="too_complex")
+    depth = 0
+    for token in tokens:
+        if token.token_type in _OPENING:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise QueryRefused(f"brackets may nest at most {MAX_NESTING} deep", code="too_complex")
+        elif token.token_type in _CLOSING:
+            depth -= 1

@@ -11,6 +11,7 @@ Refusals are cached too (``Refusal``), so the same bad statement is not parsed a
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -114,7 +115,9 @@ class LRU(Generic[K, V]):
         """The value cached under ``key`` (marked as recently used), or ``None``."""
         value = self._data.get(key)
         if value is not None:
-            self._data.move_to_end(key)
+            # Another thread may evict the key in between: a miss, never an error.
+            with contextlib.suppress(KeyError):
+                self._data.move_to_end(key)
         return value
 
     def put(self, key: K, value: V) -> None:
@@ -122,13 +125,10 @@ class LRU(Generic[K, V]):
         if self._size <= 0:
             return
         self._data[key] = value
-        self._data.move_to_end(key)
-        if len(self._data) > self._size:
-            self._data.popitem(last=False)
+        with contextlib.suppress(KeyError):
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._data)
-
-    def clear(self) -> None:
-        """Forget everything."""
-        self._data.clear()

@@ -21,6 +21,7 @@ from sqlglot import exp
 
 from config.errors import QueryRefused
 from rls.context import Context
+from rls.names import ident_name
 from rls.rules.rename_ctes import CTE_PREFIX
 
 _RELATIONS = (exp.Table, exp.Subquery, exp.Lateral, exp.Values, exp.Unnest)
@@ -77,7 +78,9 @@ def _check_target(table: exp.Table, root: exp.Expr, ctx: Context) -> None:
     elif isinstance(root, exp.Insert):
         policy = ctx.resolved[id(table)]
         schema = root.this
-        names = [i.name for i in schema.expressions] if isinstance(schema, exp.Schema) else []
+        names = (
+            [ident_name(i, ctx.dialect) for i in schema.expressions] if isinstance(schema, exp.Schema) else []
+        )
         if policy.tenant_column and policy.tenant_column not in names:
             _fail("an insert without the tenant column")
 

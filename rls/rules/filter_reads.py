@@ -20,6 +20,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from rls.context import Context, TableRule
+from rls.grants import grouped
 from rls.names import ident_name, quoted
 from rls.pushdown import conjuncts, leakproof_column
 from rls.sources import alias_of, owner_of, relations
@@ -27,11 +28,29 @@ from rls.sources import alias_of, owner_of, relations
 
 def filter_reads(expression: exp.Expr, ctx: Context) -> exp.Expr:
     """Wrap each base-table read (every resolved table but the write target) in its filter."""
+    wrapped: set[tuple[str, str]] = set()
     for table in ctx.census.tables:
         policy = ctx.resolved.get(id(table))
         if policy is not None and table is not ctx.target:
+            if not table.args.get("alias"):
+                wrapped.add((policy.schema, policy.name))
             _wrap(table, ctx)
+    if wrapped:
+        _unqualify_schemas(wrapped, ctx)
     return expression
+
+
+def _unqualify_schemas(wrapped: set[tuple[str, str]], ctx: Context) -> None:
+    """``public.tasks.id`` becomes ``tasks.id``: the read it names is now a subquery called
+    ``tasks``, which a schema-qualified reference would no longer find."""
+    for column in ctx.census.columns:
+        db = column.args.get("db")
+        if (
+            db is not None
+            and (ident_name(db, ctx.dialect), ident_name(column.args.get("table"), ctx.dialect)) in wrapped
+        ):
+            column.set("db", None)
+            column.set("catalog", None)
 
 
 def _wrap(table: exp.Table, ctx: Context) -> None:
@@ -41,8 +60,10 @@ def _wrap(table: exp.Table, ctx: Context) -> None:
     inner = exp.Table(this=quoted(policy.name), db=quoted(policy.schema))
     for arg in ("only", "sample"):
         inner.set(arg, table.args.get(arg))
-    predicate = grant.predicate(policy.name, ctx.bind)
-    condition = exp.and_(predicate, *_take_leakproof(table, columns, policy.name, ctx), copy=False)
+    predicate = grant.predicate(policy.name, ctx.values(policy))
+    condition = grouped(predicate)
+    for part in _take_leakproof(table, columns, policy.name, ctx):
+        condition = exp.And(this=condition, expression=grouped(part))
     select = exp.Select(
         # The filter's own columns are qualified (never captured by an outer query); the listed
         # ones come from the schema, and naming them is enough.
@@ -65,7 +86,7 @@ def _wrap(table: exp.Table, ctx: Context) -> None:
             "select",
             grant.groups,
             grant.describe(),
-            tuple(sorted(grant.hidden & set(ctx.columns(policy)))),
+            tuple(c for c in ctx.columns(policy) if c in grant.hidden),
         )
     )
 
@@ -80,13 +101,14 @@ def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, ctx:
     if where is None or (alias is not None and alias.columns) or not _never_null_extended(table, query):
         return []
     name = alias_of(table, ctx.dialect)
-    alone = len(relations(query)) == 1
     taken, kept = [], []
     for part in conjuncts(where.this):
         column = leakproof_column(part)
         qualifier = column.args.get("table") if column is not None else None
         column_name = ident_name(column.this, ctx.dialect) if column is not None else ""
-        ours = column is not None and (ident_name(qualifier, ctx.dialect) == name if qualifier else alone)
+        ours = column is not None and (
+            ident_name(qualifier, ctx.dialect) == name if qualifier else len(relations(query)) == 1
+        )
         if ours and column_name in visible and column is not None:
             column.set("this", quoted(column_name))
             column.set("table", quoted(inner))

@@ -88,24 +88,29 @@ def _fill(
     slot: str,
     ctx: Context,
 ) -> None:
+    assert ctx.target is not None
+    policy = ctx.resolved[id(ctx.target)]
     if column in columns:
         if rows is not None:
             index = columns.index(column)
             for row in rows:
                 if isinstance(row[index], exp.Var) and row[index].name.upper() == _DEFAULT:
-                    row[index].replace(ctx.bind(slot))
+                    row[index].replace(ctx.value(slot, policy, column))
         return
     columns.append(column)
     insert.this.append("expressions", quoted(column))
     source = insert.expression
     if isinstance(source, exp.Values):
         for row in source.expressions:
-            row.append("expressions", ctx.bind(slot))
+            row.append("expressions", ctx.value(slot, policy, column))
     elif isinstance(source, exp.Select):
-        source.append("expressions", ctx.bind(slot))
+        source.append("expressions", ctx.value(slot, policy, column))
     else:
         wrapper = exp.Select(
-            expressions=[exp.Column(this=exp.Star(), table=quoted("rowgate_source")), ctx.bind(slot)],
+            expressions=[
+                exp.Column(this=exp.Star(), table=quoted("rowgate_source")),
+                ctx.value(slot, policy, column),
+            ],
             from_=exp.From(
                 this=exp.Subquery(this=source, alias=exp.TableAlias(this=quoted("rowgate_source")))
             ),

@@ -43,8 +43,12 @@ def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
     name = pin_target(ctx.target, policy, keep_alias=True)
 
     def using() -> exp.Expr:
-        predicate = grant.predicate(name, ctx.bind)
-        return exp.and_(predicate, readable.predicate(name, ctx.bind), copy=False) if both else predicate
+        predicate = grant.predicate(name, ctx.values(policy))
+        return (
+            exp.and_(predicate, readable.predicate(name, ctx.values(policy)), copy=False)
+            if both
+            else predicate
+        )
 
     where = expression.args.get("where")
     pushed, rest = _split(where.this, name, ctx) if where is not None else ([], [])

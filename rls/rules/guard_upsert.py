@@ -37,7 +37,8 @@ def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     alias = ctx.target.args.get("alias")
     name = alias.this.name if alias is not None else policy.name
     column = policy.tenant_column or ctx.columns(policy)[0]
-    existing = exp.and_(grant.predicate(name, ctx.bind), readable.predicate(name, ctx.bind), copy=False)
+    bind = ctx.values(policy)
+    existing = exp.and_(grant.predicate(name, bind), readable.predicate(name, bind), copy=False)
     where = conflict.args.get("where")
     values = _new_values(expression, conflict, ctx)
     checks = [

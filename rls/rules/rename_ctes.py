@@ -10,6 +10,12 @@ Renaming makes the outcome of a mistake here safe.  A reference taken for a CTE 
 a reference not taken for a CTE is filtered like any table read.  The original name stays as
 the alias, so column references keep working, and the verifier accepts an unfiltered table
 reference only when it names a ``rowgate_cte_`` relation.
+
+This is deliberately not sqlglot's ``optimizer.scope``: that resolves CTEs by raw name (so
+``WITH "Foo" ... FROM Foo`` would look like a CTE reference although PostgreSQL reads the table
+``foo``) unless the whole tree is normalised first, and a security decision should not depend
+on every table position being one the optimizer's traversal visits.  Here every ``exp.Table``
+of the statement is classified, and names are folded the way the dialect folds them.
 """
 
 from __future__ import annotations

@@ -189,6 +189,11 @@ CASES = [
     Case("naming a hidden column", "SELECT internal_notes FROM tasks", "column_hidden"),
     Case("naming a hidden column through an alias", "SELECT t.internal_notes FROM tasks t", "column_hidden"),
     Case(
+        "naming a hidden column with its schema",
+        "SELECT public.tasks.internal_notes FROM public.tasks",
+        "column_hidden",
+    ),
+    Case(
         "filtering on a hidden column",
         "SELECT id FROM tasks t WHERE t.internal_notes = 'secret 1'",
         "column_hidden",

@@ -10,7 +10,10 @@ import pytest
 
 from config.errors import WriteRefused
 from rls.execute import run
+from rls.introspect import introspect
+from rls.policy import parse_policies
 from rls.rewrite import Rewriter
+from rls.subject import Subject
 from tests.rls import world
 from tests.rls.conftest import World
 
@@ -63,6 +66,22 @@ async def test_a_leakproof_condition_is_served_by_the_index(built: World, rewrit
     assert '"Index Name": "tasks_title"' in plan
 
 
+async def test_the_plan_filters_rows_before_the_callers_failing_condition(
+    built: World, rewriter: Rewriter
+) -> None:
+    sql = "SELECT id FROM tasks WHERE 1/(CASE WHEN title = 'x' THEN 0 ELSE 1 END) = 1"
+    rewritten = rewriter.rewrite(sql, USER_A)
+
+    plan = json.loads(await _plan(built.conn, rewritten.sql, rewritten.params))[0]["Plan"]
+
+    scan = plan["Plans"][0]
+    assert plan["Node Type"] == "Subquery Scan"
+    assert "1 / CASE" in plan["Filter"]
+    assert scan["Relation Name"] == "tasks"
+    assert "1 / CASE" not in json.dumps(scan)
+    assert "org_id = " in scan.get("Index Cond", "") + scan.get("Filter", "")
+
+
 async def test_a_function_of_a_column_stays_above_the_barrier(built: World, rewriter: Rewriter) -> None:
     rewritten = rewriter.rewrite("SELECT id FROM tasks WHERE lower(title) = 'alpha 1'", USER_A)
 
@@ -109,3 +128,35 @@ async def test_an_insert_gets_the_callers_tenant_and_owner(built: World, rewrite
 
     row = await built.conn.fetchrow("SELECT org_id::text, created_by::text FROM notes WHERE id = 500")
     assert (result.rowcount, tuple(row)) == (1, (world.ORG_A, world.USER_A))
+
+
+async def test_ids_bind_as_text_whatever_the_column_type(fresh_database: str) -> None:
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await conn.execute(
+            "CREATE TABLE accounts (id bigint PRIMARY KEY, org_id bigint NOT NULL, owner_id bigint, "
+            "name text);"
+            "INSERT INTO accounts VALUES (1, 42, 7, 'mine'), (2, 42, 8, 'colleague'), (3, 43, 9, 'other')"
+        )
+        policies = parse_policies(
+            {
+                "defaults": {"tenant_column": "org_id", "owner_column": "owner_id"},
+                "tables": {"accounts": {"select": ["user"], "insert": ["user"], "update": ["self"]}},
+            }
+        )
+        rewriter = Rewriter(policies, schema=await introspect(conn))
+        member = Subject("7", "42", frozenset({"user"}))
+
+        read = await run(conn, rewriter.rewrite("SELECT id FROM accounts ORDER BY id", member), member)
+        wrote = await run(
+            conn, rewriter.rewrite("INSERT INTO accounts (id, name) VALUES (4, 'new')", member), member
+        )
+        moved = await run(
+            conn, rewriter.rewrite("UPDATE accounts SET name = 'x' WHERE id = 1", member), member
+        )
+
+        assert [r["id"] for r in read.rows] == [1, 2]
+        assert (wrote.rowcount, moved.rowcount) == (1, 1)
+        assert tuple(await conn.fetchrow("SELECT org_id, owner_id FROM accounts WHERE id = 4")) == (42, 7)
+    finally:
+        await conn.close()

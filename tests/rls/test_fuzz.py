@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
@@ -17,6 +21,7 @@ from config.errors import QueryRefused, WriteRefused
 from rls.names import dialect_of
 from rls.rewrite import Rewriter
 from rls.subject import Subject
+from tests.rls import world
 from tests.rls.strategies import any_sql, mutated_sql, subjects
 
 WATCHDOG_SECONDS = 30  # far beyond any rewrite: only a hang trips it
@@ -96,3 +101,47 @@ def _filters(condition: exp.Expr, table: str) -> bool:
         return True
     columns = list(condition.find_all(exp.Column))
     return bool(columns) and all(c.table == table for c in columns)
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("SELECT * FROM " + "(" * 30000 + "tasks" + ")" * 30000, "too_complex"),  # crashes sqlglot's parser
+        ("SELECT * FROM " + "(" * 101 + "tasks" + ")" * 101, "too_complex"),
+        ("SELECT " + "NOT " * 5000 + "true", "too_complex"),
+        ("SELECT " + "CASE WHEN true THEN " * 3000 + "1" + " END" * 3000, "too_complex"),
+    ],
+    ids=["30,000 parentheses", "101 parentheses", "5,000 NOTs", "3,000 nested CASEs"],
+)
+def test_deep_nesting_is_refused_without_crashing(sql: str, code: str) -> None:
+    # In a child process, so that a crash of the interpreter fails this test, not the run.
+    program = (
+        "import sys\n"
+        "from rls.rewrite import Rewriter\n"
+        "from config.errors import QueryRefused\n"
+        "from tests.rls import world\n"
+        "rewriter = Rewriter(world.world_policies(), schema=world.world_schema())\n"
+        "try:\n"
+        "    rewriter.rewrite(sys.stdin.read(), world.SUBJECTS['user_a'])\n"
+        "except QueryRefused as error:\n"
+        "    print(error.code)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        input=sql,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parents[2],
+    )
+
+    assert (done.returncode, done.stdout.strip()) == (0, code), done.stderr[-500:]
+
+
+def test_a_long_flat_condition_is_fine(rewriter: Rewriter) -> None:
+    sql = "SELECT id FROM tasks WHERE " + " AND ".join(f"id <> {i}" for i in range(3000))
+
+    rewritten = rewriter.rewrite(sql, world.SUBJECTS["user_a"])
+
+    assert rewritten.sql.count("<>") == 3000

@@ -17,6 +17,7 @@ from rls.rewrite import Rewriter
 from rls.rules import RULES
 from rls.rules.filter_reads import filter_reads
 from rls.subject import Subject
+from rls.template import LRU
 from tests.rls import world
 
 USER_A, USER_B = world.SUBJECTS["user_a"], world.SUBJECTS["user_b"]
@@ -145,3 +146,13 @@ def test_other_dialects_refuse_what_needs_postgresql(policies: PolicySet) -> Non
             "INSERT INTO notes (id, body) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET body = 'y'", USER_A
         )
     assert "OFFSET" not in rewriter.rewrite("SELECT id FROM notes", USER_A).sql
+
+
+def test_the_cache_keeps_the_most_recently_used_entries() -> None:
+    cache: LRU[str, int] = LRU(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)
+
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
