@@ -84,9 +84,13 @@ def _placeholders(sql: str, dialect: str) -> int:
         tokens = dialect_of(dialect).tokenize(sql)
     except SqlglotError:
         return 0  # the rewriter reports the parse error
-    numbers = [int(t.text) for t in tokens if t.token_type.name == "PARAMETER" and t.text.isdigit()]
-    numbers += [int(t.text[1:]) for t in tokens if t.text.startswith("$") and t.text[1:].isdigit()]
+    numbers = [int(t.text) for t in tokens if t.token_type.name == "PARAMETER" and _number(t.text)]
+    numbers += [int(t.text[1:]) for t in tokens if t.text.startswith("$") and _number(t.text[1:])]
     return max(numbers, default=0)
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 6
 
 
 def _unqualify(sql: str, dialect: str, schema: str) -> str:
@@ -163,6 +167,6 @@ _MISSING = object()
 def _child(node: Any, token: str) -> Any:
     if isinstance(node, dict):
         return node.get(token, _MISSING)
-    if isinstance(node, list) and token.isdigit() and int(token) < len(node):
+    if isinstance(node, list) and token.isascii() and token.isdigit() and int(token) < len(node):
         return node[int(token)]
     return _MISSING

@@ -150,7 +150,7 @@ def parse_order(text: str) -> tuple[Order, ...]:
 
 
 def _integer(name: str, text: str, maximum: int, too_large: str) -> int:
-    if not text.isdigit() or len(text) > 12:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12:
         raise BadRequest(f"{name} takes a whole number of 0 or more, got {text!r}.", code=f"invalid_{name}")
     value = int(text)
     if value > maximum:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from config.errors import BadRequest, ValidationFailed
@@ -149,6 +149,7 @@ def test_quoting_always_names_exactly_the_identifier(name: str) -> None:
         max_size=6,
     )
 )
+@example([("limit", "²"), ("offset", "٣")])  # digits to str.isdigit, not to int()
 def test_any_query_string_parses_or_is_a_bad_request(pairs: list[tuple[str, str]]) -> None:
     with contextlib.suppress(BadRequest):
         build_read(TASKS, parse_read(pairs, default_limit=10, max_limit=100))
