@@ -12,7 +12,7 @@ from proxy import metrics
 from proxy.authenticators import BearerAuthenticator
 from proxy.clientip import TrustedProxies
 from proxy.forward import Forwarder
-from proxy.handlers import auth_email, auth_password, auth_sessions, health, upstream, wellknown
+from proxy.handlers import auth_email, auth_password, auth_sessions, data, health, sql, upstream, wellknown
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from proxy.middlewares import problems, request_context
 from proxy.pipeline import Pipeline, authentication
@@ -56,5 +56,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     wellknown.add_routes(app)
     for area in (auth_email, auth_sessions, auth_password):
         area.add_routes(app, settings.mounts.auth)
+    data.add_routes(app)
+    sql.add_routes(app)
     upstream.add_routes(app)
     return app

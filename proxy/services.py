@@ -23,6 +23,8 @@ from auth.revocation import RevocationList
 from auth.store import EphemeralStore, open_store
 from auth.tokens import TokenService
 from config.schema import Settings
+from proxy.dataapi import DataApi
+from proxy.dataservice import open_data_api
 
 log = logging.getLogger("rowgate")
 
@@ -38,6 +40,7 @@ class Services:
     tokens: TokenService
     identity: Identity
     mail: MailSender
+    data: DataApi
 
 
 async def database_url(settings: Settings) -> str:
@@ -51,7 +54,8 @@ async def database_url(settings: Settings) -> str:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Connect to the database (migrating it) and the store, load the signing keys; close all on exit."""
     box = SecretBox(load_master_key(settings))
-    db = await Database.connect(await database_url(settings), settings.database)
+    url = await database_url(settings)
+    db = await Database.connect(url, settings.database)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.close)
         async with db.connection() as conn:
@@ -67,6 +71,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         identity = await stack.enter_async_context(
             open_identity(settings, db, store, revocations, tokens, sealer=box)
         )
+        data = await stack.enter_async_context(open_data_api(settings, url))
         yield Services(
             settings=settings,
             db=db,
@@ -77,4 +82,5 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             tokens=tokens,
             identity=identity.identity,
             mail=identity.sender,
+            data=data,
         )

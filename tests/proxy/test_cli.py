@@ -125,12 +125,15 @@ def test_the_quick_start_runs_with_an_embedded_database(tmp_path: Path) -> None:
     try:
         assert wait_for(f"http://127.0.0.1:{port}/healthz", 90) == b'{"status": "ok"}'
         assert b"hello from the demo app" in wait_for(f"http://127.0.0.1:{port}/public/hello", 10)
+        # The demo created its tables: a guest reads the published welcome post.
+        assert b"Welcome to rowgate" in wait_for(f"http://127.0.0.1:{port}/v1/data/posts", 10)
     finally:
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert f"rowgate is running at http://127.0.0.1:{port}" in stdout
     assert "embedded PostgreSQL" in stdout
+    assert f"curl http://127.0.0.1:{port}/v1/data/posts" in stdout
     assert (tmp_path / ".rowgate" / "postgres").is_dir()
     assert "Traceback" not in stderr
 
