@@ -41,7 +41,7 @@ class DataPolicy:
     schema: Schema
     tables: Mapping[str, TableInfo]
     rewriter: Rewriter
-    _dialects: dict[str, Rewriter] = field(default_factory=dict, repr=False)
+    _upstream: dict[str, Rewriter] = field(default_factory=dict, repr=False)
 
     @property
     def version(self) -> str:
@@ -56,13 +56,12 @@ class DataPolicy:
         return found
 
     def rewriter_for(self, dialect: str) -> Rewriter:
-        """The rewriter for SQL in ``dialect`` (for upstream routes that carry SQL)."""
-        if dialect == self.rewriter.dialect_name:
-            return self.rewriter
-        found = self._dialects.get(dialect)
+        """The rewriter for SQL in ``dialect`` forwarded to an upstream service: the subject's
+        values are written in as quoted literals (the upstream cannot receive rowgate's parameters)."""
+        found = self._upstream.get(dialect)
         if found is None:
-            found = Rewriter(self.policies, dialect, schema=self.schema)
-            self._dialects[dialect] = found
+            found = Rewriter(self.policies, dialect, schema=self.schema, literals=True)
+            self._upstream[dialect] = found
         return found
 
 

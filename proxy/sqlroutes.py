@@ -31,10 +31,6 @@ from proxy.datapolicy import DataPolicy
 from rls.names import dialect_of
 from rls.subject import Subject
 
-#: The engine binds the caller's values as ``$n`` on PostgreSQL only; the same dialect with an
-#: explicit (default) setting is another name to it, so it writes literals as for any upstream.
-LITERAL_POSTGRES = "postgres, normalization_strategy = lowercase"
-
 
 @dataclass(frozen=True, slots=True)
 class Replacement:
@@ -71,8 +67,7 @@ async def rewrite_request(
 def rewrite_sql(sql: str, dialect: str, subject: Subject, policy: DataPolicy) -> str:
     """``sql`` confined to ``subject`` in ``dialect``, with literal values and default-schema
     tables unqualified; ``QueryRefused``/``WriteRefused`` when the engine refuses it."""
-    engine_dialect = LITERAL_POSTGRES if dialect == "postgres" else dialect
-    rewritten = policy.rewriter_for(engine_dialect).rewrite(sql, subject, _placeholders(sql, dialect))
+    rewritten = policy.rewriter_for(dialect).rewrite(sql, subject, _placeholders(sql, dialect))
     return _unqualify(rewritten.sql, dialect, policy.policies.schema)
 
 

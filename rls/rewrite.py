@@ -52,7 +52,11 @@ class Rewriter:
         *,
         schema: Schema | SchemaInput | None = None,
         cache_size: int = 4096,
+        literals: bool = False,
     ) -> None:
+        """``literals`` writes the subject's values into the SQL as quoted literals even where the
+        dialect has bind parameters (SQL forwarded to an upstream service, which cannot receive
+        rowgate's parameters); dialects without parameters always get literals."""
         self.policies = policies
         self.dialect_name = dialect or policies.dialect
         try:
@@ -63,7 +67,8 @@ class Rewriter:
         problems = schema_problems(policies, self.schema)
         if problems:
             raise ConfigError([f"{policies.source}: {line}" for line in problems])
-        self._parametric = self.dialect_name in PARAMETER_DIALECTS
+        self.literals = literals or self.dialect_name not in PARAMETER_DIALECTS
+        self._parametric = not self.literals
         self._nonce = f"rowgatevalue{secrets.token_hex(8)}x"
         self._cache: LRU[tuple[str, str, Signature, str, int], Template | Refusal] = LRU(cache_size)
 

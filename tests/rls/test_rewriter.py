@@ -156,3 +156,14 @@ def test_the_cache_keeps_the_most_recently_used_entries() -> None:
     cache.put("c", 3)
 
     assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
+
+
+def test_literal_mode_on_postgresql_keeps_the_security_barrier(policies: PolicySet) -> None:
+    """SQL forwarded to a PostgreSQL upstream: values written in, and still behind OFFSET 0."""
+    rewriter = Rewriter(policies, "postgres", schema=world.world_schema(), literals=True)
+    rewritten = rewriter.rewrite("SELECT * FROM tasks WHERE 1 / priority = 1", USER_A)
+
+    assert rewritten.params == ()
+    assert "$" not in rewritten.sql
+    assert f"'{world.ORG_A}'" in rewritten.sql
+    assert "OFFSET 0" in rewritten.sql
