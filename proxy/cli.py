@@ -244,9 +244,23 @@ def _banner(settings: Settings, port: int, demo: bool = False) -> None:
         f"  curl {url}/public/hello\n"
         f"  curl {url}/api/whoami            # 401 until you sign in\n"
         f"  curl {url}/.well-known/jwks.json\n"
+        f"{_signup_example(settings, url)}"
         f"{_data_examples(settings, url) if demo else ''}"
         f"Stop with Ctrl-C.",
         flush=True,
+    )
+
+
+def _signup_example(settings: Settings, url: str) -> str:
+    auth = url + settings.mounts.auth
+    return (
+        "Sign up (you become the admin of a new organisation) and keep the access token:\n"
+        f"  TOKEN=$(curl -s -H 'Content-Type: application/json' \\\n"
+        f'       -d \'{{"email": "ada@example.com", "password": "Correct-Horse-9"}}\' \\\n'
+        f"       {auth}/email/signup \\\n"
+        "       | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"accessToken\"])')\n"
+        f'  curl -H "Authorization: Bearer $TOKEN" {url}/api/whoami\n'
+        f'  curl -H "Authorization: Bearer $TOKEN" {auth}/me\n'
     )
 
 
