@@ -1,13 +1,13 @@
 """Opening the tenancy services at start-up: roles, members, API keys, external issuers.
 
 ``open_tenancy`` starts what follows announcements (the role catalogue, the API-key cache) and the
-usage writer, and closes them (writing the last usage counts) on the way out.
+usage writer, and closes them (writing the last usage counts) on the way out.  Mail and sessions
+come from the identity flows (their outbox, and sessions opened the way sign-in opens them).
 """
 
 from __future__ import annotations
 
 import contextlib
-import unicodedata
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -16,17 +16,16 @@ from auth.apikeys.service import ApiKeys
 from auth.apikeys.usage import UsageCounter
 from auth.apikeys.verify import ApiKeyVerifier
 from auth.db import Database
+from auth.email_address import normalize_email
 from auth.external.verify import ExternalIssuers
 from auth.orgs.invitations import Invitations
 from auth.orgs.members import Members
 from auth.orgs.seams import Mailer, SessionOpener
-from auth.orgs.standalone import AccessTokenSessions, LoggingMailer
 from auth.orgs.switch import Orgs
 from auth.rbac.catalog import RoleCatalog
 from auth.rbac.custom_roles import CustomRoles
 from auth.revocation import RevocationList
 from auth.store import EphemeralStore
-from auth.tokens import TokenService
 from config.schema import Settings
 
 
@@ -51,27 +50,15 @@ def invitation_link(settings: Settings) -> Callable[[str], str]:
     return lambda token: template.replace("{token}", quote(token, safe=""))
 
 
-def normalize_email(raw: str) -> str:
-    """A pragmatic normal form (trimmed, NFKC, lower case) with one @ and no spaces."""
-    text = unicodedata.normalize("NFKC", raw).strip().lower()
-    local, at, domain = text.partition("@")
-    if not at or not local or "." not in domain or "@" in domain or len(text) > 254:
-        raise ValueError("expected an address like name@example.com")
-    if any(c.isspace() or unicodedata.category(c).startswith("C") for c in text):
-        raise ValueError("an email address holds no spaces or control characters")
-    return text
-
-
 @contextlib.asynccontextmanager
 async def open_tenancy(
     settings: Settings,
     db: Database,
     store: EphemeralStore,
     revocations: RevocationList,
-    tokens: TokenService,
     *,
-    mailer: Mailer | None = None,
-    sessions: SessionOpener | None = None,
+    mailer: Mailer,
+    sessions: SessionOpener,
 ) -> AsyncIterator[Tenancy]:
     async with contextlib.AsyncExitStack() as stack:
         catalog = RoleCatalog(db, store, settings.rbac)
@@ -83,8 +70,6 @@ async def open_tenancy(
         await verifier.start()
         issuers = ExternalIssuers(settings.issuers)
         stack.push_async_callback(issuers.close)
-        mailer = mailer or LoggingMailer(show_links=settings.mode == "dev")
-        sessions = sessions or AccessTokenSessions(tokens, settings.tokens.refresh_ttl.total_seconds())
         yield Tenancy(
             catalog=catalog,
             roles=CustomRoles(db, catalog, settings.rbac),

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from config.identity import AuthSettings, MailSettings, identity_problems
 from config.model import Model
 from config.tenancy import (
     ApiKeySettings,
@@ -27,7 +28,8 @@ from config.tenancy import (
 )
 from config.units import Duration, Size
 
-Level = Literal["public", "authenticated", "admin", "deny"]
+Level = Literal["public", "authenticated", "admin", "owner", "deny"]
+SqlAccess = Literal["off", "admin", "authenticated", "public"]
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
@@ -142,11 +144,57 @@ class TokenSettings(Model):
         return max(self.access_ttl, self.id_ttl) + self.leeway
 
 
+class SqlCarrier(Model):
+    """Where an upstream request carries SQL, and in which dialect (``routes.rules[].sql``).
+
+    ``at`` is ``json:/pointer`` (an RFC 6901 pointer into a JSON body), ``query:name`` (a query
+    string parameter) or ``body`` (the whole body is the statement).
+    """
+
+    at: str
+    dialect: str = "postgres"
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str) -> str:
+        if value == "body":
+            return value
+        kind, _, where = value.partition(":")
+        if kind == "json" and (where == "" or where.startswith("/")):
+            return value
+        if kind == "query" and where:
+            return value
+        raise ValueError(f"expected json:/pointer, query:name or body, got {value!r}")
+
+    @field_validator("dialect")
+    @classmethod
+    def _dialect(cls, value: str) -> str:
+        from sqlglot.dialects.dialect import Dialect
+
+        try:
+            Dialect.get_or_raise(value)
+        except ValueError:
+            raise ValueError(
+                f"expected a sqlglot dialect such as postgres, sqlite, mysql, got {value!r}"
+            ) from None
+        return value
+
+
+class OwnerCheck(Model):
+    """``level: owner``: the row of ``table`` whose primary key is the path parameter ``param``
+    must be visible to the caller under the table's ``self`` rule."""
+
+    table: str
+    param: str = "id"
+
+
 class RouteRule(Model):
     path: str
     methods: tuple[str, ...] = ()
     level: Level
-    #: Permissions the caller must hold, all of them (``level`` authenticated or admin only).
+    sql: SqlCarrier | None = None
+    owner: OwnerCheck | None = None
+    #: Permissions the caller must hold, all of them (levels authenticated, admin and owner only).
     permissions: tuple[str, ...] = ()
 
     @field_validator("path")
@@ -171,6 +219,18 @@ class RouteRule(Model):
         return check_required(value)
 
 
+def route_problems(index: int, rule: RouteRule) -> list[str]:
+    """Checks within one route rule: ``level: owner`` needs ``owner`` and a ``{param}`` in the path."""
+    where = f"routes.rules[{index}]"
+    if rule.level == "owner" and rule.owner is None:
+        return [f"{where}.owner: level owner needs owner: {{table: ..., param: ...}}, got none"]
+    if rule.owner is not None and rule.level != "owner":
+        return [f"{where}.owner: only used with level: owner, got level {rule.level}"]
+    if rule.owner is not None and "{" + rule.owner.param + "}" not in rule.path:
+        return [f"{where}.owner.param: the path must capture {{{rule.owner.param}}}, got {rule.path!r}"]
+    return []
+
+
 class RouteSettings(Model):
     default: Level = "deny"
     rules: tuple[RouteRule, ...] = ()
@@ -188,6 +248,53 @@ class MountSettings(Model):
     def _mount(cls, value: str) -> str:
         if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+", value):
             raise ValueError(f"expected a path like /v1/auth (no trailing slash), got {value!r}")
+        return value
+
+
+class DataSettings(Model):
+    """The data API (``/v1/data``, ``/v1/sql``) and SQL rewriting for upstream routes."""
+
+    #: Who may use ``POST /v1/sql``: off, admin (tenant admins), authenticated, public.
+    sql_access: SqlAccess = "authenticated"
+    #: ``limit`` when a REST read gives none, and the largest ``limit`` it may ask for.
+    default_limit: int = Field(100, ge=1, le=100_000)
+    max_limit: int = Field(1000, ge=1, le=100_000)
+    #: Most rows one statement may return (or objects one POST may insert) before it is refused.
+    max_rows: int = Field(10_000, ge=1, le=10_000_000)
+    #: ``SET LOCAL statement_timeout`` of every data API transaction.
+    statement_timeout: Duration = timedelta(seconds=5)
+    #: Schemas whose tables the REST API and the rewriter's schema cover (introspected).
+    schemas: tuple[str, ...] = ("public",)
+    #: A database role the data API switches to in every transaction (``SET LOCAL ROLE``); give it
+    #: only the privileges the app's tables need.  Unset: rowgate's own connection role.
+    role: str | None = None
+    #: Expect the exported native policies (``rowgate policy export``) on every table as a second
+    #: layer: start-up and reload check that row security is enabled and forced on each.
+    native_rls: bool = False
+    #: Watch the policy file and swap in a changed, valid file (SIGHUP always reloads).
+    reload: bool = True
+    #: How often the policy file's modification time is checked when ``reload`` is on.
+    reload_interval: Duration = timedelta(seconds=2)
+    #: Largest JSON body ``POST /v1/data/...``, ``PATCH`` and ``/v1/sql`` accept.
+    max_body_size: Size = 1024 * 1024
+    pool_min_size: int = Field(1, ge=0, le=1000)
+    pool_max_size: int = Field(10, ge=1, le=1000)
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str | None) -> str | None:
+        if value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$-]{0,62}", value):
+            raise ValueError(f"expected a database role name, got {value!r}")
+        return value or None
+
+    @field_validator("schemas")
+    @classmethod
+    def _schemas(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [s for s in value if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s)]
+        if not value or bad:
+            raise ValueError(f"expected one or more plain schema names like public, got {list(value)}")
+        if "rowgate" in value:
+            raise ValueError("rowgate's own schema is never reachable through the data API")
         return value
 
 
@@ -209,7 +316,10 @@ class Settings(Model):
     routes: RouteSettings = RouteSettings()
     mounts: MountSettings = MountSettings()
     rbac: RbacSettings = RbacSettings()
+    data: DataSettings = DataSettings()
     logging: LoggingSettings = LoggingSettings()
+    auth: AuthSettings = AuthSettings()
+    mail: MailSettings = MailSettings()
     api_keys: ApiKeySettings = ApiKeySettings()
     invitations: InvitationSettings = InvitationSettings()
     issuers: tuple[ExternalIssuer, ...] = ()
@@ -242,16 +352,30 @@ def cross_field_problems(settings: Settings) -> list[str]:
         problems.append("tokens.refresh_ttl: must be at least tokens.access_ttl")
     if settings.tokens.leeway > timedelta(minutes=5):
         problems.append("tokens.leeway: at most 5m (a longer leeway keeps expired tokens alive)")
+    if settings.routes.default == "owner":
+        problems.append("routes.default: owner needs a rule with owner: {table, param}; use it on a rule")
+    for index, rule in enumerate(settings.routes.rules):
+        problems.extend(route_problems(index, rule))
+    data = settings.data
+    if data.default_limit > data.max_limit:
+        problems.append(
+            f"data.default_limit: must not exceed data.max_limit ({data.default_limit} > {data.max_limit})"
+        )
+    if data.max_limit > data.max_rows:
+        problems.append(f"data.max_limit: must not exceed data.max_rows ({data.max_limit} > {data.max_rows})")
+    if data.pool_min_size > data.pool_max_size:
+        problems.append("data.pool_min_size: must not exceed data.pool_max_size")
     if settings.mode == "production" and settings.tokens.algorithm == "HS256":
         problems.append(
             "tokens.algorithm: HS256 shares one secret with every verifier; "
             "use EdDSA, ES256 or RS256 in production"
         )
+    problems.extend(identity_problems(settings.mode, settings.auth, settings.mail))
     for index, rule in enumerate(settings.routes.rules):
-        if rule.permissions and rule.level not in ("authenticated", "admin"):
+        if rule.permissions and rule.level not in ("authenticated", "admin", "owner"):
             problems.append(
-                f"routes.rules[{index}].permissions: only rules of level authenticated or admin can "
-                f"require permissions (this one is {rule.level})"
+                f"routes.rules[{index}].permissions: only rules of level authenticated, admin or owner "
+                f"can require permissions (this one is {rule.level})"
             )
     problems.extend(tenancy_problems(settings.mode, settings.issuer, settings.rbac, settings.issuers))
     return problems

@@ -12,7 +12,21 @@ from proxy import metrics
 from proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator, ExternalAuthenticator
 from proxy.clientip import TrustedProxies
 from proxy.forward import Forwarder
-from proxy.handlers import api_keys, health, invitations, members, orgs, rbac, upstream, wellknown
+from proxy.handlers import (
+    api_keys,
+    auth_email,
+    auth_password,
+    auth_sessions,
+    data,
+    health,
+    invitations,
+    members,
+    orgs,
+    rbac,
+    sql,
+    upstream,
+    wellknown,
+)
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from proxy.middlewares import problems, request_context
 from proxy.pipeline import Authenticator, Pipeline, authentication
@@ -59,10 +73,10 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     if settings.server.metrics:
         metrics.add_routes(app)
     wellknown.add_routes(app)
-    api_keys.add_routes(app, settings.mounts.auth)
-    members.add_routes(app, settings.mounts.auth)
-    invitations.add_routes(app, settings.mounts.auth)
-    orgs.add_routes(app, settings.mounts.auth)
+    for area in (auth_email, auth_sessions, auth_password, api_keys, members, invitations, orgs):
+        area.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
+    data.add_routes(app)
+    sql.add_routes(app)
     upstream.add_routes(app)
     return app

@@ -66,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument(
         "--algorithm", choices=["EdDSA", "ES256", "RS256", "HS256"], help="default: tokens.algorithm"
     )
+    from rls.cli import add_policy_commands
+
+    add_policy_commands(commands)
     return parser
 
 
@@ -93,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "migrate": cmd_migrate,
         "check-config": cmd_check_config,
         "keys": cmd_keys,
+        "policy": cmd_policy,
     }
     try:
         return handlers[args.command](args)
@@ -106,6 +110,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    """``rowgate policy check|explain|test|export``: the policy tools, with the configured database
+    (when ``database.url`` is set) for the tables' columns."""
+    from rls.cli import run_policy_command
+
+    overrides = {"policies": args.policies} if args.policies else {}
+    settings = load_settings(args.config, overrides=overrides)
+    if not args.policies:
+        args.policies = str(settings.policies)
+    return run_policy_command(args, settings.database.url)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -197,19 +213,25 @@ async def _serve(settings: Settings, demo_port: int | None = None) -> None:
 
     demo_runner = None
     if demo_port is not None:
+        from proxy.demodata import create_demo_tables
+        from proxy.services import database_url
+
+        await create_demo_tables(await database_url(settings))
         demo_runner = web.AppRunner(build_demo_app(), access_log=None)
         await demo_runner.setup()
         await web.TCPSite(demo_runner, "127.0.0.1", demo_port).start()
     try:
         await serve_until_stopped(
-            build_app(settings), settings, on_started=lambda port: _banner(settings, port)
+            build_app(settings),
+            settings,
+            on_started=lambda port: _banner(settings, port, demo_port is not None),
         )
     finally:
         if demo_runner is not None:
             await demo_runner.cleanup()
 
 
-def _banner(settings: Settings, port: int) -> None:
+def _banner(settings: Settings, port: int, demo: bool = False) -> None:
     url = f"http://{settings.server.host}:{port}"
     database = "your PostgreSQL" if settings.database.url else f"embedded PostgreSQL in {settings.data_dir}"
     store = "Redis" if settings.redis.url else "in-process store (single instance)"
@@ -222,8 +244,37 @@ def _banner(settings: Settings, port: int) -> None:
         f"  curl {url}/public/hello\n"
         f"  curl {url}/api/whoami            # 401 until you sign in\n"
         f"  curl {url}/.well-known/jwks.json\n"
+        f"{_signup_example(settings, url)}"
+        f"{_data_examples(settings, url) if demo else ''}"
         f"Stop with Ctrl-C.",
         flush=True,
+    )
+
+
+def _signup_example(settings: Settings, url: str) -> str:
+    auth = url + settings.mounts.auth
+    return (
+        "Sign up (you become the admin of a new organisation) and keep the access token:\n"
+        f"  TOKEN=$(curl -s -H 'Content-Type: application/json' \\\n"
+        f'       -d \'{{"email": "ada@example.com", "password": "Correct-Horse-9"}}\' \\\n'
+        f"       {auth}/email/signup \\\n"
+        "       | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"accessToken\"])')\n"
+        f'  curl -H "Authorization: Bearer $TOKEN" {url}/api/whoami\n'
+        f'  curl -H "Authorization: Bearer $TOKEN" {auth}/me\n'
+    )
+
+
+def _data_examples(settings: Settings, url: str) -> str:
+    data, sql = url + settings.mounts.data, url + settings.mounts.sql
+    return (
+        f"The data API (tables projects, tasks, posts under {settings.policies.name}):\n"
+        f"  curl {data}/posts                  # guests: published posts\n"
+        f"  curl {data}/openapi.json\n"
+        f'  curl -H "Authorization: Bearer $TOKEN" "{data}/tasks?done=is.false&order=priority.desc"\n'
+        f'  curl -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\\n'
+        f'       -d \'{{"title": "try rowgate", "priority": 2}}\' {data}/tasks\n'
+        f'  curl -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\\n'
+        f'       -d \'{{"sql": "SELECT title FROM tasks WHERE priority >= $1", "params": [1]}}\' {sql}\n'
     )
 
 

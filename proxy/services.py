@@ -14,13 +14,19 @@ from dataclasses import dataclass
 from auth.crypto import SecretBox, load_master_key
 from auth.db import Database
 from auth.embedded import start_embedded
+from auth.flows.identity import Identity
+from auth.flows.runtime import open_identity
 from auth.keystore import SigningKeys
+from auth.mail.sender import MailSender
 from auth.migrate import migrate
+from auth.orgs.sessions import IdentitySessions
 from auth.revocation import RevocationList
 from auth.store import EphemeralStore, open_store
 from auth.tenancy import Tenancy, open_tenancy
 from auth.tokens import TokenService
 from config.schema import Settings
+from proxy.dataapi import DataApi
+from proxy.dataservice import open_data_api
 
 log = logging.getLogger("rowgate")
 
@@ -34,6 +40,9 @@ class Services:
     box: SecretBox
     keys: SigningKeys
     tokens: TokenService
+    identity: Identity
+    mail: MailSender
+    data: DataApi
     tenancy: Tenancy
 
 
@@ -48,7 +57,8 @@ async def database_url(settings: Settings) -> str:
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
     """Connect to the database (migrating it) and the store, load the signing keys; close all on exit."""
     box = SecretBox(load_master_key(settings))
-    db = await Database.connect(await database_url(settings), settings.database)
+    url = await database_url(settings)
+    db = await Database.connect(url, settings.database)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(db.close)
         async with db.connection() as conn:
@@ -61,7 +71,20 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(keys.close)
         tokens = TokenService(settings, await keys.start())
         keys.add_listener(tokens.use_keyring)
-        tenancy = await stack.enter_async_context(open_tenancy(settings, db, store, revocations, tokens))
+        identity = await stack.enter_async_context(
+            open_identity(settings, db, store, revocations, tokens, sealer=box)
+        )
+        tenancy = await stack.enter_async_context(
+            open_tenancy(
+                settings,
+                db,
+                store,
+                revocations,
+                mailer=identity.identity.mailer,
+                sessions=IdentitySessions(identity.identity),
+            )
+        )
+        data = await stack.enter_async_context(open_data_api(settings, url))
         yield Services(
             settings=settings,
             db=db,
@@ -70,5 +93,8 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             box=box,
             keys=keys,
             tokens=tokens,
+            identity=identity.identity,
+            mail=identity.sender,
+            data=data,
             tenancy=tenancy,
         )

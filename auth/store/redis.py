@@ -15,6 +15,9 @@ from config.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.store")
 
+#: Connections to Redis per instance; requests beyond wait for one to be free.
+MAX_CONNECTIONS = 64
+
 # INCR and set the expiry only when the key is new, in one round trip.
 _INCR = """
 local n = redis.call('INCR', KEYS[1])
@@ -45,9 +48,18 @@ class RedisStore:
 
     @classmethod
     async def connect(cls, url: str, prefix: str) -> RedisStore:
-        client = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_connect_timeout=5, socket_timeout=5, health_check_interval=30
+        # A blocking pool: a burst of concurrent requests waits for a free connection (up to
+        # ``timeout``) instead of failing at once when all of them are in use.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url,
+            decode_responses=True,
+            socket_connect_timeout=5,
+            socket_timeout=5,
+            health_check_interval=30,
+            max_connections=MAX_CONNECTIONS,
+            timeout=5,
         )
+        client = aioredis.Redis.from_pool(pool)
         store = cls(client, prefix)
         try:
             await store.ping()

@@ -1,5 +1,9 @@
 """Everything that is not rowgate's own endpoint goes to the upstream app, under the route rules.
 
+A rule may ask for more before forwarding: ``level: owner`` checks that the row named in the path
+is the caller's own (``proxy.owner``), and ``sql`` rewrites the statement the request carries for
+the caller (``proxy.sqlroutes``).
+
 Paths under rowgate's own mount points never reach the upstream: a wrong method on one of
 rowgate's endpoints is a 405, an unknown path below a mount point a 404.
 """
@@ -10,9 +14,12 @@ from aiohttp import web
 
 from config.errors import MethodNotAllowed, NotFound
 from config.schema import Settings
-from proxy.keys import FORWARDER, PIPELINE, SETTINGS
+from proxy.dataapi import subject_of
+from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
+from proxy.owner import require_owner
 from proxy.pipeline import authorize
 from proxy.routes import canonical_path
+from proxy.sqlroutes import rewrite_request
 
 OWN_PATHS = web.AppKey("own_paths", dict[str, frozenset[str]])
 
@@ -40,8 +47,16 @@ async def forward(request: web.Request) -> web.StreamResponse:
     forwarder = request.app.get(FORWARDER)
     if forwarder is None:
         raise NotFound("No such endpoint (no upstream is configured).")
+    rule = match.rule
+    data = request.app[SERVICES].data
+    if rule is not None and rule.owner is not None:
+        await require_owner(data, rule.owner, match.params, principal)
     if request.headers.get("Upgrade", "").lower() == "websocket":
         return await forwarder.forward_websocket(request, principal)
+    if rule is not None and rule.sql is not None:
+        limit = request.app[SETTINGS].data.max_body_size
+        new = await rewrite_request(request, rule.sql, subject_of(principal), data.policy, limit)
+        return await forwarder.forward(request, principal, body=new.body, query=new.query)
     return await forwarder.forward(request, principal)
 
 

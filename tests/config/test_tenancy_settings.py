@@ -50,7 +50,7 @@ def test_a_route_rule_may_require_permissions() -> None:
         ),
         (
             {"routes.rules": [{"path": "/x", "level": "public", "permissions": ["tasks:read"]}]},
-            "routes.rules[0].permissions: only rules of level authenticated or admin",
+            "routes.rules[0].permissions: only rules of level authenticated, admin or owner",
         ),
         ({"rbac.roles": {"Admin": ["*"]}}, "rbac.roles: expected role names like member"),
         ({"rbac.roles": {"admin": ["tasks"]}}, "rbac.roles: expected permissions like tasks:read"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -125,12 +126,30 @@ def test_the_quick_start_runs_with_an_embedded_database(tmp_path: Path) -> None:
     try:
         assert wait_for(f"http://127.0.0.1:{port}/healthz", 90) == b'{"status": "ok"}'
         assert b"hello from the demo app" in wait_for(f"http://127.0.0.1:{port}/public/hello", 10)
+        # What the banner suggests: sign up, then call the app and the data API with the token.
+        signup = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/auth/email/signup",
+            data=json.dumps({"email": "ada@example.com", "password": "Correct-Horse-9"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(signup, timeout=30) as response:  # noqa: S310 (local test URL)
+            token = json.load(response)["accessToken"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        whoami = urllib.request.Request(f"http://127.0.0.1:{port}/api/whoami", headers=bearer)
+        with urllib.request.urlopen(whoami, timeout=10) as response:  # noqa: S310
+            assert json.load(response)["identity"]["X-Rowgate-Role"] == "admin"
+        tasks = urllib.request.Request(f"http://127.0.0.1:{port}/v1/data/tasks", headers=bearer)
+        with urllib.request.urlopen(tasks, timeout=10) as response:  # noqa: S310
+            assert json.load(response) == {"data": []}
+        # The demo created its tables: a guest reads the published welcome post.
+        assert b"Welcome to rowgate" in wait_for(f"http://127.0.0.1:{port}/v1/data/posts", 10)
     finally:
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert f"rowgate is running at http://127.0.0.1:{port}" in stdout
     assert "embedded PostgreSQL" in stdout
+    assert f"curl http://127.0.0.1:{port}/v1/data/posts" in stdout
     assert (tmp_path / ".rowgate" / "postgres").is_dir()
     assert "Traceback" not in stderr
 

@@ -16,12 +16,12 @@ import pytest
 from auth.actor import Actor
 from auth.audit import ClientContext
 from auth.db import Database
+from auth.email_address import normalize_email
 from auth.orgs.invitations import Invitations
 from auth.orgs.seams import SignedIn
 from auth.rbac.catalog import RoleCatalog
 from auth.rbac.permissions import canonical
 from auth.store import MemoryStore
-from auth.tenancy import normalize_email
 from config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from config.schema import DatabaseSettings
 from config.tenancy import InvitationSettings, RbacSettings

@@ -1,0 +1,88 @@
+"""What every identity flow needs, opened once at start-up, and small helpers they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from auth.db import Database
+from auth.email_address import InvalidEmail, normalize_email
+from auth.flows.issuing import TokenIssuer
+from auth.hashing import PasswordHasher
+from auth.lockout import Lockout
+from auth.mail.outbox import Mailer
+from auth.opaque import MAX_TOKEN_LENGTH
+from auth.password_policy import PasswordPolicy
+from auth.ratelimit import RateLimiter
+from auth.revocation import RevocationList
+from auth.store import EphemeralStore
+from config.errors import ValidationFailed
+from config.identity import AuthSettings
+from config.schema import Settings
+
+
+@dataclass(frozen=True)
+class Guards:
+    """Rate limits (per client IP, and mails per address) and lockouts (per account and IP)."""
+
+    signin: RateLimiter
+    signup: RateLimiter
+    reset_request: RateLimiter
+    verify_resend: RateLimiter
+    mail_per_address: RateLimiter
+    account: Lockout
+    ip: Lockout
+
+    @classmethod
+    def build(cls, store: EphemeralStore, auth: AuthSettings) -> Guards:
+        limits = auth.rate_limits
+        return cls(
+            signin=RateLimiter(store, "signin", limits.signin),
+            signup=RateLimiter(store, "signup", limits.signup),
+            reset_request=RateLimiter(store, "reset", limits.reset_request),
+            verify_resend=RateLimiter(store, "resend", limits.verify_resend),
+            mail_per_address=RateLimiter(store, "mail", limits.mail_per_address),
+            account=Lockout(store, "account", auth.lockout.account, code="account_locked"),
+            ip=Lockout(store, "ip", auth.lockout.ip, code="too_many_failures"),
+        )
+
+
+@dataclass(frozen=True)
+class Identity:
+    settings: Settings
+    db: Database
+    hasher: PasswordHasher
+    policy: PasswordPolicy
+    tokens: TokenIssuer
+    revocations: RevocationList
+    mailer: Mailer
+    guards: Guards
+
+    def verify_link(self, token: str) -> str:
+        custom = self.settings.auth.verify_url
+        if custom:
+            return custom.replace("{token}", quote(token))
+        return f"{self.settings.public_url}{self.settings.mounts.auth}/email/verify?token={quote(token)}"
+
+    def reset_link(self, token: str) -> str:
+        custom = self.settings.auth.reset_url
+        if custom:
+            return custom.replace("{token}", quote(token))
+        return f"{self.settings.public_url}{self.settings.mounts.auth}/password/reset?token={quote(token)}"
+
+
+def email_or_422(raw: str, field: str = "email") -> str:
+    """The normalised address, or 422 ``invalid_email`` naming the field and the reason."""
+    try:
+        return normalize_email(raw)
+    except InvalidEmail as exc:
+        raise ValidationFailed(
+            f"Invalid email address: {exc}.",
+            code="invalid_email",
+            errors=[{"field": field, "code": "invalid_email", "message": str(exc)}],
+        ) from None
+
+
+def plausible_token(token: str) -> bool:
+    """False for strings that cannot be one of our tokens (spares a database round trip)."""
+    return 0 < len(token) <= MAX_TOKEN_LENGTH

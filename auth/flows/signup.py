@@ -1,0 +1,102 @@
+"""Signup: a user, an organisation with the user as its admin, and a session or a verification mail.
+
+Every new account is sent a verification link.  With ``auth.require_email_verification`` off,
+signup also signs the new user in (tokens; ``email_verified`` stays false until the link is
+used), and an address that is taken is a 409 ``email_taken``: the caller must learn it to sign in
+instead.
+With it on, signup answers the same for new and taken addresses (no tokens until the address is
+verified), and the owner of a taken address gets a mail saying someone tried; so signup reveals
+nothing about who has an account.
+
+The password is checked and hashed before the transaction; the unique constraint on the
+normalised address decides between concurrent signups, so exactly one of them creates the user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from auth import audit
+from auth.audit import ClientContext
+from auth.flows.identity import Identity, email_or_422
+from auth.flows.issuing import TokenSet
+from auth.flows.sessions import open_session, session_tokens
+from auth.flows.verification import queue_verification
+from auth.opaque import key_digest
+from auth.repo import users
+from auth.repo.users import User
+from config.errors import Conflict
+
+
+@dataclass(frozen=True, slots=True)
+class SignupForm:
+    email: str
+    password: str
+    name: str | None = None
+    org_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignupResult:
+    """Tokens when the user is signed in; None when the address must be verified first."""
+
+    tokens: TokenSet | None
+
+
+async def signup(ident: Identity, form: SignupForm, client: ClientContext) -> SignupResult:
+    await ident.guards.signup.hit(client.ip, message="Too many signups from this address; try again later.")
+    email = email_or_422(form.email)
+    ident.policy.check(form.password, email=email)
+    password_hash = await ident.hasher.hash(form.password)
+    if ident.settings.auth.require_email_verification:
+        await _signup_verified_later(ident, form, email, password_hash, client)
+        ident.mailer.wake()
+        return SignupResult(tokens=None)
+    async with ident.db.transaction() as conn:
+        user = await users.insert_user(conn, email, password_hash, form.name)
+        if user is None:
+            raise Conflict("An account with this email address exists; sign in instead.", code="email_taken")
+        membership = await users.create_org(conn, _org_name(form, email), user.id)
+        await audit.record(conn, "signup", client, user_id=user.id, org_id=membership.org_id)
+        await _first_verification(ident, conn, user)
+        session, refresh = await open_session(ident, conn, user, membership, client)
+    ident.mailer.wake()
+    return SignupResult(tokens=session_tokens(ident, user, membership, session, refresh))
+
+
+async def _signup_verified_later(
+    ident: Identity, form: SignupForm, email: str, password_hash: str, client: ClientContext
+) -> None:
+    async with ident.db.transaction() as conn:
+        user = await users.insert_user(conn, email, password_hash, form.name)
+        if user is None:
+            await _notify_owner(ident, conn, email, client)
+            return
+        membership = await users.create_org(conn, _org_name(form, email), user.id)
+        await audit.record(conn, "signup", client, user_id=user.id, org_id=membership.org_id)
+        await _first_verification(ident, conn, user)
+
+
+async def _first_verification(ident: Identity, conn: asyncpg.Connection, user: User) -> None:
+    """Queue the verification mail of a new account (whether or not sign-in waits for it).
+
+    It counts against the address's mail limit and is sent regardless: it is the first.
+    """
+    await ident.guards.mail_per_address.allow(key_digest(user.email))
+    await queue_verification(ident, conn, user)
+
+
+async def _notify_owner(ident: Identity, conn: asyncpg.Connection, email: str, client: ClientContext) -> None:
+    """Tell the owner of a taken address that someone tried to sign up with it."""
+    existing = await users.by_email(conn, email)
+    await audit.record(conn, "signup.duplicate", client, user_id=existing.id if existing else None)
+    if existing and await ident.guards.mail_per_address.allow(key_digest(email)):
+        await ident.mailer.queue(conn, "account_exists", email, {})
+
+
+def _org_name(form: SignupForm, email: str) -> str:
+    if form.org_name:
+        return form.org_name
+    return f"{form.name or email.split('@', 1)[0]}'s organisation"

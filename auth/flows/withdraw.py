@@ -1,0 +1,30 @@
+"""Account deletion: the user, their sessions and tokens, and every organisation left empty.
+
+Everything happens in one transaction; the sessions' ids then go to the revocation list so that
+access tokens already handed out stop working at once.  Mail still waiting for the address is
+dropped, so nothing is sent to someone who left.  The audit trail keeps the event with the user's
+id (never the address).
+"""
+
+from __future__ import annotations
+
+from auth import audit
+from auth.audit import ClientContext
+from auth.flows.identity import Identity
+from auth.flows.password import confirm_identity
+from auth.mail import outbox
+from auth.opaque import key_digest
+from auth.repo import sessions, users
+
+
+async def withdraw(ident: Identity, user_id: str, password: str, client: ClientContext) -> None:
+    user = await confirm_identity(ident, user_id, password, client)
+    async with ident.db.transaction() as conn:
+        live = await sessions.live_ids(conn, user.id)
+        deleted_orgs = await users.delete_user(conn, user.id)
+        await outbox.forget_recipient(conn, user.email)
+        await audit.record(
+            conn, "account.withdrawn", client, user_id=user.id, details={"orgsDeleted": len(deleted_orgs)}
+        )
+    await ident.revocations.revoke(*live)
+    await ident.guards.account.clear(key_digest(user.email))

@@ -1,0 +1,1 @@
+"""Mail templates: ``<name>.txt`` (first line ``Subject: ...``) and ``<name>.html``, $placeholders."""

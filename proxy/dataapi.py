@@ -1,0 +1,185 @@
+"""The REST data API as a service: requests in, rows out, every statement through the rewriter.
+
+Each operation takes the policy snapshot in force when it starts (``PolicyHolder.current``),
+builds SQL over the plain table (``rls.rest``), has the rewriter confine it to the caller
+(``Rewriter.rewrite``: the same path raw SQL takes), and runs it in one transaction
+(``proxy.datarun``).  Rows the caller may not see do not exist for it: a read or write of one is
+a 404, whatever the reason; a write the policy forbids on a row the caller *can* see is a 403
+with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from auth.principal import Principal
+from config.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
+from config.schema import DataSettings
+from proxy.datapolicy import DataPolicy
+from proxy.datarun import DataRunner, Session
+from proxy.reload import PolicyHolder
+from rls.catalog import TableInfo
+from rls.grants import grant
+from rls.rest import (
+    Statement,
+    build_count,
+    build_delete,
+    build_exists,
+    build_get,
+    build_insert,
+    build_read,
+    build_update,
+)
+from rls.restquery import parse_read, parse_select
+from rls.subject import Subject
+
+Row = dict[str, Any]
+
+
+def subject_of(principal: Principal) -> Subject:
+    """The RLS subject for a principal: its user, tenant, groups and role."""
+    return Subject(
+        user_id=principal.user_id,
+        tenant_id=principal.org_id,
+        groups=principal.groups,
+        role=principal.role,
+    )
+
+
+def rows_of(records: Sequence[asyncpg.Record]) -> list[Row]:
+    """Records as plain dictionaries (column name → value); the names are read once."""
+    if not records:
+        return []
+    names = tuple(records[0].keys())
+    return [dict(zip(names, record, strict=True)) for record in records]
+
+
+@dataclass
+class DataApi:
+    """The REST operations, the SQL runner and the policy in force."""
+
+    runner: DataRunner
+    holder: PolicyHolder
+    settings: DataSettings
+
+    @property
+    def policy(self) -> DataPolicy:
+        return self.holder.current
+
+    async def read(
+        self, subject: Subject, table_name: str, pairs: Iterable[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """``GET /{table}``: ``{"data": [rows], "count": total}`` (count with ``count=exact``)."""
+        policy = self.policy
+        table = policy.table(table_name)
+        query = parse_read(
+            pairs, default_limit=self.settings.default_limit, max_limit=self.settings.max_limit
+        )
+        statement = build_read(table, query)
+        counting = build_count(table, query) if query.count else None
+        async with self.runner.transaction(subject, readonly=True, snapshot=counting is not None) as session:
+            rows = await _run(session, policy, subject, statement)
+            body: dict[str, Any] = {"data": rows_of(rows)}
+            if counting is not None:
+                body["count"] = (await _run(session, policy, subject, counting))[0]["count"]
+        return body
+
+    async def get(self, subject: Subject, table_name: str, key: str, select: str | None) -> Row:
+        """``GET /{table}/{id}``: the row, or 404 when it does not exist *for this caller*."""
+        policy = self.policy
+        table = policy.table(table_name)
+        statement = build_get(table, key, parse_select(select) if select is not None else None)
+        async with self.runner.transaction(subject, readonly=True) as session:
+            rows = await _run(session, policy, subject, statement)
+        if not rows:
+            raise _not_found(table, key)
+        return dict(rows[0])
+
+    async def insert(self, subject: Subject, table_name: str, body: Any) -> list[Row]:
+        """``POST /{table}``: insert one object or an array of them; the rows as written."""
+        policy = self.policy
+        table = policy.table(table_name)
+        objects = body if isinstance(body, list) else [body]
+        if len(objects) > self.settings.max_rows:
+            raise PayloadTooLarge(
+                f"At most {self.settings.max_rows} rows per request (data.max_rows).", code="too_many_rows"
+            )
+        if not all(isinstance(o, dict) for o in objects):
+            raise ValidationFailed(
+                "Send a JSON object, or an array of objects.",
+                errors=[{"field": "", "message": "expected objects"}],
+            )
+        statement = build_insert(table, objects)
+        async with self.runner.transaction(subject, readonly=False) as session:
+            return rows_of(await _run(session, policy, subject, statement))
+
+    async def update(self, subject: Subject, table_name: str, key: str, body: Any) -> Row:
+        """``PATCH /{table}/{id}``: change the columns given; the row as written."""
+        if not isinstance(body, dict):
+            raise ValidationFailed(
+                "Send a JSON object of the columns to change.",
+                errors=[{"field": "", "message": "expected an object"}],
+            )
+        policy = self.policy
+        table = policy.table(table_name)
+        return await self._write_one(subject, policy, table, key, "update", build_update(table, key, body))
+
+    async def delete(self, subject: Subject, table_name: str, key: str) -> Row:
+        """``DELETE /{table}/{id}``: the row as it was."""
+        policy = self.policy
+        table = policy.table(table_name)
+        return await self._write_one(subject, policy, table, key, "delete", build_delete(table, key))
+
+    async def visible(self, subject: Subject, table: TableInfo, key: str, *, policy: DataPolicy) -> bool:
+        """Whether the row ``key`` of ``table`` exists for ``subject`` (under the select policy)."""
+        async with self.runner.transaction(subject, readonly=True) as session:
+            return bool(await _run(session, policy, subject, build_exists(table, key)))
+
+    async def _write_one(
+        self,
+        subject: Subject,
+        policy: DataPolicy,
+        table: TableInfo,
+        key: str,
+        operation: str,
+        statement: Statement,
+    ) -> Row:
+        async with self.runner.transaction(subject, readonly=False) as session:
+            rows = await _run(session, policy, subject, statement)
+            if rows:
+                return dict(rows[0])
+            seen = await _run(session, policy, subject, build_exists(table, key))
+        if not seen:
+            raise _not_found(table, key)
+        raise WriteRefused(_refusal(policy, table, operation, subject), code="row_not_writable")
+
+
+async def _run(
+    session: Session, policy: DataPolicy, subject: Subject, statement: Statement
+) -> list[asyncpg.Record]:
+    rewritten = policy.rewriter.rewrite(statement.sql, subject, len(statement.params))
+    return await session.fetch(rewritten, statement.params)
+
+
+def _not_found(table: TableInfo, key: str) -> NotFound:
+    return NotFound(f"No row of {table.name} has the id {key!r}.", code="row_not_found")
+
+
+def _refusal(policy: DataPolicy, table: TableInfo, operation: str, subject: Subject) -> str:
+    rules = policy.policies.tables[table.qualified]
+    groups = grant(rules, operation, subject.signature).groups
+    described = ", ".join(_GROUP_WORDS.get(g, g) for g in sorted(rules.groups(operation))) or "nobody"
+    mine = " (you qualify only through rules this row does not meet)" if groups else ""
+    return f"You may not {operation} this row of {table.name}: {operation} is allowed to {described}{mine}."
+
+
+_GROUP_WORDS: Mapping[str, str] = {
+    "admin": "tenant admins",
+    "user": "members of the tenant",
+    "self": "the row's owner",
+    "guest": "guests",
+}

@@ -1,0 +1,48 @@
+"""Opening the data API at start-up: its pool, the policy snapshot, the reload watcher.
+
+An invalid policy file stops start-up with every problem listed (``ConfigError``); a missing one
+serves no table (and says so), so that rowgate still runs as a plain auth proxy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from auth.db import translated_errors
+from config.schema import Settings
+from proxy.dataapi import DataApi
+from proxy.datapolicy import DataPolicy, load_data_policy, policy_file
+from proxy.datarun import DataRunner
+from proxy.reload import PolicyHolder, watching
+
+log = logging.getLogger("rowgate.data")
+
+
+@contextlib.asynccontextmanager
+async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[DataApi]:
+    """The data API on ``database_url``, watching ``settings.policies`` while the block runs."""
+    runner = await DataRunner.connect(database_url, settings.data)
+    try:
+
+        async def load(path: Path | None) -> DataPolicy:
+            with translated_errors():
+                async with runner.pool.acquire() as conn:
+                    return await load_data_policy(path, conn, settings.data)
+
+        path = policy_file(settings.policies)
+        if path is None:
+            log.warning("no policy file at %s: the data API serves no table", settings.policies)
+        holder = PolicyHolder(settings.policies, load, await load(path))
+        log.info(
+            "data API: policy version %s, %d table(s) served",
+            holder.current.version,
+            len(holder.current.tables),
+        )
+        interval = settings.data.reload_interval.total_seconds() if settings.data.reload else None
+        async with watching(holder, interval):
+            yield DataApi(runner, holder, settings.data)
+    finally:
+        await runner.close()

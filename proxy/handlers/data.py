@@ -1,0 +1,129 @@
+"""The REST data API over HTTP: ``/v1/data/{table}[/{id}]`` and ``/v1/data/openapi.json``.
+
+Handlers only read the request, call ``proxy.dataapi.DataApi`` and shape the JSON answer.  The
+route level is public: which rows a caller reaches is the policy's business (guests included);
+a credential that was sent but refused is a 401, never a silent guest.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from config.errors import MethodNotAllowed
+from proxy.bodies import read_json
+from proxy.dataapi import DataApi, subject_of
+from proxy.keys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
+from rls.openapi import openapi_document
+from rls.subject import Subject
+
+
+def data_subject(request: web.Request) -> Subject:
+    """The caller as an RLS subject; a refused credential is raised rather than ignored."""
+    error = request[AUTH_ERROR]
+    if error is not None:
+        raise error
+    return subject_of(request[PRINCIPAL])
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    """A JSON response for rows: UUIDs, times, decimals (as strings, exactly), bytes (base64)."""
+    return web.Response(
+        body=orjson.dumps(body, default=_default), status=status, content_type="application/json"
+    )
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Interface):
+        return str(value)
+    if isinstance(value, ipaddress.IPv6Interface | ipaddress.IPv4Network | ipaddress.IPv6Network):
+        return str(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    return str(value)
+
+
+def _api(request: web.Request) -> DataApi:
+    return request.app[SERVICES].data
+
+
+async def list_rows(request: web.Request) -> web.Response:
+    subject = data_subject(request)
+    body = await _api(request).read(subject, request.match_info["table"], request.rel_url.query.items())
+    return json_response(body)
+
+
+async def get_row(request: web.Request) -> web.Response:
+    subject = data_subject(request)
+    info = request.match_info
+    row = await _api(request).get(subject, info["table"], info["id"], request.rel_url.query.get("select"))
+    return json_response({"data": row})
+
+
+async def insert_rows(request: web.Request) -> web.Response:
+    subject = data_subject(request)
+    api = _api(request)
+    body = await read_json(request, api.settings.max_body_size)
+    rows = await api.insert(subject, request.match_info["table"], body)
+    return json_response({"data": rows if isinstance(body, list) else rows[0]}, status=201)
+
+
+async def update_row(request: web.Request) -> web.Response:
+    subject = data_subject(request)
+    api = _api(request)
+    body = await read_json(request, api.settings.max_body_size)
+    row = await api.update(subject, request.match_info["table"], request.match_info["id"], body)
+    return json_response({"data": row})
+
+
+async def delete_row(request: web.Request) -> web.Response:
+    subject = data_subject(request)
+    row = await _api(request).delete(subject, request.match_info["table"], request.match_info["id"])
+    return json_response({"data": row})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    settings = request.app[SETTINGS]
+    policy = _api(request).policy
+    document = openapi_document(
+        policy.policies,
+        policy.tables,
+        base_url=settings.public_url + settings.mounts.data,
+        max_limit=settings.data.max_limit,
+        default_limit=settings.data.default_limit,
+    )
+    return json_response(document)
+
+
+def _not_allowed(methods: str) -> Handler:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        raise MethodNotAllowed(f"Use one of: {methods}.", headers={"Allow": methods})
+
+    return handler
+
+
+def add_routes(app: web.Application) -> None:
+    """Register the data API under ``mounts.data`` (before the upstream catch-all)."""
+    mount = app[SETTINGS].mounts.data
+    router = app.router
+    router.add_get(f"{mount}/openapi.json", openapi, allow_head=True)
+    router.add_get(f"{mount}/{{table}}", list_rows, allow_head=True)
+    router.add_post(f"{mount}/{{table}}", insert_rows)
+    router.add_route("*", f"{mount}/{{table}}", _not_allowed("GET, HEAD, POST"))
+    router.add_get(f"{mount}/{{table}}/{{id}}", get_row, allow_head=True)
+    router.add_patch(f"{mount}/{{table}}/{{id}}", update_row)
+    router.add_delete(f"{mount}/{{table}}/{{id}}", delete_row)
+    router.add_route("*", f"{mount}/{{table}}/{{id}}", _not_allowed("DELETE, GET, HEAD, PATCH"))

@@ -1,0 +1,50 @@
+"""``POST /v1/sql``: ``{sql, params?, explain?}`` → ``{rows, rowCount, columns}``.
+
+Who may call it is ``data.sql_access`` (off, admin, authenticated, public); what the statement
+reaches is the policy's business.  ``explain: true`` (tenant admins only) answers the rewritten
+statement and the rule applied to each table instead of running it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from config.errors import Forbidden, NotFound
+from proxy.bodies import Body, parse_body
+from proxy.handlers.data import data_subject, json_response
+from proxy.keys import PRINCIPAL, SERVICES, SETTINGS
+from proxy.pipeline import require_identity
+from proxy.sqlapi import explain_sql, run_sql
+
+
+class SqlBody(Body):
+    sql: str
+    params: list[Any] = []
+    explain: bool = False
+
+
+async def sql(request: web.Request) -> web.Response:
+    access = request.app[SETTINGS].data.sql_access
+    if access == "off":
+        raise NotFound("The SQL endpoint is turned off (data.sql_access: off).", code="sql_disabled")
+    subject = data_subject(request)
+    if access != "public":
+        require_identity(request)
+    admin = "admin" in request[PRINCIPAL].groups
+    if access == "admin" and not admin:
+        raise Forbidden(
+            "The SQL endpoint is for tenant admins (data.sql_access: admin).", code="admin_required"
+        )
+    api = request.app[SERVICES].data
+    body = await parse_body(request, SqlBody, api.settings.max_body_size)
+    if body.explain:
+        if not admin:
+            raise Forbidden("explain is for tenant admins.", code="admin_required")
+        return json_response(explain_sql(api, subject, body.sql, body.params))
+    return json_response(await run_sql(api, subject, body.sql, body.params))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post(app[SETTINGS].mounts.sql, sql)

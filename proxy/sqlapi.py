@@ -1,0 +1,69 @@
+"""``POST /v1/sql``: one statement, rewritten for the caller and run (or, for admins, explained).
+
+The caller's parameters are JSON values bound to ``$1 .. $n`` after conversion to the types
+PostgreSQL infers for them; rowgate's own values (tenant, user) are bound after them.  The result
+is read through a portal that stops after ``data.max_rows`` rows, so no statement can make
+rowgate hold an unbounded result.  Reads run in read-only transactions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from config.errors import BadRequest
+from proxy.dataapi import DataApi
+from rls.subject import Subject
+from rls.template import Rewritten
+
+MAX_PARAMS = 1000
+
+
+async def run_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
+    """``{"rows": [...], "rowCount": n, "columns": [{"name", "type"}]}`` for one statement."""
+    rewritten = _rewrite(api, subject, sql, params)
+    async with api.runner.transaction(subject, readonly=rewritten.kind == "select") as session:
+        result = await session.run(rewritten, params, json_params=True, max_rows=api.settings.max_rows)
+    names = [name for name, _ in result.columns]
+    if len(set(names)) != len(names):
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        raise BadRequest(
+            f"Give each result column a distinct name (AS ...): {', '.join(duplicates)} repeat.",
+            code="duplicate_column",
+        )
+    return {
+        "rows": [dict(row) for row in result.rows],
+        "rowCount": result.rowcount,
+        "columns": [{"name": name, "type": kind} for name, kind in result.columns],
+    }
+
+
+def explain_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
+    """The rewritten statement and the rule applied to each table, without running it."""
+    rewritten = _rewrite(api, subject, sql, params)
+    return {
+        "sql": rewritten.sql,
+        "kind": rewritten.kind,
+        "params": list(params),
+        "rowgateParams": list(rewritten.params),
+        "policyVersion": api.policy.version,
+        "tables": [
+            {
+                "table": rule.table,
+                "alias": rule.alias,
+                "operation": rule.operation,
+                "groups": list(rule.groups),
+                "rule": rule.rule,
+                "hidden": list(rule.hidden),
+            }
+            for rule in rewritten.tables
+        ],
+    }
+
+
+def _rewrite(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> Rewritten:
+    if not sql.strip():
+        raise BadRequest("Send the statement in sql.", code="empty_statement")
+    if len(params) > MAX_PARAMS:
+        raise BadRequest(f"At most {MAX_PARAMS} parameters per statement.", code="too_many_parameters")
+    return api.policy.rewriter.rewrite(sql, subject, len(params))

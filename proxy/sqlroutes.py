@@ -1,0 +1,167 @@
+"""SQL carried by upstream requests, rewritten for the caller before it is forwarded.
+
+A route rule with ``sql: {at: ..., dialect: ...}`` says where an upstream request carries a
+statement: ``json:/pointer`` (a string inside a JSON body), ``query:name`` (one query
+parameter) or ``body`` (the raw body, UTF-8).  rowgate takes the statement out, rewrites it for
+the caller in the route's dialect with the tenant and user written in as quoted literals (the
+upstream binds no parameters of rowgate's), puts it back, and forwards the changed request.
+Anything that goes wrong (no statement where the rule says, a statement the engine refuses) is
+answered by rowgate: a refused statement never reaches the upstream.
+
+Tables of the policy's default schema are written unqualified for the upstream (``tasks``, not
+``"public"."tasks"``), since schemas mean other things in SQLite, MySQL or DuckDB; the engine
+renames every CTE to a reserved name, so an unqualified name cannot be captured by one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+from aiohttp import web
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
+from config.errors import BadRequest, MalformedBody, PayloadTooLarge, QueryRefused
+from config.schema import SqlCarrier
+from proxy.bodies import read_json
+from proxy.datapolicy import DataPolicy
+from rls.names import dialect_of
+from rls.subject import Subject
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """What to forward instead: a new body and/or a new query string (``None``: unchanged)."""
+
+    body: bytes | None = None
+    query: str | None = None
+
+
+async def rewrite_request(
+    request: web.Request, carrier: SqlCarrier, subject: Subject, policy: DataPolicy, limit: int
+) -> Replacement:
+    """The request's statement rewritten for ``subject``, in a body or query to forward."""
+    if carrier.at == "body":
+        raw = await _read(request, limit)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise MalformedBody("The body is not valid UTF-8.") from None
+        return Replacement(body=rewrite_sql(text, carrier.dialect, subject, policy).encode())
+    kind, _, where = carrier.at.partition(":")
+    if kind == "query":
+        return Replacement(query=_rewrite_query(request, where, carrier.dialect, subject, policy))
+    document = await read_json(request, limit)
+    pointer = _pointer(where)
+    statement = rewrite_sql(_get(document, pointer, where), carrier.dialect, subject, policy)
+    if pointer:
+        _set(document, pointer, statement)
+    else:
+        document = statement
+    return Replacement(body=orjson.dumps(document))
+
+
+def rewrite_sql(sql: str, dialect: str, subject: Subject, policy: DataPolicy) -> str:
+    """``sql`` confined to ``subject`` in ``dialect``, with literal values and default-schema
+    tables unqualified; ``QueryRefused``/``WriteRefused`` when the engine refuses it."""
+    rewritten = policy.rewriter_for(dialect).rewrite(sql, subject, _placeholders(sql, dialect))
+    return _unqualify(rewritten.sql, dialect, policy.policies.schema)
+
+
+def _placeholders(sql: str, dialect: str) -> int:
+    """How many ``$n`` parameters a PostgreSQL statement uses (the upstream binds them)."""
+    if dialect != "postgres":
+        return 0
+    try:
+        tokens = dialect_of(dialect).tokenize(sql)
+    except SqlglotError:
+        return 0  # the rewriter reports the parse error
+    numbers = [int(t.text) for t in tokens if t.token_type.name == "PARAMETER" and _number(t.text)]
+    numbers += [int(t.text[1:]) for t in tokens if t.text.startswith("$") and _number(t.text[1:])]
+    return max(numbers, default=0)
+
+
+def _number(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 6
+
+
+def _unqualify(sql: str, dialect: str, schema: str) -> str:
+    engine = dialect_of(dialect)
+    try:
+        tree = engine.parse(sql)[0]
+    except (SqlglotError, IndexError):
+        raise QueryRefused(
+            "rowgate could not write the statement for the upstream", code="rewrite_failed"
+        ) from None
+    if tree is None:
+        raise QueryRefused("rowgate could not write the statement for the upstream", code="rewrite_failed")
+    for table in tree.find_all(exp.Table):
+        db = table.args.get("db")
+        if isinstance(db, exp.Identifier) and db.name == schema and not table.args.get("catalog"):
+            table.set("db", None)
+    return engine.generate(tree, copy=False)
+
+
+def _rewrite_query(
+    request: web.Request, name: str, dialect: str, subject: Subject, policy: DataPolicy
+) -> str:
+    query = request.rel_url.query
+    values = query.getall(name, [])
+    if len(values) != 1:
+        raise BadRequest(f"Send the statement once in the query parameter {name}.", code="sql_missing")
+    rewritten = rewrite_sql(values[0], dialect, subject, policy)
+    pairs = [(key, rewritten if key == name else value) for key, value in query.items()]
+    return urlencode(pairs)
+
+
+async def _read(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    raw = await request.content.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    return raw
+
+
+def _pointer(where: str) -> list[str]:
+    """An RFC 6901 JSON pointer as its unescaped tokens (``""`` is the whole document)."""
+    if where == "":
+        return []
+    return [token.replace("~1", "/").replace("~0", "~") for token in where[1:].split("/")]
+
+
+def _get(document: Any, pointer: list[str], where: str) -> str:
+    node = document
+    for token in pointer:
+        node = _child(node, token)
+        if node is _MISSING:
+            break
+    if not isinstance(node, str):
+        raise BadRequest(
+            f"The JSON body holds no statement (a string) at {where or '/'}.", code="sql_missing"
+        )
+    return node
+
+
+def _set(document: Any, pointer: list[str], value: str) -> None:
+    parent = document
+    for token in pointer[:-1]:
+        parent = _child(parent, token)
+    if isinstance(parent, list):
+        parent[int(pointer[-1])] = value
+    else:
+        parent[pointer[-1]] = value
+
+
+_MISSING = object()
+
+
+def _child(node: Any, token: str) -> Any:
+    if isinstance(node, dict):
+        return node.get(token, _MISSING)
+    if isinstance(node, list) and token.isascii() and token.isdigit() and int(token) < len(node):
+        return node[int(token)]
+    return _MISSING

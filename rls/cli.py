@@ -1,0 +1,201 @@
+"""``rowgate policy ...``: tools for policy authors.
+
+    rowgate policy check   [--policies PATH]                 validate; list tables without policy
+    rowgate policy explain [--policies PATH] --as user --tenant T --user U "SQL"
+    rowgate policy test    [--policies PATH] FILE             run the cases of a test file
+    rowgate policy export  [--policies PATH] --format postgres
+
+``--policies`` defaults to the policy file the configuration names (``--config PATH``, else
+``ROWGATE_CONFIG``, else the bundled configuration; ``ROWGATE_POLICIES`` overrides it).  The
+commands that can use a database (check, explain, test, export) take the database URL from
+``rowgate``; run as ``python -m rls.cli policy ...``, from ``--database-url`` or the
+configuration's ``database.url``.  Exit codes: 0 fine, 1 refused or failed, 2 invalid input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import asyncpg
+import sqlglot
+
+from config import load_settings
+from config.errors import ConfigError, QueryRefused, WriteRefused
+from rls.export import export_postgres
+from rls.introspect import introspect
+from rls.policy import PolicySet, load_policies
+from rls.rewrite import Rewriter, Rewritten
+from rls.schema import Schema, schema_problems
+from rls.subject import Subject
+from rls.testcases import load_cases, run_cases
+
+
+def add_policy_commands(subparsers: Any) -> None:
+    """Add ``policy`` with its subcommands to an argparse subparsers object."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--policies", metavar="PATH", help="the policy file (default: the one the config names)"
+    )
+    common.add_argument("--config", metavar="PATH", help="the rowgate configuration file")
+    policy = subparsers.add_parser(
+        "policy", help="check, explain, test and export row-level security policies"
+    )
+    commands = policy.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
+    commands.add_parser("check", parents=[common], help="validate the policies; list tables without one")
+    explain = commands.add_parser("explain", parents=[common], help="show how a statement is rewritten")
+    explain.add_argument(
+        "--as", dest="groups", default="user", help="groups, comma-separated (admin,user,guest)"
+    )
+    explain.add_argument("--tenant", help="the tenant (org) id")
+    explain.add_argument("--user", help="the user id")
+    explain.add_argument("--role", help="the role name")
+    explain.add_argument("--params", type=int, default=0, help="how many $n parameters the statement binds")
+    explain.add_argument("--dialect", help="SQL dialect (default: the policies' dialect)")
+    explain.add_argument("sql", help="the statement")
+    test = commands.add_parser("test", parents=[common], help="run a YAML file of policy test cases")
+    test.add_argument("file", help="the test file")
+    export = commands.add_parser("export", parents=[common], help="print equivalent native policies")
+    export.add_argument("--format", choices=["postgres"], default="postgres")
+
+
+def run_policy_command(args: argparse.Namespace, database_url: str | None) -> int:
+    """Run the ``policy`` subcommand in ``args``; the exit code."""
+    try:
+        policies = _policies(args)
+        command = {"check": _check, "explain": _explain, "test": _test, "export": _export}[
+            args.policy_command
+        ]
+        return command(args, policies, database_url)
+    except ConfigError as error:
+        print("\n".join(error.problems), file=sys.stderr)
+        return 2
+
+
+def _policies(args: argparse.Namespace) -> PolicySet:
+    if args.policies:
+        return load_policies(args.policies)
+    return load_policies(load_settings(args.config).policies)
+
+
+def _schema(policies: PolicySet, database_url: str | None) -> Schema:
+    if not database_url:
+        return Schema(None, policies.schema)
+
+    async def read() -> Schema:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await introspect(conn, [policies.schema, *_other_schemas(policies)])
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
+def _other_schemas(policies: PolicySet) -> list[str]:
+    return sorted({t.schema for t in policies.tables.values()} - {policies.schema})
+
+
+def _check(args: argparse.Namespace, policies: PolicySet, database_url: str | None) -> int:
+    out = sys.stdout
+    print(f"{policies.source}: {len(policies.tables)} table(s), version {policies.version}", file=out)
+    if not database_url:
+        print("(no database given: tables were not compared with the database)", file=out)
+        return 0
+    schema = _schema(policies, database_url)
+    problems = schema_problems(policies, schema)
+    missing = [t for t in policies.tables.values() if not schema.knows(t.schema, t.name)]
+    problems += [f"tables.{t.qualified}: the database has no such table" for t in missing]
+    unprotected = sorted(set(schema.tables()) - set(policies.tables))
+    for table in unprotected:
+        print(f"no policy (every statement on it is refused): {table}", file=out)
+    for problem in problems:
+        print(f"{policies.source}: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _explain(args: argparse.Namespace, policies: PolicySet, database_url: str | None) -> int:
+    groups = frozenset(g.strip() for g in args.groups.split(",") if g.strip())
+    try:
+        subject = Subject(args.user, args.tenant, groups, args.role)
+    except (TypeError, ValueError) as error:
+        print(f"--as/--tenant/--user: {error}", file=sys.stderr)
+        return 2
+    rewriter = Rewriter(policies, args.dialect, schema=_schema(policies, database_url))
+    try:
+        rewritten = rewriter.rewrite(args.sql, subject, args.params)
+    except (QueryRefused, WriteRefused) as error:
+        print(f"refused ({error.code}): {error.detail}", file=sys.stderr)
+        if not database_url and "unknown" in error.detail:
+            print(
+                "(pass --database-url so that rowgate can read the tables and their columns)", file=sys.stderr
+            )
+        return 1
+    _print_explanation(rewritten, rewriter, args.params, sys.stdout)
+    return 0
+
+
+def _print_explanation(rewritten: Rewritten, rewriter: Rewriter, params: int, out: TextIO) -> None:
+    pretty = sqlglot.parse_one(rewritten.sql, read=rewriter.dialect).sql(rewriter.dialect, pretty=True)
+    print(pretty + ";", file=out)
+    for number, value in enumerate(rewritten.params, start=params + 1):
+        print(f"-- ${number} = {value!r}", file=out)
+    for rule in rewritten.tables:
+        hidden = f"; hidden: {', '.join(rule.hidden)}" if rule.hidden else ""
+        groups = ", ".join(rule.groups) or "no group"
+        print(
+            f"-- {rule.table} AS {rule.alias}: {rule.operation} by [{groups}]: {rule.rule}{hidden}", file=out
+        )
+
+
+def _test(args: argparse.Namespace, policies: PolicySet, database_url: str | None) -> int:
+    if not database_url:
+        print("policy test needs a database: pass --database-url or set database.url", file=sys.stderr)
+        return 2
+    cases = load_cases(args.file)
+
+    async def go() -> int:
+        conn = await asyncpg.connect(database_url)
+        try:
+            schema = await introspect(conn, [policies.schema, *_other_schemas(policies)])
+            verdicts = await run_cases(conn, Rewriter(policies, schema=schema), cases)
+        finally:
+            await conn.close()
+        for verdict in verdicts:
+            print(
+                ("ok   " if verdict.passed else "FAIL ")
+                + verdict.name
+                + (f": {verdict.detail}" * bool(verdict.detail))
+            )
+        failed = sum(not v.passed for v in verdicts)
+        print(f"{len(verdicts) - failed} passed, {failed} failed")
+        return 1 if failed else 0
+
+    return asyncio.run(go())
+
+
+def _export(args: argparse.Namespace, policies: PolicySet, database_url: str | None) -> int:
+    sys.stdout.write(export_postgres(policies, _schema(policies, database_url)))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m rls.cli policy ...``"""
+    parser = argparse.ArgumentParser(prog="rls", description="rowgate's row-level security policy tools")
+    parser.add_argument("--database-url", help="PostgreSQL URL (default: database.url of the configuration)")
+    add_policy_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    database_url = args.database_url
+    if database_url is None:
+        try:
+            database_url = load_settings(args.config).database.url
+        except ConfigError:
+            database_url = None
+    return run_policy_command(args, database_url)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

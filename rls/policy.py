@@ -1,0 +1,262 @@
+"""The policy file: who may read and write which rows of which table.
+
+::
+
+    version: 1
+    dialect: postgres            # the dialect filters are written in (and table names fold in)
+    schema: public               # schema of table names written without one
+    defaults: {tenant_column: org_id, owner_column: created_by}
+    functions: {allow: [], deny: []}          # see rls.functions
+    tables:
+      tasks:
+        select: [admin, user]                 # groups: admin, user, self, guest
+        update: [admin, self]                 # self: rows whose owner column is the caller
+        columns:
+          all: [id, org_id, created_by, title, internal_notes]   # optional, else from the schema
+          hidden: {user: [internal_notes]}
+        filters: {guest: "status = 'published'"}                 # AND-ed to that group's rows
+      posts:
+        tenant_column: null                   # shared across tenants
+
+``load_policies(path)`` reads and validates a file; ``parse_policies(data, source=...)`` does the
+same for a mapping already in memory.  Every problem is reported at once, one line each, as
+``<file>: tables.<name>.<key>: <what was expected>, got <what was there>``, in a ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+from config.errors import ConfigError
+from config.loader import describe_validation_errors, read_yaml
+from rls import filters as filter_rules
+from rls.functions import FunctionPolicy, never_allowed
+from rls.names import dialect_of, is_catalog, parse_column, parse_name
+
+OPERATIONS = ("select", "insert", "update", "delete")
+POLICY_GROUPS = ("admin", "user", "self", "guest")
+
+Group = Literal["admin", "user", "self", "guest"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _Columns(_Model):
+    all: tuple[str, ...] | None = None
+    hidden: dict[Group, tuple[str, ...]] = {}
+
+
+class _Table(_Model):
+    tenant_column: str | None = None
+    owner_column: str | None = None
+    select: tuple[Group, ...] = ()
+    insert: tuple[Group, ...] = ()
+    update: tuple[Group, ...] = ()
+    delete: tuple[Group, ...] = ()
+    columns: _Columns = _Columns()
+    filters: dict[Group, str] = {}
+
+
+class _Defaults(_Model):
+    tenant_column: str | None = None
+    owner_column: str | None = None
+
+
+class _Functions(_Model):
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+
+class _File(_Model):
+    version: Literal[1] = 1
+    dialect: str = "postgres"
+    default_schema: str = Field("public", alias="schema")
+    defaults: _Defaults = _Defaults()
+    functions: _Functions = _Functions()
+    tables: dict[str, _Table] = {}
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TablePolicy:
+    """One table's rules, with names folded and filters parsed."""
+
+    schema: str
+    name: str
+    tenant_column: str | None
+    owner_column: str | None
+    operations: Mapping[str, frozenset[str]]
+    hidden: Mapping[str, frozenset[str]]
+    filters: Mapping[str, exp.Expr]
+    filter_sql: Mapping[str, str]
+    columns: tuple[str, ...] | None
+
+    @property
+    def qualified(self) -> str:
+        """``schema.name``, the key of this table in ``PolicySet.tables``."""
+        return f"{self.schema}.{self.name}"
+
+    def groups(self, operation: str) -> frozenset[str]:
+        """The policy groups that may run ``operation`` (empty: nobody may)."""
+        return self.operations.get(operation, frozenset())
+
+    def referenced_columns(self) -> frozenset[str]:
+        """Every column the rules of this table name (tenant, owner, hidden and filter columns)."""
+        names = {c for c in (self.tenant_column, self.owner_column) if c}
+        names.update(col for cols in self.hidden.values() for col in cols)
+        for expression in self.filters.values():
+            names.update(column.name for column in expression.find_all(exp.Column))
+        return frozenset(names)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PolicySet:
+    """Every table's rules, the function allowlist, and a version for caches."""
+
+    tables: Mapping[str, TablePolicy]
+    schema: str
+    dialect: str
+    functions: FunctionPolicy
+    version: str
+    source: str
+
+    def find(self, schema: str | None, name: str) -> TablePolicy | None:
+        """The policy of ``schema.name`` (``schema`` defaults to the file's ``schema``)."""
+        return self.tables.get(f"{schema or self.schema}.{name}")
+
+
+def load_policies(path: str | os.PathLike[str]) -> PolicySet:
+    """Read and validate the policy file at ``path``; a ``ConfigError`` lists every problem."""
+    file = Path(path)
+    return parse_policies(read_yaml(file), source=str(file))
+
+
+def parse_policies(data: Mapping[str, Any], *, source: str = "<policies>") -> PolicySet:
+    """Validate a policy mapping (as read from YAML); a ``ConfigError`` lists every problem."""
+    try:
+        raw = _File.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ConfigError([f"{source}: {line}" for line in describe_validation_errors(exc)]) from None
+    try:
+        dialect = dialect_of(raw.dialect)
+    except ValueError:
+        raise ConfigError(
+            [f"{source}: dialect: expected a sqlglot dialect name, got {raw.dialect!r}"]
+        ) from None
+    problems: list[str] = []
+    functions = _function_policy(raw, problems)
+    tables: dict[str, TablePolicy] = {}
+    for key, table in raw.tables.items():
+        compiled = _compile_table(key, table, raw, dialect, functions, problems)
+        if compiled is not None:
+            if compiled.qualified in tables:
+                problems.append(f"tables.{key}: names the same table as another entry ({compiled.qualified})")
+            tables[compiled.qualified] = compiled
+    if problems:
+        raise ConfigError([f"{source}: {line}" for line in problems])
+    canonical = json.dumps(raw.model_dump(by_alias=True), sort_keys=True, default=list)
+    version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+    return PolicySet(tables, raw.default_schema, raw.dialect, functions, version, source)
+
+
+def _function_policy(raw: _File, problems: list[str]) -> FunctionPolicy:
+    for index, name in enumerate(raw.functions.allow):
+        if parse_column(name, dialect_of(raw.dialect)) is None:
+            problems.append(f"functions.allow[{index}]: expected a function name, got {name!r}")
+        elif never_allowed(name):
+            problems.append(
+                f"functions.allow[{index}]: {name} can never be allowed: it can read outside the row "
+                "filters (SQL in strings, files, settings, catalogs or the server), got it in the list"
+            )
+    return FunctionPolicy(raw.dialect, raw.functions.allow, raw.functions.deny)
+
+
+def _compile_table(
+    key: str, raw: _Table, file: _File, dialect: Dialect, functions: FunctionPolicy, problems: list[str]
+) -> TablePolicy | None:
+    where = f"tables.{key}"
+    parsed = parse_name(key, dialect)
+    if parsed is None:
+        problems.append(f"{where}: expected a table name like tasks or app.tasks, got {key!r}")
+        return None
+    schema, name = parsed[0] or file.default_schema, parsed[1]
+    if is_catalog(parsed[0], name):
+        problems.append(f"{where}: system catalogs cannot be given a policy, got {key!r}")
+        return None
+    tenant = _column_setting(raw, file.defaults, "tenant_column", where, dialect, problems)
+    owner = _column_setting(raw, file.defaults, "owner_column", where, dialect, problems)
+    operations = {op: frozenset(getattr(raw, op)) for op in OPERATIONS}
+    _check_self(where, operations, raw, owner, problems)
+    columns = _column_list(raw.columns.all, f"{where}.columns.all", dialect, problems)
+    hidden = {
+        group: frozenset(_column_list(cols, f"{where}.columns.hidden.{group}", dialect, problems) or ())
+        for group, cols in raw.columns.hidden.items()
+    }
+    filters: dict[str, exp.Expr] = {}
+    for group, text in raw.filters.items():
+        compiled, problem = filter_rules.compile_filter(text, name, dialect, functions)
+        if problem:
+            problems.append(f"{where}.filters.{group}: {problem}")
+        elif compiled is not None:
+            filters[group] = compiled
+    filter_sql: dict[str, str] = dict(raw.filters.items())
+    hidden_sets: dict[str, frozenset[str]] = dict(hidden.items())
+    policy = TablePolicy(schema, name, tenant, owner, operations, hidden_sets, filters, filter_sql, columns)
+    if columns is not None:
+        missing = sorted(policy.referenced_columns() - set(columns))
+        if missing:
+            problems.append(f"{where}.columns.all: must list every column the rules use, missing {missing}")
+    return policy
+
+
+def _column_setting(
+    raw: _Table, defaults: _Defaults, key: str, where: str, dialect: Dialect, problems: list[str]
+) -> str | None:
+    value = getattr(raw, key) if key in raw.model_fields_set else getattr(defaults, key)
+    if value is None:
+        return None
+    column = parse_column(value, dialect)
+    if column is None:
+        problems.append(f"{where}.{key}: expected a column name, got {value!r}")
+    return column
+
+
+def _column_list(
+    values: tuple[str, ...] | None, where: str, dialect: Dialect, problems: list[str]
+) -> tuple[str, ...] | None:
+    if values is None:
+        return None
+    names = []
+    for index, value in enumerate(values):
+        column = parse_column(value, dialect)
+        if column is None:
+            problems.append(f"{where}[{index}]: expected a column name, got {value!r}")
+        else:
+            names.append(column)
+    return tuple(names)
+
+
+def _check_self(
+    where: str, operations: Mapping[str, frozenset[str]], raw: _Table, owner: str | None, problems: list[str]
+) -> None:
+    if owner is not None:
+        return
+    for op, groups in operations.items():
+        if "self" in groups:
+            problems.append(
+                f"{where}.{op}: group self needs an owner_column (set one, or in defaults), got none"
+            )
+    for section, mapping in (("columns.hidden", raw.columns.hidden), ("filters", raw.filters)):
+        if "self" in mapping:
+            problems.append(f"{where}.{section}.self: group self needs an owner_column, got none")

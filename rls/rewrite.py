@@ -1,0 +1,162 @@
+"""The rewriter: SQL in, SQL confined to the caller's rows out (or a refusal).
+
+    rewriter = Rewriter(load_policies("policies.yaml"), "postgres", schema=introspected)
+    rewritten = rewriter.rewrite("SELECT * FROM tasks WHERE id = $1", subject, params_count=1)
+    rows = await conn.fetch(rewritten.sql, task_id, *rewritten.params)
+
+The statement is parsed in the dialect, then passed through ``rls.rules.RULES`` (checks, CTE
+renaming, table resolution, write guards, read filters, and the verifier last), generated back
+without comments, and cached as a template under (SQL text, dialect, the subject's group
+signature, the policy version, the caller's parameter count).  ``rewrite`` raises
+``QueryRefused`` or ``WriteRefused`` and nothing else, whatever the input.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from sqlglot import exp
+from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.tokenizer_core import Token, TokenType
+
+from config.errors import ConfigError, QueryRefused, WriteRefused
+from rls.context import PARAMETER_DIALECTS, Binder, Context
+from rls.names import dialect_of
+from rls.policy import PolicySet
+from rls.rules import RULES
+from rls.schema import Schema, SchemaInput, schema_problems
+from rls.subject import Signature, Subject
+from rls.template import LRU, Refusal, Rewritten, Template, split_sentinels
+
+__all__ = ["Rewriter", "Rewritten"]
+
+log = logging.getLogger(__name__)
+
+MAX_SQL_LENGTH = 100_000
+#: Limits that keep hostile input far from the depths where sqlglot's compiled parser recurses
+#: without checking (tens of thousands of nested parentheses crash the interpreter).
+MAX_TOKENS = 20_000
+MAX_NESTING = 100
+_OPENING = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
+_CLOSING = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
+
+
+class Rewriter:
+    """Rewrites statements for subjects under one policy set, in one dialect."""
+
+    def __init__(
+        self,
+        policies: PolicySet,
+        dialect: str | None = None,
+        *,
+        schema: Schema | SchemaInput | None = None,
+        cache_size: int = 4096,
+        literals: bool = False,
+    ) -> None:
+        """``literals`` writes the subject's values into the SQL as quoted literals even where the
+        dialect has bind parameters (SQL forwarded to an upstream service, which cannot receive
+        rowgate's parameters); dialects without parameters always get literals."""
+        self.policies = policies
+        self.dialect_name = dialect or policies.dialect
+        try:
+            self.dialect = dialect_of(self.dialect_name)
+        except ValueError:
+            raise ConfigError([f"unknown SQL dialect {self.dialect_name!r}"]) from None
+        self.schema = schema if isinstance(schema, Schema) else Schema(schema, policies.schema)
+        problems = schema_problems(policies, self.schema)
+        if problems:
+            raise ConfigError([f"{policies.source}: {line}" for line in problems])
+        self.literals = literals or self.dialect_name not in PARAMETER_DIALECTS
+        self._parametric = not self.literals
+        self._nonce = f"rowgatevalue{secrets.token_hex(8)}x"
+        self._cache: LRU[tuple[str, str, Signature, str, int], Template | Refusal] = LRU(cache_size)
+
+    def rewrite(self, sql: str, subject: Subject, params_count: int = 0) -> Rewritten:
+        """``sql`` confined to ``subject``'s rows; raises ``QueryRefused`` or ``WriteRefused``."""
+        if not isinstance(sql, str) or not isinstance(params_count, int) or not isinstance(subject, Subject):
+            raise QueryRefused("expected SQL text, a Subject and a parameter count", code="bad_request")
+        key = (sql, self.dialect_name, subject.signature, self.policies.version, params_count)
+        template = self._cache.get(key)
+        if template is None:
+            template = self._template(sql, subject.signature, params_count)
+            self._cache.put(key, template)
+        return template.render(subject)
+
+    def _template(self, sql: str, signature: Signature, params_count: int) -> Template | Refusal:
+        try:
+            return self._build(sql, signature, params_count)
+        except (QueryRefused, WriteRefused) as error:
+            return Refusal.of(error)
+        except RecursionError:
+            return Refusal.of(QueryRefused("the statement is nested too deeply", code="too_complex"))
+        except Exception:  # fail closed: any surprise in parsing or rewriting is a refusal
+            log.exception("rls: unexpected error while rewriting a statement")
+            return Refusal.of(QueryRefused("rowgate could not rewrite this statement", code="rewrite_failed"))
+
+    def _build(self, sql: str, signature: Signature, params_count: int) -> Template:
+        if not isinstance(sql, str) or not isinstance(params_count, int) or params_count < 0:
+            raise QueryRefused("expected SQL text and a parameter count of 0 or more", code="bad_request")
+        if len(sql) > MAX_SQL_LENGTH:
+            raise QueryRefused(f"statements are limited to {MAX_SQL_LENGTH} characters", code="too_complex")
+        if self._nonce in sql:
+            raise QueryRefused("the statement contains a reserved marker", code="reserved_name")
+        expression = self._parse(sql)
+        bind = Binder(self._parametric, params_count, self._nonce)
+        ctx = Context(
+            self.policies, self.schema, self.dialect, self.dialect_name, signature, params_count, bind, sql
+        )
+        for rule in RULES:
+            expression = rule(expression, ctx)
+        text = self.dialect.generator(comments=False).generate(expression, copy=False)
+        if self._parametric:
+            parts: tuple[str, ...] = (text,)
+        else:
+            parts = split_sentinels(text, self._nonce, self.dialect, len(bind.slots))
+        return Template(
+            parts,
+            tuple(bind.slots),
+            ctx.kind,
+            tuple(ctx.rules),
+            tuple(ctx.checks),
+            None if self._parametric else self.dialect,
+        )
+
+    def _parse(self, sql: str) -> exp.Expr:
+        try:
+            tokens = self.dialect.tokenize(sql)
+            _check_size(tokens)
+            statements = [s for s in self.dialect.parser().parse(tokens, sql) if s is not None]
+        except ParseError as error:
+            first = error.errors[0] if error.errors else {}
+            where = f" at line {first.get('line')}, column {first.get('col')}" if first.get("line") else ""
+            description = str(first.get("description") or "invalid syntax").split(" but got ")[0]
+            raise QueryRefused(
+                f"the statement does not parse: {description}{where}", code="parse_error"
+            ) from None
+        except RecursionError:
+            raise
+        except (SqlglotError, TypeError, ValueError, IndexError, KeyError, AttributeError):
+            # sqlglot's parser sometimes fails with a plain Python error on odd input
+            raise QueryRefused("the statement does not parse", code="parse_error") from None
+        if not statements:
+            raise QueryRefused("the statement is empty", code="parse_error")
+        if len(statements) > 1:
+            raise QueryRefused(
+                "several statements are not allowed: send one at a time", code="statement_not_allowed"
+            )
+        return statements[0]
+
+
+def _check_size(tokens: list[Token]) -> None:
+    """Refuse statements with too many tokens or too deeply nested brackets."""
+    if len(tokens) > MAX_TOKENS:
+        raise QueryRefused(f"statements are limited to {MAX_TOKENS} tokens", code="too_complex")
+    depth = 0
+    for token in tokens:
+        if token.token_type in _OPENING:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise QueryRefused(f"brackets may nest at most {MAX_NESTING} deep", code="too_complex")
+        elif token.token_type in _CLOSING:
+            depth -= 1

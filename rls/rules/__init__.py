@@ -1,0 +1,39 @@
+"""The rewrite rules, in the order they run: checks first, then the rewrites, then the verifier.
+
+Each rule is a function ``(expression, context) -> expression`` in a module named after it.
+"""
+
+from __future__ import annotations
+
+from rls.context import Rule
+from rls.rules.census import take_census
+from rls.rules.check_columns import check_columns
+from rls.rules.check_functions import check_functions
+from rls.rules.check_parameters import check_parameters
+from rls.rules.check_statement import check_statement
+from rls.rules.filter_reads import filter_reads
+from rls.rules.guard_insert import guard_insert
+from rls.rules.guard_target import guard_target
+from rls.rules.guard_upsert import guard_upsert
+from rls.rules.limit_returning import limit_returning
+from rls.rules.rename_ctes import rename_ctes
+from rls.rules.resolve_tables import resolve_tables
+from rls.verify import verify
+
+RULES: tuple[Rule, ...] = (
+    take_census,
+    check_statement,
+    check_functions,
+    check_parameters,
+    rename_ctes,
+    resolve_tables,
+    check_columns,
+    guard_insert,
+    guard_target,
+    guard_upsert,
+    limit_returning,
+    filter_reads,
+    verify,
+)
+
+__all__ = ["RULES"]

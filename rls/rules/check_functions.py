@@ -1,0 +1,52 @@
+"""Check every function call against the allowlist (``rls.functions``), and refuse the other
+ways SQL reaches beyond the rows: schema-qualified function calls (which bypass the name check),
+casts to the catalog lookup types (``regclass`` and friends), and PostgreSQL's parenthesis-free
+SQL-value functions that sqlglot reads as columns (``user``, ``current_role``).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from config.errors import QueryRefused
+from rls.context import Context
+from rls.functions import KEYWORD_FUNCTIONS
+
+
+def check_functions(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    """Refuse calls to functions that are not allowed."""
+    policy = ctx.policies.functions
+    for node in ctx.census.functions:
+        refusal = policy.refusal(node)
+        if refusal:
+            raise QueryRefused(refusal, code="function_not_allowed")
+    for other in ctx.census.suspicious:
+        _check_other(other, ctx)
+    for column in ctx.census.columns:
+        identifier = column.this
+        if (
+            isinstance(identifier, exp.Identifier)
+            and not identifier.quoted
+            and not column.args.get("table")
+            and identifier.this.lower() in KEYWORD_FUNCTIONS
+        ):
+            raise QueryRefused(
+                f"function {identifier.this.lower()} is not allowed", code="function_not_allowed"
+            )
+    return expression
+
+
+def _check_other(node: exp.Expr, ctx: Context) -> None:
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+        raise QueryRefused(
+            "schema-qualified function calls are not allowed: call functions by their unqualified name",
+            code="function_not_allowed",
+        )
+    if isinstance(node, exp.DataType) and _catalog_type(node, ctx):
+        raise QueryRefused(f"type {node.sql(ctx.dialect).lower()} is not allowed", code="type_not_allowed")
+
+
+def _catalog_type(node: exp.DataType, ctx: Context) -> bool:
+    # regclass, regproc, regtype, regrole, regnamespace ... look names up in the catalogs.
+    name = node.sql(ctx.dialect).lower().replace('"', "").rsplit(".", 1)[-1]
+    return name.startswith("reg")

@@ -1,0 +1,134 @@
+"""Replace every base-table read with a filtered subquery under the original alias.
+
+    FROM tasks t   →   FROM (SELECT "tasks"."id", "tasks"."title", ...
+                             FROM "public"."tasks"
+                             WHERE "tasks"."org_id" = $1 [AND <caller's leakproof conditions>]
+                             OFFSET 0) AS t
+
+wherever the read stands: FROM, every kind of JOIN, LATERAL, subqueries, set operations, CTE
+bodies, INSERT ... SELECT, UPDATE ... FROM, DELETE ... USING.  The subquery lists only the
+columns visible to the caller (so ``*`` leaves hidden columns out and naming one fails), names
+the table by its exact schema-qualified name (so neither a CTE nor ``search_path`` can redirect
+it), qualifies every column it uses with that table (so no name can be captured by an outer
+query), and on PostgreSQL ends in ``OFFSET 0``, which keeps the planner from pushing the
+caller's conditions below the filter or pulling the subquery up: the security-barrier
+guarantee of native row security.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from rls.context import Context, TableRule
+from rls.grants import grouped
+from rls.names import ident_name, quoted
+from rls.pushdown import conjuncts, leakproof_column
+from rls.sources import alias_of, owner_of, relations
+
+
+def filter_reads(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    """Wrap each base-table read (every resolved table but the write target) in its filter."""
+    wrapped: set[tuple[str, str]] = set()
+    for table in ctx.census.tables:
+        policy = ctx.resolved.get(id(table))
+        if policy is not None and table is not ctx.target:
+            if not table.args.get("alias"):
+                wrapped.add((policy.schema, policy.name))
+            _wrap(table, ctx)
+    if wrapped:
+        _unqualify_schemas(wrapped, ctx)
+    return expression
+
+
+def _unqualify_schemas(wrapped: set[tuple[str, str]], ctx: Context) -> None:
+    """``public.tasks.id`` becomes ``tasks.id``: the read it names is now a subquery called
+    ``tasks``, which a schema-qualified reference would no longer find."""
+    for column in ctx.census.columns:
+        db = column.args.get("db")
+        if (
+            db is not None
+            and (ident_name(db, ctx.dialect), ident_name(column.args.get("table"), ctx.dialect)) in wrapped
+        ):
+            column.set("db", None)
+            column.set("catalog", None)
+
+
+def _wrap(table: exp.Table, ctx: Context) -> None:
+    policy = ctx.resolved[id(table)]
+    grant = ctx.grant(policy, "select")
+    columns = grant.visible(ctx.columns(policy))
+    inner = exp.Table(this=quoted(policy.name), db=quoted(policy.schema))
+    for arg in ("only", "sample"):
+        inner.set(arg, table.args.get(arg))
+    predicate = grant.predicate(policy.name, ctx.values(policy))
+    condition = grouped(predicate)
+    for part in _take_leakproof(table, columns, policy.name, ctx):
+        condition = exp.And(this=condition, expression=grouped(part))
+    select = exp.Select(
+        # The filter's own columns are qualified (never captured by an outer query); the listed
+        # ones come from the schema, and naming them is enough.
+        expressions=[exp.Column(this=quoted(c)) for c in columns],
+        from_=exp.From(this=inner),
+        where=exp.Where(this=condition),
+    )
+    if ctx.barrier:
+        select.set("offset", exp.Offset(expression=exp.Literal.number(0)))
+    alias = table.args.get("alias") or exp.TableAlias(this=table.this)
+    subquery = exp.Subquery(this=select, alias=alias)
+    for arg in ("joins", "laterals"):
+        subquery.set(arg, table.args.get(arg))
+    table.replace(subquery)
+    ctx.filters[id(select)] = (inner, predicate)
+    ctx.rules.append(
+        TableRule(
+            policy.qualified,
+            alias_of(subquery, ctx.dialect),
+            "select",
+            grant.groups,
+            grant.describe(),
+            tuple(c for c in ctx.columns(policy) if c in grant.hidden),
+        )
+    )
+
+
+def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, ctx: Context) -> list[exp.Expr]:
+    """Move the owning query's leakproof conditions on ``table`` into its filter."""
+    query = owner_of(table)
+    if not isinstance(query, exp.Select):
+        return []
+    where = query.args.get("where")
+    alias = table.args.get("alias")
+    if where is None or (alias is not None and alias.columns) or not _never_null_extended(table, query):
+        return []
+    name = alias_of(table, ctx.dialect)
+    taken, kept = [], []
+    for part in conjuncts(where.this):
+        column = leakproof_column(part)
+        qualifier = column.args.get("table") if column is not None else None
+        column_name = ident_name(column.this, ctx.dialect) if column is not None else ""
+        ours = column is not None and (
+            ident_name(qualifier, ctx.dialect) == name if qualifier else len(relations(query)) == 1
+        )
+        if ours and column_name in visible and column is not None:
+            column.set("this", quoted(column_name))
+            column.set("table", quoted(inner))
+            taken.append(part)
+        else:
+            kept.append(part)
+    if taken:
+        query.set("where", exp.Where(this=exp.and_(*kept, copy=False)) if kept else None)
+    return taken
+
+
+def _never_null_extended(table: exp.Table, query: exp.Expr) -> bool:
+    """Whether every row of ``query``'s join result has a real row of ``table`` (not NULLs from
+    an outer join), which is when a WHERE condition on it may move below the join."""
+    from_ = query.args.get("from_")
+    joins = query.args.get("joins") or []
+    items = ([from_.this] if from_ is not None else []) + [join.this for join in joins]
+    position = next((i for i, item in enumerate(items) if item is table), None)
+    if position is None:
+        return False
+    if position > 0 and joins[position - 1].side in ("LEFT", "FULL"):
+        return False
+    return not any(join.side in ("RIGHT", "FULL") for join in joins[position:])

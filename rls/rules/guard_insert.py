@@ -1,0 +1,144 @@
+"""Make INSERT leave only rows the insert policy lets through (PostgreSQL's WITH CHECK).
+
+The tenant column, when the statement does not set it, is set to the caller's tenant, and the
+owner column to the caller's user id when it has one: the same values the column defaults of the
+native export (``rls.export``) give.  Values the statement gives for them,
+and for columns the group filters read, are checked by ``rls.newrow``: literals are compared
+with the caller's values when they are bound, anything rowgate cannot evaluate is refused with
+a message saying to leave the column out.  RETURNING reads the new rows back, so they must
+also pass the select policy.  Writes to hidden columns were refused by check_columns.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from config.errors import QueryRefused
+from rls.context import Context, TableRule
+from rls.grants import qualifies
+from rls.names import quoted
+from rls.newrow import UNKNOWN, Value, evaluate
+from rls.writes import column_of, pin_target, refuse_denied, require, row_value
+
+_DEFAULT = "DEFAULT"
+
+
+def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    """Fill and check the tenant and owner columns of an INSERT; check RETURNING's rows."""
+    if not isinstance(expression, exp.Insert) or ctx.target is None:
+        return expression
+    policy = ctx.resolved[id(ctx.target)]
+    grant = ctx.grant(policy, "insert")
+    refuse_denied(grant, ctx)
+    filled = []
+    if grant.tenant:
+        filled.append((grant.tenant, "tenant"))
+    if policy.owner_column and qualifies("self", ctx.signature):
+        filled.append((policy.owner_column, "user"))
+    columns = _column_list(expression, bool(filled), ctx)
+    rows = _rows(expression)
+    for column, slot in filled:
+        _fill(expression, columns, rows, column, slot, ctx)
+    pin_target(ctx.target, policy, keep_alias=False)
+    table = policy.name
+    for values in _row_values(expression, columns, ctx):
+        require(evaluate(grant, values, False), table, "new", "insert", ctx)
+        if expression.args.get("returning") is not None:
+            readable = ctx.grant(policy, "select")
+            require(evaluate(readable, values, False), table, "new (RETURNING reads it back)", "select", ctx)
+    ctx.rules.append(TableRule(policy.qualified, table, "insert", grant.groups, grant.describe()))
+    return expression
+
+
+def _column_list(insert: exp.Insert, filling: bool, ctx: Context) -> list[str]:
+    """The target columns, written out when the statement leaves them implicit."""
+    target = insert.this
+    if isinstance(target, exp.Schema):
+        return [column_of(identifier, ctx) for identifier in target.expressions]
+    source = insert.expression
+    if insert.args.get("default"):
+        if not filling:
+            return []
+        count = 0
+    elif isinstance(source, exp.Values) and source.expressions:
+        count = len(source.expressions[0].expressions)
+    else:
+        raise QueryRefused("name the columns of an INSERT ... SELECT: INSERT INTO t (a, b) SELECT ...")
+    names = list(ctx.columns(ctx.resolved[id(ctx.target)])[:count])
+    insert.set("this", exp.Schema(this=target, expressions=[quoted(n) for n in names]))
+    return names
+
+
+def _rows(insert: exp.Insert) -> list[list[exp.Expr]] | None:
+    source = insert.expression
+    if insert.args.get("default") and isinstance(insert.this, exp.Schema):
+        insert.set("default", None)
+        insert.set("expression", exp.Values(expressions=[exp.Tuple(expressions=[])]))
+        return [[]]
+    if isinstance(source, exp.Values):
+        return [list(row.expressions) if isinstance(row, exp.Tuple) else [row] for row in source.expressions]
+    return None
+
+
+def _fill(
+    insert: exp.Insert,
+    columns: list[str],
+    rows: list[list[exp.Expr]] | None,
+    column: str,
+    slot: str,
+    ctx: Context,
+) -> None:
+    assert ctx.target is not None
+    policy = ctx.resolved[id(ctx.target)]
+    if column in columns:
+        if rows is not None:
+            index = columns.index(column)
+            for row in rows:
+                if isinstance(row[index], exp.Var) and row[index].name.upper() == _DEFAULT:
+                    row[index].replace(ctx.value(slot, policy, column))
+        return
+    columns.append(column)
+    insert.this.append("expressions", quoted(column))
+    source = insert.expression
+    if isinstance(source, exp.Values):
+        for row in source.expressions:
+            row.append("expressions", ctx.value(slot, policy, column))
+    elif isinstance(source, exp.Select):
+        source.append("expressions", ctx.value(slot, policy, column))
+    else:
+        wrapper = exp.Select(
+            expressions=[
+                exp.Column(this=exp.Star(), table=quoted("rowgate_source")),
+                ctx.value(slot, policy, column),
+            ],
+            from_=exp.From(
+                this=exp.Subquery(this=source, alias=exp.TableAlias(this=quoted("rowgate_source")))
+            ),
+        )
+        insert.set("expression", wrapper)
+
+
+def _row_values(insert: exp.Insert, columns: list[str], ctx: Context) -> list[dict[str, Value]]:
+    """Each new row, column by column: the values given, and the defaults of the others."""
+    assert ctx.target is not None
+    policy = ctx.resolved[id(ctx.target)]
+    defaults: dict[str, Value] = {}
+    for column in ctx.columns(policy):
+        if column not in columns:
+            default = ctx.schema.default(policy, column)
+            defaults[column] = UNKNOWN if default is None else row_value(default, ctx)
+    source = insert.expression
+    if isinstance(source, exp.Values):
+        return [
+            {**defaults, **{c: row_value(v, ctx) for c, v in zip(columns, row.expressions, strict=False)}}
+            for row in source.expressions
+            if isinstance(row, exp.Tuple)
+        ]
+    values: dict[str, Value] = {**defaults, **dict.fromkeys(columns, UNKNOWN)}
+    projections = list(source.expressions) if isinstance(source, exp.Select) else []
+    stars = [i for i, p in enumerate(projections) if p.is_star]
+    tail = projections[stars[-1] + 1 :] if stars else projections
+    if stars or len(tail) == len(columns):
+        for column, projection in zip(columns[len(columns) - len(tail) :], tail, strict=True):
+            values[column] = row_value(projection.unalias(), ctx)
+    return [values]

@@ -1,0 +1,186 @@
+"""Confine UPDATE and DELETE to the rows the caller may change, as PostgreSQL row security does.
+
+The target keeps its place (a write target cannot be a subquery) and the statement's WHERE
+becomes::
+
+    <using> AND <caller's leakproof conditions on the target>
+        AND CASE WHEN <using> AND <those conditions again>
+                 THEN CASE WHEN <the rest of the caller's WHERE> THEN <new-row checks> ELSE FALSE END
+                 ELSE FALSE END
+
+``<using>`` is the operation's predicate, AND-ed with the select predicate when the statement
+reads the target's columns (in WHERE, SET values or RETURNING), as PostgreSQL does.  The CASE
+keeps the caller's other conditions from ever being evaluated on a row the caller may not
+touch: the security-barrier guarantee.  Leakproof conditions (``rls.pushdown``, and equalities
+joining the target to another relation) stay outside as well, so indexes and joins still serve
+them.  The new-row checks of an UPDATE (``rls.newrow``, through ``rls.raising``) run last, on
+the rows actually being updated, so an UPDATE that matches nothing succeeds as it does natively;
+an UPDATE cannot move a row out of the caller's reach.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from rls.context import Context, TableRule
+from rls.grants import Grant
+from rls.newrow import OLD, UNKNOWN, Value, evaluate
+from rls.pushdown import conjuncts, leakproof_column
+from rls.sources import alias_of
+from rls.writes import column_of, pin_target, refuse_denied, row_value, runtime_check
+
+
+def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    """Add the USING predicate (and the CASE guard) to an UPDATE or DELETE."""
+    if ctx.kind not in ("update", "delete") or ctx.target is None:
+        return expression
+    policy = ctx.resolved[id(ctx.target)]
+    grant = ctx.grant(policy, ctx.kind)
+    refuse_denied(grant, ctx)
+    reads = reads_target(expression, ctx)
+    readable = ctx.grant(policy, "select")
+    both = reads and not implied(grant, readable)
+    name = pin_target(ctx.target, policy, keep_alias=True)
+
+    def using() -> exp.Expr:
+        predicate = grant.predicate(name, ctx.values(policy))
+        return (
+            exp.and_(predicate, readable.predicate(name, ctx.values(policy)), copy=False)
+            if both
+            else predicate
+        )
+
+    where = expression.args.get("where")
+    pushed, rest = _split(where.this, name, ctx) if where is not None else ([], [])
+    checks = _new_row_checks(expression, grant, readable if reads else None, name, ctx)
+    guard = using()
+    ctx.guards.append(guard)
+    parts = [guard, *pushed]
+    inner = _nest(rest, checks)
+    if inner is not None:
+        condition = exp.and_(using(), *(p.copy() for p in pushed), copy=False)
+        parts.append(exp.Case(ifs=[exp.If(this=condition, true=inner)], default=exp.false()))
+    expression.set("where", exp.Where(this=exp.and_(*parts, copy=False)))
+    rule = grant.describe() + (f" AND {readable.describe()} (it reads the table)" if both else "")
+    ctx.rules.append(TableRule(policy.qualified, name, ctx.kind, grant.groups, rule))
+    return expression
+
+
+def reads_target(expression: exp.Expr, ctx: Context) -> bool:
+    """Whether the statement reads the target's columns (beyond the columns it assigns)."""
+    assert ctx.target is not None
+    name = alias_of(ctx.target, ctx.dialect)
+    columns = set(ctx.columns(ctx.resolved[id(ctx.target)]))
+    returning = expression.args.get("returning")
+    if returning is not None and returning.find(exp.Star):
+        return True
+    for column in ctx.census.columns:
+        if _assigned(column, expression):
+            continue
+        qualifier = column.args.get("table")
+        if qualifier is not None:
+            if column_of(qualifier, ctx) == name:
+                return True
+        elif column_of(column, ctx) in columns | {name}:
+            return True
+    return False
+
+
+def implied(grant: Grant, other: Grant) -> bool:
+    """Whether every row ``grant`` lets through also passes ``other`` (so ``other`` can be left
+    out): same tenant rule, and each of ``grant``'s alternatives is one of ``other``'s."""
+    if grant.denied or other.denied or (other.tenant is not None and other.tenant != grant.tenant):
+        return False
+    if not other.disjuncts:
+        return True
+    return bool(grant.disjuncts) and all(d in other.disjuncts for d in grant.disjuncts)
+
+
+def _nest(rest: list[exp.Expr], checks: list[exp.Expr]) -> exp.Expr | None:
+    """``rest`` then ``checks``, each evaluated only where the previous held."""
+    inner = exp.and_(*checks, copy=False) if checks else None
+    if not rest:
+        return inner
+    condition = exp.and_(*rest, copy=False)
+    if inner is None:
+        return condition
+    return exp.Case(ifs=[exp.If(this=condition, true=inner)], default=exp.false())
+
+
+def _assigned(column: exp.Column, statement: exp.Expr) -> bool:
+    parent = column.parent
+    if isinstance(parent, exp.Tuple):
+        parent = parent.parent
+    return (
+        isinstance(parent, exp.EQ)
+        and parent.parent is statement
+        and parent.args.get("this") in (column, column.parent)
+    )
+
+
+def _split(condition: exp.Expr, name: str, ctx: Context) -> tuple[list[exp.Expr], list[exp.Expr]]:
+    """The caller's leakproof conjuncts (safe on any row) and the rest."""
+    pushed, rest = [], []
+    for part in conjuncts(condition):
+        if leakproof_column(part) is not None or _join_equality(part, name, ctx):
+            pushed.append(part)
+        else:
+            rest.append(part)
+    return pushed, rest
+
+
+def _join_equality(part: exp.Expr, name: str, ctx: Context) -> bool:
+    """``target.col = other.col``: a join condition between two plain columns, leakproof for the
+    built-in types (an equality of two columns cannot fail on a row)."""
+    if not isinstance(part, exp.EQ):
+        return False
+    sides = (part.this, part.expression)
+    plain = all(
+        isinstance(s, exp.Column) and isinstance(s.this, exp.Identifier) and s.args.get("table")
+        for s in sides
+    )
+    if not plain:
+        return False
+    qualifiers = [column_of(s.args["table"], ctx) for s in sides]
+    return qualifiers.count(name) == 1
+
+
+def _new_row_checks(
+    statement: exp.Expr, grant: Grant, readable: Grant | None, name: str, ctx: Context
+) -> list[exp.Expr]:
+    if not isinstance(statement, exp.Update):
+        return []
+    assert ctx.target is not None
+    policy = ctx.resolved[id(ctx.target)]
+    values: dict[str, Value] = dict.fromkeys(ctx.columns(policy), OLD)
+    for assignment in statement.expressions:
+        for target, value in _pairs(assignment.this, assignment.expression):
+            values[column_of(target, ctx)] = _assigned_value(column_of(target, ctx), value, ctx)
+    column = policy.tenant_column or ctx.columns(policy)[0]
+    found = []
+    for checked, operation in ((grant, "update"), (readable, "select")):
+        if checked is None:
+            continue
+        check = runtime_check(evaluate(checked, values, True), policy.name, operation, name, column, ctx)
+        if check is not None:
+            found.append(check)
+    return found
+
+
+def _pairs(targets: exp.Expr, sources: exp.Expr) -> list[tuple[exp.Expr, exp.Expr | None]]:
+    """(column, value) for ``col = value`` and ``(a, b) = (x, y)``; a value is ``None`` when the
+    assignment takes it from a subquery or a row."""
+    if not isinstance(targets, exp.Tuple):
+        return [(targets, sources)]
+    values = sources.expressions if isinstance(sources, exp.Tuple) else []
+    if len(values) != len(targets.expressions):
+        return [(t, None) for t in targets.expressions]
+    return list(zip(targets.expressions, values, strict=True))
+
+
+def _assigned_value(name: str, value: exp.Expr | None, ctx: Context) -> Value:
+    if value is None:
+        return UNKNOWN
+    if isinstance(value, exp.Column) and not value.args.get("table") and column_of(value, ctx) == name:
+        return OLD
+    return row_value(value, ctx)

@@ -1,0 +1,90 @@
+"""INSERT ... ON CONFLICT DO UPDATE: the existing row must be one the caller may update and see.
+
+PostgreSQL raises an error when the conflicting row fails the update (or select) policy instead
+of silently skipping it, and so does the rewritten statement: the DO UPDATE's WHERE becomes
+
+    CASE WHEN <update and select predicates on the existing row>
+         THEN <caller's WHERE> AND <new values pass the policies> ELSE <failure> END
+
+with the failures of ``rls.raising``.  The caller's own WHERE never runs on a row it may not
+see.  The new values are checked like an UPDATE's (``rls.newrow``), at run time, so only a row
+actually updated can fail.  This needs PostgreSQL semantics, so other dialects refuse DO UPDATE.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from config.errors import QueryRefused
+from rls import raising
+from rls.context import Context, TableRule
+from rls.newrow import OLD, UNKNOWN, Value, bound, evaluate
+from rls.writes import column_of, refuse_denied, row_value, runtime_check
+
+
+def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    """Guard the existing row of ON CONFLICT DO UPDATE and check the values it sets."""
+    if not isinstance(expression, exp.Insert) or ctx.target is None:
+        return expression
+    conflict = expression.args.get("conflict")
+    if conflict is None or not _does_update(conflict):
+        return expression
+    if not ctx.barrier:
+        raise QueryRefused(f"ON CONFLICT DO UPDATE is supported on PostgreSQL only, not {ctx.dialect_name}")
+    policy = ctx.resolved[id(ctx.target)]
+    grant, readable = ctx.grant(policy, "update"), ctx.grant(policy, "select")
+    refuse_denied(grant, ctx)
+    alias = ctx.target.args.get("alias")
+    name = alias.this.name if alias is not None else policy.name
+    column = policy.tenant_column or ctx.columns(policy)[0]
+    bind = ctx.values(policy)
+    existing = exp.and_(grant.predicate(name, bind), readable.predicate(name, bind), copy=False)
+    where = conflict.args.get("where")
+    values = _new_values(expression, conflict, ctx)
+    checks = [
+        runtime_check(evaluate(g, values, True), policy.name, op, name, column, ctx)
+        for g, op in ((grant, "update"), (readable, "select"))
+    ]
+    parts = [where.this] if where is not None else []
+    parts += [check for check in checks if check is not None]
+    allowed = exp.and_(*parts, copy=False) if parts else exp.true()
+    message = f"the existing row is not one this caller may update (row-level policy of {policy.name})"
+    case = exp.Case(ifs=[exp.If(this=existing, true=allowed)], default=raising.failure(message, name, column))
+    conflict.set("where", exp.Where(this=case))
+    ctx.guards.append(existing)
+    ctx.rules.append(
+        TableRule(policy.qualified, name, "update", grant.groups, grant.describe() + " (on conflict)")
+    )
+    return expression
+
+
+def _does_update(conflict: exp.Expr) -> bool:
+    action = conflict.args.get("action")
+    return action is not None and "UPDATE" in action.name.upper()
+
+
+def _new_values(insert: exp.Insert, conflict: exp.Expr, ctx: Context) -> dict[str, Value]:
+    assert ctx.target is not None
+    policy = ctx.resolved[id(ctx.target)]
+    values: dict[str, Value] = dict.fromkeys(ctx.columns(policy), OLD)
+    for assignment in conflict.expressions:
+        column = column_of(assignment.this, ctx)
+        value = assignment.expression
+        qualifier = value.args.get("table") if isinstance(value, exp.Column) else None
+        if qualifier is not None and column_of(qualifier, ctx) == "excluded":
+            excluded = column_of(value, ctx)
+            values[column] = (
+                bound("tenant") if excluded == policy.tenant_column else _proposed(insert, excluded, ctx)
+            )
+        else:
+            values[column] = row_value(value, ctx)
+    return values
+
+
+def _proposed(insert: exp.Insert, column: str, ctx: Context) -> Value:
+    source, target = insert.expression, insert.this
+    if isinstance(source, exp.Values) and len(source.expressions) == 1 and isinstance(target, exp.Schema):
+        names = [column_of(i, ctx) for i in target.expressions]
+        if column in names:
+            return row_value(source.expressions[0].expressions[names.index(column)], ctx)
+    return UNKNOWN

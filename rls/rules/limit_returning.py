@@ -1,0 +1,40 @@
+"""RETURNING shows only what the caller may see: ``*`` and ``target.*`` are written out as the
+target's visible columns (and ``alias.*`` for each FROM or USING relation, which are filtered
+reads already).  Named hidden columns were refused by check_columns."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from rls.context import Context
+from rls.names import ident_name, quoted
+from rls.sources import alias_of, owner_of, relations
+
+
+def limit_returning(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    """Expand stars in RETURNING into the columns the caller may see."""
+    returning = expression.args.get("returning")
+    if returning is None or ctx.target is None:
+        return expression
+    policy = ctx.resolved[id(ctx.target)]
+    name = alias_of(ctx.target, ctx.dialect)
+    visible = [
+        exp.Column(this=quoted(c), table=quoted(name))
+        for c in ctx.grant(policy, "select").visible(ctx.columns(policy))
+    ]
+    others = [
+        exp.Column(this=exp.Star(), table=quoted(alias_of(r, ctx.dialect)))
+        for r in relations(expression)
+        if owner_of(r) is expression
+    ]
+    expanded: list[exp.Expr] = []
+    for item in returning.expressions:
+        if isinstance(item, exp.Star):
+            expanded.extend([*visible, *others])
+        elif isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+            same = ident_name(item.args.get("table"), ctx.dialect) == name
+            expanded.extend(visible if same else [item])
+        else:
+            expanded.append(item)
+    returning.set("expressions", expanded)
+    return expression

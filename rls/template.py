@@ -1,0 +1,134 @@
+"""Rewritten statements as templates: the SQL text with holes for the subject's values.
+
+A template depends only on the statement, the dialect, the policy version and the subject's
+signature, so it is cached under those and filled per request.  On PostgreSQL the holes are
+bind parameters and filling them builds the parameter tuple; elsewhere the holes are sentinel
+literals in the generated text, split out once, and filled with the values quoted by sqlglot for
+the dialect (a string literal with its quotes and escapes, whatever the value holds).
+
+Refusals are cached too (``Refusal``), so the same bad statement is not parsed again and again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+from config.errors import QueryRefused, RowgateError, WriteRefused
+from rls.context import TableRule
+from rls.newrow import Check
+from rls.subject import Subject
+
+
+@dataclass(frozen=True, slots=True)
+class Rewritten:
+    """A statement ready to run: its text, rowgate's values to bind, its kind, and which rule
+    applied to each table (for ``explain``).
+
+    On PostgreSQL, bind ``*caller_params, *params``: rowgate's parameters are numbered after
+    the caller's.  Other dialects get the values inlined as literals and ``params`` is empty.
+    """
+
+    sql: str
+    params: tuple[str, ...]
+    kind: str
+    tables: tuple[TableRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A rewritten statement with holes for the subject's values."""
+
+    parts: tuple[str, ...]
+    slots: tuple[str, ...]
+    kind: str
+    tables: tuple[TableRule, ...]
+    checks: tuple[Check, ...]
+    dialect: Dialect | None
+
+    def render(self, subject: Subject) -> Rewritten:
+        """The statement for ``subject``; ``WriteRefused`` when a new row needs other values."""
+        values = {"tenant": subject.tenant_id, "user": subject.user_id}
+        for check in self.checks:
+            if not check.holds(values):
+                raise WriteRefused(check.message, code="write_refused")
+        bound = tuple(values[slot] or "" for slot in self.slots)
+        if self.dialect is None:
+            return Rewritten(self.parts[0], bound, self.kind, self.tables)
+        pieces = [self.parts[0]]
+        for value, part in zip(bound, self.parts[1:], strict=True):
+            pieces.append(exp.Literal.string(value).sql(self.dialect))
+            pieces.append(part)
+        return Rewritten("".join(pieces), (), self.kind, self.tables)
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A cached refusal: the same error, raised afresh for each request."""
+
+    error: type[RowgateError]
+    detail: str
+    code: str
+
+    def render(self, subject: Subject) -> Rewritten:
+        """Raise the refusal."""
+        raise self.error(self.detail, code=self.code)
+
+    @classmethod
+    def of(cls, error: QueryRefused | WriteRefused) -> Refusal:
+        """The cacheable form of ``error``."""
+        return cls(type(error), error.detail, error.code)
+
+
+def split_sentinels(text: str, nonce: str, dialect: Dialect, count: int) -> tuple[str, ...]:
+    """Cut generated SQL at each sentinel literal ``'<nonce><n>'`` (they appear in order)."""
+    sample = exp.Literal.string(nonce + "0").sql(dialect)
+    start, end = sample.split(nonce + "0")
+    pattern = re.compile(re.escape(start) + re.escape(nonce) + r"(\d+)" + re.escape(end))
+    pieces = pattern.split(text)
+    parts, numbers = tuple(pieces[0::2]), [int(n) for n in pieces[1::2]]
+    if numbers != list(range(count)):
+        raise QueryRefused("rowgate could not place its values in the rewritten statement", code="unverified")
+    return parts
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LRU(Generic[K, V]):
+    """A small least-recently-used cache."""
+
+    __slots__ = ("_data", "_size")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._data: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        """The value cached under ``key`` (marked as recently used), or ``None``."""
+        value = self._data.get(key)
+        if value is not None:
+            # Another thread may evict the key in between: a miss, never an error.
+            with contextlib.suppress(KeyError):
+                self._data.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Cache ``value`` under ``key``, dropping the least recently used entry when full."""
+        if self._size <= 0:
+            return
+        self._data[key] = value
+        with contextlib.suppress(KeyError):
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)

@@ -1,0 +1,106 @@
+"""The last rule: walk the rewritten tree and refuse it unless every table read is filtered.
+
+It trusts nothing the earlier rules concluded about where tables are; it only accepts, for
+each ``exp.Table`` in the final tree, one of:
+
+- a read inside a filter the rewriter built (recognised by object identity, which SQL text
+  cannot forge) whose WHERE still holds the policy predicate and, on PostgreSQL, ``OFFSET 0``;
+- the statement's write target, with its guard predicate still a top-level conjunct of the
+  WHERE (UPDATE, DELETE), or the tenant column in its column list (INSERT into a tenant table);
+- a reference to a renamed CTE (``rowgate_cte_<n>``: a CTE or nothing, never a real table);
+- a table function (``generate_series(...)``; its function passed the allowlist).
+
+Every FROM or JOIN item must be a table, a subquery, a lateral item or a VALUES list, and no
+data-modifying statement may hide below the root.  Whatever a rule missed is caught here:
+fail closed.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from config.errors import QueryRefused
+from rls.context import Context
+from rls.names import ident_name
+from rls.rules.rename_ctes import CTE_PREFIX
+
+_RELATIONS = (exp.Table, exp.Subquery, exp.Lateral, exp.Values, exp.Unnest)
+
+
+def verify(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    """Refuse the rewritten statement unless every table read is filtered or guarded."""
+    for node in expression.find_all(exp.Table, exp.From, exp.Join, exp.DML):
+        if isinstance(node, exp.Table):
+            _check_table(node, expression, ctx)
+        elif isinstance(node, exp.From | exp.Join) and not isinstance(node.this, _RELATIONS):
+            _fail(f"a {node.this.key} in FROM")
+        elif isinstance(node, exp.DML) and node is not expression:
+            _fail("a nested write")
+    return expression
+
+
+def _check_table(table: exp.Table, root: exp.Expr, ctx: Context) -> None:
+    if not isinstance(table.this, exp.Identifier):
+        if not isinstance(table.this, exp.Func):
+            _fail(f"a {table.this.key} used as a table")
+        return
+    if table is ctx.target:
+        _check_target(table, root, ctx)
+        return
+    if _is_filtered(table, ctx):
+        return
+    if not table.args.get("db") and table.this.this.startswith(CTE_PREFIX):
+        return
+    _fail(f"table {table.sql(ctx.dialect)}")
+
+
+def _is_filtered(table: exp.Table, ctx: Context) -> bool:
+    from_ = table.parent
+    select = from_.parent if isinstance(from_, exp.From) else None
+    record = ctx.filters.get(id(select)) if select is not None else None
+    if record is None or record[0] is not table or select is None:
+        return False
+    predicate = record[1]
+    where = select.args.get("where")
+    if select.args.get("joins") or select.args.get("laterals") or where is None:
+        return False
+    if not is_conjunct(where.this, predicate):
+        return False
+    offset = select.args.get("offset")
+    return not ctx.barrier or (offset is not None and offset.expression.this == "0")
+
+
+def _check_target(table: exp.Table, root: exp.Expr, ctx: Context) -> None:
+    if isinstance(root, exp.Update | exp.Delete):
+        where = root.args.get("where")
+        if where is None or not any(is_conjunct(where.this, guard) for guard in ctx.guards):
+            _fail("the write target without its guard")
+    elif isinstance(root, exp.Insert):
+        policy = ctx.resolved[id(table)]
+        schema = root.this
+        names = (
+            [ident_name(i, ctx.dialect) for i in schema.expressions] if isinstance(schema, exp.Schema) else []
+        )
+        if policy.tenant_column and policy.tenant_column not in names:
+            _fail("an insert without the tenant column")
+
+
+def is_conjunct(condition: exp.Expr, part: exp.Expr) -> bool:
+    """Whether ``part`` (by identity) is AND-ed at the top level of ``condition``."""
+    stack = [condition]
+    while stack:
+        node = stack.pop()
+        if node is part:
+            return True
+        if isinstance(node, exp.And):
+            stack.extend((node.this, node.expression))
+        elif isinstance(node, exp.Paren):
+            stack.append(node.this)
+    return False
+
+
+def _fail(what: str) -> None:
+    raise QueryRefused(
+        f"rowgate could not verify the rewritten statement ({what} is not filtered); it was refused",
+        code="unverified",
+    )

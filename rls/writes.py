@@ -1,0 +1,98 @@
+"""Pieces the write rules share: the refusal wording, pinning the target table to its exact
+name, and describing a row to ``rls.newrow``."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from config.errors import WriteRefused
+from rls import raising
+from rls.context import Context
+from rls.grants import Grant
+from rls.names import ident_name, quoted
+from rls.newrow import Outcome, Value, bound, literal_value, to_check
+from rls.policy import TablePolicy
+
+_PREPOSITIONS = {"insert": "into", "update": "", "delete": "from", "select": "from"}
+
+
+def refuse_denied(grant: Grant, ctx: Context) -> None:
+    """Raise ``WriteRefused`` when ``grant`` lets the subject touch no row at all."""
+    if not grant.denied:
+        return
+    table, operation = grant.table, grant.operation
+    verb = f"{operation} {_PREPOSITIONS[operation]} {table.name}".replace("  ", " ")
+    if grant.groups:
+        raise WriteRefused(f"a caller without a tenant may not {verb}", code="operation_not_allowed")
+    who = ", ".join(sorted(ctx.signature[0])) or "none"
+    raise WriteRefused(f"role {who} may not {verb}", code="operation_not_allowed")
+
+
+def pin_target(target: exp.Table, policy: TablePolicy, keep_alias: bool) -> str:
+    """Point the write target at the exact table; return the name it is referred to by."""
+    original = target.this
+    alias = target.args.get("alias")
+    target.set("this", quoted(policy.name))
+    target.set("db", quoted(policy.schema))
+    if alias is None and keep_alias and isinstance(original, exp.Identifier):
+        target.set("alias", exp.TableAlias(this=original))
+        return original.name
+    return alias.this.name if alias is not None else policy.name
+
+
+def row_value(node: exp.Expr, ctx: Context) -> Value:
+    """How a value written into a column reads to ``rls.newrow``."""
+    slot = ctx.bind.slot_of(node)
+    return bound(slot) if slot is not None else literal_value(node)
+
+
+def violation(table: str, row: str, policy: str) -> str:
+    """The message for a new row that fails a policy."""
+    return (
+        f"the {row} row of {table} would not pass its {policy} policy (its tenant, owner or filtered "
+        "columns hold values you may not write)"
+    )
+
+
+def unverifiable(table: str, row: str, policy: str) -> str:
+    """The message for a new row rowgate cannot check statically."""
+    return (
+        f"rowgate cannot check the {row} row of {table} against its {policy} policy: leave the tenant "
+        "and owner columns out (rowgate fills them in) and write the columns the policy's filters "
+        "read as literals"
+    )
+
+
+def require(outcome: Outcome, table: str, row: str, policy: str, ctx: Context) -> None:
+    """Keep the bind-time check ``outcome`` needs, or refuse the write now."""
+    if outcome is None:
+        raise WriteRefused(unverifiable(table, row, policy), code="write_refused")
+    try:
+        check = to_check(outcome, violation(table, row, policy))
+    except ValueError:
+        raise WriteRefused(violation(table, row, policy), code="write_refused") from None
+    if check is not None:
+        ctx.checks.append(check)
+
+
+def runtime_check(
+    outcome: Outcome, table: str, policy: str, qualifier: str, column: str, ctx: Context
+) -> exp.Expr | None:
+    """SQL that fails at run time, on an updated row, unless ``outcome`` holds; ``None`` when it
+    always holds.  What cannot be decided even then (``None`` outcome) is refused now."""
+    if outcome is None:
+        raise WriteRefused(unverifiable(table, "updated", policy), code="write_refused")
+    if any(not conjunction for conjunction in outcome):
+        return None
+    condition = raising.outcome_condition(outcome, ctx.bind)
+    if not ctx.barrier:
+        # Only PostgreSQL's failing cast is relied on to raise; elsewhere the row is just not written.
+        return condition
+    return raising.unless(condition, violation(table, "updated", policy), qualifier, column)
+
+
+def column_of(node: exp.Expr, ctx: Context) -> str:
+    """The folded name of a column reference or identifier."""
+    if isinstance(node, exp.Column):
+        node = node.this
+    return ident_name(node, ctx.dialect)

@@ -1,0 +1,85 @@
+"""Fixtures for the data API tests: the test world in a fresh database, rowgate running on it
+under the test policies, and a client that calls it as any of the world's callers."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+import pytest
+
+from config import Settings
+from proxy.keys import SERVICES
+from tests.conftest import RunningServer, SettingsFactory
+from tests.data import world
+
+Start = Callable[[Settings], Awaitable[RunningServer]]
+
+
+@pytest.fixture
+async def world_database(migrated_database: str) -> str:
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        await world.build(conn)
+    finally:
+        await conn.close()
+    return migrated_database
+
+
+@pytest.fixture
+def data_settings(make_settings: SettingsFactory, world_database: str) -> Callable[..., Settings]:
+    """Settings on the world's database under the test policies (dotted overrides as keywords)."""
+
+    def make(**overrides: Any) -> Settings:
+        return make_settings(**{"policies": str(world.POLICIES), "upstream.url": None, **overrides})
+
+    return make
+
+
+@dataclass
+class Client:
+    """Calls a running rowgate as one of the world's callers."""
+
+    http: aiohttp.ClientSession
+    server: RunningServer
+
+    def headers(self, caller: str | world.Caller | None) -> dict[str, str]:
+        who = world.CALLERS[caller] if isinstance(caller, str) else caller
+        if who is None or who.user_id is None:
+            return {}
+        token = self.server.app[SERVICES].tokens.issue_access(
+            sub=who.user_id, sid=str(uuid.uuid4()), amr=["pwd"], org_id=who.org_id, role=who.role
+        )
+        return {"Authorization": f"Bearer {token.token}"}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        caller: str | world.Caller | None = None,
+        *,
+        json: Any = None,
+        data: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
+        all_headers = {**self.headers(caller), **(headers or {})}
+        async with self.http.request(
+            method, self.server.url + path, json=json, data=data, params=params, headers=all_headers
+        ) as response:
+            body = await response.json(content_type=None) if response.content_length != 0 else None
+            return response.status, body
+
+
+@pytest.fixture
+async def server(data_settings: Callable[..., Settings], start_rowgate: Start) -> RunningServer:
+    return await start_rowgate(data_settings())
+
+
+@pytest.fixture
+def client(http: aiohttp.ClientSession, server: RunningServer) -> Client:
+    return Client(http, server)

@@ -1,0 +1,89 @@
+"""PostgreSQL restarted under a running rowgate: the data API answers 503 while it is gone and
+serves again once it is back, without restarting rowgate.  The server is a private one (the
+``pgserver`` package's binaries in a temporary folder), never the shared test server."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from config import DEFAULT_CONFIG, Settings, load_settings
+from tests.conftest import REDIS_URL, RunningServer
+from tests.data import world
+from tests.data.conftest import Client
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+Start = Callable[[Settings], Awaitable[RunningServer]]
+
+
+@pytest.fixture
+async def private_postgres(tmp_path: Path) -> AsyncIterator[Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver import get_server  # type: ignore[attr-defined]
+
+        server = await asyncio.to_thread(get_server, tmp_path / "pg", cleanup_mode="delete")
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.cleanup)
+
+
+def _stop(server: Any) -> None:
+    from pgserver._commands import pg_ctl
+
+    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user, timeout=30)
+
+
+async def test_a_restarted_database_is_a_503_then_recovers_without_restarting_rowgate(
+    private_postgres: Any, start_rowgate: Start, client: Client, redis_prefix: str, tmp_path: Path
+) -> None:
+    url = private_postgres.get_uri()
+    conn = await asyncpg.connect(url)
+    try:
+        await world.build(conn)
+    finally:
+        await conn.close()
+    settings = load_settings(
+        DEFAULT_CONFIG,
+        overrides={
+            "database.url": url,
+            "redis.url": REDIS_URL,
+            "redis.key_prefix": redis_prefix,
+            "data_dir": str(tmp_path / "data"),
+            "server.port": 0,
+            "logging.access_log": False,
+            "policies": str(world.POLICIES),
+            "upstream.url": None,
+        },
+        environ={},
+    )
+    me = Client(client.http, await start_rowgate(settings))
+    expected = len(world.visible_tasks(world.CALLERS["user_a"]))
+    status, body = await me.call("GET", "/v1/data/tasks", "user_a")
+    assert (status, len(body["data"])) == (200, expected)
+
+    await asyncio.to_thread(_stop, private_postgres)
+    for path in ("/v1/data/tasks", f"/v1/data/tasks/{world.task_id(1)}"):
+        status, body = await me.call("GET", path, "user_a")
+        assert (status, body["code"]) == (503, "service_unavailable"), body
+    status, body = await me.call("POST", "/v1/sql", "user_a", json={"sql": "SELECT id FROM tasks"})
+    assert status == 503
+
+    await asyncio.to_thread(private_postgres.ensure_postgres_running)
+    for _ in range(100):
+        status, body = await me.call("GET", "/v1/data/tasks", "user_a")
+        if status == 200:
+            break
+        assert status == 503
+        await asyncio.sleep(0.1)
+    assert (status, len(body["data"])) == (200, expected)
+    status, body = await me.call("POST", "/v1/data/tasks", "user_a", json={"title": "after the restart"})
+    assert status == 201

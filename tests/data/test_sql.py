@@ -1,0 +1,184 @@
+"""``POST /v1/sql``: statements rewritten for the caller and run; explain for admins; access and
+limits from config; refusals and database errors as problems."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from config import Settings
+from tests.conftest import RunningServer
+from tests.data import world
+from tests.data.conftest import Client, Start
+
+pytestmark = pytest.mark.integration
+
+
+async def sql(
+    client: Client, caller: str | None, statement: str, *params: object, **extra: object
+) -> tuple[int, dict]:  # type: ignore[type-arg]
+    return await client.call(
+        "POST", "/v1/sql", caller, json={"sql": statement, "params": list(params), **extra}
+    )
+
+
+async def test_a_select_sees_only_the_callers_rows_and_columns(client: Client) -> None:
+    status, body = await sql(client, "user_b", "SELECT * FROM tasks ORDER BY id")
+    assert status == 200, body
+    expected = sorted(r["id"] for r in world.visible_tasks(world.CALLERS["user_b"]))
+    assert [r["id"] for r in body["rows"]] == expected
+    assert body["rowCount"] == len(expected)
+    names = [c["name"] for c in body["columns"]]
+    assert "internal_notes" not in names
+    assert body["columns"][0] == {"name": "id", "type": "uuid"}
+
+
+async def test_parameters_are_bound_with_their_inferred_types(client: Client) -> None:
+    status, body = await sql(
+        client,
+        "admin_a",
+        "SELECT id, due FROM tasks WHERE priority >= $1 AND due < $2 AND created_by = $3 ORDER BY id",
+        2,
+        "2024-02-06",
+        world.USER_A,
+    )
+    assert status == 200, body
+    expected = [
+        r["id"]
+        for r in sorted(world.visible_tasks(world.CALLERS["admin_a"]), key=lambda r: r["id"])
+        if r["priority"] >= 2
+        and r["due"] is not None
+        and r["due"].isoformat() < "2024-02-06"
+        and r["created_by"] == world.USER_A
+    ]
+    assert [r["id"] for r in body["rows"]] == expected
+    status, body = await sql(client, "admin_a", "SELECT id FROM tasks WHERE priority = $1", "high")
+    assert (status, body["code"]) == (422, "invalid_parameter")
+    assert body["errors"][0]["field"] == "params[0]"
+
+
+async def test_joins_and_aggregates_stay_inside_the_tenant(client: Client) -> None:
+    status, body = await sql(
+        client,
+        "user_a",
+        "SELECT p.name, count(t.id) AS n FROM projects p LEFT JOIN tasks t ON t.project_id = p.id "
+        "GROUP BY p.name ORDER BY p.name",
+    )
+    assert status == 200, body
+    assert {r["name"] for r in body["rows"]} == {"alpha", "beta"}
+    status, body = await sql(client, "user_a", "SELECT count(*) AS n FROM tasks")
+    assert body["rows"] == [{"n": len(world.visible_tasks(world.CALLERS["user_a"]))}]
+
+
+async def test_writes_through_sql_follow_the_policy(client: Client) -> None:
+    status, body = await sql(
+        client, "user_a", "INSERT INTO tasks (title) VALUES ($1) RETURNING id, org_id", "via sql"
+    )
+    assert status == 200, body
+    assert body["rows"][0]["org_id"] == world.ORG_A
+    assert body["rowCount"] == 1
+    status, body = await sql(client, "user_a", "UPDATE tasks SET title = title || '!'")
+    assert status == 200
+    own = [r for r in world.visible_tasks(world.CALLERS["user_a"]) if r["created_by"] == world.USER_A]
+    assert body["rowCount"] == len(own) + 1  # self: only the caller's tasks, the new one included
+    assert body["rows"] == []
+    status, body = await sql(client, "user_a", "DELETE FROM projects")
+    assert (status, body["code"]) == (403, "operation_not_allowed")
+
+
+@pytest.mark.parametrize(
+    ("statement", "code"),
+    [
+        ("SELEC * FROM tasks", "parse_error"),
+        ("SELECT * FROM tasks; DROP TABLE tasks", "statement_not_allowed"),
+        ("DROP TABLE tasks", "statement_not_allowed"),
+        ("SELECT * FROM rowgate.users", "table_not_allowed"),
+        ("SELECT * FROM rowgate.signing_keys", "table_not_allowed"),
+        ("SELECT * FROM pg_catalog.pg_authid", "table_not_allowed"),
+        ("SELECT * FROM unlisted", "table_not_allowed"),
+        ("SELECT pg_sleep(1)", "function_not_allowed"),
+        ("SELECT current_setting('rowgate.org_id')", "function_not_allowed"),
+        ("SELECT set_config('rowgate.org_id', 'x', true)", "function_not_allowed"),
+        ("SELECT * FROM tasks WHERE id = $2", "bad_parameter"),
+        ("", "empty_statement"),
+    ],
+)
+async def test_statements_the_engine_refuses_are_400(client: Client, statement: str, code: str) -> None:
+    status, body = await sql(client, "admin_a", statement)
+    assert status == 400, body
+    assert body["code"] in (code, "query_refused"), body
+
+
+async def test_database_errors_are_problems_without_internals(client: Client) -> None:
+    status, body = await sql(client, "admin_a", "INSERT INTO tasks (title) VALUES ('billing 1')")
+    assert (status, body["code"], body["sqlstate"]) == (409, "unique_violation", "23505")
+    assert "tasks_org_title" not in body["detail"]
+    status, body = await sql(client, "admin_a", "SELECT 1 / 0 AS x")
+    assert (status, body["code"], body["sqlstate"]) == (422, "invalid_value", "22012")
+    status, body = await sql(client, "admin_a", "SELECT nope FROM tasks")
+    assert status == 400
+    status, body = await sql(client, "admin_a", "SELECT id AS a, title AS a FROM tasks")
+    assert (status, body["code"]) == (400, "duplicate_column")
+
+
+async def test_explain_is_for_admins(client: Client) -> None:
+    status, body = await sql(client, "admin_a", "SELECT id FROM tasks WHERE priority = $1", 1, explain=True)
+    assert status == 200, body
+    assert '"org_id" = $2' in body["sql"]
+    assert body["rowgateParams"] == [world.ORG_A]
+    assert body["tables"][0]["table"] == "public.tasks"
+    assert body["tables"][0]["rule"] == "org_id = <tenant>"
+    status, body = await sql(client, "user_a", "SELECT id FROM tasks", explain=True)
+    assert (status, body["code"]) == (403, "admin_required")
+
+
+async def test_guests_need_to_sign_in(client: Client) -> None:
+    status, body = await sql(client, None, "SELECT * FROM posts")
+    assert (status, body["code"]) == (401, "unauthorized")
+
+
+async def test_too_many_rows_is_refused(
+    data_settings: Callable[..., Settings], start_rowgate: Start, client: Client
+) -> None:
+    server = await start_rowgate(
+        data_settings(**{"data.max_rows": 5, "data.max_limit": 5, "data.default_limit": 5})
+    )
+    small = Client(client.http, server)
+    status, body = await sql(small, "admin_a", "SELECT id FROM tasks")
+    assert (status, body["code"]) == (400, "too_many_rows")
+    status, body = await sql(small, "admin_a", "SELECT id FROM tasks LIMIT 5")
+    assert (status, body["rowCount"]) == (200, 5)
+    status, body = await small.call(
+        "POST", "/v1/data/projects", "admin_a", json=[{"name": f"p{i}"} for i in range(6)]
+    )
+    assert (status, body["code"]) == (413, "too_many_rows")
+
+
+async def test_a_slow_statement_times_out_with_504(
+    data_settings: Callable[..., Settings], start_rowgate: Start, client: Client
+) -> None:
+    server = await start_rowgate(data_settings(**{"data.statement_timeout": "50ms"}))
+    status, body = await sql(
+        Client(client.http, server),
+        "admin_a",
+        "SELECT count(*) AS n FROM generate_series(1, 100000000) AS s(x)",
+    )
+    assert (status, body["code"]) == (504, "timeout")
+
+
+@pytest.mark.parametrize(
+    ("access", "caller", "status"),
+    [("off", "admin_a", 404), ("admin", "user_a", 403), ("admin", "admin_a", 200), ("public", None, 200)],
+)
+async def test_sql_access_follows_config(
+    data_settings: Callable[..., Settings],
+    start_rowgate: Start,
+    client: Client,
+    access: str,
+    caller: str | None,
+    status: int,
+) -> None:
+    server: RunningServer = await start_rowgate(data_settings(**{"data.sql_access": access}))
+    got, body = await sql(Client(client.http, server), caller, "SELECT id FROM posts")
+    assert got == status, body

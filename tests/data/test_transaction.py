@@ -1,0 +1,53 @@
+"""The data API's transaction: settings are local to it, hold exactly the caller's values whatever
+characters they contain, and are gone when it ends; reads cannot write."""
+
+from __future__ import annotations
+
+import pytest
+
+from config import load_settings
+from config.errors import Forbidden
+from config.schema import DataSettings
+from proxy.datarun import DataRunner
+from rls.subject import Subject
+
+pytestmark = pytest.mark.integration
+
+HOSTILE = [
+    "o'brien",
+    "a\\'; SET LOCAL role = postgres; --",
+    "\\\\x00 \\ ' '' E'x' $$ $q$ ; COMMIT; DROP TABLE x",
+    "ünïcødé ✓",
+]
+
+NAMES = ("rowgate.user_id", "rowgate.org_id", "rowgate.role", "rowgate.groups", "statement_timeout")
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+async def test_settings_hold_exactly_the_callers_values_and_end_with_the_transaction(
+    migrated_database: str, value: str
+) -> None:
+    settings = DataSettings(pool_min_size=1, pool_max_size=1, statement_timeout="1500ms")  # type: ignore[arg-type]
+    runner = await DataRunner.connect(migrated_database, settings)
+    subject = Subject(value, value[::-1], frozenset({"admin", "user"}), value.upper())
+    try:
+        async with runner.transaction(subject, readonly=True) as session:
+            seen = [await session.conn.fetchval("SELECT current_setting($1, true)", name) for name in NAMES]
+        assert seen == [value, value[::-1], value.upper(), "admin,user", "1500ms"]
+        async with runner.pool.acquire() as conn:  # the same (only) connection, after the transaction
+            after = [await conn.fetchval("SELECT current_setting($1, true)", name) for name in NAMES[:4]]
+            assert all(v in (None, "") for v in after)
+            assert await conn.fetchval("SHOW statement_timeout") == "0"
+    finally:
+        await runner.close()
+
+
+async def test_a_read_only_transaction_refuses_writes(migrated_database: str) -> None:
+    runner = await DataRunner.connect(migrated_database, load_settings(environ={}).data)
+    try:
+        with pytest.raises(Forbidden) as raised:
+            async with runner.transaction(Subject.guest(), readonly=True) as session:
+                await session.conn.execute("CREATE TEMP TABLE sneaky (x int)")
+        assert raised.value.code == "read_only"
+    finally:
+        await runner.close()

@@ -1,0 +1,162 @@
+"""Rewritten statements on a real database: the security barrier holds, leakproof conditions
+still use indexes, writes that PostgreSQL would refuse are refused."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+import pytest
+
+from config.errors import WriteRefused
+from rls.execute import run
+from rls.introspect import introspect
+from rls.policy import parse_policies
+from rls.rewrite import Rewriter
+from rls.subject import Subject
+from tests.rls import world
+from tests.rls.conftest import World
+
+pytestmark = pytest.mark.integration
+
+USER_A = world.SUBJECTS["user_a"]
+
+
+async def test_a_failing_condition_never_runs_on_rows_the_caller_cannot_see(
+    built: World, rewriter: Rewriter
+) -> None:
+    await built.conn.execute("INSERT INTO tasks (id, org_id, title) VALUES (900, $1, 'x')", world.ORG_B)
+    sql = "SELECT id FROM tasks WHERE 1/(CASE WHEN title = 'x' THEN 0 ELSE 1 END) = 1"
+    with pytest.raises(asyncpg.DivisionByZeroError):
+        await built.conn.fetch(sql)  # the data does hold a row that makes it fail
+
+    result = await run(built.conn, rewriter.rewrite(sql, USER_A), USER_A)
+
+    expected = sorted(r[0] for r in world.seed_rows()["tasks"] if r[1] == world.ORG_A and r[6] < 5)
+    assert sorted(r["id"] for r in result.rows) == expected
+
+
+async def test_a_failing_cast_in_a_join_never_sees_another_tenants_rows(
+    built: World, rewriter: Rewriter
+) -> None:
+    sql = (
+        "SELECT t.id FROM tasks t JOIN projects p ON p.id = t.project_id "
+        f"WHERE CASE WHEN p.org_id = '{world.ORG_B}' THEN CAST(p.name AS int) ELSE 1 END > 0"
+    )
+    with pytest.raises(asyncpg.InvalidTextRepresentationError):
+        await built.conn.fetch(sql)
+
+    result = await run(built.conn, rewriter.rewrite(sql, USER_A), USER_A)
+
+    assert result.rows
+
+
+async def _plan(conn: asyncpg.Connection, sql: str, params: tuple[str, ...]) -> str:
+    async with conn.transaction():
+        await conn.execute("SET LOCAL enable_seqscan = off")
+        rows = await conn.fetch(f"EXPLAIN (FORMAT JSON) {sql}", *params)
+    return json.dumps(json.loads(rows[0][0]))
+
+
+async def test_a_leakproof_condition_is_served_by_the_index(built: World, rewriter: Rewriter) -> None:
+    rewritten = rewriter.rewrite("SELECT id, title FROM tasks WHERE title = 'alpha 1'", USER_A)
+
+    plan = await _plan(built.conn, rewritten.sql, rewritten.params)
+
+    assert '"Index Name": "tasks_title"' in plan
+
+
+async def test_the_plan_filters_rows_before_the_callers_failing_condition(
+    built: World, rewriter: Rewriter
+) -> None:
+    sql = "SELECT id FROM tasks WHERE 1/(CASE WHEN title = 'x' THEN 0 ELSE 1 END) = 1"
+    rewritten = rewriter.rewrite(sql, USER_A)
+
+    plan = json.loads(await _plan(built.conn, rewritten.sql, rewritten.params))[0]["Plan"]
+
+    scan = plan["Plans"][0]
+    assert plan["Node Type"] == "Subquery Scan"
+    assert "1 / CASE" in plan["Filter"]
+    assert scan["Relation Name"] == "tasks"
+    assert "1 / CASE" not in json.dumps(scan)
+    assert "org_id = " in scan.get("Index Cond", "") + scan.get("Filter", "")
+
+
+async def test_a_function_of_a_column_stays_above_the_barrier(built: World, rewriter: Rewriter) -> None:
+    rewritten = rewriter.rewrite("SELECT id FROM tasks WHERE lower(title) = 'alpha 1'", USER_A)
+
+    assert "OFFSET 0) AS tasks WHERE LOWER(title) = 'alpha 1'" in rewritten.sql
+    assert '"Index Name": "tasks_title"' not in await _plan(built.conn, rewritten.sql, rewritten.params)
+
+
+async def test_an_upsert_onto_another_tenants_row_is_refused(built: World, rewriter: Rewriter) -> None:
+    other = next(r[0] for r in world.seed_rows()["tasks"] if r[1] == world.ORG_B)
+    sql = f"INSERT INTO tasks (id, title) VALUES ({other}, 'mine') ON CONFLICT (id) DO UPDATE SET title = 'm'"
+
+    with pytest.raises(WriteRefused, match="existing row is not one this caller may update"):
+        await run(built.conn, rewriter.rewrite(sql, USER_A), USER_A)
+
+    title = await built.conn.fetchval("SELECT title FROM tasks WHERE id = $1", other)
+    assert title not in ("mine", "m")
+
+
+async def test_an_update_that_would_move_a_row_to_another_tenant_is_refused(
+    built: World, rewriter: Rewriter
+) -> None:
+    admin = world.SUBJECTS["admin_a"]
+    sql = f"UPDATE projects SET org_id = '{world.ORG_B}' WHERE id = 1"
+
+    with pytest.raises(WriteRefused):
+        await run(built.conn, rewriter.rewrite(sql, admin), admin)
+
+    assert await built.conn.fetchval("SELECT org_id::text FROM projects WHERE id = 1") == world.ORG_A
+
+
+async def test_an_update_matching_no_row_succeeds_whatever_it_sets(built: World, rewriter: Rewriter) -> None:
+    admin = world.SUBJECTS["admin_a"]
+    sql = f"UPDATE projects SET org_id = '{world.ORG_B}' WHERE id = -1"
+
+    result = await run(built.conn, rewriter.rewrite(sql, admin), admin)
+
+    assert result.rowcount == 0
+
+
+async def test_an_insert_gets_the_callers_tenant_and_owner(built: World, rewriter: Rewriter) -> None:
+    sql = "INSERT INTO notes (id, body) VALUES (500, 'hello') RETURNING id"
+
+    result = await run(built.conn, rewriter.rewrite(sql, USER_A), USER_A)
+
+    row = await built.conn.fetchrow("SELECT org_id::text, created_by::text FROM notes WHERE id = 500")
+    assert (result.rowcount, tuple(row)) == (1, (world.ORG_A, world.USER_A))
+
+
+async def test_ids_bind_as_text_whatever_the_column_type(fresh_database: str) -> None:
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        await conn.execute(
+            "CREATE TABLE accounts (id bigint PRIMARY KEY, org_id bigint NOT NULL, owner_id bigint, "
+            "name text);"
+            "INSERT INTO accounts VALUES (1, 42, 7, 'mine'), (2, 42, 8, 'colleague'), (3, 43, 9, 'other')"
+        )
+        policies = parse_policies(
+            {
+                "defaults": {"tenant_column": "org_id", "owner_column": "owner_id"},
+                "tables": {"accounts": {"select": ["user"], "insert": ["user"], "update": ["self"]}},
+            }
+        )
+        rewriter = Rewriter(policies, schema=await introspect(conn))
+        member = Subject("7", "42", frozenset({"user"}))
+
+        read = await run(conn, rewriter.rewrite("SELECT id FROM accounts ORDER BY id", member), member)
+        wrote = await run(
+            conn, rewriter.rewrite("INSERT INTO accounts (id, name) VALUES (4, 'new')", member), member
+        )
+        moved = await run(
+            conn, rewriter.rewrite("UPDATE accounts SET name = 'x' WHERE id = 1", member), member
+        )
+
+        assert [r["id"] for r in read.rows] == [1, 2]
+        assert (wrote.rowcount, moved.rowcount) == (1, 1)
+        assert tuple(await conn.fetchrow("SELECT org_id, owner_id FROM accounts WHERE id = 4")) == (42, 7)
+    finally:
+        await conn.close()

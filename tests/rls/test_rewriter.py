@@ -1,0 +1,169 @@
+"""The rewriter as a component: its cache of templates, its handling of values and refusals,
+other dialects, and the verifier catching what a rule missed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlglot import exp
+
+import rls.rewrite
+from config.errors import QueryRefused, WriteRefused
+from rls.context import Context
+from rls.names import dialect_of
+from rls.policy import PolicySet
+from rls.rewrite import Rewriter
+from rls.rules import RULES
+from rls.rules.filter_reads import filter_reads
+from rls.subject import Subject
+from rls.template import LRU
+from tests.rls import world
+
+USER_A, USER_B = world.SUBJECTS["user_a"], world.SUBJECTS["user_b"]
+
+
+def test_one_template_serves_every_subject_with_the_same_signature(rewriter: Rewriter) -> None:
+    sql = "SELECT id FROM notes WHERE id = $1"
+
+    mine = rewriter.rewrite(sql, USER_A, params_count=1)
+    theirs = rewriter.rewrite(sql, USER_B, params_count=1)
+
+    assert mine.sql == theirs.sql
+    assert mine.params == (world.ORG_A, world.USER_A)
+    assert theirs.params == (world.ORG_B, world.USER_B)
+    assert mine.kind == "select"
+
+
+def test_the_template_depends_on_the_groups_and_the_parameter_count(rewriter: Rewriter) -> None:
+    sql = "SELECT * FROM tasks"
+    admin = world.SUBJECTS["admin_a"]
+
+    assert rewriter.rewrite(sql, USER_A).sql != rewriter.rewrite(sql, admin).sql
+    assert "$1" in rewriter.rewrite(sql, USER_A).sql
+    assert "$3" in rewriter.rewrite(sql, USER_A, params_count=2).sql
+
+
+def test_a_refusal_is_cached_and_raised_afresh(policies: PolicySet) -> None:
+    rewriter = Rewriter(policies, schema=world.world_schema())
+    errors = []
+    for _ in range(2):
+        with pytest.raises(QueryRefused) as caught:
+            rewriter.rewrite("SELECT * FROM payroll", USER_A)
+        errors.append(caught.value)
+
+    assert errors[0] is not errors[1]
+    assert [e.code for e in errors] == ["table_not_allowed", "table_not_allowed"]
+
+
+def test_checks_on_literal_values_run_for_every_request(rewriter: Rewriter) -> None:
+    sql = f"INSERT INTO tasks (id, title, org_id) VALUES (1, 'x', '{world.ORG_A}')"
+
+    assert rewriter.rewrite(sql, USER_A).kind == "insert"
+    with pytest.raises(WriteRefused, match="would not pass its insert policy"):
+        rewriter.rewrite(sql, USER_B)
+
+
+def test_the_explanation_names_the_rule_for_each_table(rewriter: Rewriter) -> None:
+    rewritten = rewriter.rewrite("SELECT * FROM tasks t JOIN notes n ON n.id = t.id", USER_A)
+
+    rules = {(r.table, r.alias): (r.groups, r.rule, r.hidden) for r in rewritten.tables}
+    assert rules == {
+        ("public.tasks", "t"): (("user",), "org_id = <tenant> AND (priority < 5)", ("internal_notes",)),
+        ("public.notes", "n"): (("self",), "org_id = <tenant> AND (created_by = <user>)", ()),
+    }
+
+
+def test_the_verifier_refuses_a_read_a_rule_missed(
+    policies: PolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def forget_one(expression: exp.Expr, ctx: Context) -> exp.Expr:
+        ctx.census.tables = ctx.census.tables[1:]
+        return filter_reads(expression, ctx)
+
+    rules = tuple(forget_one if rule is filter_reads else rule for rule in RULES)
+    monkeypatch.setattr(rls.rewrite, "RULES", rules)
+    rewriter = Rewriter(policies, schema=world.world_schema())
+
+    with pytest.raises(QueryRefused) as caught:
+        rewriter.rewrite("SELECT * FROM projects p JOIN notes n ON true", USER_A)
+
+    assert caught.value.code == "unverified"
+
+
+def test_an_unexpected_failure_inside_a_rule_is_a_refusal(
+    policies: PolicySet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(expression: exp.Expr, ctx: Context) -> exp.Expr:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(rls.rewrite, "RULES", (broken,))
+    rewriter = Rewriter(policies, schema=world.world_schema())
+
+    with pytest.raises(QueryRefused) as caught:
+        rewriter.rewrite("SELECT 1", USER_A)
+
+    assert caught.value.code == "rewrite_failed"
+
+
+def test_a_table_with_unknown_columns_is_refused(policies: PolicySet) -> None:
+    rewriter = Rewriter(policies)
+
+    with pytest.raises(QueryRefused, match='the columns of table "tasks" are unknown'):
+        rewriter.rewrite("SELECT 1 FROM tasks", USER_A)
+
+
+LITERAL_DIALECTS = ("duckdb", "mysql", "sqlite", "bigquery", "tsql", "spark", "trino")
+ids = st.text(st.characters(min_codepoint=32, exclude_characters="\x7f"), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(dialect=st.sampled_from(LITERAL_DIALECTS), tenant=ids, user=ids)
+def test_values_become_quoted_literals_that_read_back_exactly(
+    policies: PolicySet, dialect: str, tenant: str, user: str
+) -> None:
+    rewriter = Rewriter(policies, dialect, schema=world.world_schema())
+    subject = Subject(user, tenant, frozenset({"user"}))
+
+    rewritten = rewriter.rewrite("SELECT id FROM notes WHERE body = 'x'", subject)
+
+    (statement,) = dialect_of(dialect).parse(rewritten.sql)
+    assert statement is not None
+    compared = {
+        eq.this.name: eq.expression.this
+        for eq in statement.find_all(exp.EQ)
+        if isinstance(eq.this, exp.Column) and isinstance(eq.expression, exp.Literal)
+    }
+    assert compared == {"org_id": tenant, "created_by": user, "body": "x"}
+    assert rewritten.params == ()
+
+
+def test_other_dialects_refuse_what_needs_postgresql(policies: PolicySet) -> None:
+    rewriter = Rewriter(policies, "duckdb", schema=world.world_schema())
+
+    with pytest.raises(QueryRefused, match="supported on PostgreSQL only"):
+        rewriter.rewrite(
+            "INSERT INTO notes (id, body) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET body = 'y'", USER_A
+        )
+    assert "OFFSET" not in rewriter.rewrite("SELECT id FROM notes", USER_A).sql
+
+
+def test_the_cache_keeps_the_most_recently_used_entries() -> None:
+    cache: LRU[str, int] = LRU(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1
+    cache.put("c", 3)
+
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
+
+
+def test_literal_mode_on_postgresql_keeps_the_security_barrier(policies: PolicySet) -> None:
+    """SQL forwarded to a PostgreSQL upstream: values written in, and still behind OFFSET 0."""
+    rewriter = Rewriter(policies, "postgres", schema=world.world_schema(), literals=True)
+    rewritten = rewriter.rewrite("SELECT * FROM tasks WHERE 1 / priority = 1", USER_A)
+
+    assert rewritten.params == ()
+    assert "$" not in rewritten.sql
+    assert f"'{world.ORG_A}'" in rewritten.sql
+    assert "OFFSET 0" in rewritten.sql

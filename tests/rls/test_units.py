@@ -1,0 +1,274 @@
+"""Small pure pieces: subjects, names, the function allowlist, the static new-row checks, the
+leakproof test, and the export text."""
+
+from __future__ import annotations
+
+import pytest
+import sqlglot
+from sqlglot import exp
+
+from rls.export import export_postgres
+from rls.functions import POSTGRES, FunctionPolicy, never_allowed
+from rls.grants import grant
+from rls.names import dialect_of, fold, is_catalog, parse_name
+from rls.newrow import NULL, OLD, UNKNOWN, Check, bound, evaluate, literal_value
+from rls.policy import parse_policies
+from rls.pushdown import leakproof_column
+from rls.subject import Subject
+from tests.rls import world
+
+PG = dialect_of("postgres")
+
+
+def test_a_subject_knows_its_signature_and_rejects_bad_values() -> None:
+    subject = Subject("u", "t", frozenset({"user", "admin"}), "owner")
+
+    assert subject.signature == (("admin", "user"), True, True)
+    assert Subject.guest("t").signature == (("guest",), False, True)
+    for bad in (
+        lambda: Subject(groups=frozenset({"self"})),
+        lambda: Subject(user_id=""),
+        lambda: Subject(tenant_id="a\nb"),
+        lambda: Subject(tenant_id="x" * 257),
+    ):
+        with pytest.raises(ValueError):  # noqa: PT011 - the message is checked by the CLI tests
+            bad()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tasks", (None, "tasks")),
+        ("Public.Tasks", ("public", "tasks")),
+        ('"Odd Name"', (None, "Odd Name")),
+        ('app."X"', ("app", "X")),
+        ("a b", None),
+        ("a.b.c", None),
+        ("", None),
+    ],
+)
+def test_names_fold_like_the_dialect(text: str, expected: tuple[str | None, str] | None) -> None:
+    assert parse_name(text, PG) == expected
+
+
+def test_folding_per_dialect() -> None:
+    assert fold("Tasks", False, dialect_of("snowflake")) == "TASKS"
+    assert fold("Tasks", True, dialect_of("snowflake")) == "Tasks"
+    assert fold("TÄSKS", False, PG) == "tÄsks"  # PostgreSQL folds ASCII letters only
+    assert is_catalog(None, "pg_class")
+    assert is_catalog("information_schema", "tables")
+    assert not is_catalog("public", "pages")
+
+
+POSTGRES_CALLS = (
+    "lower(a)",
+    "upper(a)",
+    "length(a)",
+    "substr(a, 1, 2)",
+    "trim(a)",
+    "concat(a, b)",
+    "coalesce(a, b)",
+    "nullif(a, b)",
+    "greatest(a, b)",
+    "abs(a)",
+    "round(a, 2)",
+    "now()",
+    "date_trunc('day', a)",
+    "extract(year FROM a)",
+    "date_part('year', a)",
+    "age(a)",
+    "to_char(a, 'YYYY')",
+    "count(*)",
+    "sum(a)",
+    "avg(a)",
+    "array_agg(a)",
+    "string_agg(a, ',')",
+    "bool_and(a)",
+    "row_number() OVER ()",
+    "lag(a) OVER ()",
+    "json_build_object('a', a)",
+    "jsonb_build_object('a', a)",
+    "to_json(a)",
+    "json_agg(a)",
+    "jsonb_agg(a)",
+    "array_length(a, 1)",
+    "unnest(a)",
+    "generate_series(1, 2)",
+    "replace(a, 'b', 'c')",
+    "split_part(a, ',', 1)",
+    "position('a' IN b)",
+    "strpos(a, 'b')",
+    "left(a, 2)",
+    "md5(a)",
+    "gen_random_uuid()",
+    "random()",
+    "regexp_replace(a, 'b', 'c')",
+    "format('%s', a)",
+    "CAST(a AS int)",
+    "a::text",
+    "a -> 'b'",
+    "a ->> 'b'",
+    "a @> b",
+    "a ~ 'x'",
+    "CASE WHEN a THEN 1 END",
+    "EXISTS (SELECT 1)",
+    "ARRAY[1, 2]",
+    "ROW(1, 2)",
+    "a = ANY(b)",
+    "percentile_cont(0.5) WITHIN GROUP (ORDER BY a)",
+    "count(DISTINCT a) FILTER (WHERE b)",
+    "to_tsvector(a) @@ to_tsquery('x')",
+    "a AND b OR NOT c",
+)
+
+
+@pytest.mark.parametrize("call", POSTGRES_CALLS)
+def test_common_postgresql_functions_are_allowed(call: str) -> None:
+    policy = FunctionPolicy("postgres")
+    node = sqlglot.parse_one(f"SELECT {call}", read="postgres")
+
+    assert [policy.refusal(f) for f in node.find_all(exp.Func) if policy.refusal(f)] == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pg_read_file",
+        "query_to_xml",
+        "table_to_xml",
+        "dblink",
+        "dblink_exec",
+        "lo_import",
+        "set_config",
+        "current_setting",
+        "pg_sleep",
+        "ts_stat",
+        "nextval",
+        "setval",
+        "to_regclass",
+        "has_table_privilege",
+        "version",
+        "current_user",
+        "inet_server_addr",
+        "pg_terminate_backend",
+    ],
+)
+def test_dangerous_functions_are_never_allowed(name: str) -> None:
+    assert never_allowed(name)
+    assert name not in POSTGRES
+
+
+def test_the_policy_file_adjusts_the_allowlist() -> None:
+    policy = FunctionPolicy("postgres", allow=["my_slug"], deny=["random"])
+    call = sqlglot.parse_one("SELECT my_slug(a), random(), lower(a)", read="postgres")
+    refusals = [policy.refusal(f) for f in call.find_all(exp.Func)]
+
+    assert refusals == [None, "function rand is not allowed", None]
+
+
+def test_other_dialects_get_the_common_list() -> None:
+    call = sqlglot.parse_one("SELECT age(a), lower(a)", read="duckdb")
+    refusals = [FunctionPolicy("duckdb").refusal(f) for f in call.find_all(exp.Func)]
+
+    assert refusals[0] is not None
+    assert refusals[1] is None
+
+
+@pytest.mark.parametrize(
+    ("condition", "leakproof"),
+    [
+        ("a = 1", True),
+        ("1 = a", True),
+        ("a <> $1", True),
+        ("a IN (1, 2, NULL)", True),
+        ("a IS NOT NULL", True),
+        ("a BETWEEN 1 AND -2", True),
+        ("a LIKE 'x%'", True),
+        ("NOT a LIKE 'x'", True),
+        ("a = TRUE", True),
+        ("a LIKE 'x\\'", False),
+        ("a LIKE b", False),
+        ("a ILIKE 'x'", False),
+        ("lower(a) = 'x'", False),
+        ("a + 1 = 2", False),
+        ("a = b", False),
+        ("a IN (SELECT 1)", False),
+        ("CAST(a AS int) = 1", False),
+        ("a = 1 / 0", False),
+        ("s.t.a = 1", False),
+    ],
+)
+def test_which_conditions_are_leakproof(condition: str, leakproof: bool) -> None:
+    node = sqlglot.parse_one(condition, read="postgres")
+
+    assert (leakproof_column(node) is not None) == leakproof
+
+
+POLICIES = parse_policies(
+    {
+        "defaults": {"tenant_column": "org_id", "owner_column": "owner"},
+        "tables": {
+            "t": {
+                "update": ["self"],
+                "insert": ["user", "guest"],
+                "filters": {"guest": "status IN ('a', 'b') AND n > 2"},
+            }
+        },
+    }
+)
+TABLE = POLICIES.find(None, "t")
+
+
+def _outcome(operation: str, groups: tuple[str, ...], values: dict[str, object], old: bool = False) -> object:
+    assert TABLE is not None
+    return evaluate(grant(TABLE, operation, (groups, True, True)), values, old)
+
+
+def test_new_rows_pass_fail_or_wait_for_the_bound_values() -> None:
+    tenant, owner = bound("tenant"), bound("user")
+    lit = literal_value
+
+    assert _outcome("insert", ("user",), {"org_id": tenant}) == ((),)
+    assert _outcome("insert", ("user",), {"org_id": lit(exp.Literal.string("t1"))}) == ((("tenant", "t1"),),)
+    assert _outcome("insert", ("user",), {"org_id": NULL}) == ()
+    assert _outcome("insert", ("user",), {"org_id": UNKNOWN}) is None
+    guest = {"org_id": tenant, "status": lit(exp.Literal.string("a")), "n": lit(exp.Literal.number(3))}
+    assert _outcome("insert", ("guest",), guest) == ((),)
+    assert _outcome("insert", ("guest",), {**guest, "n": lit(exp.Literal.number(2))}) == ()
+    assert _outcome("insert", ("guest",), {**guest, "status": UNKNOWN}) is None
+    assert _outcome("update", (), {"org_id": OLD, "owner": OLD}, old=True) == ((),)
+    assert _outcome("update", (), {"org_id": OLD, "owner": lit(exp.Literal.string("u9"))}, old=True) == (
+        (("user", "u9"),),
+    )
+    assert _outcome("update", (), {"org_id": OLD, "owner": owner}, old=True) == ((),)
+
+
+def test_a_bind_check_holds_for_matching_values_only() -> None:
+    check = Check(((("tenant", "t1"), ("user", "u1")), (("tenant", "t2"),)), "no")
+
+    assert check.holds({"tenant": "t1", "user": "u1"})
+    assert check.holds({"tenant": "t2", "user": None})
+    assert not check.holds({"tenant": "t1", "user": "u2"})
+
+
+def test_export_without_types_compares_as_text() -> None:
+    text = export_postgres(world.world_policies())
+
+    assert "\"org_id\"::text = NULLIF(current_setting('rowgate.org_id', true), '')" in text
+    assert "SET DEFAULT" not in text
+    assert text.count("CREATE POLICY") == 5 + 8 + 8 + 6  # one per table, operation and group
+
+
+def test_export_with_types_casts_the_settings_and_sets_defaults() -> None:
+    text = export_postgres(world.world_policies(), world.world_schema())
+
+    assert "\"org_id\" = (NULLIF(current_setting('rowgate.org_id', true), ''))::uuid" in text
+    assert (
+        'ALTER TABLE "public"."tasks" ALTER COLUMN "created_by" SET DEFAULT '
+        "(NULLIF(current_setting('rowgate.user_id', true), ''))::uuid;"
+    ) in text
+    assert (
+        "'guest' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))"
+        " AND (\"status\" = 'published')" in text
+    )
+    assert "-- hidden columns (not expressible as row policies): {'user': ['internal_notes']}" in text
