@@ -18,9 +18,11 @@ from auth.apikeys.verify import ApiKeyVerifier
 from auth.db import Database
 from auth.email_address import normalize_email
 from auth.external.verify import ExternalIssuers
+from auth.flows.identity import Identity
 from auth.orgs.invitations import Invitations
+from auth.orgs.joining import Joining
 from auth.orgs.members import Members
-from auth.orgs.seams import Mailer, SessionOpener
+from auth.orgs.sessions import IdentitySessions
 from auth.orgs.switch import Orgs
 from auth.rbac.catalog import RoleCatalog
 from auth.rbac.custom_roles import CustomRoles
@@ -39,6 +41,7 @@ class Tenancy:
     usage: UsageCounter
     issuers: ExternalIssuers
     invitations: Invitations
+    joining: Joining
     orgs: Orgs
 
 
@@ -56,9 +59,7 @@ async def open_tenancy(
     db: Database,
     store: EphemeralStore,
     revocations: RevocationList,
-    *,
-    mailer: Mailer,
-    sessions: SessionOpener,
+    identity: Identity,
 ) -> AsyncIterator[Tenancy]:
     async with contextlib.AsyncExitStack() as stack:
         catalog = RoleCatalog(db, store, settings.rbac)
@@ -70,6 +71,16 @@ async def open_tenancy(
         await verifier.start()
         issuers = ExternalIssuers(settings.issuers)
         stack.push_async_callback(issuers.close)
+        sessions = IdentitySessions(identity)
+        invitations = Invitations(
+            db,
+            catalog,
+            settings.invitations,
+            identity.mailer,
+            sessions,
+            invitation_link(settings),
+            normalize_email,
+        )
         yield Tenancy(
             catalog=catalog,
             roles=CustomRoles(db, catalog, settings.rbac),
@@ -78,14 +89,7 @@ async def open_tenancy(
             key_verifier=verifier,
             usage=usage,
             issuers=issuers,
-            invitations=Invitations(
-                db,
-                catalog,
-                settings.invitations,
-                mailer,
-                sessions,
-                invitation_link(settings),
-                normalize_email,
-            ),
+            invitations=invitations,
+            joining=Joining(invitations, identity, revocations),
             orgs=Orgs(db, catalog, revocations, sessions),
         )

@@ -19,7 +19,6 @@ from auth.flows.runtime import open_identity
 from auth.keystore import SigningKeys
 from auth.mail.sender import MailSender
 from auth.migrate import migrate
-from auth.orgs.sessions import IdentitySessions
 from auth.revocation import RevocationList
 from auth.store import EphemeralStore, open_store
 from auth.tenancy import Tenancy, open_tenancy
@@ -75,14 +74,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             open_identity(settings, db, store, revocations, tokens, sealer=box)
         )
         tenancy = await stack.enter_async_context(
-            open_tenancy(
-                settings,
-                db,
-                store,
-                revocations,
-                mailer=identity.identity.mailer,
-                sessions=IdentitySessions(identity.identity),
-            )
+            open_tenancy(settings, db, store, revocations, identity.identity)
         )
         data = await stack.enter_async_context(open_data_api(settings, url))
         yield Services(

@@ -62,6 +62,13 @@ class InvitationView:
 
 
 @dataclass(frozen=True, slots=True)
+class Invitee:
+    email: str
+    org_name: str
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
 class Accepted:
     org_id: str
     org_name: str
@@ -157,22 +164,16 @@ class Invitations:
                 raise NotFound("No such invitation.", code="invitation_not_found")
             await _audit(conn, actor, "invitation.revoked", InvitationView(*row.values()))
 
+    async def peek(self, token: str) -> Invitee:
+        """Who the invitation ``token`` is for and to what, without using it (for link pages)."""
+        async with self._db.connection() as conn:
+            found = await _usable(conn, token, lock=False)
+        return Invitee(found["email"], found["name"], found["role"])
+
     async def accept(self, user: SignedIn, token: str) -> Accepted:
         """Join the organisation of the invitation ``token`` and sign in to it."""
-        if not token or len(token) > MAX_TOKEN_LENGTH:
-            raise NotFound("This invitation link is not valid.", code="invitation_not_found")
         async with self._db.transaction() as conn:
-            invitation = await conn.fetchrow(
-                """
-                SELECT i.id::text, i.org_id::text, o.name, i.email, i.role, i.expires_at <= now() AS expired,
-                       i.accepted_at IS NOT NULL AS used, i.revoked_at IS NOT NULL AS revoked
-                FROM rowgate.invitations i JOIN rowgate.orgs o ON o.id = i.org_id
-                WHERE i.digest = $1 FOR UPDATE OF i
-                """,
-                _digest(token),
-            )
-            _check_usable(invitation)
-            assert invitation is not None
+            invitation = await _usable(conn, token, lock=True)
             email = await conn.fetchval("SELECT email FROM rowgate.users WHERE id = $1", user.user_id)
             if email is None or not secrets.compare_digest(str(email).encode(), invitation["email"].encode()):
                 raise Forbidden(
@@ -262,6 +263,24 @@ class Invitations:
             "lifetime": f"{days} day{'s' if days != 1 else ''}",
         }
         await self._mailer.queue(conn, TEMPLATE, view.email, values)
+
+
+_FIND = """
+SELECT i.id::text, i.org_id::text, o.name, i.email, i.role, i.expires_at <= now() AS expired,
+       i.accepted_at IS NOT NULL AS used, i.revoked_at IS NOT NULL AS revoked
+FROM rowgate.invitations i JOIN rowgate.orgs o ON o.id = i.org_id
+WHERE i.digest = $1
+"""
+
+
+async def _usable(conn: asyncpg.Connection, token: str, *, lock: bool) -> asyncpg.Record:
+    """The open invitation of ``token`` (locked for this transaction with ``lock``), or why not."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise NotFound("This invitation link is not valid.", code="invitation_not_found")
+    invitation = await conn.fetchrow(_FIND + (" FOR UPDATE OF i" if lock else ""), _digest(token))
+    _check_usable(invitation)
+    assert invitation is not None
+    return invitation
 
 
 def _check_usable(invitation: asyncpg.Record | None) -> None:

@@ -1,18 +1,33 @@
-"""``/v1/auth/invitations``: invite an address, list and revoke open invitations, accept one."""
+"""``/v1/auth/invitations``: invite an address, list and revoke open invitations, accept one.
+
+Accepting takes one of three shapes:
+
+* JSON ``{token}`` with ``Authorization: Bearer``: a signed-in user (the invited address) joins;
+* JSON ``{token, password, name?}`` without a token: signs in to the invited account, or creates
+  it, and joins (``auth.orgs.joining``);
+* the form of rowgate's own link page (``GET .../invitations/accept?token=``), used when
+  ``invitations.accept_url`` is unset: opening the link changes nothing (mail scanners open
+  links); posting the form with a password joins, and the page says what happened.
+
+The JSON answers are a token set for a new session in the invited organisation, with ``org``.
+"""
 
 from __future__ import annotations
 
+import html
 from typing import Annotated
 
 from aiohttp import web
 from pydantic import StringConstraints
 
+from auth.orgs.invitations import Accepted
+from config.errors import RowgateError, ValidationFailed
 from proxy.bodies import Body, parse_body
+from proxy.handlers import auth_pages
+from proxy.handlers.auth_http import DisplayName, Password, client, is_form, private_json, read_form
 from proxy.handlers.context import current_actor, signed_in
 from proxy.handlers.fields import RoleName
-from proxy.keys import SERVICES
-
-NO_STORE = {"Cache-Control": "no-store"}
+from proxy.keys import SERVICES, SETTINGS
 
 
 class Invite(Body):
@@ -22,6 +37,8 @@ class Invite(Body):
 
 class Accept(Body):
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    password: Password | None = None
+    name: DisplayName | None = None
 
 
 async def invite(request: web.Request) -> web.Response:
@@ -43,16 +60,84 @@ async def revoke(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-async def accept(request: web.Request) -> web.Response:
-    user = signed_in(request)
-    body = await parse_body(request, Accept)
-    accepted = await request.app[SERVICES].tenancy.invitations.accept(user, body.token)
+def _answer(accepted: Accepted) -> web.Response:
     org = {"id": accepted.org_id, "name": accepted.org_name, "role": accepted.role}
-    return web.json_response({**accepted.tokens, "org": org}, headers=NO_STORE)
+    return private_json({**accepted.tokens, "org": org})
+
+
+async def accept(request: web.Request) -> web.Response:
+    if is_form(request):
+        return await _accept_form(request)
+    tenancy = request.app[SERVICES].tenancy
+    if "Authorization" in request.headers:
+        user = signed_in(request)
+        body = await parse_body(request, Accept)
+        if body.password is not None or body.name is not None:
+            raise ValidationFailed(
+                "Signed in already: send only the token.",
+                errors=[{"field": "password", "message": "not with a Bearer token"}],
+            )
+        return _answer(await tenancy.invitations.accept(user, body.token))
+    body = await parse_body(request, Accept)
+    if body.password is None:
+        raise ValidationFailed(
+            "Sign in first (Authorization: Bearer), or send the password of the invited account "
+            "(or the one to create it with).",
+            errors=[{"field": "password", "message": "required field is missing"}],
+        )
+    return _answer(await tenancy.joining.accept(body.token, body.password, body.name, client(request)))
+
+
+async def accept_page(request: web.Request) -> web.Response:
+    """The page an invitation link opens: what the invitation is, and a form to accept it."""
+    token = request.query.get("token", "")
+    product = request.app[SETTINGS].mail.product_name
+    try:
+        invitee = await request.app[SERVICES].tenancy.invitations.peek(token)
+    except RowgateError as error:
+        return auth_pages.message("Invitation not valid", error.detail, error.status)
+    body = (
+        f"<p>{html.escape(invitee.email)} is invited to join "
+        f"<strong>{html.escape(invitee.org_name)}</strong> "
+        f"on {html.escape(product)} as <strong>{html.escape(invitee.role)}</strong>.</p>"
+        '<form method="post"><input type="hidden" name="token" value="'
+        f'{html.escape(token, quote=True)}">'
+        "<label>Your password (or the one for your new account)"
+        '<input type="password" name="password" autocomplete="current-password" required></label>'
+        '<label>Your name (new accounts) <input type="text" name="name" autocomplete="name"></label>'
+        '<button type="submit">Join</button></form>'
+    )
+    return auth_pages.page("Join " + invitee.org_name, body)
+
+
+async def _accept_form(request: web.Request) -> web.Response:
+    fields = await read_form(request)
+    try:
+        form = Accept.model_validate(
+            {
+                "token": fields.get("token", ""),
+                "password": fields.get("password", ""),
+                "name": fields.get("name") or None,
+            }
+        )
+        assert form.password is not None
+        accepted = await request.app[SERVICES].tenancy.joining.accept(
+            form.token, form.password, form.name, client(request)
+        )
+    except RowgateError as error:
+        return auth_pages.message("Could not join", error.detail, error.status)
+    except ValueError:
+        return auth_pages.message("Could not join", "Fill in the form as asked.", 422)
+    product = request.app[SETTINGS].mail.product_name
+    return auth_pages.message(
+        f"Welcome to {accepted.org_name}",
+        f"You joined {accepted.org_name} as {accepted.role}. Sign in to {product} to continue.",
+    )
 
 
 def add_routes(app: web.Application, mount: str) -> None:
     app.router.add_post(f"{mount}/invitations/accept", accept)
+    app.router.add_get(f"{mount}/invitations/accept", accept_page, allow_head=False)
     app.router.add_post(f"{mount}/invitations", invite)
     app.router.add_get(f"{mount}/invitations", list_invitations)
     app.router.add_delete(mount + "/invitations/{id}", revoke)

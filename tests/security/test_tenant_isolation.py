@@ -65,6 +65,8 @@ ATTEMPTS = (
     ),
     Attempt("delete B's custom role", "DELETE", lambda o: f"/v1/rbac/roles/{o.role}"),
     Attempt("revoke B's invitation", "DELETE", lambda o: f"/v1/auth/invitations/{o.invitation_id}"),
+    Attempt("end a session of B's member", "DELETE", lambda o: f"/v1/auth/sessions/{o.member.session_id}"),
+    Attempt("end a session of B's admin", "DELETE", lambda o: f"/v1/auth/sessions/{o.admin.session_id}"),
 )
 
 
@@ -112,6 +114,8 @@ async def test_every_id_of_another_organisation_is_not_found(t: Tenancy) -> None
     assert {r["name"]: r["permissions"] for r in roles}[other.role] == ["b:*"]
     invitations = (await t.call("GET", "/v1/auth/invitations", other.admin)).body["invitations"]
     assert [i["id"] for i in invitations] == [other.invitation_id]
+    for member in (other.admin, other.member):  # their sessions still work
+        assert (await t.call("GET", "/v1/auth/me", member)).status == 200
 
 
 async def test_switching_into_another_organisation_is_not_found(t: Tenancy) -> None:
@@ -125,7 +129,13 @@ async def test_no_list_shows_another_organisation(t: Tenancy) -> None:
     other = await organisation_b(t)
     admin = await t.member()
     seen = ""
-    paths = ("/v1/auth/api-keys", "/v1/auth/members", "/v1/auth/invitations", "/v1/auth/orgs")
+    paths = (
+        "/v1/auth/api-keys",
+        "/v1/auth/members",
+        "/v1/auth/invitations",
+        "/v1/auth/orgs",
+        "/v1/auth/sessions",
+    )
     for path in (*paths, "/v1/rbac/roles", "/v1/rbac/permissions"):
         answer = await t.call("GET", path, admin)
         assert answer.status == 200, path
