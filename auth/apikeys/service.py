@@ -59,6 +59,8 @@ class KeyView:
         ends = [t for t in (self.expires_at, self.grace_until) if t is not None]
         if ends and min(ends) <= now:
             return "expired"
+        if self.created_by is None:
+            return "inactive"  # its creator's account was deleted: the key acts as nobody
         return "rotating" if self.replaced_by else "active"
 
     def as_json(self, now: datetime) -> dict[str, Any]:

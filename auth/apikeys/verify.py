@@ -199,8 +199,9 @@ class ApiKeyVerifier:
         if key_ids:
             await self._announce({"ids": list(key_ids)})
 
-    async def creator_changed(self, org_id: str, user_id: str) -> None:
-        """A member's role changed or they left: their keys in ``org_id`` are read again."""
+    async def creator_changed(self, org_id: str | None, user_id: str) -> None:
+        """A member's role changed or they left: their keys in ``org_id`` (None: in every
+        organisation, when the account was deleted) are read again."""
         await self._announce({"creator": [org_id, user_id]})
 
     async def _announce(self, message: dict[str, object]) -> None:
@@ -229,12 +230,12 @@ class ApiKeyVerifier:
             if key_digest is not None:
                 self._entries.pop(key_digest, None)
         if "creator" in message:
-            creator: list[str] = message["creator"]  # type: ignore[assignment]
+            creator: list[str | None] = message["creator"]  # type: ignore[assignment]
             org_id, user_id = creator
             stale = [
                 d
                 for d, e in self._entries.items()
-                if e.record.org_id == org_id and e.record.created_by == user_id
+                if e.record.created_by == user_id and org_id in (None, e.record.org_id)
             ]
             for key_digest in stale:
                 self._by_id.pop(self._entries.pop(key_digest).record.id, None)

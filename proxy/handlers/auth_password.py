@@ -20,6 +20,7 @@ from proxy.handlers.auth_http import (
     private_json,
     read_form,
 )
+from proxy.keys import SERVICES
 
 RESET_ACCEPTED = {
     "status": "accepted",
@@ -89,6 +90,8 @@ async def withdraw_account(request: web.Request) -> web.Response:
     user = caller(request)
     body = await parse_body(request, WithdrawBody)
     await withdraw.withdraw(identity(request), user.user_id, body.password, client(request))
+    # The API keys the user created stop with them: every instance reads them again at once.
+    await request.app[SERVICES].tenancy.key_verifier.creator_changed(None, user.user_id)
     return no_content()
 
 

@@ -15,6 +15,7 @@ from config import Settings
 from proxy.demo import build_demo_app
 from proxy.keys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
+from tests.proxy.authkit import FAST, PASSWORD, Api
 from tests.tenancykit import Member, Tenancy, hear, heard
 
 pytestmark = pytest.mark.integration
@@ -421,3 +422,32 @@ async def test_keys_cannot_manage_keys(t: Tenancy) -> None:
     assert (answer.status, answer.body["code"]) == (403, "user_required")
     anonymous = await t.call("GET", "/v1/auth/api-keys")
     assert anonymous.status == 401
+
+
+async def test_keys_stop_on_every_instance_when_their_creator_deletes_the_account(
+    make_settings: SettingsFactory, start_rowgate: Start, start_app: StartApp, http: aiohttp.ClientSession
+) -> None:
+    upstream = await start_app(build_demo_app())
+    settings = make_settings(**FAST, **ROUTES, **{"upstream.url": upstream})
+    first, second = await start_rowgate(settings), await start_rowgate(settings)
+    api = Api(http, first)
+    signup = await api.signup("leaver@example.com", org_name="Acme")
+    assert signup.status == 201
+    t = Tenancy(first, http)
+    leaver = Member("", "", "", "admin", "", signup.body["accessToken"])
+    created = await create_key(t, leaver)
+    org_id = str(await t.db.fetchval("SELECT org_id FROM rowgate.api_keys WHERE id = $1", created["id"]))
+    stayer = await t.member(org_id)  # the organisation outlives the leaver
+    headers = key_headers(created["key"])
+    for server in (first, second):
+        assert (await t.call("GET", "/api/hello", headers=headers, server=server)).status == 200
+
+    before = heard(second)
+    gone = await api.call("DELETE", "/withdraw", {"password": PASSWORD}, token=leaver.token)
+    assert gone.status == 204, gone.body
+    await hear(second, before, keys=1)
+    for server in (first, second):
+        answer = await t.call("GET", "/api/hello", headers=headers, server=server)
+        assert (answer.status, answer.body["code"]) == (401, "api_key_inactive")
+    (listed,) = (await t.call("GET", "/v1/auth/api-keys", stayer)).body["keys"]
+    assert (listed["status"], listed["createdBy"]) == ("inactive", None)
