@@ -57,6 +57,15 @@ async def test_switching_issues_tokens_for_the_other_organisation_and_ends_the_o
     assert (old.status, old.body["code"]) == (401, "token_revoked")
     assert await t.audit(other, "org.switched")
 
+    # A full token set: the refresh token renews the session in the organisation switched to.
+    assert {"refreshToken", "idToken", "expiresIn"} <= answer.body.keys()
+    refreshed = await t.call("POST", "/v1/auth/refresh", json={"refreshToken": answer.body["refreshToken"]})
+    assert refreshed.status == 200, refreshed.body
+    renewed = Member(
+        user.user_id, user.email, other, "viewer", switched.session_id, refreshed.body["accessToken"]
+    )
+    assert (await t.call("GET", "/api/whoami", renewed)).body["identity"]["X-Rowgate-Org-Id"] == other
+
 
 async def test_switching_to_an_organisation_one_is_not_in_is_404(t: Tenancy) -> None:
     user, _ = await two_orgs(t)
