@@ -9,7 +9,9 @@ outage for clients, never a 500, and the pool reconnects by itself.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,10 +23,10 @@ from config.schema import DatabaseSettings
 
 log = logging.getLogger("rowgate.db")
 
-#: asyncpg/OS errors that mean "the database is not there right now".
+#: asyncpg and socket errors that mean "the database is not there right now".
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
     ConnectionError,
+    socket.gaierror,
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.ConnectionFailureError,
@@ -35,14 +37,30 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+#: Socket errors of a network path that is down (as opposed to, say, a missing file).
+NETWORK_ERRNOS = frozenset(
+    {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.ETIMEDOUT, errno.EPIPE, errno.ENOTCONN}
+)
+
+
 @contextlib.contextmanager
-def translated_errors() -> Iterator[None]:
-    """Turn connection loss and timeouts into rowgate errors (503/504); let the rest through."""
+def translated_errors(*, connecting: bool = False) -> Iterator[None]:
+    """Turn connection loss and timeouts into rowgate errors (503/504); let the rest through.
+
+    While ``connecting``, any OS error means the server cannot be reached (a missing socket file
+    of a stopped local server included); afterwards only network failures do, so an unrelated
+    ``OSError`` in code that holds a connection stays what it is.
+    """
     try:
         yield
     except asyncpg.exceptions.QueryCanceledError as exc:
         raise GatewayTimeout("The database did not answer in time; try again.") from exc
     except TimeoutError as exc:
+        raise ServiceUnavailable("The database is not reachable; try again shortly.") from exc
+    except OSError as exc:
+        if not (connecting or isinstance(exc, CONNECTION_ERRORS) or exc.errno in NETWORK_ERRNOS):
+            raise
+        log.warning("database unavailable: %s", type(exc).__name__)
         raise ServiceUnavailable("The database is not reachable; try again shortly.") from exc
     except CONNECTION_ERRORS as exc:
         log.warning("database unavailable: %s", type(exc).__name__)
@@ -59,7 +77,7 @@ class Database:
     @classmethod
     async def connect(cls, url: str, settings: DatabaseSettings) -> Database:
         """Open the pool; fails with ServiceUnavailable when the server cannot be reached."""
-        with translated_errors():
+        with translated_errors(connecting=True):
             pool = await asyncpg.create_pool(
                 url,
                 min_size=settings.pool_min_size,
@@ -75,16 +93,21 @@ class Database:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection, errors translated."""
-        with translated_errors():
-            async with self.pool.acquire() as conn:
+        with translated_errors(connecting=True):
+            conn = await self.pool.acquire()
+        try:
+            with translated_errors():
                 yield conn
+        finally:
+            await self.pool.release(conn)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection inside one transaction, errors translated."""
-        with translated_errors():
-            async with self.pool.acquire() as conn, conn.transaction():
-                yield conn
+        async with self.connection() as conn:
+            with translated_errors():
+                async with conn.transaction():
+                    yield conn
 
     async def fetchval(self, query: str, *args: Any) -> Any:
         async with self.connection() as conn:

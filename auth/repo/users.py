@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -131,6 +132,32 @@ async def membership(conn: asyncpg.Connection, user_id: str, org_id: str) -> Mem
         org_id,
     )
     return None if row is None else Membership(*row.values())
+
+
+async def orgs_that_would_lose_their_last_admin(
+    conn: asyncpg.Connection, user_id: str, admin_roles: Sequence[str]
+) -> list[str]:
+    """Organisations where the user is the only admin while others remain (rows locked first, so
+    a concurrent role change cannot slip in between the check and the deletion)."""
+    await conn.execute(
+        "SELECT 1 FROM rowgate.orgs WHERE id IN (SELECT org_id FROM rowgate.memberships WHERE user_id = $1) "
+        "ORDER BY id FOR UPDATE",
+        user_id,
+    )
+    rows = await conn.fetch(
+        """
+        SELECT m.org_id::text FROM rowgate.memberships m
+        WHERE m.user_id = $1 AND m.role = ANY($2::text[])
+          AND EXISTS (SELECT 1 FROM rowgate.memberships o WHERE o.org_id = m.org_id AND o.user_id <> $1)
+          AND NOT EXISTS (
+            SELECT 1 FROM rowgate.memberships a
+            WHERE a.org_id = m.org_id AND a.user_id <> $1 AND a.role = ANY($2::text[]))
+        ORDER BY 1
+        """,
+        user_id,
+        list(admin_roles),
+    )
+    return [r[0] for r in rows]
 
 
 async def delete_user(conn: asyncpg.Connection, user_id: str) -> list[str]:

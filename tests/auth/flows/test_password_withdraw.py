@@ -15,6 +15,7 @@ from auth.flows.signup import SignupForm, signup
 from auth.flows.withdraw import withdraw
 from config.errors import (
     BadRequest,
+    Conflict,
     Forbidden,
     InvalidCredentials,
     InvalidToken,
@@ -178,6 +179,28 @@ async def test_withdraw_removes_the_user_their_sessions_and_empty_orgs(harness: 
     assert str(event["user_id"]) == user_id
     with pytest.raises(InvalidCredentials):
         await signin(harness.ident, "a@example.com", GOOD_PASSWORD, CLIENT)
+
+
+async def test_the_last_admin_of_a_shared_organisation_cannot_withdraw(harness: Harness) -> None:
+    admin = await new_user(harness)
+    member = await new_user(harness, "b@example.com")
+    admin_id, member_id = claims(admin.access_token)["sub"], claims(member.access_token)["sub"]
+    org = claims(admin.access_token)["org_id"]
+    db = harness.ident.db
+    await db.execute(
+        "INSERT INTO rowgate.memberships (org_id, user_id, role) VALUES ($1, $2, 'member')", org, member_id
+    )
+    with pytest.raises(Conflict) as caught:
+        await withdraw(harness.ident, admin_id, GOOD_PASSWORD, CLIENT)
+    assert caught.value.code == "last_admin"
+    assert caught.value.extra["orgIds"] == [org]
+    assert await db.fetchval("SELECT count(*) FROM rowgate.users WHERE id = $1", admin_id) == 1
+    # Once the member is an admin too, the first one may go; the organisation stays with its admin.
+    await db.execute(
+        "UPDATE rowgate.memberships SET role = 'admin' WHERE org_id = $1 AND user_id = $2", org, member_id
+    )
+    await withdraw(harness.ident, admin_id, GOOD_PASSWORD, CLIENT)
+    assert await db.fetchval("SELECT count(*) FROM rowgate.memberships WHERE org_id = $1", org) == 1
 
 
 async def test_the_audit_trail_never_holds_passwords_or_tokens(harness_factory: HarnessFactory) -> None:
