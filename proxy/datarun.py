@@ -182,8 +182,10 @@ class DataRunner:
     ) -> AsyncIterator[Session]:
         """A transaction for ``subject`` (``snapshot``: every statement sees the same data);
         errors from the database become problem responses."""
-        with translated_errors():
-            async with self.pool.acquire() as conn:
+        with translated_errors(connecting=True):
+            conn = await self.pool.acquire()
+        try:
+            with translated_errors():
                 try:
                     await conn.execute(
                         begin_sql(subject, self.settings, readonly=readonly, snapshot=snapshot)
@@ -206,6 +208,8 @@ class DataRunner:
                     if isinstance(error, _CONNECTION_STATES):
                         raise
                     raise problem_for(error) from error
+        finally:
+            await self.pool.release(conn)
 
 
 def begin_sql(subject: Subject, settings: DataSettings, *, readonly: bool, snapshot: bool) -> str:

@@ -28,7 +28,7 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
     try:
 
         async def load(path: Path | None) -> DataPolicy:
-            with translated_errors():
+            with translated_errors(connecting=True):
                 async with runner.pool.acquire() as conn:
                     return await load_data_policy(path, conn, settings.data)
 

@@ -14,7 +14,7 @@ DEMO_TABLES = Path(__file__).with_name("demo_tables.sql")
 
 async def create_demo_tables(database_url: str) -> None:
     """Create ``projects``, ``tasks`` and ``posts`` (and one published post) where missing."""
-    with translated_errors():
+    with translated_errors(connecting=True):
         conn = await asyncpg.connect(database_url)
         try:
             async with conn.transaction():
