@@ -8,7 +8,11 @@ confine every read and write to ``actor.org_id``.  Services check ``admin`` them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import asyncpg
+
+from auth import audit
 from auth.audit import ClientContext
 from config.errors import Forbidden
 
@@ -28,3 +32,15 @@ class Actor:
     def require_admin(self) -> None:
         if not self.admin:
             raise Forbidden("Only organisation admins may do this.", code="admin_required")
+
+    async def audit(self, conn: asyncpg.Connection, event: str, details: dict[str, Any]) -> None:
+        """Record ``event`` in the audit trail as done by this actor, in the caller's transaction."""
+        await audit.record(
+            conn,
+            event,
+            self.client,
+            user_id=self.user_id,
+            org_id=self.org_id,
+            session_id=self.session_id,
+            details=details,
+        )

@@ -17,7 +17,6 @@ from typing import Any
 
 import asyncpg
 
-from auth import audit
 from auth.actor import Actor
 from auth.apikeys.format import KeyType, NewKey, generate
 from auth.apikeys.usage import UsageCounter
@@ -279,12 +278,4 @@ def _key_id(value: str) -> str:
 async def _audit(
     conn: asyncpg.Connection, actor: Actor, event: str, key: KeyView, details: dict[str, Any]
 ) -> None:
-    await audit.record(
-        conn,
-        event,
-        actor.client,
-        user_id=actor.user_id,
-        org_id=actor.org_id,
-        session_id=actor.session_id,
-        details={"keyId": key.id, "name": key.name, "prefix": key.prefix, **details},
-    )
+    await actor.audit(conn, event, {"keyId": key.id, "name": key.name, "prefix": key.prefix, **details})

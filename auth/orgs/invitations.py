@@ -28,7 +28,7 @@ from auth.ids import canonical_uuid
 from auth.orgs import repo
 from auth.orgs.seams import Mailer, SessionOpener, SignedIn
 from auth.rbac.catalog import RoleCatalog
-from auth.rbac.custom_roles import check_grantable_by, role_permissions
+from auth.rbac.custom_roles import grantable_role
 from config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from config.tenancy import InvitationSettings
 
@@ -101,14 +101,7 @@ class Invitations:
         token = secrets.token_urlsafe(32)
         async with self._db.transaction() as conn:
             await repo.lock_org(conn, actor.org_id)  # before reading the role: deletions wait
-            granted = await role_permissions(conn, self._catalog, actor.org_id, role)
-            if granted is None:
-                raise ValidationFailed(
-                    f"There is no role {role!r} in this organisation.",
-                    errors=[{"field": "role", "message": "unknown role"}],
-                    code="unknown_role",
-                )
-            check_grantable_by(actor, granted)
+            await grantable_role(conn, self._catalog, actor, role)
             await self._check_room(conn, actor.org_id, address)
             await conn.execute(
                 "UPDATE rowgate.invitations SET revoked_at = now() WHERE org_id = $1 AND email = $2 "
@@ -295,12 +288,4 @@ def _check_usable(invitation: asyncpg.Record | None) -> None:
 
 
 async def _audit(conn: asyncpg.Connection, actor: Actor, event: str, view: InvitationView) -> None:
-    await audit.record(
-        conn,
-        event,
-        actor.client,
-        user_id=actor.user_id,
-        org_id=actor.org_id,
-        session_id=actor.session_id,
-        details={"invitationId": view.id, "email": view.email, "role": view.role},
-    )
+    await actor.audit(conn, event, {"invitationId": view.id, "email": view.email, "role": view.role})

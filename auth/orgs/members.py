@@ -19,7 +19,6 @@ from typing import Any
 
 import asyncpg
 
-from auth import audit
 from auth.actor import Actor
 from auth.apikeys.verify import ApiKeyVerifier
 from auth.db import Database
@@ -27,10 +26,10 @@ from auth.ids import canonical_uuid
 from auth.orgs import repo
 from auth.orgs.repo import Member
 from auth.rbac.catalog import RoleCatalog
-from auth.rbac.custom_roles import check_grantable_by, role_permissions
+from auth.rbac.custom_roles import grantable_role, role_permissions
 from auth.rbac.permissions import within
 from auth.revocation import RevocationList
-from config.errors import Conflict, NotFound, ValidationFailed
+from config.errors import Conflict, NotFound
 
 
 def member_json(member: Member) -> dict[str, Any]:
@@ -78,14 +77,7 @@ class Members:
         target = _member_id(user_id)
         async with self._db.transaction() as conn:
             await repo.lock_org(conn, actor.org_id)  # before reading the role: deletions wait
-            granted = await role_permissions(conn, self._catalog, actor.org_id, role)
-            if granted is None:
-                raise ValidationFailed(
-                    f"There is no role {role!r} in this organisation.",
-                    errors=[{"field": "role", "message": "unknown role"}],
-                    code="unknown_role",
-                )
-            check_grantable_by(actor, granted)
+            granted = await grantable_role(conn, self._catalog, actor, role)
             current = await _locked_member(conn, actor.org_id, target)
             if current.role == role:
                 return current
@@ -169,12 +161,4 @@ async def _locked_member(conn: asyncpg.Connection, org_id: str, user_id: str) ->
 async def _audit(
     conn: asyncpg.Connection, actor: Actor, event: str, target: str, details: dict[str, Any]
 ) -> None:
-    await audit.record(
-        conn,
-        event,
-        actor.client,
-        user_id=actor.user_id,
-        org_id=actor.org_id,
-        session_id=actor.session_id,
-        details={"memberId": target, **details},
-    )
+    await actor.audit(conn, event, {"memberId": target, **details})

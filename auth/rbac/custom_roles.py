@@ -17,13 +17,12 @@ from typing import Any
 
 import asyncpg
 
-from auth import audit
 from auth.actor import Actor
 from auth.db import Database
 from auth.orgs.repo import custom_role_permissions, lock_org
 from auth.rbac.catalog import RoleCatalog
 from auth.rbac.permissions import canonical, within
-from config.errors import Conflict, Forbidden, NotFound
+from config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from config.tenancy import RbacSettings
 
 
@@ -58,6 +57,22 @@ async def role_permissions(
         return builtin
     found = await custom_role_permissions(conn, org_id, role)
     return None if found is None else canonical(found)
+
+
+async def grantable_role(
+    conn: asyncpg.Connection, catalog: RoleCatalog, actor: Actor, role: str
+) -> frozenset[str]:
+    """What ``role`` grants, once it is known to exist in the actor's organisation (422
+    ``unknown_role``) and to grant nothing the actor does not hold (403 ``permission_escalation``)."""
+    granted = await role_permissions(conn, catalog, actor.org_id, role)
+    if granted is None:
+        raise ValidationFailed(
+            f"There is no role {role!r} in this organisation.",
+            errors=[{"field": "role", "message": "unknown role"}],
+            code="unknown_role",
+        )
+    check_grantable_by(actor, granted)
+    return granted
 
 
 def check_grantable_by(actor: Actor, permissions: frozenset[str]) -> None:
@@ -182,12 +197,4 @@ class CustomRoles:
     async def _audit(
         conn: asyncpg.Connection, actor: Actor, event: str, name: str, perms: frozenset[str]
     ) -> None:
-        await audit.record(
-            conn,
-            event,
-            actor.client,
-            user_id=actor.user_id,
-            org_id=actor.org_id,
-            session_id=actor.session_id,
-            details={"role": name, "permissions": sorted(perms)},
-        )
+        await actor.audit(conn, event, {"role": name, "permissions": sorted(perms)})
