@@ -7,7 +7,6 @@ from urllib.parse import quote
 
 from auth.db import Database
 from auth.email_address import InvalidEmail, normalize_email
-from auth.flows.issuing import TokenIssuer
 from auth.hashing import PasswordHasher
 from auth.lockout import Lockout
 from auth.mail.outbox import Mailer
@@ -16,6 +15,7 @@ from auth.password_policy import PasswordPolicy
 from auth.ratelimit import RateLimiter
 from auth.revocation import RevocationList
 from auth.store import EphemeralStore
+from auth.tokens import TokenService
 from config.errors import ValidationFailed
 from config.identity import AuthSettings
 from config.schema import Settings
@@ -53,7 +53,7 @@ class Identity:
     db: Database
     hasher: PasswordHasher
     policy: PasswordPolicy
-    tokens: TokenIssuer
+    tokens: TokenService
     revocations: RevocationList
     mailer: Mailer
     guards: Guards

@@ -1,50 +1,15 @@
-"""Handing out tokens for a session: a narrow seam to the token service.
-
-``TokenIssuer`` is the part of ``auth.tokens.TokenService`` the flows use (issue an access token
-and an ID token for a session), so that the flows are tested with any issuer and stay unaware of
-keys and algorithms.  ``TokenSet`` is what sign-in, signup and refresh answer.
-"""
+"""Handing out the tokens of a session: ``TokenSet`` is what sign-in, signup and refresh answer."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
+
+from auth.tokens import TokenService
 
 #: The authentication method of a password sign-in (RFC 8176).
 PASSWORD_AMR = ("pwd",)
-
-
-class Issued(Protocol):
-    @property
-    def token(self) -> str: ...
-
-    @property
-    def expires_in(self) -> int: ...
-
-
-class TokenIssuer(Protocol):
-    def issue_access(
-        self,
-        *,
-        sub: str,
-        sid: str,
-        amr: Sequence[str],
-        org_id: str | None = None,
-        role: str | None = None,
-    ) -> Issued: ...
-
-    def issue_id(
-        self,
-        *,
-        sub: str,
-        sid: str,
-        email: str,
-        email_verified: bool,
-        auth_time: int,
-        name: str | None = None,
-    ) -> Issued: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +46,7 @@ class TokenSet:
         }
 
 
-def issue(issuer: TokenIssuer, grant: Grant, refresh_token: str) -> TokenSet:
+def issue(issuer: TokenService, grant: Grant, refresh_token: str) -> TokenSet:
     """Access and ID tokens for ``grant``, with the session's new refresh token."""
     access = issuer.issue_access(
         sub=grant.user_id, sid=grant.session_id, amr=grant.amr, org_id=grant.org_id, role=grant.role

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from auth.db import Database
 from auth.flows.identity import Guards, Identity
-from auth.flows.issuing import TokenIssuer
 from auth.flows.janitor import Janitor
 from auth.hashing import PasswordHasher
 from auth.mail.backends import FileBackend, MailBackend, SmtpBackend, smtp_password
@@ -18,6 +17,7 @@ from auth.mail.sender import MailSender
 from auth.password_policy import PasswordPolicy, common_passwords
 from auth.revocation import RevocationList
 from auth.store import EphemeralStore
+from auth.tokens import TokenService
 from config.schema import Settings
 
 log = logging.getLogger("rowgate.identity")
@@ -45,7 +45,7 @@ async def open_identity(
     db: Database,
     store: EphemeralStore,
     revocations: RevocationList,
-    tokens: TokenIssuer,
+    tokens: TokenService,
     *,
     sealer: Sealer | None = None,
     backend: MailBackend | None = None,
