@@ -17,8 +17,8 @@ from typing import Any
 import asyncpg
 
 from auth.principal import Principal
+from config.data import DataSettings
 from config.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
-from config.schema import DataSettings
 from proxy.datapolicy import DataPolicy
 from proxy.datarun import DataRunner, Session
 from proxy.reload import PolicyHolder

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import asyncpg
 
+from config.data import DataSettings
 from config.errors import ConfigError, NotFound
-from config.schema import DataSettings
 from rls.catalog import TableInfo, read_catalog
 from rls.introspect import introspect
 from rls.policy import PolicySet, load_policies, parse_policies

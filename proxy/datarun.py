@@ -26,8 +26,8 @@ import orjson
 from asyncpg.prepared_stmt import PreparedStatement
 
 from auth.db import translated_errors
+from config.data import DataSettings
 from config.errors import BadRequest, ValidationFailed
-from config.schema import DataSettings
 from proxy.pgerrors import problem_for
 from rls.subject import Subject
 from rls.template import Rewritten

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from config import load_settings
+from config.data import DataSettings
 from config.errors import Forbidden
-from config.schema import DataSettings
 from proxy.datarun import DataRunner
 from rls.subject import Subject
 
