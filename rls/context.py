@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from rls.clone import clone
 from rls.grants import Bind, Grant, grant
 from rls.newrow import Check
 from rls.policy import PolicySet, TablePolicy
@@ -59,7 +61,8 @@ class Binder:
         self.slots.append(slot)
         node: exp.Expr
         if self.parametric:
-            node = exp.Parameter(this=exp.Literal.number(self.offset + len(self.slots)))
+            number = exp.Literal(this=str(self.offset + len(self.slots)), is_string=False)
+            node = exp.Parameter(this=number)
             if cast is not None:
                 # Bound as text and converted by the database, so that drivers take the id as a
                 # string whatever the column's type (asyncpg wants an int for a bigint $n).
@@ -150,7 +153,16 @@ _STRING_TYPES = ("uuid", "text", "character", "varchar", "citext", "name")
 
 
 def _cast_to(column_type: str | None) -> exp.DataType | None:
-    if column_type is None or column_type.lower().startswith(_STRING_TYPES):
+    if column_type is None:
+        return None
+    built = _built_type(column_type)
+    return None if built is None else clone(built)
+
+
+@lru_cache(maxsize=256)
+def _built_type(column_type: str) -> exp.DataType | None:
+    # Built once per type name (building parses it); each use gets its own copy.
+    if column_type.lower().startswith(_STRING_TYPES):
         return None
     try:
         return exp.DataType.build(column_type, dialect="postgres")

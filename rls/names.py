@@ -45,26 +45,22 @@ def fold(text: str, quoted: bool, dialect: Dialect) -> str:
 
 
 def _folder(dialect: Dialect) -> Callable[[str, bool], str]:
+    # One small function per case, so that folding a name is a single call (it runs for every
+    # name of every statement rewritten).
     strategy = dialect.normalization_strategy
     if strategy is NormalizationStrategy.CASE_SENSITIVE:
         return lambda text, quoted: text
-    insensitive = strategy in (
-        NormalizationStrategy.CASE_INSENSITIVE,
-        NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE,
-    )
     upper = strategy in (NormalizationStrategy.UPPERCASE, NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE)
-    table = _ASCII_UPPER if upper else _ASCII_LOWER
-    ascii_only = dialect.ASCII_ONLY_NORMALIZATION
-
-    def change(text: str) -> str:
-        if ascii_only:
-            return text.translate(table)
-        return text.upper() if upper else text.lower()
-
-    def folded(text: str, quoted: bool) -> str:
-        return text if quoted and not insensitive else change(text)
-
-    return folded
+    if dialect.ASCII_ONLY_NORMALIZATION:
+        table = _ASCII_UPPER if upper else _ASCII_LOWER
+        change: Callable[[str], str] = lambda text: text.translate(table)  # noqa: E731
+    else:
+        change = str.upper if upper else str.lower
+    if strategy in (NormalizationStrategy.CASE_INSENSITIVE, NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE):
+        return lambda text, quoted: change(text)
+    if dialect.ASCII_ONLY_NORMALIZATION:
+        return lambda text, quoted: text if quoted else text.translate(table)
+    return lambda text, quoted: text if quoted else change(text)
 
 
 _FOLDERS: dict[int, tuple[Dialect, Callable[[str, bool], str]]] = {}

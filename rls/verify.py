@@ -29,14 +29,38 @@ _RELATIONS = (exp.Table, exp.Subquery, exp.Lateral, exp.Values, exp.Unnest)
 
 def verify(expression: exp.Expr, ctx: Context) -> exp.Expr:
     """Refuse the rewritten statement unless every table read is filtered or guarded."""
-    for node in expression.find_all(exp.Table, exp.From, exp.Join, exp.DML):
-        if isinstance(node, exp.Table):
-            _check_table(node, expression, ctx)
-        elif isinstance(node, exp.From | exp.Join) and not isinstance(node.this, _RELATIONS):
+    kinds = _KINDS
+    for node in expression.walk():
+        kind = kinds.get(type(node))
+        if kind is None:
+            kind = _kind(type(node))
+        if kind == _TABLE:
+            _check_table(node, expression, ctx)  # type: ignore[arg-type]
+        elif kind == _FROM and not isinstance(node.this, _RELATIONS):
             _fail(f"a {node.this.key} in FROM")
-        elif isinstance(node, exp.DML) and node is not expression:
+        elif kind == _DML and node is not expression:
             _fail("a nested write")
     return expression
+
+
+# Each node's class is looked up once (a table filled on first sight) rather than tested
+# against each kind: the verifier walks every node of every statement it rewrites.
+_TABLE, _FROM, _DML, _OTHER = 1, 2, 3, 0
+_KINDS: dict[type[exp.Expr], int] = {}
+
+
+def _kind(cls: type[exp.Expr]) -> int:
+    kind = (
+        _TABLE
+        if issubclass(cls, exp.Table)
+        else _FROM
+        if issubclass(cls, exp.From | exp.Join)
+        else _DML
+        if issubclass(cls, exp.DML)
+        else _OTHER
+    )
+    _KINDS[cls] = kind
+    return kind
 
 
 def _check_table(table: exp.Table, root: exp.Expr, ctx: Context) -> None:

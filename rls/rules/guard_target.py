@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from rls.clone import clone
 from rls.context import Context, TableRule
 from rls.grants import Grant
 from rls.newrow import OLD, UNKNOWN, Value, evaluate
@@ -58,7 +59,7 @@ def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
     parts = [guard, *pushed]
     inner = _nest(rest, checks)
     if inner is not None:
-        condition = exp.and_(using(), *(p.copy() for p in pushed), copy=False)
+        condition = exp.and_(using(), *(clone(p) for p in pushed), copy=False)
         parts.append(exp.Case(ifs=[exp.If(this=condition, true=inner)], default=exp.false()))
     expression.set("where", exp.Where(this=exp.and_(*parts, copy=False)))
     rule = grant.describe() + (f" AND {readable.describe()} (it reads the table)" if both else "")
