@@ -38,10 +38,14 @@ def dialect_of(name: str) -> Dialect:
 
 def fold(text: str, quoted: bool, dialect: Dialect) -> str:
     """``text`` as the database stores the name (case folded unless quoted, per dialect)."""
+    return _folder_of(dialect)(text, quoted)
+
+
+def _folder_of(dialect: Dialect) -> Callable[[str, bool], str]:
     entry = _FOLDERS.get(id(dialect))
     if entry is None or entry[0] is not dialect:
         entry = _FOLDERS[id(dialect)] = (dialect, _folder(dialect))
-    return entry[1](text, quoted)
+    return entry[1]
 
 
 def _folder(dialect: Dialect) -> Callable[[str, bool], str]:
@@ -70,9 +74,11 @@ def ident_name(node: exp.Expr | None, dialect: Dialect) -> str:
     """The folded name of an identifier node (empty for ``None``)."""
     if node is None:
         return ""
+    entry = _FOLDERS.get(id(dialect))
+    folder = entry[1] if entry is not None and entry[0] is dialect else _folder_of(dialect)
     if isinstance(node, exp.Identifier):
-        return fold(node.this, bool(node.quoted), dialect)
-    return fold(node.name, False, dialect)
+        return folder(node.this, node.quoted)
+    return folder(node.name, False)
 
 
 def parse_name(text: str, dialect: Dialect) -> tuple[str | None, str] | None:
