@@ -110,6 +110,10 @@ class Context:
     filters: dict[int, tuple[exp.Table, exp.Expr]] = field(default_factory=dict)
     guards: list[exp.Expr] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    #: Conditions on an INSERT's new rows for the database to evaluate (``TRUE`` or a failure).
+    row_checks: list[exp.Expr] = field(default_factory=list)
+    #: Whether the statement returns rows only for rowgate's own checks (drop them).
+    discard_rows: bool = False
     rules: list[TableRule] = field(default_factory=list)
 
     def grant(self, table: TablePolicy, operation: str) -> Grant:

@@ -67,6 +67,8 @@ async def run(
         except asyncpg.PostgresError as error:
             raise translated(error) from error
         status = statement.get_statusmsg() or ""
+    if rewritten.discard_rows:
+        rows = []
     return Result(rows, status, _rowcount(status, rows))
 
 

@@ -133,6 +133,7 @@ class Rewriter:
             tuple(ctx.rules),
             tuple(ctx.checks),
             None if self._parametric else self.dialect,
+            ctx.discard_rows,
         )
 
     def _parse(self, sql: str) -> exp.Expr:

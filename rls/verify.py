@@ -6,7 +6,8 @@ each ``exp.Table`` in the final tree, one of:
 - a read inside a filter the rewriter built (recognised by object identity, which SQL text
   cannot forge) whose WHERE still holds the policy predicate and, on PostgreSQL, ``OFFSET 0``;
 - the statement's write target, with its guard predicate still a top-level conjunct of the
-  WHERE (UPDATE, DELETE), or the tenant column in its column list (INSERT into a tenant table);
+  WHERE (UPDATE, DELETE), or the tenant column in its column list and any run-time new-row
+  check at the top level of RETURNING (INSERT);
 - a reference to a renamed CTE (``rowgate_cte_<n>``: a CTE or nothing, never a real table);
 - a table function (``generate_series(...)``; its function passed the allowlist).
 
@@ -107,6 +108,31 @@ def _check_target(table: exp.Table, root: exp.Expr, ctx: Context) -> None:
         )
         if policy.tenant_column and policy.tenant_column not in names:
             _fail("an insert without the tenant column")
+        if not all(_checks_every_row(check, root) for check in ctx.row_checks):
+            _fail("an insert without its new-row check")
+
+
+def _checks_every_row(check: exp.Expr, root: exp.Expr) -> bool:
+    """Whether a new-row check (by identity) is evaluated for every row the INSERT returns: a
+    conjunct of a RETURNING item, or of the first condition of a CASE that is one."""
+    node = check
+    while isinstance(node.parent, exp.And):
+        node = node.parent
+    if isinstance(node.parent, exp.If) and node.arg_key == "this":
+        case = node.parent.parent
+        if (
+            not isinstance(case, exp.Case)
+            or not case.args.get("ifs")
+            or case.args["ifs"][0] is not node.parent
+        ):
+            return False
+        node = case
+    if isinstance(node.parent, exp.Alias):
+        node = node.parent
+    returning = node.parent
+    return (
+        isinstance(returning, exp.Returning) and returning.parent is root and returning.arg_key == "returning"
+    )
 
 
 def is_conjunct(condition: exp.Expr, part: exp.Expr) -> bool:

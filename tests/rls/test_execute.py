@@ -160,3 +160,42 @@ async def test_ids_bind_as_text_whatever_the_column_type(fresh_database: str) ->
         assert tuple(await conn.fetchrow("SELECT org_id, owner_id FROM accounts WHERE id = 4")) == (42, 7)
     finally:
         await conn.close()
+
+
+async def test_bound_values_of_a_filtered_column_are_checked_on_the_rows_inserted(
+    built: World, rewriter: Rewriter
+) -> None:
+    sql = "INSERT INTO tasks (id, title, priority) VALUES ($1, $2, $3)"
+    rewritten = rewriter.rewrite(sql, USER_A, 3)
+
+    allowed = await run(built.conn, rewritten, USER_A, [700, "allowed", 4])
+    with pytest.raises(WriteRefused, match="new row of tasks would not pass its insert policy"):
+        await run(built.conn, rewritten, USER_A, [701, "refused", 5])
+
+    assert (allowed.rowcount, allowed.rows) == (1, [])  # rowgate's check rows are dropped
+    rows = await built.conn.fetch("SELECT id, org_id::text, priority FROM tasks WHERE id >= 700")
+    assert [tuple(r) for r in rows] == [(700, world.ORG_A, 4)]
+
+
+async def test_one_failing_row_refuses_the_whole_insert(built: World, rewriter: Rewriter) -> None:
+    sql = "INSERT INTO tasks (id, title, priority) VALUES ($1, 'a', $2), ($3, 'b', $4) RETURNING title, id"
+    rewritten = rewriter.rewrite(sql, USER_A, 4)
+
+    with pytest.raises(WriteRefused):
+        await run(built.conn, rewritten, USER_A, [710, 1, 711, 9])
+    result = await run(built.conn, rewritten, USER_A, [712, 1, 713, 2])
+
+    assert [tuple(r) for r in result.rows] == [("a", 712), ("b", 713)]  # the names are the caller's
+    assert await built.conn.fetchval("SELECT count(*) FROM tasks WHERE id IN (710, 711)") == 0
+
+
+async def test_an_insert_select_is_checked_row_by_row_as_it_runs(built: World, rewriter: Rewriter) -> None:
+    visible = [r for r in world.seed_rows()["tasks"] if r[1] == world.ORG_A and r[6] < 5]
+    sql = "INSERT INTO tasks (id, title, priority) SELECT id + 1000, title, priority + $1 FROM tasks"
+    rewritten = rewriter.rewrite(sql, USER_A, 1)
+
+    with pytest.raises(WriteRefused):
+        await run(built.conn, rewritten, USER_A, [5 - min(r[6] for r in visible)])
+    copied = await run(built.conn, rewritten, USER_A, [4 - max(r[6] for r in visible)])
+
+    assert copied.rowcount == len(visible)
