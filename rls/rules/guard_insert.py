@@ -48,7 +48,7 @@ def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     rows = _rows(expression)
     for column, slot in filled:
         _fill(expression, columns, rows, column, slot, ctx)
-    name = pin_target(ctx.target, policy, keep_alias=False)
+    name = pin_target(ctx.target, policy, keep_alias=False, ctx=ctx)
     table = policy.name
     checked = [(grant, "new", "insert")]
     if expression.args.get("returning") is not None:

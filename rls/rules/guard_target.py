@@ -41,7 +41,7 @@ def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
     reads = reads_target(expression, ctx)
     readable = ctx.grant(policy, "select")
     both = reads and not implied(grant, readable)
-    name = pin_target(ctx.target, policy, keep_alias=True)
+    name = pin_target(ctx.target, policy, keep_alias=True, ctx=ctx)
 
     def using() -> exp.Expr:
         predicate = grant.predicate(name, ctx.values(policy))

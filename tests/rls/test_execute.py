@@ -199,3 +199,22 @@ async def test_an_insert_select_is_checked_row_by_row_as_it_runs(built: World, r
     copied = await run(built.conn, rewritten, USER_A, [4 - max(r[6] for r in visible)])
 
     assert copied.rowcount == len(visible)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE TASKS SET done = NOT done",
+        "UPDATE tasks T SET done = NOT T.done WHERE T.id > 0",
+        "DELETE FROM Notes N WHERE N.id = -1",
+        "INSERT INTO tasks AS T (id, title, priority) VALUES (720, 'x', abs(-1)) RETURNING T.id",
+        "INSERT INTO Tasks AS T (id, title) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET title = 'y'",
+    ],
+)
+async def test_write_targets_named_in_any_case_run(built: World, rewriter: Rewriter, sql: str) -> None:
+    admin = world.SUBJECTS["admin_a"]
+    subject = USER_A if sql.startswith(("INSERT INTO tasks AS", "DELETE")) else admin
+
+    result = await run(built.conn, rewriter.rewrite(sql, subject), subject)
+
+    assert result.status.split()[0] in ("UPDATE", "DELETE", "INSERT")
