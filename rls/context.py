@@ -19,6 +19,7 @@ from sqlglot.dialects.dialect import Dialect
 
 from rls.clone import clone
 from rls.grants import Bind, Grant, grant
+from rls.names import quoted
 from rls.newrow import Check
 from rls.policy import PolicySet, TablePolicy
 from rls.schema import Schema
@@ -26,6 +27,13 @@ from rls.subject import Signature
 
 #: Dialects whose drivers bind ``$n`` parameters; the others get quoted literals.
 PARAMETER_DIALECTS = frozenset({"postgres"})
+
+#: Dialects in which rowgate names every table with its schema, so that ``search_path`` cannot
+#: redirect a name.  Elsewhere a schema-qualified name means another database or an attached
+#: file (SQLite, MySQL, DuckDB), so tables of the policy file's default schema are written
+#: unqualified; no CTE can capture them (CTEs are renamed ``rowgate_cte_<n>``) and the verifier
+#: recognises filters by identity, not by name.
+SCHEMA_DIALECTS = frozenset({"postgres"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +151,12 @@ class Context:
             return str(tokens[0].text).upper()[:40]
         words = self.sql.split()
         return words[0].upper()[:40] if words else "(empty)"
+
+    def schema_of(self, table: TablePolicy) -> exp.Identifier | None:
+        """The schema part of the name rowgate writes for ``table`` (``None``: unqualified)."""
+        if self.dialect_name in SCHEMA_DIALECTS or table.schema != self.policies.schema:
+            return quoted(table.schema)
+        return None
 
     @property
     def barrier(self) -> bool:

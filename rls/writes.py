@@ -34,7 +34,7 @@ def pin_target(target: exp.Table, policy: TablePolicy, keep_alias: bool, ctx: Co
     original = target.this
     alias = target.args.get("alias")
     target.set("this", quoted(policy.name))
-    target.set("db", quoted(policy.schema))
+    target.set("db", ctx.schema_of(policy))
     if alias is None and keep_alias and isinstance(original, exp.Identifier):
         target.set("alias", exp.TableAlias(this=original))
         return ident_name(original, ctx.dialect)

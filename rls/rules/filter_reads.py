@@ -1,6 +1,6 @@
 """Replace every base-table read with a filtered subquery under the original alias.
 
-    FROM tasks t   →   FROM (SELECT "tasks"."id", "tasks"."title", ...
+    FROM tasks t   →   FROM (SELECT "id", "title", ...
                              FROM "public"."tasks"
                              WHERE "tasks"."org_id" = $1 [AND <caller's leakproof conditions>]
                              OFFSET 0) AS t
@@ -9,10 +9,11 @@ wherever the read stands: FROM, every kind of JOIN, LATERAL, subqueries, set ope
 bodies, INSERT ... SELECT, UPDATE ... FROM, DELETE ... USING.  The subquery lists only the
 columns visible to the caller (so ``*`` leaves hidden columns out and naming one fails), names
 the table by its exact schema-qualified name (so neither a CTE nor ``search_path`` can redirect
-it), qualifies every column it uses with that table (so no name can be captured by an outer
-query), and on PostgreSQL ends in ``OFFSET 0``, which keeps the planner from pushing the
-caller's conditions below the filter or pulling the subquery up: the security-barrier
-guarantee of native row security.
+it; other dialects get the default schema's tables unqualified, see
+``rls.context.SCHEMA_DIALECTS``), qualifies every column it uses with that table (so no name can
+be captured by an outer query), and on PostgreSQL ends in ``OFFSET 0``, which keeps the planner
+from pushing the caller's conditions below the filter or pulling the subquery up: the
+security-barrier guarantee of native row security.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _wrap(table: exp.Table, policy: TablePolicy, ctx: Context) -> None:
     everything = ctx.columns(policy)
     columns = grant.visible(everything) if grant.hidden else everything
     args = table.args
-    inner = exp.Table(this=quoted(policy.name), db=quoted(policy.schema))
+    inner = exp.Table(this=quoted(policy.name), db=ctx.schema_of(policy))
     for arg in ("only", "sample"):
         if args.get(arg) is not None:
             inner.set(arg, args[arg])
