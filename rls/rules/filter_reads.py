@@ -14,6 +14,10 @@ it; other dialects get the default schema's tables unqualified, see
 be captured by an outer query), and on PostgreSQL ends in ``OFFSET 0``, which keeps the planner
 from pushing the caller's conditions below the filter or pulling the subquery up: the
 security-barrier guarantee of native row security.
+
+A single-table read ordered by plain columns with a LIMIT also sorts and limits inside its
+filter (``rls.pushdown.ordered_limit``), so that an index on the order can serve it instead of
+a sort of every row the caller may see; the query keeps its own ORDER BY, LIMIT and OFFSET.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from rls.context import Context, TableRule
 from rls.grants import grouped
 from rls.names import ident_name, quoted
 from rls.policy import TablePolicy
-from rls.pushdown import conjuncts, leakproof_column
+from rls.pushdown import conjuncts, leakproof_column, ordered_limit
 from rls.sources import alias_of, owner_of, relations
 
 
@@ -76,6 +80,10 @@ def _wrap(table: exp.Table, policy: TablePolicy, ctx: Context) -> None:
         where=exp.Where(this=condition),
     )
     if ctx.barrier:
+        ordered = _take_order(table, columns, policy.name, ctx)
+        if ordered is not None:
+            select.set("order", ordered[0])
+            select.set("limit", ordered[1])
         select.set("offset", exp.Offset(expression=exp.Literal(this="0", is_string=False)))
     alias = args.get("alias") or exp.TableAlias(this=table.this)
     subquery = exp.Subquery(this=select, alias=alias)
@@ -116,6 +124,20 @@ def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, ctx:
     if taken:
         query.set("where", exp.Where(this=exp.and_(*kept, copy=False)) if kept else None)
     return taken
+
+
+def _take_order(
+    table: exp.Table, visible: tuple[str, ...], inner: str, ctx: Context
+) -> tuple[exp.Order, exp.Limit] | None:
+    """The ORDER BY and LIMIT a single-table read may also apply inside its filter (after its
+    leakproof conditions moved in: any condition left outside must see every row)."""
+    query = owner_of(table)
+    if not isinstance(query, exp.Select) or relations(query) != [table]:
+        return None
+    from_ = query.args.get("from_")
+    if from_ is None or from_.this is not table or (table.args.get("alias") or exp.TableAlias()).columns:
+        return None
+    return ordered_limit(query, alias_of(table, ctx.dialect), visible, inner, ctx.dialect)
 
 
 def _never_null_extended(table: exp.Table, query: exp.Expr) -> bool:

@@ -119,7 +119,12 @@ def simple(g: Generator) -> str:
 def ordered_limit(g: Generator) -> str:
     table = g.table()
     limit = g.rng.randint(1, 6)
-    return f"SELECT {', '.join(g.columns(table))} FROM {table}{g.where(table)} ORDER BY id DESC LIMIT {limit}"
+    offset = g.rng.choice(("", "", " OFFSET 1", " OFFSET 4"))
+    order = g.rng.choice(("id DESC", "id", f"{TEXT[table]} DESC, id", "created_by NULLS FIRST, id"))
+    return (
+        f"SELECT {', '.join(g.columns(table))} FROM {table}{g.where(table)} ORDER BY {order} "
+        f"LIMIT {limit}{offset}"
+    )
 
 
 def join(g: Generator) -> str:

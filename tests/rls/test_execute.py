@@ -218,3 +218,63 @@ async def test_write_targets_named_in_any_case_run(built: World, rewriter: Rewri
     result = await run(built.conn, rewriter.rewrite(sql, subject), subject)
 
     assert result.status.split()[0] in ("UPDATE", "DELETE", "INSERT")
+
+
+def _nodes(plan: dict[str, object]) -> list[dict[str, object]]:
+    found = [plan]
+    for child in plan.get("Plans", []):  # type: ignore[attr-defined]
+        found.extend(_nodes(child))
+    return found
+
+
+ORDERED_READS = [
+    ("SELECT id, title FROM tasks ORDER BY title LIMIT 3", ()),
+    (
+        "SELECT id, title FROM tasks t WHERE t.done = $1 ORDER BY t.title DESC LIMIT $2 OFFSET $3",
+        (False, 2, 1),
+    ),
+    ("SELECT * FROM tasks ORDER BY title DESC LIMIT 4 OFFSET 2", ()),
+]
+
+
+@pytest.mark.parametrize(("sql", "params"), ORDERED_READS)
+async def test_an_ordered_single_table_read_walks_the_index_in_order(
+    built: World, rewriter: Rewriter, sql: str, params: tuple[object, ...]
+) -> None:
+    rewritten = rewriter.rewrite(sql, USER_A, len(params))
+    async with built.conn.transaction():
+        # No sort may serve the order: only an index scan inside the filter can.
+        await built.conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off")
+        rows = await built.conn.fetch(f"EXPLAIN (FORMAT JSON) {rewritten.sql}", *params, *rewritten.params)
+    nodes = _nodes(json.loads(rows[0][0])[0]["Plan"])
+
+    scans = [n for n in nodes if n.get("Relation Name") == "tasks"]
+    assert [n.get("Index Name") for n in scans] == ["tasks_title"]
+    assert scans[0]["Node Type"] == "Index Scan"
+    assert not [n for n in nodes if n["Node Type"] in ("Sort", "Incremental Sort") and n is not nodes[0]]
+
+
+@pytest.mark.parametrize(
+    ("sql", "params"),
+    [
+        *ORDERED_READS,
+        ("SELECT * FROM tasks ORDER BY title DESC NULLS LAST, id LIMIT 4 OFFSET 2", ()),
+        ("SELECT id, title FROM tasks ORDER BY priority, id LIMIT $1 OFFSET $2", (3, None)),
+        ("SELECT id FROM tasks ORDER BY done, id LIMIT $1", (None,)),
+    ],
+)
+async def test_an_ordered_read_answers_as_it_would_without_the_pushdown(
+    built: World, rewriter: Rewriter, sql: str, params: tuple[object, ...]
+) -> None:
+    rewritten = rewriter.rewrite(sql, USER_A, len(params))
+    assert "ORDER BY" in rewritten.sql.split("OFFSET 0")[0]
+    visible = "(SELECT id, org_id, created_by, project_id, title, priority, done FROM tasks "
+    visible += f"WHERE org_id = '{world.ORG_A}' AND priority < 5) AS"
+    by_hand = sql.replace("FROM tasks t", f"FROM {visible} t").replace(
+        "FROM tasks ORDER", f"FROM {visible} tasks ORDER"
+    )
+
+    ours = await run(built.conn, rewritten, USER_A, params)
+    expected = await built.conn.fetch(by_hand, *params)
+
+    assert [tuple(r) for r in ours.rows] == [tuple(r) for r in expected]
