@@ -4,12 +4,13 @@ still use indexes, writes that PostgreSQL would refuse are refused."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import asyncpg
 import pytest
 
-from config.errors import WriteRefused
-from rls.execute import run
+from config.errors import BadRequest, WriteRefused
+from rls.execute import execute, run, set_subject
 from rls.introspect import introspect
 from rls.policy import parse_policies
 from rls.rewrite import Rewriter
@@ -278,3 +279,55 @@ async def test_an_ordered_read_answers_as_it_would_without_the_pushdown(
     expected = await built.conn.fetch(by_hand, *params)
 
     assert [tuple(r) for r in ours.rows] == [tuple(r) for r in expected]
+
+
+async def test_a_statement_is_prepared_once_per_connection_and_then_only_executed(
+    built: World, rewriter: Rewriter
+) -> None:
+    rewritten = rewriter.rewrite("SELECT id FROM notes WHERE id > $1", USER_A, 1)
+
+    for bound in (0, 1, 2):
+        await run(built.conn, rewritten, USER_A, [bound])
+
+    executions = await built.conn.fetch(
+        "SELECT generic_plans + custom_plans FROM pg_prepared_statements WHERE statement = $1",
+        rewritten.sql,
+    )
+    assert [row[0] for row in executions] == [3]
+
+
+async def test_max_rows_caps_what_a_statement_may_return(built: World, rewriter: Rewriter) -> None:
+    visible = sum(1 for r in world.seed_rows()["projects"] if r[1] == world.ORG_A)
+    admin = world.SUBJECTS["admin_a"]
+    everything = rewriter.rewrite("SELECT id FROM projects", admin)
+
+    with pytest.raises(BadRequest) as caught:
+        await run(built.conn, everything, admin, max_rows=visible - 1)
+    result = await run(built.conn, everything, admin, max_rows=visible)
+
+    assert caught.value.code == "too_many_rows"
+    assert len(result.rows) == visible
+
+
+async def test_a_statement_timeout_cancels_the_statement_and_ends_with_it(
+    built: World, rewriter: Rewriter
+) -> None:
+    slow = rewriter.rewrite("SELECT count(*) FROM generate_series(1, 1000000000) AS g", USER_A)
+    before = await built.conn.fetchval("SHOW statement_timeout")
+
+    with pytest.raises(asyncpg.QueryCanceledError):
+        await run(built.conn, slow, USER_A, statement_timeout=timedelta(milliseconds=20))
+
+    assert await built.conn.fetchval("SHOW statement_timeout") == before
+
+
+async def test_execute_describes_the_result_columns_even_without_rows(
+    built: World, rewriter: Rewriter
+) -> None:
+    rewritten = rewriter.rewrite("SELECT id, body AS text FROM notes WHERE id < 0", USER_A)
+
+    async with built.conn.transaction():
+        await set_subject(built.conn, USER_A)
+        result = await execute(built.conn, rewritten, describe=True)
+
+    assert (result.rows, result.columns) == ([], (("id", "int8"), ("text", "text")))
