@@ -132,7 +132,9 @@ def _take_order(
     """The ORDER BY and LIMIT a single-table read may also apply inside its filter (after its
     leakproof conditions moved in: any condition left outside must see every row)."""
     query = owner_of(table)
-    if not isinstance(query, exp.Select) or relations(query) != [table]:
+    if not isinstance(query, exp.Select) or query.args.get("limit") is None or not query.args.get("order"):
+        return None
+    if relations(query) != [table]:
         return None
     from_ = query.args.get("from_")
     if from_ is None or from_.this is not table or (table.args.get("alias") or exp.TableAlias()).columns:
