@@ -55,6 +55,11 @@ LIMIT 50
 LEAKPROOF = "SELECT id, title FROM tasks WHERE title = 'task 12345'"
 LEAKPROOF_BY_HAND = "SELECT id, title FROM tasks WHERE title = 'task 12345' AND org_id = $1 AND priority < 5"
 NOT_LEAKPROOF = "SELECT id, title FROM tasks WHERE lower(title) = 'task 12345'"
+# An ordered page of one table (what a REST read with order=title sends).
+ORDERED = "SELECT id, title FROM tasks ORDER BY title LIMIT $1 OFFSET $2"
+ORDERED_BY_HAND = (
+    "SELECT id, title FROM tasks WHERE org_id = $3 AND priority < 5 ORDER BY title LIMIT $1 OFFSET $2"
+)
 
 ORGS = [str(uuid.UUID(int=i + 1)) for i in range(20)]
 USER = str(uuid.UUID(int=1000))
@@ -190,6 +195,18 @@ def test_execute_leakproof_filter_by_hand(benchmark: Any, database: Any) -> None
     assert benchmark(_fetch, database, LEAKPROOF_BY_HAND, ORGS[0]) == []
 
 
+def test_execute_ordered_read_rewritten(benchmark: Any, database: Any) -> None:
+    rewritten = rewriter().rewrite(ORDERED, SUBJECT, 2)
+
+    rows = benchmark(_fetch, database, rewritten.sql, 50, 100, *rewritten.params)
+
+    assert rows == _fetch(database, ORDERED_BY_HAND, 50, 100, ORGS[0])
+
+
+def test_execute_ordered_read_by_hand(benchmark: Any, database: Any) -> None:
+    assert len(benchmark(_fetch, database, ORDERED_BY_HAND, 50, 100, ORGS[0])) == 50
+
+
 def test_plans(database: Any) -> None:
     """Print the plans recorded in RESULTS.md (run with -s)."""
     cases = [
@@ -198,6 +215,8 @@ def test_plans(database: Any) -> None:
         ("function of a column, rewritten", rewriter().rewrite(NOT_LEAKPROOF, SUBJECT), ()),
         ("three-table join with a CTE, rewritten", rewriter().rewrite(QUERY, SUBJECT, 1), (False,)),
         ("three-table join with a CTE, by hand", None, (HAND_WRITTEN, False, ORGS[0], USER)),
+        ("ordered page, rewritten", rewriter().rewrite(ORDERED, SUBJECT, 2), (50, 100)),
+        ("ordered page, by hand", None, (ORDERED_BY_HAND, 50, 100, ORGS[0])),
     ]
     for title, rewritten, args in cases:
         sql, params = (rewritten.sql, (*args, *rewritten.params)) if rewritten else (args[0], args[1:])

@@ -8,9 +8,9 @@ upstream binds no parameters of rowgate's), puts it back, and forwards the chang
 Anything that goes wrong (no statement where the rule says, a statement the engine refuses) is
 answered by rowgate: a refused statement never reaches the upstream.
 
-Tables of the policy's default schema are written unqualified for the upstream (``tasks``, not
-``"public"."tasks"``), since schemas mean other things in SQLite, MySQL or DuckDB; the engine
-renames every CTE to a reserved name, so an unqualified name cannot be captured by one.
+The engine writes tables of the policy's default schema unqualified for dialects other than
+PostgreSQL (``tasks``, not ``"public"."tasks"``, which in SQLite, MySQL or DuckDB would name
+another database or attached file): see ``rls.context.SCHEMA_DIALECTS``.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from urllib.parse import urlencode
 
 import orjson
 from aiohttp import web
-from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from config.errors import BadRequest, MalformedBody, PayloadTooLarge, QueryRefused
+from config.errors import BadRequest, MalformedBody, PayloadTooLarge
 from config.schema import SqlCarrier
 from proxy.bodies import read_json
 from proxy.datapolicy import DataPolicy
@@ -65,10 +64,9 @@ async def rewrite_request(
 
 
 def rewrite_sql(sql: str, dialect: str, subject: Subject, policy: DataPolicy) -> str:
-    """``sql`` confined to ``subject`` in ``dialect``, with literal values and default-schema
-    tables unqualified; ``QueryRefused``/``WriteRefused`` when the engine refuses it."""
-    rewritten = policy.rewriter_for(dialect).rewrite(sql, subject, _placeholders(sql, dialect))
-    return _unqualify(rewritten.sql, dialect, policy.policies.schema)
+    """``sql`` confined to ``subject`` in ``dialect``, with literal values; ``QueryRefused`` or
+    ``WriteRefused`` when the engine refuses it."""
+    return policy.rewriter_for(dialect).rewrite(sql, subject, _placeholders(sql, dialect)).sql
 
 
 def _placeholders(sql: str, dialect: str) -> int:
@@ -86,23 +84,6 @@ def _placeholders(sql: str, dialect: str) -> int:
 
 def _number(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) < 6
-
-
-def _unqualify(sql: str, dialect: str, schema: str) -> str:
-    engine = dialect_of(dialect)
-    try:
-        tree = engine.parse(sql)[0]
-    except (SqlglotError, IndexError):
-        raise QueryRefused(
-            "rowgate could not write the statement for the upstream", code="rewrite_failed"
-        ) from None
-    if tree is None:
-        raise QueryRefused("rowgate could not write the statement for the upstream", code="rewrite_failed")
-    for table in tree.find_all(exp.Table):
-        db = table.args.get("db")
-        if isinstance(db, exp.Identifier) and db.name == schema and not table.args.get("catalog"):
-            table.set("db", None)
-    return engine.generate(tree, copy=False)
 
 
 def _rewrite_query(

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from rls.clone import clone
 from rls.grants import Bind, Grant, grant
+from rls.names import quoted
 from rls.newrow import Check
 from rls.policy import PolicySet, TablePolicy
 from rls.schema import Schema
@@ -24,6 +27,13 @@ from rls.subject import Signature
 
 #: Dialects whose drivers bind ``$n`` parameters; the others get quoted literals.
 PARAMETER_DIALECTS = frozenset({"postgres"})
+
+#: Dialects in which rowgate names every table with its schema, so that ``search_path`` cannot
+#: redirect a name.  Elsewhere a schema-qualified name means another database or an attached
+#: file (SQLite, MySQL, DuckDB), so tables of the policy file's default schema are written
+#: unqualified; no CTE can capture them (CTEs are renamed ``rowgate_cte_<n>``) and the verifier
+#: recognises filters by identity, not by name.
+SCHEMA_DIALECTS = frozenset({"postgres"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +69,8 @@ class Binder:
         self.slots.append(slot)
         node: exp.Expr
         if self.parametric:
-            node = exp.Parameter(this=exp.Literal.number(self.offset + len(self.slots)))
+            number = exp.Literal(this=str(self.offset + len(self.slots)), is_string=False)
+            node = exp.Parameter(this=number)
             if cast is not None:
                 # Bound as text and converted by the database, so that drivers take the id as a
                 # string whatever the column's type (asyncpg wants an int for a bigint $n).
@@ -107,6 +118,10 @@ class Context:
     filters: dict[int, tuple[exp.Table, exp.Expr]] = field(default_factory=dict)
     guards: list[exp.Expr] = field(default_factory=list)
     checks: list[Check] = field(default_factory=list)
+    #: Conditions on an INSERT's new rows for the database to evaluate (``TRUE`` or a failure).
+    row_checks: list[exp.Expr] = field(default_factory=list)
+    #: Whether the statement returns rows only for rowgate's own checks (drop them).
+    discard_rows: bool = False
     rules: list[TableRule] = field(default_factory=list)
 
     def grant(self, table: TablePolicy, operation: str) -> Grant:
@@ -137,6 +152,12 @@ class Context:
         words = self.sql.split()
         return words[0].upper()[:40] if words else "(empty)"
 
+    def schema_of(self, table: TablePolicy) -> exp.Identifier | None:
+        """The schema part of the name rowgate writes for ``table`` (``None``: unqualified)."""
+        if self.dialect_name in SCHEMA_DIALECTS or table.schema != self.policies.schema:
+            return quoted(table.schema)
+        return None
+
     @property
     def barrier(self) -> bool:
         """Whether filtered reads get ``OFFSET 0`` (PostgreSQL's optimisation fence)."""
@@ -150,7 +171,16 @@ _STRING_TYPES = ("uuid", "text", "character", "varchar", "citext", "name")
 
 
 def _cast_to(column_type: str | None) -> exp.DataType | None:
-    if column_type is None or column_type.lower().startswith(_STRING_TYPES):
+    if column_type is None:
+        return None
+    built = _built_type(column_type)
+    return None if built is None else clone(built)
+
+
+@lru_cache(maxsize=256)
+def _built_type(column_type: str) -> exp.DataType | None:
+    # Built once per type name (building parses it); each use gets its own copy.
+    if column_type.lower().startswith(_STRING_TYPES):
         return None
     try:
         return exp.DataType.build(column_type, dialect="postgres")

@@ -1,17 +1,27 @@
-"""Running a rewritten statement on PostgreSQL (asyncpg): the one I/O edge of the engine.
+"""Running rewritten statements on PostgreSQL (asyncpg): the one I/O edge of the engine, and the
+one path every statement rowgate runs takes (the data API's runner delegates here).
 
 ``run`` opens a transaction on the given connection (a savepoint when one is already open),
-tells the database who the caller is with ``set_config(..., true)`` (``SET LOCAL``: gone at
-the end of the transaction), executes the statement with the caller's parameters followed by
-rowgate's, and returns the rows and the command status.  The settings are the ones the native
-policies of ``rls.export`` read:
+tells the database who the caller is (``set_config(..., true)``: ``SET LOCAL``, gone at the end
+of the transaction), optionally bounds the statement's time (``statement_timeout``, enforced by
+PostgreSQL), and
+``execute``s the statement.  Callers that open their own transactions in one round trip (the
+data API) send ``begin_sql(...)`` instead and call ``execute`` directly.  The settings are the
+ones the native policies of ``rls.export`` read:
 
     rowgate.user_id   the subject's user id ('' when none)
     rowgate.org_id    the subject's tenant id ('' when none)
     rowgate.role      the subject's role name ('' when none)
     rowgate.groups    the subject's groups, comma-separated and sorted ('admin,user')
 
-A write refused by the database itself (the upsert guard of ``rls.rules.guard_upsert``, or the
+``execute`` takes the statement from the connection's asyncpg statement cache (parsed and
+planned once per connection, then only bound and run: one round trip; reads through
+``Connection.fetch``, everything else through ``cached_statement``), binds the caller's
+parameters followed by rowgate's (converted to the types PostgreSQL inferred when they do not
+fit as they are), reads at most ``max_rows`` rows through a portal when asked, and drops the
+rows of rowgate's own new-row checks (``Rewritten.discard_rows``).
+
+A write refused by the database itself (rowgate's run-time checks of ``rls.raising``, or the
 native policies as a second layer) becomes ``WriteRefused``; other database errors are left to
 the caller, which knows how to present them.
 """
@@ -20,68 +30,267 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
+from asyncpg.prepared_stmt import PreparedStatement
 
-from config.errors import WriteRefused
+from config.errors import BadRequest, ValidationFailed, WriteRefused
 from rls.raising import MARKER as RAISE_MARKER
 from rls.subject import Subject
 from rls.template import Rewritten
+from rls.values import from_json, from_text, internal_type
 
 SET_SUBJECT = (
     "SELECT set_config('rowgate.user_id', $1, true), set_config('rowgate.org_id', $2, true), "
     "set_config('rowgate.role', $3, true), set_config('rowgate.groups', $4, true)"
 )
+SET_SUBJECT_AND_TIMEOUT = SET_SUBJECT + ", set_config('statement_timeout', $5, true)"
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
-    """What a statement returned: its rows (RETURNING rows for writes), status and row count."""
+    """What a statement returned: its rows (RETURNING rows for writes), status, row count, and
+    (when ``execute`` was asked to ``describe``) its result columns as ``(name, type)``."""
 
     rows: list[asyncpg.Record]
     status: str
     rowcount: int
-
-
-async def set_subject(conn: asyncpg.Connection, subject: Subject) -> None:
-    """Set the ``rowgate.*`` settings for the current transaction."""
-    await conn.execute(
-        SET_SUBJECT,
-        subject.user_id or "",
-        subject.tenant_id or "",
-        subject.role or "",
-        ",".join(sorted(subject.groups)),
-    )
+    columns: tuple[tuple[str, str], ...] = ()
 
 
 async def run(
-    conn: asyncpg.Connection, rewritten: Rewritten, subject: Subject, params: Sequence[Any] = ()
+    conn: asyncpg.Connection,
+    rewritten: Rewritten,
+    subject: Subject,
+    params: Sequence[Any] = (),
+    *,
+    max_rows: int | None = None,
+    statement_timeout: timedelta | None = None,
 ) -> Result:
-    """Execute ``rewritten`` for ``subject`` in a transaction; its rows, status and row count."""
+    """Execute ``rewritten`` for ``subject`` in a transaction of its own; ``statement_timeout``
+    bounds the statement (PostgreSQL cancels it: ``QueryCanceledError``), ``max_rows`` its
+    result (see ``execute``)."""
     async with conn.transaction():
-        await set_subject(conn, subject)
-        try:
-            statement = await conn.prepare(rewritten.sql)
-            rows = await statement.fetch(*params, *rewritten.params)
-        except asyncpg.PostgresError as error:
-            raise translated(error) from error
-        status = statement.get_statusmsg() or ""
-    return Result(rows, status, _rowcount(status, rows))
+        await set_subject(conn, subject, statement_timeout)
+        return await execute(conn, rewritten, params, max_rows=max_rows)
+
+
+async def set_subject(
+    conn: asyncpg.Connection, subject: Subject, statement_timeout: timedelta | None = None
+) -> None:
+    """Set the ``rowgate.*`` settings (and ``statement_timeout``) for the current transaction."""
+    values = _settings(subject).values()
+    if statement_timeout is None:
+        await conn.execute(SET_SUBJECT, *values)
+    else:
+        await conn.execute(SET_SUBJECT_AND_TIMEOUT, *values, str(_milliseconds(statement_timeout)))
+
+
+def begin_sql(
+    subject: Subject,
+    *,
+    readonly: bool,
+    snapshot: bool = False,
+    statement_timeout: timedelta | None = None,
+    role: str | None = None,
+) -> str:
+    """``BEGIN`` and the transaction's ``SET LOCAL`` settings, in one simple query (one round
+    trip): the subject's ``rowgate.*`` settings, ``statement_timeout`` and ``role`` when given.
+
+    ``SET`` takes no bind parameters, so the values are written as ``E''`` literals with every
+    backslash and quote escaped (what libpq's ``PQescapeLiteral`` does): a literal that no value
+    can end, whatever ``standard_conforming_strings`` says.  Subject ids hold no control
+    characters (``rls.subject`` refuses them); NUL is refused here as well.
+    """
+    isolation = "REPEATABLE READ" if snapshot else "READ COMMITTED"
+    mode = "READ ONLY" if readonly else "READ WRITE"
+    values = {} if statement_timeout is None else {"statement_timeout": str(_milliseconds(statement_timeout))}
+    values.update(_settings(subject))
+    if role:
+        values["role"] = role
+    sets = "".join(f"; SET LOCAL {name} = {pg_literal(value)}" for name, value in values.items())
+    return f"BEGIN ISOLATION LEVEL {isolation} {mode}{sets}"
+
+
+def pg_literal(value: str) -> str:
+    """``value`` as a PostgreSQL escape-string literal that holds exactly ``value``."""
+    if "\x00" in value:
+        raise ValueError("a setting cannot hold the NUL character")
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+async def execute(
+    conn: asyncpg.Connection,
+    rewritten: Rewritten,
+    params: Sequence[Any] = (),
+    *,
+    json_params: bool = False,
+    max_rows: int | None = None,
+    describe: bool = False,
+) -> Result:
+    """Run ``rewritten`` in the caller's transaction with ``params`` followed by rowgate's.
+
+    ``json_params``: the caller's values are JSON and are converted to the parameter types
+    PostgreSQL inferred (``ValidationFailed`` when one does not fit).  ``max_rows``: read at most
+    that many rows (more is ``BadRequest`` ``too_many_rows``) instead of relying on the
+    statement's own ``LIMIT``.  ``describe``: also return the result columns' names and types.
+    A row-security refusal by the database is raised as ``WriteRefused``.
+    """
+    try:
+        if rewritten.kind == "select" and not (json_params or max_rows is not None or describe):
+            return await _read(conn, rewritten, params)
+        return await _run_statement(conn, rewritten, params, json_params, max_rows, describe)
+    except asyncpg.PostgresError as error:
+        if isinstance(error, asyncpg.exceptions.InvalidCachedStatementError):
+            # A table changed under the cached plan: prepare afresh next time (asyncpg drops its
+            # cache by itself only for errors raised through Connection.fetch).
+            await conn.reload_schema_state()
+        refusal = translated(error)
+        if refusal is error:
+            raise
+        raise refusal from error
+
+
+async def _read(conn: asyncpg.Connection, rewritten: Rewritten, params: Sequence[Any]) -> Result:
+    """A read whose rows are all wanted: ``Connection.fetch``, the same statement cache and the
+    cheapest call (a read's status is ``SELECT <rows>``)."""
+    try:
+        rows: list[asyncpg.Record] = await conn.fetch(rewritten.sql, *params, *rewritten.params)
+    except asyncpg.InterfaceError as error:
+        if not _misfit(error, rewritten):
+            raise
+        return await _run_statement(conn, rewritten, params, False, None, False)
+    return Result(rows, f"SELECT {len(rows)}", len(rows))
+
+
+async def _run_statement(
+    conn: asyncpg.Connection,
+    rewritten: Rewritten,
+    params: Sequence[Any],
+    json_params: bool,
+    max_rows: int | None,
+    describe: bool,
+) -> Result:
+    statement = await cached_statement(conn, rewritten.sql)
+    if json_params:
+        args = bind_args(statement.get_parameters(), params, rewritten.params, json_params=True)
+    else:
+        args = [*params, *rewritten.params]
+    try:
+        rows = await _rows(statement, args, max_rows, rewritten.discard_rows)
+    except asyncpg.InterfaceError as error:
+        if json_params or not _misfit(error, rewritten):
+            raise
+        args = bind_args(statement.get_parameters(), params, rewritten.params, json_params=False)
+        rows = await _rows(statement, args, max_rows, rewritten.discard_rows)
+    status = statement.get_statusmsg() or ""
+    if rewritten.discard_rows:
+        return Result([], status, _rowcount(status, []))
+    columns = tuple((a.name, a.type.name) for a in statement.get_attributes()) if describe else ()
+    return Result(rows, status, _rowcount(status, rows), columns)
+
+
+def _misfit(error: asyncpg.InterfaceError, rewritten: Rewritten) -> bool:
+    """Whether asyncpg refused a value before sending anything (its client-side ``DataError``)
+    for a statement with rowgate values: rowgate's ids are text, and a tenant column of another
+    type (bigint, say) needs them converted to the type PostgreSQL inferred."""
+    return isinstance(error, ValueError) and bool(rewritten.params)
+
+
+async def cached_statement(conn: asyncpg.Connection, sql: str) -> PreparedStatement:
+    """The prepared statement for ``sql`` from the connection's asyncpg statement cache.
+
+    asyncpg 0.32 offers no public way to this: ``Connection.prepare`` always parses afresh (a
+    round trip and no plan reuse), and ``fetch``/``execute``/``cursor``, which do use the cache,
+    give neither the parameter and result types (needed to convert JSON values and to describe
+    an empty result) nor the status of a statement that returns rows.  So this one function
+    uses the protected ``Connection._get_statement`` that ``fetch`` itself uses, and wraps the
+    cached state the way ``Connection.prepare`` does.
+    """
+    get_statement = conn._get_statement
+    state = await get_statement(sql, None)
+    return PreparedStatement(get_statement.__self__, sql, state)
+
+
+async def _rows(
+    statement: PreparedStatement, args: Sequence[Any], max_rows: int | None, discard: bool
+) -> list[asyncpg.Record]:
+    if max_rows is None or discard or not statement.get_attributes():
+        rows: list[asyncpg.Record] = await statement.fetch(*args)
+        return rows
+    cursor = await statement.cursor(*args)
+    rows = await cursor.fetch(max_rows + 1)
+    if len(rows) > max_rows:
+        raise BadRequest(
+            f"The statement returns more than {max_rows} rows: add a LIMIT.", code="too_many_rows"
+        )
+    return rows
+
+
+def bind_args(
+    types: Sequence[Any], caller: Sequence[Any], rowgate: Sequence[str], *, json_params: bool
+) -> list[Any]:
+    """The values to bind: the caller's (converted from JSON when asked), then rowgate's subject
+    values converted from text to the types PostgreSQL inferred for them (a tenant column may be
+    a ``bigint``)."""
+    if len(types) != len(caller) + len(rowgate):
+        raise BadRequest(
+            f"The statement uses {len(types) - len(rowgate)} parameter(s) but {len(caller)} were given.",
+            code="bad_parameter",
+        )
+    args = list(caller)
+    if json_params:
+        for index, value in enumerate(caller):
+            try:
+                args[index] = from_json(value, internal_type(types[index].name))
+            except ValueError as error:
+                raise ValidationFailed(
+                    f"Parameter ${index + 1}: {error}.",
+                    errors=[{"field": f"params[{index}]", "message": str(error)}],
+                    code="invalid_parameter",
+                ) from None
+    offset = len(caller)
+    for index, value in enumerate(rowgate):
+        kind = types[offset + index].name
+        args.append(value if kind in _TEXT_TYPES else from_text(value, internal_type(kind)))
+    return args
+
+
+_TEXT_TYPES = frozenset({"text", "uuid", "varchar", "bpchar", "name", "unknown", "citext"})
 
 
 def translated(error: asyncpg.PostgresError) -> Exception:
-    """``WriteRefused`` for a row-security refusal by the database, else ``error`` itself."""
+    """``WriteRefused`` (with the ``sqlstate``) for a row-security refusal by the database, else
+    ``error`` itself."""
     message = str(getattr(error, "message", "") or error)
+    state = str(getattr(error, "sqlstate", "") or "")
     if RAISE_MARKER in message:
-        detail = message.split(RAISE_MARKER, 1)[1].split('"', 1)[0]
-        return WriteRefused(detail, code="write_refused")
-    if getattr(error, "sqlstate", "") == "42501" and "row-level security" in message:
-        return WriteRefused(
+        refusal = WriteRefused(message.split(RAISE_MARKER, 1)[1].split('"', 1)[0], code="write_refused")
+    elif state == "42501" and "row-level security" in message:
+        refusal = WriteRefused(
             "the database's row-level security policy refused this write", code="write_refused"
         )
-    result: Exception = error
-    return result
+    else:
+        unchanged: Exception = error
+        return unchanged
+    if state:
+        refusal.extra["sqlstate"] = state
+    return refusal
+
+
+def _settings(subject: Subject) -> dict[str, str]:
+    return {
+        "rowgate.user_id": subject.user_id or "",
+        "rowgate.org_id": subject.tenant_id or "",
+        "rowgate.role": subject.role or "",
+        "rowgate.groups": ",".join(sorted(subject.groups)),
+    }
+
+
+def _milliseconds(timeout: timedelta) -> int:
+    return int(timeout.total_seconds() * 1000)  # 0: no timeout, as PostgreSQL reads it
 
 
 def _rowcount(status: str, rows: list[asyncpg.Record]) -> int:

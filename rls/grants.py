@@ -22,6 +22,7 @@ from functools import lru_cache
 
 from sqlglot import exp
 
+from rls.clone import clone
 from rls.names import quoted
 from rls.policy import TablePolicy
 from rls.subject import Signature
@@ -154,11 +155,13 @@ def grouped(expression: exp.Expr) -> exp.Expr:
 
 def qualify(expression: exp.Expr, qualifier: str) -> exp.Expr:
     """A copy of a policy filter with every column qualified by ``qualifier``."""
-    copy = expression.copy()
-    for column in copy.find_all(exp.Column):
-        column.set("this", quoted(column.name))
-        column.set("table", quoted(qualifier))
-    return copy
+
+    def qualified(node: exp.Expr) -> exp.Expr | None:
+        if isinstance(node, exp.Column):
+            return exp.Column(this=quoted(node.name), table=quoted(qualifier))
+        return None
+
+    return clone(expression, qualified)
 
 
 def _describe_disjunct(disjunct: Disjunct, table: TablePolicy) -> str:

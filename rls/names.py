@@ -38,33 +38,33 @@ def dialect_of(name: str) -> Dialect:
 
 def fold(text: str, quoted: bool, dialect: Dialect) -> str:
     """``text`` as the database stores the name (case folded unless quoted, per dialect)."""
+    return _folder_of(dialect)(text, quoted)
+
+
+def _folder_of(dialect: Dialect) -> Callable[[str, bool], str]:
     entry = _FOLDERS.get(id(dialect))
     if entry is None or entry[0] is not dialect:
         entry = _FOLDERS[id(dialect)] = (dialect, _folder(dialect))
-    return entry[1](text, quoted)
+    return entry[1]
 
 
 def _folder(dialect: Dialect) -> Callable[[str, bool], str]:
+    # One small function per case, so that folding a name is a single call (it runs for every
+    # name of every statement rewritten).
     strategy = dialect.normalization_strategy
     if strategy is NormalizationStrategy.CASE_SENSITIVE:
         return lambda text, quoted: text
-    insensitive = strategy in (
-        NormalizationStrategy.CASE_INSENSITIVE,
-        NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE,
-    )
     upper = strategy in (NormalizationStrategy.UPPERCASE, NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE)
-    table = _ASCII_UPPER if upper else _ASCII_LOWER
-    ascii_only = dialect.ASCII_ONLY_NORMALIZATION
-
-    def change(text: str) -> str:
-        if ascii_only:
-            return text.translate(table)
-        return text.upper() if upper else text.lower()
-
-    def folded(text: str, quoted: bool) -> str:
-        return text if quoted and not insensitive else change(text)
-
-    return folded
+    if dialect.ASCII_ONLY_NORMALIZATION:
+        table = _ASCII_UPPER if upper else _ASCII_LOWER
+        change: Callable[[str], str] = lambda text: text.translate(table)  # noqa: E731
+    else:
+        change = str.upper if upper else str.lower
+    if strategy in (NormalizationStrategy.CASE_INSENSITIVE, NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE):
+        return lambda text, quoted: change(text)
+    if dialect.ASCII_ONLY_NORMALIZATION:
+        return lambda text, quoted: text if quoted else text.translate(table)
+    return lambda text, quoted: text if quoted else change(text)
 
 
 _FOLDERS: dict[int, tuple[Dialect, Callable[[str, bool], str]]] = {}
@@ -74,9 +74,11 @@ def ident_name(node: exp.Expr | None, dialect: Dialect) -> str:
     """The folded name of an identifier node (empty for ``None``)."""
     if node is None:
         return ""
+    entry = _FOLDERS.get(id(dialect))
+    folder = entry[1] if entry is not None and entry[0] is dialect else _folder_of(dialect)
     if isinstance(node, exp.Identifier):
-        return fold(node.this, bool(node.quoted), dialect)
-    return fold(node.name, False, dialect)
+        return folder(node.this, node.quoted)
+    return folder(node.name, False)
 
 
 def parse_name(text: str, dialect: Dialect) -> tuple[str | None, str] | None:

@@ -29,7 +29,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -101,11 +101,12 @@ class TablePolicy:
     filters: Mapping[str, exp.Expr]
     filter_sql: Mapping[str, str]
     columns: tuple[str, ...] | None
+    #: ``schema.name``, the key of this table in ``PolicySet.tables`` (made once: rules look it
+    #: up for every table of every statement they rewrite).
+    qualified: str = field(init=False)
 
-    @property
-    def qualified(self) -> str:
-        """``schema.name``, the key of this table in ``PolicySet.tables``."""
-        return f"{self.schema}.{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "qualified", f"{self.schema}.{self.name}")
 
     def groups(self, operation: str) -> frozenset[str]:
         """The policy groups that may run ``operation`` (empty: nobody may)."""

@@ -14,11 +14,18 @@ built-in comparison operators do not fail on stored values, so such a condition 
 an error that depends on a row.  (PostgreSQL marks a few of them, such as ``LIKE`` and
 ``numeric =``, as not leakproof because they could fail on unusual input; a literal pattern
 that does not end in an escape character cannot.)
+
+For the same reason an ordered single-table read may sort and limit inside the fence
+(``ordered_limit``): ordering by plain columns and counting rows evaluates nothing that can fail.
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+
+from rls.clone import clone
+from rls.names import ident_name, quoted
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 _VALUES = (exp.Literal, exp.Null, exp.Boolean, exp.Parameter, exp.Placeholder)
@@ -92,3 +99,103 @@ def _safe_pattern(node: exp.Expr) -> bool:
     text = node.this
     trailing = len(text) - len(text.rstrip("\\"))
     return trailing % 2 == 0
+
+
+#: Arguments of a SELECT whose ORDER BY and LIMIT may move inside its one table's filter: any
+#: other (WHERE left outside, GROUP BY, DISTINCT, windows, joins ...) needs every row first.
+_ORDERED_READ_ARGS = frozenset({"expressions", "from_", "order", "limit", "offset", "with_"})
+_PLAIN_ITEMS = (exp.Column, exp.Star, exp.Literal, exp.Null, exp.Boolean, exp.Parameter)
+
+
+def ordered_limit(
+    query: exp.Select, name: str, visible: tuple[str, ...], inner: str, dialect: Dialect
+) -> tuple[exp.Order, exp.Limit] | None:
+    """An ``ORDER BY`` and ``LIMIT`` for the filter of ``query``'s one table (known as ``name``,
+    read as ``inner`` inside the filter), when ``query`` is a single-table read that orders by
+    plain visible columns and limits by constants or parameters; ``None`` otherwise.
+
+    The filter's rows come out in the caller's order and only as many as the caller takes
+    (``LIMIT n + m`` for ``LIMIT n OFFSET m``), so an index can serve the order; the query itself
+    keeps its ORDER BY, LIMIT and OFFSET, so the answer is one the original query could give.
+    """
+    order, limit, offset = query.args.get("order"), query.args.get("limit"), query.args.get("offset")
+    if order is None or not isinstance(limit, exp.Limit) or not _only(query, _ORDERED_READ_ARGS):
+        return None
+    if not _plain_list(query):
+        return None
+    count = _bound(limit)
+    skipped = _bound(offset) if offset is not None else None
+    if count is None or (offset is not None and skipped is None):
+        return None
+    items = [_ordered(item, query, name, visible, inner, dialect) for item in order.expressions]
+    if not items or any(item is None for item in items):
+        return None
+    total = count if skipped is None else _sum(count, skipped)
+    return exp.Order(expressions=items), exp.Limit(expression=total)
+
+
+def _only(node: exp.Expr, keys: frozenset[str] | set[str]) -> bool:
+    """Whether ``node`` has no argument set beyond ``keys``."""
+    return all(key in keys or value in (None, False) or value == [] for key, value in node.args.items())
+
+
+def _plain_list(query: exp.Select) -> bool:
+    """Whether the select list only passes columns and values through (no function can change
+    how many rows there are: aggregates, windows, set-returning functions)."""
+    return all(
+        isinstance(item.this if isinstance(item, exp.Alias) else item, _PLAIN_ITEMS)
+        for item in query.expressions
+    )
+
+
+def _bound(clause: exp.Expr) -> exp.Expr | None:
+    """The value of a ``LIMIT``/``OFFSET`` that is a number or a parameter (a fresh copy)."""
+    if not _only(clause, {"expression"}):
+        return None
+    value = clause.args.get("expression")
+    if isinstance(value, exp.Literal) and not value.is_string and value.this.isdigit():
+        return exp.Literal(this=value.this, is_string=False)
+    if isinstance(value, exp.Parameter | exp.Placeholder):
+        return clone(value)
+    return None
+
+
+def _sum(count: exp.Expr, skipped: exp.Expr) -> exp.Expr:
+    if isinstance(count, exp.Literal) and isinstance(skipped, exp.Literal):
+        return exp.Literal(this=str(int(count.this) + int(skipped.this)), is_string=False)
+    # PostgreSQL types a LIMIT or OFFSET parameter bigint; the sum must not leave it unknown.
+    return exp.Add(this=_bigint(count), expression=_bigint(skipped))
+
+
+def _bigint(value: exp.Expr) -> exp.Expr:
+    if isinstance(value, exp.Literal):
+        return value
+    return exp.Cast(this=value, to=exp.DataType(this=exp.DataType.Type.BIGINT))
+
+
+def _ordered(
+    item: exp.Expr, query: exp.Select, name: str, visible: tuple[str, ...], inner: str, dialect: Dialect
+) -> exp.Ordered | None:
+    """The filter's copy of one ORDER BY item, if it is a plain visible column of the table."""
+    if not isinstance(item, exp.Ordered) or not _only(item, {"this", "desc", "nulls_first"}):
+        return None
+    column = item.this
+    if not _is_plain(column) or not isinstance(column, exp.Column):
+        return None
+    qualifier = column.args.get("table")
+    column_name = ident_name(column.this, dialect)
+    if qualifier is not None and ident_name(qualifier, dialect) != name:
+        return None
+    if qualifier is None and column_name in _output_aliases(query, dialect):
+        return None  # ORDER BY names an output column first, which may be another expression
+    if column_name not in visible:
+        return None
+    copy = exp.Ordered(this=exp.Column(this=quoted(column_name), table=quoted(inner)))
+    for key in ("desc", "nulls_first"):
+        if key in item.args:
+            copy.set(key, item.args[key])
+    return copy
+
+
+def _output_aliases(query: exp.Select, dialect: Dialect) -> set[str]:
+    return {ident_name(e.args["alias"], dialect) for e in query.expressions if isinstance(e, exp.Alias)}

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
+from dataclasses import dataclass
 
 from sqlglot import exp
 from sqlglot.errors import ParseError, SqlglotError
+from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
+from sqlglot.tokens import Tokenizer
 
 from config.errors import ConfigError, QueryRefused, WriteRefused
 from rls.context import PARAMETER_DIALECTS, Binder, Context
@@ -71,6 +75,15 @@ class Rewriter:
         self._parametric = not self.literals
         self._nonce = f"rowgatevalue{secrets.token_hex(8)}x"
         self._cache: LRU[tuple[str, str, Signature, str, int], Template | Refusal] = LRU(cache_size)
+        self._local = threading.local()
+
+    def _tools(self) -> _Tools:
+        """This thread's tokenizer and parser (both reset themselves on every use; building them
+        costs more than a short statement's tokenizing)."""
+        tools: _Tools | None = getattr(self._local, "tools", None)
+        if tools is None:
+            tools = self._local.tools = _Tools(self.dialect.tokenizer(), self.dialect.parser())
+        return tools
 
     def rewrite(self, sql: str, subject: Subject, params_count: int = 0) -> Rewritten:
         """``sql`` confined to ``subject``'s rows; raises ``QueryRefused`` or ``WriteRefused``."""
@@ -120,13 +133,15 @@ class Rewriter:
             tuple(ctx.rules),
             tuple(ctx.checks),
             None if self._parametric else self.dialect,
+            ctx.discard_rows,
         )
 
     def _parse(self, sql: str) -> exp.Expr:
         try:
-            tokens = self.dialect.tokenize(sql)
+            tools = self._tools()
+            tokens = tools.tokenizer.tokenize(sql)
             _check_size(tokens)
-            statements = [s for s in self.dialect.parser().parse(tokens, sql) if s is not None]
+            statements = [s for s in tools.parser.parse(tokens, sql) if s is not None]
         except ParseError as error:
             first = error.errors[0] if error.errors else {}
             where = f" at line {first.get('line')}, column {first.get('col')}" if first.get("line") else ""
@@ -146,6 +161,12 @@ class Rewriter:
                 "several statements are not allowed: send one at a time", code="statement_not_allowed"
             )
         return statements[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tools:
+    tokenizer: Tokenizer
+    parser: Parser
 
 
 def _check_size(tokens: list[Token]) -> None:

@@ -33,12 +33,15 @@ class Rewritten:
 
     On PostgreSQL, bind ``*caller_params, *params``: rowgate's parameters are numbered after
     the caller's.  Other dialects get the values inlined as literals and ``params`` is empty.
+    ``discard_rows``: the statement returns rows only because rowgate checks an INSERT's new
+    rows in a RETURNING list of its own; whoever runs it drops them (``rls.execute`` does).
     """
 
     sql: str
     params: tuple[str, ...]
     kind: str
     tables: tuple[TableRule, ...]
+    discard_rows: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class Template:
     tables: tuple[TableRule, ...]
     checks: tuple[Check, ...]
     dialect: Dialect | None
+    discard_rows: bool = False
 
     def render(self, subject: Subject) -> Rewritten:
         """The statement for ``subject``; ``WriteRefused`` when a new row needs other values."""
@@ -60,12 +64,12 @@ class Template:
                 raise WriteRefused(check.message, code="write_refused")
         bound = tuple(values[slot] or "" for slot in self.slots)
         if self.dialect is None:
-            return Rewritten(self.parts[0], bound, self.kind, self.tables)
+            return Rewritten(self.parts[0], bound, self.kind, self.tables, self.discard_rows)
         pieces = [self.parts[0]]
         for value, part in zip(bound, self.parts[1:], strict=True):
             pieces.append(exp.Literal.string(value).sql(self.dialect))
             pieces.append(part)
-        return Rewritten("".join(pieces), (), self.kind, self.tables)
+        return Rewritten("".join(pieces), (), self.kind, self.tables, self.discard_rows)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,8 @@ each ``exp.Table`` in the final tree, one of:
 - a read inside a filter the rewriter built (recognised by object identity, which SQL text
   cannot forge) whose WHERE still holds the policy predicate and, on PostgreSQL, ``OFFSET 0``;
 - the statement's write target, with its guard predicate still a top-level conjunct of the
-  WHERE (UPDATE, DELETE), or the tenant column in its column list (INSERT into a tenant table);
+  WHERE (UPDATE, DELETE), or the tenant column in its column list and any run-time new-row
+  check at the top level of RETURNING (INSERT);
 - a reference to a renamed CTE (``rowgate_cte_<n>``: a CTE or nothing, never a real table);
 - a table function (``generate_series(...)``; its function passed the allowlist).
 
@@ -29,14 +30,38 @@ _RELATIONS = (exp.Table, exp.Subquery, exp.Lateral, exp.Values, exp.Unnest)
 
 def verify(expression: exp.Expr, ctx: Context) -> exp.Expr:
     """Refuse the rewritten statement unless every table read is filtered or guarded."""
-    for node in expression.find_all(exp.Table, exp.From, exp.Join, exp.DML):
-        if isinstance(node, exp.Table):
-            _check_table(node, expression, ctx)
-        elif isinstance(node, exp.From | exp.Join) and not isinstance(node.this, _RELATIONS):
+    kinds = _KINDS
+    for node in expression.walk():
+        kind = kinds.get(type(node))
+        if kind is None:
+            kind = _kind(type(node))
+        if kind == _TABLE:
+            _check_table(node, expression, ctx)  # type: ignore[arg-type]
+        elif kind == _FROM and not isinstance(node.this, _RELATIONS):
             _fail(f"a {node.this.key} in FROM")
-        elif isinstance(node, exp.DML) and node is not expression:
+        elif kind == _DML and node is not expression:
             _fail("a nested write")
     return expression
+
+
+# Each node's class is looked up once (a table filled on first sight) rather than tested
+# against each kind: the verifier walks every node of every statement it rewrites.
+_TABLE, _FROM, _DML, _OTHER = 1, 2, 3, 0
+_KINDS: dict[type[exp.Expr], int] = {}
+
+
+def _kind(cls: type[exp.Expr]) -> int:
+    kind = (
+        _TABLE
+        if issubclass(cls, exp.Table)
+        else _FROM
+        if issubclass(cls, exp.From | exp.Join)
+        else _DML
+        if issubclass(cls, exp.DML)
+        else _OTHER
+    )
+    _KINDS[cls] = kind
+    return kind
 
 
 def _check_table(table: exp.Table, root: exp.Expr, ctx: Context) -> None:
@@ -83,6 +108,31 @@ def _check_target(table: exp.Table, root: exp.Expr, ctx: Context) -> None:
         )
         if policy.tenant_column and policy.tenant_column not in names:
             _fail("an insert without the tenant column")
+        if not all(_checks_every_row(check, root) for check in ctx.row_checks):
+            _fail("an insert without its new-row check")
+
+
+def _checks_every_row(check: exp.Expr, root: exp.Expr) -> bool:
+    """Whether a new-row check (by identity) is evaluated for every row the INSERT returns: a
+    conjunct of a RETURNING item, or of the first condition of a CASE that is one."""
+    node = check
+    while isinstance(node.parent, exp.And):
+        node = node.parent
+    if isinstance(node.parent, exp.If) and node.arg_key == "this":
+        case = node.parent.parent
+        if (
+            not isinstance(case, exp.Case)
+            or not case.args.get("ifs")
+            or case.args["ifs"][0] is not node.parent
+        ):
+            return False
+        node = case
+    if isinstance(node.parent, exp.Alias):
+        node = node.parent
+    returning = node.parent
+    return (
+        isinstance(returning, exp.Returning) and returning.parent is root and returning.arg_key == "returning"
+    )
 
 
 def is_conjunct(condition: exp.Expr, part: exp.Expr) -> bool:

@@ -28,16 +28,17 @@ def refuse_denied(grant: Grant, ctx: Context) -> None:
     raise WriteRefused(f"role {who} may not {verb}", code="operation_not_allowed")
 
 
-def pin_target(target: exp.Table, policy: TablePolicy, keep_alias: bool) -> str:
-    """Point the write target at the exact table; return the name it is referred to by."""
+def pin_target(target: exp.Table, policy: TablePolicy, keep_alias: bool, ctx: Context) -> str:
+    """Point the write target at the exact table; return the name it is referred to by, as the
+    database folds it (rowgate writes it quoted: ``UPDATE tasks T`` is ``"t"``)."""
     original = target.this
     alias = target.args.get("alias")
     target.set("this", quoted(policy.name))
-    target.set("db", quoted(policy.schema))
+    target.set("db", ctx.schema_of(policy))
     if alias is None and keep_alias and isinstance(original, exp.Identifier):
         target.set("alias", exp.TableAlias(this=original))
-        return original.name
-    return alias.this.name if alias is not None else policy.name
+        return ident_name(original, ctx.dialect)
+    return ident_name(alias.this, ctx.dialect) if alias is not None else policy.name
 
 
 def row_value(node: exp.Expr, ctx: Context) -> Value:

@@ -13,6 +13,7 @@ from rls.rules.check_parameters import check_parameters
 from rls.rules.check_statement import check_statement
 from rls.rules.filter_reads import filter_reads
 from rls.rules.guard_insert import guard_insert
+from rls.rules.guard_new_rows import guard_new_rows
 from rls.rules.guard_target import guard_target
 from rls.rules.guard_upsert import guard_upsert
 from rls.rules.limit_returning import limit_returning
@@ -32,6 +33,7 @@ RULES: tuple[Rule, ...] = (
     guard_target,
     guard_upsert,
     limit_returning,
+    guard_new_rows,
     filter_reads,
     verify,
 )

@@ -1,6 +1,6 @@
 """Replace every base-table read with a filtered subquery under the original alias.
 
-    FROM tasks t   →   FROM (SELECT "tasks"."id", "tasks"."title", ...
+    FROM tasks t   →   FROM (SELECT "id", "title", ...
                              FROM "public"."tasks"
                              WHERE "tasks"."org_id" = $1 [AND <caller's leakproof conditions>]
                              OFFSET 0) AS t
@@ -9,10 +9,15 @@ wherever the read stands: FROM, every kind of JOIN, LATERAL, subqueries, set ope
 bodies, INSERT ... SELECT, UPDATE ... FROM, DELETE ... USING.  The subquery lists only the
 columns visible to the caller (so ``*`` leaves hidden columns out and naming one fails), names
 the table by its exact schema-qualified name (so neither a CTE nor ``search_path`` can redirect
-it), qualifies every column it uses with that table (so no name can be captured by an outer
-query), and on PostgreSQL ends in ``OFFSET 0``, which keeps the planner from pushing the
-caller's conditions below the filter or pulling the subquery up: the security-barrier
-guarantee of native row security.
+it; other dialects get the default schema's tables unqualified, see
+``rls.context.SCHEMA_DIALECTS``), qualifies every column it uses with that table (so no name can
+be captured by an outer query), and on PostgreSQL ends in ``OFFSET 0``, which keeps the planner
+from pushing the caller's conditions below the filter or pulling the subquery up: the
+security-barrier guarantee of native row security.
+
+A single-table read ordered by plain columns with a LIMIT also sorts and limits inside its
+filter (``rls.pushdown.ordered_limit``), so that an index on the order can serve it instead of
+a sort of every row the caller may see; the query keeps its own ORDER BY, LIMIT and OFFSET.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from sqlglot import exp
 from rls.context import Context, TableRule
 from rls.grants import grouped
 from rls.names import ident_name, quoted
-from rls.pushdown import conjuncts, leakproof_column
+from rls.policy import TablePolicy
+from rls.pushdown import conjuncts, leakproof_column, ordered_limit
 from rls.sources import alias_of, owner_of, relations
 
 
@@ -34,7 +40,7 @@ def filter_reads(expression: exp.Expr, ctx: Context) -> exp.Expr:
         if policy is not None and table is not ctx.target:
             if not table.args.get("alias"):
                 wrapped.add((policy.schema, policy.name))
-            _wrap(table, ctx)
+            _wrap(table, policy, ctx)
     if wrapped:
         _unqualify_schemas(wrapped, ctx)
     return expression
@@ -53,13 +59,15 @@ def _unqualify_schemas(wrapped: set[tuple[str, str]], ctx: Context) -> None:
             column.set("catalog", None)
 
 
-def _wrap(table: exp.Table, ctx: Context) -> None:
-    policy = ctx.resolved[id(table)]
+def _wrap(table: exp.Table, policy: TablePolicy, ctx: Context) -> None:
     grant = ctx.grant(policy, "select")
-    columns = grant.visible(ctx.columns(policy))
-    inner = exp.Table(this=quoted(policy.name), db=quoted(policy.schema))
+    everything = ctx.columns(policy)
+    columns = grant.visible(everything) if grant.hidden else everything
+    args = table.args
+    inner = exp.Table(this=quoted(policy.name), db=ctx.schema_of(policy))
     for arg in ("only", "sample"):
-        inner.set(arg, table.args.get(arg))
+        if args.get(arg) is not None:
+            inner.set(arg, args[arg])
     predicate = grant.predicate(policy.name, ctx.values(policy))
     condition = grouped(predicate)
     for part in _take_leakproof(table, columns, policy.name, ctx):
@@ -72,23 +80,21 @@ def _wrap(table: exp.Table, ctx: Context) -> None:
         where=exp.Where(this=condition),
     )
     if ctx.barrier:
-        select.set("offset", exp.Offset(expression=exp.Literal.number(0)))
-    alias = table.args.get("alias") or exp.TableAlias(this=table.this)
+        ordered = _take_order(table, columns, policy.name, ctx)
+        if ordered is not None:
+            select.set("order", ordered[0])
+            select.set("limit", ordered[1])
+        select.set("offset", exp.Offset(expression=exp.Literal(this="0", is_string=False)))
+    alias = args.get("alias") or exp.TableAlias(this=table.this)
     subquery = exp.Subquery(this=select, alias=alias)
     for arg in ("joins", "laterals"):
-        subquery.set(arg, table.args.get(arg))
+        if args.get(arg):
+            subquery.set(arg, args[arg])
     table.replace(subquery)
     ctx.filters[id(select)] = (inner, predicate)
-    ctx.rules.append(
-        TableRule(
-            policy.qualified,
-            alias_of(subquery, ctx.dialect),
-            "select",
-            grant.groups,
-            grant.describe(),
-            tuple(c for c in ctx.columns(policy) if c in grant.hidden),
-        )
-    )
+    hidden = tuple(c for c in everything if c in grant.hidden) if grant.hidden else ()
+    name = alias_of(subquery, ctx.dialect)
+    ctx.rules.append(TableRule(policy.qualified, name, "select", grant.groups, grant.describe(), hidden))
 
 
 def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, ctx: Context) -> list[exp.Expr]:
@@ -120,15 +126,32 @@ def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, ctx:
     return taken
 
 
+def _take_order(
+    table: exp.Table, visible: tuple[str, ...], inner: str, ctx: Context
+) -> tuple[exp.Order, exp.Limit] | None:
+    """The ORDER BY and LIMIT a single-table read may also apply inside its filter (after its
+    leakproof conditions moved in: any condition left outside must see every row)."""
+    query = owner_of(table)
+    if not isinstance(query, exp.Select) or query.args.get("limit") is None or not query.args.get("order"):
+        return None
+    if relations(query) != [table]:
+        return None
+    from_ = query.args.get("from_")
+    if from_ is None or from_.this is not table or (table.args.get("alias") or exp.TableAlias()).columns:
+        return None
+    return ordered_limit(query, alias_of(table, ctx.dialect), visible, inner, ctx.dialect)
+
+
 def _never_null_extended(table: exp.Table, query: exp.Expr) -> bool:
     """Whether every row of ``query``'s join result has a real row of ``table`` (not NULLs from
     an outer join), which is when a WHERE condition on it may move below the join."""
-    from_ = query.args.get("from_")
+    holder = table.parent
     joins = query.args.get("joins") or []
-    items = ([from_.this] if from_ is not None else []) + [join.this for join in joins]
-    position = next((i for i, item in enumerate(items) if item is table), None)
-    if position is None:
-        return False
-    if position > 0 and joins[position - 1].side in ("LEFT", "FULL"):
-        return False
-    return not any(join.side in ("RIGHT", "FULL") for join in joins[position:])
+    if isinstance(holder, exp.From) and holder is query.args.get("from_"):
+        later = joins
+    else:
+        position = next((i for i, join in enumerate(joins) if join is holder), None)
+        if position is None or joins[position].side in ("LEFT", "FULL"):
+            return False
+        later = joins[position + 1 :]
+    return not any(join.side in ("RIGHT", "FULL") for join in later)

@@ -4,9 +4,15 @@ The tenant column, when the statement does not set it, is set to the caller's te
 owner column to the caller's user id when it has one: the same values the column defaults of the
 native export (``rls.export``) give.  Values the statement gives for them,
 and for columns the group filters read, are checked by ``rls.newrow``: literals are compared
-with the caller's values when they are bound, anything rowgate cannot evaluate is refused with
-a message saying to leave the column out.  RETURNING reads the new rows back, so they must
+with the caller's values when they are bound.  RETURNING reads the new rows back, so they must
 also pass the select policy.  Writes to hidden columns were refused by check_columns.
+
+A new row rowgate cannot evaluate (a bound parameter, an expression, a column of INSERT ...
+SELECT) is checked by the database instead, on the rows actually inserted: the policy's
+predicate over the new row goes into RETURNING (``guard_new_rows`` places it) and fails the
+statement, through ``rls.raising``, for any row that does not pass.  That needs PostgreSQL and
+an INSERT without ON CONFLICT (PostgreSQL checks the proposed row there, inserted or not);
+otherwise such a row is refused with a message saying how to write it.
 """
 
 from __future__ import annotations
@@ -14,11 +20,14 @@ from __future__ import annotations
 from sqlglot import exp
 
 from config.errors import QueryRefused
+from rls import raising
 from rls.context import Context, TableRule
-from rls.grants import qualifies
+from rls.grants import Grant, qualifies
 from rls.names import quoted
 from rls.newrow import UNKNOWN, Value, evaluate
-from rls.writes import column_of, pin_target, refuse_denied, require, row_value
+from rls.policy import TablePolicy
+from rls.rules.guard_new_rows import hosts_checks
+from rls.writes import column_of, pin_target, refuse_denied, require, row_value, violation
 
 _DEFAULT = "DEFAULT"
 
@@ -39,15 +48,44 @@ def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     rows = _rows(expression)
     for column, slot in filled:
         _fill(expression, columns, rows, column, slot, ctx)
-    pin_target(ctx.target, policy, keep_alias=False)
+    name = pin_target(ctx.target, policy, keep_alias=False, ctx=ctx)
     table = policy.name
+    checked = [(grant, "new", "insert")]
+    if expression.args.get("returning") is not None:
+        checked.append((ctx.grant(policy, "select"), "new (RETURNING reads it back)", "select"))
+    at_run_time = _run_time_checks(expression, ctx)
+    later: dict[str, exp.Expr] = {}
     for values in _row_values(expression, columns, ctx):
-        require(evaluate(grant, values, False), table, "new", "insert", ctx)
-        if expression.args.get("returning") is not None:
-            readable = ctx.grant(policy, "select")
-            require(evaluate(readable, values, False), table, "new (RETURNING reads it back)", "select", ctx)
+        for rules, row, operation in checked:
+            outcome = evaluate(rules, values, False)
+            if outcome is None and at_run_time:
+                if operation not in later:
+                    later[operation] = _new_row_check(rules, policy, name, row, operation, ctx)
+            else:
+                require(outcome, table, row, operation, ctx)
+    ctx.row_checks.extend(later.values())
     ctx.rules.append(TableRule(policy.qualified, table, "insert", grant.groups, grant.describe()))
     return expression
+
+
+def _run_time_checks(insert: exp.Insert, ctx: Context) -> bool:
+    """Whether rows rowgate cannot check may be checked by the database as they are inserted."""
+    if not ctx.barrier or insert.args.get("conflict") is not None:
+        return False
+    returning = insert.args.get("returning")
+    if returning is None:
+        # rowgate adds a RETURNING list of its own, whose rows only its own runner drops.
+        return ctx.bind.parametric
+    return any(hosts_checks(item, expanding=True) for item in returning.expressions)
+
+
+def _new_row_check(
+    rules: Grant, policy: TablePolicy, name: str, row: str, operation: str, ctx: Context
+) -> exp.Expr:
+    """``TRUE`` for a new row that passes ``rules``, a failure naming the policy otherwise."""
+    column = policy.tenant_column or ctx.columns(policy)[0]
+    predicate = rules.predicate(name, ctx.values(policy))
+    return raising.unless(predicate, violation(policy.name, row, operation), name, column)
 
 
 def _column_list(insert: exp.Insert, filling: bool, ctx: Context) -> list[str]:

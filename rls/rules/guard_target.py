@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from rls.clone import clone
 from rls.context import Context, TableRule
 from rls.grants import Grant
 from rls.newrow import OLD, UNKNOWN, Value, evaluate
@@ -40,7 +41,7 @@ def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
     reads = reads_target(expression, ctx)
     readable = ctx.grant(policy, "select")
     both = reads and not implied(grant, readable)
-    name = pin_target(ctx.target, policy, keep_alias=True)
+    name = pin_target(ctx.target, policy, keep_alias=True, ctx=ctx)
 
     def using() -> exp.Expr:
         predicate = grant.predicate(name, ctx.values(policy))
@@ -58,7 +59,7 @@ def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
     parts = [guard, *pushed]
     inner = _nest(rest, checks)
     if inner is not None:
-        condition = exp.and_(using(), *(p.copy() for p in pushed), copy=False)
+        condition = exp.and_(using(), *(clone(p) for p in pushed), copy=False)
         parts.append(exp.Case(ifs=[exp.If(this=condition, true=inner)], default=exp.false()))
     expression.set("where", exp.Where(this=exp.and_(*parts, copy=False)))
     rule = grant.describe() + (f" AND {readable.describe()} (it reads the table)" if both else "")

@@ -18,6 +18,7 @@ from sqlglot import exp
 from config.errors import QueryRefused
 from rls import raising
 from rls.context import Context, TableRule
+from rls.names import ident_name
 from rls.newrow import OLD, UNKNOWN, Value, bound, evaluate
 from rls.writes import column_of, refuse_denied, row_value, runtime_check
 
@@ -35,7 +36,7 @@ def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     grant, readable = ctx.grant(policy, "update"), ctx.grant(policy, "select")
     refuse_denied(grant, ctx)
     alias = ctx.target.args.get("alias")
-    name = alias.this.name if alias is not None else policy.name
+    name = ident_name(alias.this, ctx.dialect) if alias is not None else policy.name
     column = policy.tenant_column or ctx.columns(policy)[0]
     bind = ctx.values(policy)
     existing = exp.and_(grant.predicate(name, bind), readable.predicate(name, bind), copy=False)

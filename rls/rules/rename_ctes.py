@@ -33,11 +33,15 @@ def rename_ctes(expression: exp.Expr, ctx: Context) -> exp.Expr:
     if not ctx.census.ctes:
         return expression
     names = {id(cte): f"{CTE_PREFIX}{index}" for index, cte in enumerate(ctx.census.ctes, start=1)}
+    defined = {ident_name(cte.args["alias"].this, ctx.dialect) for cte in ctx.census.ctes}
     targets = _dml_targets(expression)
     for table in ctx.census.tables:
         if id(table) in targets or table.args.get("db") or not isinstance(table.this, exp.Identifier):
             continue
-        cte = resolve_cte(table, ident_name(table.this, ctx.dialect), ctx)
+        name = ident_name(table.this, ctx.dialect)
+        if name not in defined:
+            continue  # no CTE anywhere has this name: a table, wherever it stands
+        cte = resolve_cte(table, name, ctx)
         if cte is not None:
             _point_at(table, names[id(cte)])
             ctx.cte_refs.add(id(table))

@@ -32,7 +32,7 @@ def resolve_tables(expression: exp.Expr, ctx: Context) -> exp.Expr:
 
 
 def _resolve(table: exp.Table, ctx: Context) -> None:
-    extra = sorted(k for k, v in table.args.items() if v not in (None, False, []) and k not in TABLE_ARGS)
+    extra = sorted(k for k, v in table.args.items() if k not in TABLE_ARGS and v not in (None, False, []))
     if table.args.get("catalog"):
         raise QueryRefused("names with a database part are not allowed", code="table_not_allowed")
     schema = ident_name(table.args.get("db"), ctx.dialect) or None

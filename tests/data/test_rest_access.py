@@ -91,7 +91,7 @@ async def test_an_array_inserts_every_row_and_returns_them_in_order(client: Clie
     [
         ("guest", {"title": "x"}, "operation_not_allowed"),
         ("user_b", {"title": "x", "org_id": world.ORG_A}, "write_refused"),
-        ("user_a", {"title": "x", "org_id": world.ORG_A}, "write_refused"),
+        ("user_a", {"title": "x", "org_id": world.ORG_B}, "write_refused"),
     ],
 )
 async def test_inserts_the_policy_forbids_are_403_with_the_reason(
@@ -103,6 +103,14 @@ async def test_inserts_the_policy_forbids_are_403_with_the_reason(
     assert body["detail"]
     status, listed = await client.call("GET", "/v1/data/tasks", "admin_a", params={"title": "eq.x"})
     assert listed["data"] == []
+
+
+async def test_an_insert_naming_the_callers_own_tenant_is_checked_and_written(client: Client) -> None:
+    status, body = await client.call(
+        "POST", "/v1/data/tasks", "user_a", json={"title": "mine", "org_id": world.ORG_A}
+    )
+    assert status == 201, body
+    assert body["data"]["org_id"] == world.ORG_A
 
 
 async def test_only_admins_write_projects(client: Client) -> None:

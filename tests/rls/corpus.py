@@ -4,7 +4,8 @@ Reads cover joins of every kind (inner, left, right, full, cross, comma, lateral
 nested subqueries (IN, EXISTS, scalar, derived tables), CTEs (including one that shadows a
 table, and a recursive one), set operations, aggregates with GROUP BY and HAVING, window
 functions, ORDER BY with LIMIT, and conditions that fail (division by zero, bad casts) on some
-rows.  Writes cover INSERT (VALUES, SELECT, RETURNING, ON CONFLICT DO NOTHING / DO UPDATE),
+rows.  Writes cover INSERT (VALUES, SELECT, RETURNING, ON CONFLICT DO NOTHING / DO UPDATE, and
+computed values of a filtered column, which the database checks as the rows are inserted),
 UPDATE (with FROM and RETURNING, moving rows to another tenant, breaking a filter) and DELETE
 (with USING and RETURNING).  Results are deterministic: every LIMIT orders by a unique key and
 every aggregate of text is ordered.
@@ -118,7 +119,12 @@ def simple(g: Generator) -> str:
 def ordered_limit(g: Generator) -> str:
     table = g.table()
     limit = g.rng.randint(1, 6)
-    return f"SELECT {', '.join(g.columns(table))} FROM {table}{g.where(table)} ORDER BY id DESC LIMIT {limit}"
+    offset = g.rng.choice(("", "", " OFFSET 1", " OFFSET 4"))
+    order = g.rng.choice(("id DESC", "id", f"{TEXT[table]} DESC, id", "created_by NULLS FIRST, id"))
+    return (
+        f"SELECT {', '.join(g.columns(table))} FROM {table}{g.where(table)} ORDER BY {order} "
+        f"LIMIT {limit}{offset}"
+    )
 
 
 def join(g: Generator) -> str:
@@ -296,6 +302,27 @@ def insert_values(g: Generator) -> str:
     return f"INSERT INTO {table} (id, {', '.join(optional)}) VALUES {values}{returning}"
 
 
+def insert_computed(g: Generator) -> str:
+    """An INSERT into tasks whose priority (which the user group's filter reads) is computed, so
+    rowgate cannot check the new rows itself and has the database check them as it inserts."""
+    rows = [
+        f"({g.uid()}, '{g.rng.choice(WORDS)} new', abs({-g.rng.randint(0, 9)}))"
+        for _ in range(g.rng.randint(1, 2))
+    ]
+    returning = g.rng.choice(("", " RETURNING id", " RETURNING id, priority AS p", " RETURNING title, id"))
+    return f"INSERT INTO tasks (id, title, priority) VALUES {', '.join(rows)}{returning}"
+
+
+def insert_select_computed(g: Generator) -> str:
+    """INSERT ... SELECT with a computed priority: some copied rows may fail the filter."""
+    offset = g.uid() * 100
+    g.next_id += 100
+    return (
+        f"INSERT INTO tasks (id, title, priority) SELECT id + {offset}, title, abs(priority - "
+        f"{g.rng.randint(0, 6)}) FROM tasks{g.where('tasks')}"
+    )
+
+
 def insert_select(g: Generator) -> str:
     table = g.rng.choice(("tasks", "notes"))
     text = TEXT[table]
@@ -340,6 +367,8 @@ def delete_using(g: Generator) -> str:
 WRITES: tuple[Callable[[Generator], str], ...] = (
     insert_values,
     insert_values,
+    insert_computed,
+    insert_select_computed,
     insert_select,
     upsert,
     update,

@@ -16,6 +16,7 @@ from rls.policy import PolicySet
 from rls.rewrite import Rewriter
 from rls.rules import RULES
 from rls.rules.filter_reads import filter_reads
+from rls.rules.guard_new_rows import guard_new_rows
 from rls.subject import Subject
 from rls.template import LRU
 from tests.rls import world
@@ -87,6 +88,39 @@ def test_the_verifier_refuses_a_read_a_rule_missed(
 
     with pytest.raises(QueryRefused) as caught:
         rewriter.rewrite("SELECT * FROM projects p JOIN notes n ON true", USER_A)
+
+    assert caught.value.code == "unverified"
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO tasks (id, title, priority) VALUES (1, 'x', $1)",
+        "INSERT INTO tasks (id, title, priority) VALUES (1, 'x', $1) RETURNING id",
+    ],
+)
+@pytest.mark.parametrize("sabotage", ["skip", "bury"])
+def test_the_verifier_refuses_an_insert_whose_new_row_check_is_missing_or_conditional(
+    policies: PolicySet, monkeypatch: pytest.MonkeyPatch, sql: str, sabotage: str
+) -> None:
+    def broken(expression: exp.Expr, ctx: Context) -> exp.Expr:
+        if sabotage == "skip":
+            return expression
+        # the check evaluated only for some rows: inside a branch of a CASE
+        checks = ctx.row_checks
+        ctx.row_checks = [
+            exp.Case(ifs=[exp.If(this=exp.false(), true=exp.and_(*checks, copy=False))], default=exp.true())
+        ]
+        result = guard_new_rows(expression, ctx)
+        ctx.row_checks = checks
+        return result
+
+    rules = tuple(broken if rule is guard_new_rows else rule for rule in RULES)
+    monkeypatch.setattr(rls.rewrite, "RULES", rules)
+    rewriter = Rewriter(policies, schema=world.world_schema())
+
+    with pytest.raises(QueryRefused) as caught:
+        rewriter.rewrite(sql, USER_A, 1)
 
     assert caught.value.code == "unverified"
 

@@ -1,0 +1,62 @@
+"""Put an INSERT's run-time new-row checks (``guard_insert``) where the database evaluates them
+on every row it inserts: at the top level of RETURNING, once ``limit_returning`` has listed the
+columns.
+
+    RETURNING "tasks"."id", ...   →   RETURNING CASE WHEN <checks> THEN "tasks"."id" END AS "id", ...
+
+Each check is ``TRUE`` or fails the statement, so the item keeps its value, type and name; a
+top-level item is evaluated for every inserted row whatever the rest of the list does.  An
+INSERT without RETURNING gets ``RETURNING <checks> AS rowgate_check``, and the statement is
+marked so that its rows are dropped (``Rewritten.discard_rows``; ``rls.execute`` does it).
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from config.errors import WriteRefused
+from rls.clone import clone
+from rls.context import Context
+from rls.names import quoted
+from rls.writes import unverifiable
+
+CHECK_COLUMN = "rowgate_check"
+
+
+def guard_new_rows(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    """Attach ``ctx.row_checks`` to the INSERT's RETURNING list."""
+    if not ctx.row_checks:
+        return expression
+    checks = exp.and_(*ctx.row_checks, copy=False)
+    returning = expression.args.get("returning")
+    if returning is None:
+        alias = exp.Alias(this=checks, alias=quoted(CHECK_COLUMN))
+        expression.set("returning", exp.Returning(expressions=[alias]))
+        ctx.discard_rows = True
+        return expression
+    items = list(returning.expressions)
+    position = next((i for i, item in enumerate(items) if hosts_checks(item)), None)
+    if position is None:  # RETURNING * of a table whose columns are all hidden
+        assert ctx.target is not None
+        policy = ctx.resolved[id(ctx.target)].name
+        raise WriteRefused(unverifiable(policy, "new", "insert"), code="write_refused")
+    host = items[position]
+    if isinstance(host, exp.Alias):
+        host.set("this", _guarded(checks, host.this))
+    else:
+        items[position] = exp.Alias(this=_guarded(checks, host), alias=clone(host.this))
+        returning.set("expressions", items)
+    return expression
+
+
+def hosts_checks(item: exp.Expr, expanding: bool = False) -> bool:
+    """Whether a RETURNING item can carry the checks without changing its name: a named item,
+    or a plain column (which becomes ``CASE ... END AS <its name>``).  ``expanding``: before
+    ``limit_returning``, when ``*`` still stands for the target's columns."""
+    if isinstance(item, exp.Column):
+        return isinstance(item.this, exp.Identifier) or expanding
+    return isinstance(item, exp.Alias) or (expanding and isinstance(item, exp.Star))
+
+
+def _guarded(checks: exp.Expr, value: exp.Expr) -> exp.Expr:
+    return exp.Case(ifs=[exp.If(this=checks, true=value)])
