@@ -96,7 +96,7 @@ async def seed(database_url: str, tenants: int, rows: int) -> str:
 
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute((ROOT / "proxy" / "demo_tables.sql").read_text())
+        await conn.execute((ROOT / "proxy" / "data" / "demo_tables.sql").read_text())
         orgs = [TENANT] + [str(uuid.uuid4()) for _ in range(tenants - 1)]
         # Tenants interleaved, as rows arrive in a live system (not clustered by tenant).
         await conn.execute(

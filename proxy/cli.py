@@ -213,7 +213,7 @@ async def _serve(settings: Settings, demo_port: int | None = None) -> None:
 
     demo_runner = None
     if demo_port is not None:
-        from proxy.demodata import create_demo_tables
+        from proxy.data.demo import create_demo_tables
         from proxy.services import database_url
 
         await create_demo_tables(await database_url(settings))

@@ -24,8 +24,8 @@ from auth.store import EphemeralStore, open_store
 from auth.tenancy import Tenancy, open_tenancy
 from auth.tokens import TokenService
 from config.schema import Settings
-from proxy.dataapi import DataApi
-from proxy.dataservice import open_data_api
+from proxy.data.rest import DataApi
+from proxy.data.service import open_data_api
 
 log = logging.getLogger("rowgate")
 

@@ -1,6 +1,6 @@
 """The REST data API over HTTP: ``/v1/data/{table}[/{id}]`` and ``/v1/data/openapi.json``.
 
-Handlers only read the request, call ``proxy.dataapi.DataApi`` and shape the JSON answer.  The
+Handlers only read the request, call ``proxy.data.rest.DataApi`` and shape the JSON answer.  The
 route level is public: which rows a caller reaches is the policy's business (guests included);
 a credential that was sent but refused is a 401, never a silent guest.
 """
@@ -19,7 +19,7 @@ from aiohttp.typedefs import Handler
 
 from config.errors import MethodNotAllowed
 from proxy.bodies import read_json
-from proxy.dataapi import DataApi, subject_of
+from proxy.data.rest import DataApi, subject_of
 from proxy.keys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
 from rls.openapi import openapi_document
 from rls.subject import Subject

@@ -13,10 +13,10 @@ from aiohttp import web
 
 from config.errors import Forbidden, NotFound
 from proxy.bodies import Body, parse_body
+from proxy.data.sql import explain_sql, run_sql
 from proxy.handlers.data import data_subject, json_response
 from proxy.keys import PRINCIPAL, SERVICES, SETTINGS
 from proxy.pipeline import require_identity
-from proxy.sqlapi import explain_sql, run_sql
 
 
 class SqlBody(Body):

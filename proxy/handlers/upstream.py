@@ -1,8 +1,8 @@
 """Everything that is not rowgate's own endpoint goes to the upstream app, under the route rules.
 
 A rule may ask for more before forwarding: ``level: owner`` checks that the row named in the path
-is the caller's own (``proxy.owner``), and ``sql`` rewrites the statement the request carries for
-the caller (``proxy.sqlroutes``).
+is the caller's own (``proxy.data.owner``), and ``sql`` rewrites the statement the request carries for
+the caller (``proxy.data.upstream_sql``).
 
 Paths under rowgate's own mount points never reach the upstream: a wrong method on one of
 rowgate's endpoints is a 405, an unknown path below a mount point a 404.
@@ -14,12 +14,12 @@ from aiohttp import web
 
 from config.errors import MethodNotAllowed, NotFound
 from config.schema import Settings
-from proxy.dataapi import subject_of
+from proxy.data.owner import require_owner
+from proxy.data.rest import subject_of
+from proxy.data.upstream_sql import rewrite_request
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
-from proxy.owner import require_owner
 from proxy.pipeline import authorize
 from proxy.routes import canonical_path
-from proxy.sqlroutes import rewrite_request
 
 OWN_PATHS = web.AppKey("own_paths", dict[str, frozenset[str]])
 

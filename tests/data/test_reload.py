@@ -18,7 +18,7 @@ import pytest
 
 from config import Settings
 from config.errors import ConfigError
-from proxy.dataapi import DataApi
+from proxy.data.rest import DataApi
 from proxy.keys import SERVICES
 from rls.export import export_postgres
 from rls.introspect import introspect

@@ -8,7 +8,7 @@ import pytest
 from config import load_settings
 from config.data import DataSettings
 from config.errors import Forbidden
-from proxy.datarun import DataRunner
+from proxy.data.runner import DataRunner
 from rls.subject import Subject
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ engine's one runner: from the connection's statement cache (parsed and planned o
 connection, then one round trip), with ``/v1/sql`` reading through a portal that stops after
 ``data.max_rows`` rows.
 
-Database errors become problem responses (``proxy.pgerrors``); a lost database is a 503 and the
+Database errors become problem responses (``proxy.data.pgerrors``); a lost database is a 503 and the
 pool reconnects by itself.
 """
 
@@ -26,7 +26,7 @@ import orjson
 from auth.db import translated_errors
 from config.data import DataSettings
 from config.errors import ValidationFailed
-from proxy.pgerrors import problem_for
+from proxy.data.pgerrors import problem_for
 from rls.execute import Result, begin_sql, execute
 from rls.subject import Subject
 from rls.template import Rewritten

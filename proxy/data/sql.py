@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from config.errors import BadRequest
-from proxy.dataapi import DataApi
+from proxy.data.rest import DataApi
 from rls.subject import Subject
 from rls.template import Rewritten
 

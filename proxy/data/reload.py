@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from config.errors import ConfigError, RowgateError
-from proxy.datapolicy import DataPolicy
+from proxy.data.policy import DataPolicy
 
 log = logging.getLogger("rowgate.policy")
 

@@ -26,7 +26,7 @@ from sqlglot.errors import SqlglotError
 from config.errors import BadRequest, MalformedBody, PayloadTooLarge
 from config.schema import SqlCarrier
 from proxy.bodies import read_json
-from proxy.datapolicy import DataPolicy
+from proxy.data.policy import DataPolicy
 from rls.names import dialect_of
 from rls.subject import Subject
 

@@ -3,7 +3,7 @@
 Each operation takes the policy snapshot in force when it starts (``PolicyHolder.current``),
 builds SQL over the plain table (``rls.rest``), has the rewriter confine it to the caller
 (``Rewriter.rewrite``: the same path raw SQL takes), and runs it in one transaction
-(``proxy.datarun``).  Rows the caller may not see do not exist for it: a read or write of one is
+(``proxy.data.runner``).  Rows the caller may not see do not exist for it: a read or write of one is
 a 404, whatever the reason; a write the policy forbids on a row the caller *can* see is a 403
 with the reason.
 """
@@ -19,9 +19,9 @@ import asyncpg
 from auth.principal import Principal
 from config.data import DataSettings
 from config.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
-from proxy.datapolicy import DataPolicy
-from proxy.datarun import DataRunner, Session
-from proxy.reload import PolicyHolder
+from proxy.data.policy import DataPolicy
+from proxy.data.reload import PolicyHolder
+from proxy.data.runner import DataRunner, Session
 from rls.catalog import TableInfo
 from rls.grants import grant
 from rls.rest import (

@@ -13,10 +13,10 @@ from pathlib import Path
 
 from auth.db import translated_errors
 from config.schema import Settings
-from proxy.dataapi import DataApi
-from proxy.datapolicy import DataPolicy, load_data_policy, policy_file
-from proxy.datarun import DataRunner
-from proxy.reload import PolicyHolder, watching
+from proxy.data.policy import DataPolicy, load_data_policy, policy_file
+from proxy.data.reload import PolicyHolder, watching
+from proxy.data.rest import DataApi
+from proxy.data.runner import DataRunner
 
 log = logging.getLogger("rowgate.data")
 

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from auth.principal import Principal
 from config.errors import Forbidden, NotFound
 from config.schema import OwnerCheck
-from proxy.dataapi import DataApi, subject_of
+from proxy.data.rest import DataApi, subject_of
 from rls.rest import build_owned
 
 

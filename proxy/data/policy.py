@@ -1,7 +1,7 @@
 """One consistent snapshot of what the data API enforces: the policy file, the database's tables
 as introspected when the file was loaded, and the rewriters built from both.
 
-A snapshot is immutable; reloading builds a new one and swaps it in (``proxy.reload``), so a
+A snapshot is immutable; reloading builds a new one and swaps it in (``proxy.data.reload``), so a
 request that took a snapshot at its start finishes under it whatever happens meanwhile.
 """
 
