@@ -25,18 +25,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import secrets
-import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proxy_bench import ROOT, Run, cpu_seconds, free_port, scratch_database, wait_ready, wrk
+from harness import (
+    ROOT,
+    Run,
+    bench_environ,
+    free_port,
+    issue_token,
+    measure,
+    report,
+    require_wrk,
+    running,
+    scratch_database,
+    server_url,
+)
 
 TENANT = "0a000000-0000-4000-8000-00000000000a"
 MEMBER = "a0000000-0000-4000-8000-0000000000a1"
@@ -114,28 +121,6 @@ async def seed(database_url: str, tenants: int, rows: int) -> str:
         await conn.close()
 
 
-async def issue_token(config: Path, environ: dict[str, str]) -> str:
-    """A member's access token for the benchmark tenant, signed with the running rowgate's key."""
-    sys.path.insert(0, str(ROOT))
-    from auth.crypto import SecretBox, load_master_key
-    from auth.db import Database
-    from auth.keystore import load_keyring
-    from auth.tokens import TokenService
-    from config import load_settings
-
-    settings = load_settings(config, environ=environ)
-    db = await Database.connect(settings.database.url or "", settings.database)
-    try:
-        ring = await load_keyring(db, SecretBox(load_master_key(settings, environ)), settings.tokens)
-    finally:
-        await db.close()
-    return (
-        TokenService(settings, ring)
-        .issue_access(sub=MEMBER, sid=str(uuid.uuid4()), amr=["pwd"], org_id=TENANT, role="member")
-        .token
-    )
-
-
 async def plans(database_url: str) -> None:
     """rowgate's SQL for ``GET /v1/data/tasks?limit=50`` and both plans."""
     import asyncpg
@@ -178,84 +163,36 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1000, help="tasks per tenant")
     parser.add_argument("--access-log", action="store_true", help="turn rowgate's access log on")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed (apt-get install wrk)")
-    server_url = os.environ.get("ROWGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    with scratch_database(server_url) as database_url:
+    require_wrk()
+    with scratch_database(server_url()) as database_url:
         task = asyncio.run(seed(database_url, args.tenants, args.rows))
         sys.path.insert(0, str(ROOT))
         asyncio.run(plans(database_url))
         runs = run_benchmark(args, database_url, task)
-    report(runs, args)
+    print(f"\n{args.rounds} rounds x {args.duration}s, {args.connections} connections")
+    report(runs, [("list", "direct")], cpu_label="server CPU µs/req")
 
 
 def run_benchmark(args: argparse.Namespace, database_url: str, task: str) -> list[Run]:
-    environ = {**os.environ, "ROWGATE_MASTER_KEY": secrets.token_urlsafe(32), "PYTHONPATH": str(ROOT)}
-    environ.pop("ROWGATE_CONFIG", None)
+    environ = bench_environ()
     port, direct_port = free_port(), free_port()
+    direct = f"http://127.0.0.1:{direct_port}"
+    baseline = (
+        [sys.executable, "-c", BASELINE, database_url, str(direct_port), TENANT, HAND_WRITTEN],
+        f"{direct}/tasks?limit=1",
+    )
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), port, database_url, args.access_log)
-        log = (Path(tmp) / "rowgate.log").open("w")
-        baseline = subprocess.Popen(
-            [sys.executable, "-c", BASELINE, database_url, str(direct_port), TENANT, HAND_WRITTEN],
-            env=environ,
-        )
-        rowgate = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
-            stdout=log,
-            stderr=log,
-            env=environ,
-        )
-        try:
-            wait_ready(f"http://127.0.0.1:{direct_port}/tasks?limit=1")
-            try:
-                wait_ready(f"http://127.0.0.1:{port}/readyz")
-            except OSError:
-                sys.exit("rowgate did not start:\n" + (Path(tmp) / "rowgate.log").read_text())
-            token = asyncio.run(issue_token(config, environ))
+        with running(config, port, environ, [baseline]) as pids:
+            token = asyncio.run(issue_token(config, environ, sub=MEMBER, org_id=TENANT, role="member"))
             auth = {"Authorization": f"Bearer {token}"}
+            rowgate = f"http://127.0.0.1:{port}"
             scenarios = {
-                "direct": (f"http://127.0.0.1:{direct_port}/tasks?limit=50", {}, baseline.pid),
-                "list": (f"http://127.0.0.1:{port}/v1/data/tasks?limit=50", auth, rowgate.pid),
-                "get": (f"http://127.0.0.1:{port}/v1/data/tasks/{task}", auth, rowgate.pid),
+                "direct": (f"{direct}/tasks?limit=50", {}, pids.beside[0]),
+                "list": (f"{rowgate}/v1/data/tasks?limit=50", auth, pids.rowgate),
+                "get": (f"{rowgate}/v1/data/tasks/{task}", auth, pids.rowgate),
             }
-            return measure(args, scenarios)
-        finally:
-            for process in (rowgate, baseline):
-                process.terminate()
-                process.wait(timeout=30)
-            log.close()
-
-
-def measure(args: argparse.Namespace, scenarios: dict[str, tuple[str, dict[str, str], int]]) -> list[Run]:
-    for url, headers, _ in scenarios.values():  # warm up connections, caches and prepared statements
-        wrk(url, 2, args.connections, headers)
-    runs = []
-    for round_number in range(args.rounds):
-        for name, (url, headers, pid) in scenarios.items():
-            before = cpu_seconds(pid)
-            requests, rps, p99 = wrk(url, args.duration, args.connections, headers)
-            cpu = (cpu_seconds(pid) - before) / requests * 1e6
-            runs.append(Run(name, requests, rps, p99, cpu))
-            shown = f"round {round_number + 1} {name:7} {rps:9.0f} req/s  p99 {p99:6.2f} ms"
-            print(f"{shown}  server {cpu:.0f} us/req", flush=True)
-    return runs
-
-
-def report(runs: list[Run], args: argparse.Namespace) -> None:
-    names = list(dict.fromkeys(run.scenario for run in runs))
-    rps = {name: [r.rps for r in runs if r.scenario == name] for name in names}
-    print(f"\n{args.rounds} rounds x {args.duration}s, {args.connections} connections, medians:\n")
-    print("| scenario | req/s | p99 ms | server CPU µs/req |")
-    print("|---|---|---|---|")
-    for name in names:
-        mine = [r for r in runs if r.scenario == name]
-        p99 = statistics.median(r.p99_ms for r in mine)
-        cpu = statistics.median(r.cpu_us or 0 for r in mine)
-        print(f"| {name} | {statistics.median(rps[name]):.0f} | {p99:.2f} | {cpu:.0f} |")
-    ratios = [x / y for x, y in zip(rps["list"], rps["direct"], strict=True)]
-    rounds = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"\n- throughput list / direct: {statistics.median(ratios):.2f} (rounds: {rounds})")
+            return measure(scenarios, args.rounds, args.duration, args.connections)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import multiprocessing
 import os
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from proxy_bench import ROOT, cpu_seconds, free_port, scratch_database, wait_ready
+from harness import ROOT, bench_environ, cpu_seconds, free_port, running, scratch_database, server_url
 
 PASSWORD = "Bench-Password-42"
 
@@ -89,36 +88,15 @@ logging: {{level: warning, access_log: false}}
 @contextlib.contextmanager
 def running_rowgate(database_url: str, argon2: str) -> Iterator[str]:
     """Upstream and rowgate processes; yields rowgate's base URL and stores its pid in ``PIDS``."""
-    environ = {**os.environ, "ROWGATE_MASTER_KEY": secrets.token_urlsafe(32), "PYTHONPATH": str(ROOT)}
-    environ.pop("ROWGATE_CONFIG", None)
+    environ = bench_environ()
     app_port, port = free_port(), free_port()
+    upstream = f"http://127.0.0.1:{app_port}"
+    demo = ([sys.executable, "-m", "proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
     with tempfile.TemporaryDirectory() as tmp:
-        config = write_config(Path(tmp), port, f"http://127.0.0.1:{app_port}", database_url, argon2)
-        log = (Path(tmp) / "rowgate.log").open("w")
-        upstream = subprocess.Popen(
-            [sys.executable, "-m", "proxy.demo", "--port", str(app_port)],
-            stdout=subprocess.DEVNULL,
-            env=environ,
-        )
-        rowgate = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
-            stdout=log,
-            stderr=log,
-            env=environ,
-        )
-        PIDS["rowgate"] = rowgate.pid
-        try:
-            wait_ready(f"http://127.0.0.1:{app_port}/public/hello")
-            try:
-                wait_ready(f"http://127.0.0.1:{port}/readyz")
-            except OSError:
-                sys.exit("rowgate did not start:\n" + (Path(tmp) / "rowgate.log").read_text())
+        config = write_config(Path(tmp), port, upstream, database_url, argon2)
+        with running(config, port, environ, [demo]) as pids:
+            PIDS["rowgate"] = pids.rowgate
             yield f"http://127.0.0.1:{port}"
-        finally:
-            for process in (rowgate, upstream):
-                process.terminate()
-                process.wait(timeout=30)
-            log.close()
 
 
 PIDS: dict[str, int] = {}
@@ -359,11 +337,10 @@ def main() -> None:
         help="auth.argon2 settings as YAML flow (default: production's OWASP values)",
     )
     args = parser.parse_args()
-    server_url = os.environ.get("ROWGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     scenario = {"signin": signin_scenario, "refresh": refresh_scenario, "timing": timing_scenario}[
         args.scenario
     ]
-    with scratch_database(server_url) as database_url, running_rowgate(database_url, args.argon2) as base:
+    with scratch_database(server_url()) as database_url, running_rowgate(database_url, args.argon2) as base:
         scenario(args, base)
 
 

@@ -1,0 +1,221 @@
+"""What the load tests share: a scratch database, rowgate and its neighbours as processes, a token
+from the running rowgate's own key, and wrk runs in alternating rounds with the CPU time each
+server process spent per request (read from ``/proc``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Run:
+    scenario: str
+    requests: int
+    rps: float
+    p99_ms: float
+    cpu_us: float | None
+
+
+@dataclass
+class Pids:
+    rowgate: int
+    beside: list[int]
+
+
+#: A scenario: the URL wrk hits, its headers, and the pid whose CPU time is charged (or None).
+Scenario = tuple[str, dict[str, str], int | None]
+
+
+def require_wrk() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+
+
+def server_url() -> str:
+    """The PostgreSQL server to benchmark on (``ROWGATE_DATABASE_URL``, else the local one)."""
+    return os.environ.get("ROWGATE_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def bench_environ() -> dict[str, str]:
+    """The environment of the processes: a fresh master key, the repository on the path."""
+    environ = {**os.environ, "ROWGATE_MASTER_KEY": secrets.token_urlsafe(32), "PYTHONPATH": str(ROOT)}
+    environ.pop("ROWGATE_CONFIG", None)
+    return environ
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@contextlib.contextmanager
+def scratch_database(server: str) -> Iterator[str]:
+    """A new database on ``server`` for this run; dropped afterwards."""
+    import asyncpg
+
+    name = f"rowgate_bench_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextlib.contextmanager
+def running(
+    config: Path, port: int, environ: dict[str, str], beside: Sequence[tuple[Sequence[str], str]] = ()
+) -> Iterator[Pids]:
+    """Processes ``beside`` (command, URL answering once it is ready), then ``rowgate serve`` with
+    ``config`` (listening on ``port``); yields their pids once all are ready, and stops them all."""
+    log_path = config.with_name("rowgate.log")
+    processes = []
+    with log_path.open("w") as log:
+        try:
+            for command, _ in beside:
+                processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, env=environ))
+            rowgate = subprocess.Popen(
+                [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
+                stdout=log,
+                stderr=log,
+                env=environ,
+            )
+            processes.append(rowgate)
+            for _, ready in beside:
+                wait_ready(ready)
+            try:
+                wait_ready(f"http://127.0.0.1:{port}/readyz")
+            except OSError:
+                sys.exit("rowgate did not start:\n" + log_path.read_text())
+            yield Pids(rowgate.pid, [p.pid for p in processes[:-1]])
+        finally:
+            for process in reversed(processes):
+                process.terminate()
+                process.wait(timeout=30)
+
+
+async def issue_token(config: Path, environ: dict[str, str], *, sub: str, org_id: str, role: str) -> str:
+    """An access token signed with the running rowgate's key (read from its database)."""
+    sys.path.insert(0, str(ROOT))
+    from auth.crypto import SecretBox, load_master_key
+    from auth.db import Database
+    from auth.keystore import load_keyring
+    from auth.tokens import TokenService
+    from config import load_settings
+
+    settings = load_settings(config, environ=environ)
+    db = await Database.connect(settings.database.url or "", settings.database)
+    try:
+        ring = await load_keyring(db, SecretBox(load_master_key(settings, environ)), settings.tokens)
+    finally:
+        await db.close()
+    issued = TokenService(settings, ring).issue_access(
+        sub=sub, sid=str(uuid.uuid4()), amr=["pwd"], org_id=org_id, role=role
+    )
+    return issued.token
+
+
+def wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> tuple[int, float, float]:
+    """Requests, requests per second and p99 latency (ms) of one wrk run."""
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    if "Non-2xx" in out:
+        raise RuntimeError(f"non-2xx answers during the run:\n{out}")
+    return requests, rps, p99
+
+
+def measure(scenarios: dict[str, Scenario], rounds: int, duration: int, connections: int) -> list[Run]:
+    """A warm-up, then ``rounds`` rounds running every scenario in turn (so drift hits all alike)."""
+    for url, headers, _ in scenarios.values():
+        wrk(url, 2, connections, headers)
+    runs = []
+    for round_number in range(rounds):
+        for name, (url, headers, pid) in scenarios.items():
+            before = cpu_seconds(pid) if pid else 0.0
+            requests, rps, p99 = wrk(url, duration, connections, headers)
+            cpu = (cpu_seconds(pid) - before) / requests * 1e6 if pid else None
+            runs.append(Run(name, requests, rps, p99, cpu))
+            shown = f"{cpu:.0f} us/req" if cpu is not None else "-"
+            print(
+                f"round {round_number + 1} {name:8} {rps:9.0f} req/s  p99 {p99:6.2f} ms  cpu {shown}",
+                flush=True,
+            )
+    return runs
+
+
+def report(runs: list[Run], pairs: Sequence[tuple[str, str]], cpu_label: str = "rowgate CPU µs/req") -> None:
+    """Medians per scenario, then each pair's throughput and CPU ratios, per round and overall."""
+    names = list(dict.fromkeys(run.scenario for run in runs))
+    by_name = {name: [r for r in runs if r.scenario == name] for name in names}
+    print("\nmedians:\n")
+    print(f"| scenario | req/s | p99 ms | {cpu_label} |")
+    print("|---|---|---|---|")
+    for name, mine in by_name.items():
+        cpus = [r.cpu_us for r in mine if r.cpu_us is not None]
+        cpu = f"{statistics.median(cpus):.0f}" if cpus else "-"
+        rps = statistics.median(r.rps for r in mine)
+        print(f"| {name} | {rps:.0f} | {statistics.median(r.p99_ms for r in mine):.2f} | {cpu} |")
+    print("\nRatios (per round, then the median):\n")
+    for a, b in pairs:
+        if a not in by_name or b not in by_name:
+            continue
+        _ratio(f"throughput {a} / {b}", [r.rps for r in by_name[a]], [r.rps for r in by_name[b]])
+        cpu_a, cpu_b = [r.cpu_us for r in by_name[a]], [r.cpu_us for r in by_name[b]]
+        if None not in cpu_a and None not in cpu_b:
+            _ratio(f"CPU per request {a} / {b}", cpu_a, cpu_b)  # type: ignore[arg-type]
+
+
+def _ratio(label: str, tops: list[float], bottoms: list[float]) -> None:
+    ratios = [x / y for x, y in zip(tops, bottoms, strict=True)]
+    rounds = ", ".join(f"{r:.2f}" for r in ratios)
+    print(f"- {label}: {statistics.median(ratios):.2f} (rounds: {rounds})")
