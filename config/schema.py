@@ -111,6 +111,9 @@ class UpstreamSettings(Model):
     max_connections: int = Field(100, ge=1, le=10000)
     max_body_size: Size = 1024 * 1024 * 1024
     keepalive_timeout: Duration = timedelta(seconds=4)
+    #: Pass the client's Bearer token on to the app (off: the app relies on X-Rowgate-* alone and
+    #: never holds the token).
+    forward_bearer: bool = False
 
     @field_validator("url")
     @classmethod

@@ -109,7 +109,7 @@ class Forwarder:
 
     def upstream_headers(self, request: web.Request, principal: Principal) -> CIMultiDict[str]:
         """The request's end-to-end headers, identity scrubbed and set, ``X-Forwarded-*`` added."""
-        headers = mutate(_end_to_end(request.headers), principal)
+        headers = mutate(_end_to_end(request.headers), principal, keep_bearer=self.settings.forward_bearer)
         peer = request.remote or ""
         trusted = self.trusted.trusts(peer)
         forwarded_for = request.headers.get("X-Forwarded-For") if trusted else None

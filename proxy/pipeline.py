@@ -133,14 +133,18 @@ def identity_headers(principal: Principal) -> dict[str, str]:
     return {name: value for name, value in values.items() if value}
 
 
-def mutate(headers: CIMultiDict[str], principal: Principal) -> CIMultiDict[str]:
+def mutate(headers: CIMultiDict[str], principal: Principal, *, keep_bearer: bool = False) -> CIMultiDict[str]:
     """Delete every client-sent ``X-Rowgate-*`` header, then add the trusted ones.
 
-    ``X-API-Key`` is rowgate's credential and goes no further: the upstream learns which key
-    called from ``X-Rowgate-Api-Key-Id``, and never holds (or logs) the secret itself.
+    Credentials rowgate checks go no further: ``X-API-Key`` always stays here (the upstream learns
+    which key called from ``X-Rowgate-Api-Key-Id``), and so does a Bearer token unless
+    ``upstream.forward_bearer`` asks for it; the upstream then never holds (or logs) them.
+    Other ``Authorization`` schemes (Basic for the app's own use) pass through.
     """
     for name in {n for n in headers if n.lower().startswith(IDENTITY_PREFIX)}:
         headers.popall(name, None)
     headers.popall(API_KEY_HEADER, None)
+    if not keep_bearer and headers.get("Authorization", "")[:7].lower() == "bearer ":
+        del headers["Authorization"]
     headers.update(identity_headers(principal))
     return headers

@@ -38,7 +38,9 @@ class InvalidHeader(ValueError):
     """A header name or value that would break the request framing (CR, LF or NUL)."""
 
 
-_FRAMING = str.maketrans("", "", "\r\n\0")
+def _breaks_framing(text: str) -> bool:
+    # Three substring scans (memchr) cost far less than one translate over a long token.
+    return "\r" in text or "\n" in text or "\0" in text
 
 
 class _Connection(asyncio.Protocol):
@@ -326,7 +328,7 @@ class UpstreamPool:
         lines = [f"{method} {self.base_path}{target} HTTP/1.1", f"Host: {self.host_header}"]
         has_length = False
         for name, value in headers:
-            if name.translate(_FRAMING) != name or value.translate(_FRAMING) != value:
+            if _breaks_framing(name) or _breaks_framing(value):
                 raise InvalidHeader(f"header {name!r} holds a line break or NUL")
             if name.lower() == "content-length":
                 has_length = True

@@ -178,3 +178,29 @@ async def test_jwks_and_discovery_are_published(server: RunningServer, http: aio
         discovery = await response.json()
     assert discovery["issuer"] == server.app[SERVICES].settings.issuer
     assert discovery["jwks_uri"].endswith("/.well-known/jwks.json")
+
+
+async def test_the_bearer_token_stays_with_rowgate_unless_forwarding_is_asked_for(
+    make_settings: SettingsFactory, start_rowgate: Start, upstream: str, http: aiohttp.ClientSession
+) -> None:
+    for forward, expected in ((False, None), (True, "token")):
+        server = await start_rowgate(
+            make_settings(**ROUTES, **{"upstream.url": upstream, "upstream.forward_bearer": forward})
+        )
+        token = access_token(server)
+        status, body = await whoami(http, server, {"Authorization": f"Bearer {token}"})
+        assert status == 200
+        received = body["headers"].get("Authorization")  # type: ignore[attr-defined]
+        assert received == (f"Bearer {token}" if expected else None)
+        assert body["identity"]["X-Rowgate-Role"] == "member"  # type: ignore[index]
+
+
+async def test_other_authorization_schemes_reach_the_app(
+    make_settings: SettingsFactory, start_rowgate: Start, upstream: str, http: aiohttp.ClientSession
+) -> None:
+    rules = {"routes.rules": [{"path": "/api/whoami", "level": "public"}]}
+    server = await start_rowgate(make_settings(**rules, **{"upstream.url": upstream}))
+    status, body = await whoami(http, server, {"Authorization": "Basic dXNlcjpwYXNz"})
+    assert status == 200
+    assert body["headers"]["Authorization"] == "Basic dXNlcjpwYXNz"  # type: ignore[index]
+    assert body["identity"] == {"X-Rowgate-Auth-Method": "guest"}
