@@ -23,16 +23,21 @@ from config.schema import DatabaseSettings
 
 log = logging.getLogger("rowgate.db")
 
-#: asyncpg and socket errors that mean "the database is not there right now".
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    socket.gaierror,
+#: Server answers that mean "the database is not there right now" (shutting down, starting, full).
+SERVER_AWAY: tuple[type[asyncpg.PostgresError], ...] = (
     asyncpg.exceptions.ConnectionDoesNotExistError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.ConnectionFailureError,
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CrashShutdownError,
+)
+
+#: asyncpg and socket errors that mean the same.
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    socket.gaierror,
+    *SERVER_AWAY,
     asyncpg.exceptions.InterfaceError,
 )
 

@@ -15,7 +15,6 @@ ring at once, so a removed key stops verifying everywhere.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from auth.crypto import SecretBox
 from auth.db import Database
 from auth.keys import KeyRing, SigningKey, generate_key, load_key, private_bytes
 from auth.store import EphemeralStore
+from auth.tasks import cancel_and_wait
 from config.errors import ConfigError, DecryptionFailed, RowgateError
 from config.schema import TokenSettings
 
@@ -223,10 +223,7 @@ class SigningKeys:
     async def close(self) -> None:
         """Stop following changes (announcements that still arrive are ignored)."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _announce(self) -> None:
         await self._store.publish(CHANNEL, "changed")

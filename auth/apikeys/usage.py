@@ -9,11 +9,11 @@ Figures in the database therefore trail the truth by up to one interval per inst
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC, datetime
 
 from auth.db import Database
+from auth.tasks import cancel_and_wait
 from config.errors import RowgateError
 
 log = logging.getLogger("rowgate.api_keys")
@@ -45,10 +45,7 @@ class UsageCounter:
         self._task = asyncio.create_task(self._flush_forever())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         try:
             await self.flush()
         except RowgateError as exc:

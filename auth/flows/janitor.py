@@ -9,11 +9,11 @@ forensics; the audit trail keeps the events themselves).  One instance at a time
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from auth.db import Database
+from auth.tasks import cancel_and_wait
 from config.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.janitor")
@@ -63,11 +63,8 @@ class Janitor:
         self._task = asyncio.create_task(self._loop(), name="rowgate-janitor")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

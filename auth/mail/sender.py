@@ -19,6 +19,7 @@ from auth.mail import outbox
 from auth.mail.backends import MailBackend, is_permanent
 from auth.mail.compose import envelope_sender
 from auth.mail.outbox import Claimed, Mailer
+from auth.tasks import cancel_and_wait
 from config.errors import ServiceUnavailable
 from config.identity import MailSettings
 
@@ -40,11 +41,8 @@ class MailSender:
         self._task = asyncio.create_task(self._loop(), name="rowgate-mail-sender")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def run_once(self) -> int:
         """Deliver every message due now; how many attempts were made."""

@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from auth.store.base import Handler
+from auth.tasks import cancel_and_wait
 from config.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.store")
@@ -150,11 +151,7 @@ class RedisStore:
             await self._client.ping()
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(*self._tasks)
         await self._client.aclose()
 
 

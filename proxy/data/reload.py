@@ -20,6 +20,7 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+from auth.tasks import cancel_and_wait
 from config.errors import ConfigError, RowgateError
 from proxy.data.policy import DataPolicy
 
@@ -100,10 +101,7 @@ async def watching(holder: PolicyHolder, interval: float | None) -> AsyncIterato
         if installed and not _holders:
             with contextlib.suppress(Exception):
                 asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(task)
 
 
 def _install_sighup() -> bool:

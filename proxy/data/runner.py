@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from auth.db import translated_errors
+from auth.db import SERVER_AWAY, translated_errors
 from config.data import DataSettings
 from config.errors import ValidationFailed
 from proxy.data.pgerrors import problem_for
@@ -153,12 +153,4 @@ async def _no_session_state(conn: asyncpg.Connection) -> None:
 
 
 #: Errors that ``translated_errors`` turns into 503/504 (a lost or restarting server, a timeout).
-_CONNECTION_STATES = (
-    asyncpg.exceptions.QueryCanceledError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
-    asyncpg.exceptions.CannotConnectNowError,
-    asyncpg.exceptions.ConnectionFailureError,
-    asyncpg.exceptions.TooManyConnectionsError,
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CrashShutdownError,
-)
+_CONNECTION_STATES = (asyncpg.exceptions.QueryCanceledError, *SERVER_AWAY)
