@@ -3,11 +3,13 @@
 Every module that talks to PostgreSQL takes a ``Database`` and runs its SQL inside
 ``db.connection()`` or ``db.transaction()``.  Those translate a lost or refused
 connection into ``ServiceUnavailable`` (503), so a restarted database is a short
-outage for clients, never a 500, and the pool reconnects by itself.
+outage for clients, never a 500, and the pool reconnects by itself.  Connections are handed
+out first come, first served (``FairPool``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import logging
@@ -72,11 +74,40 @@ def translated_errors(*, connecting: bool = False) -> Iterator[None]:
         raise ServiceUnavailable("The database is not reachable; try again shortly.") from exc
 
 
+class FairPool:
+    """An asyncpg pool whose connections go to callers in the order they asked.
+
+    asyncpg's own queue lets a caller that arrives just as a connection comes back take it ahead
+    of the callers already waiting, who then join the back of the queue again: at saturation a
+    few requests wait hundreds of milliseconds while the rest are served at once (the data API
+    benchmark saw a p99 of 450 ms against 30 ms).  A FIFO semaphore as wide as the pool, in front
+    of it, keeps the order; whoever holds a turn finds a connection free.
+    """
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._turns = asyncio.Semaphore(pool.get_max_size())
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for the block; failing to get one is ``ServiceUnavailable``."""
+        async with self._turns:
+            with translated_errors(connecting=True):
+                conn = await self.pool.acquire()
+            try:
+                yield conn
+            finally:
+                await self.pool.release(conn)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+
 @dataclass
 class Database:
     """An asyncpg pool with error translation."""
 
-    pool: asyncpg.Pool
+    pool: FairPool
     url: str
 
     @classmethod
@@ -90,7 +121,7 @@ class Database:
                 timeout=settings.connect_timeout.total_seconds(),
                 server_settings={"application_name": "rowgate"},
             )
-        return cls(pool=pool, url=url)
+        return cls(pool=FairPool(pool), url=url)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -98,13 +129,9 @@ class Database:
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection, errors translated."""
-        with translated_errors(connecting=True):
-            conn = await self.pool.acquire()
-        try:
+        async with self.pool.connection() as conn:
             with translated_errors():
                 yield conn
-        finally:
-            await self.pool.release(conn)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:

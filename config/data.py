@@ -24,7 +24,7 @@ class DataSettings(Model):
     max_limit: int = Field(1000, ge=1, le=100_000)
     #: Most rows one statement may return (or objects one POST may insert) before it is refused.
     max_rows: int = Field(10_000, ge=1, le=10_000_000)
-    #: ``SET LOCAL statement_timeout`` of every data API transaction.
+    #: ``statement_timeout`` of every connection of the data pool (longer statements: 504).
     statement_timeout: Duration = timedelta(seconds=5)
     #: Schemas whose tables the REST API and the rewriter's schema cover (introspected).
     schemas: tuple[str, ...] = ("public",)

@@ -85,7 +85,7 @@ async def set_subject(
     if statement_timeout is None:
         await conn.execute(SET_SUBJECT, *values)
     else:
-        await conn.execute(SET_SUBJECT_AND_TIMEOUT, *values, str(_milliseconds(statement_timeout)))
+        await conn.execute(SET_SUBJECT_AND_TIMEOUT, *values, str(milliseconds(statement_timeout)))
 
 
 def begin_sql(
@@ -106,7 +106,7 @@ def begin_sql(
     """
     isolation = "REPEATABLE READ" if snapshot else "READ COMMITTED"
     mode = "READ ONLY" if readonly else "READ WRITE"
-    values = {} if statement_timeout is None else {"statement_timeout": str(_milliseconds(statement_timeout))}
+    values = {} if statement_timeout is None else {"statement_timeout": str(milliseconds(statement_timeout))}
     values.update(_settings(subject))
     if role:
         values["role"] = role
@@ -289,7 +289,8 @@ def _settings(subject: Subject) -> dict[str, str]:
     }
 
 
-def _milliseconds(timeout: timedelta) -> int:
+def milliseconds(timeout: timedelta) -> int:
+    """``timeout`` in whole milliseconds, as ``statement_timeout`` reads it (0: no timeout)."""
     return int(timeout.total_seconds() * 1000)  # 0: no timeout, as PostgreSQL reads it
 
 

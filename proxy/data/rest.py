@@ -81,19 +81,20 @@ class DataApi:
         )
         statement = build_read(table, query)
         counting = build_count(table, query) if query.count else None
-        async with self.runner.transaction(subject, readonly=True, snapshot=counting is not None) as session:
+        if counting is None:
+            async with self.runner.single_read(subject) as session:
+                return {"data": rows_of(await _run(session, policy, subject, statement))}
+        async with self.runner.transaction(subject, readonly=True, snapshot=True) as session:
             rows = await _run(session, policy, subject, statement)
-            body: dict[str, Any] = {"data": rows_of(rows)}
-            if counting is not None:
-                body["count"] = (await _run(session, policy, subject, counting))[0]["count"]
-        return body
+            total = (await _run(session, policy, subject, counting))[0]["count"]
+        return {"data": rows_of(rows), "count": total}
 
     async def get(self, subject: Subject, table_name: str, key: str, select: str | None) -> Row:
         """``GET /{table}/{id}``: the row, or 404 when it does not exist *for this caller*."""
         policy = self.policy
         table = policy.table(table_name)
         statement = build_get(table, key, parse_select(select) if select is not None else None)
-        async with self.runner.transaction(subject, readonly=True) as session:
+        async with self.runner.single_read(subject) as session:
             rows = await _run(session, policy, subject, statement)
         if not rows:
             raise _not_found(table, key)
@@ -133,11 +134,6 @@ class DataApi:
         policy = self.policy
         table = policy.table(table_name)
         return await self._write_one(subject, policy, table, key, "delete", build_delete(table, key))
-
-    async def visible(self, subject: Subject, table: TableInfo, key: str, *, policy: DataPolicy) -> bool:
-        """Whether the row ``key`` of ``table`` exists for ``subject`` (under the select policy)."""
-        async with self.runner.transaction(subject, readonly=True) as session:
-            return bool(await _run(session, policy, subject, build_exists(table, key)))
 
     async def _write_one(
         self,

@@ -1,14 +1,19 @@
 """Running data API statements: one pooled connection, one transaction per request.
 
-Every transaction starts with one round trip, ``BEGIN`` and the ``SET LOCAL`` settings for that
-transaction only (``rls.execute.begin_sql``): ``statement_timeout`` from
-``data.statement_timeout``; the caller's identity as ``rowgate.user_id``, ``rowgate.org_id``,
-``rowgate.role`` and ``rowgate.groups`` (what the native policies of ``rowgate policy export``
-read, for ``data.native_rls``); and ``role`` when ``data.role`` names a database role to run as.
-Reads run in ``READ ONLY`` transactions.  Statements run through ``rls.execute.execute``, the
-engine's one runner: from the connection's statement cache (parsed and planned once per
-connection, then one round trip), with ``/v1/sql`` reading through a portal that stops after
-``data.max_rows`` rows.
+Every connection of the data pool runs with ``statement_timeout`` from ``data.statement_timeout``
+(a session setting given when it connects).  Every transaction starts with one round trip,
+``BEGIN`` and the ``SET LOCAL`` settings for that transaction only (``rls.execute.begin_sql``): the
+caller's identity as ``rowgate.user_id``, ``rowgate.org_id``, ``rowgate.role`` and
+``rowgate.groups`` (what the native policies of ``rowgate policy export`` read, for
+``data.native_rls``), and ``role`` when ``data.role`` names a database role to run as.  Reads run
+in ``READ ONLY`` transactions.
+
+A read that is one statement rowgate built itself (a REST ``GET``, an existence check) needs none
+of that when neither ``data.native_rls`` nor ``data.role`` is set: it runs alone, in its own
+implicit transaction, one round trip instead of three.  Statements run through
+``rls.execute.execute``, the engine's one runner: from the connection's statement cache (parsed
+and planned once per connection, then one round trip), with ``/v1/sql`` reading through a portal
+that stops after ``data.max_rows`` rows.
 
 Database errors become problem responses (``proxy.data.pgerrors``); a lost database is a 503 and the
 pool reconnects by itself.
@@ -23,11 +28,11 @@ from typing import Any
 import asyncpg
 import orjson
 
-from auth.db import SERVER_AWAY, translated_errors
+from auth.db import SERVER_AWAY, FairPool, translated_errors
 from config.data import DataSettings
 from config.errors import ValidationFailed
 from proxy.data.pgerrors import problem_for
-from rls.execute import Result, begin_sql, execute
+from rls.execute import Result, begin_sql, execute, milliseconds
 from rls.subject import Subject
 from rls.template import Rewritten
 
@@ -78,7 +83,7 @@ class DataRunner:
     """The data API's pool and its transactions."""
 
     def __init__(self, pool: asyncpg.Pool, settings: DataSettings) -> None:
-        self.pool = pool
+        self.pool = FairPool(pool)
         self.settings = settings
 
     @classmethod
@@ -91,7 +96,10 @@ class DataRunner:
                 max_size=settings.pool_max_size,
                 init=_init_connection,
                 reset=_no_session_state,
-                server_settings={"application_name": "rowgate-data"},
+                server_settings={
+                    "application_name": "rowgate-data",
+                    "statement_timeout": str(milliseconds(settings.statement_timeout)),
+                },
             )
         return cls(pool, settings)
 
@@ -104,26 +112,36 @@ class DataRunner:
     ) -> AsyncIterator[Session]:
         """A transaction for ``subject`` (``snapshot``: every statement sees the same data);
         errors from the database become problem responses."""
-        with translated_errors(connecting=True):
-            conn = await self.pool.acquire()
-        try:
+        begin = begin_sql(subject, readonly=readonly, snapshot=snapshot, role=self.settings.role)
+        async with self._connection() as conn:
+            await conn.execute(begin)
+            try:
+                yield Session(conn)
+            except BaseException:
+                await _rollback(conn)
+                raise
+            await conn.execute("COMMIT")
+
+    @contextlib.asynccontextmanager
+    async def single_read(self, subject: Subject) -> AsyncIterator[Session]:
+        """Where to run one read statement rowgate built itself: alone on a pooled connection,
+        or in a read-only transaction when ``data.native_rls`` or ``data.role`` needs its
+        settings.  Never for the caller's own SQL, which always runs in a transaction."""
+        if self.settings.native_rls or self.settings.role:
+            async with self.transaction(subject, readonly=True) as session:
+                yield session
+            return
+        async with self._connection() as conn:
+            yield Session(conn)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for one request; errors from the database become problem
+        responses."""
+        async with self.pool.connection() as conn:
             with translated_errors():
                 try:
-                    await conn.execute(
-                        begin_sql(
-                            subject,
-                            readonly=readonly,
-                            snapshot=snapshot,
-                            statement_timeout=self.settings.statement_timeout,
-                            role=self.settings.role,
-                        )
-                    )
-                    try:
-                        yield Session(conn)
-                    except BaseException:
-                        await _rollback(conn)
-                        raise
-                    await conn.execute("COMMIT")
+                    yield conn
                 except asyncpg.InterfaceError as error:
                     if not isinstance(error, ValueError):  # asyncpg's client-side DataError
                         raise
@@ -134,8 +152,6 @@ class DataRunner:
                     if isinstance(error, _CONNECTION_STATES):
                         raise
                     raise problem_for(error) from error
-        finally:
-            await self.pool.release(conn)
 
 
 async def _rollback(conn: asyncpg.Connection) -> None:

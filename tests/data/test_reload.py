@@ -116,18 +116,18 @@ async def test_requests_in_flight_finish_under_the_policy_they_started_with(
 ) -> None:
     server = await start_rowgate(data_settings(**{"policies": str(policy_copy), "data.reload": False}))
     api = api_of(server)
-    original = api.runner.transaction
+    original = api.runner.single_read
     policy_copy.write_text(without_member_reads(world.POLICIES.read_text()))
 
     @contextlib.asynccontextmanager
-    async def reload_first(subject: Subject, **kwargs: Any) -> AsyncIterator[Any]:
+    async def reload_first(subject: Subject) -> AsyncIterator[Any]:
         assert await api.holder.reload("mid-request")  # the swap lands while the request runs
-        async with original(subject, **kwargs) as session:
+        async with original(subject) as session:
             yield session
 
-    api.runner.transaction = reload_first  # type: ignore[method-assign]
+    api.runner.single_read = reload_first  # type: ignore[method-assign]
     body = await api.read(USER_A, "tasks", [("limit", "1000")])
-    api.runner.transaction = original  # type: ignore[method-assign]
+    api.runner.single_read = original  # type: ignore[method-assign]
     assert len(body["data"]) == len(world.visible_tasks(world.CALLERS["user_a"]))
     assert (await api.read(USER_A, "tasks", [("limit", "1000")]))["data"] == []
 
