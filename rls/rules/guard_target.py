@@ -16,19 +16,36 @@ joining the target to another relation) stay outside as well, so indexes and joi
 them.  The new-row checks of an UPDATE (``rls.newrow``, through ``rls.raising``) run last, on
 the rows actually being updated, so an UPDATE that matches nothing succeeds as it does natively;
 an UPDATE cannot move a row out of the caller's reach.
+
+A new value rowgate cannot judge before the statement runs (a bound parameter, arithmetic on
+the row's columns) is judged by the database, on PostgreSQL: the policy's predicate over the
+new row is the predicate with every assigned column replaced by its assignment, cast to the
+column's type, as PostgreSQL computes the new row (``SET priority = $1`` under the filter
+``priority < 5``: ``CAST($1 AS INT) < 5``).  Assignments that could give another value when
+evaluated twice (function calls, subqueries) are refused instead.
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
+from config.errors import WriteRefused
+from rls import raising
 from rls.clone import clone
 from rls.context import Context, TableRule
 from rls.grants import Grant
 from rls.newrow import OLD, UNKNOWN, Value, evaluate
+from rls.policy import TablePolicy
 from rls.pushdown import conjuncts, leakproof_column
 from rls.sources import alias_of
-from rls.writes import column_of, pin_target, refuse_denied, row_value, runtime_check
+from rls.writes import (
+    column_of,
+    pin_target,
+    refuse_denied,
+    row_value,
+    runtime_check,
+    violation,
+)
 
 
 def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
@@ -162,10 +179,88 @@ def _new_row_checks(
     for checked, operation in ((grant, "update"), (readable, "select")):
         if checked is None:
             continue
-        check = runtime_check(evaluate(checked, values, True), policy.name, operation, name, column, ctx)
+        outcome = evaluate(checked, values, True)
+        check = (
+            _new_row_predicate(statement, checked, policy, name, operation, column, ctx)
+            if outcome is None and ctx.barrier
+            else runtime_check(outcome, policy.name, operation, name, column, ctx)
+        )
         if check is not None:
             found.append(check)
     return found
+
+
+def _new_row_predicate(
+    statement: exp.Update,
+    checked: Grant,
+    policy: TablePolicy,
+    name: str,
+    operation: str,
+    column: str,
+    ctx: Context,
+) -> exp.Expr:
+    """``TRUE`` for an updated row whose new values pass ``checked``, a failure otherwise: the
+    predicate with each assigned column replaced by its assignment."""
+    assigned: dict[str, exp.Expr | None] = {}
+    for assignment in statement.expressions:
+        for target, value in _pairs(assignment.this, assignment.expression):
+            assigned[column_of(target, ctx)] = value
+    types = ctx.schema.types(policy.qualified)
+    predicate = checked.predicate(name, ctx.values(policy))
+    for reference in list(predicate.find_all(exp.Column)):
+        key = column_of(reference, ctx)
+        if key not in assigned:
+            continue  # unchanged: the new row holds the old value
+        value, cast = assigned[key], _column_type(types.get(key))
+        if cast is None:
+            raise WriteRefused(
+                f"rowgate cannot check the updated row of {policy.name} against its {operation} "
+                f"policy: the type of {key} is unknown (rowgate reads it from the database), so "
+                "set it to a literal",
+                code="write_refused",
+            )
+        if value is None or not _repeatable(value):
+            raise WriteRefused(
+                f"rowgate cannot check the updated row of {policy.name} against its {operation} "
+                f"policy: set {key} to a literal, a parameter or arithmetic on the row's columns, "
+                "not to function calls or subqueries",
+                code="write_refused",
+            )
+        reference.replace(exp.Cast(this=clone(value), to=cast))
+    return raising.unless(predicate, violation(policy.name, "updated", operation), name, column)
+
+
+#: Nodes an assignment may consist of to be computed again in the check: the same inputs give
+#: the same value (no function calls, no subqueries).
+_REPEATABLE = (
+    exp.Binary,
+    exp.Unary,
+    exp.Cast,
+    exp.DataType,
+    exp.DataTypeParam,
+    exp.Literal,
+    exp.Null,
+    exp.Boolean,
+    exp.Column,
+    exp.Identifier,
+    exp.Parameter,
+)
+
+
+def _repeatable(value: exp.Expr) -> bool:
+    return all(
+        isinstance(node, _REPEATABLE) and (not isinstance(node, exp.Func) or isinstance(node, exp.Cast))
+        for node in value.walk()
+    )
+
+
+def _column_type(name: str | None) -> exp.DataType | None:
+    if not name:
+        return None
+    try:
+        return exp.DataType.build(name, dialect="postgres")
+    except Exception:  # a type sqlglot cannot read: the check cannot be written
+        return None
 
 
 def _pairs(targets: exp.Expr, sources: exp.Expr) -> list[tuple[exp.Expr, exp.Expr | None]]:

@@ -6,8 +6,9 @@ table, and a recursive one), set operations, aggregates with GROUP BY and HAVING
 functions, ORDER BY with LIMIT, and conditions that fail (division by zero, bad casts) on some
 rows.  Writes cover INSERT (VALUES, SELECT, RETURNING, ON CONFLICT DO NOTHING / DO UPDATE, and
 computed values of a filtered column, which the database checks as the rows are inserted),
-UPDATE (with FROM and RETURNING, moving rows to another tenant, breaking a filter) and DELETE
-(with USING and RETURNING).  Results are deterministic: every LIMIT orders by a unique key and
+UPDATE (with FROM and RETURNING, moving rows to another tenant, breaking a filter, and computed
+values of a filtered column, which the database checks on the rows updated) and DELETE (with
+USING and RETURNING).  Results are deterministic: every LIMIT orders by a unique key and
 every aggregate of text is ordered.
 
 The generator stays inside what the rewriter supports: it never names hidden columns (native
@@ -346,6 +347,21 @@ def update(g: Generator) -> str:
     return f"UPDATE {table} SET {column} = {g.literal(table, column)}{g.where(table)}{returning}"
 
 
+def update_computed(g: Generator) -> str:
+    """An UPDATE of tasks that computes priority (which the user group's filter reads) from the
+    row: rowgate cannot judge the new rows itself and has the database check them."""
+    step = g.rng.randint(0, 4)
+    value = g.rng.choice((f"priority + {step}", "id % 7", f"priority * {step}", "(priority + id) % 6"))
+    also = g.rng.choice(("", ", title = title || ' moved'"))
+    returning = g.rng.choice(("", " RETURNING id, priority", ""))
+    return f"UPDATE tasks SET priority = {value}{also}{g.where('tasks')}{returning}"
+
+
+def computed_update(sql: str) -> bool:
+    """Whether ``sql`` came from ``update_computed``."""
+    return sql.startswith("UPDATE tasks SET priority = ") and not sql.split()[5].isdigit()
+
+
 def update_from(g: Generator) -> str:
     return (
         "UPDATE tasks t SET done = NOT t.done FROM projects p WHERE t.project_id = p.id AND "
@@ -373,6 +389,7 @@ WRITES: tuple[Callable[[Generator], str], ...] = (
     upsert,
     update,
     update,
+    update_computed,
     update_from,
     delete,
     delete_using,

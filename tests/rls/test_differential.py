@@ -81,6 +81,8 @@ CATEGORIES = {
     "write done",
     "insert checked as it runs: done",
     "insert checked as it runs: refused",
+    "update checked as it runs: done",
+    "update checked as it runs: refused",
 }
 
 
@@ -88,7 +90,7 @@ def _category(sql: str, ours: Outcome) -> str:
     statement = sql.lstrip().split()[0].upper()
     failing = "CAST(" in sql or "1 / (" in sql
     if ours[0] in ("ok", "refused") and ours[-1] == CHECKED_AS_IT_RUNS:
-        return "insert checked as it runs: " + ("done" if ours[0] == "ok" else "refused")
+        return f"{statement.lower()} checked as it runs: " + ("done" if ours[0] == "ok" else "refused")
     if ours[0] == "denied":
         return "write denied"
     if ours[0] == "refused":
@@ -103,7 +105,7 @@ def _category(sql: str, ours: Outcome) -> str:
 
 
 #: Marks (last in the outcome, ignored by the comparison) a statement whose new rows the
-#: database checked as they were inserted (rowgate could not prove them statically).
+#: database checked as they were written (rowgate could not prove them statically).
 CHECKED_AS_IT_RUNS = "checked as it runs"
 
 
@@ -115,7 +117,9 @@ async def _rewritten(conn: asyncpg.Connection, rewriter: Rewriter, sql: str, sub
     except QueryRefused as error:
         return ("query_refused", error.detail)
     outcome = await _execute(conn, rewritten.sql, rewritten.params, subject, None, rewritten.discard_rows)
-    checked = rewritten.kind == "insert" and " RETURNING " in rewritten.sql and MARKER in rewritten.sql
+    checked = MARKER in rewritten.sql and (
+        (rewritten.kind == "insert" and " RETURNING " in rewritten.sql) or corpus.computed_update(sql)
+    )
     return (*outcome, CHECKED_AS_IT_RUNS) if checked else outcome
 
 

@@ -17,6 +17,7 @@ from rls.rewrite import Rewriter
 from rls.rules import RULES
 from rls.rules.filter_reads import filter_reads
 from rls.rules.guard_new_rows import guard_new_rows
+from rls.schema import Schema
 from rls.subject import Subject
 from rls.template import LRU
 from tests.rls import world
@@ -201,3 +202,32 @@ def test_literal_mode_on_postgresql_keeps_the_security_barrier(policies: PolicyS
     assert "$" not in rewritten.sql
     assert f"'{world.ORG_A}'" in rewritten.sql
     assert "OFFSET 0" in rewritten.sql
+
+
+def test_an_update_binding_a_filtered_column_is_checked_on_the_new_value(rewriter: Rewriter) -> None:
+    # tasks: members see priority < 5, and change only their own tasks.
+    rewritten = rewriter.rewrite("UPDATE tasks SET priority = $1 WHERE id = $2", USER_A, params_count=2)
+
+    assert "CAST($1 AS INT) < 5" in rewritten.sql  # the new value, as the column will hold it
+    assert rewritten.sql.count("$1") == 2
+
+
+@pytest.mark.parametrize(
+    ("dialect", "schema"),
+    [
+        ("postgres", Schema({table: list(columns) for table, columns in world.SCHEMA.items()})),
+        ("sqlite", world.world_schema()),
+    ],
+    ids=["postgres without column types", "sqlite"],
+)
+def test_an_update_binding_a_filtered_column_is_refused_where_the_database_cannot_check_it(
+    policies: PolicySet, dialect: str, schema: Schema
+) -> None:
+    rewriter = Rewriter(policies, dialect, schema=schema)
+    placeholder = "$1" if dialect == "postgres" else "?"
+
+    with pytest.raises(WriteRefused) as refused:
+        rewriter.rewrite(f"UPDATE tasks SET priority = {placeholder} WHERE id = 3", USER_A, params_count=1)
+
+    assert refused.value.code == "write_refused"
+    assert "cannot check the updated row of tasks" in refused.value.detail
