@@ -58,11 +58,14 @@ METRICS = web.AppKey("metrics", Metrics)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    tokens = request.app[SERVICES].tokens
+    services = request.app[SERVICES]
+    tokens = services.tokens
     extra = {
         "rowgate_token_cache_hits": float(tokens.cache.hits),
         "rowgate_token_cache_misses": float(tokens.cache.misses),
         "rowgate_token_cache_size": float(len(tokens.cache)),
+        # Revocations enforced here but not yet shared through the store (it was unreachable).
+        "rowgate_revocations_pending": float(services.revocations.pending),
     }
     return web.Response(text=request.app[METRICS].render(extra), content_type="text/plain", charset="utf-8")
 

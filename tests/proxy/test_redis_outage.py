@@ -1,0 +1,147 @@
+"""Redis stopped under a running rowgate: what needs the shared store fails closed with a 503
+problem (never a 500, never a sign-in that skips its lockout counters), what does not need it
+keeps working, a revocation made meanwhile holds at once on the instance that made it and reaches
+the others when Redis is back, and everything recovers without restarting rowgate.
+
+The Redis server is a private one on a free port, never the shared test server."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+import aiohttp
+import pytest
+
+from config import Settings
+from proxy.demo import build_demo_app
+from tests.conftest import SettingsFactory
+from tests.proxy.authkit import FAST, ROUTES, Api, Start, StartApp
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+class PrivateRedis:
+    """A redis-server process on one port that the test stops and starts again."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(200):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.02)
+        raise RuntimeError("the private redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (apt-get install redis-server)")
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def settings_for(
+    private_redis: PrivateRedis, make_settings: SettingsFactory, start_app: StartApp
+) -> Callable[[], Awaitable[Settings]]:
+    async def make() -> Settings:
+        upstream = await start_app(build_demo_app())
+        return make_settings(**{**FAST, **ROUTES, "upstream.url": upstream, "redis.url": private_redis.url})
+
+    return make
+
+
+async def _get(api: Api, path: str) -> tuple[int, str]:
+    async with api.http.get(f"{api.server.url}{path}") as response:
+        return response.status, await response.text()
+
+
+async def _eventually_unauthorized(api: Api, token: str) -> None:
+    async with asyncio.timeout(15):
+        while await api.whoami(token) != 401:
+            await asyncio.sleep(0.05)
+
+
+async def test_with_redis_down_what_needs_it_is_a_503_and_revocations_still_hold(
+    private_redis: PrivateRedis,
+    settings_for: Callable[[], Awaitable[Settings]],
+    start_rowgate: Start,
+    http: aiohttp.ClientSession,
+) -> None:
+    api = Api(http, await start_rowgate(await settings_for()))
+    first = await api.signup("outage@example.com")
+    assert first.status == 201, first.body
+    token = first.body["accessToken"]
+    assert await api.whoami(token) == 200
+
+    private_redis.stop()
+
+    # Sign-in needs its lockout counters: refused rather than run without them.
+    answer = await api.signin("outage@example.com")
+    assert (answer.status, answer.code) == (503, "service_unavailable")
+    assert answer.headers["Content-Type"] == "application/problem+json"
+    # Verified tokens and public routes do not need the store.
+    assert await api.whoami(token) == 200
+    assert (await _get(api, "/public/hello"))[0] == 200
+    assert (await _get(api, "/healthz"))[0] == 200
+    status, text = await _get(api, "/readyz")
+    assert status == 503
+    assert "store" in text
+
+    # Signing out cannot reach the other instances: the answer says so, and this instance
+    # refuses the token at once all the same.
+    answer = await api.call("POST", "/signout", token=token)
+    assert (answer.status, answer.code) == (503, "service_unavailable")
+    assert await api.whoami(token) == 401
+    assert "rowgate_revocations_pending 1" in (await _get(api, "/metrics"))[1]
+
+    private_redis.start()
+
+    # Once the store is back, the revocation is shared without anyone retrying: an instance
+    # started now refuses the token too, and sign-in works again.
+    other = Api(http, await start_rowgate(await settings_for()))
+    await _eventually_unauthorized(other, token)
+    assert "rowgate_revocations_pending 0" in (await _get(api, "/metrics"))[1]
+    answer = await api.signin("outage@example.com")
+    assert answer.status == 200, answer.body
+    assert await api.whoami(answer.body["accessToken"]) == 200
+    assert await other.whoami(answer.body["accessToken"]) == 200
