@@ -14,7 +14,10 @@ carries the new role.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -29,7 +32,7 @@ from auth.rbac.catalog import RoleCatalog
 from auth.rbac.custom_roles import grantable_role, role_permissions
 from auth.rbac.permissions import within
 from auth.revocation import RevocationList
-from config.errors import Conflict, NotFound
+from config.errors import BadRequest, Conflict, NotFound
 
 
 def member_json(member: Member) -> dict[str, Any]:
@@ -40,6 +43,33 @@ def member_json(member: Member) -> dict[str, Any]:
         "role": member.role,
         "joinedAt": member.joined_at.isoformat().replace("+00:00", "Z"),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPage:
+    members: list[Member]
+    #: Where the next page starts (opaque to clients); ``None`` on the last page.
+    next: str | None
+
+
+def _cursor(last: Member) -> str:
+    raw = f"{last.joined_at.isoformat()}|{last.user_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        joined, user_id = raw.split("|")
+        when = datetime.fromisoformat(joined)
+        user = canonical_uuid(user_id)
+        if user is None or when.tzinfo is None:
+            raise ValueError(cursor)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise BadRequest(
+            "cursor: expected the `next` value of a previous page, unchanged", code="invalid_cursor"
+        ) from None
+    return when, user
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +96,16 @@ class Members:
         )
         return None if value is None else str(value)
 
-    async def list(self, actor: Actor) -> list[Member]:
+    async def list(self, actor: Actor, *, limit: int, cursor: str | None = None) -> MemberPage:
+        """One page of the organisation's members, in the order they joined; ``cursor`` is the
+        ``next`` of the previous page."""
         actor.require_admin()
+        after = _after(cursor) if cursor is not None else None
         async with self._db.connection() as conn:
-            return await repo.members(conn, actor.org_id)
+            found = await repo.members(conn, actor.org_id, limit=limit + 1, after=after)
+        page = found[:limit]
+        more = len(found) > limit
+        return MemberPage(page, _cursor(page[-1]) if more else None)
 
     async def change_role(self, actor: Actor, user_id: str, role: str) -> Member:
         """Give ``user_id`` the role ``role`` in the actor's organisation."""

@@ -30,8 +30,22 @@ async def lock_org(conn: asyncpg.Connection, org_id: str) -> bool:
     return await conn.fetchval("SELECT true FROM rowgate.orgs WHERE id = $1 FOR UPDATE", org_id) is not None
 
 
-async def members(conn: asyncpg.Connection, org_id: str) -> list[Member]:
-    rows = await conn.fetch(_MEMBER + "WHERE m.org_id = $1 ORDER BY m.created_at, m.user_id", org_id)
+async def members(
+    conn: asyncpg.Connection, org_id: str, *, limit: int, after: tuple[datetime, str] | None = None
+) -> list[Member]:
+    """Up to ``limit`` members in the order they joined, from just after ``after`` (the joining
+    time and user id of the last member of the previous page)."""
+    order = " ORDER BY m.created_at, m.user_id LIMIT "
+    if after is None:
+        rows = await conn.fetch(_MEMBER + "WHERE m.org_id = $1" + order + "$2", org_id, limit)
+    else:
+        rows = await conn.fetch(
+            _MEMBER + "WHERE m.org_id = $1 AND (m.created_at, m.user_id) > ($2, $3::uuid)" + order + "$4",
+            org_id,
+            after[0],
+            after[1],
+            limit,
+        )
     return [Member(*r.values()) for r in rows]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from auth.orgs.members import member_json
+from config.errors import BadRequest
 from proxy.bodies import Body, parse_body
 from proxy.handlers.context import current_actor
 from proxy.handlers.fields import RoleName
@@ -15,10 +16,28 @@ class ChangeRole(Body):
     role: RoleName
 
 
+#: Members per page when ``limit`` is not given, and the most one page may hold.
+DEFAULT_LIMIT, MAX_LIMIT = 100, 500
+
+
 async def list_members(request: web.Request) -> web.Response:
+    """``GET /members?limit=N&cursor=C``: ``{"members": [...], "next": C | null}``."""
     actor = await current_actor(request)
-    found = await request.app[SERVICES].tenancy.members.list(actor)
-    return web.json_response({"members": [member_json(m) for m in found]})
+    limit = _limit(request.query.get("limit"))
+    page = await request.app[SERVICES].tenancy.members.list(
+        actor, limit=limit, cursor=request.query.get("cursor")
+    )
+    return web.json_response({"members": [member_json(m) for m in page.members], "next": page.next})
+
+
+def _limit(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_LIMIT
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_LIMIT):
+        raise BadRequest(
+            f"limit: expected a whole number from 1 to {MAX_LIMIT}, got {text[:40]!r}", code="invalid_limit"
+        )
+    return int(text)
 
 
 async def change_role(request: web.Request) -> web.Response:

@@ -52,6 +52,61 @@ async def test_admins_list_the_members_of_their_organisation_only(t: Tenancy) ->
     assert (refused.status, refused.body["code"]) == (403, "admin_required")
 
 
+async def test_members_come_a_page_at_a_time_in_the_order_they_joined(t: Tenancy) -> None:
+    admin = await t.member()
+    joined = [admin.user_id]
+    for _ in range(6):
+        user_id, _email = await t.user()
+        await t.join(admin.org_id, user_id, "viewer")
+        joined.append(user_id)
+    await t.db.execute(  # two members joining in the same instant still get an order
+        "UPDATE rowgate.memberships SET created_at = (SELECT max(created_at) FROM rowgate.memberships "
+        "WHERE org_id = $1) WHERE org_id = $1 AND user_id = $2",
+        admin.org_id,
+        joined[-2],
+    )
+    seen: list[str] = []
+    pages = 0
+    cursor: str | None = None
+    while True:
+        query = "?limit=3" + (f"&cursor={cursor}" if cursor else "")
+        answer = await t.call("GET", "/v1/auth/members" + query, admin)
+        assert answer.status == 200, answer.body
+        assert len(answer.body["members"]) <= 3
+        seen += [m["userId"] for m in answer.body["members"]]
+        pages += 1
+        cursor = answer.body["next"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert sorted(seen) == sorted(joined)
+    assert len(seen) == len(set(seen)) == 7
+    whole = await t.call("GET", "/v1/auth/members", admin)
+    assert [m["userId"] for m in whole.body["members"]] == seen
+    assert whole.body["next"] is None
+
+
+@pytest.mark.parametrize(
+    ("query", "code"),
+    [
+        ("?limit=0", "invalid_limit"),
+        ("?limit=501", "invalid_limit"),
+        ("?limit=-1", "invalid_limit"),
+        ("?limit=ten", "invalid_limit"),
+        ("?limit=%EF%BC%93", "invalid_limit"),  # a fullwidth digit
+        ("?cursor=not-a-cursor", "invalid_cursor"),
+        ("?cursor=%00%ff", "invalid_cursor"),
+        ("?cursor=MjAyNi0xMS0yM1QxMDowMDowMHxub3QtYS11dWlk", "invalid_cursor"),  # "<time>|not-a-uuid"
+        ("?cursor=" + "A" * 5000, "invalid_cursor"),
+    ],
+)
+async def test_bad_page_parameters_are_400_problems(t: Tenancy, query: str, code: str) -> None:
+    admin = await t.member()
+    answer = await t.call("GET", "/v1/auth/members" + query, admin)
+    assert (answer.status, answer.body["code"]) == (400, code)
+    assert answer.headers["Content-Type"] == "application/problem+json"
+
+
 async def test_a_demotion_revokes_the_members_sessions_in_that_organisation(t: Tenancy) -> None:
     admin = await t.member()
     other = await t.member(admin.org_id, role="admin")
