@@ -215,8 +215,8 @@ def _new_row_predicate(
         if cast is None:
             raise WriteRefused(
                 f"rowgate cannot check the updated row of {policy.name} against its {operation} "
-                f"policy: the type of {key} is unknown (rowgate reads it from the database), so "
-                "set it to a literal",
+                f"policy: the type of {key} is not known to it (it reads types from the database) "
+                "or cannot be written as a cast, so set the column to a literal",
                 code="write_refused",
             )
         if value is None or not _repeatable(value):
