@@ -171,7 +171,15 @@ _STRING_TYPES = ("uuid", "text", "character", "varchar", "citext", "name")
 
 
 def _cast_to(column_type: str | None) -> exp.DataType | None:
-    if column_type is None:
+    if column_type is None or column_type.lower().startswith(_STRING_TYPES):
+        return None
+    return column_datatype(column_type)
+
+
+def column_datatype(column_type: str | None) -> exp.DataType | None:
+    """A fresh node for a PostgreSQL column type name; ``None`` when there is none or sqlglot
+    cannot read it."""
+    if not column_type:
         return None
     built = _built_type(column_type)
     return None if built is None else clone(built)
@@ -180,9 +188,7 @@ def _cast_to(column_type: str | None) -> exp.DataType | None:
 @lru_cache(maxsize=256)
 def _built_type(column_type: str) -> exp.DataType | None:
     # Built once per type name (building parses it); each use gets its own copy.
-    if column_type.lower().startswith(_STRING_TYPES):
-        return None
     try:
         return exp.DataType.build(column_type, dialect="postgres")
-    except Exception:  # a type sqlglot cannot read: bind it bare, the database will say
+    except Exception:  # a type sqlglot cannot read
         return None

@@ -32,7 +32,7 @@ from sqlglot import exp
 from config.errors import WriteRefused
 from rls import raising
 from rls.clone import clone
-from rls.context import Context, TableRule
+from rls.context import Context, TableRule, column_datatype
 from rls.grants import Grant
 from rls.newrow import OLD, UNKNOWN, Value, evaluate
 from rls.policy import TablePolicy
@@ -211,7 +211,7 @@ def _new_row_predicate(
         key = column_of(reference, ctx)
         if key not in assigned:
             continue  # unchanged: the new row holds the old value
-        value, cast = assigned[key], _column_type(types.get(key))
+        value, cast = assigned[key], column_datatype(types.get(key))
         if cast is None:
             raise WriteRefused(
                 f"rowgate cannot check the updated row of {policy.name} against its {operation} "
@@ -252,15 +252,6 @@ def _repeatable(value: exp.Expr) -> bool:
         isinstance(node, _REPEATABLE) and (not isinstance(node, exp.Func) or isinstance(node, exp.Cast))
         for node in value.walk()
     )
-
-
-def _column_type(name: str | None) -> exp.DataType | None:
-    if not name:
-        return None
-    try:
-        return exp.DataType.build(name, dialect="postgres")
-    except Exception:  # a type sqlglot cannot read: the check cannot be written
-        return None
 
 
 def _pairs(targets: exp.Expr, sources: exp.Expr) -> list[tuple[exp.Expr, exp.Expr | None]]:
