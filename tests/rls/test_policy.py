@@ -229,9 +229,13 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 def test_the_version_follows_the_meaning_not_the_layout(tmp_path: Path) -> None:
     one = tmp_path / "one.yaml"
     two = tmp_path / "two.yaml"
-    one.write_text("tables:\n  tasks: {select: [user], insert: [admin]}\n")
-    two.write_text("# a comment\ntables:\n  tasks:\n    insert: [admin]\n    select: [user]\n")
-    changed = parse_policies({"tables": {"tasks": {"select": ["user", "admin"], "insert": ["admin"]}}})
+    one.write_text("tables:\n  tasks: {select: [user], delete: [self], owner_column: by}\n")
+    two.write_text(
+        "# a comment\ntables:\n  tasks:\n    owner_column: by\n    delete: [self]\n    select: [user]\n"
+    )
+    changed = parse_policies(
+        {"tables": {"tasks": {"select": ["user", "admin"], "delete": ["self"], "owner_column": "by"}}}
+    )
 
     assert load_policies(one).version == load_policies(two).version
     assert load_policies(one).version != changed.version
