@@ -124,13 +124,15 @@ class Rewriter:
         for rule in RULES:
             expression = rule(expression, ctx)
         text = self.dialect.generator(comments=False).generate(expression, copy=False)
+        slots = tuple(bind.slots)
         if self._parametric:
             parts: tuple[str, ...] = (text,)
         else:
-            parts = split_sentinels(text, self._nonce, self.dialect, len(bind.slots))
+            parts, order = split_sentinels(text, self._nonce, self.dialect, len(slots))
+            slots = tuple(slots[n] for n in order)
         return Template(
             parts,
-            tuple(bind.slots),
+            slots,
             ctx.kind,
             tuple(ctx.rules),
             tuple(ctx.checks),
