@@ -148,6 +148,7 @@ async def test_the_trigger_binds_callers_under_row_security_not_the_apps_own_wri
             await conn.execute(forged)
     # The table's owner (a superuser here), as the app's own maintenance writes: not bound.
     await conn.execute(
-        f"INSERT INTO notes (id, org_id, body, created_by) VALUES (500, '{world.ORG_A}', 'x', '{world.ADMIN_A}')"
+        "INSERT INTO notes (id, org_id, body, created_by) "
+        f"VALUES (500, '{world.ORG_A}', 'x', '{world.ADMIN_A}')"
     )
     assert await conn.fetchval("SELECT created_by::text FROM notes WHERE id = 500") == world.ADMIN_A
