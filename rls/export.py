@@ -27,9 +27,8 @@ raises the error row security raises, for the callers row security binds::
     CREATE TRIGGER "rowgate_tasks_owner" BEFORE INSERT OR UPDATE OF "created_by" ON "public"."tasks"
       FOR EACH ROW EXECUTE FUNCTION "public"."rowgate_tasks_owner"()
 
-Hidden columns have no row-policy equivalent
-(column privileges belong to database roles, not to rowgate's groups): they are listed in a
-comment.
+Hidden columns have no row-policy equivalent (column privileges belong to database roles, not to
+rowgate's groups): they are listed in a comment.
 """
 
 from __future__ import annotations

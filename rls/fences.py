@@ -8,14 +8,15 @@ fails because of a row the caller may not see, and the error is an oracle on oth
 data (a title recovered in a few hundred requests through SQLite's ``abs()`` overflow, when an
 index served the caller's condition).
 
-Each dialect rowgate rewrites for ends its filters in what its planner documents it never looks
+Each dialect rowgate rewrites for ends its filters in something its planner does not look
 through:
 
 - PostgreSQL: ``OFFSET 0``.  A subquery with OFFSET is never pulled up and no condition is
   pushed into it (the security-barrier trick of PostgreSQL's own documentation).
 - SQLite: ``LIMIT <max> OFFSET 0``.  The query flattener never flattens a subquery with OFFSET,
-  and the push-down optimisation never pushes a condition into a subquery with LIMIT.  (A
-  ``MATERIALIZED`` CTE, SQLite 3.35+, is documented as a hint only.)
+  and the push-down optimisation never pushes a condition into a subquery with LIMIT: both rules
+  look at the clauses' presence, in every SQLite version.  (A ``MATERIALIZED`` CTE is a planner
+  hint, and a syntax error before SQLite 3.35.)
 - MySQL (and MariaDB): ``LIMIT 18446744073709551615``, the documented "every row".  A derived
   table with LIMIT is materialised, not merged, and receives no pushed-down condition (MySQL 8's
   derived condition pushdown and MariaDB's condition pushdown both stop at LIMIT).

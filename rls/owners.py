@@ -34,7 +34,7 @@ from rls.subject import Signature
 OWNER = "owner"
 
 
-def admin_writes(table: TablePolicy, operation: str, signature: Signature) -> bool:
+def _admin_writes(table: TablePolicy, operation: str, signature: Signature) -> bool:
     """Whether the subject writes ``table`` as its tenant's admin (free of the owner rule)."""
     return table.tenant_column is not None and "admin" in signature[0] and "admin" in table.groups(operation)
 
@@ -47,7 +47,7 @@ def owner_rule(table: TablePolicy, operation: str, signature: Signature) -> Gran
 @lru_cache(maxsize=1024)
 def _owner_rule(table: TablePolicy, operation: str, signature: Signature) -> Grant | None:
     owner = table.owner_column
-    if owner is None or table.owner_writable or admin_writes(table, operation, signature):
+    if owner is None or table.owner_writable or _admin_writes(table, operation, signature):
         return None
     if _only_self(table, operation, signature):
         return None  # the operation's own check already holds the owner to the caller

@@ -235,7 +235,7 @@ def mariadb() -> Iterator[tuple[Run, Run]]:
                 cursor.execute("ANALYZE TABLE notes, tags")
                 cursor.fetchall()
 
-        def runner(conn: pymysql.connections.Connection) -> Run:  # type: ignore[type-arg]
+        def runner(conn: pymysql.connections.Connection) -> Run:
             def run(sql: str) -> Outcome:
                 try:
                     with conn.cursor() as cursor:
