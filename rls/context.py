@@ -18,6 +18,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from rls.clone import clone
+from rls.fences import FENCES, Fence
 from rls.grants import Bind, Grant, grant
 from rls.names import quoted
 from rls.newrow import Check
@@ -160,8 +161,15 @@ class Context:
 
     @property
     def barrier(self) -> bool:
-        """Whether filtered reads get ``OFFSET 0`` (PostgreSQL's optimisation fence)."""
+        """Whether the statement runs with PostgreSQL's semantics (run-time checks that fail
+        through a cast, ON CONFLICT DO UPDATE, ordered reads limited inside their filter)."""
         return self.dialect_name in PARAMETER_DIALECTS
+
+    @property
+    def fence(self) -> Fence:
+        """How filtered reads end in this dialect (``rls.fences``; the rewriter refuses a
+        dialect without one)."""
+        return FENCES[self.dialect_name]
 
 
 Rule = Callable[[exp.Expr, Context], exp.Expr]

@@ -17,9 +17,18 @@ needs only the owner comparison, which no row passes without a user.
 When column types are known (from a schema), the settings are cast to them, so comparisons use
 indexes, and the tenant and owner columns get defaults from the settings, which is how an
 INSERT that leaves them out gets the caller's values natively.  Without types, columns are
-compared as text and no defaults are set.  Hidden columns have no row-policy equivalent
-(column privileges belong to database roles, not to rowgate's groups): they are listed in a
-comment.
+compared as text and no defaults are set.
+
+The owner rule (``rls.owners``: a row a caller inserts, or whose owner column it sets, holds the
+caller's id unless the caller writes as the tenant's admin) must tell an UPDATE that sets the
+owner column from one that leaves it alone, which a WITH CHECK cannot, so it is a trigger that
+raises the error row security raises, for the callers row security binds::
+
+    CREATE TRIGGER "rowgate_tasks_owner" BEFORE INSERT OR UPDATE OF "created_by" ON "public"."tasks"
+      FOR EACH ROW EXECUTE FUNCTION "public"."rowgate_tasks_owner"()
+
+Hidden columns have no row-policy equivalent (column privileges belong to database roles, not to
+rowgate's groups): they are listed in a comment.
 """
 
 from __future__ import annotations
@@ -72,7 +81,44 @@ def _table(table: TablePolicy, types: Mapping[str, str]) -> list[str]:
         if column and column in types:
             default = f"(NULLIF(current_setting('{SETTINGS[slot]}', true), ''))::{types[column]}"
             lines.append(f"ALTER TABLE {name} ALTER COLUMN {_ident(column)} SET DEFAULT {default};")
-    return lines
+    return lines + _owner_trigger(table, name, types)
+
+
+def _owner_trigger(table: TablePolicy, name: str, types: Mapping[str, str]) -> list[str]:
+    """The owner rule of ``rls.owners`` as a trigger (dropped when the table has none)."""
+    trigger = _ident(f"rowgate_{table.name}_owner")
+    function = f"{_ident(table.schema)}.{trigger}"
+    lines = [f"DROP TRIGGER IF EXISTS {trigger} ON {name};"]
+    owner = table.owner_column
+    if owner is None or table.owner_writable:
+        return [*lines, f"DROP FUNCTION IF EXISTS {function}();"]
+    setting = f"NULLIF(current_setting('{SETTINGS['user']}', true), '')"
+    new = f"NEW.{_ident(owner)}"
+    # Only where row security binds the caller (not a superuser or a BYPASSRLS role: the app's
+    # own maintenance writes), as the policies themselves.
+    forged = "row_security_active(TG_RELID) AND " + (
+        f"{new} IS DISTINCT FROM ({setting})::{types[owner]}"
+        if owner in types
+        else f"{new}::text IS DISTINCT FROM {setting}"
+    )
+    events = [op.upper() for op in ("insert", "update") if "admin" in table.groups(op)]
+    if table.tenant_column and events:
+        admin = "'admin' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))"
+        operations = ", ".join(f"'{event}'" for event in events)
+        forged += f" AND NOT (TG_OP IN ({operations}) AND {admin})"
+    message = f'new row violates row-level security policy (owner column) for table "{table.name}"'
+    return [
+        *lines,
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $rowgate$",
+        f"BEGIN IF {forged} THEN RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = "
+        f"{_literal(message)}; END IF; RETURN NEW; END $rowgate$;",
+        f"CREATE TRIGGER {trigger} BEFORE INSERT OR UPDATE OF {_ident(owner)} ON {name} "
+        f"FOR EACH ROW EXECUTE FUNCTION {function}();",
+    ]
+
+
+def _literal(text: str) -> str:
+    return exp.Literal.string(text).sql("postgres")
 
 
 def _clauses(operation: str, condition: str) -> str:

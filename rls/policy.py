@@ -16,11 +16,25 @@
           hidden: {user: [internal_notes]}
         filters: {guest: "status = 'published'"}                 # AND-ed to that group's rows
       posts:
-        tenant_column: null                   # shared across tenants
+        tenant_column: null                   # one table for every tenant ...
+        shared: true                          # ... said on purpose: see "Tables shared by every tenant"
+        insert: [user]                        # the owner column is the caller's id (cannot be forged)
+        update: [self]
+        owner_writable: false                 # true: non-admins may write other owners' ids
 
 ``load_policies(path)`` reads and validates a file; ``parse_policies(data, source=...)`` does the
 same for a mapping already in memory.  Every problem is reported at once, one line each, as
 ``<file>: tables.<name>.<key>: <what was expected>, got <what was there>``, in a ``ConfigError``.
+
+Tables shared by every tenant: a table without a tenant column whose insert, update or delete
+grants a group other than ``self`` lets every tenant's callers write rows of all tenants (the
+admin of any organisation could edit everyone's posts).  The file must say so with
+``shared: true``, or it is refused; ``shared: true`` on a table with a tenant column is refused
+too (it would mean nothing).
+
+Owners: on a table with an owner column, a row a caller inserts, or whose owner column it sets,
+must hold the caller's own id there unless the caller writes as the tenant's admin (``rls.owners``
+says exactly when); ``owner_writable: true`` lifts that rule for the table.
 """
 
 from __future__ import annotations
@@ -33,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
@@ -61,6 +75,8 @@ class _Columns(_Model):
 class _Table(_Model):
     tenant_column: str | None = None
     owner_column: str | None = None
+    shared: StrictBool = False
+    owner_writable: StrictBool = False
     select: tuple[Group, ...] = ()
     insert: tuple[Group, ...] = ()
     update: tuple[Group, ...] = ()
@@ -101,6 +117,10 @@ class TablePolicy:
     filters: Mapping[str, exp.Expr]
     filter_sql: Mapping[str, str]
     columns: tuple[str, ...] | None
+    #: The table is one for every tenant on purpose (``shared: true``).
+    shared: bool = False
+    #: Callers outside a granting admin group may write any id into the owner column.
+    owner_writable: bool = False
     #: ``schema.name``, the key of this table in ``PolicySet.tables`` (made once: rules look it
     #: up for every table of every statement they rewrite).
     qualified: str = field(init=False)
@@ -199,6 +219,7 @@ def _compile_table(
     owner = _column_setting(raw, file.defaults, "owner_column", where, dialect, problems)
     operations = {op: frozenset(getattr(raw, op)) for op in OPERATIONS}
     _check_self(where, operations, raw, owner, problems)
+    _check_sharing(where, operations, raw, tenant, owner, problems)
     columns = _column_list(raw.columns.all, f"{where}.columns.all", dialect, problems)
     hidden = {
         group: frozenset(_column_list(cols, f"{where}.columns.hidden.{group}", dialect, problems) or ())
@@ -213,7 +234,19 @@ def _compile_table(
             filters[group] = compiled
     filter_sql: dict[str, str] = dict(raw.filters.items())
     hidden_sets: dict[str, frozenset[str]] = dict(hidden.items())
-    policy = TablePolicy(schema, name, tenant, owner, operations, hidden_sets, filters, filter_sql, columns)
+    policy = TablePolicy(
+        schema,
+        name,
+        tenant,
+        owner,
+        operations,
+        hidden_sets,
+        filters,
+        filter_sql,
+        columns,
+        shared=raw.shared,
+        owner_writable=raw.owner_writable,
+    )
     if columns is not None:
         missing = sorted(policy.referenced_columns() - set(columns))
         if missing:
@@ -261,3 +294,36 @@ def _check_self(
     for section, mapping in (("columns.hidden", raw.columns.hidden), ("filters", raw.filters)):
         if "self" in mapping:
             problems.append(f"{where}.{section}.self: group self needs an owner_column, got none")
+
+
+#: Operations that change rows, and the groups that reach every tenant's rows of a table
+#: without a tenant column (``self`` is confined to the caller's own rows).
+WRITE_OPERATIONS = ("insert", "update", "delete")
+_TENANT_WIDE = ("admin", "user", "guest")
+
+
+def _check_sharing(
+    where: str,
+    operations: Mapping[str, frozenset[str]],
+    raw: _Table,
+    tenant: str | None,
+    owner: str | None,
+    problems: list[str],
+) -> None:
+    if tenant is not None:
+        if raw.shared:
+            problems.append(
+                f"{where}.shared: only a table without a tenant column (tenant_column: null) is shared, "
+                f"got shared: true on a table confined to its tenant by {tenant}"
+            )
+    elif not raw.shared:
+        for op in WRITE_OPERATIONS:
+            wide = sorted(operations[op] & set(_TENANT_WIDE))
+            if wide:
+                problems.append(
+                    f"{where}.{op}: the table has no tenant column, so {op} by {', '.join(wide)} reaches "
+                    "every tenant's rows; grant it to self only, or say shared: true if that is meant, "
+                    f"got {sorted(operations[op])}"
+                )
+    if raw.owner_writable and owner is None:
+        problems.append(f"{where}.owner_writable: the table has no owner_column, got owner_writable: true")

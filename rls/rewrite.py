@@ -26,6 +26,7 @@ from sqlglot.tokens import Tokenizer
 
 from config.errors import ConfigError, QueryRefused, WriteRefused
 from rls.context import PARAMETER_DIALECTS, Binder, Context
+from rls.fences import fence_for
 from rls.names import dialect_of
 from rls.policy import PolicySet
 from rls.rules import RULES
@@ -67,6 +68,7 @@ class Rewriter:
             self.dialect = dialect_of(self.dialect_name)
         except ValueError:
             raise ConfigError([f"unknown SQL dialect {self.dialect_name!r}"]) from None
+        fence_for(self.dialect_name)  # a dialect whose filters cannot be fenced is refused
         self.schema = schema if isinstance(schema, Schema) else Schema(schema, policies.schema)
         problems = schema_problems(policies, self.schema)
         if problems:
@@ -122,13 +124,15 @@ class Rewriter:
         for rule in RULES:
             expression = rule(expression, ctx)
         text = self.dialect.generator(comments=False).generate(expression, copy=False)
+        slots = tuple(bind.slots)
         if self._parametric:
             parts: tuple[str, ...] = (text,)
         else:
-            parts = split_sentinels(text, self._nonce, self.dialect, len(bind.slots))
+            parts, order = split_sentinels(text, self._nonce, self.dialect, len(slots))
+            slots = tuple(slots[n] for n in order)
         return Template(
             parts,
-            tuple(bind.slots),
+            slots,
             ctx.kind,
             tuple(ctx.rules),
             tuple(ctx.checks),

@@ -90,16 +90,21 @@ class Refusal:
         return cls(type(error), error.detail, error.code)
 
 
-def split_sentinels(text: str, nonce: str, dialect: Dialect, count: int) -> tuple[str, ...]:
-    """Cut generated SQL at each sentinel literal ``'<nonce><n>'`` (they appear in order)."""
+def split_sentinels(
+    text: str, nonce: str, dialect: Dialect, count: int
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """Cut generated SQL at each sentinel literal ``'<nonce><n>'``: the text between them, and
+    which value (``n``, the order the binder made them in) each hole takes.  Every value must
+    appear exactly once; the text may hold them in any order (a check built before the guard it
+    follows is printed after it)."""
     sample = exp.Literal.string(nonce + "0").sql(dialect)
     start, end = sample.split(nonce + "0")
     pattern = re.compile(re.escape(start) + re.escape(nonce) + r"(\d+)" + re.escape(end))
     pieces = pattern.split(text)
-    parts, numbers = tuple(pieces[0::2]), [int(n) for n in pieces[1::2]]
-    if numbers != list(range(count)):
+    parts, numbers = tuple(pieces[0::2]), tuple(int(n) for n in pieces[1::2])
+    if sorted(numbers) != list(range(count)):
         raise QueryRefused("rowgate could not place its values in the rewritten statement", code="unverified")
-    return parts
+    return parts, numbers
 
 
 K = TypeVar("K")

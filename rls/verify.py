@@ -4,7 +4,8 @@ It trusts nothing the earlier rules concluded about where tables are; it only ac
 each ``exp.Table`` in the final tree, one of:
 
 - a read inside a filter the rewriter built (recognised by object identity, which SQL text
-  cannot forge) whose WHERE still holds the policy predicate and, on PostgreSQL, ``OFFSET 0``;
+  cannot forge) whose WHERE still holds the policy predicate and which still ends in the
+  dialect's fence (``rls.fences``);
 - the statement's write target, with its guard predicate still a top-level conjunct of the
   WHERE (UPDATE, DELETE), or the tenant column in its column list and any run-time new-row
   check at the top level of RETURNING (INSERT);
@@ -91,8 +92,7 @@ def _is_filtered(table: exp.Table, ctx: Context) -> bool:
         return False
     if not is_conjunct(where.this, predicate):
         return False
-    offset = select.args.get("offset")
-    return not ctx.barrier or (offset is not None and offset.expression.this == "0")
+    return ctx.fence.holds(select)
 
 
 def _check_target(table: exp.Table, root: exp.Expr, ctx: Context) -> None:

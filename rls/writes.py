@@ -11,6 +11,7 @@ from rls.context import Context
 from rls.grants import Grant
 from rls.names import ident_name, quoted
 from rls.newrow import Outcome, Value, bound, literal_value, to_check
+from rls.owners import OWNER
 from rls.policy import TablePolicy
 
 _PREPOSITIONS = {"insert": "into", "update": "", "delete": "from", "select": "from"}
@@ -48,7 +49,12 @@ def row_value(node: exp.Expr, ctx: Context) -> Value:
 
 
 def violation(table: str, row: str, policy: str) -> str:
-    """The message for a new row that fails a policy."""
+    """The message for a new row that fails a policy (or the owner rule, ``rls.owners``)."""
+    if policy == OWNER:
+        return (
+            f"the {row} row of {table} would name another owner: its owner column must hold your own "
+            "user id (leave it out and rowgate fills it in)"
+        )
     return (
         f"the {row} row of {table} would not pass its {policy} policy (its tenant, owner or filtered "
         "columns hold values you may not write)"
@@ -57,6 +63,11 @@ def violation(table: str, row: str, policy: str) -> str:
 
 def unverifiable(table: str, row: str, policy: str) -> str:
     """The message for a new row rowgate cannot check statically."""
+    if policy == OWNER:
+        return (
+            f"rowgate cannot check the owner column of the {row} row of {table}: leave it out "
+            "(rowgate fills in your user id) or write your id as a literal"
+        )
     return (
         f"rowgate cannot check the {row} row of {table} against its {policy} policy: leave the tenant "
         "and owner columns out (rowgate fills them in) and write the columns the policy's filters "
@@ -97,3 +108,25 @@ def column_of(node: exp.Expr, ctx: Context) -> str:
     if isinstance(node, exp.Column):
         node = node.this
     return ident_name(node, ctx.dialect)
+
+
+def fill_defaults(assignments: list[exp.Expr], policy: TablePolicy, ctx: Context) -> None:
+    """``SET <tenant or owner column> = DEFAULT`` writes the caller's value (NULL for a caller
+    without a user id), as the column defaults of the native export (``rls.export``) do."""
+    slots = {policy.tenant_column: "tenant", policy.owner_column: "user" if ctx.signature[1] else None}
+    for assignment in assignments:
+        value = assignment.expression
+        if not is_default(value):
+            continue
+        column = column_of(assignment.this, ctx)
+        if column in slots and column is not None:
+            slot = slots[column]
+            value.replace(ctx.value(slot, policy, column) if slot is not None else exp.Null())
+
+
+def is_default(node: exp.Expr) -> bool:
+    """The keyword DEFAULT (sqlglot reads it as an unquoted column, or a variable)."""
+    word = node.this if isinstance(node, exp.Column) and not node.args.get("table") else node
+    if isinstance(word, exp.Identifier) and word.quoted:
+        return False
+    return isinstance(word, exp.Identifier | exp.Var) and word.name.upper() == "DEFAULT"

@@ -36,5 +36,5 @@ CREATE TABLE IF NOT EXISTS public.posts (
 
 -- Something for a guest to read on a fresh install.
 INSERT INTO public.posts (title, body, status)
-SELECT 'Welcome to rowgate', 'Guests see published posts; members see drafts too.', 'published'
+SELECT 'Welcome to rowgate', 'Everyone sees published posts; authors also see their own drafts.', 'published'
 WHERE NOT EXISTS (SELECT 1 FROM public.posts);

@@ -11,9 +11,10 @@ columns visible to the caller (so ``*`` leaves hidden columns out and naming one
 the table by its exact schema-qualified name (so neither a CTE nor ``search_path`` can redirect
 it; other dialects get the default schema's tables unqualified, see
 ``rls.context.SCHEMA_DIALECTS``), qualifies every column it uses with that table (so no name can
-be captured by an outer query), and on PostgreSQL ends in ``OFFSET 0``, which keeps the planner
-from pushing the caller's conditions below the filter or pulling the subquery up: the
-security-barrier guarantee of native row security.
+be captured by an outer query), and ends in the dialect's fence (``rls.fences``: ``OFFSET 0`` on
+PostgreSQL, a LIMIT of every row elsewhere), which keeps the planner from pushing the caller's
+conditions below the filter or pulling the subquery up: the security-barrier guarantee of native
+row security.
 
 A single-table read ordered by plain columns with a LIMIT also sorts and limits inside its
 filter (``rls.pushdown.ordered_limit``), so that an index on the order can serve it instead of
@@ -84,7 +85,7 @@ def _wrap(table: exp.Table, policy: TablePolicy, ctx: Context) -> None:
         if ordered is not None:
             select.set("order", ordered[0])
             select.set("limit", ordered[1])
-        select.set("offset", exp.Offset(expression=exp.Literal(this="0", is_string=False)))
+    ctx.fence.put(select)
     alias = args.get("alias") or exp.TableAlias(this=table.this)
     subquery = exp.Subquery(this=select, alias=alias)
     for arg in ("joins", "laterals"):

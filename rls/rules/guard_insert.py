@@ -1,11 +1,13 @@
 """Make INSERT leave only rows the insert policy lets through (PostgreSQL's WITH CHECK).
 
-The tenant column, when the statement does not set it, is set to the caller's tenant, and the
-owner column to the caller's user id when it has one: the same values the column defaults of the
-native export (``rls.export``) give.  Values the statement gives for them,
-and for columns the group filters read, are checked by ``rls.newrow``: literals are compared
-with the caller's values when they are bound.  RETURNING reads the new rows back, so they must
-also pass the select policy.  Writes to hidden columns were refused by check_columns.
+The tenant column, when the statement does not set it (or sets it to DEFAULT), is set to the
+caller's tenant, and the owner column to the caller's user id (NULL for a guest bound by the
+owner rule): the same values the column defaults of the native export (``rls.export``) give.
+Values the statement gives for them, and for columns the group filters read, are checked by
+``rls.newrow`` against the insert policy and the owner rule (``rls.owners``: a caller who does
+not insert as the tenant's admin cannot name another owner): literals are compared with the
+caller's values when they are bound.  RETURNING reads the new rows back, so they must also pass
+the select policy.  Writes to hidden columns were refused by check_columns.
 
 A new row rowgate cannot evaluate (a bound parameter, an expression, a column of INSERT ...
 SELECT) is checked by the database instead, on the rows actually inserted: the policy's
@@ -25,11 +27,10 @@ from rls.context import Context, TableRule
 from rls.grants import Grant, qualifies
 from rls.names import quoted
 from rls.newrow import UNKNOWN, Value, evaluate
+from rls.owners import OWNER, owner_rule
 from rls.policy import TablePolicy
 from rls.rules.guard_new_rows import hosts_checks
-from rls.writes import column_of, pin_target, refuse_denied, require, row_value, violation
-
-_DEFAULT = "DEFAULT"
+from rls.writes import column_of, is_default, pin_target, refuse_denied, require, row_value, violation
 
 
 def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:
@@ -39,11 +40,12 @@ def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     policy = ctx.resolved[id(ctx.target)]
     grant = ctx.grant(policy, "insert")
     refuse_denied(grant, ctx)
-    filled = []
+    owner = owner_rule(policy, "insert", ctx.signature)
+    filled: list[tuple[str, str | None]] = []
     if grant.tenant:
         filled.append((grant.tenant, "tenant"))
-    if policy.owner_column and qualifies("self", ctx.signature):
-        filled.append((policy.owner_column, "user"))
+    if policy.owner_column and (qualifies("self", ctx.signature) or owner is not None):
+        filled.append((policy.owner_column, "user" if ctx.signature[1] else None))
     columns = _column_list(expression, bool(filled), ctx)
     rows = _rows(expression)
     for column, slot in filled:
@@ -51,6 +53,8 @@ def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     name = pin_target(ctx.target, policy, keep_alias=False, ctx=ctx)
     table = policy.name
     checked = [(grant, "new", "insert")]
+    if owner is not None:
+        checked.append((owner, "new", OWNER))
     if expression.args.get("returning") is not None:
         checked.append((ctx.grant(policy, "select"), "new (RETURNING reads it back)", "select"))
     at_run_time = _run_time_checks(expression, ctx)
@@ -123,31 +127,37 @@ def _fill(
     columns: list[str],
     rows: list[list[exp.Expr]] | None,
     column: str,
-    slot: str,
+    slot: str | None,
     ctx: Context,
 ) -> None:
+    """Give ``column`` the subject's ``slot`` value (``None``: NULL) where the statement leaves
+    it out or writes DEFAULT."""
     assert ctx.target is not None
     policy = ctx.resolved[id(ctx.target)]
+
+    def value() -> exp.Expr:
+        return ctx.value(slot, policy, column) if slot is not None else exp.Null()
+
     if column in columns:
         if rows is not None:
             index = columns.index(column)
             for row in rows:
-                if isinstance(row[index], exp.Var) and row[index].name.upper() == _DEFAULT:
-                    row[index].replace(ctx.value(slot, policy, column))
+                if is_default(row[index]):
+                    row[index].replace(value())
         return
     columns.append(column)
     insert.this.append("expressions", quoted(column))
     source = insert.expression
     if isinstance(source, exp.Values):
         for row in source.expressions:
-            row.append("expressions", ctx.value(slot, policy, column))
+            row.append("expressions", value())
     elif isinstance(source, exp.Select):
-        source.append("expressions", ctx.value(slot, policy, column))
+        source.append("expressions", value())
     else:
         wrapper = exp.Select(
             expressions=[
                 exp.Column(this=exp.Star(), table=quoted("rowgate_source")),
-                ctx.value(slot, policy, column),
+                value(),
             ],
             from_=exp.From(
                 this=exp.Subquery(this=source, alias=exp.TableAlias(this=quoted("rowgate_source")))

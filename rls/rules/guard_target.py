@@ -15,7 +15,8 @@ touch: the security-barrier guarantee.  Leakproof conditions (``rls.pushdown``, 
 joining the target to another relation) stay outside as well, so indexes and joins still serve
 them.  The new-row checks of an UPDATE (``rls.newrow``, through ``rls.raising``) run last, on
 the rows actually being updated, so an UPDATE that matches nothing succeeds as it does natively;
-an UPDATE cannot move a row out of the caller's reach.
+an UPDATE cannot move a row out of the caller's reach, nor set its owner column to anyone but
+the caller unless it writes as the tenant's admin (``rls.owners``).
 
 A new value rowgate cannot judge before the statement runs (a bound parameter, arithmetic on
 the row's columns) is judged by the database, on PostgreSQL: the policy's predicate over the
@@ -35,11 +36,13 @@ from rls.clone import clone
 from rls.context import Context, TableRule, column_datatype
 from rls.grants import Grant
 from rls.newrow import OLD, UNKNOWN, Value, evaluate
+from rls.owners import OWNER, owner_rule
 from rls.policy import TablePolicy
 from rls.pushdown import conjuncts, leakproof_column
 from rls.sources import alias_of
 from rls.writes import (
     column_of,
+    fill_defaults,
     pin_target,
     refuse_denied,
     row_value,
@@ -170,13 +173,15 @@ def _new_row_checks(
         return []
     assert ctx.target is not None
     policy = ctx.resolved[id(ctx.target)]
+    fill_defaults(statement.expressions, policy, ctx)
     values: dict[str, Value] = dict.fromkeys(ctx.columns(policy), OLD)
     for assignment in statement.expressions:
         for target, value in _pairs(assignment.this, assignment.expression):
             values[column_of(target, ctx)] = _assigned_value(column_of(target, ctx), value, ctx)
     column = policy.tenant_column or ctx.columns(policy)[0]
     found = []
-    for checked, operation in ((grant, "update"), (readable, "select")):
+    owner = owner_rule(policy, "update", ctx.signature)
+    for checked, operation in ((grant, "update"), (readable, "select"), (owner, OWNER)):
         if checked is None:
             continue
         outcome = evaluate(checked, values, True)

@@ -7,8 +7,9 @@ of silently skipping it, and so does the rewritten statement: the DO UPDATE's WH
          THEN <caller's WHERE> AND <new values pass the policies> ELSE <failure> END
 
 with the failures of ``rls.raising``.  The caller's own WHERE never runs on a row it may not
-see.  The new values are checked like an UPDATE's (``rls.newrow``), at run time, so only a row
-actually updated can fail.  This needs PostgreSQL semantics, so other dialects refuse DO UPDATE.
+see.  The new values are checked like an UPDATE's (``rls.newrow``, and the owner rule of
+``rls.owners``), at run time, so only a row actually updated can fail.  This needs PostgreSQL
+semantics, so other dialects refuse DO UPDATE.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from rls import raising
 from rls.context import Context, TableRule
 from rls.names import ident_name
 from rls.newrow import OLD, UNKNOWN, Value, bound, evaluate
-from rls.writes import column_of, refuse_denied, row_value, runtime_check
+from rls.owners import OWNER, owner_rule
+from rls.writes import column_of, fill_defaults, refuse_denied, row_value, runtime_check
 
 
 def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
@@ -42,9 +44,11 @@ def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     existing = exp.and_(grant.predicate(name, bind), readable.predicate(name, bind), copy=False)
     where = conflict.args.get("where")
     values = _new_values(expression, conflict, ctx)
+    owner = owner_rule(policy, "update", ctx.signature)
     checks = [
         runtime_check(evaluate(g, values, True), policy.name, op, name, column, ctx)
-        for g, op in ((grant, "update"), (readable, "select"))
+        for g, op in ((grant, "update"), (readable, "select"), (owner, OWNER))
+        if g is not None
     ]
     parts = [where.this] if where is not None else []
     parts += [check for check in checks if check is not None]
@@ -67,6 +71,7 @@ def _does_update(conflict: exp.Expr) -> bool:
 def _new_values(insert: exp.Insert, conflict: exp.Expr, ctx: Context) -> dict[str, Value]:
     assert ctx.target is not None
     policy = ctx.resolved[id(ctx.target)]
+    fill_defaults(conflict.expressions, policy, ctx)
     values: dict[str, Value] = dict.fromkeys(ctx.columns(policy), OLD)
     for assignment in conflict.expressions:
         column = column_of(assignment.this, ctx)

@@ -100,6 +100,22 @@ async def test_a_policy_for_rowgates_own_schema_is_refused_on_reload(
         await start_rowgate(data_settings(**{"policies": str(policy_copy)}))
 
 
+async def test_a_table_whose_writes_reach_every_tenant_is_refused_on_reload_and_at_start(
+    data_settings: Callable[..., Settings], start_rowgate: Start, policy_copy: Path
+) -> None:
+    server = await start_rowgate(data_settings(**{"policies": str(policy_copy), "data.reload": False}))
+    api = api_of(server)
+    first = api.policy.version
+    policy_copy.write_text(world.POLICIES.read_text().replace("    shared: true\n", "", 1))
+
+    assert await api.holder.reload() is False
+    assert "tables.posts.insert: the table has no tenant column" in (api.holder.last_error or "")
+    assert api.policy.version == first
+    with pytest.raises(ConfigError) as raised:
+        await start_rowgate(data_settings(**{"policies": str(policy_copy)}))
+    assert f"{policy_copy}: tables.posts.insert" in str(raised.value)
+
+
 async def test_sighup_reloads(
     data_settings: Callable[..., Settings], start_rowgate: Start, policy_copy: Path
 ) -> None:

@@ -308,12 +308,43 @@ def test_owner_rules_are_checked_in_config(make_settings: SettingsFactory) -> No
     assert "{id}" in str(raised.value)
     with pytest.raises(ConfigError):
         make_settings(**{"routes.rules": [{"path": "/x", "level": "public", "sql": {"at": "header:x"}}]})
-    with pytest.raises(ConfigError):
-        make_settings(
-            **{
-                "routes.rules": [
-                    {"path": "/x", "level": "public", "sql": {"at": "body", "dialect": "klingon"}}
-                ]
-            }
+    for dialect in ("klingon", "tsql", "bigquery"):  # unknown, or no fence rowgate trusts
+        with pytest.raises(ConfigError) as raised:
+            make_settings(
+                **{
+                    "routes.rules": [
+                        {"path": "/x", "level": "public", "sql": {"at": "body", "dialect": dialect}}
+                    ]
+                }
+            )
+        assert "routes.rules[0].sql.dialect: expected one of postgres, sqlite, mysql, duckdb" in str(
+            raised.value
         )
     assert json.dumps(ROUTES)
+
+
+async def test_an_error_oracle_through_the_route_answers_alike_whatever_other_tenants_hold(
+    sql_server: RunningServer, upstream: SqliteApp, http: aiohttp.ClientSession
+) -> None:
+    """The reported attack: an index serves ``body > 'b'`` and ``abs()`` of the smallest integer
+    overflows, so an unfenced statement fails exactly while another tenant has a body past the
+    bound.  Through the route the answer is the same with and without tenant B's rows."""
+    upstream.db.execute("CREATE INDEX notes_body ON notes (body)")
+    probe = "SELECT id FROM notes WHERE body > 'b' AND (abs(-9223372036854775807 - 1) + id) = 0"
+
+    async def ask() -> tuple[int, object]:
+        async with http.get(
+            f"{sql_server.url}/q", params={"sql": probe}, headers=token(sql_server, ALICE, ORG_A)
+        ) as response:
+            return response.status, await response.json()
+
+    with_theirs = await ask()
+    sent = upstream.received[-1]
+    unfenced = sent.replace(" LIMIT 9223372036854775807 OFFSET 0", "")
+    assert unfenced != sent
+    with pytest.raises(sqlite3.OperationalError, match="integer overflow"):
+        upstream.db.execute(unfenced).fetchall()  # what the statement would have told without its fence
+    upstream.db.execute("DELETE FROM notes WHERE org_id = ?", (ORG_B,))
+    assert upstream.db.execute(unfenced).fetchall() == []
+
+    assert await ask() == with_theirs == (200, {"rows": [], "changed": -1})

@@ -7,12 +7,12 @@ functions, ORDER BY with LIMIT, and conditions that fail (division by zero, bad 
 rows.  Writes cover INSERT (VALUES, SELECT, RETURNING, ON CONFLICT DO NOTHING / DO UPDATE, and
 computed values of a filtered column, which the database checks as the rows are inserted),
 UPDATE (with FROM and RETURNING, moving rows to another tenant, breaking a filter, and computed
-values of a filtered column, which the database checks on the rows updated) and DELETE (with
-USING and RETURNING).  Results are deterministic: every LIMIT orders by a unique key and
-every aggregate of text is ordered.
+values of a filtered column, which the database checks on the rows updated), writes that name
+an owner in every form (``forge_owner``), and DELETE (with USING and RETURNING).  Results are
+deterministic: every LIMIT orders by a unique key and every aggregate of text is ordered.
 
 The generator stays inside what the rewriter supports: it never names hidden columns (native
-policies cannot hide columns), never gives the tenant or owner column a non-literal value, and
+policies cannot hide columns), never gives the tenant column a non-literal value, and
 qualifies every column of an UPDATE ... FROM or DELETE ... USING.
 """
 
@@ -369,6 +369,44 @@ def update_from(g: Generator) -> str:
     )
 
 
+def forge_owner(g: Generator) -> str:
+    """A write that names an owner: another user, the caller, NULL, DEFAULT, a copied or computed
+    value, in every statement form (the owner rule of ``rls.owners`` and its native trigger)."""
+    table = g.rng.choice(("tasks", "notes", "posts", "projects"))
+    text = TEXT[table]
+    # Conditions that cannot fail, so the outcome is the owner rule's alone.
+    where = g.rng.choice(("", f" WHERE id % {g.rng.randint(2, 4)} = 0", f" WHERE id > {g.rng.randint(0, 9)}"))
+    owner = g.rng.choice((*(f"'{u}'" for u in world.USERS), "NULL", "DEFAULT"))
+    computed = g.rng.choice(
+        (
+            f"(SELECT min(created_by::text) FROM {table})::uuid",
+            f"CASE WHEN {g.rng.randint(0, 1)} = 1 THEN '{g.rng.choice(world.USERS)}'::uuid END",
+        )
+    )
+    forms = (
+        lambda: (
+            f"INSERT INTO {table} (id, {text}, created_by) VALUES "
+            + ", ".join(f"({g.uid()}, 'forged', {g.rng.choice((owner, 'DEFAULT'))})" for _ in range(2))
+        ),
+        lambda: f"INSERT INTO {table} (id, {text}, created_by) VALUES ({g.uid()}, 'forged', {computed})",
+        lambda: (
+            f"INSERT INTO {table} (id, {text}, created_by) SELECT id + {g.uid() * 100}, {text}, created_by "
+            f"FROM {table}{where}"
+        ),
+        lambda: (
+            f"INSERT INTO {table} (id, {text}) VALUES ({g.rng.randint(1, 16)}, 'upserted') ON CONFLICT (id) "
+            f"DO UPDATE SET created_by = {g.rng.choice((owner, 'excluded.created_by'))}"
+        ),
+        lambda: f"UPDATE {table} SET created_by = {owner}{where}",
+        lambda: f"UPDATE {table} SET {text} = 'kept', created_by = created_by{where}",
+        lambda: (
+            "UPDATE tasks t SET created_by = p.created_by FROM projects p WHERE t.project_id = p.id AND "
+            f"p.id < {g.rng.randint(2, 9)}"
+        ),
+    )
+    return g.rng.choice(forms)()
+
+
 def delete(g: Generator) -> str:
     table = g.table()
     returning = g.rng.choice(("", " RETURNING id"))
@@ -391,6 +429,8 @@ WRITES: tuple[Callable[[Generator], str], ...] = (
     update,
     update_computed,
     update_from,
+    forge_owner,
+    forge_owner,
     delete,
     delete_using,
 )

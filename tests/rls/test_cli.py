@@ -33,6 +33,25 @@ def test_check_names_every_problem_of_an_invalid_file(
     ]
 
 
+def test_check_refuses_a_table_whose_writes_reach_every_tenant(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The shipped ``posts`` as it was: the admin of any organisation edited everyone's posts."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "defaults: {tenant_column: org_id, owner_column: created_by}\n"
+        "tables:\n  posts:\n    tenant_column: null\n    select: [admin, user, guest]\n"
+        "    insert: [admin, user]\n    update: [admin, self]\n    delete: [admin]\n"
+    )
+
+    assert main(["policy", "check", "--policies", str(bad)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert [line.split(": the table")[0] for line in errors] == [
+        f"{bad}: tables.posts.{op}" for op in ("insert", "update", "delete")
+    ]
+    assert all("shared: true" in line for line in errors)
+
+
 def test_the_policies_default_to_the_ones_the_config_names(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

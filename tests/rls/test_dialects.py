@@ -1,4 +1,5 @@
-"""Other dialects: tables of the policy's default schema are written unqualified.
+"""Other dialects: tables of the policy's default schema are written unqualified, and filtered
+reads end in the dialect's fence (``rls.fences``; ``test_fences`` shows what it keeps out).
 
 In SQLite, MySQL and DuckDB a schema-qualified name (``"public"."notes"``) names another database
 or an attached file, so the rewriter writes the default schema's tables as bare names there and
@@ -33,10 +34,16 @@ STATEMENTS = [
 
 
 @pytest.mark.parametrize(
-    ("dialect", "q"),
-    [("sqlite", '"'), ("mysql", "`"), ("duckdb", '"')],
+    ("dialect", "q", "fence"),
+    [
+        ("sqlite", '"', " LIMIT 9223372036854775807 OFFSET 0"),
+        ("mysql", "`", " LIMIT 18446744073709551615"),
+        ("duckdb", '"', " LIMIT 9223372036854775807"),
+    ],
 )
-def test_default_schema_tables_are_written_unqualified(policies: PolicySet, dialect: str, q: str) -> None:
+def test_default_schema_tables_are_written_unqualified(
+    policies: PolicySet, dialect: str, q: str, fence: str
+) -> None:
     rewriter = Rewriter(policies, dialect, schema=world.world_schema())
 
     read, cte, update, insert, delete = (rewriter.rewrite(sql, USER_A).sql for sql in STATEMENTS)
@@ -45,12 +52,13 @@ def test_default_schema_tables_are_written_unqualified(policies: PolicySet, dial
     mine = f"{notes}.{q}org_id{q} = {TENANT} AND {notes}.{q}created_by{q} = {USER}"
     listed = ", ".join(f"{q}{c}{q}" for c in ("id", "org_id", "created_by", "body", "pinned"))
     assert read == (
-        f"SELECT n.body FROM (SELECT {listed} FROM {notes} WHERE {mine}) AS n JOIN (SELECT "
+        f"SELECT n.body FROM (SELECT {listed} FROM {notes} WHERE {mine}{fence}) AS n JOIN (SELECT "
         + ", ".join(f"{q}{c}{q}" for c in ("id", "org_id", "created_by", "name", "archived", "budget"))
-        + f" FROM {q}projects{q} WHERE {q}projects{q}.{q}org_id{q} = {TENANT}) AS p ON p.id = n.id"
+        + f" FROM {q}projects{q} WHERE {q}projects{q}.{q}org_id{q} = {TENANT}{fence}) AS p ON p.id = n.id"
     )
     assert cte == (
-        f"WITH {q}rowgate_cte_1{q} AS (SELECT * FROM (SELECT {listed} FROM {notes} WHERE {mine}) AS notes) "
+        f"WITH {q}rowgate_cte_1{q} AS (SELECT * FROM (SELECT {listed} FROM {notes} "
+        f"WHERE {mine}{fence}) AS notes) "
         f"SELECT id FROM {q}rowgate_cte_1{q} AS notes"
     )
     assert update == f"UPDATE {notes} AS notes SET body = 'x' WHERE ({mine}) AND id = 1"

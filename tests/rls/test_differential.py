@@ -6,7 +6,8 @@ superuser, whom native policies never touch), (b) unmodified, as a role that doe
 tables, under the policies ``rls.export`` produces (with FORCE ROW LEVEL SECURITY).  Both runs
 must agree on the rows returned, the rows affected, the state of every table afterwards, and on
 failing: a write refused natively must be refused by rowgate, and a condition that fails
-natively (on a row the caller can see) must fail the same way.
+natively (on a row the caller can see) must fail the same way.  Writes that name an owner (the
+owner rule of ``rls.owners``, a trigger natively) are part of the corpus and must be refused alike.
 
 One deliberate difference is normalised: rowgate refuses a write the caller has no grant for
 (``operation_not_allowed``), where PostgreSQL quietly touches no row when the statement finds
@@ -83,12 +84,16 @@ CATEGORIES = {
     "insert checked as it runs: refused",
     "update checked as it runs: done",
     "update checked as it runs: refused",
+    "owner forged: refused",
+    "owner forged: refused as it ran",
 }
 
 
 def _category(sql: str, ours: Outcome) -> str:
     statement = sql.lstrip().split()[0].upper()
     failing = "CAST(" in sql or "1 / (" in sql
+    if ours[-1] in (OWNER_FORGED, OWNER_FORGED_AS_IT_RUNS):
+        return ours[-1]
     if ours[0] in ("ok", "refused") and ours[-1] == CHECKED_AS_IT_RUNS:
         return f"{statement.lower()} checked as it runs: " + ("done" if ours[0] == "ok" else "refused")
     if ours[0] == "denied":
@@ -107,16 +112,24 @@ def _category(sql: str, ours: Outcome) -> str:
 #: Marks (last in the outcome, ignored by the comparison) a statement whose new rows the
 #: database checked as they were written (rowgate could not prove them statically).
 CHECKED_AS_IT_RUNS = "checked as it runs"
+#: Mark a statement rowgate refused for naming another owner, before or as it ran.
+OWNER_FORGED = "owner forged: refused"
+OWNER_FORGED_AS_IT_RUNS = "owner forged: refused as it ran"
+_MARKERS = (CHECKED_AS_IT_RUNS, OWNER_FORGED, OWNER_FORGED_AS_IT_RUNS)
 
 
 async def _rewritten(conn: asyncpg.Connection, rewriter: Rewriter, sql: str, subject: Subject) -> Outcome:
     try:
         rewritten = rewriter.rewrite(sql, subject)
     except WriteRefused as error:
-        return ("denied",) if error.code == "operation_not_allowed" else ("refused",)
+        if error.code == "operation_not_allowed":
+            return ("denied",)
+        return ("refused", OWNER_FORGED) if "another owner" in error.detail else ("refused",)
     except QueryRefused as error:
         return ("query_refused", error.detail)
     outcome = await _execute(conn, rewritten.sql, rewritten.params, subject, None, rewritten.discard_rows)
+    if outcome == ("refused", OWNER_FORGED_AS_IT_RUNS):
+        return outcome
     checked = MARKER in rewritten.sql and (
         (rewritten.kind == "insert" and " RETURNING " in rewritten.sql) or corpus.computed_update(sql)
     )
@@ -159,6 +172,8 @@ async def _execute(
 
 def _failure(error: asyncpg.PostgresError) -> Outcome:
     message = str(error)
+    if MARKER in message and "another owner" in message:
+        return ("refused", OWNER_FORGED_AS_IT_RUNS)
     if MARKER in message or (error.sqlstate == "42501" and "row-level security" in message):
         return ("refused",)
     # Data exceptions (class 22: a failed cast, a division by zero) on rows the caller can see
@@ -176,7 +191,7 @@ async def _state(conn: asyncpg.Connection) -> tuple[Any, ...]:
 
 
 def _same(sql: str, ours: Outcome, native: Outcome) -> bool:
-    if ours[-1:] == (CHECKED_AS_IT_RUNS,):
+    if ours[-1] in _MARKERS:
         ours = ours[:-1]
     if ours == native:
         return True

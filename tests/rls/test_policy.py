@@ -141,6 +141,38 @@ def test_the_demo_policy_file_loads() -> None:
             {"owner_column": None, "filters": {"self": "a = 1"}},
             "policies.yaml: tables.tasks.filters.self: group self needs an owner_column, got none",
         ),
+        (
+            {"tenant_column": None, "update": ["admin", "self"]},
+            "policies.yaml: tables.tasks.update: the table has no tenant column, so update by admin reaches every tenant's rows; grant it to self only, or say shared: true if that is meant, got ['admin', 'self']",
+        ),
+        (
+            {"tenant_column": None, "delete": ["user"]},
+            "policies.yaml: tables.tasks.delete: the table has no tenant column, so delete by user reaches every tenant's rows; grant it to self only, or say shared: true if that is meant, got ['user']",
+        ),
+        (
+            {"tenant_column": None, "insert": ["guest"]},
+            "policies.yaml: tables.tasks.insert: the table has no tenant column, so insert by guest reaches every tenant's rows; grant it to self only, or say shared: true if that is meant, got ['guest']",
+        ),
+        (
+            {"shared": True, "select": ["user"]},
+            "policies.yaml: tables.tasks.shared: only a table without a tenant column (tenant_column: null) is shared, got shared: true on a table confined to its tenant by org_id",
+        ),
+        (
+            {"owner_column": None, "owner_writable": True},
+            "policies.yaml: tables.tasks.owner_writable: the table has no owner_column, got owner_writable: true",
+        ),
+        (
+            {"tenant_column": None, "shared": "yes", "update": ["admin"]},
+            "policies.yaml: tables.tasks.shared: input should be a valid boolean, got 'yes'",
+        ),
+        (
+            {"owner_writable": 1},
+            "policies.yaml: tables.tasks.owner_writable: input should be a valid boolean, got 1",
+        ),
+        (
+            {"tenant_column": None, "share": True},
+            "policies.yaml: tables.tasks.share: unknown key (check the spelling; see the configuration reference)",
+        ),
     ],
 )
 def test_a_table_problem_is_named(table: dict[str, Any], expected: str) -> None:
@@ -190,6 +222,34 @@ def test_a_file_problem_is_named(data: dict[str, Any], expected: str) -> None:
     assert problems(data) == [expected]
 
 
+def test_a_shared_table_may_open_its_writes_and_self_needs_no_word() -> None:
+    policies = parse_policies(
+        {
+            **BASE,
+            "tables": {
+                "board": {"tenant_column": None, "shared": True, "insert": ["user"], "update": ["admin"]},
+                "diary": {"tenant_column": None, "select": ["self"], "update": ["self"], "delete": ["self"]},
+                "catalog": {"tenant_column": None, "select": ["admin", "user", "guest"]},
+                "tasks": {"insert": ["user"], "owner_writable": True},
+            },
+        }
+    )
+
+    assert policies.tables["public.board"].shared
+    assert not policies.tables["public.diary"].shared
+    assert policies.tables["public.tasks"].owner_writable
+    assert not policies.tables["public.board"].owner_writable
+
+
+def test_the_shipped_and_test_policy_files_open_no_write_across_tenants() -> None:
+    for path in ("config/policies.yaml", "tests/rls/data/policies.yaml", "tests/data/policies.yaml"):
+        for table in load_policies(Path(path)).tables.values():
+            if table.tenant_column is None:
+                assert table.shared, (path, table.name)
+                for operation in ("update", "delete"):
+                    assert table.groups(operation) <= {"self"}, (path, table.name, operation)
+
+
 def test_every_problem_is_reported_at_once() -> None:
     found = problems(
         {
@@ -229,9 +289,13 @@ def test_file_errors_name_the_file(tmp_path: Path) -> None:
 def test_the_version_follows_the_meaning_not_the_layout(tmp_path: Path) -> None:
     one = tmp_path / "one.yaml"
     two = tmp_path / "two.yaml"
-    one.write_text("tables:\n  tasks: {select: [user], insert: [admin]}\n")
-    two.write_text("# a comment\ntables:\n  tasks:\n    insert: [admin]\n    select: [user]\n")
-    changed = parse_policies({"tables": {"tasks": {"select": ["user", "admin"], "insert": ["admin"]}}})
+    one.write_text("tables:\n  tasks: {select: [user], delete: [self], owner_column: by}\n")
+    two.write_text(
+        "# a comment\ntables:\n  tasks:\n    owner_column: by\n    delete: [self]\n    select: [user]\n"
+    )
+    changed = parse_policies(
+        {"tables": {"tasks": {"select": ["user", "admin"], "delete": ["self"], "owner_column": "by"}}}
+    )
 
     assert load_policies(one).version == load_policies(two).version
     assert load_policies(one).version != changed.version

@@ -256,7 +256,7 @@ def test_export_without_types_compares_as_text() -> None:
 
     assert "\"org_id\"::text = NULLIF(current_setting('rowgate.org_id', true), '')" in text
     assert "SET DEFAULT" not in text
-    assert text.count("CREATE POLICY") == 5 + 8 + 8 + 6  # one per table, operation and group
+    assert text.count("CREATE POLICY") == 5 + 8 + 6 + 6  # one per table, operation and group
 
 
 def test_export_with_types_casts_the_settings_and_sets_defaults() -> None:
