@@ -29,14 +29,17 @@ def clone(expression: E, substitute: Substitute | None = None) -> E:
     stack: list[tuple[exp.Expr, exp.Expr]] = [(expression, copy)]
     while stack:
         node, target = stack.pop()
+        args = target.args
         for key, value in node.args.items():
             if isinstance(value, exp.Expr):
-                target.set(key, _child(value, substitute, stack))
+                value = _child(value, target, key, None, substitute, stack)
             elif type(value) is list:
-                items = [_child(v, substitute, stack) if isinstance(v, exp.Expr) else v for v in value]
-                target.set(key, items)
-            else:
-                target.args[key] = value
+                value = [
+                    _child(v, target, key, i, substitute, stack) if isinstance(v, exp.Expr) else v
+                    for i, v in enumerate(value)
+                ]
+            # Set directly: the copy is new (no hash to reset) and _child links the parent.
+            args[key] = value
     return copy
 
 
@@ -44,10 +47,17 @@ def _replacement(node: exp.Expr, substitute: Substitute | None) -> exp.Expr | No
     return substitute(node) if substitute is not None else None
 
 
-def _child(node: exp.Expr, substitute: Substitute | None, stack: list[tuple[exp.Expr, exp.Expr]]) -> exp.Expr:
-    replaced = _replacement(node, substitute)
-    if replaced is not None:
-        return replaced
-    copy = node.__class__()
-    stack.append((node, copy))
-    return copy
+def _child(
+    node: exp.Expr,
+    parent: exp.Expr,
+    key: str,
+    index: int | None,
+    substitute: Substitute | None,
+    stack: list[tuple[exp.Expr, exp.Expr]],
+) -> exp.Expr:
+    child = _replacement(node, substitute)
+    if child is None:
+        child = node.__class__()
+        stack.append((node, child))
+    child.parent, child.arg_key, child.index = parent, key, index
+    return child

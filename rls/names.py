@@ -106,6 +106,20 @@ def is_catalog(schema: str | None, name: str) -> bool:
     return name.lower().startswith("pg_")
 
 
+def spelling(text: str, dialect: Dialect) -> str:
+    """How rowgate writes an unquoted name ``text`` once it quotes it: folded where the dialect
+    folds unquoted names (PostgreSQL: lower case), as written where the dialect ignores case even
+    in quoted names (SQLite, DuckDB: the result keeps the caller's column labels) or never folds
+    (MySQL).  Either way the quoted name resolves to what the unquoted one did."""
+    strategy = dialect.normalization_strategy
+    if strategy in _FOLDING:
+        return fold(text, False, dialect)
+    return text
+
+
+_FOLDING = frozenset({NormalizationStrategy.LOWERCASE, NormalizationStrategy.UPPERCASE})
+
+
 def quoted(name: str) -> exp.Identifier:
     """An identifier that names exactly ``name`` (quoted, so no folding applies)."""
     return exp.Identifier(this=name, quoted=True)

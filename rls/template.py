@@ -90,16 +90,20 @@ class Refusal:
         return cls(type(error), error.detail, error.code)
 
 
-def split_sentinels(text: str, nonce: str, dialect: Dialect, count: int) -> tuple[str, ...]:
-    """Cut generated SQL at each sentinel literal ``'<nonce><n>'`` (they appear in order)."""
+def split_sentinels(
+    text: str, nonce: str, dialect: Dialect, slots: list[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Cut generated SQL at each sentinel literal ``'<nonce><n>'``: the pieces of text between
+    them, and the slot of each sentinel in the order they appear (which need not be the order
+    rowgate made them in).  Each sentinel must appear exactly once."""
     sample = exp.Literal.string(nonce + "0").sql(dialect)
     start, end = sample.split(nonce + "0")
     pattern = re.compile(re.escape(start) + re.escape(nonce) + r"(\d+)" + re.escape(end))
     pieces = pattern.split(text)
-    parts, numbers = tuple(pieces[0::2]), [int(n) for n in pieces[1::2]]
-    if numbers != list(range(count)):
+    numbers = [int(n) for n in pieces[1::2]]
+    if sorted(numbers) != list(range(len(slots))):
         raise QueryRefused("rowgate could not place its values in the rewritten statement", code="unverified")
-    return parts
+    return tuple(pieces[0::2]), tuple(slots[n] for n in numbers)
 
 
 K = TypeVar("K")

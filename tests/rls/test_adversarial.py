@@ -108,6 +108,7 @@ CASES = [
     Case(
         "json_populate_record with a row type",
         "SELECT * FROM json_populate_record(null::tasks, '{\"id\": 1}')",
+        "type_not_allowed",
     ),
     Case("unnest of a subquery", "SELECT * FROM unnest(ARRAY(SELECT id FROM tasks)) u"),
     # SQL in strings and other escapes

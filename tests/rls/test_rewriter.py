@@ -148,7 +148,7 @@ def test_a_table_with_unknown_columns_is_refused(policies: PolicySet) -> None:
         rewriter.rewrite("SELECT 1 FROM tasks", USER_A)
 
 
-LITERAL_DIALECTS = ("duckdb", "mysql", "sqlite", "bigquery", "tsql", "spark", "trino")
+LITERAL_DIALECTS = ("duckdb", "mysql", "sqlite", "bigquery", "spark", "trino", "clickhouse")
 ids = st.text(st.characters(min_codepoint=32, exclude_characters="\x7f"), min_size=1, max_size=40)
 
 
