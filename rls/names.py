@@ -106,15 +106,19 @@ def is_catalog(schema: str | None, name: str) -> bool:
     return name.lower().startswith("pg_")
 
 
-def spelling(text: str, dialect: Dialect) -> str:
-    """How rowgate writes an unquoted name ``text`` once it quotes it: folded where the dialect
-    folds unquoted names (PostgreSQL: lower case), as written where the dialect ignores case even
-    in quoted names (SQLite, DuckDB: the result keeps the caller's column labels) or never folds
-    (MySQL).  Either way the quoted name resolves to what the unquoted one did."""
-    strategy = dialect.normalization_strategy
-    if strategy in _FOLDING:
-        return fold(text, False, dialect)
-    return text
+#: How a dialect spells an unquoted name once it is quoted (``None``: as written).
+Speller = Callable[[str], str] | None
+
+
+def speller(dialect: Dialect) -> Speller:
+    """How rowgate writes an unquoted name once it quotes it: folded where the dialect folds
+    unquoted names (PostgreSQL: lower case); ``None`` (as written) where the dialect ignores
+    case even in quoted names (SQLite, DuckDB: the result keeps the caller's column labels) or
+    never folds (MySQL).  Either way the quoted name resolves to what the unquoted one did."""
+    if dialect.normalization_strategy not in _FOLDING:
+        return None
+    folder = _folder_of(dialect)
+    return lambda text: folder(text, False)
 
 
 _FOLDING = frozenset({NormalizationStrategy.LOWERCASE, NormalizationStrategy.UPPERCASE})

@@ -9,7 +9,8 @@ plain form and proves, for each statement it has not seen before, that the text 
 1. ``check_names`` has refused names that did not come from name tokens, and spelt unquoted
    names as the database resolves them;
 2. every identifier is printed quoted (sqlglot's ``identify``), so no name's text can leave its
-   quotes, whatever it holds (the printer doubles the quote character inside);
+   quotes, whatever it holds (the printer doubles the quote character inside); on SQLite with
+   backticks, since SQLite reads a double-quoted name that resolves to nothing as a string;
 3. the text is parsed again in the same dialect and compared with the tree node by node
    (``first_difference``); any difference, or a text that does not parse, refuses the statement
    (``unverified``) and is logged as an error, since it means a gap in rowgate or sqlglot.
@@ -40,11 +41,12 @@ from collections.abc import Callable
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.errors import ErrorLevel, UnsupportedError
+from sqlglot.dialects.sqlite import SQLite
+from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
 
 from config.errors import QueryRefused
 from rls.clone import clone
-from rls.names import spelling
+from rls.names import Speller, speller
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,11 @@ def print_verified(expression: exp.Expr, dialect: Dialect, parse: Parse, sql: st
     of it, ``unverified`` when the text reads back as another tree.  ``sql`` is the caller's
     statement (for the log)."""
     generator = dialect.generator(comments=False, identify=True, unsupported_level=ErrorLevel.RAISE)
+    if isinstance(dialect, SQLite):
+        # SQLite reads a double-quoted name it cannot resolve as a string; backticks are always
+        # names there.
+        generator._identifier_start = generator._identifier_end = "`"
+        generator._escaped_identifier_end = "``"
     try:
         # sqlglot's printer rearranges some trees as it prints them: print a copy, keep the tree.
         text = generator.generate(clone(expression), copy=False)
@@ -70,6 +77,12 @@ def print_verified(expression: exp.Expr, dialect: Dialect, parse: Parse, sql: st
         raise QueryRefused(
             f"this statement cannot be written in {_name(dialect)} as it was checked: {str(error)[:200]}",
             code="unsupported",
+        ) from None
+    except (SqlglotError, TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+        # sqlglot's printer fails on some odd trees it parsed (as its parser does on odd input)
+        log.warning("rls: sqlglot could not print a statement (%s): %r", type(error).__name__, sql)
+        raise QueryRefused(
+            f"this statement cannot be written in {_name(dialect)}", code="unsupported"
         ) from None
     try:
         statements = [s for s in parse(text) if s is not None]
@@ -103,46 +116,57 @@ def _name(dialect: Dialect) -> str:
 def first_difference(checked: exp.Expr, printed: exp.Expr, dialect: Dialect) -> str | None:
     """``None`` when ``printed`` (the parse of the text generated from ``checked``) is the same
     tree, with the allowances the module describes; otherwise where the two differ."""
+    spell = speller(dialect)
+    expr, identifier = exp.Expr, exp.Identifier
     stack = [(checked, printed)]
+    pop, push = stack.pop, stack.append
     while stack:
-        a, b = stack.pop()
-        if a.__class__ is not b.__class__:
+        a, b = pop()
+        cls = a.__class__
+        if cls is not b.__class__:
             if not _same_string(a, b):
                 return f"{a.key} printed as {b.key}"
             continue
-        args_a, args_b = a.args, b.args
-        identifier = a.__class__ is exp.Identifier
-        if identifier and not _same_quoting(a, b, dialect):  # type: ignore[arg-type]
-            return f"identifier {a.this!r} changed its quoting"
-        for key, va in args_a.items():
-            if identifier and key == "quoted":
+        args_b = b.args
+        if cls is identifier:
+            if not _same_name(a, b, spell):  # type: ignore[arg-type]
+                return f"identifier {a.this!r} printed as {b.this!r}"
+            if _name_only(a.args) and _name_only(args_b):
                 continue
+        for key, va in a.args.items():
             vb = args_b.get(key)
-            if _absent(va):
-                if _absent(vb):
+            if va is None or va is False or (va.__class__ is list and not va):
+                if vb is None or vb is False or (vb.__class__ is list and not vb) or key == "quoted":
                     continue
                 return f"{a.key}.{key} appeared"
-            if isinstance(va, exp.Expr):
-                if not isinstance(vb, exp.Expr):
+            if isinstance(va, expr):
+                if not isinstance(vb, expr):
                     return f"{a.key}.{key} changed"
-                stack.append((va, vb))
-            elif type(va) is list:
-                if type(vb) is not list or len(va) != len(vb):
+                push((va, vb))
+            elif va.__class__ is list:
+                if vb.__class__ is not list or len(va) != len(vb):
                     return f"{a.key}.{key} changed length"
                 for x, y in zip(va, vb, strict=True):
-                    if isinstance(x, exp.Expr) and isinstance(y, exp.Expr):
-                        stack.append((x, y))
+                    if isinstance(x, expr) and isinstance(y, expr):
+                        push((x, y))
                     elif not _same_item(a, x, y):
                         return f"{a.key}.{key} changed"
-            elif type(va) is str:
-                if type(vb) is not str or not _same_text(a, va, vb):
+            elif va.__class__ is str:
+                if vb.__class__ is not str or not _same_text(a, va, vb):
                     return f"{a.key}.{key} {va!r} printed as {vb!r}"
-            elif va != vb:
+            elif va != vb and not (cls is identifier and key == "quoted"):
                 return f"{a.key}.{key} {va!r} printed as {vb!r}"
-        for key, vb in args_b.items():
-            if key not in args_a and not _absent(vb) and not (identifier and key == "quoted"):
+        args_a = a.args
+        for key in args_b:
+            if key not in args_a and not _absent(args_b[key]) and not (cls is identifier and key == "quoted"):
                 return f"{a.key}.{key} appeared"
     return None
+
+
+def _name_only(args: dict[str, object]) -> bool:
+    """Whether an identifier's arguments are its text and quoting and nothing else."""
+    size = len(args)
+    return "this" in args and (size == 1 or (size == 2 and "quoted" in args))
 
 
 def _absent(value: object) -> bool:
@@ -159,7 +183,7 @@ def _same_text(node: exp.Expr, checked: str, printed: str) -> bool:
     """Whether a text argument of ``node`` reads back the same, and was printed safely."""
     cls = node.__class__
     if cls is exp.Identifier or isinstance(node, _QUOTED_TEXT):
-        return checked == printed  # quoted by the printer (identifiers: see _same_quoting)
+        return checked == printed  # quoted by the printer (identifiers: see _same_name)
     if cls is exp.Literal:
         return checked == printed and (node.args.get("is_string") is True or bool(_PLAIN_NUMBER(printed)))
     if cls is exp.Anonymous:
@@ -167,11 +191,14 @@ def _same_text(node: exp.Expr, checked: str, printed: str) -> bool:
     return checked == printed and bool(_PLAIN_WORDS(printed))
 
 
-def _same_quoting(checked: exp.Identifier, printed: exp.Identifier, dialect: Dialect) -> bool:
-    if printed.quoted:
+def _same_name(checked: exp.Identifier, printed: exp.Identifier, spell: Speller) -> bool:
+    text = checked.args.get("this")
+    if not isinstance(text, str) or text != printed.args.get("this"):
+        return False
+    if printed.args.get("quoted"):
         # quoting an unquoted name keeps its meaning only once it is spelt the database's way
-        return checked.quoted or spelling(checked.this, dialect) == checked.this
-    return not checked.quoted and bool(_PLAIN_NAME(printed.this))
+        return bool(checked.args.get("quoted")) or spell is None or spell(text) == text
+    return not checked.args.get("quoted") and bool(_PLAIN_NAME(text))
 
 
 def _same_string(checked: exp.Expr, printed: exp.Expr) -> bool:

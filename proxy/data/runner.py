@@ -157,14 +157,19 @@ class DataRunner:
                         raise  # the database went away: a 503 (translated_errors)
                     # The connection is fine, so the statement is the cause (a result of a
                     # type asyncpg cannot read, say): the caller's problem, not an outage.
-                    log.warning("data statement refused by the driver: %s: %s", type(error).__name__, error)
-                    raise BadRequest(
-                        "The data API cannot run this statement or return its result.", code="unsupported"
-                    ) from None
+                    raise _unreadable(error) from None
+                except UnicodeDecodeError as error:
+                    # a record holding a uuid: asyncpg hands its binary value to the text codec
+                    raise _unreadable(error) from None
                 except asyncpg.PostgresError as error:
                     if isinstance(error, _CONNECTION_STATES):
                         raise
                     raise problem_for(error) from error
+
+
+def _unreadable(error: Exception) -> BadRequest:
+    log.warning("data statement refused by the driver: %s: %s", type(error).__name__, error)
+    return BadRequest("The data API cannot run this statement or return its result.", code="unsupported")
 
 
 async def _rollback(conn: asyncpg.Connection) -> None:

@@ -12,7 +12,7 @@ read of every tenant's rows.  So a name must come from a name token:
 - names starting with ``rowgate_`` are reserved: rewritten SQL uses them (renamed CTEs, say),
   and a caller's name there could impersonate them (``reserved_name``).
 
-Unquoted names are then spelt as the database resolves them (``rls.names.spelling``): rowgate
+Unquoted names are then spelt as the database resolves them (``rls.names.speller``): rowgate
 prints every name quoted, and ``Title`` quoted must still name the column ``title`` on
 PostgreSQL.  Only the spelling changes, never what a name resolves to, so the later rules see
 the same tree.
@@ -26,7 +26,7 @@ from sqlglot import exp
 
 from config.errors import QueryRefused
 from rls.context import Context
-from rls.names import RESERVED_PREFIX, spelling
+from rls.names import RESERVED_PREFIX, speller
 
 #: An unquoted name: what PostgreSQL, SQLite, MySQL and DuckDB all read as one identifier.
 BARE_NAME = re.compile(r"[^\W\d][\w$]*")
@@ -34,18 +34,17 @@ BARE_NAME = re.compile(r"[^\W\d][\w$]*")
 
 def check_names(expression: exp.Expr, ctx: Context) -> exp.Expr:
     """Refuse names that did not come from name tokens; fold unquoted ones for printing."""
-    strings, dialect = ctx.strings, ctx.dialect
+    strings, spell = ctx.strings, speller(ctx.dialect)
     reserved = RESERVED_PREFIX in ctx.sql.lower()
     for node in ctx.census.identifiers:
         text = node.this
         if strings and node.meta.get("start") in strings:
             _refuse(node, "written as a string")
         if not node.quoted:
-            if not BARE_NAME.fullmatch(text):
+            if not (text.isidentifier() or BARE_NAME.fullmatch(text)):
                 _refuse(node, "not a plain name")
-            spelt = spelling(text, dialect)
-            if spelt != text:
-                node.set("this", spelt)
+            if spell is not None and spell(text) != text:
+                node.set("this", spell(text))
         if reserved and text[:8].lower() == RESERVED_PREFIX:
             raise QueryRefused(
                 f"names starting with {RESERVED_PREFIX} are reserved for rowgate, got {text}",

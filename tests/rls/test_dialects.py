@@ -34,7 +34,7 @@ STATEMENTS = [
 
 @pytest.mark.parametrize(
     ("dialect", "q"),
-    [("sqlite", '"'), ("mysql", "`"), ("duckdb", '"')],
+    [("sqlite", "`"), ("mysql", "`"), ("duckdb", '"')],
 )
 def test_default_schema_tables_are_written_unqualified(policies: PolicySet, dialect: str, q: str) -> None:
     rewriter = Rewriter(policies, dialect, schema=world.world_schema())
@@ -95,8 +95,8 @@ def test_tables_of_other_schemas_keep_their_schema() -> None:
 
     sql = rewriter.rewrite("SELECT n.id, a.id FROM notes n, archive.notes a", USER_A).sql
 
-    assert 'FROM "notes" WHERE' in sql
-    assert 'FROM "archive"."notes" WHERE' in sql
+    assert "FROM `notes` WHERE" in sql
+    assert "FROM `archive`.`notes` WHERE" in sql
 
 
 @pytest.fixture

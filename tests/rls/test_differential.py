@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import pytest
 
 from config.errors import QueryRefused, WriteRefused
-from rls.execute import set_subject
 from rls.export import export_postgres
 from rls.policy import PolicySet
 from rls.raising import MARKER
@@ -31,14 +29,13 @@ from rls.rewrite import Rewriter
 from rls.subject import Subject
 from tests.rls import corpus, world
 from tests.rls.conftest import World
+from tests.rls.outcomes import Outcome, execute
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Another seed or a bigger corpus, for a longer hunt: RLS_DIFFERENTIAL_SEED, RLS_DIFFERENTIAL_COUNT.
 SEED = int(os.environ.get("RLS_DIFFERENTIAL_SEED", "20260601"))
 COUNT = max(1000, int(os.environ.get("RLS_DIFFERENTIAL_COUNT", "1000")))
-
-Outcome = tuple[Any, ...]
 
 
 @dataclass
@@ -116,7 +113,7 @@ async def _rewritten(conn: asyncpg.Connection, rewriter: Rewriter, sql: str, sub
         return ("denied",) if error.code == "operation_not_allowed" else ("refused",)
     except QueryRefused as error:
         return ("query_refused", error.detail)
-    outcome = await _execute(conn, rewritten.sql, rewritten.params, subject, None, rewritten.discard_rows)
+    outcome = await execute(conn, rewritten.sql, rewritten.params, subject, None, rewritten.discard_rows)
     checked = MARKER in rewritten.sql and (
         (rewritten.kind == "insert" and " RETURNING " in rewritten.sql) or corpus.computed_update(sql)
     )
@@ -124,55 +121,7 @@ async def _rewritten(conn: asyncpg.Connection, rewriter: Rewriter, sql: str, sub
 
 
 async def _native(conn: asyncpg.Connection, role: str, sql: str, subject: Subject) -> Outcome:
-    return await _execute(conn, sql, (), subject, role)
-
-
-async def _execute(
-    conn: asyncpg.Connection,
-    sql: str,
-    params: tuple[str, ...],
-    subject: Subject,
-    role: str | None,
-    discard_rows: bool = False,
-) -> Outcome:
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        await set_subject(conn, subject)
-        if role is not None:
-            await conn.execute(f'SET LOCAL ROLE "{role}"')
-        try:
-            statement = await conn.prepare(sql)
-            rows = await statement.fetch(*params)
-        except asyncpg.PostgresError as error:
-            return _failure(error)
-        status = statement.get_statusmsg() or ""
-        if discard_rows:
-            rows = []
-        if role is not None:
-            await conn.execute("RESET ROLE")
-        state = await _state(conn) if not sql.lstrip().upper().startswith(("SELECT", "WITH", "TABLE")) else ()
-        return ("ok", sorted(tuple(str(v) for v in r.values()) for r in rows), status.split()[-1], state)
-    finally:
-        await transaction.rollback()
-
-
-def _failure(error: asyncpg.PostgresError) -> Outcome:
-    message = str(error)
-    if MARKER in message or (error.sqlstate == "42501" and "row-level security" in message):
-        return ("refused",)
-    # Data exceptions (class 22: a failed cast, a division by zero) on rows the caller can see
-    # depend on which row the database happens to reach first; compare their class only.
-    sqlstate = str(error.sqlstate)
-    return ("error", sqlstate[:2] if sqlstate.startswith("22") else sqlstate)
-
-
-async def _state(conn: asyncpg.Connection) -> tuple[Any, ...]:
-    tables = []
-    for table in world.TABLES:
-        rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY id")
-        tables.append(tuple(tuple(str(v) for v in r.values()) for r in rows))
-    return tuple(tables)
+    return await execute(conn, sql, (), subject, role)
 
 
 def _same(sql: str, ours: Outcome, native: Outcome) -> bool:
