@@ -42,7 +42,7 @@ from collections.abc import Callable
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.sqlite import SQLite
-from sqlglot.errors import ErrorLevel, SqlglotError, UnsupportedError
+from sqlglot.errors import ErrorLevel, UnsupportedError
 
 from config.errors import QueryRefused
 from rls.clone import clone
@@ -61,38 +61,11 @@ _PLAIN_NUMBER = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?").fullmatch
 
 def print_verified(expression: exp.Expr, dialect: Dialect, parse: Parse, sql: str) -> str:
     """The text of ``expression`` in ``dialect``, proven to parse back into the same tree;
-    ``QueryRefused`` otherwise: ``unsupported`` when sqlglot says the dialect cannot express part
-    of it, ``unverified`` when the text reads back as another tree.  ``sql`` is the caller's
+    ``QueryRefused`` otherwise: ``unsupported`` when sqlglot cannot write part of it in the
+    dialect, ``unverified`` when the text reads back as another tree.  ``sql`` is the caller's
     statement (for the log)."""
-    generator = dialect.generator(comments=False, identify=True, unsupported_level=ErrorLevel.RAISE)
-    if isinstance(dialect, SQLite):
-        # SQLite reads a double-quoted name it cannot resolve as a string; backticks are always
-        # names there.
-        generator._identifier_start = generator._identifier_end = "`"
-        generator._escaped_identifier_end = "``"
-    try:
-        # sqlglot's printer rearranges some trees as it prints them: print a copy, keep the tree.
-        text = generator.generate(clone(expression), copy=False)
-    except UnsupportedError as error:
-        raise QueryRefused(
-            f"this statement cannot be written in {_name(dialect)} as it was checked: {str(error)[:200]}",
-            code="unsupported",
-        ) from None
-    except (SqlglotError, TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
-        # sqlglot's printer fails on some odd trees it parsed (as its parser does on odd input)
-        log.warning("rls: sqlglot could not print a statement (%s): %r", type(error).__name__, sql)
-        raise QueryRefused(
-            f"this statement cannot be written in {_name(dialect)}", code="unsupported"
-        ) from None
-    try:
-        statements = [s for s in parse(text) if s is not None]
-    except Exception as error:  # any failure to read our own text back is a refusal
-        difference: str | None = f"the text does not parse ({type(error).__name__})"
-    else:
-        if len(statements) != 1:
-            difference = f"the text parses as {len(statements)} statements"
-        else:
-            difference = first_difference(expression, statements[0], dialect)
+    text = _print(expression, dialect, sql)
+    difference = _read_back(expression, text, dialect, parse)
     if difference is not None:
         log.error(
             "rls: the rewritten statement does not read back as the tree rowgate checked (%s); "
@@ -107,6 +80,37 @@ def print_verified(expression: exp.Expr, dialect: Dialect, parse: Parse, sql: st
             code="unverified",
         )
     return text
+
+
+def _print(expression: exp.Expr, dialect: Dialect, sql: str) -> str:
+    generator = dialect.generator(comments=False, identify=True, unsupported_level=ErrorLevel.RAISE)
+    if isinstance(dialect, SQLite):
+        # SQLite reads a double-quoted name it cannot resolve as a string; backticks are always
+        # names there.
+        generator._identifier_start = generator._identifier_end = "`"
+        generator._escaped_identifier_end = "``"
+    try:
+        # sqlglot's printer rearranges some trees as it prints them: print a copy, keep the tree.
+        return generator.generate(clone(expression), copy=False)
+    except UnsupportedError as error:
+        detail = f"this statement cannot be written in {_name(dialect)} as it was checked: {str(error)[:200]}"
+    except RecursionError:
+        raise
+    except Exception as error:  # sqlglot's printer, failing on an odd tree it parsed
+        log.warning("rls: sqlglot could not print a statement (%s): %r", type(error).__name__, sql)
+        detail = f"this statement cannot be written in {_name(dialect)}"
+    raise QueryRefused(detail, code="unsupported")
+
+
+def _read_back(expression: exp.Expr, text: str, dialect: Dialect, parse: Parse) -> str | None:
+    """How the parse of ``text`` differs from ``expression`` (``None``: it does not)."""
+    try:
+        statements = [s for s in parse(text) if s is not None]
+    except Exception as error:  # any failure to read our own text back is a refusal
+        return f"the text does not parse ({type(error).__name__})"
+    if len(statements) != 1:
+        return f"the text parses as {len(statements)} statements"
+    return first_difference(expression, statements[0], dialect)
 
 
 def _name(dialect: Dialect) -> str:

@@ -4,6 +4,7 @@ limits from config; refusals and database errors as problems."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -161,6 +162,25 @@ async def test_a_result_the_driver_cannot_read_is_a_400_not_an_outage(client: Cl
     assert (status, body["code"]) == (400, "unsupported"), body
     status, body = await sql(client, "admin_a", "SELECT count(*) AS n FROM tasks")
     assert status == 200, body  # the pool is still serving
+
+
+async def test_backslashes_are_read_as_rowgate_verified_them_whatever_the_database_default(
+    data_settings: Callable[..., Settings], start_rowgate: Start, client: Client, migrated_database: str
+) -> None:
+    # With the old escaping, 'a\' would swallow the quote and the text after it; rowgate verified
+    # the statement with backslashes literal, and its connections say so.
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        name = urlsplit(migrated_database).path.lstrip("/")
+        await conn.execute(f'ALTER DATABASE "{name}" SET standard_conforming_strings = off')
+    finally:
+        await conn.close()
+    server = await start_rowgate(data_settings())
+
+    status, body = await sql(Client(client.http, server), "user_a", "SELECT 'a\\' AS x, 'b' AS y")
+
+    assert status == 200, body
+    assert body["rows"] == [{"x": "a\\", "y": "b"}]
 
 
 async def _snapshot(url: str) -> tuple[object, ...]:
