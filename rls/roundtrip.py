@@ -131,16 +131,18 @@ def first_difference(checked: exp.Expr, printed: exp.Expr, dialect: Dialect) -> 
             if not _same_string(a, b):
                 return f"{a.key} printed as {b.key}"
             continue
-        args_b = b.args
+        args_a, args_b = a.args, b.args
         if cls is identifier:
             if not _same_name(a, b, spell):  # type: ignore[arg-type]
                 return f"identifier {a.this!r} printed as {b.this!r}"
-            if _name_only(a.args) and _name_only(args_b):
+            if _name_only(args_a) and _name_only(args_b):
                 continue
-        for key, va in a.args.items():
+        for key, va in args_a.items():
+            if key == "quoted" and cls is identifier:
+                continue  # compared by _same_name
             vb = args_b.get(key)
             if va is None or va is False or (va.__class__ is list and not va):
-                if vb is None or vb is False or (vb.__class__ is list and not vb) or key == "quoted":
+                if _absent(vb):
                     continue
                 return f"{a.key}.{key} appeared"
             if isinstance(va, expr):
@@ -158,11 +160,10 @@ def first_difference(checked: exp.Expr, printed: exp.Expr, dialect: Dialect) -> 
             elif va.__class__ is str:
                 if vb.__class__ is not str or not _same_text(a, va, vb):
                     return f"{a.key}.{key} {va!r} printed as {vb!r}"
-            elif va != vb and not (cls is identifier and key == "quoted"):
+            elif va != vb:
                 return f"{a.key}.{key} {va!r} printed as {vb!r}"
-        args_a = a.args
         for key in args_b:
-            if key not in args_a and not _absent(args_b[key]) and not (cls is identifier and key == "quoted"):
+            if key not in args_a and not _absent(args_b[key]) and not (key == "quoted" and cls is identifier):
                 return f"{a.key}.{key} appeared"
     return None
 
