@@ -59,7 +59,10 @@ def _check(node: exp.DataType, ctx: Context) -> None:
     if node.this != exp.DataType.Type.USERDEFINED:
         return
     name = _name(node.args.get("kind"), ctx)
-    if name in PLAIN_TYPES or name in ctx.schema.type_names():
+    default = f"{ctx.policies.schema}."
+    bare = name.removeprefix(default)
+    known = ctx.schema.type_names()
+    if bare in PLAIN_TYPES or bare in known or default + bare in known:
         return
     raise QueryRefused(
         f"type {name or node.sql(ctx.dialect)} is not allowed: a cast may name a built-in type or the type "

@@ -16,10 +16,11 @@ from config.errors import QueryRefused
 from rls.context import Context
 from rls.execute import run
 from rls.names import dialect_of
-from rls.policy import PolicySet
+from rls.policy import PolicySet, parse_policies
 from rls.rewrite import Rewriter
 from rls.roundtrip import first_difference
 from rls.rules import RULES
+from rls.subject import Subject
 from rls.template import split_sentinels
 from tests.rls import world
 from tests.rls.conftest import World
@@ -208,3 +209,35 @@ def test_a_sentinel_missing_or_repeated_is_refused() -> None:
     for text in (f"SELECT '{nonce}0'", f"SELECT '{nonce}0', '{nonce}0', '{nonce}1'"):
         with pytest.raises(QueryRefused):
             split_sentinels(text, nonce, dialect, ["tenant", "user"])
+
+
+@pytest.mark.parametrize(
+    ("cast", "allowed"),
+    [
+        ("'open'::ticket_state", True),  # an enum a served column has
+        ("'open'::public.ticket_state", True),
+        ("'open'::other.ticket_state", False),  # the same name in another schema
+        ("'a b'::tsvector", True),  # built in, unknown to sqlglot
+        ("'x'::citext", False),  # no served column has it
+        ("NULL::tickets", False),  # the table's row type
+        ("ROW(1, 'x')::record", False),
+        ("1::int", True),
+        ("'{1}'::ticket_state[]", True),
+    ],
+)
+def test_a_cast_may_name_built_in_types_and_the_served_columns_types(cast: str, allowed: bool) -> None:
+    policies = parse_policies(
+        {"defaults": {"tenant_column": "org_id"}, "tables": {"tickets": {"select": ["user"]}}}
+    )
+    schema = {"public.tickets": {"id": "bigint", "org_id": "bigint", "state": "ticket_state"}}
+    rewriter = Rewriter(policies, "postgres", schema=schema)
+    subject = Subject("u1", "42", frozenset({"user"}))
+
+    statement = f"SELECT {cast} AS x FROM tickets"
+
+    if allowed:
+        rewriter.rewrite(statement, subject)
+    else:
+        with pytest.raises(QueryRefused) as caught:
+            rewriter.rewrite(statement, subject)
+        assert caught.value.code == "type_not_allowed"
