@@ -41,6 +41,11 @@ def fold(text: str, quoted: bool, dialect: Dialect) -> str:
     return _folder_of(dialect)(text, quoted)
 
 
+def folder(dialect: Dialect) -> Callable[[str, bool], str]:
+    """``fold`` for one dialect, as a function of the text and whether it is quoted."""
+    return _folder_of(dialect)
+
+
 def _folder_of(dialect: Dialect) -> Callable[[str, bool], str]:
     entry = _FOLDERS.get(id(dialect))
     if entry is None or entry[0] is not dialect:
