@@ -38,7 +38,7 @@ def check_names(expression: exp.Expr, ctx: Context) -> exp.Expr:
     reserved = RESERVED_PREFIX in ctx.sql.lower()
     for node in ctx.census.identifiers:
         text = node.this
-        if strings and node.meta.get("start") in strings:
+        if not isinstance(text, str) or (strings and node.meta.get("start") in strings):
             _refuse(node, "written as a string")
         if not node.quoted:
             if not (text.isidentifier() or BARE_NAME.fullmatch(text)):
