@@ -22,37 +22,32 @@ Substitute = Callable[[exp.Expr], exp.Expr | None]
 def clone(expression: E, substitute: Substitute | None = None) -> E:
     """A copy of ``expression`` without comments or positions; ``substitute`` may put nodes of
     its own in place of some (a qualified column for a bare one, say: a node of the same kind)."""
-    root = substitute(expression) if substitute is not None else None
+    root = _replacement(expression, substitute)
     if root is not None:
         return cast(E, root)
-    expr = exp.Expr
     copy = expression.__class__()
     stack: list[tuple[exp.Expr, exp.Expr]] = [(expression, copy)]
-    pop, push = stack.pop, stack.append
     while stack:
-        node, target = pop()
-        args = target.args
+        node, target = stack.pop()
         for key, value in node.args.items():
-            # Arguments are set directly (the copy is new: no hash to reset), children linked
-            # to their parent by hand: the copy runs on every statement rewritten.
-            if isinstance(value, expr):
-                child = substitute(value) if substitute is not None else None
-                if child is None:
-                    child = value.__class__()
-                    push((value, child))
-                child.parent, child.arg_key = target, key
-                value = child
-            elif value.__class__ is list:
-                items = []
-                for index, item in enumerate(value):
-                    if isinstance(item, expr):
-                        child = substitute(item) if substitute is not None else None
-                        if child is None:
-                            child = item.__class__()
-                            push((item, child))
-                        child.parent, child.arg_key, child.index = target, key, index
-                        item = child
-                    items.append(item)
-                value = items
-            args[key] = value
+            if isinstance(value, exp.Expr):
+                target.set(key, _child(value, substitute, stack))
+            elif type(value) is list:
+                items = [_child(v, substitute, stack) if isinstance(v, exp.Expr) else v for v in value]
+                target.set(key, items)
+            else:
+                target.args[key] = value
+    return copy
+
+
+def _replacement(node: exp.Expr, substitute: Substitute | None) -> exp.Expr | None:
+    return substitute(node) if substitute is not None else None
+
+
+def _child(node: exp.Expr, substitute: Substitute | None, stack: list[tuple[exp.Expr, exp.Expr]]) -> exp.Expr:
+    replaced = _replacement(node, substitute)
+    if replaced is not None:
+        return replaced
+    copy = node.__class__()
+    stack.append((node, copy))
     return copy
