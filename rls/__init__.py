@@ -18,13 +18,15 @@ Usable on its own (it imports nothing of rowgate's but ``config``)::
 ``WriteRefused`` (403) for writes the policy forbids, each with a stable ``code``; nothing else.
 ``run`` raises ``WriteRefused`` for a new row the database refused (rowgate's run-time checks,
 or native policies as a second layer).  Running ``rewritten.sql`` yourself is fine: bind
-``*your_params, *rewritten.params`` and drop the rows when ``rewritten.discard_rows`` is set.
+``*your_params, *rewritten.params`` and drop the rows when ``rewritten.discard_rows`` is set, on
+a connection with ``standard_conforming_strings`` on (the lexing rowgate verified the text with).
 
 Modules.  The engine: ``policy`` (the YAML model), ``filters`` (policy filter expressions),
 ``subject``, ``grants`` (what a subject may do with a table), ``functions`` (the allowlist),
 ``names`` (identifiers as each dialect folds them), ``schema`` (tables and columns),
 ``rewrite`` and ``rules/`` (the rewriter, one rule per module, the verifier ``verify`` last),
-``context``, ``sources``, ``pushdown`` (what may move inside a filter), ``clone`` (cheap tree
+``roundtrip`` (the verified tree printed and read back: the text that runs is the tree that was
+checked), ``context``, ``sources``, ``pushdown`` (what may move inside a filter), ``clone`` (cheap tree
 copies), ``writes``, ``newrow`` and ``raising`` (WITH CHECK, statically and at run time),
 ``template`` (the cache), ``export`` (native policies), ``introspect`` and ``execute`` (the
 asyncpg edge: ``run``, ``execute`` in a transaction of your own, ``begin_sql``), ``cli`` and

@@ -91,6 +91,7 @@ class Binder:
 class Census:
     """Nodes of the parsed statement by kind, collected in one walk before any rewriting."""
 
+    identifiers: list[exp.Identifier] = field(default_factory=list)
     tables: list[exp.Table] = field(default_factory=list)
     columns: list[exp.Column] = field(default_factory=list)
     functions: list[exp.Func] = field(default_factory=list)
@@ -111,6 +112,8 @@ class Context:
     params_count: int
     bind: Binder
     sql: str = ""
+    #: Where the statement's string tokens start (``'...'``, ``$$...$$``, ``E'...'`` ...).
+    strings: frozenset[int] = frozenset()
     kind: str = "select"
     census: Census = field(default_factory=Census)
     cte_refs: set[int] = field(default_factory=set)

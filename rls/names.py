@@ -41,6 +41,11 @@ def fold(text: str, quoted: bool, dialect: Dialect) -> str:
     return _folder_of(dialect)(text, quoted)
 
 
+def folder(dialect: Dialect) -> Callable[[str, bool], str]:
+    """``fold`` for one dialect, as a function of the text and whether it is quoted."""
+    return _folder_of(dialect)
+
+
 def _folder_of(dialect: Dialect) -> Callable[[str, bool], str]:
     entry = _FOLDERS.get(id(dialect))
     if entry is None or entry[0] is not dialect:
@@ -104,6 +109,24 @@ def is_catalog(schema: str | None, name: str) -> bool:
     if schema is not None:
         return schema.lower() in CATALOG_SCHEMAS or schema.lower().startswith("pg_")
     return name.lower().startswith("pg_")
+
+
+#: How a dialect spells an unquoted name once it is quoted (``None``: as written).
+Speller = Callable[[str], str] | None
+
+
+def speller(dialect: Dialect) -> Speller:
+    """How rowgate writes an unquoted name once it quotes it: folded where the dialect folds
+    unquoted names (PostgreSQL: lower case); ``None`` (as written) where the dialect ignores
+    case even in quoted names (SQLite, DuckDB: the result keeps the caller's column labels) or
+    never folds (MySQL).  Either way the quoted name resolves to what the unquoted one did."""
+    if dialect.normalization_strategy not in _FOLDING:
+        return None
+    folder = _folder_of(dialect)
+    return lambda text: folder(text, False)
+
+
+_FOLDING = frozenset({NormalizationStrategy.LOWERCASE, NormalizationStrategy.UPPERCASE})
 
 
 def quoted(name: str) -> exp.Identifier:

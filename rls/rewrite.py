@@ -6,7 +6,8 @@
 
 The statement is parsed in the dialect, then passed through ``rls.rules.RULES`` (checks, CTE
 renaming, table resolution, write guards, read filters, and the verifier last), generated back
-without comments, and cached as a template under (SQL text, dialect, the subject's group
+without comments and with every name quoted, parsed again and compared with the verified tree
+(``rls.roundtrip``), and cached as a template under (SQL text, dialect, the subject's group
 signature, the policy version, the caller's parameter count).  ``rewrite`` raises
 ``QueryRefused`` or ``WriteRefused`` and nothing else, whatever the input.
 """
@@ -29,6 +30,7 @@ from rls.context import PARAMETER_DIALECTS, Binder, Context
 from rls.fences import fence_for
 from rls.names import dialect_of
 from rls.policy import PolicySet
+from rls.roundtrip import print_verified
 from rls.rules import RULES
 from rls.schema import Schema, SchemaInput, schema_problems
 from rls.subject import Signature, Subject
@@ -45,6 +47,21 @@ MAX_TOKENS = 20_000
 MAX_NESTING = 100
 _OPENING = frozenset({TokenType.L_PAREN, TokenType.L_BRACKET, TokenType.L_BRACE})
 _CLOSING = frozenset({TokenType.R_PAREN, TokenType.R_BRACKET, TokenType.R_BRACE})
+#: Tokens that hold a string, in any dialect's spelling (``rls.rules.check_names`` refuses them
+#: where a name should be).
+_STRINGS = frozenset(
+    {
+        TokenType.STRING,
+        TokenType.NATIONAL_STRING,
+        TokenType.HEREDOC_STRING,
+        TokenType.RAW_STRING,
+        TokenType.NATIONAL_RAW_STRING,
+        TokenType.BIT_STRING,
+        TokenType.HEX_STRING,
+        TokenType.BYTE_STRING,
+        TokenType.UNICODE_STRING,
+    }
+)
 
 
 class Rewriter:
@@ -116,20 +133,27 @@ class Rewriter:
             raise QueryRefused(f"statements are limited to {MAX_SQL_LENGTH} characters", code="too_complex")
         if self._nonce in sql:
             raise QueryRefused("the statement contains a reserved marker", code="reserved_name")
-        expression = self._parse(sql)
+        expression, strings = self._parse(sql)
         bind = Binder(self._parametric, params_count, self._nonce)
         ctx = Context(
-            self.policies, self.schema, self.dialect, self.dialect_name, signature, params_count, bind, sql
+            self.policies,
+            self.schema,
+            self.dialect,
+            self.dialect_name,
+            signature,
+            params_count,
+            bind,
+            sql,
+            strings,
         )
         for rule in RULES:
             expression = rule(expression, ctx)
-        text = self.dialect.generator(comments=False).generate(expression, copy=False)
-        slots = tuple(bind.slots)
+        text = print_verified(expression, self.dialect, self._reparse, sql)
+        parts: tuple[str, ...]
         if self._parametric:
-            parts: tuple[str, ...] = (text,)
+            parts, slots = (text,), tuple(bind.slots)
         else:
-            parts, order = split_sentinels(text, self._nonce, self.dialect, len(slots))
-            slots = tuple(slots[n] for n in order)
+            parts, slots = split_sentinels(text, self._nonce, self.dialect, bind.slots)
         return Template(
             parts,
             slots,
@@ -140,11 +164,17 @@ class Rewriter:
             ctx.discard_rows,
         )
 
-    def _parse(self, sql: str) -> exp.Expr:
+    def _reparse(self, text: str) -> list[exp.Expr | None]:
+        """Parse rowgate's own output (any failure is the caller's to judge)."""
+        tools = self._tools()
+        return tools.parser.parse(tools.tokenizer.tokenize(text), text)
+
+    def _parse(self, sql: str) -> tuple[exp.Expr, frozenset[int]]:
+        """The statement's tree, and where its string tokens start."""
         try:
             tools = self._tools()
             tokens = tools.tokenizer.tokenize(sql)
-            _check_size(tokens)
+            strings = _scan(tokens)
             statements = [s for s in tools.parser.parse(tokens, sql) if s is not None]
         except ParseError as error:
             first = error.errors[0] if error.errors else {}
@@ -164,7 +194,7 @@ class Rewriter:
             raise QueryRefused(
                 "several statements are not allowed: send one at a time", code="statement_not_allowed"
             )
-        return statements[0]
+        return statements[0], strings
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,15 +203,20 @@ class _Tools:
     parser: Parser
 
 
-def _check_size(tokens: list[Token]) -> None:
-    """Refuse statements with too many tokens or too deeply nested brackets."""
+def _scan(tokens: list[Token]) -> frozenset[int]:
+    """Refuse statements with too many tokens or too deeply nested brackets; return where the
+    string tokens start."""
     if len(tokens) > MAX_TOKENS:
         raise QueryRefused(f"statements are limited to {MAX_TOKENS} tokens", code="too_complex")
     depth = 0
+    strings = []
     for token in tokens:
-        if token.token_type in _OPENING:
+        if token.token_type in _STRINGS:
+            strings.append(token.start)
+        elif token.token_type in _OPENING:
             depth += 1
             if depth > MAX_NESTING:
                 raise QueryRefused(f"brackets may nest at most {MAX_NESTING} deep", code="too_complex")
         elif token.token_type in _CLOSING:
             depth -= 1
+    return frozenset(strings)

@@ -15,6 +15,7 @@ export exact.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
@@ -24,6 +25,9 @@ from sqlglot.errors import SqlglotError
 from rls.names import dialect_of
 from rls.policy import PolicySet, TablePolicy
 
+#: Quotes, modifiers and array brackets around a type name (``"Mood"[]``, ``numeric(6,2)``).
+_TYPE_DECORATION = re.compile(r'"|\(.*?\)|\[\d*\]')
+
 SchemaInput = Mapping[str, Sequence[str] | Mapping[str, str]]
 DefaultsInput = Mapping[str, Mapping[str, str]]
 
@@ -31,7 +35,7 @@ DefaultsInput = Mapping[str, Mapping[str, str]]
 class Schema:
     """Known tables: exact ``schema.name`` → ordered column names, types and defaults."""
 
-    __slots__ = ("_columns", "_defaults", "_types")
+    __slots__ = ("_columns", "_defaults", "_type_names", "_types")
 
     def __init__(
         self,
@@ -50,6 +54,7 @@ class Schema:
             _qualified(key, default_schema): {column: _constant(text) for column, text in columns.items()}
             for key, columns in (defaults or {}).items()
         }
+        self._type_names: frozenset[str] | None = None
 
     def columns(self, table: TablePolicy) -> tuple[str, ...] | None:
         """The table's columns in order, from the schema or else the policy; ``None``: unknown."""
@@ -72,6 +77,18 @@ class Schema:
         if column not in defaults:
             return exp.Null()
         return defaults[column]
+
+    def type_names(self) -> frozenset[str]:
+        """The type names of the known columns, lower case, without quotes, modifiers or array
+        brackets (``text``, ``numeric``, ``mood``, ``public.mood``): enums, domains and extension
+        types among them are the types a cast may name besides the built-in ones."""
+        if self._type_names is None:
+            self._type_names = frozenset(
+                _TYPE_DECORATION.sub("", text).strip().lower()
+                for types in self._types.values()
+                for text in types.values()
+            )
+        return self._type_names
 
     def tables(self) -> tuple[str, ...]:
         """Every table the schema names (``schema.name``)."""

@@ -91,20 +91,19 @@ class Refusal:
 
 
 def split_sentinels(
-    text: str, nonce: str, dialect: Dialect, count: int
-) -> tuple[tuple[str, ...], tuple[int, ...]]:
-    """Cut generated SQL at each sentinel literal ``'<nonce><n>'``: the text between them, and
-    which value (``n``, the order the binder made them in) each hole takes.  Every value must
-    appear exactly once; the text may hold them in any order (a check built before the guard it
-    follows is printed after it)."""
+    text: str, nonce: str, dialect: Dialect, slots: list[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Cut generated SQL at each sentinel literal ``'<nonce><n>'``: the pieces of text between
+    them, and the slot of each sentinel in the order they appear (which need not be the order
+    rowgate made them in).  Each sentinel must appear exactly once."""
     sample = exp.Literal.string(nonce + "0").sql(dialect)
     start, end = sample.split(nonce + "0")
     pattern = re.compile(re.escape(start) + re.escape(nonce) + r"(\d+)" + re.escape(end))
     pieces = pattern.split(text)
-    parts, numbers = tuple(pieces[0::2]), tuple(int(n) for n in pieces[1::2])
-    if sorted(numbers) != list(range(count)):
+    numbers = [int(n) for n in pieces[1::2]]
+    if sorted(numbers) != list(range(len(slots))):
         raise QueryRefused("rowgate could not place its values in the rewritten statement", code="unverified")
-    return parts, numbers
+    return tuple(pieces[0::2]), tuple(slots[n] for n in numbers)
 
 
 K = TypeVar("K")

@@ -68,7 +68,9 @@ def _kind(cls: type[exp.Expr]) -> int:
 def _check_table(table: exp.Table, root: exp.Expr, ctx: Context) -> None:
     if not isinstance(table.this, exp.Identifier):
         if not isinstance(table.this, exp.Func):
-            _fail(f"a {table.this.key} used as a table")
+            _fail(
+                f"a {table.this.key} used as a table" if table.this is not None else "a table without a name"
+            )
         return
     if table is ctx.target:
         _check_target(table, root, ctx)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import WriteRefused
+from config.errors import QueryRefused, WriteRefused
 from rls import raising
 from rls.context import Context
 from rls.grants import Grant
@@ -104,9 +104,14 @@ def runtime_check(
 
 
 def column_of(node: exp.Expr, ctx: Context) -> str:
-    """The folded name of a column reference or identifier."""
+    """The folded name of a column reference or identifier (a write names only columns)."""
     if isinstance(node, exp.Column):
         node = node.this
+    if not isinstance(node, exp.Identifier):
+        raise QueryRefused(
+            "a write names something other than a column where a column must stand",
+            code="statement_not_allowed",
+        )
     return ident_name(node, ctx.dialect)
 
 

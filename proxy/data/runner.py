@@ -22,6 +22,7 @@ pool reconnects by itself.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -30,11 +31,13 @@ import orjson
 
 from auth.db import SERVER_AWAY, FairPool, translated_errors
 from config.data import DataSettings
-from config.errors import ValidationFailed
+from config.errors import BadRequest, ValidationFailed
 from proxy.data.pgerrors import problem_for
 from rls.execute import Result, begin_sql, execute, milliseconds
 from rls.subject import Subject
 from rls.template import Rewritten
+
+log = logging.getLogger("rowgate.data")
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -99,6 +102,9 @@ class DataRunner:
                 server_settings={
                     "application_name": "rowgate-data",
                     "statement_timeout": str(milliseconds(settings.statement_timeout)),
+                    # rowgate verifies its SQL as sqlglot reads it, with backslashes in '...'
+                    # literal (a server or role set to the old escaping would read it otherwise)
+                    "standard_conforming_strings": "on",
                 },
             )
         return cls(pool, settings)
@@ -143,15 +149,27 @@ class DataRunner:
                 try:
                     yield conn
                 except asyncpg.InterfaceError as error:
-                    if not isinstance(error, ValueError):  # asyncpg's client-side DataError
-                        raise
-                    raise ValidationFailed(
-                        f"A value does not fit its parameter: {error}", code="invalid_parameter"
-                    ) from None
+                    if isinstance(error, ValueError):  # asyncpg's client-side DataError
+                        raise ValidationFailed(
+                            f"A value does not fit its parameter: {error}", code="invalid_parameter"
+                        ) from None
+                    if conn.is_closed():
+                        raise  # the database went away: a 503 (translated_errors)
+                    # The connection is fine, so the statement is the cause (a result of a
+                    # type asyncpg cannot read, say): the caller's problem, not an outage.
+                    raise _unreadable(error) from None
+                except UnicodeDecodeError as error:
+                    # a record holding a uuid: asyncpg hands its binary value to the text codec
+                    raise _unreadable(error) from None
                 except asyncpg.PostgresError as error:
                     if isinstance(error, _CONNECTION_STATES):
                         raise
                     raise problem_for(error) from error
+
+
+def _unreadable(error: Exception) -> BadRequest:
+    log.warning("data statement refused by the driver: %s: %s", type(error).__name__, error)
+    return BadRequest("The data API cannot run this statement or return its result.", code="unsupported")
 
 
 async def _rollback(conn: asyncpg.Connection) -> None:

@@ -9,8 +9,10 @@ from rls.context import Rule
 from rls.rules.census import take_census
 from rls.rules.check_columns import check_columns
 from rls.rules.check_functions import check_functions
+from rls.rules.check_names import check_names
 from rls.rules.check_parameters import check_parameters
 from rls.rules.check_statement import check_statement
+from rls.rules.check_types import check_types
 from rls.rules.filter_reads import filter_reads
 from rls.rules.guard_insert import guard_insert
 from rls.rules.guard_new_rows import guard_new_rows
@@ -23,8 +25,10 @@ from rls.verify import verify
 
 RULES: tuple[Rule, ...] = (
     take_census,
+    check_names,
     check_statement,
     check_functions,
+    check_types,
     check_parameters,
     rename_ctes,
     resolve_tables,

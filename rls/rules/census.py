@@ -1,9 +1,7 @@
 """Census: one walk over the parsed statement that files every node later rules look at.
 
 Rules that run before the tree changes (the checks, CTE renaming, table resolution) read these
-lists instead of walking the tree again.  Nothing is decided here, except that identifiers in
-rowgate's reserved namespace are refused: rewritten SQL uses names starting with ``rowgate_``
-(CTEs it renames, for one), and a caller's name there could impersonate them.
+lists instead of walking the tree again.  Nothing is decided here.
 
 The walk looks each node's class up in a table, filled the first time a class is seen, instead
 of testing the node against every kind in turn: it runs on every statement not yet cached.
@@ -13,16 +11,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import QueryRefused
 from rls.context import Context
-from rls.names import RESERVED_PREFIX
 
 #: Nodes that have no business inside an allowed statement; check_statement refuses them.
 SUSPICIOUS = (exp.DML, exp.DDL, exp.Into, exp.Lock, exp.Command, exp.Set, exp.Operator, exp.Transaction)
 
 #: What the census does with each kind of node, tested in this order (the first match wins).
 _ORDER: tuple[tuple[type[exp.Expr] | tuple[type[exp.Expr], ...], str], ...] = (
-    (exp.Identifier, "identifier"),
+    (exp.Identifier, "identifiers"),
     (exp.Column, "columns"),
     (exp.Table, "tables"),
     (exp.Func, "functions"),
@@ -38,6 +34,7 @@ def take_census(expression: exp.Expr, ctx: Context) -> exp.Expr:
     """File the statement's tables, columns, functions, parameters and CTEs in ``ctx.census``."""
     census = ctx.census
     lists: dict[str, list[exp.Expr]] = {
+        "identifiers": census.identifiers,  # type: ignore[dict-item]
         "columns": census.columns,  # type: ignore[dict-item]
         "tables": census.tables,  # type: ignore[dict-item]
         "functions": census.functions,  # type: ignore[dict-item]
@@ -46,17 +43,12 @@ def take_census(expression: exp.Expr, ctx: Context) -> exp.Expr:
         "suspicious": census.suspicious,
         "nested": census.suspicious,
     }
-    reserved = RESERVED_PREFIX in ctx.sql.lower()
     kinds = _KINDS
     for node in expression.walk():
         kind = kinds.get(type(node))
         if kind is None:
             kind = _kind(type(node))
         if kind == "" or (kind == "nested" and node is expression):
-            continue
-        if kind == "identifier":
-            if reserved:
-                _check_reserved(node)  # type: ignore[arg-type]
             continue
         lists[kind].append(node)
     return expression
@@ -66,11 +58,3 @@ def _kind(cls: type[exp.Expr]) -> str:
     kind = next((name for types, name in _ORDER if issubclass(cls, types)), "")
     _KINDS[cls] = kind
     return kind
-
-
-def _check_reserved(node: exp.Identifier) -> None:
-    if node.this[:8].lower() == RESERVED_PREFIX:
-        raise QueryRefused(
-            f"names starting with {RESERVED_PREFIX} are reserved for rowgate, got {node.this}",
-            code="reserved_name",
-        )

@@ -1,7 +1,7 @@
 """Check every function call against the allowlist (``rls.functions``), and refuse the other
-ways SQL reaches beyond the rows: schema-qualified function calls (which bypass the name check),
-casts to the catalog lookup types (``regclass`` and friends), and PostgreSQL's parenthesis-free
-SQL-value functions that sqlglot reads as columns (``user``, ``current_role``).
+ways SQL reaches beyond the rows: schema-qualified function calls (which bypass the name check)
+and PostgreSQL's parenthesis-free SQL-value functions that sqlglot reads as columns (``user``,
+``current_role``).  Types named in casts are ``check_types``'s.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ def check_functions(expression: exp.Expr, ctx: Context) -> exp.Expr:
         if refusal:
             raise QueryRefused(refusal, code="function_not_allowed")
     for other in ctx.census.suspicious:
-        _check_other(other, ctx)
+        if isinstance(other, exp.Dot) and isinstance(other.expression, exp.Func):
+            raise QueryRefused(
+                "schema-qualified function calls are not allowed: call functions by their unqualified name",
+                code="function_not_allowed",
+            )
     for column in ctx.census.columns:
         identifier = column.this
         if (
@@ -34,19 +38,3 @@ def check_functions(expression: exp.Expr, ctx: Context) -> exp.Expr:
                 f"function {identifier.this.lower()} is not allowed", code="function_not_allowed"
             )
     return expression
-
-
-def _check_other(node: exp.Expr, ctx: Context) -> None:
-    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
-        raise QueryRefused(
-            "schema-qualified function calls are not allowed: call functions by their unqualified name",
-            code="function_not_allowed",
-        )
-    if isinstance(node, exp.DataType) and _catalog_type(node, ctx):
-        raise QueryRefused(f"type {node.sql(ctx.dialect).lower()} is not allowed", code="type_not_allowed")
-
-
-def _catalog_type(node: exp.DataType, ctx: Context) -> bool:
-    # regclass, regproc, regtype, regrole, regnamespace ... look names up in the catalogs.
-    name = node.sql(ctx.dialect).lower().replace('"', "").rsplit(".", 1)[-1]
-    return name.startswith("reg")

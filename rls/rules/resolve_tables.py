@@ -23,6 +23,12 @@ def resolve_tables(expression: exp.Expr, ctx: Context) -> exp.Expr:
     """Map each base-table reference to its ``TablePolicy`` in ``ctx.resolved``."""
     target = _target(expression)
     for table in ctx.census.tables:
+        if not isinstance(table.this, exp.Identifier | exp.Func):
+            # ROWS FROM (f(...), g(...)) is a table with functions but no name
+            raise QueryRefused(
+                f"this kind of FROM item is not supported ({_shape(table)}): call one function per FROM item",
+                code="table_not_allowed",
+            )
         if id(table) in ctx.cte_refs or not isinstance(table.this, exp.Identifier):
             continue
         _resolve(table, ctx)
@@ -56,6 +62,10 @@ def _resolve(table: exp.Table, ctx: Context) -> None:
             code="table_not_allowed",
         )
     ctx.resolved[id(table)] = policy
+
+
+def _shape(table: exp.Table) -> str:
+    return "ROWS FROM" if table.args.get("rows_from") else "a table without a name"
 
 
 def _target(expression: exp.Expr) -> exp.Table | None:

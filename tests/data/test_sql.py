@@ -4,7 +4,9 @@ limits from config; refusals and database errors as problems."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 from config import Settings
@@ -108,6 +110,87 @@ async def test_statements_the_engine_refuses_are_400(client: Client, statement: 
     status, body = await sql(client, "admin_a", statement)
     assert status == 400, body
     assert body["code"] in (code, "query_refused"), body
+
+
+#: Statements that escaped before issue 10: a string where a name stands was printed verbatim
+#: (other tenants' rows, password hashes, writes in other tenants, a membership of another
+#: organisation, server files); casts to row types answered 503 as if the database were down.
+ESCAPES = [
+    ("SELECT 1 AS $$x, org_id, title, internal_notes FROM public.tasks --$$", "bad_identifier"),
+    ("SELECT 1 AS $$x, email, password_hash FROM rowgate.users --$$", "bad_identifier"),
+    ("SELECT 1 AS $q$x, email, password_hash FROM rowgate.users --$q$", "bad_identifier"),
+    ("SELECT 1 AS E'x, org_id, internal_notes FROM tasks --'", "bad_identifier"),
+    ("SELECT 1 AS N'x, org_id, internal_notes FROM tasks --'", "bad_identifier"),
+    ("SELECT 1 AS U&'x, org_id, internal_notes FROM tasks --'", "bad_identifier"),
+    ("SELECT id FROM tasks AS $$t, rowgate.users --$$", "bad_identifier"),
+    (
+        "UPDATE tasks SET title = (SELECT 'x' AS $q$x) WHERE true --$q$) WHERE title = 'none'",
+        "bad_identifier",
+    ),
+    ("DELETE FROM tasks WHERE title = (SELECT 'x' AS $q$x) OR true --$q$) AND false", "bad_identifier"),
+    (
+        "INSERT INTO tasks (title) VALUES ((SELECT 'x' AS $q$x)); INSERT INTO rowgate.memberships "
+        f"(user_id, org_id, role) VALUES ('{world.USER_A}', '{world.ORG_B}', 'owner') --$q$))",
+        "bad_identifier",
+    ),
+    ("SELECT 1 AS $$x, pg_read_file('/etc/passwd') --$$", "bad_identifier"),
+    ("SELECT NULL::tasks AS r", "type_not_allowed"),
+    ("SELECT jsonb_populate_record(NULL::tasks, '{}')", "type_not_allowed"),
+    ("SELECT jsonb_populate_record(NULL::rowgate.users, '{}')", "type_not_allowed"),
+    ("SELECT * FROM ROWS FROM (generate_series(1, 2)) AS t", "table_not_allowed"),
+]
+
+
+async def test_strings_where_names_stand_and_row_types_are_400_problems(
+    client: Client, migrated_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = await _snapshot(migrated_database)
+
+    for statement, code in ESCAPES:
+        status, body = await sql(client, "user_a", statement)
+        assert (status, body["code"]) == (400, code), (statement, body)
+        assert "SELECT" not in body["detail"], body
+
+    assert await _snapshot(migrated_database) == before  # nothing written anywhere
+    assert not [r for r in caplog.records if r.exc_info], "a refusal logged a traceback"
+
+
+async def test_a_result_the_driver_cannot_read_is_a_400_not_an_outage(client: Client) -> None:
+    # A whole-row reference yields a record holding a uuid; asyncpg cannot decode it with the
+    # data API's text codec for uuid.  The connection is fine: the statement is the problem.
+    status, body = await sql(client, "admin_a", "SELECT t FROM tasks t LIMIT 1")
+    assert (status, body["code"]) == (400, "unsupported"), body
+    status, body = await sql(client, "admin_a", "SELECT count(*) AS n FROM tasks")
+    assert status == 200, body  # the pool is still serving
+
+
+async def test_backslashes_are_read_as_rowgate_verified_them_whatever_the_database_default(
+    data_settings: Callable[..., Settings], start_rowgate: Start, client: Client, migrated_database: str
+) -> None:
+    # With the old escaping, 'a\' would swallow the quote and the text after it; rowgate verified
+    # the statement with backslashes literal, and its connections say so.
+    conn = await asyncpg.connect(migrated_database)
+    try:
+        name = urlsplit(migrated_database).path.lstrip("/")
+        await conn.execute(f'ALTER DATABASE "{name}" SET standard_conforming_strings = off')
+    finally:
+        await conn.close()
+    server = await start_rowgate(data_settings())
+
+    status, body = await sql(Client(client.http, server), "user_a", "SELECT 'a\\' AS x, 'b' AS y")
+
+    assert status == 200, body
+    assert body["rows"] == [{"x": "a\\", "y": "b"}]
+
+
+async def _snapshot(url: str) -> tuple[object, ...]:
+    conn = await asyncpg.connect(url)
+    try:
+        tasks = await conn.fetch("SELECT id, org_id, title FROM tasks ORDER BY id")
+        members = await conn.fetch("SELECT user_id, org_id, role FROM rowgate.memberships ORDER BY 1, 2")
+        return (tuple(map(tuple, tasks)), tuple(map(tuple, members)))
+    finally:
+        await conn.close()
 
 
 async def test_database_errors_are_problems_without_internals(client: Client) -> None:

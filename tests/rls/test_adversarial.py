@@ -108,8 +108,63 @@ CASES = [
     Case(
         "json_populate_record with a row type",
         "SELECT * FROM json_populate_record(null::tasks, '{\"id\": 1}')",
+        "type_not_allowed",
     ),
     Case("unnest of a subquery", "SELECT * FROM unnest(ARRAY(SELECT id FROM tasks)) u"),
+    # strings where names stand (issue 10): printed verbatim, they used to become other SQL
+    Case(
+        "a dollar-quoted alias reading every tenant's rows",
+        "SELECT 1 AS $$x, org_id, title, internal_notes FROM public.tasks --$$",
+        "bad_identifier",
+    ),
+    Case(
+        "a tagged dollar-quoted alias reading the password hashes",
+        "SELECT 1 AS $q$x, email, password_hash FROM rowgate.users --$q$",
+        "bad_identifier",
+    ),
+    Case(
+        "an escape-string alias", "SELECT 1 AS E'x, org_id, internal_notes FROM tasks --'", "bad_identifier"
+    ),
+    Case(
+        "a national-string alias", "SELECT 1 AS N'x, org_id, internal_notes FROM tasks --'", "bad_identifier"
+    ),
+    Case(
+        "a Unicode-string alias", "SELECT 1 AS U&'x, org_id, internal_notes FROM tasks --'", "bad_identifier"
+    ),
+    Case("a string as a table alias", "SELECT 1 FROM tasks AS $$t, rowgate.users --$$", "bad_identifier"),
+    Case(
+        "a string alias commenting out the guard of an UPDATE",
+        "UPDATE tasks SET title = (SELECT 'x' AS $q$x) WHERE true --$q$) WHERE id = 1",
+        "bad_identifier",
+        subject="admin_a",
+    ),
+    Case(
+        "a string alias smuggling a membership of another organisation",
+        "INSERT INTO tasks (id, title) VALUES (900, (SELECT 'x' AS $q$x)); INSERT INTO rowgate.memberships "
+        f"VALUES ('{world.USER_A}', '{B}', 'owner') --$q$))",
+        "bad_identifier",
+    ),
+    Case(
+        "a string alias reading a server file",
+        "SELECT 1 AS $$x, pg_read_file('/etc/passwd') --$$",
+        "bad_identifier",
+    ),
+    Case("a string hidden in a type name", "SELECT NULL::a.$$b, (SELECT 1)$$", "bad_identifier"),
+    Case(
+        "the same text as a quoted name is only a name",
+        'SELECT 1 AS "x, org_id, internal_notes FROM tasks --", id FROM tasks',
+    ),
+    Case(
+        "the same text as a value is only a value",
+        "SELECT id FROM tasks WHERE title <> $$x', internal_notes --$$",
+    ),
+    Case("a table's row type", "SELECT NULL::tasks AS r", "type_not_allowed"),
+    Case(
+        "rowgate's own row type",
+        "SELECT jsonb_populate_record(NULL::rowgate.users, '{}')",
+        "type_not_allowed",
+    ),
+    Case("ROWS FROM", "SELECT * FROM ROWS FROM (generate_series(1, 2)) AS t", "table_not_allowed"),
     # SQL in strings and other escapes
     Case(
         "query_to_xml", "SELECT query_to_xml('select * from payroll', true, true, '')", "function_not_allowed"

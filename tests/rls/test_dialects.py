@@ -36,7 +36,7 @@ STATEMENTS = [
 @pytest.mark.parametrize(
     ("dialect", "q", "fence"),
     [
-        ("sqlite", '"', " LIMIT 9223372036854775807 OFFSET 0"),
+        ("sqlite", "`", " LIMIT 9223372036854775807 OFFSET 0"),
         ("mysql", "`", " LIMIT 18446744073709551615"),
         ("duckdb", '"', " LIMIT 9223372036854775807"),
     ],
@@ -48,24 +48,29 @@ def test_default_schema_tables_are_written_unqualified(
 
     read, cte, update, insert, delete = (rewriter.rewrite(sql, USER_A).sql for sql in STATEMENTS)
 
-    notes = f"{q}notes{q}"
-    mine = f"{notes}.{q}org_id{q} = {TENANT} AND {notes}.{q}created_by{q} = {USER}"
-    listed = ", ".join(f"{q}{c}{q}" for c in ("id", "org_id", "created_by", "body", "pinned"))
+    def n(name: str) -> str:
+        return f"{q}{name}{q}"
+
+    notes = n("notes")
+    mine = f"{notes}.{n('org_id')} = {TENANT} AND {notes}.{n('created_by')} = {USER}"
+    listed = ", ".join(n(c) for c in ("id", "org_id", "created_by", "body", "pinned"))
     assert read == (
-        f"SELECT n.body FROM (SELECT {listed} FROM {notes} WHERE {mine}{fence}) AS n JOIN (SELECT "
-        + ", ".join(f"{q}{c}{q}" for c in ("id", "org_id", "created_by", "name", "archived", "budget"))
-        + f" FROM {q}projects{q} WHERE {q}projects{q}.{q}org_id{q} = {TENANT}{fence}) AS p ON p.id = n.id"
+        f"SELECT {n('n')}.{n('body')} FROM (SELECT {listed} FROM {notes} WHERE {mine}{fence}) AS {n('n')} "
+        "JOIN (SELECT "
+        + ", ".join(n(c) for c in ("id", "org_id", "created_by", "name", "archived", "budget"))
+        + f" FROM {n('projects')} WHERE {n('projects')}.{n('org_id')} = {TENANT}{fence}) AS {n('p')}"
+        + f" ON {n('p')}.{n('id')} = {n('n')}.{n('id')}"
     )
     assert cte == (
-        f"WITH {q}rowgate_cte_1{q} AS (SELECT * FROM (SELECT {listed} FROM {notes} "
-        f"WHERE {mine}{fence}) AS notes) "
-        f"SELECT id FROM {q}rowgate_cte_1{q} AS notes"
+        f"WITH {n('rowgate_cte_1')} AS (SELECT * FROM (SELECT {listed} FROM {notes} WHERE {mine}{fence}) "
+        f"AS {notes}) SELECT {n('id')} FROM {n('rowgate_cte_1')} AS {notes}"
     )
-    assert update == f"UPDATE {notes} AS notes SET body = 'x' WHERE ({mine}) AND id = 1"
+    assert update == f"UPDATE {notes} AS {notes} SET {n('body')} = 'x' WHERE ({mine}) AND {n('id')} = 1"
     assert insert == (
-        f"INSERT INTO {notes} (id, body, {q}org_id{q}, {q}created_by{q}) VALUES (1, 'x', {TENANT}, {USER})"
+        f"INSERT INTO {notes} ({n('id')}, {n('body')}, {n('org_id')}, {n('created_by')}) "
+        f"VALUES (1, 'x', {TENANT}, {USER})"
     )
-    assert delete == f"DELETE FROM {notes} AS notes WHERE ({mine}) AND id = 1"
+    assert delete == f"DELETE FROM {notes} AS {notes} WHERE ({mine}) AND {n('id')} = 1"
 
 
 def test_postgresql_keeps_every_table_schema_qualified(rewriter: Rewriter) -> None:
@@ -97,8 +102,8 @@ def test_tables_of_other_schemas_keep_their_schema() -> None:
 
     sql = rewriter.rewrite("SELECT n.id, a.id FROM notes n, archive.notes a", USER_A).sql
 
-    assert 'FROM "notes" WHERE' in sql
-    assert 'FROM "archive"."notes" WHERE' in sql
+    assert "FROM `notes` WHERE" in sql
+    assert "FROM `archive`.`notes` WHERE" in sql
 
 
 @pytest.fixture

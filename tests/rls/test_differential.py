@@ -18,13 +18,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import pytest
 
 from config.errors import QueryRefused, WriteRefused
-from rls.execute import set_subject
 from rls.export import export_postgres
 from rls.policy import PolicySet
 from rls.raising import MARKER
@@ -32,14 +30,13 @@ from rls.rewrite import Rewriter
 from rls.subject import Subject
 from tests.rls import corpus, world
 from tests.rls.conftest import World
+from tests.rls.outcomes import OWNER_FORGED_AS_IT_RUNS, Outcome, execute
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # Another seed or a bigger corpus, for a longer hunt: RLS_DIFFERENTIAL_SEED, RLS_DIFFERENTIAL_COUNT.
 SEED = int(os.environ.get("RLS_DIFFERENTIAL_SEED", "20260601"))
 COUNT = max(1000, int(os.environ.get("RLS_DIFFERENTIAL_COUNT", "1000")))
-
-Outcome = tuple[Any, ...]
 
 
 @dataclass
@@ -114,7 +111,6 @@ def _category(sql: str, ours: Outcome) -> str:
 CHECKED_AS_IT_RUNS = "checked as it runs"
 #: Mark a statement rowgate refused for naming another owner, before or as it ran.
 OWNER_FORGED = "owner forged: refused"
-OWNER_FORGED_AS_IT_RUNS = "owner forged: refused as it ran"
 _MARKERS = (CHECKED_AS_IT_RUNS, OWNER_FORGED, OWNER_FORGED_AS_IT_RUNS)
 
 
@@ -127,7 +123,7 @@ async def _rewritten(conn: asyncpg.Connection, rewriter: Rewriter, sql: str, sub
         return ("refused", OWNER_FORGED) if "another owner" in error.detail else ("refused",)
     except QueryRefused as error:
         return ("query_refused", error.detail)
-    outcome = await _execute(conn, rewritten.sql, rewritten.params, subject, None, rewritten.discard_rows)
+    outcome = await execute(conn, rewritten.sql, rewritten.params, subject, None, rewritten.discard_rows)
     if outcome == ("refused", OWNER_FORGED_AS_IT_RUNS):
         return outcome
     checked = MARKER in rewritten.sql and (
@@ -137,57 +133,7 @@ async def _rewritten(conn: asyncpg.Connection, rewriter: Rewriter, sql: str, sub
 
 
 async def _native(conn: asyncpg.Connection, role: str, sql: str, subject: Subject) -> Outcome:
-    return await _execute(conn, sql, (), subject, role)
-
-
-async def _execute(
-    conn: asyncpg.Connection,
-    sql: str,
-    params: tuple[str, ...],
-    subject: Subject,
-    role: str | None,
-    discard_rows: bool = False,
-) -> Outcome:
-    transaction = conn.transaction()
-    await transaction.start()
-    try:
-        await set_subject(conn, subject)
-        if role is not None:
-            await conn.execute(f'SET LOCAL ROLE "{role}"')
-        try:
-            statement = await conn.prepare(sql)
-            rows = await statement.fetch(*params)
-        except asyncpg.PostgresError as error:
-            return _failure(error)
-        status = statement.get_statusmsg() or ""
-        if discard_rows:
-            rows = []
-        if role is not None:
-            await conn.execute("RESET ROLE")
-        state = await _state(conn) if not sql.lstrip().upper().startswith(("SELECT", "WITH", "TABLE")) else ()
-        return ("ok", sorted(tuple(str(v) for v in r.values()) for r in rows), status.split()[-1], state)
-    finally:
-        await transaction.rollback()
-
-
-def _failure(error: asyncpg.PostgresError) -> Outcome:
-    message = str(error)
-    if MARKER in message and "another owner" in message:
-        return ("refused", OWNER_FORGED_AS_IT_RUNS)
-    if MARKER in message or (error.sqlstate == "42501" and "row-level security" in message):
-        return ("refused",)
-    # Data exceptions (class 22: a failed cast, a division by zero) on rows the caller can see
-    # depend on which row the database happens to reach first; compare their class only.
-    sqlstate = str(error.sqlstate)
-    return ("error", sqlstate[:2] if sqlstate.startswith("22") else sqlstate)
-
-
-async def _state(conn: asyncpg.Connection) -> tuple[Any, ...]:
-    tables = []
-    for table in world.TABLES:
-        rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY id")
-        tables.append(tuple(tuple(str(v) for v in r.values()) for r in rows))
-    return tuple(tables)
+    return await execute(conn, sql, (), subject, role)
 
 
 def _same(sql: str, ours: Outcome, native: Outcome) -> bool:

@@ -86,7 +86,7 @@ async def test_the_plan_filters_rows_before_the_callers_failing_condition(
 async def test_a_function_of_a_column_stays_above_the_barrier(built: World, rewriter: Rewriter) -> None:
     rewritten = rewriter.rewrite("SELECT id FROM tasks WHERE lower(title) = 'alpha 1'", USER_A)
 
-    assert "OFFSET 0) AS tasks WHERE LOWER(title) = 'alpha 1'" in rewritten.sql
+    assert """OFFSET 0) AS "tasks" WHERE LOWER("title") = 'alpha 1'""" in rewritten.sql
     assert '"Index Name": "tasks_title"' not in await _plan(built.conn, rewritten.sql, rewritten.params)
 
 

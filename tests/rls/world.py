@@ -129,6 +129,14 @@ def seed_rows(seed: int = 7) -> dict[str, list[tuple[Any, ...]]]:
     ):
         rows[table].append(row)
     rows["payroll"] = [(1, ORG_A, 100), (2, ORG_B, 200)]
+    rows["rowgate.users"] = [
+        (user, f"{user[:8]}@example.com", f"$argon2id$secret-{user[-2:]}") for user in USERS
+    ]
+    rows["rowgate.memberships"] = [
+        (ADMIN_A, ORG_A, "owner"),
+        (USER_A, ORG_A, "member"),
+        (USER_B, ORG_B, "member"),
+    ]
     return rows
 
 

@@ -35,3 +35,8 @@ CREATE TABLE notes (
     pinned boolean NOT NULL DEFAULT false
 );
 CREATE TABLE payroll (id bigint PRIMARY KEY, org_id uuid NOT NULL, salary integer);
+-- rowgate's own schema, as an attacker aims at it: no policy, and no privilege for the role the
+-- native policies are checked as.
+CREATE SCHEMA rowgate;
+CREATE TABLE rowgate.users (id uuid PRIMARY KEY, email text NOT NULL, password_hash text NOT NULL);
+CREATE TABLE rowgate.memberships (user_id uuid NOT NULL, org_id uuid NOT NULL, role text NOT NULL);
