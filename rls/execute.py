@@ -147,7 +147,7 @@ async def execute(
             # A table changed under the cached plan: prepare afresh next time (asyncpg drops its
             # cache by itself only for errors raised through Connection.fetch).
             await conn.reload_schema_state()
-        refusal = translated(error)
+        refusal = translated(error, rewritten)
         if refusal is error:
             raise
         raise refusal from error
@@ -261,23 +261,34 @@ def bind_args(
 _TEXT_TYPES = frozenset({"text", "uuid", "varchar", "bpchar", "name", "unknown", "citext"})
 
 
-def translated(error: asyncpg.PostgresError) -> Exception:
+def translated(error: asyncpg.PostgresError, rewritten: Rewritten | None = None) -> Exception:
     """``WriteRefused`` (with the ``sqlstate``) for a row-security refusal by the database, else
-    ``error`` itself."""
+    ``error`` itself.  A refusal by the native policies (the second wall, which checks a new row
+    before rowgate's own checks in the statement see it) names the table and policy the written
+    statement ``rewritten`` ran under, as rowgate's own refusals do."""
     message = str(getattr(error, "message", "") or error)
     state = str(getattr(error, "sqlstate", "") or "")
     if RAISE_MARKER in message:
         refusal = WriteRefused(message.split(RAISE_MARKER, 1)[1].split('"', 1)[0], code="write_refused")
     elif state == "42501" and "row-level security" in message:
-        refusal = WriteRefused(
-            "the database's row-level security policy refused this write", code="write_refused"
-        )
+        refusal = WriteRefused(_native_refusal(rewritten), code="write_refused")
     else:
         unchanged: Exception = error
         return unchanged
     if state:
         refusal.extra["sqlstate"] = state
     return refusal
+
+
+def _native_refusal(rewritten: Rewritten | None) -> str:
+    written = [r for r in rewritten.tables if r.operation == rewritten.kind] if rewritten else []
+    if not written:
+        return "the database's row-level security policy refused this write"
+    return (
+        f"the new row of {written[0].table} would not pass its {written[0].operation} policy (the "
+        "database's row-level security refused it: its tenant, owner or filtered columns hold "
+        "values you may not write)"
+    )
 
 
 def _settings(subject: Subject) -> dict[str, str]:

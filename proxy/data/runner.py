@@ -4,16 +4,16 @@ Every connection of the data pool runs with ``statement_timeout`` from ``data.st
 (a session setting given when it connects).  Every transaction starts with one round trip,
 ``BEGIN`` and the ``SET LOCAL`` settings for that transaction only (``rls.execute.begin_sql``): the
 caller's identity as ``rowgate.user_id``, ``rowgate.org_id``, ``rowgate.role`` and
-``rowgate.groups`` (what the native policies of ``rowgate policy export`` read, for
-``data.native_rls``), and ``role`` when ``data.role`` names a database role to run as.  Reads run
+``rowgate.groups`` (what the native policies of the second wall read), and ``role``: the
+least-privileged role of the second wall (``data.role``) that the statement runs as.  Reads run
 in ``READ ONLY`` transactions.
 
 A read that is one statement rowgate built itself (a REST ``GET``, an existence check) needs none
-of that when neither ``data.native_rls`` nor ``data.role`` is set: it runs alone, in its own
-implicit transaction, one round trip instead of three.  Statements run through
-``rls.execute.execute``, the engine's one runner: from the connection's statement cache (parsed
-and planned once per connection, then one round trip), with ``/v1/sql`` reading through a portal
-that stops after ``data.max_rows`` rows.
+of that when there is no role to switch to (``data.role: null``, or the second wall is down in
+``mode: dev``): it runs alone, in its own implicit transaction, one round trip instead of three.
+Statements run through ``rls.execute.execute``, the engine's one runner: from the connection's
+statement cache (parsed and planned once per connection, then one round trip), with ``/v1/sql``
+reading through a portal that stops after ``data.max_rows`` rows.
 
 Database errors become problem responses (``proxy.data.pgerrors``); a lost database is a 503 and the
 pool reconnects by itself.
@@ -108,11 +108,11 @@ class DataRunner:
 
     @contextlib.asynccontextmanager
     async def transaction(
-        self, subject: Subject, *, readonly: bool, snapshot: bool = False
+        self, subject: Subject, *, role: str | None, readonly: bool, snapshot: bool = False
     ) -> AsyncIterator[Session]:
-        """A transaction for ``subject`` (``snapshot``: every statement sees the same data);
-        errors from the database become problem responses."""
-        begin = begin_sql(subject, readonly=readonly, snapshot=snapshot, role=self.settings.role)
+        """A transaction for ``subject`` running as ``role`` (``snapshot``: every statement sees
+        the same data); errors from the database become problem responses."""
+        begin = begin_sql(subject, readonly=readonly, snapshot=snapshot, role=role)
         async with self._connection() as conn:
             await conn.execute(begin)
             try:
@@ -123,12 +123,13 @@ class DataRunner:
             await conn.execute("COMMIT")
 
     @contextlib.asynccontextmanager
-    async def single_read(self, subject: Subject) -> AsyncIterator[Session]:
+    async def single_read(self, subject: Subject, *, role: str | None) -> AsyncIterator[Session]:
         """Where to run one read statement rowgate built itself: alone on a pooled connection,
-        or in a read-only transaction when ``data.native_rls`` or ``data.role`` needs its
-        settings.  Never for the caller's own SQL, which always runs in a transaction."""
-        if self.settings.native_rls or self.settings.role:
-            async with self.transaction(subject, readonly=True) as session:
+        or in a read-only transaction when it runs as ``role`` (with the caller's settings for
+        the native policies).  Never for the caller's own SQL, which always runs in a
+        transaction."""
+        if role is not None:
+            async with self.transaction(subject, role=role, readonly=True) as session:
                 yield session
             return
         async with self._connection() as conn:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from config.errors import BadRequest
+from proxy.data.policy import DataPolicy
 from proxy.data.rest import DataApi
 from rls.subject import Subject
 from rls.template import Rewritten
@@ -21,8 +22,10 @@ MAX_PARAMS = 1000
 
 async def run_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
     """``{"rows": [...], "rowCount": n, "columns": [{"name", "type"}]}`` for one statement."""
-    rewritten = _rewrite(api, subject, sql, params)
-    async with api.runner.transaction(subject, readonly=rewritten.kind == "select") as session:
+    policy = api.policy
+    rewritten = _rewrite(policy, subject, sql, params)
+    readonly = rewritten.kind == "select"
+    async with api.runner.transaction(subject, role=policy.runs_as(), readonly=readonly) as session:
         result = await session.run(rewritten, params, json_params=True, max_rows=api.settings.max_rows)
     names = [name for name, _ in result.columns]
     if len(set(names)) != len(names):
@@ -40,13 +43,14 @@ async def run_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any
 
 def explain_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
     """The rewritten statement and the rule applied to each table, without running it."""
-    rewritten = _rewrite(api, subject, sql, params)
+    policy = api.policy
+    rewritten = _rewrite(policy, subject, sql, params)
     return {
         "sql": rewritten.sql,
         "kind": rewritten.kind,
         "params": list(params),
         "rowgateParams": list(rewritten.params),
-        "policyVersion": api.policy.version,
+        "policyVersion": policy.version,
         "tables": [
             {
                 "table": rule.table,
@@ -61,9 +65,9 @@ def explain_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any])
     }
 
 
-def _rewrite(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> Rewritten:
+def _rewrite(policy: DataPolicy, subject: Subject, sql: str, params: Sequence[Any]) -> Rewritten:
     if not sql.strip():
         raise BadRequest("Send the statement in sql.", code="empty_statement")
     if len(params) > MAX_PARAMS:
         raise BadRequest(f"At most {MAX_PARAMS} parameters per statement.", code="too_many_parameters")
-    return api.policy.rewriter.rewrite(sql, subject, len(params))
+    return policy.rewriter.rewrite(sql, subject, len(params))
