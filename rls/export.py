@@ -36,7 +36,7 @@ listed in a comment.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlglot import exp
@@ -82,15 +82,17 @@ class TableWall:
     notes: tuple[str, ...] = ()
     defaults: tuple[str, ...] = ()
 
-    def statements(self, role: str) -> list[str]:
+    def statements(self, role: str, *, enable: bool = True) -> list[str]:
         name, to = relation(self.table), ident(role)
         lines = [f"-- {self.table}", *(f"-- {note}" for note in self.notes)]
         lines.append(f"REVOKE ALL ON TABLE {name} FROM {to};")
         if self.privileges:
             lines.append(f"GRANT {', '.join(self.privileges)} ON TABLE {name} TO {to};")
         lines += [f"GRANT USAGE ON SEQUENCE {relation(s)} TO {to};" for s in self.sequences]
-        if self.row_security:
+        if self.row_security and enable:
             lines.append(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;")
+        elif self.row_security:
+            lines.append(f"-- ALTER TABLE {name} ENABLE ROW LEVEL SECURITY;  (see NEEDS YOUR ATTENTION)")
         for policy in self.policies:
             lines += policy.statements()
         return lines + list(self.defaults)
@@ -118,12 +120,13 @@ class Wall:
             statements.append(grant_membership(self.role, self.login))
         return statements
 
-    def table_statements(self) -> list[str]:
-        """Grants, row security and policies: one transaction, run by the tables' owner."""
+    def table_statements(self, hold: Collection[str] = ()) -> list[str]:
+        """Grants, row security and policies: one transaction, run by the tables' owner.  Row
+        security stays off on the tables of ``hold`` (enabling it would lock others out)."""
         to = ident(self.role)
         lines = [f"GRANT USAGE ON SCHEMA {ident(s)} TO {to};" for s in self.schemas]
         for table in self.tables:
-            lines += ["", *table.statements(self.role)]
+            lines += ["", *table.statements(self.role, enable=table.table not in hold)]
         return lines
 
     def script(
@@ -132,10 +135,12 @@ class Wall:
         role_fixes: Sequence[str] = (),
         table_fixes: Sequence[str] = (),
         attention: Sequence[str] = (),
+        hold: Collection[str] = (),
     ) -> str:
         """The whole wall as one SQL script for psql.  From a look at the database: ``role_fixes``
         and ``table_fixes``, statements that mend what else is wrong there (a role attribute, a
-        stale policy), and ``attention``, problems only a person can solve."""
+        stale policy), ``attention``, problems only a person can solve, and ``hold``, tables
+        whose row security is left for that person to enable."""
         lines = [f"-- {self.header}"] if self.header else []
         lines += [
             "-- rowgate's second wall: the role every data API statement runs as, its grants, and",
@@ -147,7 +152,7 @@ class Wall:
         ]
         if not self.login:
             lines.append(f"-- and: GRANT {ident(self.role)} TO <the role rowgate connects as>;")
-        lines += ["BEGIN;", *self.table_statements(), *table_fixes, "COMMIT;"]
+        lines += ["BEGIN;", *self.table_statements(hold), *table_fixes, "COMMIT;"]
         return "\n".join(lines) + "\n"
 
 

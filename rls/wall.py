@@ -68,6 +68,8 @@ class Finding:
     problem: str
     mend: Mend = Mend.TABLES
     statements: tuple[str, ...] = ()
+    #: A table whose row security must stay off until a person decides.
+    hold: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,10 @@ class Inspection:
 
     def statements(self, mend: Mend) -> list[str]:
         return [s for f in self.findings if f.mend is mend for s in f.statements]
+
+    @property
+    def hold(self) -> set[str]:
+        return {f.hold for f in self.findings if f.hold}
 
 
 ROLE = """
@@ -204,6 +210,7 @@ async def script_for(conn: asyncpg.Connection, wall: Wall) -> str:
         role_fixes=found.statements(Mend.ROLE),
         table_fixes=found.statements(Mend.TABLES),
         attention=[f.problem for f in found.findings if f.mend is Mend.NOBODY],
+        hold=found.hold,
     )
     return ("-- This database has all of it already: running it again changes nothing.\n" * found.up) + script
 
@@ -214,6 +221,8 @@ async def inspect(conn: asyncpg.Connection, wall: Wall) -> Inspection:
     if role is None:
         return Inspection((Finding(f"the role {wall.role} does not exist", Mend.ROLE),))
     findings = _role_findings(wall, role)
+    if role["rolsuper"]:
+        return Inspection(tuple(findings))  # a superuser passes every privilege check: nothing to compare
     warnings: list[str] = []
     oid, served = role["oid"], [t.table for t in wall.tables]
     findings += _schema_findings(wall, await conn.fetch(SCHEMAS, oid, [*wall.schemas, OWN_SCHEMA]), warnings)
@@ -236,8 +245,9 @@ async def install(conn: asyncpg.Connection, wall: Wall) -> Inspection:
     for statement in (*(wall.role_statements() if _lacks_role(found) else ()), *found.statements(Mend.ROLE)):
         try:
             await conn.execute(statement)
-        except asyncpg.PostgresError as error:
-            log.warning("second wall: could not run %r: %s", statement.splitlines()[0], error)
+        except asyncpg.PostgresError as error:  # not allowed: what is left is in the inspection below
+            log.warning("second wall: could not run %r: %s", " ".join(statement.split())[:60], error)
+            break
     found = await inspect(conn, wall)
     if any(f.mend is Mend.TABLES for f in found.findings):
         try:
@@ -246,7 +256,9 @@ async def install(conn: asyncpg.Connection, wall: Wall) -> Inspection:
                     "SET LOCAL lock_timeout = '10s'; SET LOCAL statement_timeout = '2min'; "
                     f"SELECT pg_advisory_xact_lock(hashtext({literal(LOCK)}))"
                 )
-                await conn.execute("\n".join([*wall.table_statements(), *found.statements(Mend.TABLES)]))
+                await conn.execute(
+                    "\n".join([*wall.table_statements(found.hold), *found.statements(Mend.TABLES)])
+                )
         except asyncpg.PostgresError as error:
             log.warning("second wall: could not install the grants and policies: %s", error)
         found = await inspect(conn, wall)
@@ -385,6 +397,7 @@ def _enable(role: str, table: str, unpoliced: list[str]) -> Finding:
         f"{', '.join(unpoliced)} (privileges on it, no policy): give them a policy first (a policy "
         f"ON {relation(table)} TO them USING (true) WITH CHECK (true) keeps what they have today)",
         Mend.NOBODY,
+        hold=table,
     )
 
 
