@@ -13,6 +13,7 @@ ones the native policies of ``rls.export`` read:
     rowgate.org_id    the subject's tenant id ('' when none)
     rowgate.role      the subject's role name ('' when none)
     rowgate.groups    the subject's groups, comma-separated and sorted ('admin,user')
+    rowgate.policy    the policy version whose native policies hold (behind the second wall)
 
 ``execute`` takes the statement from the connection's asyncpg statement cache (parsed and
 planned once per connection, then only bound and run: one round trip; reads through
@@ -47,6 +48,15 @@ SET_SUBJECT = (
     "set_config('rowgate.role', $3, true), set_config('rowgate.groups', $4, true)"
 )
 SET_SUBJECT_AND_TIMEOUT = SET_SUBJECT + ", set_config('statement_timeout', $5, true)"
+
+
+@dataclass(frozen=True, slots=True)
+class RunAs:
+    """Who a transaction runs as behind the second wall: the least-privileged ``role``, and the
+    version of the policy file whose native policies hold for it (``rowgate.policy``)."""
+
+    role: str
+    policy: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +104,11 @@ def begin_sql(
     readonly: bool,
     snapshot: bool = False,
     statement_timeout: timedelta | None = None,
-    role: str | None = None,
+    run_as: RunAs | None = None,
 ) -> str:
     """``BEGIN`` and the transaction's ``SET LOCAL`` settings, in one simple query (one round
-    trip): the subject's ``rowgate.*`` settings, ``statement_timeout`` and ``role`` when given.
+    trip): the subject's ``rowgate.*`` settings, ``statement_timeout`` when given, and with
+    ``run_as`` the policy version and ``role`` (last: the settings are rowgate's own doing).
 
     ``SET`` takes no bind parameters, so the values are written as ``E''`` literals with every
     backslash and quote escaped (what libpq's ``PQescapeLiteral`` does): a literal that no value
@@ -108,8 +119,9 @@ def begin_sql(
     mode = "READ ONLY" if readonly else "READ WRITE"
     values = {} if statement_timeout is None else {"statement_timeout": str(milliseconds(statement_timeout))}
     values.update(_settings(subject))
-    if role:
-        values["role"] = role
+    if run_as is not None:
+        values["rowgate.policy"] = run_as.policy
+        values["role"] = run_as.role
     sets = "".join(f"; SET LOCAL {name} = {pg_literal(value)}" for name, value in values.items())
     return f"BEGIN ISOLATION LEVEL {isolation} {mode}{sets}"
 

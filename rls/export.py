@@ -11,15 +11,24 @@ row security does not cover), and ``USAGE`` on the sequences their column defaul
 For each table: ``ENABLE ROW LEVEL SECURITY``, then one permissive policy per operation and
 group for the role, which PostgreSQL ORs together just as the rewriter does::
 
-    CREATE POLICY "rowgate_tasks_update_self" ON "public"."tasks" AS PERMISSIVE FOR UPDATE
-      TO "rowgate_data" USING ("org_id" = <tenant> AND "created_by" = <user>) WITH CHECK (...same...)
+    CREATE POLICY "rowgate_tasks_update_self_3f2a9c1e" ON "public"."tasks" AS PERMISSIVE FOR UPDATE
+      TO "rowgate_data" USING (<version> AND "org_id" = <tenant> AND "created_by" = <user>)
+      WITH CHECK (...same...)
 
-Each policy carries a comment with the digest of its text, which is how ``rls.wall`` tells an
-installed policy from a stale one.  The policies apply to the role alone: the tables' owner and
-the app's other roles keep what they had (``FORCE`` is not used; the role owns nothing).
+The policies apply to the role alone: the tables' owner and the app's other roles keep what
+they had (``FORCE`` is not used; the role owns nothing).
+
+Policies come in generations, one per policy file version (``PolicySet.version``): a policy
+holds only in a transaction that names its version in the setting ``rowgate.policy``, and its
+name ends with the version.  So when the file changes, the new generation is installed beside the
+old one, and a request that started under the old file (on this instance, or on another that
+has not reloaded yet) finishes under the old policies, in the database as in the rewriter.
+``rls.wall`` keeps the generation before the current one and drops older ones.  Each policy's
+comment holds the digest of its text and its version, which is how ``rls.wall`` tells them apart.
 
 The caller comes from the settings ``rls.execute`` sets per transaction: ``rowgate.user_id``,
-``rowgate.org_id``, ``rowgate.role`` and ``rowgate.groups`` (comma-separated), read with
+``rowgate.org_id``, ``rowgate.role``, ``rowgate.groups`` (comma-separated) and ``rowgate.policy``
+(the version), read with
 ``current_setting(name, true)`` (NULL when unset, and '' turned into NULL).  Group membership is
 ``'admin' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))``; ``self``
 needs only the owner comparison, which no row passes without a user.
@@ -47,6 +56,8 @@ from rls.schema import Schema, SchemaInput
 #: The role ``data.role`` names unless configured otherwise.
 DEFAULT_ROLE = "rowgate_data"
 SETTINGS = {"tenant": "rowgate.org_id", "user": "rowgate.user_id"}
+#: The setting that names the policy version a transaction runs under.
+VERSION_SETTING = "rowgate.policy"
 #: The comment that marks a policy as rowgate's, followed by the digest of its text.
 COMMENT_PREFIX = "rowgate "
 _MAX_NAME = 63  # PostgreSQL's identifier length
@@ -54,16 +65,18 @@ _MAX_NAME = 63  # PostgreSQL's identifier length
 
 @dataclass(frozen=True, slots=True)
 class NativePolicy:
-    """One native policy: its table (``schema.name``), name and ``CREATE POLICY`` text."""
+    """One native policy: its table (``schema.name``), name, ``CREATE POLICY`` text, and the
+    version of the policy file it belongs to."""
 
     table: str
     name: str
     create: str
+    version: str
 
     @property
     def comment(self) -> str:
-        """The comment rowgate puts on the policy: a digest of its text."""
-        return COMMENT_PREFIX + hashlib.sha256(self.create.encode()).hexdigest()[:16]
+        """The comment rowgate puts on the policy: a digest of its text, and its version."""
+        return f"{COMMENT_PREFIX}{hashlib.sha256(self.create.encode()).hexdigest()[:16]} {self.version}"
 
     def statements(self) -> list[str]:
         on = f"{ident(self.name)} ON {relation(self.table)}"
@@ -105,6 +118,7 @@ class Wall:
     role: str
     login: str | None
     tables: tuple[TableWall, ...]
+    version: str = ""
     header: str = ""
 
     @property
@@ -182,14 +196,19 @@ def plan_wall(
                 table.qualified,
                 tuple(op.upper() for op in OPERATIONS if table.groups(op)),
                 tuple((sequences or {}).get(table.qualified, ())),
-                _policies(table, role, types) if native and kind in ROW_SECURITY_KINDS else (),
+                _policies(table, role, types, policies.version)
+                if native and kind in ROW_SECURITY_KINDS
+                else (),
                 native and kind in ROW_SECURITY_KINDS,
                 _notes(table, kind),
                 _defaults(table, types) if defaults else (),
             )
         )
-    header = f"rowgate policies {policies.version}, exported from {policies.source}"
-    return Wall(role, login, tuple(walls), header)
+    header = (
+        f"rowgate policies {policies.version}, exported from {policies.source}; a transaction meets "
+        f"them when it sets rowgate.policy = '{policies.version}' (rowgate does)"
+    )
+    return Wall(role, login, tuple(walls), policies.version, header)
 
 
 def export_postgres(
@@ -208,23 +227,26 @@ def export_postgres(
 ROW_SECURITY_KINDS = frozenset({"r", "p"})
 
 
-def policy_name(table: str, operation: str, group: str) -> str:
-    """``rowgate_<table>_<operation>_<group>``, or without the table when that is too long."""
-    name = f"rowgate_{table}_{operation}_{group}"
-    return name if len(name.encode()) <= _MAX_NAME else f"rowgate_{operation}_{group}"
+def policy_name(table: str, operation: str, group: str, version: str) -> str:
+    """``rowgate_<table>_<operation>_<group>_<version>``, without the table when too long."""
+    tail = f"{operation}_{group}_{version[:8]}"
+    name = f"rowgate_{table}_{tail}"
+    return name if len(name.encode()) <= _MAX_NAME else f"rowgate_{tail}"
 
 
-def _policies(table: TablePolicy, role: str, types: Mapping[str, str]) -> tuple[NativePolicy, ...]:
+def _policies(
+    table: TablePolicy, role: str, types: Mapping[str, str], version: str
+) -> tuple[NativePolicy, ...]:
     found = []
     for operation in OPERATIONS:
         for group in sorted(table.groups(operation)):
-            name = policy_name(table.name, operation, group)
-            clause = _clauses(operation, _condition(table, group, types))
+            name = policy_name(table.name, operation, group, version)
+            clause = _clauses(operation, _condition(table, group, types, version))
             create = (
                 f"CREATE POLICY {ident(name)} ON {relation(table.qualified)} AS PERMISSIVE "
                 f"FOR {operation.upper()} TO {ident(role)} {clause};"
             )
-            found.append(NativePolicy(table.qualified, name, create))
+            found.append(NativePolicy(table.qualified, name, create, version))
     return tuple(found)
 
 
@@ -257,8 +279,8 @@ def _clauses(operation: str, condition: str) -> str:
     return f"USING ({condition})"
 
 
-def _condition(table: TablePolicy, group: str, types: Mapping[str, str]) -> str:
-    parts = []
+def _condition(table: TablePolicy, group: str, types: Mapping[str, str], version: str) -> str:
+    parts = [f"current_setting('{VERSION_SETTING}', true) = {literal(version)}"]
     if group != "self":
         parts.append(f"'{group}' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))")
     if table.tenant_column:

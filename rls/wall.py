@@ -11,9 +11,10 @@ The wall is up when every one of these holds, and each that does not is a ``Find
   view or foreign table of any schema it can use (``pg_catalog`` and ``information_schema``,
   which PostgreSQL opens to every role, aside), and ``USAGE`` on the sequences the tables'
   defaults draw from;
-* row security is enabled on each served table, rowgate's policies are there with the digest
-  of the current policy file, no stale ``rowgate_*`` policy is left, and no other permissive
-  policy lets the role see more.
+* row security is enabled on each served table, the current generation of rowgate's policies
+  is there (each with the digest of its text), no older generation is left but the one before
+  (kept for requests that started under it, here or on instances that have not reloaded yet),
+  and no other permissive policy lets the role see more.
 
 ``install`` mends what rowgate is allowed to mend: the role's own statements each on their
 own (roles are shared by every database of the server, and several processes may create the
@@ -31,6 +32,7 @@ import enum
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -136,7 +138,7 @@ SELECT * FROM (
 """
 
 POLICIES = """
-SELECT n.nspname || '.' || c.relname AS table, p.polname AS name, p.polpermissive AS permissive,
+SELECT p.oid, n.nspname || '.' || c.relname AS table, p.polname AS name, p.polpermissive AS permissive,
        (0 = ANY (p.polroles) OR $1 = ANY (p.polroles)) AS applies,
        obj_description(p.oid, 'pg_policy') AS comment
 FROM pg_catalog.pg_policy p
@@ -403,16 +405,17 @@ def _enable(role: str, table: str, unpoliced: list[str]) -> Finding:
 
 def _policy_findings(wall: Wall, rows: list[asyncpg.Record]) -> list[Finding]:
     expected = {(p.table, p.name): p for t in wall.tables for p in t.policies}
+    previous = _previous_generation(wall.version, rows)
     findings = []
-    seen = set()
     for row in rows:
         key = (row["table"], row["name"])
-        policy = expected.get(key)
+        policy = expected.pop(key, None)
         if policy is not None:
-            seen.add(key)
             if row["comment"] != policy.comment:
                 findings.append(Finding(f"the policy {row['name']} on {row['table']} is out of date"))
-        elif row["name"].startswith("rowgate_") or (row["comment"] or "").startswith(COMMENT_PREFIX):
+        elif _generation(row) is not None or row["name"].startswith("rowgate_"):
+            if previous is not None and _generation(row) == previous:
+                continue  # the generation before: kept for requests that started under it
             findings.append(
                 Finding(
                     f"the policy {row['name']} on {row['table']} is no longer in the policy file",
@@ -428,6 +431,17 @@ def _policy_findings(wall: Wall, rows: list[asyncpg.Record]) -> list[Finding]:
                     Mend.NOBODY,
                 )
             )
-    for key in sorted(set(expected) - seen):
-        findings.append(Finding(f"the policy {key[1]} on {key[0]} is missing"))
+    findings += [Finding(f"the policy {name} on {table} is missing") for table, name in sorted(expected)]
     return findings
+
+
+def _generation(row: Mapping[str, Any]) -> str | None:
+    """The policy file version of one of rowgate's policies (from its comment)."""
+    words = (row["comment"] or "").split()
+    return words[2] if len(words) == 3 and words[0] == COMMENT_PREFIX.strip() else None
+
+
+def _previous_generation(current: str, rows: list[asyncpg.Record]) -> str | None:
+    """The most recently installed generation of rowgate's policies other than ``current``."""
+    others = [(row["oid"], _generation(row)) for row in rows if _generation(row) not in (None, current)]
+    return max(others)[1] if others else None

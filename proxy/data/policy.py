@@ -26,6 +26,7 @@ import asyncpg
 from config.data import DataSettings
 from config.errors import ConfigError, NotFound, ServiceUnavailable
 from rls.catalog import TableInfo, read_catalog
+from rls.execute import RunAs
 from rls.introspect import introspect
 from rls.policy import PolicySet, load_policies, parse_policies
 from rls.rewrite import Rewriter
@@ -66,15 +67,16 @@ class DataPolicy:
             raise NotFound(f"No table {name!r} is served by the data API.", code="unknown_table")
         return found
 
-    def runs_as(self) -> str | None:
-        """The role to run a statement as; a 503 while the data API is closed."""
+    def runs_as(self) -> RunAs | None:
+        """Whom to run a statement as (``None``: rowgate's login); a 503 while the data API is
+        closed."""
         if self.closed:
             raise ServiceUnavailable(
                 "The data API is closed until its database is set up; the operator has the details "
                 "in rowgate's log.",
                 code="second_wall_missing",
             )
-        return self.role
+        return RunAs(self.role, self.version) if self.role else None
 
     def rewriter_for(self, dialect: str) -> Rewriter:
         """The rewriter for SQL in ``dialect`` forwarded to an upstream service: the subject's

@@ -32,7 +32,7 @@ from auth.db import SERVER_AWAY, FairPool, translated_errors
 from config.data import DataSettings
 from config.errors import ValidationFailed
 from proxy.data.pgerrors import problem_for
-from rls.execute import Result, begin_sql, execute, milliseconds
+from rls.execute import Result, RunAs, begin_sql, execute, milliseconds
 from rls.subject import Subject
 from rls.template import Rewritten
 
@@ -108,11 +108,11 @@ class DataRunner:
 
     @contextlib.asynccontextmanager
     async def transaction(
-        self, subject: Subject, *, role: str | None, readonly: bool, snapshot: bool = False
+        self, subject: Subject, *, run_as: RunAs | None, readonly: bool, snapshot: bool = False
     ) -> AsyncIterator[Session]:
-        """A transaction for ``subject`` running as ``role`` (``snapshot``: every statement sees
-        the same data); errors from the database become problem responses."""
-        begin = begin_sql(subject, readonly=readonly, snapshot=snapshot, role=role)
+        """A transaction for ``subject`` behind the second wall when ``run_as`` says (``snapshot``:
+        every statement sees the same data); errors from the database become problem responses."""
+        begin = begin_sql(subject, readonly=readonly, snapshot=snapshot, run_as=run_as)
         async with self._connection() as conn:
             await conn.execute(begin)
             try:
@@ -123,13 +123,13 @@ class DataRunner:
             await conn.execute("COMMIT")
 
     @contextlib.asynccontextmanager
-    async def single_read(self, subject: Subject, *, role: str | None) -> AsyncIterator[Session]:
+    async def single_read(self, subject: Subject, *, run_as: RunAs | None) -> AsyncIterator[Session]:
         """Where to run one read statement rowgate built itself: alone on a pooled connection,
-        or in a read-only transaction when it runs as ``role`` (with the caller's settings for
-        the native policies).  Never for the caller's own SQL, which always runs in a
-        transaction."""
-        if role is not None:
-            async with self.transaction(subject, role=role, readonly=True) as session:
+        or in a read-only transaction behind the second wall (``run_as``: its role, and the
+        caller's settings for the native policies).  Never for the caller's own SQL, which
+        always runs in a transaction."""
+        if run_as is not None:
+            async with self.transaction(subject, run_as=run_as, readonly=True) as session:
                 yield session
             return
         async with self._connection() as conn:

@@ -25,7 +25,7 @@ async def run_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any
     policy = api.policy
     rewritten = _rewrite(policy, subject, sql, params)
     readonly = rewritten.kind == "select"
-    async with api.runner.transaction(subject, role=policy.runs_as(), readonly=readonly) as session:
+    async with api.runner.transaction(subject, run_as=policy.runs_as(), readonly=readonly) as session:
         result = await session.run(rewritten, params, json_params=True, max_rows=api.settings.max_rows)
     names = [name for name, _ in result.columns]
     if len(set(names)) != len(names):

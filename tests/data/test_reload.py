@@ -19,6 +19,7 @@ from config import Settings
 from config.errors import ConfigError
 from proxy.data.rest import DataApi
 from proxy.keys import SERVICES
+from rls.execute import RunAs
 from rls.subject import Subject
 from tests.conftest import RunningServer
 from tests.data import world
@@ -116,9 +117,9 @@ async def test_requests_in_flight_finish_under_the_policy_they_started_with(
     policy_copy.write_text(without_member_reads(world.POLICIES.read_text()))
 
     @contextlib.asynccontextmanager
-    async def reload_first(subject: Subject, *, role: str | None) -> AsyncIterator[Any]:
+    async def reload_first(subject: Subject, *, run_as: RunAs | None) -> AsyncIterator[Any]:
         assert await api.holder.reload("mid-request")  # the swap lands while the request runs
-        async with original(subject, role=role) as session:
+        async with original(subject, run_as=run_as) as session:
             yield session
 
     api.runner.single_read = reload_first  # type: ignore[method-assign]

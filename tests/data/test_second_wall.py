@@ -29,6 +29,7 @@ from proxy.data.policy import DataPolicy, load_data_policy
 from proxy.data.reload import PolicyHolder
 from proxy.data.rest import DataApi
 from proxy.keys import SERVICES
+from rls.execute import RunAs
 from rls.export import DEFAULT_ROLE
 from rls.introspect import introspect
 from rls.policy import load_policies
@@ -41,6 +42,7 @@ from tests.data.conftest import Client, Start
 pytestmark = pytest.mark.integration
 
 USER_A = Subject(world.USER_A, world.ORG_A, frozenset({"user"}), "member")
+VERSION = load_policies(world.POLICIES).version[:8]
 HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0$the-hash-nobody-may-read"
 
 
@@ -178,7 +180,7 @@ async def _unrewritten(api: DataApi, sql: str) -> list[dict[str, Any]]:
     back, after checking that no row of another organisation changed."""
     found: list[dict[str, Any]] = []
     with contextlib.suppress(_RolledBack):
-        async with api.runner.transaction(USER_A, role=api.policy.runs_as(), readonly=False) as session:
+        async with api.runner.transaction(USER_A, run_as=api.policy.runs_as(), readonly=False) as session:
             before = await _other_tenants(session.conn)
             found = [dict(r) for r in await session.conn.fetch(sql)]
             assert await _other_tenants(session.conn) == before
@@ -300,7 +302,7 @@ async def test_what_rowgate_mends_and_what_it_only_reports(world_database: str, 
         await conn.execute(f'GRANT USAGE ON SCHEMA rowgate TO "{private_role}"')
         await conn.execute(f'GRANT TRUNCATE ON tasks TO "{private_role}"')
         await conn.execute(f'GRANT SELECT ON unlisted TO "{private_role}"')
-        await conn.execute("DROP POLICY rowgate_tasks_select_user ON tasks")
+        await conn.execute(f"DROP POLICY rowgate_tasks_select_user_{VERSION} ON tasks")
         await conn.execute(
             f'CREATE POLICY rowgate_tasks_select_guest ON tasks TO "{private_role}" USING (true)'
         )
@@ -310,7 +312,7 @@ async def test_what_rowgate_mends_and_what_it_only_reports(world_database: str, 
             "may use rowgate's own schema",
             "holds DELETE, INSERT, SELECT, TRUNCATE, UPDATE on public.tasks",
             "holds SELECT on public.unlisted, which no policy serves",
-            "the policy rowgate_tasks_select_user on public.tasks is missing",
+            f"the policy rowgate_tasks_select_user_{VERSION} on public.tasks is missing",
             "the policy rowgate_tasks_select_guest on public.tasks is no longer in the policy file",
         ):
             assert expected in problems, problems
@@ -363,31 +365,50 @@ async def test_row_security_is_not_enabled_where_it_would_lock_an_app_role_out(
         await drop_roles(world_database, app)
 
 
-async def test_a_reload_brings_the_native_policies_along(
+async def test_a_reload_brings_a_new_generation_of_native_policies_and_keeps_the_one_before(
     data_settings: Callable[..., Settings], start_rowgate: Start, client: Client, tmp_path: Path
 ) -> None:
     path = tmp_path / "policies.yaml"
-    path.write_text(world.POLICIES.read_text())
+    text = world.POLICIES.read_text()
+    path.write_text(text)
     server = await start_rowgate(data_settings(**{"policies": str(path), "data.reload": False}))
     api, me = api_of(server), Client(client.http, server)
-    path.write_text(
-        world.POLICIES.read_text().replace("    select: [admin, user]\n", "    select: [admin]\n", 1)
-    )
+    first = api.policy.version
+    path.write_text(text.replace("    select: [admin, user]\n", "    select: [admin]\n", 1))
     assert await api.holder.reload()
+    second = api.policy.version
 
     database = str(server.app[SERVICES].settings.database.url)
-    conn = await connect(database)
-    try:
-        names = {
-            r[0] for r in await conn.fetch("SELECT policyname FROM pg_policies WHERE tablename = 'projects'")
-        }
-    finally:
-        await conn.close()
-    assert "rowgate_projects_select_user" not in names
-    assert "rowgate_projects_select_admin" in names
+    names = await _projects_select_policies(database)
+    # The new generation, and the one before for requests that started under it.
+    assert names == {f"rowgate_projects_select_admin_{second[:8]}"} | {
+        f"rowgate_projects_select_{group}_{first[:8]}" for group in ("admin", "user")
+    }
     assert (await wall_of(database, policies=path))[1].up
     status, body = await me.call("GET", "/v1/data/projects", "user_a")
     assert (status, body["data"]) == (200, [])
+
+    # A transaction that names no generation, or one that is gone, meets no policy at all.
+    path.write_text(text.replace("[admin, self]", "[admin]"))
+    assert await api.holder.reload()
+    third = api.policy.version
+    assert {n.rsplit("_", 1)[1] for n in await _projects_select_policies(database)} == {second[:8], third[:8]}
+    for version in ("", first):
+        async with api.runner.transaction(
+            USER_A, run_as=RunAs(DEFAULT_ROLE, version), readonly=True
+        ) as session:
+            assert await session.conn.fetchval("SELECT count(*) FROM projects") == 0
+
+
+async def _projects_select_policies(database: str) -> set[str]:
+    conn = await connect(database)
+    try:
+        found = await conn.fetch(
+            "SELECT policyname FROM pg_policies WHERE tablename = 'projects' AND cmd = 'SELECT'"
+        )
+        return {r[0] for r in found}
+    finally:
+        await conn.close()
 
 
 # Managed PostgreSQL: rowgate's login owns the app's tables but may not create roles.

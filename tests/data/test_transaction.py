@@ -11,6 +11,7 @@ from config import load_settings
 from config.data import DataSettings
 from config.errors import Forbidden, GatewayTimeout
 from proxy.data.runner import DataRunner
+from rls.execute import RunAs
 from rls.subject import Subject
 
 pytestmark = pytest.mark.integration
@@ -33,7 +34,7 @@ async def test_settings_hold_exactly_the_callers_values_and_end_with_the_transac
     runner = await DataRunner.connect(migrated_database, settings)
     subject = Subject(value, value[::-1], frozenset({"admin", "user"}), value.upper())
     try:
-        async with runner.transaction(subject, role=None, readonly=True) as session:
+        async with runner.transaction(subject, run_as=None, readonly=True) as session:
             seen = [await session.conn.fetchval("SELECT current_setting($1, true)", name) for name in NAMES]
         assert seen == [value, value[::-1], value.upper(), "admin,user", "1500ms"]
         async with runner.pool.connection() as conn:  # the same (only) connection, after the transaction
@@ -48,7 +49,7 @@ async def test_a_read_only_transaction_refuses_writes(migrated_database: str) ->
     runner = await DataRunner.connect(migrated_database, load_settings(environ={}).data)
     try:
         with pytest.raises(Forbidden) as raised:
-            async with runner.transaction(Subject.guest(), role=None, readonly=True) as session:
+            async with runner.transaction(Subject.guest(), run_as=None, readonly=True) as session:
                 await session.conn.execute("CREATE TEMP TABLE sneaky (x int)")
         assert raised.value.code == "read_only"
     finally:
@@ -61,7 +62,7 @@ async def test_a_single_read_runs_alone_without_settings_when_nothing_needs_them
     runner = await DataRunner.connect(migrated_database, DataSettings(pool_max_size=1))
     try:
         async with runner.single_read(
-            Subject("u1", "t1", frozenset({"user"}), "member"), role=None
+            Subject("u1", "t1", frozenset({"user"}), "member"), run_as=None
         ) as session:
             assert not session.conn.is_in_transaction()
             seen = [await session.conn.fetchval("SELECT current_setting($1, true)", n) for n in NAMES[:4]]
@@ -74,13 +75,13 @@ async def test_a_single_read_gets_the_transaction_when_it_runs_as_a_role(migrate
     runner = await DataRunner.connect(migrated_database, DataSettings(pool_max_size=1))
     try:
         subject = Subject("u1", "t1", frozenset({"user"}), "member")
-        role = await _login(runner)
-        async with runner.single_read(subject, role=role) as session:
+        run_as = RunAs(await _login(runner), "v1")
+        async with runner.single_read(subject, run_as=run_as) as session:
             assert session.conn.is_in_transaction()
             seen = [await session.conn.fetchval("SELECT current_setting($1, true)", n) for n in NAMES[:4]]
         assert seen == ["u1", "t1", "member", "user"]
         with pytest.raises(Forbidden) as raised:
-            async with runner.single_read(subject, role=role) as session:
+            async with runner.single_read(subject, run_as=run_as) as session:
                 await session.conn.execute("CREATE TEMP TABLE sneaky (x int)")
         assert raised.value.code == "read_only"
     finally:
@@ -97,9 +98,9 @@ async def test_the_statement_timeout_holds_inside_and_outside_transactions(
 
     async def sleep() -> None:
         opened = (
-            runner.single_read(subject, role=None)
+            runner.single_read(subject, run_as=None)
             if single
-            else runner.transaction(subject, role=None, readonly=True)
+            else runner.transaction(subject, run_as=None, readonly=True)
         )
         async with opened as session:
             await session.conn.execute("SELECT pg_sleep(2)")
@@ -107,7 +108,7 @@ async def test_the_statement_timeout_holds_inside_and_outside_transactions(
     try:
         with pytest.raises(GatewayTimeout):
             await sleep()
-        async with runner.single_read(subject, role=None) as session:  # the connection is usable again
+        async with runner.single_read(subject, run_as=None) as session:  # the connection is usable again
             assert await session.conn.fetchval("SELECT 1") == 1
     finally:
         await runner.close()

@@ -34,7 +34,7 @@ import sqlglot
 from sqlglot import exp
 
 from config.errors import QueryRefused, WriteRefused
-from rls.execute import begin_sql, execute, set_subject
+from rls.execute import RunAs, begin_sql, execute, set_subject
 from rls.export import export_postgres
 from rls.policy import PolicySet
 from rls.raising import MARKER
@@ -51,6 +51,7 @@ SEED = int(os.environ.get("RLS_DIFFERENTIAL_SEED", "20260601"))
 COUNT = max(1000, int(os.environ.get("RLS_DIFFERENTIAL_COUNT", "1000")))
 
 Outcome = tuple[Any, ...]
+VERSION = world.world_policies().version
 
 
 @dataclass
@@ -167,6 +168,7 @@ async def _execute(
     try:
         await set_subject(conn, subject)
         if role is not None:
+            await conn.execute(f"SET LOCAL rowgate.policy = '{VERSION}'")
             await conn.execute(f'SET LOCAL ROLE "{role}"')
         try:
             statement = await conn.prepare(sql)
@@ -189,7 +191,7 @@ async def _through_the_data_api(
 ) -> Outcome:
     """Run ``rewritten`` as the data API does with the second wall on: ``begin_sql`` with the
     role and the caller's settings, then ``rls.execute.execute``; rolled back."""
-    await conn.execute(begin_sql(subject, readonly=rewritten.kind == "select", role=role))
+    await conn.execute(begin_sql(subject, readonly=rewritten.kind == "select", run_as=RunAs(role, VERSION)))
     try:
         try:
             result = await execute(conn, rewritten)

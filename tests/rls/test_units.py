@@ -313,13 +313,14 @@ def test_the_exported_wall_is_a_least_privileged_role_with_exact_grants_and_its_
     assert all(' TO "app_data" ' in line for line in creates)
     comments = [line for line in text.splitlines() if line.startswith("COMMENT ON POLICY")]
     assert len(comments) == 3
-    assert len({line.rsplit(" ", 1)[1] for line in comments}) == 3
+    assert len({line.split(" IS ")[1] for line in comments}) == 3  # a digest each
+    assert all(line.endswith(f" {policies.version}';") for line in comments)
 
 
 def test_policy_names_fit_postgresql_identifiers() -> None:
-    assert policy_name("tasks", "select", "user") == "rowgate_tasks_select_user"
+    assert policy_name("tasks", "select", "user", "0123456789abcdef") == "rowgate_tasks_select_user_01234567"
     long = "t" * 60
-    assert policy_name(long, "update", "admin") == "rowgate_update_admin"
+    assert policy_name(long, "update", "admin", "0123456789abcdef") == "rowgate_update_admin_01234567"
 
 
 def test_the_wall_s_dollar_quoting_survives_any_role_name() -> None:
