@@ -37,11 +37,14 @@ from typing import Any
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 
-from config.errors import BadRequest, ValidationFailed, WriteRefused
+from config.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed, WriteRefused
 from rls.raising import MARKER as RAISE_MARKER
 from rls.subject import Subject
 from rls.template import Rewritten
 from rls.values import from_json, from_text, internal_type
+
+#: Starts the message of an answer ``bounded`` refused (followed by the limit).
+SIZE_MARKER = "rowgate answer limit: "
 
 SET_SUBJECT = (
     "SELECT set_config('rowgate.user_id', $1, true), set_config('rowgate.org_id', $2, true), "
@@ -140,6 +143,7 @@ async def execute(
     *,
     json_params: bool = False,
     max_rows: int | None = None,
+    max_bytes: int | None = None,
     describe: bool = False,
 ) -> Result:
     """Run ``rewritten`` in the caller's transaction with ``params`` followed by rowgate's.
@@ -147,13 +151,15 @@ async def execute(
     ``json_params``: the caller's values are JSON and are converted to the parameter types
     PostgreSQL inferred (``ValidationFailed`` when one does not fit).  ``max_rows``: read at most
     that many rows (more is ``BadRequest`` ``too_many_rows``) instead of relying on the
-    statement's own ``LIMIT``.  ``describe``: also return the result columns' names and types.
-    A row-security refusal by the database is raised as ``WriteRefused``.
+    statement's own ``LIMIT``.  ``max_bytes``: the database refuses to produce rows beyond that
+    many bytes (``ResponseTooLarge``; see ``bounded``).  ``describe``: also return the result
+    columns' names and types.  A row-security refusal by the database is raised as
+    ``WriteRefused``.
     """
     try:
         if rewritten.kind == "select" and not (json_params or max_rows is not None or describe):
-            return await _read(conn, rewritten, params)
-        return await _run_statement(conn, rewritten, params, json_params, max_rows, describe)
+            return await _read(conn, rewritten, params, max_bytes)
+        return await _run_statement(conn, rewritten, params, json_params, max_rows, max_bytes, describe)
     except asyncpg.PostgresError as error:
         if isinstance(error, asyncpg.exceptions.InvalidCachedStatementError):
             # A table changed under the cached plan: prepare afresh next time (asyncpg drops its
@@ -165,15 +171,18 @@ async def execute(
         raise refusal from error
 
 
-async def _read(conn: asyncpg.Connection, rewritten: Rewritten, params: Sequence[Any]) -> Result:
+async def _read(
+    conn: asyncpg.Connection, rewritten: Rewritten, params: Sequence[Any], max_bytes: int | None
+) -> Result:
     """A read whose rows are all wanted: ``Connection.fetch``, the same statement cache and the
     cheapest call (a read's status is ``SELECT <rows>``)."""
+    sql = rewritten.sql if max_bytes is None else bounded(rewritten.sql, max_bytes)
     try:
-        rows: list[asyncpg.Record] = await conn.fetch(rewritten.sql, *params, *rewritten.params)
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *params, *rewritten.params)
     except asyncpg.InterfaceError as error:
         if not _misfit(error, rewritten):
             raise
-        return await _run_statement(conn, rewritten, params, False, None, False)
+        return await _run_statement(conn, rewritten, params, False, None, max_bytes, False)
     return Result(rows, f"SELECT {len(rows)}", len(rows))
 
 
@@ -183,9 +192,13 @@ async def _run_statement(
     params: Sequence[Any],
     json_params: bool,
     max_rows: int | None,
+    max_bytes: int | None,
     describe: bool,
 ) -> Result:
     statement = await cached_statement(conn, rewritten.sql)
+    if max_bytes is not None and statement.get_attributes() and not rewritten.discard_rows:
+        write = rewritten.kind != "select"
+        statement = await cached_statement(conn, bounded(rewritten.sql, max_bytes, write=write))
     if json_params:
         args = bind_args(statement.get_parameters(), params, rewritten.params, json_params=True)
     else:
@@ -202,6 +215,33 @@ async def _run_statement(
         return Result([], status, _rowcount(status, []))
     columns = tuple((a.name, a.type.name) for a in statement.get_attributes()) if describe else ()
     return Result(rows, status, _rowcount(status, rows), columns)
+
+
+def bounded(sql: str, max_bytes: int, *, write: bool = False) -> str:
+    """``sql`` wrapped so that the database refuses to produce an answer larger than ``max_bytes``.
+
+    Each row is measured as its text form (``octet_length`` of the row cast to text) and a running
+    total kept beside it (a window over the rows in their order, which it keeps); the first row
+    that takes the total past the limit fails (a cast of rowgate's message to boolean, as in
+    ``rls.raising``), before the database sends it.  So a single huge value is never sent at
+    all, and rowgate never holds more than ``max_bytes`` of rows (plus their overhead) however
+    large the answer would have been.  A write's ``RETURNING`` rows are measured the same way,
+    the write in a ``WITH`` of its own; a refused answer rolls the write back with the rest of
+    the transaction.
+    """
+    row, total = '"rowgate.row"', '"rowgate.total"'
+    failure = f"CAST({_literal(SIZE_MARKER + str(max_bytes))} || left(w.{total}::text, 0) AS boolean)"
+    source = f"{row}" if write else f"({sql}) AS {row}"
+    measured = (
+        f"SELECT (w.{row}).* FROM (SELECT {row}, sum(octet_length({row}::text)) "
+        f"OVER (ROWS UNBOUNDED PRECEDING) AS {total} FROM {source}) AS w "
+        f"WHERE CASE WHEN w.{total} <= {max_bytes} THEN true ELSE {failure} END"
+    )
+    return f"WITH {row} AS ({sql}) {measured}" if write else measured
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _misfit(error: asyncpg.InterfaceError, rewritten: Rewritten) -> bool:
@@ -274,13 +314,22 @@ _TEXT_TYPES = frozenset({"text", "uuid", "varchar", "bpchar", "name", "unknown",
 
 
 def translated(error: asyncpg.PostgresError, rewritten: Rewritten | None = None) -> Exception:
-    """``WriteRefused`` (with the ``sqlstate``) for a row-security refusal by the database, else
-    ``error`` itself.  A refusal by the native policies (the second wall, which checks a new row
-    before rowgate's own checks in the statement see it) names the table and policy the written
-    statement ``rewritten`` ran under, as rowgate's own refusals do."""
+    """``WriteRefused`` (with the ``sqlstate``) for a row-security refusal by the database,
+    ``ResponseTooLarge`` for an answer ``bounded`` refused, else ``error`` itself.  A refusal by
+    the native policies (the second wall, which checks a new row before rowgate's own checks in
+    the statement see it) names the table and policy the written statement ``rewritten`` ran
+    under, as rowgate's own refusals do."""
     message = str(getattr(error, "message", "") or error)
     state = str(getattr(error, "sqlstate", "") or "")
-    if RAISE_MARKER in message:
+    refusal: RowgateError
+    if SIZE_MARKER in message:
+        limit = message.split(SIZE_MARKER, 1)[1].split('"', 1)[0]
+        refusal = ResponseTooLarge(
+            f"The answer is larger than {limit} bytes (data.max_response_bytes): ask for fewer rows "
+            "or columns, or for shorter values.",
+            code="response_too_large",
+        )
+    elif RAISE_MARKER in message:
         refusal = WriteRefused(message.split(RAISE_MARKER, 1)[1].split('"', 1)[0], code="write_refused")
     elif state == "42501" and "row-level security" in message:
         refusal = WriteRefused(_native_refusal(rewritten), code="write_refused")

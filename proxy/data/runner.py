@@ -49,15 +49,16 @@ def _dumps(value: Any) -> str:
 
 
 class Session:
-    """The connection of one request's transaction."""
+    """The connection of one request's transaction, and the most bytes one answer may hold."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, max_bytes: int) -> None:
         self.conn = conn
+        self.max_bytes = max_bytes
 
     async def fetch(self, rewritten: Rewritten, params: Sequence[Any]) -> list[asyncpg.Record]:
         """The rows of a statement whose own ``LIMIT`` bounds them (the REST shapes), with values
         already of the right Python types."""
-        return (await execute(self.conn, rewritten, params)).rows
+        return (await execute(self.conn, rewritten, params, max_bytes=self.max_bytes)).rows
 
     async def run(
         self,
@@ -72,10 +73,17 @@ class Session:
 
         ``json_params``: the caller's values are JSON and are converted to the parameter types
         PostgreSQL inferred.  ``max_rows``: read at most that many rows (more is a 400) instead of
-        relying on the statement's own ``LIMIT``.
+        relying on the statement's own ``LIMIT``.  Either way the database refuses an answer of
+        more than ``data.max_response_bytes`` before sending it (a 422).
         """
         return await execute(
-            self.conn, rewritten, params, json_params=json_params, max_rows=max_rows, describe=True
+            self.conn,
+            rewritten,
+            params,
+            json_params=json_params,
+            max_rows=max_rows,
+            max_bytes=self.max_bytes,
+            describe=True,
         )
 
 
@@ -116,7 +124,7 @@ class DataRunner:
         async with self._connection() as conn:
             await conn.execute(begin)
             try:
-                yield Session(conn)
+                yield Session(conn, self.settings.max_response_bytes)
             except BaseException:
                 await _rollback(conn)
                 raise
@@ -133,7 +141,7 @@ class DataRunner:
                 yield session
             return
         async with self._connection() as conn:
-            yield Session(conn)
+            yield Session(conn, self.settings.max_response_bytes)
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:

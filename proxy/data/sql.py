@@ -2,8 +2,9 @@
 
 The caller's parameters are JSON values bound to ``$1 .. $n`` after conversion to the types
 PostgreSQL infers for them; rowgate's own values (tenant, user) are bound after them.  The result
-is read through a portal that stops after ``data.max_rows`` rows, so no statement can make
-rowgate hold an unbounded result.  Reads run in read-only transactions.
+is read through a portal that stops after ``data.max_rows`` rows, and the database refuses to
+produce more than ``data.max_response_bytes`` of it, so no statement can make rowgate hold an
+unbounded result.  Reads run in read-only transactions.
 """
 
 from __future__ import annotations
