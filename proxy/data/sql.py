@@ -10,7 +10,7 @@ unbounded result.  Reads run in read-only transactions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from config.errors import BadRequest
 from proxy.data.policy import DataPolicy
@@ -21,22 +21,36 @@ from rls.template import Rewritten
 MAX_PARAMS = 1000
 
 
-async def run_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
-    """``{"rows": [...], "rowCount": n, "columns": [{"name", "type"}]}`` for one statement."""
+RowMode = Literal["object", "array"]
+
+
+async def run_sql(
+    api: DataApi, subject: Subject, sql: str, params: Sequence[Any], row_mode: RowMode = "object"
+) -> dict[str, Any]:
+    """``{"rows": [...], "rowCount": n, "columns": [{"name", "type"}]}`` for one statement.
+
+    ``row_mode``: each row an object of column name to value (the names must differ), or an
+    array of the values in the order of ``columns`` (any names, repeated ones too: ``SELECT *``
+    over a self-join)."""
     policy = api.policy
     rewritten = _rewrite(policy, subject, sql, params)
     readonly = rewritten.kind == "select"
     async with api.runner.transaction(subject, run_as=policy.runs_as(), readonly=readonly) as session:
         result = await session.run(rewritten, params, json_params=True, max_rows=api.settings.max_rows)
     names = [name for name, _ in result.columns]
-    if len(set(names)) != len(names):
+    if row_mode == "array":
+        rows: list[Any] = [list(row) for row in result.rows]
+    elif len(set(names)) != len(names):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         raise BadRequest(
-            f"Give each result column a distinct name (AS ...): {', '.join(duplicates)} repeat.",
+            f"Give each result column a distinct name (AS ...), or ask for rowMode array: "
+            f"{', '.join(duplicates)} repeat.",
             code="duplicate_column",
         )
+    else:
+        rows = [dict(row) for row in result.rows]
     return {
-        "rows": [dict(row) for row in result.rows],
+        "rows": rows,
         "rowCount": result.rowcount,
         "columns": [{"name": name, "type": kind} for name, kind in result.columns],
     }
