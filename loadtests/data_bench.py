@@ -93,6 +93,7 @@ def write_config(folder: Path, port: int, database_url: str, access_log: bool, w
 data_dir: {folder / "data"}
 policies: {ROOT / "config" / "policies.yaml"}
 server: {{host: 127.0.0.1, port: {port}}}
+tokens: {{issuer: "http://rowgate.bench"}}
 database: {{url: "{database_url}", pool_max_size: 4}}
 upstream: {{url: null}}
 data: {{pool_min_size: 10, pool_max_size: 10, reload: false{unwalled}}}
