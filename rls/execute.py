@@ -230,7 +230,7 @@ def bounded(sql: str, max_bytes: int, *, write: bool = False) -> str:
     the transaction.
     """
     row, total = '"rowgate.row"', '"rowgate.total"'
-    failure = f"CAST({_literal(SIZE_MARKER + str(max_bytes))} || left(w.{total}::text, 0) AS boolean)"
+    failure = f"CAST({pg_literal(SIZE_MARKER + str(max_bytes))} || left(w.{total}::text, 0) AS boolean)"
     source = f"{row}" if write else f"({sql}) AS {row}"
     measured = (
         f"SELECT (w.{row}).* FROM (SELECT {row}, sum(octet_length({row}::text)) "
@@ -238,10 +238,6 @@ def bounded(sql: str, max_bytes: int, *, write: bool = False) -> str:
         f"WHERE CASE WHEN w.{total} <= {max_bytes} THEN true ELSE {failure} END"
     )
     return f"WITH {row} AS ({sql}) {measured}" if write else measured
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _misfit(error: asyncpg.InterfaceError, rewritten: Rewritten) -> bool:

@@ -163,6 +163,10 @@ SELECT s.name FROM unnest($2::text[], $3::text[]) AS s (name, quoted)
 WHERE NOT has_sequence_privilege($1, s.quoted::regclass, 'USAGE')
 """
 
+#: Extensions whose functions reach outside the statement (other connections, server files).
+RISKY_EXTENSIONS = ("dblink", "postgres_fdw", "file_fdw", "adminpack", "plpython3u", "plperlu")
+EXTENSIONS = "SELECT extname FROM pg_catalog.pg_extension WHERE extname = ANY ($1::text[]) ORDER BY 1"
+
 KINDS = """
 SELECT n.nspname || '.' || c.relname AS name, c.relkind::text AS kind
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -235,6 +239,12 @@ async def inspect(conn: asyncpg.Connection, wall: Wall) -> Inspection:
         quoted = [relation(s) for s in sequences]
         missing = [r["name"] for r in await conn.fetch(SEQUENCE_USAGE, oid, sequences, quoted)]
         findings += [Finding(f"the role {wall.role} may not use the sequence {s}") for s in missing]
+    for (name,) in await conn.fetch(EXTENSIONS, list(RISKY_EXTENSIONS)):
+        warnings.append(
+            f"the extension {name} is installed: its functions can reach beyond the statement (other "
+            "connections, server files); the rewriter never allows them, and the data role should not "
+            "be able to execute them either"
+        )
     return Inspection(tuple(findings), tuple(warnings))
 
 
@@ -258,9 +268,10 @@ async def install(conn: asyncpg.Connection, wall: Wall) -> Inspection:
                     "SET LOCAL lock_timeout = '10s'; SET LOCAL statement_timeout = '2min'; "
                     f"SELECT pg_advisory_xact_lock(hashtext({literal(LOCK)}))"
                 )
-                await conn.execute(
-                    "\n".join([*wall.table_statements(found.hold), *found.statements(Mend.TABLES)])
-                )
+                found = await inspect(conn, wall)  # another instance may have done it meanwhile
+                if any(f.mend is Mend.TABLES for f in found.findings):
+                    statements = [*wall.table_statements(found.hold), *found.statements(Mend.TABLES)]
+                    await conn.execute("\n".join(statements))
         except asyncpg.PostgresError as error:
             log.warning("second wall: could not install the grants and policies: %s", error)
         found = await inspect(conn, wall)

@@ -4,9 +4,9 @@ Every connection of the data pool runs with ``statement_timeout`` from ``data.st
 (a session setting given when it connects).  Every transaction starts with one round trip,
 ``BEGIN`` and the ``SET LOCAL`` settings for that transaction only (``rls.execute.begin_sql``): the
 caller's identity as ``rowgate.user_id``, ``rowgate.org_id``, ``rowgate.role`` and
-``rowgate.groups`` (what the native policies of the second wall read), and ``role``: the
-least-privileged role of the second wall (``data.role``) that the statement runs as.  Reads run
-in ``READ ONLY`` transactions.
+``rowgate.groups``, the policy version as ``rowgate.policy`` (what the native policies of the
+second wall read), and ``role``: the least-privileged role of the second wall (``data.role``) that
+the statement runs as.  Reads run in ``READ ONLY`` transactions.
 
 A read that is one statement rowgate built itself (a REST ``GET``, an existence check) needs none
 of that when there is no role to switch to (``data.role: null``, or the second wall is down in
