@@ -12,7 +12,10 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
 import secrets
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -43,6 +46,7 @@ pytestmark = pytest.mark.integration
 
 USER_A = Subject(world.USER_A, world.ORG_A, frozenset({"user"}), "member")
 VERSION = load_policies(world.POLICIES).version[:8]
+ROOT = Path(__file__).resolve().parents[2]
 HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0$the-hash-nobody-may-read"
 
 
@@ -542,3 +546,41 @@ def _export_sql(url: str, role: str) -> str:
         )
     assert code == 0
     return out.getvalue()
+
+
+def _migrate(config: Path, database: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ROWGATE_DATABASE_URL": database}
+    env.pop("ROWGATE_POLICIES", None)
+    return subprocess.run(
+        [sys.executable, "-m", "proxy", "migrate", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+def _config(tmp_path: Path, role: str) -> Path:
+    path = tmp_path / "rowgate.yaml"
+    path.write_text(f"policies: {world.POLICIES}\ndata_dir: {tmp_path / 'data'}\ndata: {{role: {role}}}\n")
+    return path
+
+
+def test_rowgate_migrate_puts_the_wall_up(world_database: str, private_role: str, tmp_path: Path) -> None:
+    result = _migrate(_config(tmp_path, private_role), world_database)
+
+    assert result.returncode == 0, result.stderr
+    assert f"second wall up: data API statements run as {private_role} (3 table(s))" in result.stdout
+    assert asyncio.run(wall_of(world_database, private_role))[1].up
+
+
+def test_rowgate_migrate_says_what_is_missing_where_it_may_not(
+    managed: str, private_role: str, tmp_path: Path
+) -> None:
+    result = _migrate(_config(tmp_path, private_role), managed)
+
+    assert result.returncode == 1
+    assert "the second wall is NOT up" in result.stderr
+    assert f"the role {private_role} does not exist" in result.stderr
+    assert "rowgate policy export --sql" in result.stderr
+    assert "Traceback" not in result.stderr
