@@ -132,8 +132,8 @@ async def plans(database_url: str) -> None:
     import asyncpg
 
     from config.data import DataSettings
+    from rls.bounded import bounded
     from rls.catalog import read_catalog
-    from rls.execute import bounded
     from rls.introspect import introspect
     from rls.policy import load_policies
     from rls.rest import build_read
@@ -148,7 +148,9 @@ async def plans(database_url: str) -> None:
         statement = build_read(table, parse_read([("limit", "50")], default_limit=100, max_limit=1000))
         subject = Subject(MEMBER, TENANT, frozenset({"user"}), "member")
         rewritten = rewriter.rewrite(statement.sql, subject, len(statement.params))
-        runs = bounded(rewritten.sql, DataSettings().max_response_bytes)
+        prepared = await conn.prepare(rewritten.sql)
+        columns = tuple((a.name, a.type.name) for a in prepared.get_attributes())
+        runs = bounded(rewritten.sql, DataSettings().max_response_bytes, columns)
         print(f"\nrowgate's statement (bounded, as the data API runs it):\n\n    {runs}\n")
         for title, sql, params in (
             ("rowgate", runs, (*statement.params, *rewritten.params)),

@@ -38,13 +38,11 @@ import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 
 from config.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed, WriteRefused
+from rls.bounded import SIZE_MARKER, Columns, bounded
 from rls.raising import MARKER as RAISE_MARKER
 from rls.subject import Subject
 from rls.template import Rewritten
 from rls.values import from_json, from_text, internal_type
-
-#: Starts the message of an answer ``bounded`` refused (followed by the limit).
-SIZE_MARKER = "rowgate answer limit: "
 
 SET_SUBJECT = (
     "SELECT set_config('rowgate.user_id', $1, true), set_config('rowgate.org_id', $2, true), "
@@ -152,7 +150,7 @@ async def execute(
     PostgreSQL inferred (``ValidationFailed`` when one does not fit).  ``max_rows``: read at most
     that many rows (more is ``BadRequest`` ``too_many_rows``) instead of relying on the
     statement's own ``LIMIT``.  ``max_bytes``: the database refuses to produce rows beyond that
-    many bytes (``ResponseTooLarge``; see ``bounded``).  ``describe``: also return the result
+    many bytes (``ResponseTooLarge``; see ``rls.bounded``).  ``describe``: also return the result
     columns' names and types.  A row-security refusal by the database is raised as
     ``WriteRefused``.
     """
@@ -176,7 +174,9 @@ async def _read(
 ) -> Result:
     """A read whose rows are all wanted: ``Connection.fetch``, the same statement cache and the
     cheapest call (a read's status is ``SELECT <rows>``)."""
-    sql = rewritten.sql if max_bytes is None else bounded(rewritten.sql, max_bytes)
+    sql = rewritten.sql
+    if max_bytes is not None:
+        sql = bounded(sql, max_bytes, _columns(await cached_statement(conn, sql)))
     try:
         rows: list[asyncpg.Record] = await conn.fetch(sql, *params, *rewritten.params)
     except asyncpg.InterfaceError as error:
@@ -198,7 +198,8 @@ async def _run_statement(
     statement = await cached_statement(conn, rewritten.sql)
     if max_bytes is not None and statement.get_attributes() and not rewritten.discard_rows:
         write = rewritten.kind != "select"
-        statement = await cached_statement(conn, bounded(rewritten.sql, max_bytes, write=write))
+        sql = bounded(rewritten.sql, max_bytes, _columns(statement), write=write)
+        statement = await cached_statement(conn, sql)
     if json_params:
         args = bind_args(statement.get_parameters(), params, rewritten.params, json_params=True)
     else:
@@ -217,27 +218,8 @@ async def _run_statement(
     return Result(rows, status, _rowcount(status, rows), columns)
 
 
-def bounded(sql: str, max_bytes: int, *, write: bool = False) -> str:
-    """``sql`` wrapped so that the database refuses to produce an answer larger than ``max_bytes``.
-
-    Each row is measured as its text form (``octet_length`` of the row cast to text) and a running
-    total kept beside it (a window over the rows in their order, which it keeps); the first row
-    that takes the total past the limit fails (a cast of rowgate's message to boolean, as in
-    ``rls.raising``), before the database sends it.  So a single huge value is never sent at
-    all, and rowgate never holds more than ``max_bytes`` of rows (plus their overhead) however
-    large the answer would have been.  A write's ``RETURNING`` rows are measured the same way,
-    the write in a ``WITH`` of its own; a refused answer rolls the write back with the rest of
-    the transaction.
-    """
-    row, total = '"rowgate.row"', '"rowgate.total"'
-    failure = f"CAST({pg_literal(SIZE_MARKER + str(max_bytes))} || left(w.{total}::text, 0) AS boolean)"
-    source = f"{row}" if write else f"({sql}) AS {row}"
-    measured = (
-        f"SELECT (w.{row}).* FROM (SELECT {row}, sum(octet_length({row}::text)) "
-        f"OVER (ROWS UNBOUNDED PRECEDING) AS {total} FROM {source}) AS w "
-        f"WHERE CASE WHEN w.{total} <= {max_bytes} THEN true ELSE {failure} END"
-    )
-    return f"WITH {row} AS ({sql}) {measured}" if write else measured
+def _columns(statement: PreparedStatement) -> Columns:
+    return tuple((a.name, a.type.name) for a in statement.get_attributes())
 
 
 def _misfit(error: asyncpg.InterfaceError, rewritten: Rewritten) -> bool:

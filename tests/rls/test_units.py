@@ -7,6 +7,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from rls.bounded import bounded
 from rls.export import create_role, export_postgres, plan_wall, policy_name
 from rls.functions import POSTGRES, FunctionPolicy, never_allowed
 from rls.grants import grant
@@ -328,3 +329,25 @@ def test_the_wall_s_dollar_quoting_survives_any_role_name() -> None:
     tag = statement.split(" ", 2)[1]
     assert tag != "$rowgate$"
     assert statement.count(tag) == 2
+
+
+def test_an_answer_is_measured_column_by_column_when_the_names_differ() -> None:
+    sql = bounded("SELECT 1", 1000, (("id", "uuid"), ("n", "int4"), ("title", "text"), ("meta", "jsonb")))
+
+    assert sql.startswith('SELECT w."id", w."n", w."title", w."meta" FROM (SELECT "rowgate.row".*, sum(49 + ')
+    assert 'coalesce(octet_length("rowgate.row"."title"), 0) + 1' in sql
+    assert 'coalesce(octet_length("rowgate.row"."meta"::text), 0) + 1' in sql
+    assert "WHEN w.\"rowgate.total\" <= 1000 THEN true ELSE CAST('rowgate answer limit: 1000'" in sql
+
+
+def test_an_answer_with_repeated_names_is_measured_whole() -> None:
+    for columns in ((("id", "int4"), ("id", "int4")), None, (("rowgate.total", "int4"),)):
+        sql = bounded("SELECT 1", 1000, columns)
+        assert sql.startswith('SELECT (w."rowgate.row").* FROM (SELECT "rowgate.row", sum(octet_length(')
+
+
+def test_a_write_is_measured_in_a_with_of_its_own() -> None:
+    sql = bounded("UPDATE t SET a = 1 RETURNING a", 1000, (("a", "int4"),), write=True)
+
+    assert sql.startswith('WITH "rowgate.row" AS (UPDATE t SET a = 1 RETURNING a) SELECT w."a" FROM')
+    assert 'FROM "rowgate.row") AS w WHERE' in sql
