@@ -28,8 +28,8 @@ comment holds the digest of its text and its version, which is how ``rls.wall`` 
 
 The caller comes from the settings ``rls.execute`` sets per transaction: ``rowgate.user_id``,
 ``rowgate.org_id``, ``rowgate.role``, ``rowgate.groups`` (comma-separated) and ``rowgate.policy``
-(the version), read with
-``current_setting(name, true)`` (NULL when unset, and '' turned into NULL).  Group membership is
+(the version), read with ``current_setting(name, true)`` (NULL when unset, and '' turned into
+NULL).  Group membership is
 ``'admin' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))``; ``self``
 needs only the owner comparison, which no row passes without a user.
 
@@ -85,7 +85,9 @@ class NativePolicy:
 
 @dataclass(frozen=True, slots=True)
 class TableWall:
-    """What the wall puts on one served table."""
+    """What the wall puts on one served table (``schema.name``): the role's privileges, the
+    sequences it may use, the native policies and whether row security is enabled (not for views
+    and foreign tables), comments for a reader, and column defaults (exports that ask for them)."""
 
     table: str
     privileges: tuple[str, ...]

@@ -106,14 +106,14 @@ FROM pg_catalog.pg_roles r WHERE r.rolname = $1
 """
 
 SCHEMAS = """
-SELECT n.nspname AS name, n.nspowner = $1 AS owned,
+SELECT n.nspname AS name, n.nspowner = $1::oid AS owned,
        has_schema_privilege($1, n.oid, 'USAGE') AS usage, has_schema_privilege($1, n.oid, 'CREATE') AS create
 FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY($2::text[])
 """
 
 RELATIONS = """
 SELECT * FROM (
-  SELECT n.nspname || '.' || c.relname AS name, c.relkind::text AS kind, c.relowner = $1 AS owned,
+  SELECT n.nspname || '.' || c.relname AS name, c.relkind::text AS kind, c.relowner = $1::oid AS owned,
          c.relrowsecurity AS row_security, c.relforcerowsecurity AS forced,
          array_remove(ARRAY[
            CASE WHEN has_any_column_privilege($1, c.oid, 'SELECT') THEN 'SELECT' END,
@@ -139,7 +139,7 @@ SELECT * FROM (
 
 POLICIES = """
 SELECT p.oid, n.nspname || '.' || c.relname AS table, p.polname AS name, p.polpermissive AS permissive,
-       (0 = ANY (p.polroles) OR $1 = ANY (p.polroles)) AS applies,
+       (0 = ANY (p.polroles) OR $1::oid = ANY (p.polroles)) AS applies,
        obj_description(p.oid, 'pg_policy') AS comment
 FROM pg_catalog.pg_policy p
 JOIN pg_catalog.pg_class c ON c.oid = p.polrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -160,7 +160,7 @@ ORDER BY 1, 2
 
 SEQUENCE_USAGE = """
 SELECT s.name FROM unnest($2::text[], $3::text[]) AS s (name, quoted)
-WHERE NOT has_sequence_privilege($1, s.quoted::regclass, 'USAGE')
+WHERE NOT has_sequence_privilege($1::oid, s.quoted::regclass, 'USAGE')
 """
 
 #: Extensions whose functions reach outside the statement (other connections, server files).

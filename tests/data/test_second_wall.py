@@ -584,3 +584,33 @@ def test_rowgate_migrate_says_what_is_missing_where_it_may_not(
     assert f"the role {private_role} does not exist" in result.stderr
     assert "rowgate policy export --sql" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_a_serial_column_s_sequence_is_granted_and_inserts_run_as_the_role(
+    world_database: str, private_role: str, tmp_path: Path
+) -> None:
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(
+        world.POLICIES.read_text() + "  notes:\n    select: [admin, user]\n    insert: [admin, user]\n"
+    )
+    conn = await connect(world_database)
+    try:
+        await conn.execute("CREATE TABLE notes (id serial PRIMARY KEY, org_id uuid NOT NULL, body text)")
+        wall, _ = await wall_of(world_database, private_role, policies)
+        assert (await install(conn, wall)).up
+        await conn.execute(f'REVOKE USAGE ON SEQUENCE notes_id_seq FROM "{private_role}"')
+        assert (await inspect(conn, wall)).problems == [
+            f"the role {private_role} may not use the sequence public.notes_id_seq"
+        ]
+        assert (await install(conn, wall)).up
+        async with conn.transaction():
+            await conn.execute(
+                f"SET LOCAL rowgate.groups = 'user'; SET LOCAL rowgate.org_id = '{world.ORG_A}'; "
+                f"SET LOCAL rowgate.policy = '{wall.version}'; SET LOCAL ROLE \"{private_role}\""
+            )
+            inserted = await conn.fetchval(
+                "INSERT INTO notes (org_id, body) VALUES ($1, 'hi') RETURNING id", world.ORG_A
+            )
+            assert inserted == 1
+    finally:
+        await conn.close()
