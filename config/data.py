@@ -28,12 +28,16 @@ class DataSettings(Model):
     statement_timeout: Duration = timedelta(seconds=5)
     #: Schemas whose tables the REST API and the rewriter's schema cover (introspected).
     schemas: tuple[str, ...] = ("public",)
-    #: A database role the data API switches to in every transaction (``SET LOCAL ROLE``); give it
-    #: only the privileges the app's tables need.  Unset: rowgate's own connection role.
-    role: str | None = None
-    #: Expect the exported native policies (``rowgate policy export``) on every table as a second
-    #: layer: start-up and reload check that row security is enabled and forced on each.
-    native_rls: bool = False
+    #: The least-privileged database role every data API statement runs as (``SET LOCAL ROLE`` in
+    #: its transaction): rowgate creates it (NOLOGIN) and grants it the served tables only.
+    #: ``null``: statements run as rowgate's own connection role, with no second wall.
+    role: str | None = "rowgate_data"
+    #: The second wall's rows: the exported native policies, installed on every served table for
+    #: ``role`` and required at start-up and on reload (``rowgate policy export --sql``).
+    native_rls: bool = True
+    #: Largest answer one statement may give (rows measured as PostgreSQL's text form, counted by
+    #: the database as it produces them): a larger one is refused before it is sent.
+    max_response_bytes: Size = 16 * 1024 * 1024
     #: Watch the policy file and swap in a changed, valid file (SIGHUP always reloads).
     reload: bool = True
     #: How often the policy file's modification time is checked when ``reload`` is on.
@@ -48,7 +52,16 @@ class DataSettings(Model):
     def _role(cls, value: str | None) -> str | None:
         if value and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$-]{0,62}", value):
             raise ValueError(f"expected a database role name, got {value!r}")
+        if value and (value.lower().startswith("pg_") or value.lower() in _RESERVED_ROLES):
+            raise ValueError(f"{value!r} is a name PostgreSQL reserves; name a role of rowgate's own")
         return value or None
+
+    @field_validator("max_response_bytes")
+    @classmethod
+    def _max_response_bytes(cls, value: int) -> int:
+        if value < 1024:
+            raise ValueError(f"expected at least 1KiB, got {value} bytes")
+        return value
 
     @field_validator("schemas")
     @classmethod
@@ -59,3 +72,7 @@ class DataSettings(Model):
         if "rowgate" in value:
             raise ValueError("rowgate's own schema is never reachable through the data API")
         return value
+
+
+#: Role names PostgreSQL keeps for itself (``pg_*`` too).
+_RESERVED_ROLES = frozenset({"public", "none", "current_user", "session_user", "current_role"})

@@ -12,6 +12,7 @@ escapes a handler is logged and answered with a bare 500 that reveals nothing.
     │   ├── ValidationFailed          422 validation_failed   (field errors in ``errors``)
     │   ├── MalformedBody             400 malformed_body
     │   ├── PayloadTooLarge           413 payload_too_large
+    │   ├── ResponseTooLarge          422 response_too_large  (data API: the answer would be too large)
     │   ├── HeadersTooLarge           431 headers_too_large
     │   ├── UnsupportedMediaType      415 unsupported_media_type
     │   └── QueryRefused              400 query_refused       (RLS: the statement cannot run)
@@ -127,6 +128,14 @@ class PayloadTooLarge(BadRequest):
     status = 413
     default_code = "payload_too_large"
     title = "Payload too large"
+
+
+class ResponseTooLarge(BadRequest):
+    """The answer to a well-formed request would exceed a size limit (413 is about requests)."""
+
+    status = 422
+    default_code = "response_too_large"
+    title = "Response too large"
 
 
 class HeadersTooLarge(BadRequest):

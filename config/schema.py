@@ -322,6 +322,10 @@ def cross_field_problems(settings: Settings) -> list[str]:
         problems.append(f"data.max_limit: must not exceed data.max_rows ({data.max_limit} > {data.max_rows})")
     if data.pool_min_size > data.pool_max_size:
         problems.append("data.pool_min_size: must not exceed data.pool_max_size")
+    if data.native_rls and data.role is None:
+        problems.append(
+            "data.native_rls: the native policies apply to data.role; name a role or turn native_rls off"
+        )
     if settings.mode == "production" and settings.tokens.algorithm == "HS256":
         problems.append(
             "tokens.algorithm: HS256 shares one secret with every verifier; "

@@ -7,13 +7,16 @@ Then drives load with ``wrk`` in rounds, alternating the scenarios so that a noi
 affects them alike:
 
 * ``direct``: wrk → baseline ``/tasks?limit=50`` (one tenant's tasks, the columns a member sees)
-* ``list``: wrk → rowgate ``/v1/data/tasks?limit=50`` as a member of that tenant
+* ``list``: wrk → rowgate ``/v1/data/tasks?limit=50`` as a member of that tenant, with the second
+  wall (the default: every statement in a transaction as the data role, under native policies)
+* ``unwalled``: the same through a second rowgate with the second wall off (``data.role: null``,
+  ``data.native_rls: false``): what the wall costs, measured in the same rounds
 * ``get``: wrk → rowgate ``/v1/data/tasks/{id}``
 
 For every run it reads the server process's CPU time from ``/proc`` before and after, so the
-report gives requests per second, p99 latency and CPU microseconds per request, and the ratio
-list / direct measured in the same rounds.  It also prints the SQL rowgate runs for the list
-request and both query plans (rowgate's and the hand-written query's).
+report gives requests per second, p99 latency and CPU microseconds per request, and the ratios
+list / direct and list / unwalled measured in the same rounds.  It also prints the SQL rowgate runs
+for the list request and both query plans (rowgate's and the hand-written query's).
 
     python loadtests/data_bench.py --rounds 3 --duration 10
 
@@ -81,17 +84,20 @@ web.run_app(
 """
 
 
-def write_config(folder: Path, port: int, database_url: str, access_log: bool) -> Path:
+def write_config(folder: Path, port: int, database_url: str, access_log: bool, wall: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "rowgate.yaml"
+    unwalled = "" if wall else ", role: null, native_rls: false"
     path.write_text(
         f"""
 data_dir: {folder / "data"}
 policies: {ROOT / "config" / "policies.yaml"}
 server: {{host: 127.0.0.1, port: {port}}}
+tokens: {{issuer: "http://rowgate.bench"}}
 database: {{url: "{database_url}", pool_max_size: 4}}
 upstream: {{url: null}}
-data: {{pool_min_size: 10, pool_max_size: 10, reload: false}}
-logging: {{level: warning, access_log: {str(access_log).lower()}}}
+data: {{pool_min_size: 10, pool_max_size: 10, reload: false{unwalled}}}
+logging: {{level: {"warning" if wall else "error"}, access_log: {str(access_log).lower()}}}
 """
     )
     return path
@@ -125,6 +131,8 @@ async def plans(database_url: str) -> None:
     """rowgate's SQL for ``GET /v1/data/tasks?limit=50`` and both plans."""
     import asyncpg
 
+    from config.data import DataSettings
+    from rls.bounded import bounded
     from rls.catalog import read_catalog
     from rls.introspect import introspect
     from rls.policy import load_policies
@@ -140,9 +148,12 @@ async def plans(database_url: str) -> None:
         statement = build_read(table, parse_read([("limit", "50")], default_limit=100, max_limit=1000))
         subject = Subject(MEMBER, TENANT, frozenset({"user"}), "member")
         rewritten = rewriter.rewrite(statement.sql, subject, len(statement.params))
-        print(f"\nrowgate's statement:\n\n    {rewritten.sql}\n")
+        prepared = await conn.prepare(rewritten.sql)
+        columns = tuple((a.name, a.type.name) for a in prepared.get_attributes())
+        runs = bounded(rewritten.sql, DataSettings().max_response_bytes, columns)
+        print(f"\nrowgate's statement (bounded, as the data API runs it):\n\n    {runs}\n")
         for title, sql, params in (
-            ("rowgate", rewritten.sql, (*statement.params, *rewritten.params)),
+            ("rowgate", runs, (*statement.params, *rewritten.params)),
             ("hand-written", HAND_WRITTEN, (uuid.UUID(TENANT), 50)),
         ):
             args = [uuid.UUID(p) if p == TENANT else p for p in params]
@@ -170,12 +181,12 @@ def main() -> None:
         asyncio.run(plans(database_url))
         runs = run_benchmark(args, database_url, task)
     print(f"\n{args.rounds} rounds x {args.duration}s, {args.connections} connections")
-    report(runs, [("list", "direct")], cpu_label="server CPU µs/req")
+    report(runs, [("list", "direct"), ("list", "unwalled")], cpu_label="server CPU µs/req")
 
 
 def run_benchmark(args: argparse.Namespace, database_url: str, task: str) -> list[Run]:
     environ = bench_environ()
-    port, direct_port = free_port(), free_port()
+    port, direct_port, unwalled_port = free_port(), free_port(), free_port()
     direct = f"http://127.0.0.1:{direct_port}"
     baseline = (
         [sys.executable, "-c", BASELINE, database_url, str(direct_port), TENANT, HAND_WRITTEN],
@@ -183,13 +194,20 @@ def run_benchmark(args: argparse.Namespace, database_url: str, task: str) -> lis
     )
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), port, database_url, args.access_log)
-        with running(config, port, environ, [baseline]) as pids:
+        other = write_config(Path(tmp) / "unwalled", unwalled_port, database_url, args.access_log, wall=False)
+        unwalled = f"http://127.0.0.1:{unwalled_port}"
+        beside = [
+            baseline,
+            ([sys.executable, "-m", "proxy", "serve", "--config", str(other)], f"{unwalled}/readyz"),
+        ]
+        with running(config, port, environ, beside) as pids:
             token = asyncio.run(issue_token(config, environ, sub=MEMBER, org_id=TENANT, role="member"))
             auth = {"Authorization": f"Bearer {token}"}
             rowgate = f"http://127.0.0.1:{port}"
             scenarios = {
                 "direct": (f"{direct}/tasks?limit=50", {}, pids.beside[0]),
                 "list": (f"{rowgate}/v1/data/tasks?limit=50", auth, pids.rowgate),
+                "unwalled": (f"{unwalled}/v1/data/tasks?limit=50", auth, pids.beside[1]),
                 "get": (f"{rowgate}/v1/data/tasks/{task}", auth, pids.rowgate),
             }
             return measure(scenarios, args.rounds, args.duration, args.connections)

@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8080, help="port for rowgate (default 8080)")
     demo.add_argument("--app-port", type=int, default=8081, help="port for the demo app (default 8081)")
 
-    migrate = commands.add_parser("migrate", help="apply database migrations and exit")
+    migrate = commands.add_parser(
+        "migrate", help="apply database migrations, put up the data API's second wall, and exit"
+    )
     _config_flag(migrate)
 
     check = commands.add_parser("check-config", help="validate the configuration without starting")
@@ -131,24 +133,32 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply rowgate's migrations, then put up the data API's second wall for the policy file."""
     settings = load_settings(args.config, overrides=_overrides(args))
     configure_logging(settings.logging)
 
-    async def run() -> None:
+    async def run() -> int:
         from auth.db import Database
         from auth.migrate import migrate
+        from proxy.data.policy import load_data_policy, policy_file
         from proxy.services import database_url
 
         db = await Database.connect(await database_url(settings), settings.database)
         try:
             async with db.connection() as conn:
                 done = await migrate(conn, progress=print)
+                print(f"database is up to date ({len(done)} migration(s) applied)")
+                policy = await load_data_policy(policy_file(settings.policies), conn, settings.data)
         finally:
             await db.close()
-        print(f"database is up to date ({len(done)} migration(s) applied)")
+        if policy.wall_down:
+            print(f"the second wall is NOT up: {policy.wall_down}", file=sys.stderr)
+            return 1
+        if policy.role:
+            print(f"second wall up: data API statements run as {policy.role} ({len(policy.tables)} table(s))")
+        return 0
 
-    asyncio.run(run())
-    return 0
+    return asyncio.run(run())
 
 
 def cmd_keys(args: argparse.Namespace) -> int:

@@ -3,13 +3,18 @@
     rowgate policy check   [--policies PATH]                 validate; list tables without policy
     rowgate policy explain [--policies PATH] --as user --tenant T --user U "SQL"
     rowgate policy test    [--policies PATH] FILE             run the cases of a test file
-    rowgate policy export  [--policies PATH] --format postgres
+    rowgate policy export  [--policies PATH] [--sql] [--data-role ROLE]   the second wall as SQL
 
 ``--policies`` defaults to the policy file the configuration names (``--config PATH``, else
 ``ROWGATE_CONFIG``, else the bundled configuration; ``ROWGATE_POLICIES`` overrides it).  The
 commands that can use a database (check, explain, test, export) take the database URL from
 ``rowgate``; run as ``python -m rls.cli policy ...``, from ``--database-url`` or the
 configuration's ``database.url``.  Exit codes: 0 fine, 1 refused or failed, 2 invalid input.
+
+``export`` prints the second wall (``rls.export``): the role the data API runs as (``--data-role``,
+default ``data.role`` of the configuration), its grants and the native policies.  With ``--sql``
+it reads the database and prints exactly what that database needs, for a person allowed to run
+it (rowgate's own login may not create roles on managed PostgreSQL).
 """
 
 from __future__ import annotations
@@ -24,14 +29,16 @@ import asyncpg
 import sqlglot
 
 from config import load_settings
+from config.data import DataSettings
 from config.errors import ConfigError, QueryRefused, WriteRefused
-from rls.export import export_postgres
+from rls.export import DEFAULT_ROLE, export_postgres
 from rls.introspect import introspect
 from rls.policy import PolicySet, load_policies
 from rls.rewrite import Rewriter, Rewritten
 from rls.schema import Schema, schema_problems
 from rls.subject import Subject
 from rls.testcases import load_cases, run_cases
+from rls.wall import plan_for, script_for
 
 
 def add_policy_commands(subparsers: Any) -> None:
@@ -58,8 +65,14 @@ def add_policy_commands(subparsers: Any) -> None:
     explain.add_argument("sql", help="the statement")
     test = commands.add_parser("test", parents=[common], help="run a YAML file of policy test cases")
     test.add_argument("file", help="the test file")
-    export = commands.add_parser("export", parents=[common], help="print equivalent native policies")
+    export = commands.add_parser(
+        "export", parents=[common], help="print the second wall: the data role, its grants, native policies"
+    )
     export.add_argument("--format", choices=["postgres"], default="postgres")
+    export.add_argument(
+        "--sql", action="store_true", help="read the database and print exactly the SQL it needs"
+    )
+    export.add_argument("--data-role", help="the role the data API runs as (default: data.role)")
 
 
 def run_policy_command(args: argparse.Namespace, database_url: str | None) -> int:
@@ -178,8 +191,38 @@ def _test(args: argparse.Namespace, policies: PolicySet, database_url: str | Non
 
 
 def _export(args: argparse.Namespace, policies: PolicySet, database_url: str | None) -> int:
-    sys.stdout.write(export_postgres(policies, _schema(policies, database_url)))
+    data = _data_settings(args)
+    role = args.data_role or data.role or DEFAULT_ROLE
+    if not args.sql:
+        sys.stdout.write(export_postgres(policies, _schema(policies, database_url), role=role))
+        return 0
+    if not database_url:
+        print(
+            "policy export --sql reads the database: pass --database-url or set database.url", file=sys.stderr
+        )
+        return 2
+
+    async def read() -> str:
+        conn = await asyncpg.connect(database_url)
+        try:
+            schema = await introspect(conn, data.schemas)
+            wall = await plan_for(
+                conn, policies, schema, role=role, schemas=data.schemas, native=data.native_rls
+            )
+            return await script_for(conn, wall)
+        finally:
+            await conn.close()
+
+    sys.stdout.write(asyncio.run(read()))
     return 0
+
+
+def _data_settings(args: argparse.Namespace) -> DataSettings:
+    """``data:`` of the configuration (its defaults when there is none that loads)."""
+    try:
+        return load_settings(args.config).data
+    except ConfigError:
+        return DataSettings()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

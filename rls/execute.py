@@ -13,6 +13,7 @@ ones the native policies of ``rls.export`` read:
     rowgate.org_id    the subject's tenant id ('' when none)
     rowgate.role      the subject's role name ('' when none)
     rowgate.groups    the subject's groups, comma-separated and sorted ('admin,user')
+    rowgate.policy    the policy version whose native policies hold (behind the second wall)
 
 ``execute`` takes the statement from the connection's asyncpg statement cache (parsed and
 planned once per connection, then only bound and run: one round trip; reads through
@@ -36,17 +37,29 @@ from typing import Any
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 
-from config.errors import BadRequest, ValidationFailed, WriteRefused
+from config.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed, WriteRefused
+from rls.bounded import SIZE_MARKER, Columns, bounded
+from rls.owners import OWNER, TRIGGER_MARK
 from rls.raising import MARKER as RAISE_MARKER
 from rls.subject import Subject
 from rls.template import Rewritten
 from rls.values import from_json, from_text, internal_type
+from rls.writes import violation
 
 SET_SUBJECT = (
     "SELECT set_config('rowgate.user_id', $1, true), set_config('rowgate.org_id', $2, true), "
     "set_config('rowgate.role', $3, true), set_config('rowgate.groups', $4, true)"
 )
 SET_SUBJECT_AND_TIMEOUT = SET_SUBJECT + ", set_config('statement_timeout', $5, true)"
+
+
+@dataclass(frozen=True, slots=True)
+class RunAs:
+    """Who a transaction runs as behind the second wall: the least-privileged ``role``, and the
+    version of the policy file whose native policies hold for it (``rowgate.policy``)."""
+
+    role: str
+    policy: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,10 +107,11 @@ def begin_sql(
     readonly: bool,
     snapshot: bool = False,
     statement_timeout: timedelta | None = None,
-    role: str | None = None,
+    run_as: RunAs | None = None,
 ) -> str:
     """``BEGIN`` and the transaction's ``SET LOCAL`` settings, in one simple query (one round
-    trip): the subject's ``rowgate.*`` settings, ``statement_timeout`` and ``role`` when given.
+    trip): the subject's ``rowgate.*`` settings, ``statement_timeout`` when given, and with
+    ``run_as`` the policy version and ``role`` (last: the settings are rowgate's own doing).
 
     ``SET`` takes no bind parameters, so the values are written as ``E''`` literals with every
     backslash and quote escaped (what libpq's ``PQescapeLiteral`` does): a literal that no value
@@ -108,8 +122,9 @@ def begin_sql(
     mode = "READ ONLY" if readonly else "READ WRITE"
     values = {} if statement_timeout is None else {"statement_timeout": str(milliseconds(statement_timeout))}
     values.update(_settings(subject))
-    if role:
-        values["role"] = role
+    if run_as is not None:
+        values["rowgate.policy"] = run_as.policy
+        values["role"] = run_as.role
     sets = "".join(f"; SET LOCAL {name} = {pg_literal(value)}" for name, value in values.items())
     return f"BEGIN ISOLATION LEVEL {isolation} {mode}{sets}"
 
@@ -128,6 +143,7 @@ async def execute(
     *,
     json_params: bool = False,
     max_rows: int | None = None,
+    max_bytes: int | None = None,
     describe: bool = False,
 ) -> Result:
     """Run ``rewritten`` in the caller's transaction with ``params`` followed by rowgate's.
@@ -135,33 +151,40 @@ async def execute(
     ``json_params``: the caller's values are JSON and are converted to the parameter types
     PostgreSQL inferred (``ValidationFailed`` when one does not fit).  ``max_rows``: read at most
     that many rows (more is ``BadRequest`` ``too_many_rows``) instead of relying on the
-    statement's own ``LIMIT``.  ``describe``: also return the result columns' names and types.
-    A row-security refusal by the database is raised as ``WriteRefused``.
+    statement's own ``LIMIT``.  ``max_bytes``: the database refuses to produce rows beyond that
+    many bytes (``ResponseTooLarge``; see ``rls.bounded``).  ``describe``: also return the result
+    columns' names and types.  A row-security refusal by the database is raised as
+    ``WriteRefused``.
     """
     try:
         if rewritten.kind == "select" and not (json_params or max_rows is not None or describe):
-            return await _read(conn, rewritten, params)
-        return await _run_statement(conn, rewritten, params, json_params, max_rows, describe)
+            return await _read(conn, rewritten, params, max_bytes)
+        return await _run_statement(conn, rewritten, params, json_params, max_rows, max_bytes, describe)
     except asyncpg.PostgresError as error:
         if isinstance(error, asyncpg.exceptions.InvalidCachedStatementError):
             # A table changed under the cached plan: prepare afresh next time (asyncpg drops its
             # cache by itself only for errors raised through Connection.fetch).
             await conn.reload_schema_state()
-        refusal = translated(error)
+        refusal = translated(error, rewritten)
         if refusal is error:
             raise
         raise refusal from error
 
 
-async def _read(conn: asyncpg.Connection, rewritten: Rewritten, params: Sequence[Any]) -> Result:
+async def _read(
+    conn: asyncpg.Connection, rewritten: Rewritten, params: Sequence[Any], max_bytes: int | None
+) -> Result:
     """A read whose rows are all wanted: ``Connection.fetch``, the same statement cache and the
     cheapest call (a read's status is ``SELECT <rows>``)."""
+    sql = rewritten.sql
+    if max_bytes is not None:
+        sql = bounded(sql, max_bytes, _columns(await cached_statement(conn, sql)))
     try:
-        rows: list[asyncpg.Record] = await conn.fetch(rewritten.sql, *params, *rewritten.params)
+        rows: list[asyncpg.Record] = await conn.fetch(sql, *params, *rewritten.params)
     except asyncpg.InterfaceError as error:
         if not _misfit(error, rewritten):
             raise
-        return await _run_statement(conn, rewritten, params, False, None, False)
+        return await _run_statement(conn, rewritten, params, False, None, max_bytes, False)
     return Result(rows, f"SELECT {len(rows)}", len(rows))
 
 
@@ -171,9 +194,14 @@ async def _run_statement(
     params: Sequence[Any],
     json_params: bool,
     max_rows: int | None,
+    max_bytes: int | None,
     describe: bool,
 ) -> Result:
     statement = await cached_statement(conn, rewritten.sql)
+    if max_bytes is not None and statement.get_attributes() and not rewritten.discard_rows:
+        write = rewritten.kind != "select"
+        sql = bounded(rewritten.sql, max_bytes, _columns(statement), write=write)
+        statement = await cached_statement(conn, sql)
     if json_params:
         args = bind_args(statement.get_parameters(), params, rewritten.params, json_params=True)
     else:
@@ -190,6 +218,10 @@ async def _run_statement(
         return Result([], status, _rowcount(status, []))
     columns = tuple((a.name, a.type.name) for a in statement.get_attributes()) if describe else ()
     return Result(rows, status, _rowcount(status, rows), columns)
+
+
+def _columns(statement: PreparedStatement) -> Columns:
+    return tuple((a.name, a.type.name) for a in statement.get_attributes())
 
 
 def _misfit(error: asyncpg.InterfaceError, rewritten: Rewritten) -> bool:
@@ -261,23 +293,45 @@ def bind_args(
 _TEXT_TYPES = frozenset({"text", "uuid", "varchar", "bpchar", "name", "unknown", "citext"})
 
 
-def translated(error: asyncpg.PostgresError) -> Exception:
-    """``WriteRefused`` (with the ``sqlstate``) for a row-security refusal by the database, else
-    ``error`` itself."""
+def translated(error: asyncpg.PostgresError, rewritten: Rewritten | None = None) -> Exception:
+    """``WriteRefused`` (with the ``sqlstate``) for a row-security refusal by the database,
+    ``ResponseTooLarge`` for an answer ``bounded`` refused, else ``error`` itself.  A refusal by
+    the native policies (the second wall, which checks a new row before rowgate's own checks in
+    the statement see it) names the table and policy the written statement ``rewritten`` ran
+    under, as rowgate's own refusals do."""
     message = str(getattr(error, "message", "") or error)
     state = str(getattr(error, "sqlstate", "") or "")
-    if RAISE_MARKER in message:
+    refusal: RowgateError
+    if SIZE_MARKER in message:
+        limit = message.split(SIZE_MARKER, 1)[1].split('"', 1)[0]
+        refusal = ResponseTooLarge(
+            f"The answer is larger than {limit} bytes (data.max_response_bytes): ask for fewer rows "
+            "or columns, or for shorter values.",
+            code="response_too_large",
+        )
+    elif RAISE_MARKER in message:
         refusal = WriteRefused(message.split(RAISE_MARKER, 1)[1].split('"', 1)[0], code="write_refused")
     elif state == "42501" and "row-level security" in message:
-        refusal = WriteRefused(
-            "the database's row-level security policy refused this write", code="write_refused"
-        )
+        refusal = WriteRefused(_native_refusal(rewritten, TRIGGER_MARK in message), code="write_refused")
     else:
         unchanged: Exception = error
         return unchanged
     if state:
         refusal.extra["sqlstate"] = state
     return refusal
+
+
+def _native_refusal(rewritten: Rewritten | None, owner: bool) -> str:
+    written = [r for r in rewritten.tables if r.operation == rewritten.kind] if rewritten else []
+    if not written:
+        return "the database's row-level security policy refused this write"
+    if owner:
+        return violation(written[0].table, "new", OWNER)
+    return (
+        f"the new row of {written[0].table} would not pass its {written[0].operation} policy (the "
+        "database's row-level security refused it: its tenant, owner or filtered columns hold "
+        "values you may not write)"
+    )
 
 
 def _settings(subject: Subject) -> dict[str, str]:

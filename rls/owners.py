@@ -32,6 +32,9 @@ from rls.subject import Signature
 
 #: The label ``rls.writes`` uses for the owner rule in its messages.
 OWNER = "owner"
+#: What the native trigger's error (``rls.export.owner_trigger``) says, so that ``rls.execute``
+#: can tell the owner rule's refusal from a policy's.
+TRIGGER_MARK = "(owner column)"
 
 
 def _admin_writes(table: TablePolicy, operation: str, signature: Signature) -> bool:

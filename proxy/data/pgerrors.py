@@ -16,7 +16,8 @@ the ``sqlstate`` (a public, documented number) and a sentence of rowgate's own i
     57014 canceled (timeout)        504 timeout
     53xxx, 57Pxx, 08xxx             503 service_unavailable
 
-Row-security refusals raised inside rewritten statements keep the engine's own message
+Row-security refusals raised inside rewritten statements keep the engine's own message, and an
+answer the database refused for its size is a 422 ``response_too_large``
 (``rls.execute.translated``).  Anything else is logged and answered with a bare 500.
 """
 
@@ -35,7 +36,6 @@ from config.errors import (
     RowgateError,
     ServiceUnavailable,
     ValidationFailed,
-    WriteRefused,
 )
 from rls.execute import translated
 
@@ -45,7 +45,7 @@ log = logging.getLogger("rowgate.data")
 def problem_for(error: asyncpg.PostgresError) -> RowgateError:
     """The rowgate error a client sees for a database error raised by its statement."""
     engine = translated(error)
-    if isinstance(engine, WriteRefused):
+    if isinstance(engine, RowgateError):  # the engine's own refusals, raised in the statement
         return _with_state(engine, error)
     state = str(getattr(error, "sqlstate", "") or "")
     if isinstance(error, asyncpg.exceptions.InvalidCachedStatementError):

@@ -1,5 +1,12 @@
 """One consistent snapshot of what the data API enforces: the policy file, the database's tables
-as introspected when the file was loaded, and the rewriters built from both.
+as introspected when the file was loaded, the rewriters built from both, and the second wall
+put up for them.
+
+Loading a policy puts up the second wall (``rls.wall``): the role ``data.role`` that every
+statement runs as, its grants and, with ``data.native_rls``, the native policies of the file.
+When rowgate's login may not do all of it, the snapshot says so: in ``mode: production`` the
+data API is closed (every request a 503) until someone runs ``rowgate policy export --sql``;
+in ``mode: dev`` it serves without the second wall and warns loudly.
 
 A snapshot is immutable; reloading builds a new one and swaps it in (``proxy.data.reload``), so a
 request that took a snapshot at its start finishes under it whatever happens meanwhile.
@@ -8,6 +15,7 @@ request that took a snapshot at its start finishes under it whatever happens mea
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -16,21 +24,19 @@ from pathlib import Path
 import asyncpg
 
 from config.data import DataSettings
-from config.errors import ConfigError, NotFound
+from config.errors import ConfigError, NotFound, ServiceUnavailable
 from rls.catalog import TableInfo, read_catalog
+from rls.execute import RunAs
 from rls.introspect import introspect
 from rls.policy import PolicySet, load_policies, parse_policies
 from rls.rewrite import Rewriter
 from rls.schema import Schema
+from rls.wall import OWN_SCHEMA, Inspection, install, plan_for
 
-#: rowgate's own schema: never reachable through the data API, whatever a policy file says.
-OWN_SCHEMA = "rowgate"
+log = logging.getLogger("rowgate.data")
 
-ROW_SECURITY = """
-SELECT n.nspname || '.' || c.relname AS name, c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced
-FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'p')
-"""
+#: What to run where rowgate may not put up the second wall itself.
+EXPORT_COMMAND = "rowgate policy export --sql"
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,6 +47,12 @@ class DataPolicy:
     schema: Schema
     tables: Mapping[str, TableInfo]
     rewriter: Rewriter
+    #: The role statements run as (``None``: rowgate's own login, without the second wall).
+    role: str | None = None
+    #: What keeps the second wall down, and what to do about it (``None``: it is up, or off).
+    wall_down: str | None = None
+    #: Whether the data API refuses every request (``mode: production`` with the wall down).
+    closed: bool = False
     _upstream: dict[str, Rewriter] = field(default_factory=dict, repr=False)
 
     @property
@@ -54,6 +66,17 @@ class DataPolicy:
         if found is None:
             raise NotFound(f"No table {name!r} is served by the data API.", code="unknown_table")
         return found
+
+    def runs_as(self) -> RunAs | None:
+        """Whom to run a statement as (``None``: rowgate's login); a 503 while the data API is
+        closed."""
+        if self.closed:
+            raise ServiceUnavailable(
+                "The data API is closed until its database is set up; the operator has the details "
+                "in rowgate's log.",
+                code="second_wall_missing",
+            )
+        return RunAs(self.role, self.version) if self.role else None
 
     def rewriter_for(self, dialect: str) -> Rewriter:
         """The rewriter for SQL in ``dialect`` forwarded to an upstream service: the subject's
@@ -70,12 +93,14 @@ def empty_policies() -> PolicySet:
     return parse_policies({"version": 1}, source="<no policy file>")
 
 
-async def load_data_policy(path: Path | None, conn: asyncpg.Connection, settings: DataSettings) -> DataPolicy:
-    """Read and check the policy file, introspect the database, build the rewriter.
+async def load_data_policy(
+    path: Path | None, conn: asyncpg.Connection, settings: DataSettings, *, production: bool = False
+) -> DataPolicy:
+    """Read and check the policy file, introspect the database, build the rewriter, put up the
+    second wall (``production``: close the data API when it cannot be).
 
     Raises ``ConfigError`` listing every problem: an invalid file, a table in rowgate's own
-    schema, rules naming columns the tables lack, or (with ``data.native_rls``) tables without
-    row security enabled and forced.
+    schema, rules naming columns the tables lack.
     """
     policies = await _read(path) if path is not None else empty_policies()
     own = sorted(t.qualified for t in policies.tables.values() if t.schema == OWN_SCHEMA)
@@ -85,13 +110,49 @@ async def load_data_policy(path: Path | None, conn: asyncpg.Connection, settings
         )
     schema = await introspect(conn, settings.schemas)
     catalog = await read_catalog(conn, settings.schemas)
-    if settings.native_rls:
-        await _check_row_security(conn, policies, settings)
     rewriter = Rewriter(policies, "postgres", schema=schema)
     tables = {
         _rest_name(info, policies.schema): info for key, info in catalog.items() if key in policies.tables
     }
-    return DataPolicy(policies, schema, tables, rewriter)
+    role, down = await _second_wall(conn, policies, schema, settings, production)
+    return DataPolicy(policies, schema, tables, rewriter, role, down, production and down is not None)
+
+
+async def _second_wall(
+    conn: asyncpg.Connection, policies: PolicySet, schema: Schema, settings: DataSettings, production: bool
+) -> tuple[str | None, str | None]:
+    """Put up the second wall; the role to run as, and what keeps the wall down."""
+    if settings.role is None:
+        log.warning(
+            "data.role is null: data API statements run as rowgate's own login, without a second wall"
+        )
+        return None, None
+    wall = await plan_for(
+        conn, policies, schema, role=settings.role, schemas=settings.schemas, native=settings.native_rls
+    )
+    found = await install(conn, wall)
+    for warning in found.warnings:
+        log.warning("second wall: %s", warning)
+    if found.up:
+        return settings.role, None
+    report = _report(found)
+    if production:
+        log.error("the data API is CLOSED: %s", report)
+    else:
+        banner = "!" * 72
+        log.warning(
+            "\n%s\nTHE DATA API RUNS WITHOUT ITS SECOND WALL (mode: dev): %s\n%s", banner, report, banner
+        )
+    return None, report
+
+
+def _report(found: Inspection) -> str:
+    lines = "; ".join(found.problems)
+    return (
+        f"rowgate's login may not put up the second wall itself ({lines}). Run the SQL that "
+        f"`{EXPORT_COMMAND}` prints as a superuser (or the tables' owner with CREATEROLE), then reload "
+        "(SIGHUP) or restart rowgate."
+    )
 
 
 async def _read(path: Path) -> PolicySet:
@@ -106,18 +167,3 @@ def policy_file(path: Path) -> Path | None:
 
 def _rest_name(info: TableInfo, default_schema: str) -> str:
     return info.name if info.schema == default_schema else info.qualified
-
-
-async def _check_row_security(conn: asyncpg.Connection, policies: PolicySet, settings: DataSettings) -> None:
-    states = {
-        r["name"]: (r["enabled"], r["forced"]) for r in await conn.fetch(ROW_SECURITY, list(settings.schemas))
-    }
-    missing = sorted(name for name in policies.tables if name in states and not all(states[name]))
-    if missing:
-        raise ConfigError(
-            [
-                f"data.native_rls: table {name} does not have row security enabled and forced; apply "
-                "`rowgate policy export --format postgres` to the database first"
-                for name in missing
-            ]
-        )

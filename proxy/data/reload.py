@@ -1,8 +1,10 @@
 """Policy reload: a changed policy file (or SIGHUP) is validated and swapped in atomically.
 
 ``PolicyHolder.current`` is the snapshot in force.  ``reload`` builds a new snapshot from the
-file and a fresh look at the database and replaces ``current`` in one assignment; an invalid
-file is logged with every problem and the old snapshot stays.  A request reads ``current`` once
+file and a fresh look at the database (putting up the second wall for it) and replaces
+``current`` in one assignment; an invalid file is logged with every problem and the old snapshot
+stays, and so does one whose second wall could not be put up in ``mode: production`` (a closed
+data API is only ever replaced, never the cause of closing an open one).  A request reads ``current`` once
 at its start, so requests in flight finish under the policy they started with.
 
 The file is watched by polling its size, modification time and inode every
@@ -55,6 +57,9 @@ class PolicyHolder:
                 return self._failed(reason, error.problems)
             except RowgateError as error:
                 return self._failed(reason, [error.detail])
+            if fresh.closed and not self.current.closed:
+                # The policy in force has its second wall; the new one could not get its own.
+                return self._failed(reason, [fresh.wall_down or "the second wall is down"])
             old, self.current, self.last_error = self.current, fresh, None
             log.info(
                 "policy reloaded (%s): version %s -> %s, %d table(s) served",

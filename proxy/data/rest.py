@@ -81,10 +81,11 @@ class DataApi:
         )
         statement = build_read(table, query)
         counting = build_count(table, query) if query.count else None
+        run_as = policy.runs_as()
         if counting is None:
-            async with self.runner.single_read(subject) as session:
+            async with self.runner.single_read(subject, run_as=run_as) as session:
                 return {"data": rows_of(await _run(session, policy, subject, statement))}
-        async with self.runner.transaction(subject, readonly=True, snapshot=True) as session:
+        async with self.runner.transaction(subject, run_as=run_as, readonly=True, snapshot=True) as session:
             rows = await _run(session, policy, subject, statement)
             total = (await _run(session, policy, subject, counting))[0]["count"]
         return {"data": rows_of(rows), "count": total}
@@ -94,7 +95,7 @@ class DataApi:
         policy = self.policy
         table = policy.table(table_name)
         statement = build_get(table, key, parse_select(select) if select is not None else None)
-        async with self.runner.single_read(subject) as session:
+        async with self.runner.single_read(subject, run_as=policy.runs_as()) as session:
             rows = await _run(session, policy, subject, statement)
         if not rows:
             raise _not_found(table, key)
@@ -115,7 +116,7 @@ class DataApi:
                 errors=[{"field": "", "message": "expected objects"}],
             )
         statement = build_insert(table, objects)
-        async with self.runner.transaction(subject, readonly=False) as session:
+        async with self.runner.transaction(subject, run_as=policy.runs_as(), readonly=False) as session:
             return rows_of(await _run(session, policy, subject, statement))
 
     async def update(self, subject: Subject, table_name: str, key: str, body: Any) -> Row:
@@ -144,7 +145,7 @@ class DataApi:
         operation: str,
         statement: Statement,
     ) -> Row:
-        async with self.runner.transaction(subject, readonly=False) as session:
+        async with self.runner.transaction(subject, run_as=policy.runs_as(), readonly=False) as session:
             rows = await _run(session, policy, subject, statement)
             if rows:
                 return dict(rows[0])

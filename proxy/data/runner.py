@@ -4,16 +4,16 @@ Every connection of the data pool runs with ``statement_timeout`` from ``data.st
 (a session setting given when it connects).  Every transaction starts with one round trip,
 ``BEGIN`` and the ``SET LOCAL`` settings for that transaction only (``rls.execute.begin_sql``): the
 caller's identity as ``rowgate.user_id``, ``rowgate.org_id``, ``rowgate.role`` and
-``rowgate.groups`` (what the native policies of ``rowgate policy export`` read, for
-``data.native_rls``), and ``role`` when ``data.role`` names a database role to run as.  Reads run
-in ``READ ONLY`` transactions.
+``rowgate.groups``, the policy version as ``rowgate.policy`` (what the native policies of the
+second wall read), and ``role``: the least-privileged role of the second wall (``data.role``) that
+the statement runs as.  Reads run in ``READ ONLY`` transactions.
 
 A read that is one statement rowgate built itself (a REST ``GET``, an existence check) needs none
-of that when neither ``data.native_rls`` nor ``data.role`` is set: it runs alone, in its own
-implicit transaction, one round trip instead of three.  Statements run through
-``rls.execute.execute``, the engine's one runner: from the connection's statement cache (parsed
-and planned once per connection, then one round trip), with ``/v1/sql`` reading through a portal
-that stops after ``data.max_rows`` rows.
+of that when there is no role to switch to (``data.role: null``, or the second wall is down in
+``mode: dev``): it runs alone, in its own implicit transaction, one round trip instead of three.
+Statements run through ``rls.execute.execute``, the engine's one runner: from the connection's
+statement cache (parsed and planned once per connection, then one round trip), with ``/v1/sql``
+reading through a portal that stops after ``data.max_rows`` rows.
 
 Database errors become problem responses (``proxy.data.pgerrors``); a lost database is a 503 and the
 pool reconnects by itself.
@@ -33,7 +33,7 @@ from auth.db import SERVER_AWAY, FairPool, translated_errors
 from config.data import DataSettings
 from config.errors import BadRequest, ValidationFailed
 from proxy.data.pgerrors import problem_for
-from rls.execute import Result, begin_sql, execute, milliseconds
+from rls.execute import Result, RunAs, begin_sql, execute, milliseconds
 from rls.subject import Subject
 from rls.template import Rewritten
 
@@ -52,15 +52,16 @@ def _dumps(value: Any) -> str:
 
 
 class Session:
-    """The connection of one request's transaction."""
+    """The connection of one request's transaction, and the most bytes one answer may hold."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, max_bytes: int) -> None:
         self.conn = conn
+        self.max_bytes = max_bytes
 
     async def fetch(self, rewritten: Rewritten, params: Sequence[Any]) -> list[asyncpg.Record]:
         """The rows of a statement whose own ``LIMIT`` bounds them (the REST shapes), with values
         already of the right Python types."""
-        return (await execute(self.conn, rewritten, params)).rows
+        return (await execute(self.conn, rewritten, params, max_bytes=self.max_bytes)).rows
 
     async def run(
         self,
@@ -75,10 +76,17 @@ class Session:
 
         ``json_params``: the caller's values are JSON and are converted to the parameter types
         PostgreSQL inferred.  ``max_rows``: read at most that many rows (more is a 400) instead of
-        relying on the statement's own ``LIMIT``.
+        relying on the statement's own ``LIMIT``.  Either way the database refuses an answer of
+        more than ``data.max_response_bytes`` before sending it (a 422).
         """
         return await execute(
-            self.conn, rewritten, params, json_params=json_params, max_rows=max_rows, describe=True
+            self.conn,
+            rewritten,
+            params,
+            json_params=json_params,
+            max_rows=max_rows,
+            max_bytes=self.max_bytes,
+            describe=True,
         )
 
 
@@ -114,31 +122,32 @@ class DataRunner:
 
     @contextlib.asynccontextmanager
     async def transaction(
-        self, subject: Subject, *, readonly: bool, snapshot: bool = False
+        self, subject: Subject, *, run_as: RunAs | None, readonly: bool, snapshot: bool = False
     ) -> AsyncIterator[Session]:
-        """A transaction for ``subject`` (``snapshot``: every statement sees the same data);
-        errors from the database become problem responses."""
-        begin = begin_sql(subject, readonly=readonly, snapshot=snapshot, role=self.settings.role)
+        """A transaction for ``subject`` behind the second wall when ``run_as`` says (``snapshot``:
+        every statement sees the same data); errors from the database become problem responses."""
+        begin = begin_sql(subject, readonly=readonly, snapshot=snapshot, run_as=run_as)
         async with self._connection() as conn:
             await conn.execute(begin)
             try:
-                yield Session(conn)
+                yield Session(conn, self.settings.max_response_bytes)
             except BaseException:
                 await _rollback(conn)
                 raise
             await conn.execute("COMMIT")
 
     @contextlib.asynccontextmanager
-    async def single_read(self, subject: Subject) -> AsyncIterator[Session]:
+    async def single_read(self, subject: Subject, *, run_as: RunAs | None) -> AsyncIterator[Session]:
         """Where to run one read statement rowgate built itself: alone on a pooled connection,
-        or in a read-only transaction when ``data.native_rls`` or ``data.role`` needs its
-        settings.  Never for the caller's own SQL, which always runs in a transaction."""
-        if self.settings.native_rls or self.settings.role:
-            async with self.transaction(subject, readonly=True) as session:
+        or in a read-only transaction behind the second wall (``run_as``: its role, and the
+        caller's settings for the native policies).  Never for the caller's own SQL, which
+        always runs in a transaction."""
+        if run_as is not None:
+            async with self.transaction(subject, run_as=run_as, readonly=True) as session:
                 yield session
             return
         async with self._connection() as conn:
-            yield Session(conn)
+            yield Session(conn, self.settings.max_response_bytes)
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:

@@ -1,7 +1,9 @@
-"""Opening the data API at start-up: its pool, the policy snapshot, the reload watcher.
+"""Opening the data API at start-up: its pool, the policy snapshot (with the second wall put
+up for it), the reload watcher.
 
 An invalid policy file stops start-up with every problem listed (``ConfigError``); a missing one
-serves no table (and says so), so that rowgate still runs as a plain auth proxy.
+serves no table (and says so), so that rowgate still runs as a plain auth proxy.  A second wall
+rowgate may not put up itself closes the data API in ``mode: production`` (``proxy.data.policy``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
         async def load(path: Path | None) -> DataPolicy:
             with translated_errors(connecting=True):
                 async with runner.pool.connection() as conn:
-                    return await load_data_policy(path, conn, settings.data)
+                    return await load_data_policy(
+                        path, conn, settings.data, production=settings.mode == "production"
+                    )
 
         path = policy_file(settings.policies)
         if path is None:

@@ -2,16 +2,18 @@
 
 The caller's parameters are JSON values bound to ``$1 .. $n`` after conversion to the types
 PostgreSQL infers for them; rowgate's own values (tenant, user) are bound after them.  The result
-is read through a portal that stops after ``data.max_rows`` rows, so no statement can make
-rowgate hold an unbounded result.  Reads run in read-only transactions.
+is read through a portal that stops after ``data.max_rows`` rows, and the database refuses to
+produce more than ``data.max_response_bytes`` of it, so no statement can make rowgate hold an
+unbounded result.  Reads run in read-only transactions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from config.errors import BadRequest
+from proxy.data.policy import DataPolicy
 from proxy.data.rest import DataApi
 from rls.subject import Subject
 from rls.template import Rewritten
@@ -19,20 +21,36 @@ from rls.template import Rewritten
 MAX_PARAMS = 1000
 
 
-async def run_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
-    """``{"rows": [...], "rowCount": n, "columns": [{"name", "type"}]}`` for one statement."""
-    rewritten = _rewrite(api, subject, sql, params)
-    async with api.runner.transaction(subject, readonly=rewritten.kind == "select") as session:
+RowMode = Literal["object", "array"]
+
+
+async def run_sql(
+    api: DataApi, subject: Subject, sql: str, params: Sequence[Any], row_mode: RowMode = "object"
+) -> dict[str, Any]:
+    """``{"rows": [...], "rowCount": n, "columns": [{"name", "type"}]}`` for one statement.
+
+    ``row_mode``: each row an object of column name to value (the names must differ), or an
+    array of the values in the order of ``columns`` (any names, repeated ones too: ``SELECT *``
+    over a self-join)."""
+    policy = api.policy
+    rewritten = _rewrite(policy, subject, sql, params)
+    readonly = rewritten.kind == "select"
+    async with api.runner.transaction(subject, run_as=policy.runs_as(), readonly=readonly) as session:
         result = await session.run(rewritten, params, json_params=True, max_rows=api.settings.max_rows)
     names = [name for name, _ in result.columns]
-    if len(set(names)) != len(names):
+    if row_mode == "array":
+        rows: list[Any] = [list(row) for row in result.rows]
+    elif len(set(names)) != len(names):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         raise BadRequest(
-            f"Give each result column a distinct name (AS ...): {', '.join(duplicates)} repeat.",
+            f"Give each result column a distinct name (AS ...), or ask for rowMode array: "
+            f"{', '.join(duplicates)} repeat.",
             code="duplicate_column",
         )
+    else:
+        rows = [dict(row) for row in result.rows]
     return {
-        "rows": [dict(row) for row in result.rows],
+        "rows": rows,
         "rowCount": result.rowcount,
         "columns": [{"name": name, "type": kind} for name, kind in result.columns],
     }
@@ -40,13 +58,14 @@ async def run_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any
 
 def explain_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
     """The rewritten statement and the rule applied to each table, without running it."""
-    rewritten = _rewrite(api, subject, sql, params)
+    policy = api.policy
+    rewritten = _rewrite(policy, subject, sql, params)
     return {
         "sql": rewritten.sql,
         "kind": rewritten.kind,
         "params": list(params),
         "rowgateParams": list(rewritten.params),
-        "policyVersion": api.policy.version,
+        "policyVersion": policy.version,
         "tables": [
             {
                 "table": rule.table,
@@ -61,9 +80,9 @@ def explain_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any])
     }
 
 
-def _rewrite(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> Rewritten:
+def _rewrite(policy: DataPolicy, subject: Subject, sql: str, params: Sequence[Any]) -> Rewritten:
     if not sql.strip():
         raise BadRequest("Send the statement in sql.", code="empty_statement")
     if len(params) > MAX_PARAMS:
         raise BadRequest(f"At most {MAX_PARAMS} parameters per statement.", code="too_many_parameters")
-    return api.policy.rewriter.rewrite(sql, subject, len(params))
+    return policy.rewriter.rewrite(sql, subject, len(params))

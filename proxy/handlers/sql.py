@@ -1,8 +1,9 @@
-"""``POST /v1/sql``: ``{sql, params?, explain?}`` → ``{rows, rowCount, columns}``.
+"""``POST /v1/sql``: ``{sql, params?, rowMode?, explain?}`` → ``{rows, rowCount, columns}``.
 
 Who may call it is ``data.sql_access`` (off, admin, authenticated, public); what the statement
 reaches is the policy's business.  ``explain: true`` (tenant admins only) answers the rewritten
-statement and the rule applied to each table instead of running it.
+statement and the rule applied to each table instead of running it.  ``rowMode: "array"`` answers
+each row as an array of values in the order of ``columns`` (for results whose column names repeat).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from aiohttp import web
 
 from config.errors import Forbidden, NotFound
 from proxy.bodies import Body, parse_body
-from proxy.data.sql import explain_sql, run_sql
+from proxy.data.sql import RowMode, explain_sql, run_sql
 from proxy.handlers.data import data_subject, json_response
 from proxy.keys import PRINCIPAL, SERVICES, SETTINGS
 from proxy.pipeline import require_identity
@@ -22,6 +23,7 @@ from proxy.pipeline import require_identity
 class SqlBody(Body):
     sql: str
     params: list[Any] = []
+    row_mode: RowMode = "object"
     explain: bool = False
 
 
@@ -43,7 +45,7 @@ async def sql(request: web.Request) -> web.Response:
         if not admin:
             raise Forbidden("explain is for tenant admins.", code="admin_required")
         return json_response(explain_sql(api, subject, body.sql, body.params))
-    return json_response(await run_sql(api, subject, body.sql, body.params))
+    return json_response(await run_sql(api, subject, body.sql, body.params, body.row_mode))
 
 
 def add_routes(app: web.Application) -> None:

@@ -1,6 +1,7 @@
 """Policy reload: a changed file is swapped in, a broken one is reported and the old policy stays,
 SIGHUP reloads, requests in flight finish under the policy they started with.  Also: rowgate's
-own schema can never be given a policy, and native_rls checks the database's row security."""
+own schema can never be given a policy.  (How a reload brings the second wall along:
+``test_second_wall.py``.)"""
 
 from __future__ import annotations
 
@@ -8,23 +9,19 @@ import asyncio
 import contextlib
 import os
 import signal
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from config import Settings
 from config.errors import ConfigError
 from proxy.data.rest import DataApi
 from proxy.keys import SERVICES
-from rls.export import export_postgres
-from rls.introspect import introspect
-from rls.policy import load_policies
+from rls.execute import RunAs
 from rls.subject import Subject
-from tests.conftest import ADMIN_URL, RunningServer
+from tests.conftest import RunningServer
 from tests.data import world
 from tests.data.conftest import Client, Start
 
@@ -136,9 +133,9 @@ async def test_requests_in_flight_finish_under_the_policy_they_started_with(
     policy_copy.write_text(without_member_reads(world.POLICIES.read_text()))
 
     @contextlib.asynccontextmanager
-    async def reload_first(subject: Subject) -> AsyncIterator[Any]:
+    async def reload_first(subject: Subject, *, run_as: RunAs | None) -> AsyncIterator[Any]:
         assert await api.holder.reload("mid-request")  # the swap lands while the request runs
-        async with original(subject) as session:
+        async with original(subject, run_as=run_as) as session:
             yield session
 
     api.runner.single_read = reload_first  # type: ignore[method-assign]
@@ -146,44 +143,3 @@ async def test_requests_in_flight_finish_under_the_policy_they_started_with(
     api.runner.single_read = original  # type: ignore[method-assign]
     assert len(body["data"]) == len(world.visible_tasks(world.CALLERS["user_a"]))
     assert (await api.read(USER_A, "tasks", [("limit", "1000")]))["data"] == []
-
-
-async def test_native_rls_needs_row_security_and_then_runs_as_a_second_layer(
-    data_settings: Callable[..., Settings], start_rowgate: Start, client: Client, world_database: str
-) -> None:
-    with pytest.raises(ConfigError) as raised:
-        await start_rowgate(data_settings(**{"data.native_rls": True}))
-    assert "row security enabled and forced" in str(raised.value)
-
-    role = f"rgdata_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(world_database)
-    try:
-        policies = load_policies(world.POLICIES)
-        await conn.execute(export_postgres(policies, await introspect(conn, ["public"])))
-        await conn.execute(f'CREATE ROLE "{role}" NOLOGIN')
-        await conn.execute(f'GRANT USAGE ON SCHEMA public TO "{role}"')
-        await conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"')
-        await conn.execute(f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{role}"')
-        server = await start_rowgate(data_settings(**{"data.native_rls": True, "data.role": role}))
-        me = Client(client.http, server)
-        status, body = await me.call("GET", "/v1/data/tasks", "user_b", params={"limit": "1000"})
-        assert status == 200
-        assert sorted(r["id"] for r in body["data"]) == sorted(
-            r["id"] for r in world.visible_tasks(world.CALLERS["user_b"])
-        )
-        status, body = await me.call("POST", "/v1/data/tasks", "user_b", json={"title": "native"})
-        assert status == 201, body
-        assert body["data"]["org_id"] == world.ORG_B
-        # The database's own layer now refuses what rowgate's would: a direct read as the role,
-        # with no rowgate identity set, sees nothing at all.
-        async with conn.transaction():
-            await conn.execute(f'SET LOCAL ROLE "{role}"')
-            assert await conn.fetchval("SELECT count(*) FROM tasks") == 0
-    finally:
-        await conn.execute(f'DROP OWNED BY "{role}"')
-        await conn.close()
-        admin = await asyncpg.connect(ADMIN_URL)
-        try:
-            await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
-        finally:
-            await admin.close()

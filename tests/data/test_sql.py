@@ -205,6 +205,44 @@ async def test_database_errors_are_problems_without_internals(client: Client) ->
     assert (status, body["code"]) == (400, "duplicate_column")
 
 
+async def test_row_mode_array_answers_repeated_column_names_in_column_order(client: Client) -> None:
+    statement = "SELECT * FROM tasks t1 JOIN tasks t2 ON t2.id = t1.id WHERE t1.priority = $1 ORDER BY t1.id"
+    status, body = await sql(client, "user_b", statement, 2)
+    assert (status, body["code"]) == (400, "duplicate_column")
+    assert "rowMode array" in body["detail"]
+
+    status, body = await sql(client, "user_b", statement, 2, rowMode="array")
+    assert status == 200, body
+    names = [column["name"] for column in body["columns"]]
+    half = len(names) // 2
+    assert names[:half] == names[half:]
+    assert "internal_notes" not in names  # hidden from members, in both halves
+    expected = sorted(
+        (r for r in world.visible_tasks(world.CALLERS["user_b"]) if r["priority"] == 2), key=lambda r: r["id"]
+    )
+    assert body["rowCount"] == len(body["rows"]) == len(expected) > 0
+    for row, task in zip(body["rows"], expected, strict=True):
+        assert isinstance(row, list)
+        assert len(row) == len(names)
+        assert row[names.index("id")] == row[half + names.index("id")] == task["id"]
+        assert row[names.index("title")] == task["title"]
+
+    status, body = await sql(
+        client, "user_b", "SELECT id AS a, title AS b FROM tasks LIMIT 1", rowMode="object"
+    )
+    assert status == 200, body
+    assert set(body["rows"][0]) == {"a", "b"}
+    status, body = await sql(client, "user_b", "UPDATE tasks SET done = true WHERE false", rowMode="array")
+    assert (status, body["rows"], body["rowCount"]) == (200, [], 0)
+
+
+@pytest.mark.parametrize("mode", ["arrays", "ARRAY", "", None, 1, ["array"], {"mode": "array"}])
+async def test_a_bad_row_mode_is_a_problem_naming_the_field(client: Client, mode: object) -> None:
+    status, body = await sql(client, "user_b", "SELECT 1 AS x", rowMode=mode)
+    assert (status, body["code"]) == (422, "validation_failed"), body
+    assert [e["field"] for e in body["errors"]] == ["rowMode"]
+
+
 async def test_explain_is_for_admins(client: Client) -> None:
     status, body = await sql(client, "admin_a", "SELECT id FROM tasks WHERE priority = $1", 1, explain=True)
     assert status == 200, body

@@ -18,6 +18,8 @@ from rls.subject import Subject
 from tests.rls import world
 
 Outcome = tuple[Any, ...]
+#: The version of the test policies: native policies hold only in a transaction that names it.
+VERSION = world.world_policies().version
 
 #: How ``failure`` describes the database refusing a row that names another owner (the owner
 #: rule checked as the statement ran, or the native trigger).
@@ -39,6 +41,7 @@ async def execute(
     try:
         await set_subject(conn, subject)
         if role is not None:
+            await conn.execute(f"SET LOCAL rowgate.policy = '{VERSION}'")
             await conn.execute(f'SET LOCAL ROLE "{role}"')
         try:
             statement = await conn.prepare(sql)
@@ -50,7 +53,11 @@ async def execute(
             rows = []
         if role is not None:
             await conn.execute("RESET ROLE")
-        state = await _state(conn) if not sql.lstrip().upper().startswith(("SELECT", "WITH", "TABLE")) else ()
+        state = (
+            await table_state(conn)
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH", "TABLE"))
+            else ()
+        )
         return ("ok", sorted(tuple(str(v) for v in r.values()) for r in rows), status.split()[-1], state)
     finally:
         await transaction.rollback()
@@ -70,7 +77,8 @@ def failure(error: asyncpg.PostgresError) -> Outcome:
     return ("error", sqlstate[:2] if sqlstate.startswith("22") else sqlstate)
 
 
-async def _state(conn: asyncpg.Connection) -> tuple[Any, ...]:
+async def table_state(conn: asyncpg.Connection) -> tuple[Any, ...]:
+    """Every row of every table of the test world, in order."""
     tables = []
     for table in world.TABLES:
         rows = await conn.fetch(f"SELECT * FROM {table} ORDER BY id")

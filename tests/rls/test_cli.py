@@ -194,5 +194,46 @@ def test_export_prints_native_policies(capsys: pytest.CaptureFixture[str]) -> No
 
     out = capsys.readouterr().out
     assert 'ALTER TABLE "public"."tasks" ENABLE ROW LEVEL SECURITY;' in out
-    assert 'CREATE POLICY "rowgate_notes_select_self" ON "public"."notes"' in out
+    assert 'CREATE POLICY "rowgate_notes_select_self_' in out
+    assert "current_setting('rowgate.policy', true) = '" in out
     assert "\"created_by\"::text = NULLIF(current_setting('rowgate.user_id', true), '')" in out
+
+
+def test_export_names_the_data_role_and_sql_needs_a_database(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--database-url", "", "policy", "export", "--policies", POLICIES]) == 0
+    out = capsys.readouterr().out
+    assert 'CREATE ROLE "rowgate_data" NOLOGIN;' in out
+    assert '-- and: GRANT "rowgate_data" TO <the role rowgate connects as>;' in out
+
+    assert (
+        main(["--database-url", "", "policy", "export", "--policies", POLICIES, "--data-role", "app_rows"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert 'CREATE ROLE "app_rows" NOLOGIN;' in out
+    assert "rowgate_data" not in out
+
+    assert main(["--database-url", "", "policy", "export", "--sql", "--policies", POLICIES]) == 2
+    assert "policy export --sql reads the database" in capsys.readouterr().err
+
+
+def test_export_sql_says_what_a_database_still_needs(
+    built: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["--database-url", built.url, "policy", "export", "--sql", "--policies", POLICIES]
+    args += ["--data-role", built.role]
+    assert main(args) == 0
+    script = capsys.readouterr().out
+    assert "NEEDS YOUR ATTENTION" not in script
+    asyncio.run(_execute(built.url, script))
+
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith("-- This database has all of it already")
+
+
+async def _execute(url: str, script: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(script)
+    finally:
+        await conn.close()

@@ -1,17 +1,27 @@
-"""The differential test: rowgate's rewriting against PostgreSQL's own row security.
+"""The differential test: rowgate's rewriting against PostgreSQL's own row security, with the
+second wall off and on.
 
-1,000 generated statements (``tests.rls.corpus``) run for every test subject twice, each time in
-a transaction that is rolled back: (a) rewritten by rowgate and run by the table owner (a
-superuser, whom native policies never touch), (b) unmodified, as a role that does not own the
-tables, under the policies ``rls.export`` produces (with FORCE ROW LEVEL SECURITY).  Both runs
-must agree on the rows returned, the rows affected, the state of every table afterwards, and on
-failing: a write refused natively must be refused by rowgate, and a condition that fails
-natively (on a row the caller can see) must fail the same way.  Writes that name an owner (the
-owner rule of ``rls.owners``, a trigger natively) are part of the corpus and must be refused alike.
+The database gets the second wall ``rls.export`` produces for the test policies: a role that does
+not own the tables, its grants, and the native policies.  1,000 generated statements
+(``tests.rls.corpus``) run for every test subject three times, each time in a transaction that is
+rolled back: (a) rewritten by rowgate and run by the table owner (a superuser, whom native
+policies never touch): the rewriter alone, the wall off; (b) rewritten by rowgate and run the
+way the data API runs it (``begin_sql`` with the role, then ``rls.execute.execute``): the
+rewriter with the wall on; (c) unmodified, as the role, under the native policies alone.  Both
+(a) and (b) must agree with (c) on the rows returned, the rows affected, the state of every table
+afterwards, and on failing: a write refused natively must be refused by rowgate, and a condition
+that fails natively (on a row the caller can see) must fail the same way.  Writes that name an
+owner (the owner rule of ``rls.owners``, a trigger natively) are part of the corpus and must be
+refused alike.
 
-One deliberate difference is normalised: rowgate refuses a write the caller has no grant for
+Two deliberate differences are normalised.  Rowgate refuses a write the caller has no grant for
 (``operation_not_allowed``), where PostgreSQL quietly touches no row when the statement finds
-none to write (an UPDATE or DELETE, or an INSERT ... SELECT that selects nothing).
+none to write (an UPDATE or DELETE, or an INSERT ... SELECT that selects nothing).  And with the
+second wall on, an UPDATE or DELETE reaches only rows the select policy shows too: PostgreSQL
+adds the select policy to a statement that reads the table it writes, and rowgate's own filter
+reads it, so a statement that reads nothing itself (``DELETE FROM tasks``, which PostgreSQL lets
+touch rows its caller cannot see) behaves natively as if it read the table (checked by running
+it natively with a condition that reads the table but keeps every row): stricter, never wider.
 """
 
 from __future__ import annotations
@@ -21,16 +31,21 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from config.errors import QueryRefused, WriteRefused
+from rls.execute import RunAs, begin_sql
+from rls.execute import execute as run_rewritten
 from rls.export import export_postgres
 from rls.policy import PolicySet
 from rls.raising import MARKER
 from rls.rewrite import Rewriter
 from rls.subject import Subject
+from rls.template import Rewritten
 from tests.rls import corpus, world
 from tests.rls.conftest import World
-from tests.rls.outcomes import OWNER_FORGED_AS_IT_RUNS, Outcome, execute
+from tests.rls.outcomes import OWNER_FORGED_AS_IT_RUNS, VERSION, Outcome, execute, failure, table_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -43,6 +58,7 @@ COUNT = max(1000, int(os.environ.get("RLS_DIFFERENTIAL_COUNT", "1000")))
 class Mismatch:
     sql: str
     subject: str
+    wall: str
     rewritten: Outcome
     native: Outcome
 
@@ -50,24 +66,33 @@ class Mismatch:
 async def test_rewriting_matches_native_row_security(
     built: World, rewriter: Rewriter, policies: PolicySet
 ) -> None:
-    await built.conn.execute(export_postgres(policies, world.world_schema()))
+    await built.conn.execute(export_postgres(policies, world.world_schema(), role=built.role, defaults=True))
     statements = corpus.corpus(SEED, COUNT)
     mismatches: list[Mismatch] = []
     seen: set[str] = set()
     for sql in statements:
         for name, subject in world.SUBJECTS.items():
-            ours = await _rewritten(built.conn, rewriter, sql, subject)
             native = await _native(built.conn, built.role, sql, subject)
-            seen.add(_category(sql, ours))
-            if not _same(sql, ours, native):
-                mismatches.append(Mismatch(sql, name, ours, native))
+            for wall, role in (("off", None), ("on", built.role)):
+                ours = await _rewritten(built.conn, rewriter, sql, subject, role)
+                seen.add(_category(sql, ours))
+                if _same(sql, ours, native):
+                    continue
+                reading = _reading(sql) if role is not None else None
+                if reading and _same(sql, ours, await _native(built.conn, built.role, reading, subject)):
+                    seen.add(CONFINED_BY_THE_WALL)
+                    continue
+                mismatches.append(Mismatch(sql, name, wall, ours, native))
     assert not mismatches, _report(mismatches)
     assert len(statements) == COUNT
     assert seen >= CATEGORIES, CATEGORIES - seen
 
 
+CONFINED_BY_THE_WALL = "update or delete reading nothing, confined to visible rows by the second wall"
+
 #: What the corpus must have exercised, with both sides agreeing.
 CATEGORIES = {
+    CONFINED_BY_THE_WALL,
     "read returning rows",
     "read of no visible row",
     "failing condition on rows the caller cannot see: no error",
@@ -90,7 +115,7 @@ def _category(sql: str, ours: Outcome) -> str:
     statement = sql.lstrip().split()[0].upper()
     failing = "CAST(" in sql or "1 / (" in sql
     if ours[-1] in (OWNER_FORGED, OWNER_FORGED_AS_IT_RUNS):
-        return ours[-1]
+        return str(ours[-1])
     if ours[0] in ("ok", "refused") and ours[-1] == CHECKED_AS_IT_RUNS:
         return f"{statement.lower()} checked as it runs: " + ("done" if ours[0] == "ok" else "refused")
     if ours[0] == "denied":
@@ -114,7 +139,9 @@ OWNER_FORGED = "owner forged: refused"
 _MARKERS = (CHECKED_AS_IT_RUNS, OWNER_FORGED, OWNER_FORGED_AS_IT_RUNS)
 
 
-async def _rewritten(conn: asyncpg.Connection, rewriter: Rewriter, sql: str, subject: Subject) -> Outcome:
+async def _rewritten(
+    conn: asyncpg.Connection, rewriter: Rewriter, sql: str, subject: Subject, role: str | None
+) -> Outcome:
     try:
         rewritten = rewriter.rewrite(sql, subject)
     except WriteRefused as error:
@@ -123,7 +150,10 @@ async def _rewritten(conn: asyncpg.Connection, rewriter: Rewriter, sql: str, sub
         return ("refused", OWNER_FORGED) if "another owner" in error.detail else ("refused",)
     except QueryRefused as error:
         return ("query_refused", error.detail)
-    outcome = await execute(conn, rewritten.sql, rewritten.params, subject, None, rewritten.discard_rows)
+    if role is None:
+        outcome = await execute(conn, rewritten.sql, rewritten.params, subject, None, rewritten.discard_rows)
+    else:
+        outcome = await _through_the_data_api(conn, rewritten, subject, role)
     if outcome == ("refused", OWNER_FORGED_AS_IT_RUNS):
         return outcome
     checked = MARKER in rewritten.sql and (
@@ -134,6 +164,37 @@ async def _rewritten(conn: asyncpg.Connection, rewriter: Rewriter, sql: str, sub
 
 async def _native(conn: asyncpg.Connection, role: str, sql: str, subject: Subject) -> Outcome:
     return await execute(conn, sql, (), subject, role)
+
+
+async def _through_the_data_api(
+    conn: asyncpg.Connection, rewritten: Rewritten, subject: Subject, role: str
+) -> Outcome:
+    """Run ``rewritten`` as the data API does with the second wall on: ``begin_sql`` with the
+    role and the caller's settings, then ``rls.execute.execute``; rolled back."""
+    await conn.execute(begin_sql(subject, readonly=rewritten.kind == "select", run_as=RunAs(role, VERSION)))
+    try:
+        try:
+            result = await run_rewritten(conn, rewritten)
+        except WriteRefused as error:
+            return ("refused", OWNER_FORGED_AS_IT_RUNS) if "another owner" in error.detail else ("refused",)
+        except asyncpg.PostgresError as error:
+            return failure(error)
+        await conn.execute("RESET ROLE")
+        state = await table_state(conn) if rewritten.kind != "select" else ()
+        rows = sorted(tuple(str(v) for v in r.values()) for r in result.rows)
+        return ("ok", rows, str(result.rowcount), state)
+    finally:
+        await conn.execute("ROLLBACK")
+
+
+def _reading(sql: str) -> str | None:
+    """An UPDATE or DELETE ``sql`` with a condition that reads the table it writes and keeps every
+    row (PostgreSQL then applies the select policy as well); ``None`` for other statements."""
+    statement = sqlglot.parse_one(sql, read="postgres")
+    if not isinstance(statement, exp.Update | exp.Delete):
+        return None
+    target = statement.this.alias_or_name
+    return statement.where(f"{target}.id IS NOT DISTINCT FROM {target}.id").sql("postgres")
 
 
 def _same(sql: str, ours: Outcome, native: Outcome) -> bool:
@@ -151,6 +212,6 @@ def _same(sql: str, ours: Outcome, native: Outcome) -> bool:
 def _report(mismatches: list[Mismatch]) -> str:
     lines = [f"{len(mismatches)} mismatches; the first ones:"]
     for m in mismatches[:8]:
-        lines.append(f"- as {m.subject}: {m.sql}")
+        lines.append(f"- as {m.subject}, second wall {m.wall}: {m.sql}")
         lines.append(f"    rowgate: {str(m.rewritten)[:300]}\n    native:  {str(m.native)[:300]}")
     return "\n".join(lines)

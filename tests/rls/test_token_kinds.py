@@ -71,7 +71,11 @@ def postgres(policies: PolicySet) -> Iterator[Postgres]:
     loop.run_until_complete(_admin(f'CREATE DATABASE "{name}"'))
     built = loop.run_until_complete(_open_world(database_url(name)))
     try:
-        loop.run_until_complete(built.conn.execute(export_postgres(policies, world.world_schema())))
+        loop.run_until_complete(
+            built.conn.execute(
+                export_postgres(policies, world.world_schema(), role=built.role, defaults=True)
+            )
+        )
         yield Postgres(loop, built)
     finally:
         loop.run_until_complete(_close_world(built))

@@ -7,7 +7,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from rls.export import export_postgres
+from rls.bounded import bounded
+from rls.export import create_role, export_postgres, plan_wall, policy_name
 from rls.functions import POSTGRES, FunctionPolicy, never_allowed
 from rls.grants import grant
 from rls.names import dialect_of, fold, is_catalog, parse_name
@@ -259,8 +260,8 @@ def test_export_without_types_compares_as_text() -> None:
     assert text.count("CREATE POLICY") == 5 + 8 + 6 + 6  # one per table, operation and group
 
 
-def test_export_with_types_casts_the_settings_and_sets_defaults() -> None:
-    text = export_postgres(world.world_policies(), world.world_schema())
+def test_export_with_types_casts_the_settings_and_sets_defaults_only_when_asked() -> None:
+    text = export_postgres(world.world_policies(), world.world_schema(), defaults=True)
 
     assert "\"org_id\" = (NULLIF(current_setting('rowgate.org_id', true), ''))::uuid" in text
     assert (
@@ -272,3 +273,81 @@ def test_export_with_types_casts_the_settings_and_sets_defaults() -> None:
         " AND (\"status\" = 'published')" in text
     )
     assert "-- hidden columns (not expressible as row policies): {'user': ['internal_notes']}" in text
+    assert "SET DEFAULT" not in export_postgres(world.world_policies(), world.world_schema())
+
+
+def test_the_exported_wall_is_a_least_privileged_role_with_exact_grants_and_its_own_policies() -> None:
+    policies = parse_policies(
+        {
+            "version": 1,
+            "defaults": {"tenant_column": "org_id"},
+            "tables": {
+                "tasks": {"select": ["user"], "insert": ["user"]},
+                "audit": {"select": ["admin"]},
+                "cities": {"tenant_column": None, "select": ["guest"]},
+            },
+        }
+    )
+    wall = plan_wall(
+        policies,
+        role="app_data",
+        login="rowgate",
+        tables={"public.tasks": "r", "public.audit": "r", "public.cities": "v"},
+        sequences={"public.tasks": ["public.tasks_id_seq"]},
+    )
+    text = wall.script()
+
+    assert text.index('CREATE ROLE "app_data" NOLOGIN;') < text.index("BEGIN;")
+    assert "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;" in text
+    assert 'GRANT "app_data" TO "rowgate";' in text
+    assert 'GRANT SELECT, INSERT ON TABLE "public"."tasks" TO "app_data";' in text
+    assert 'GRANT SELECT ON TABLE "public"."audit" TO "app_data";' in text
+    assert 'GRANT USAGE ON SEQUENCE "public"."tasks_id_seq" TO "app_data";' in text
+    assert 'GRANT USAGE ON SCHEMA "public" TO "app_data";' in text
+    assert "TRUNCATE" not in text
+    assert "FORCE" not in text
+    # A view holds no row policies: granted, confined by the rewriter alone, and said so.
+    assert 'ALTER TABLE "public"."cities"' not in text
+    assert "a view or foreign table holds no row policies" in text
+    creates = [line for line in text.splitlines() if line.startswith("CREATE POLICY")]
+    assert len(creates) == 3
+    assert all(' TO "app_data" ' in line for line in creates)
+    comments = [line for line in text.splitlines() if line.startswith("COMMENT ON POLICY")]
+    assert len(comments) == 3
+    assert len({line.split(" IS ")[1] for line in comments}) == 3  # a digest each
+    assert all(line.endswith(f" {policies.version}';") for line in comments)
+
+
+def test_policy_names_fit_postgresql_identifiers() -> None:
+    assert policy_name("tasks", "select", "user", "0123456789abcdef") == "rowgate_tasks_select_user_01234567"
+    long = "t" * 60
+    assert policy_name(long, "update", "admin", "0123456789abcdef") == "rowgate_update_admin_01234567"
+
+
+def test_the_wall_s_dollar_quoting_survives_any_role_name() -> None:
+    statement = create_role("a$rowgate$b")
+    tag = statement.split(" ", 2)[1]
+    assert tag != "$rowgate$"
+    assert statement.count(tag) == 2
+
+
+def test_an_answer_is_measured_column_by_column_when_the_names_differ() -> None:
+    sql = bounded("SELECT 1", 1000, (("id", "uuid"), ("n", "int4"), ("title", "text"), ("meta", "jsonb")))
+
+    assert sql.startswith('SELECT w."id", w."n", w."title", w."meta" FROM (SELECT "rowgate.row".*, sum(49 + ')
+    assert 'coalesce(octet_length("rowgate.row"."title"), 0) + 1' in sql
+    assert 'coalesce(octet_length("rowgate.row"."meta"::text), 0) + 1' in sql
+    assert "WHEN w.\"rowgate.total\" <= 1000 THEN true ELSE CAST('rowgate answer limit: 1000'" in sql
+
+
+def test_an_answer_with_repeated_names_is_measured_whole() -> None:
+    for columns in ((("id", "int4"), ("id", "int4")), None, (("rowgate.total", "int4"),)):
+        sql = bounded("SELECT 1", 1000, columns)
+        assert sql.startswith('SELECT (w."rowgate.row").* FROM (SELECT "rowgate.row", sum(octet_length(')
+
+
+def test_a_write_is_measured_in_a_with_of_its_own() -> None:
+    sql = bounded("UPDATE t SET a = 1 RETURNING a", 1000, (("a", "int4"),), write=True)
+
+    assert sql.startswith('WITH "rowgate.row" AS (UPDATE t SET a = 1 RETURNING a) SELECT w."a" FROM')
+    assert 'FROM "rowgate.row") AS w WHERE' in sql
