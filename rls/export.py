@@ -12,7 +12,9 @@ The caller comes from the settings ``rls.execute`` sets per transaction: ``rowga
 ``rowgate.org_id``, ``rowgate.role`` and ``rowgate.groups`` (comma-separated), read with
 ``current_setting(name, true)`` (NULL when unset, and '' turned into NULL).  Group membership is
 ``'admin' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))``; ``self``
-needs only the owner comparison, which no row passes without a user.
+needs only the owner comparison, which no row passes without a user; ``role:<name>`` is
+``current_setting('rowgate.role', true) = '<name>'``.  Policy names longer than PostgreSQL's
+63 bytes end in a hash of the whole name, so that truncation never makes two policies one.
 
 When column types are known (from a schema), the settings are cast to them, so comparisons use
 indexes, and the tenant and owner columns get defaults from the settings, which is how an
@@ -24,11 +26,12 @@ comment.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 from sqlglot import exp
 
-from rls.policy import OPERATIONS, PolicySet, TablePolicy
+from rls.policy import OPERATIONS, PolicySet, TablePolicy, role_of
 from rls.schema import Schema, SchemaInput
 
 SETTINGS = {"tenant": "rowgate.org_id", "user": "rowgate.user_id"}
@@ -61,7 +64,7 @@ def _table(table: TablePolicy, types: Mapping[str, str]) -> list[str]:
     ]
     for operation in OPERATIONS:
         for group in sorted(table.groups(operation)):
-            policy = _ident(f"rowgate_{table.name}_{operation}_{group}")
+            policy = _ident(_policy_name(f"rowgate_{table.name}_{operation}_{group}"))
             condition = _condition(table, group, types)
             clause = _clauses(operation, condition)
             lines.append(f"DROP POLICY IF EXISTS {policy} ON {name};")
@@ -85,8 +88,12 @@ def _clauses(operation: str, condition: str) -> str:
 
 def _condition(table: TablePolicy, group: str, types: Mapping[str, str]) -> str:
     parts = []
-    if group != "self":
-        parts.append(f"'{group}' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))")
+    role = role_of(group)
+    if role is not None:
+        parts.append(f"current_setting('rowgate.role', true) = {_literal(role)}")
+    elif group != "self":
+        groups = "string_to_array(current_setting('rowgate.groups', true), ',')"
+        parts.append(f"{_literal(group)} = ANY ({groups})")
     if table.tenant_column:
         parts.append(_equals(table.tenant_column, "tenant", types))
     if group == "self" and table.owner_column:
@@ -106,3 +113,19 @@ def _equals(column: str, slot: str, types: Mapping[str, str]) -> str:
 
 def _ident(name: str) -> str:
     return exp.Identifier(this=name, quoted=True).sql("postgres")
+
+
+def _literal(value: str) -> str:
+    return exp.Literal.string(value).sql("postgres")
+
+
+#: PostgreSQL's longest identifier (NAMEDATALEN - 1), in bytes; longer ones are truncated.
+MAX_NAME = 63
+
+
+def _policy_name(name: str) -> str:
+    if len(name.encode()) <= MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    head = name.encode()[: MAX_NAME - 9].decode(errors="ignore")
+    return f"{head}_{digest}"

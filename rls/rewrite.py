@@ -7,7 +7,9 @@
 The statement is parsed in the dialect, then passed through ``rls.rules.RULES`` (checks, CTE
 renaming, table resolution, write guards, read filters, and the verifier last), generated back
 without comments, and cached as a template under (SQL text, dialect, the subject's group
-signature, the policy version, the caller's parameter count).  ``rewrite`` raises
+signature (with its role when a table names it), the policy version, the caller's parameter
+count).  The template lists what the statement does to each table (``Rewritten.operations``), so
+that callers check table permissions without parsing again.  ``rewrite`` raises
 ``QueryRefused`` or ``WriteRefused`` and nothing else, whatever the input.
 """
 
@@ -89,10 +91,11 @@ class Rewriter:
         """``sql`` confined to ``subject``'s rows; raises ``QueryRefused`` or ``WriteRefused``."""
         if not isinstance(sql, str) or not isinstance(params_count, int) or not isinstance(subject, Subject):
             raise QueryRefused("expected SQL text, a Subject and a parameter count", code="bad_request")
-        key = (sql, self.dialect_name, subject.signature, self.policies.version, params_count)
+        signature = self.policies.signature(subject)
+        key = (sql, self.dialect_name, signature, self.policies.version, params_count)
         template = self._cache.get(key)
         if template is None:
-            template = self._template(sql, subject.signature, params_count)
+            template = self._template(sql, signature, params_count)
             self._cache.put(key, template)
         return template.render(subject)
 
@@ -134,6 +137,7 @@ class Rewriter:
             tuple(ctx.checks),
             None if self._parametric else self.dialect,
             ctx.discard_rows,
+            tuple(sorted((resource, action) for resource, acts in ctx.operations.items() for action in acts)),
         )
 
     def _parse(self, sql: str) -> exp.Expr:

@@ -35,6 +35,8 @@ class Rewritten:
     the caller's.  Other dialects get the values inlined as literals and ``params`` is empty.
     ``discard_rows``: the statement returns rows only because rowgate checks an INSERT's new
     rows in a RETURNING list of its own; whoever runs it drops them (``rls.execute`` does).
+    ``operations``: what the statement does to each table, as ``(resource, action)`` pairs
+    (``("tasks", "read")``), for table permissions (``rls.rules.list_operations``).
     """
 
     sql: str
@@ -42,6 +44,12 @@ class Rewritten:
     kind: str
     tables: tuple[TableRule, ...]
     discard_rows: bool = False
+    operations: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        """The permissions the statement needs, ``resource:action``, in order."""
+        return tuple(f"{resource}:{action}" for resource, action in self.operations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +63,7 @@ class Template:
     checks: tuple[Check, ...]
     dialect: Dialect | None
     discard_rows: bool = False
+    operations: tuple[tuple[str, str], ...] = ()
 
     def render(self, subject: Subject) -> Rewritten:
         """The statement for ``subject``; ``WriteRefused`` when a new row needs other values."""
@@ -64,12 +73,12 @@ class Template:
                 raise WriteRefused(check.message, code="write_refused")
         bound = tuple(values[slot] or "" for slot in self.slots)
         if self.dialect is None:
-            return Rewritten(self.parts[0], bound, self.kind, self.tables, self.discard_rows)
+            return Rewritten(self.parts[0], bound, self.kind, self.tables, self.discard_rows, self.operations)
         pieces = [self.parts[0]]
         for value, part in zip(bound, self.parts[1:], strict=True):
             pieces.append(exp.Literal.string(value).sql(self.dialect))
             pieces.append(part)
-        return Rewritten("".join(pieces), (), self.kind, self.tables, self.discard_rows)
+        return Rewritten("".join(pieces), (), self.kind, self.tables, self.discard_rows, self.operations)
 
 
 @dataclass(frozen=True, slots=True)

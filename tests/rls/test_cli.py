@@ -29,7 +29,7 @@ def test_check_names_every_problem_of_an_invalid_file(
 
     assert main(["policy", "check", "--policies", str(bad)]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"{bad}: tables.tasks.select[0]: input should be 'admin', 'user', 'self' or 'guest', got 'owner'"
+        f"{bad}: tables.tasks.select[0]: expected admin, user, self, guest or role:<role name>, got 'owner'"
     ]
 
 

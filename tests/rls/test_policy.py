@@ -71,7 +71,7 @@ def test_the_demo_policy_file_loads() -> None:
         ),
         (
             {"select": ["owner"]},
-            "policies.yaml: tables.tasks.select[0]: input should be 'admin', 'user', 'self' or 'guest', got 'owner'",
+            "policies.yaml: tables.tasks.select[0]: expected admin, user, self, guest or role:<role name>, got 'owner'",
         ),
         (
             {"select": "admin"},
@@ -79,7 +79,7 @@ def test_the_demo_policy_file_loads() -> None:
         ),
         (
             {"columns": {"hidden": {"owner": ["a"]}}},
-            "policies.yaml: tables.tasks.columns.hidden.owner: input should be 'admin', 'user', 'self' or 'guest', got 'owner'",
+            "policies.yaml: tables.tasks.columns.hidden.owner: expected admin, user, self, guest or role:<role name>, got 'owner'",
         ),
         (
             {"columns": {"shown": ["a"]}},
@@ -87,7 +87,7 @@ def test_the_demo_policy_file_loads() -> None:
         ),
         (
             {"filters": {"staff": "a = 1"}},
-            "policies.yaml: tables.tasks.filters.staff: input should be 'admin', 'user', 'self' or 'guest', got 'staff'",
+            "policies.yaml: tables.tasks.filters.staff: expected admin, user, self, guest or role:<role name>, got 'staff'",
         ),
         (
             {"filters": {"user": "status = "}},

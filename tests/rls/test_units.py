@@ -256,7 +256,7 @@ def test_export_without_types_compares_as_text() -> None:
 
     assert "\"org_id\"::text = NULLIF(current_setting('rowgate.org_id', true), '')" in text
     assert "SET DEFAULT" not in text
-    assert text.count("CREATE POLICY") == 5 + 8 + 8 + 6  # one per table, operation and group
+    assert text.count("CREATE POLICY") == 6 + 9 + 8 + 8  # one per table, operation and group
 
 
 def test_export_with_types_casts_the_settings_and_sets_defaults() -> None:
@@ -271,4 +271,12 @@ def test_export_with_types_casts_the_settings_and_sets_defaults() -> None:
         "'guest' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))"
         " AND (\"status\" = 'published')" in text
     )
-    assert "-- hidden columns (not expressible as row policies): {'user': ['internal_notes']}" in text
+    assert (
+        "-- hidden columns (not expressible as row policies): "
+        "{'user': ['internal_notes'], 'role:viewer': ['internal_notes']}"
+    ) in text
+    # role:<name> groups read the role setting; the policy is named after the group
+    assert (
+        'CREATE POLICY "rowgate_notes_update_role:editor" ON "public"."notes" AS PERMISSIVE FOR UPDATE '
+        "TO PUBLIC USING (current_setting('rowgate.role', true) = 'editor' AND "
+    ) in text
