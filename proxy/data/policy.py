@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,14 +70,16 @@ def empty_policies() -> PolicySet:
     return parse_policies({"version": 1}, source="<no policy file>")
 
 
-async def load_data_policy(path: Path | None, conn: asyncpg.Connection, settings: DataSettings) -> DataPolicy:
+async def load_data_policy(
+    path: Path | None, conn: asyncpg.Connection, settings: DataSettings, roles: Collection[str] | None = None
+) -> DataPolicy:
     """Read and check the policy file, introspect the database, build the rewriter.
 
-    Raises ``ConfigError`` listing every problem: an invalid file, a table in rowgate's own
-    schema, rules naming columns the tables lack, or (with ``data.native_rls``) tables without
-    row security enabled and forced.
+    Raises ``ConfigError`` listing every problem: an invalid file, a ``role:<name>`` group naming
+    none of ``roles``, a table in rowgate's own schema, rules naming columns the tables lack, or
+    (with ``data.native_rls``) tables without row security enabled and forced.
     """
-    policies = await _read(path) if path is not None else empty_policies()
+    policies = await _read(path, roles) if path is not None else empty_policies()
     own = sorted(t.qualified for t in policies.tables.values() if t.schema == OWN_SCHEMA)
     if own:
         raise ConfigError(
@@ -94,9 +96,9 @@ async def load_data_policy(path: Path | None, conn: asyncpg.Connection, settings
     return DataPolicy(policies, schema, tables, rewriter)
 
 
-async def _read(path: Path) -> PolicySet:
+async def _read(path: Path, roles: Collection[str] | None) -> PolicySet:
     # A small file, but a slow disk must not stall the event loop.
-    return await asyncio.to_thread(load_policies, path)
+    return await asyncio.to_thread(load_policies, path, roles=roles)
 
 
 def policy_file(path: Path) -> Path | None:

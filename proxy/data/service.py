@@ -30,7 +30,7 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
         async def load(path: Path | None) -> DataPolicy:
             with translated_errors(connecting=True):
                 async with runner.pool.connection() as conn:
-                    return await load_data_policy(path, conn, settings.data)
+                    return await load_data_policy(path, conn, settings.data, settings.rbac.known_roles)
 
         path = policy_file(settings.policies)
         if path is None:

@@ -3,7 +3,9 @@
 The caller's parameters are JSON values bound to ``$1 .. $n`` after conversion to the types
 PostgreSQL infers for them; rowgate's own values (tenant, user) are bound after them.  The result
 is read through a portal that stops after ``data.max_rows`` rows, so no statement can make
-rowgate hold an unbounded result.  Reads run in read-only transactions.
+rowgate hold an unbounded result.  Reads run in read-only transactions.  Before anything runs,
+the caller must hold the permission of every operation the statement takes on every table
+(``proxy.data.access``).
 """
 
 from __future__ import annotations
@@ -12,17 +14,18 @@ from collections.abc import Sequence
 from typing import Any
 
 from config.errors import BadRequest
+from proxy.data.access import Caller
 from proxy.data.rest import DataApi
-from rls.subject import Subject
 from rls.template import Rewritten
 
 MAX_PARAMS = 1000
 
 
-async def run_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
+async def run_sql(api: DataApi, caller: Caller, sql: str, params: Sequence[Any]) -> dict[str, Any]:
     """``{"rows": [...], "rowCount": n, "columns": [{"name", "type"}]}`` for one statement."""
-    rewritten = _rewrite(api, subject, sql, params)
-    async with api.runner.transaction(subject, readonly=rewritten.kind == "select") as session:
+    rewritten = _rewrite(api, caller, sql, params)
+    caller.access.check(rewritten)
+    async with api.runner.transaction(caller.subject, readonly=rewritten.kind == "select") as session:
         result = await session.run(rewritten, params, json_params=True, max_rows=api.settings.max_rows)
     names = [name for name, _ in result.columns]
     if len(set(names)) != len(names):
@@ -38,15 +41,17 @@ async def run_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any
     }
 
 
-def explain_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
-    """The rewritten statement and the rule applied to each table, without running it."""
-    rewritten = _rewrite(api, subject, sql, params)
+def explain_sql(api: DataApi, caller: Caller, sql: str, params: Sequence[Any]) -> dict[str, Any]:
+    """The rewritten statement, the permissions it needs and the rule applied to each table,
+    without running it."""
+    rewritten = _rewrite(api, caller, sql, params)
     return {
         "sql": rewritten.sql,
         "kind": rewritten.kind,
         "params": list(params),
         "rowgateParams": list(rewritten.params),
         "policyVersion": api.policy.version,
+        "permissions": list(rewritten.permissions),
         "tables": [
             {
                 "table": rule.table,
@@ -61,9 +66,9 @@ def explain_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any])
     }
 
 
-def _rewrite(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> Rewritten:
+def _rewrite(api: DataApi, caller: Caller, sql: str, params: Sequence[Any]) -> Rewritten:
     if not sql.strip():
         raise BadRequest("Send the statement in sql.", code="empty_statement")
     if len(params) > MAX_PARAMS:
         raise BadRequest(f"At most {MAX_PARAMS} parameters per statement.", code="too_many_parameters")
-    return api.policy.rewriter.rewrite(sql, subject, len(params))
+    return api.policy.rewriter.rewrite(sql, caller.subject, len(params))

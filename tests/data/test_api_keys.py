@@ -74,4 +74,5 @@ async def test_a_publishable_key_reads_as_a_guest(client: Client) -> None:
         headers={"X-API-Key": publishable},
         json={"title": "spam", "status": "published"},
     )
-    assert (status, body["code"]) == (403, "operation_not_allowed")  # guests may not insert posts
+    # a guest holds rbac.guest_permissions (*:read): no posts:create, whatever the policy says
+    assert (status, body["code"], body["missing"]) == (403, "permission_denied", ["posts:create"])
