@@ -34,7 +34,6 @@ from config.errors import Forbidden
 from config.schema import Settings
 from rls.policy import PolicySet
 from rls.subject import Subject
-from rls.template import Rewritten
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,10 @@ class Access:
     granted: frozenset[str] | None
 
     def require(self, *permissions: str) -> None:
-        """Forbidden (``permission_denied``, naming each missing one) unless all are held."""
+        """Forbidden (``permission_denied``, naming each missing one) unless all are held.
+
+        Passed to ``Rewriter.rewrite`` as ``permit``, it runs before the statement is rendered,
+        and before the policy's own refusal of it."""
         granted = self.granted
         if granted is None:
             return
@@ -57,9 +59,9 @@ class Access:
                 extra={"missing": lacking},
             )
 
-    def check(self, rewritten: Rewritten) -> None:
-        """``require`` every permission the statement needs."""
-        self.require(*rewritten.permissions)
+    def permit(self, permissions: tuple[str, ...]) -> None:
+        """``require`` for ``Rewriter.rewrite``: every permission a statement needs."""
+        self.require(*permissions)
 
 
 #: For statements rowgate runs on its own behalf (an existence check, an owner check).

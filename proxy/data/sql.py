@@ -16,15 +16,14 @@ from typing import Any
 from config.errors import BadRequest
 from proxy.data.access import Caller
 from proxy.data.rest import DataApi
-from rls.template import Rewritten
+from rls.template import Permit, Rewritten
 
 MAX_PARAMS = 1000
 
 
 async def run_sql(api: DataApi, caller: Caller, sql: str, params: Sequence[Any]) -> dict[str, Any]:
     """``{"rows": [...], "rowCount": n, "columns": [{"name", "type"}]}`` for one statement."""
-    rewritten = _rewrite(api, caller, sql, params)
-    caller.access.check(rewritten)
+    rewritten = _rewrite(api, caller, sql, params, caller.access.permit)
     async with api.runner.transaction(caller.subject, readonly=rewritten.kind == "select") as session:
         result = await session.run(rewritten, params, json_params=True, max_rows=api.settings.max_rows)
     names = [name for name, _ in result.columns]
@@ -44,7 +43,7 @@ async def run_sql(api: DataApi, caller: Caller, sql: str, params: Sequence[Any])
 def explain_sql(api: DataApi, caller: Caller, sql: str, params: Sequence[Any]) -> dict[str, Any]:
     """The rewritten statement, the permissions it needs and the rule applied to each table,
     without running it."""
-    rewritten = _rewrite(api, caller, sql, params)
+    rewritten = _rewrite(api, caller, sql, params, None)
     return {
         "sql": rewritten.sql,
         "kind": rewritten.kind,
@@ -66,9 +65,11 @@ def explain_sql(api: DataApi, caller: Caller, sql: str, params: Sequence[Any]) -
     }
 
 
-def _rewrite(api: DataApi, caller: Caller, sql: str, params: Sequence[Any]) -> Rewritten:
+def _rewrite(
+    api: DataApi, caller: Caller, sql: str, params: Sequence[Any], permit: Permit | None
+) -> Rewritten:
     if not sql.strip():
         raise BadRequest("Send the statement in sql.", code="empty_statement")
     if len(params) > MAX_PARAMS:
         raise BadRequest(f"At most {MAX_PARAMS} parameters per statement.", code="too_many_parameters")
-    return api.policy.rewriter.rewrite(sql, caller.subject, len(params))
+    return api.policy.rewriter.rewrite(sql, caller.subject, len(params), permit=permit)

@@ -3,6 +3,8 @@ leakproof test, and the export text."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -280,3 +282,18 @@ def test_export_with_types_casts_the_settings_and_sets_defaults() -> None:
         'CREATE POLICY "rowgate_notes_update_role:editor" ON "public"."notes" AS PERMISSIVE FOR UPDATE '
         "TO PUBLIC USING (current_setting('rowgate.role', true) = 'editor' AND "
     ) in text
+
+
+def test_long_policy_names_stay_distinct_within_postgresqls_limit() -> None:
+    roles = ["r" * 40, "r" * 39 + "b"]  # alike up to where PostgreSQL would cut their policies' names
+    policies = parse_policies(
+        {
+            "defaults": {"tenant_column": "org_id"},
+            "tables": {"a_rather_long_table_name": {"select": [f"role:{r}" for r in roles]}},
+        }
+    )
+    names = re.findall(r'CREATE POLICY "([^"]+)"', export_postgres(policies))
+
+    assert len(names) == 2
+    assert len(set(names)) == 2
+    assert all(len(name.encode()) <= 63 for name in names)
