@@ -13,11 +13,13 @@ from tests.rls import world
 from tests.rls.conftest import World
 
 POLICIES = str(world.POLICIES_FILE)
+#: The test policies under the configuration that declares the custom role they name.
+CONFIGURED = ["--config", str(world.DATA / "rowgate.yaml"), "--policies", POLICIES]
 USER_A = ["--as", "user", "--tenant", world.ORG_A, "--user", world.USER_A]
 
 
 def test_check_validates_without_a_database(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["policy", "check", "--policies", POLICIES]) == 0
+    assert main(["policy", "check", *CONFIGURED]) == 0
     assert "4 table(s)" in capsys.readouterr().out
 
 
@@ -45,9 +47,7 @@ def test_the_policies_default_to_the_ones_the_config_names(
 
 
 def test_explain_without_a_database_says_how_to_get_the_columns(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        ["--database-url", "", "policy", "explain", "--policies", POLICIES, *USER_A, "SELECT 1 FROM tasks"]
-    )
+    code = main(["--database-url", "", "policy", "explain", *CONFIGURED, *USER_A, "SELECT 1 FROM tasks"])
 
     assert code == 1
     assert "pass --database-url" in capsys.readouterr().err
@@ -61,8 +61,7 @@ def test_explain_with_a_database(built: World, capsys: pytest.CaptureFixture[str
             built.url,
             "policy",
             "explain",
-            "--policies",
-            POLICIES,
+            *CONFIGURED,
             *USER_A,
             "SELECT * FROM tasks t",
         ]
@@ -88,8 +87,7 @@ def test_explain_of_a_refused_statement_exits_non_zero(
             built.url,
             "policy",
             "explain",
-            "--policies",
-            POLICIES,
+            *CONFIGURED,
             *USER_A,
             "SELECT * FROM payroll",
         ]
@@ -103,7 +101,7 @@ def test_explain_of_a_refused_statement_exits_non_zero(
 def test_check_lists_tables_without_policy_and_columns_the_rules_miss(
     built: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--database-url", built.url, "policy", "check", "--policies", POLICIES]) == 0
+    assert main(["--database-url", built.url, "policy", "check", *CONFIGURED]) == 0
     assert "no policy (every statement on it is refused): public.payroll" in capsys.readouterr().out
 
     wrong = tmp_path / "wrong.yaml"
@@ -146,7 +144,7 @@ cases:
 """
     )
 
-    code = main(["--database-url", built.url, "policy", "test", "--policies", POLICIES, str(cases)])
+    code = main(["--database-url", built.url, "policy", "test", *CONFIGURED, str(cases)])
 
     lines = capsys.readouterr().out.splitlines()
     assert code == 1
@@ -169,9 +167,7 @@ async def _count(url: str, sql: str) -> int:
 
 
 def test_export_prints_native_policies(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(["--database-url", "", "policy", "export", "--policies", POLICIES, "--format", "postgres"]) == 0
-    )
+    assert main(["--database-url", "", "policy", "export", *CONFIGURED, "--format", "postgres"]) == 0
 
     out = capsys.readouterr().out
     assert 'ALTER TABLE "public"."tasks" ENABLE ROW LEVEL SECURITY;' in out
