@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from auth.store.base import Handler
+from auth.store.base import Handler, Throttle
 from auth.tasks import cancel_and_wait
 from config.errors import ServiceUnavailable
 
@@ -24,6 +24,27 @@ _INCR = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
+"""
+
+# ``auth.store.base.gcra`` on Redis's own clock (so that every instance agrees), in microseconds:
+# KEYS[1] the bucket, ARGV[1] the interval between requests, ARGV[2] the window.  Answers
+# {allowed, remaining, wait in microseconds}; the bucket's time is kept until it is full again.
+_THROTTLE = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local interval = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local stored = redis.call('GET', KEYS[1])
+local tat = now
+if stored then tat = math.max(tonumber(stored), now) end
+local allow_at = tat + interval - window
+if now < allow_at then
+  return {0, 0, math.ceil(allow_at - now)}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+local remaining = math.floor((now - allow_at) / interval + 1e-9)
+return {1, remaining, math.ceil(allow_at + (remaining + 1) * interval - now)}
 """
 
 
@@ -45,6 +66,7 @@ class RedisStore:
         self._client = client
         self._prefix = prefix
         self._incr = client.register_script(_INCR)
+        self._throttle = client.register_script(_THROTTLE)
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -75,6 +97,14 @@ class RedisStore:
     async def incr(self, key: str, ttl: float) -> int:
         async with _translated():
             return int(await self._incr(keys=[self._k(key)], args=[max(1, int(ttl * 1000))]))
+
+    async def throttle(self, key: str, limit: int, window: float) -> Throttle:
+        micros = window * 1_000_000
+        async with _translated():
+            allowed, remaining, wait = await self._throttle(
+                keys=[self._k(key)], args=[f"{micros / limit:.3f}", f"{micros:.0f}"]
+            )
+        return Throttle(bool(allowed), int(remaining), int(wait) / 1_000_000)
 
     async def get(self, key: str) -> str | None:
         async with _translated():
