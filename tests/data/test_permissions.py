@@ -262,3 +262,39 @@ async def test_explain_lists_the_permissions_a_statement_needs(client: Client) -
     statement = "INSERT INTO tasks (title) SELECT name FROM projects ON CONFLICT DO NOTHING"
     status, body = await client.call("POST", "/v1/sql", "admin_a", json={"sql": statement, "explain": True})
     assert (status, body["permissions"]) == (200, ["projects:read", "tasks:create"])
+
+
+async def test_the_worked_example_of_the_readme(
+    client: Client, data_settings: Any, start_rowgate: Start
+) -> None:
+    await create_editor_role(client, ["tasks:read", "tasks:update"])
+    others = task_of(world.USER_A)["id"]
+    status, _ = await client.call("PATCH", f"/v1/data/tasks/{others}", EDITOR, json={"done": True})
+    assert status == 200  # tasks:update, and role:editor lets the row through
+    status, _ = await client.call("GET", "/v1/data/tasks", EDITOR)
+    assert status == 200
+    assert denied(await client.call("POST", "/v1/data/tasks", EDITOR, json={"title": "x"}), "tasks:create")
+    assert denied(await client.call("GET", "/v1/data/projects", EDITOR), "projects:read")
+
+    second = Client(client.http, await start_rowgate(data_settings()))
+    await client.enrol(OWNER)
+    status, created = await client.call(
+        "POST", "/v1/auth/api-keys", "admin_a", json={"name": "sync", "type": "secret", "scopes": ["tasks:*"]}
+    )
+    key = {"X-API-Key": created["key"]}
+    status, body = await client.call("POST", "/v1/data/tasks", json={"title": "synced"}, headers=key)
+    assert status == 201
+    status, body = await client.call("GET", "/v1/data/tasks", headers=key, params={"limit": "1000"})
+    assert status == 200
+    assert not any("internal_notes" in row for row in body["data"])  # the user group, not admin
+    status, body = await client.call("PATCH", f"/v1/data/tasks/{others}", json={"done": False}, headers=key)
+    assert (status, body["code"]) == (403, "operation_not_allowed")  # held, but no group of the policy
+
+    before = heard(second.server)
+    await client.call("PATCH", f"/v1/auth/members/{world.ADMIN_A}", OWNER, json={"role": "viewer"})
+    await hear(second.server, before, keys=1)
+    status, _ = await second.call("GET", "/v1/data/tasks", headers=key)
+    assert status == 200
+    assert denied(
+        await second.call("POST", "/v1/data/tasks", json={"title": "x"}, headers=key), "tasks:create"
+    )
