@@ -48,21 +48,19 @@ async def forward(request: web.Request) -> web.StreamResponse:
     if forwarder is None:
         raise NotFound("No such endpoint (no upstream is configured).")
     rule = match.rule
-    if rule is None or (rule.owner is None and rule.sql is None):
-        if request.headers.get("Upgrade", "").lower() == "websocket":
-            return await forwarder.forward_websocket(request, principal)
-        return await forwarder.forward(request, principal)
-    services = request.app[SERVICES]
-    policy = services.data.policy
-    caller = await data_caller(principal, services.tenancy.catalog, policy.policies, services.settings)
-    if rule.owner is not None:
-        await require_owner(services.data, rule.owner, match.params, caller.subject)
-    if request.headers.get("Upgrade", "").lower() == "websocket":
+    websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+    if rule is not None and (rule.owner is not None or rule.sql is not None):
+        services = request.app[SERVICES]
+        policy = services.data.policy
+        caller = await data_caller(principal, services.tenancy.catalog, policy.policies, services.settings)
+        if rule.owner is not None:
+            await require_owner(services.data, rule.owner, match.params, caller.subject)
+        if rule.sql is not None and not websocket:
+            limit = services.settings.data.max_body_size
+            new = await rewrite_request(request, rule.sql, caller, policy, limit)
+            return await forwarder.forward(request, principal, body=new.body, query=new.query)
+    if websocket:
         return await forwarder.forward_websocket(request, principal)
-    if rule.sql is not None:
-        limit = services.settings.data.max_body_size
-        new = await rewrite_request(request, rule.sql, caller, policy, limit)
-        return await forwarder.forward(request, principal, body=new.body, query=new.query)
     return await forwarder.forward(request, principal)
 
 
