@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,6 +62,7 @@ server: {{host: 127.0.0.1, port: {port}}}
 database: {{url: "{database_url}"}}
 redis: {{url: "{redis}", key_prefix: "rowgate-bench-{uuid.uuid4().hex[:8]}:"}}
 upstream: {{url: "{upstream}"}}
+tokens: {{issuer: "http://rowgate-bench"}}   # both instances accept one token
 routes:
   default: deny
   rules:
@@ -109,7 +111,7 @@ async def create_keys(config: Path, environ: dict[str, str], limits: dict[str, i
                     key.prefix,
                     key.digest,
                     per_second,
-                    None if per_second is None else "1 second",
+                    None if per_second is None else timedelta(seconds=1),
                 )
                 keys[name] = key.text
     finally:
@@ -177,6 +179,7 @@ def main() -> None:
                 create_keys(limited, environ, {"victim": None, "busy": None, "flood": 50, "any": None})
             )
             on, off = f"http://127.0.0.1:{port}/api/hello", f"http://127.0.0.1:{other_port}/api/hello"
+
             jwt, key = {"Authorization": f"Bearer {token}"}, {"X-API-Key": keys["any"]}
             if args.part in ("cost", "both"):
                 runs = measure(

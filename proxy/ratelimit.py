@@ -4,8 +4,10 @@ Every request to the upstream app, ``/v1/data`` or ``/v1/sql`` takes one request
 caller's budget: a secret API key's own (or the key's ``rateLimit``), a signed-in user's, or else
 its client IP address's (anonymous callers, publishable keys, refused credentials).  A budget is a
 token bucket in the ephemeral store (``EphemeralStore.throttle``): one round trip to Redis per
-request, atomic and shared by every instance, so an over-limit caller costs the others nothing
-but its own refusals.  rowgate's own endpoints (auth, rbac, admin, health, metrics, well-known)
+request, atomic and shared by every instance.  A refusal says how long the bucket stays empty
+(nothing refills it sooner: other instances only take from it), so the instance remembers that
+and refuses the caller's next requests until then without asking Redis: an over-limit caller's
+flood costs no round trip at all.  rowgate's own endpoints (auth, rbac, admin, health, metrics, well-known)
 are not counted here; the auth endpoints have their own limits (``auth.rate_limits``).
 
 Answers carry the RateLimit fields of the IETF httpapi working group, in the Structured Field
@@ -27,6 +29,8 @@ from __future__ import annotations
 
 import logging
 import math
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -78,6 +82,8 @@ def budget_of(principal: Principal, client_ip: str, limits: RateLimitSettings) -
 
 #: What a counted request spent: its budget and the store's verdict.
 SPENT: web.RequestKey[tuple[Budget, Throttle]] = web.RequestKey("rate_limit")
+#: Empty buckets one instance remembers at most (the least recently refused are forgotten).
+MAX_EMPTY = 10_000
 
 
 class CallerLimits:
@@ -98,6 +104,8 @@ class CallerLimits:
         #: Requests refused with 429, and requests let through unchecked (the store was away).
         self.refused = 0
         self.unchecked = 0
+        #: Buckets known to be empty: store key → monotonic time until which it stays empty.
+        self._empty: OrderedDict[str, float] = OrderedDict()
 
     def counts(self, path: str) -> bool:
         """Whether a request to ``path`` spends its caller's budget."""
@@ -108,14 +116,17 @@ class CallerLimits:
         if not self.counts(request.path):
             return await handler(request)
         budget = budget_of(request[PRINCIPAL], request[CLIENT_IP], self.limits)
-        try:
-            verdict = await request.app[SERVICES].store.throttle(budget.key, budget.limit, budget.window)
-        except ServiceUnavailable:
-            self.unchecked += 1
-            log.warning("rate limit not checked: the shared store is unreachable")
-            return await handler(request)
+        verdict = self._still_empty(budget.key)
+        if verdict is None:
+            try:
+                verdict = await request.app[SERVICES].store.throttle(budget.key, budget.limit, budget.window)
+            except ServiceUnavailable:
+                self.unchecked += 1
+                log.warning("rate limit not checked: the shared store is unreachable")
+                return await handler(request)
         request[SPENT] = (budget, verdict)
         if not verdict.allowed:
+            self._remember_empty(budget.key, verdict.wait)
             self.refused += 1
             raise TooManyRequests(
                 f"Too many requests for this {_WHO[budget.policy]} ({budget.limit} per {budget.window}s); "
@@ -123,6 +134,23 @@ class CallerLimits:
                 retry_after=seconds(verdict.wait),
             )
         return await handler(request)
+
+    def _still_empty(self, key: str) -> Throttle | None:
+        """A refusal without asking the store, while a bucket that refused is known to be empty."""
+        until = self._empty.get(key)
+        if until is None:
+            return None
+        wait = until - time.monotonic()
+        if wait <= 0:
+            del self._empty[key]
+            return None
+        return Throttle(False, 0, wait)
+
+    def _remember_empty(self, key: str, wait: float) -> None:
+        self._empty[key] = time.monotonic() + wait
+        self._empty.move_to_end(key)
+        while len(self._empty) > MAX_EMPTY:
+            self._empty.popitem(last=False)
 
     @staticmethod
     async def add_fields(request: web.BaseRequest, response: web.StreamResponse) -> None:

@@ -220,7 +220,7 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 @pytest.mark.slow
-async def test_without_the_store_requests_go_on_unchecked_and_are_counted(
+async def test_without_the_store_requests_go_on_unchecked_but_empty_buckets_stay_empty(
     private_redis: PrivateRedis,
     make_settings: SettingsFactory,
     start_app: StartApp,
@@ -232,10 +232,15 @@ async def test_without_the_store_requests_go_on_unchecked_and_are_counted(
         make_settings(**ROUTES, **SMALL, **{"upstream.url": upstream, "redis.url": private_redis.url})
     )
     t = Tenancy(server, http)
-    assert (await t.call("GET", "/public/hello")).status == 200
+    alice = await t.member()
+    assert [a.status for a in await spend(t, 4)] == [200, 200, 200, 429]  # the IP's budget is gone
     private_redis.stop()
-    answers = await spend(t, 5)
+    # A bucket that refused stays empty until its Retry-After: no need to ask the store.
+    assert [a.status for a in await spend(t, 3)] == [429, 429, 429]
+    answers = await spend(t, 5, "/api/hello", who=alice)
     assert [a.status for a in answers] == [200] * 5
     assert "RateLimit" not in answers[0].headers
     async with http.get(f"{server.url}/metrics") as response:
-        assert "rowgate_rate_limit_unchecked 5" in await response.text()
+        text = await response.text()
+    assert "rowgate_rate_limit_unchecked 5" in text
+    assert "rowgate_rate_limit_refused 4" in text
