@@ -133,19 +133,15 @@ def isolation(url: str, keys: dict[str, str], rounds: int, duration: int, connec
             try:
                 requests, rps, p99 = wrk(url, duration, 4, {"X-API-Key": keys["victim"]})
             finally:
-                if background is not None:
-                    out, _ = background.communicate()
-                    summary = [
-                        line.strip()
-                        for line in out.splitlines()
-                        if "Requests/sec" in line or "Non-2xx" in line
-                    ]
-                    print("   the other key: " + "; ".join(summary))
+                out = background.communicate()[0] if background is not None else ""
             runs.append(Run(scenario, requests, rps, p99, None))
-            print(
-                f"round {round_number + 1} victim while {scenario:6} {rps:8.0f} req/s  p99 {p99:6.2f} ms",
-                flush=True,
-            )
+            shown = f"{rps:8.0f} req/s  p99 {p99:6.2f} ms"
+            print(f"round {round_number + 1} victim while {scenario:6} {shown}", flush=True)
+            summary = [
+                line.strip() for line in out.splitlines() if "Requests/sec" in line or "Non-2xx" in line
+            ]
+            if summary:
+                print("   the other key: " + "; ".join(summary), flush=True)
     return runs
 
 
