@@ -72,8 +72,10 @@ def seconds(wait: float) -> int:
 def budget_of(principal: Principal, client_ip: str, limits: RateLimitSettings) -> Budget:
     """The budget ``principal`` calling from ``client_ip`` spends."""
     if principal.api_key_id is not None and not principal.is_publishable_key:
-        own = principal.rate_limit
-        limit, window = own if own is not None else (limits.api_key.limit, limits.api_key.seconds)
+        limit, window = principal.rate_limit or (limits.api_key.limit, limits.api_key.seconds)
+        ceiling = limits.max_api_key  # lowered since the key was given its own: the ceiling holds
+        if limit > ceiling.limit or limit * ceiling.seconds > ceiling.limit * window:
+            limit, window = ceiling.limit, ceiling.seconds
         return Budget("api-key", f"quota:key:{principal.api_key_id}", limit, window)
     if principal.user_id is not None:
         return Budget("user", f"quota:user:{principal.user_id}", limits.user.limit, limits.user.seconds)

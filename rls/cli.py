@@ -55,6 +55,7 @@ class RoleGrants:
     holds: Callable[[str], bool]
     #: Whether it is one of ``rbac.admin_roles`` (then its members are RLS admins).
     admin: bool
+    #: Where it comes from: built-in, an organisation's custom role, or unknown.
     where: str
 
 
@@ -163,7 +164,8 @@ def _explain(
         _print_role(role, sys.stdout)
     if args.sql is None:
         if role is None:
-            print("explain: give a statement, or --role NAME to see what a role gets", file=sys.stderr)
+            hint = "run `rowgate policy explain --role NAME`" if args.role else "or --role NAME"
+            print(f"explain: give a statement, {hint} to see what a role gets", file=sys.stderr)
             return 2
         _print_role_tables(policies, subject, role, sys.stdout)
         return 0

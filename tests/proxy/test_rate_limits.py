@@ -12,8 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 
+from auth.principal import Principal
 from config import Settings
+from config.limits import RateLimitSettings
 from proxy.demo import build_demo_app
+from proxy.ratelimit import budget_of
 from tests.conftest import RunningServer, SettingsFactory
 from tests.proxy.authkit import Start, StartApp
 from tests.proxy.test_redis_outage import PrivateRedis
@@ -244,3 +247,21 @@ async def test_without_the_store_requests_go_on_unchecked_but_empty_buckets_stay
         text = await response.text()
     assert "rowgate_rate_limit_unchecked 5" in text
     assert "rowgate_rate_limit_refused 4" in text
+
+
+def test_a_keys_own_limit_never_exceeds_the_configured_ceiling() -> None:
+    # The ceiling may be lowered after a key was given its own limit: it holds all the same.
+    limits = RateLimitSettings.model_validate(
+        {"api_key": {"limit": 50, "window": "1m"}, "max_api_key": {"limit": 100, "window": "1m"}}
+    )
+    for given, expected in (
+        ((10, 60), (10, 60)),
+        ((500, 60), (100, 60)),
+        ((100, 1), (100, 60)),
+        (None, (50, 60)),
+    ):
+        key = Principal(
+            method="api_key", org_id="o", api_key_id="k", groups=frozenset({"user"}), rate_limit=given
+        )
+        budget = budget_of(key, "127.0.0.1", limits)
+        assert (budget.policy, budget.limit, budget.window) == ("api-key", *expected), given
