@@ -64,7 +64,7 @@ class Access:
         self.require(*permissions)
 
 
-#: For statements rowgate runs on its own behalf (an existence check, an owner check).
+#: For statements rowgate runs on its own behalf (is the row there at all?), and ``data.permissions: off``.
 UNCHECKED = Access(None)
 
 
@@ -76,19 +76,18 @@ class Caller:
     access: Access
 
 
-def subject_of(principal: Principal, role: str | None = None) -> Subject:
-    """The RLS subject of a principal: its user, tenant, groups and (checked) role."""
-    return Subject(user_id=principal.user_id, tenant_id=principal.org_id, groups=principal.groups, role=role)
-
-
 async def data_caller(
     principal: Principal, catalog: RoleCatalog, policies: PolicySet, settings: Settings
 ) -> Caller:
-    """The caller ``principal`` is on the data API under ``policies``."""
+    """The caller ``principal`` is on the data API under ``policies``: its user, tenant, groups
+    and (existing) role as the RLS subject, and its table permissions."""
     role = await _existing_role(principal, catalog, policies)
+    subject = Subject(
+        user_id=principal.user_id, tenant_id=principal.org_id, groups=principal.groups, role=role
+    )
     if settings.data.permissions == "off":
-        return Caller(subject_of(principal, role), UNCHECKED)
-    return Caller(subject_of(principal, role), Access(_held(principal, settings.rbac.guest_permissions)))
+        return Caller(subject, UNCHECKED)
+    return Caller(subject, Access(_held(principal, settings.rbac.guest_permissions)))
 
 
 def _held(principal: Principal, guest: tuple[str, ...]) -> frozenset[str]:
