@@ -3,8 +3,9 @@
 Every request to the upstream app, ``/v1/data`` or ``/v1/sql`` takes one request from its
 caller's budget: a secret API key's own (or the key's ``rateLimit``), a signed-in user's, or else
 its client IP address's (anonymous callers, publishable keys, refused credentials).  A budget is a
-token bucket in the ephemeral store (``EphemeralStore.throttle``): one round trip to Redis per
-request, atomic and shared by every instance.  A refusal says how long the bucket stays empty
+token bucket in the ephemeral store (``EphemeralStore.throttle``): at most one round trip to
+Redis per request (the requests of one event-loop turn share one pipeline), atomic and shared by
+every instance.  A refusal says how long the bucket stays empty
 (nothing refills it sooner: other instances only take from it), so the instance remembers that
 and refuses the caller's next requests until then without asking Redis: an over-limit caller's
 flood costs no round trip at all.  rowgate's own endpoints (auth, rbac, admin, health, metrics, well-known)
