@@ -28,6 +28,8 @@ class Principal:
     token_id: str | None = None
     #: RLS groups this principal belongs to (``admin``, ``user``, ``guest``).
     groups: frozenset[str] = field(default=frozenset({"guest"}))
+    #: A secret API key's own rate limit, ``(requests, window in seconds)``; None: the configured one.
+    rate_limit: tuple[int, int] | None = None
 
     @property
     def is_guest(self) -> bool:

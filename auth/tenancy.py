@@ -85,7 +85,7 @@ async def open_tenancy(
             catalog=catalog,
             roles=CustomRoles(db, catalog, settings.rbac),
             members=Members(db, catalog, revocations, verifier),
-            api_keys=ApiKeys(db, verifier, usage, settings.api_keys),
+            api_keys=ApiKeys(db, verifier, usage, settings.api_keys, settings.rate_limits.max_api_key),
             key_verifier=verifier,
             usage=usage,
             issuers=issuers,

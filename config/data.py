@@ -12,6 +12,7 @@ from config.model import Model
 from config.units import Duration, Size
 
 SqlAccess = Literal["off", "admin", "authenticated", "public"]
+Permissions = Literal["enforce", "off"]
 
 
 class DataSettings(Model):
@@ -19,6 +20,9 @@ class DataSettings(Model):
 
     #: Who may use ``POST /v1/sql``: off, admin (tenant admins), authenticated, public.
     sql_access: SqlAccess = "authenticated"
+    #: ``enforce``: every operation on a table needs the caller's permission ``<table>:<action>``
+    #: (read, create, update, delete), before the row policy confines it; ``off``: rows only.
+    permissions: Permissions = "enforce"
     #: ``limit`` when a REST read gives none, and the largest ``limit`` it may ask for.
     default_limit: int = Field(100, ge=1, le=100_000)
     max_limit: int = Field(1000, ge=1, le=100_000)

@@ -18,6 +18,7 @@ from pydantic import Field, field_validator
 
 from config.data import DataSettings
 from config.identity import AuthSettings, MailSettings, identity_problems
+from config.limits import RateLimitSettings, rate_limit_problems
 from config.model import Model
 from config.tenancy import (
     ApiKeySettings,
@@ -278,6 +279,7 @@ class Settings(Model):
     auth: AuthSettings = AuthSettings()
     mail: MailSettings = MailSettings()
     api_keys: ApiKeySettings = ApiKeySettings()
+    rate_limits: RateLimitSettings = RateLimitSettings()
     invitations: InvitationSettings = InvitationSettings()
     issuers: tuple[ExternalIssuer, ...] = ()
 
@@ -339,6 +341,7 @@ def cross_field_problems(settings: Settings) -> list[str]:
                 f"can require permissions (this one is {rule.level})"
             )
     problems.extend(tenancy_problems(settings.mode, settings.issuer, settings.rbac, settings.issuers))
+    problems.extend(rate_limit_problems(settings.rate_limits))
     return problems
 
 

@@ -46,9 +46,21 @@ def check_required(values: tuple[str, ...]) -> tuple[str, ...]:
     return values
 
 
+#: What the shipped policies (``config/policies.yaml``) let each role do: members create, read,
+#: update and delete tasks (the policy keeps updates and deletes to their own), read projects, and
+#: write posts; viewers only read.
 DEFAULT_ROLES: Mapping[str, tuple[str, ...]] = {
     "admin": ("*",),
-    "member": ("tasks:create", "tasks:read", "tasks:update", "projects:read"),
+    "member": (
+        "tasks:create",
+        "tasks:read",
+        "tasks:update",
+        "tasks:delete",
+        "projects:read",
+        "posts:create",
+        "posts:read",
+        "posts:update",
+    ),
     "viewer": ("*:read",),
 }
 
@@ -61,6 +73,12 @@ class RbacSettings(Model):
     #: Further permissions listed by ``GET /v1/rbac/permissions`` (those named by roles and route
     #: rules are listed anyway).
     permissions: tuple[str, ...] = ()
+    #: What callers without a role hold on the data API (anonymous callers, publishable keys,
+    #: users without an organisation): the policy's ``guest`` group still decides the rows.
+    guest_permissions: tuple[str, ...] = ("*:read",)
+    #: Custom roles (created per organisation through ``/v1/rbac/roles``) that policies may name
+    #: as ``role:<name>``; an organisation without such a role grants nothing through it.
+    policy_roles: tuple[str, ...] = ()
     #: Custom roles one organisation may define.
     max_custom_roles: int = Field(50, ge=0, le=10_000)
     #: How long an instance keeps an organisation's custom roles before re-reading them (changes
@@ -80,6 +98,24 @@ class RbacSettings(Model):
     @classmethod
     def _permissions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return check_required(value)
+
+    @field_validator("guest_permissions")
+    @classmethod
+    def _guest_permissions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_granted(value)
+
+    @field_validator("policy_roles")
+    @classmethod
+    def _policy_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not ROLE_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"expected role names like editor or billing-admin, got {bad}")
+        return value
+
+    @property
+    def known_roles(self) -> frozenset[str]:
+        """The role names policies may name: built-in ones and ``policy_roles``."""
+        return frozenset(self.roles) | frozenset(self.policy_roles)
 
 
 class ApiKeySettings(Model):
@@ -179,6 +215,11 @@ def tenancy_problems(
         problems.append(f"rbac.admin_roles: {missing} are not roles declared under rbac.roles")
     if not rbac.admin_roles:
         problems.append("rbac.admin_roles: name at least one role (organisations need an admin)")
+    builtin = sorted(set(rbac.policy_roles) & set(rbac.roles))
+    if builtin:
+        problems.append(
+            f"rbac.policy_roles: {builtin} are built-in roles (rbac.roles); list custom ones only"
+        )
     seen: set[str] = set()
     for index, entry in enumerate(issuers):
         where = f"issuers[{index}]"

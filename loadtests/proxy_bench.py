@@ -14,6 +14,10 @@ For every run it reads the rowgate process's CPU time from ``/proc`` before and 
 report gives requests per second, p99 latency and rowgate CPU microseconds per request, and the
 ratios between scenarios measured in the same rounds.
 
+Per-caller rate limits are on, generous enough never to refuse: every proxied request is checked
+against its caller's budget, in the process's own store, or in Redis with ``--redis URL`` (one
+round trip per request, as a deployment of several instances runs).
+
     python loadtests/proxy_bench.py --rounds 3 --duration 10 --create-api-key
 
 PostgreSQL: the server of ``ROWGATE_DATABASE_URL`` (default: the local one); the benchmark creates
@@ -45,10 +49,16 @@ from harness import (
 )
 
 
-def write_config(folder: Path, port: int, upstream: str, database_url: str, access_log: bool) -> Path:
+def write_config(
+    folder: Path, port: int, upstream: str, database_url: str, access_log: bool, redis: str | None
+) -> Path:
     path = folder / "rowgate.yaml"
+    store = f'redis: {{url: "{redis}", key_prefix: "rowgate-bench-{uuid.uuid4().hex[:8]}:"}}' if redis else ""
+    generous = "{limit: 1000000, window: 1s}"
     path.write_text(
         f"""
+{store}
+rate_limits: {{api_key: {generous}, user: {generous}, ip: {generous}, max_api_key: {generous}}}
 data_dir: {folder / "data"}
 policies: {ROOT / "config" / "policies.yaml"}
 server: {{host: 127.0.0.1, port: {port}}}
@@ -106,6 +116,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-access-log", action="store_true", help="turn rowgate's access log off")
+    parser.add_argument("--redis", metavar="URL", help="the shared store (default: rowgate's in-process one)")
     parser.add_argument("--api-key", help="also measure X-API-Key authentication with this key")
     parser.add_argument(
         "--create-api-key",
@@ -126,7 +137,7 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
     upstream = f"http://127.0.0.1:{app_port}"
     demo = ([sys.executable, "-m", "proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
     with tempfile.TemporaryDirectory() as tmp:
-        config = write_config(Path(tmp), port, upstream, database_url, not args.no_access_log)
+        config = write_config(Path(tmp), port, upstream, database_url, not args.no_access_log, args.redis)
         with running(config, port, environ, [demo]) as pids:
             pid = pids.rowgate
             token = asyncio.run(

@@ -30,6 +30,7 @@ from proxy.handlers import (
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from proxy.middlewares import problems, request_context
 from proxy.pipeline import Authenticator, Pipeline, authentication
+from proxy.ratelimit import add_rate_limits
 from proxy.routes import RouteTable
 from proxy.services import Services, open_services
 
@@ -55,6 +56,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     )
     app[SETTINGS] = settings
     app[TRUSTED_PROXIES] = TrustedProxies(settings.server.trusted_proxies)
+    add_rate_limits(app, settings)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:

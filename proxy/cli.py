@@ -116,14 +116,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_policy(args: argparse.Namespace) -> int:
     """``rowgate policy check|explain|test|export``: the policy tools, with the configured database
-    (when ``database.url`` is set) for the tables' columns."""
+    (when ``database.url`` is set) for the tables' columns and custom roles, and the configured
+    roles for ``explain --role``."""
+    from proxy.roles import role_lookup
     from rls.cli import run_policy_command
 
     overrides = {"policies": args.policies} if args.policies else {}
     settings = load_settings(args.config, overrides=overrides)
     if not args.policies:
         args.policies = str(settings.policies)
-    return run_policy_command(args, settings.database.url)
+    url = settings.database.url
+    return run_policy_command(args, url, role_lookup(settings, url))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

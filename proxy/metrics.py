@@ -13,6 +13,7 @@ from collections import Counter
 from aiohttp import web
 
 from proxy.keys import SERVICES
+from proxy.ratelimit import CALLER_LIMITS
 
 #: Upper bounds (seconds) of the latency histogram buckets.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -67,6 +68,11 @@ async def metrics(request: web.Request) -> web.Response:
         # Revocations enforced here but not yet shared through the store (it was unreachable).
         "rowgate_revocations_pending": float(services.revocations.pending),
     }
+    limits = request.app.get(CALLER_LIMITS)
+    if limits is not None:
+        extra["rowgate_rate_limit_refused"] = float(limits.refused)
+        # Requests let through without a check because the shared store was unreachable.
+        extra["rowgate_rate_limit_unchecked"] = float(limits.unchecked)
     return web.Response(text=request.app[METRICS].render(extra), content_type="text/plain", charset="utf-8")
 
 

@@ -2,14 +2,22 @@
 
     rowgate policy check   [--policies PATH]                 validate; list tables without policy
     rowgate policy explain [--policies PATH] --as user --tenant T --user U "SQL"
+    rowgate policy explain [--policies PATH] --role NAME ["SQL"]   what a role gets
     rowgate policy test    [--policies PATH] FILE             run the cases of a test file
     rowgate policy export  [--policies PATH] [--sql] [--data-role ROLE]   the second wall as SQL
 
 ``--policies`` defaults to the policy file the configuration names (``--config PATH``, else
 ``ROWGATE_CONFIG``, else the bundled configuration; ``ROWGATE_POLICIES`` overrides it).  The
-commands that can use a database (check, explain, test, export) take the database URL from
-``rowgate``; run as ``python -m rls.cli policy ...``, from ``--database-url`` or the
-configuration's ``database.url``.  Exit codes: 0 fine, 1 refused or failed, 2 invalid input.
+configuration's roles (``rbac.roles`` and ``rbac.policy_roles``) are the ones ``role:<name>``
+groups may name.  The commands that can use a database (check, explain, test, export) take the
+database URL from ``rowgate``; run as ``python -m rls.cli policy ...``, from ``--database-url``
+or the configuration's ``database.url``.  Exit codes: 0 fine, 1 refused or failed, 2 invalid
+input.
+
+``explain --role`` shows the role's table permissions beside the rows the policy gives it, per
+table and operation (or, with a statement, the permissions the statement needs and whether the
+role holds them).  What a role holds comes from ``rowgate`` (``roles``), which knows the
+configuration's roles and reads an organisation's custom role with ``--tenant`` and a database.
 
 ``export`` prints the second wall (``rls.export``): the role the data API runs as (``--data-role``,
 default ``data.role`` of the configuration), its grants and the native policies.  With ``--sql``
@@ -22,7 +30,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 import asyncpg
@@ -32,13 +41,33 @@ from config import load_settings
 from config.data import DataSettings
 from config.errors import ConfigError, QueryRefused, WriteRefused
 from rls.export import DEFAULT_ROLE, export_postgres
+from rls.grants import grant
 from rls.introspect import introspect
-from rls.policy import PolicySet, load_policies
+from rls.policy import ACTIONS, OPERATIONS, PolicySet, load_policies
 from rls.rewrite import Rewriter, Rewritten
 from rls.schema import Schema, schema_problems
 from rls.subject import Subject
 from rls.testcases import load_cases, run_cases
 from rls.wall import plan_for, script_for
+
+
+@dataclass(frozen=True, slots=True)
+class RoleGrants:
+    """What a role holds on the data API, as ``rowgate`` knows it."""
+
+    name: str
+    #: Its permissions as configured (None: unknown, a custom role not read from a database).
+    permissions: tuple[str, ...] | None
+    #: Whether it holds a permission (``tasks:read``), wildcards applied.
+    holds: Callable[[str], bool]
+    #: Whether it is one of ``rbac.admin_roles`` (then its members are RLS admins).
+    admin: bool
+    #: Where it comes from: built-in, an organisation's custom role, or unknown.
+    where: str
+
+
+#: Looks a role up by name (and tenant, for custom roles): given by ``rowgate``.
+RoleLookup = Callable[[str, str | None], RoleGrants]
 
 
 def add_policy_commands(subparsers: Any) -> None:
@@ -55,14 +84,16 @@ def add_policy_commands(subparsers: Any) -> None:
     commands.add_parser("check", parents=[common], help="validate the policies; list tables without one")
     explain = commands.add_parser("explain", parents=[common], help="show how a statement is rewritten")
     explain.add_argument(
-        "--as", dest="groups", default="user", help="groups, comma-separated (admin,user,guest)"
+        "--as",
+        dest="groups",
+        help="groups, comma-separated (admin,user,guest); default: the role's (admin,user or user)",
     )
     explain.add_argument("--tenant", help="the tenant (org) id")
     explain.add_argument("--user", help="the user id")
-    explain.add_argument("--role", help="the role name")
+    explain.add_argument("--role", help="the role name: show what it may do on every table")
     explain.add_argument("--params", type=int, default=0, help="how many $n parameters the statement binds")
     explain.add_argument("--dialect", help="SQL dialect (default: the policies' dialect)")
-    explain.add_argument("sql", help="the statement")
+    explain.add_argument("sql", nargs="?", help="the statement (optional with --role)")
     test = commands.add_parser("test", parents=[common], help="run a YAML file of policy test cases")
     test.add_argument("file", help="the test file")
     export = commands.add_parser(
@@ -75,13 +106,15 @@ def add_policy_commands(subparsers: Any) -> None:
     export.add_argument("--data-role", help="the role the data API runs as (default: data.role)")
 
 
-def run_policy_command(args: argparse.Namespace, database_url: str | None) -> int:
+def run_policy_command(
+    args: argparse.Namespace, database_url: str | None, roles: RoleLookup | None = None
+) -> int:
     """Run the ``policy`` subcommand in ``args``; the exit code."""
     try:
         policies = _policies(args)
-        command = {"check": _check, "explain": _explain, "test": _test, "export": _export}[
-            args.policy_command
-        ]
+        if args.policy_command == "explain":
+            return _explain(args, policies, database_url, roles)
+        command = {"check": _check, "test": _test, "export": _export}[args.policy_command]
         return command(args, policies, database_url)
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
@@ -89,9 +122,8 @@ def run_policy_command(args: argparse.Namespace, database_url: str | None) -> in
 
 
 def _policies(args: argparse.Namespace) -> PolicySet:
-    if args.policies:
-        return load_policies(args.policies)
-    return load_policies(load_settings(args.config).policies)
+    settings = load_settings(args.config)
+    return load_policies(args.policies or settings.policies, roles=settings.rbac.known_roles)
 
 
 def _schema(policies: PolicySet, database_url: str | None) -> Schema:
@@ -130,13 +162,26 @@ def _check(args: argparse.Namespace, policies: PolicySet, database_url: str | No
     return 1 if problems else 0
 
 
-def _explain(args: argparse.Namespace, policies: PolicySet, database_url: str | None) -> int:
-    groups = frozenset(g.strip() for g in args.groups.split(",") if g.strip())
+def _explain(
+    args: argparse.Namespace, policies: PolicySet, database_url: str | None, roles: RoleLookup | None
+) -> int:
+    role = roles(args.role, args.tenant) if args.role and roles is not None else None
+    default = "admin,user" if role is not None and role.admin else "user"
+    groups = frozenset(g.strip() for g in (args.groups or default).split(",") if g.strip())
     try:
         subject = Subject(args.user, args.tenant, groups, args.role)
     except (TypeError, ValueError) as error:
         print(f"--as/--tenant/--user: {error}", file=sys.stderr)
         return 2
+    if role is not None:
+        _print_role(role, sys.stdout)
+    if args.sql is None:
+        if role is None:
+            hint = "run `rowgate policy explain --role NAME`" if args.role else "or --role NAME"
+            print(f"explain: give a statement, {hint} to see what a role gets", file=sys.stderr)
+            return 2
+        _print_role_tables(policies, subject, role, sys.stdout)
+        return 0
     rewriter = Rewriter(policies, args.dialect, schema=_schema(policies, database_url))
     try:
         rewritten = rewriter.rewrite(args.sql, subject, args.params)
@@ -148,7 +193,45 @@ def _explain(args: argparse.Namespace, policies: PolicySet, database_url: str | 
             )
         return 1
     _print_explanation(rewritten, rewriter, args.params, sys.stdout)
+    if role is not None and role.permissions is not None:
+        lacking = [p for p in rewritten.permissions if not role.holds(p)]
+        held = [p for p in rewritten.permissions if role.holds(p)]
+        print(f"-- needs: {', '.join(rewritten.permissions)}", file=sys.stdout)
+        if lacking:
+            print(
+                f"-- role {role.name} lacks {', '.join(lacking)}: refused (permission_denied)",
+                file=sys.stdout,
+            )
+            return 1
+        print(f"-- role {role.name} holds {', '.join(held)}", file=sys.stdout)
     return 0
+
+
+def _print_role(role: RoleGrants, out: TextIO) -> None:
+    held = ", ".join(role.permissions) if role.permissions is not None else "unknown"
+    print(f"role {role.name} ({role.where}): {held or 'no permissions'}", file=out)
+
+
+def _print_role_tables(policies: PolicySet, subject: Subject, role: RoleGrants, out: TextIO) -> None:
+    """Per table and operation: the permission the role needs, whether it holds it, and the rows."""
+    signature = policies.signature(Subject("<user>", "<tenant>", subject.groups, subject.role))
+    groups = ", ".join(signature[0])
+    print(f"as groups [{groups}] (and self, with a user id)", file=out)
+    for table in policies.tables.values():
+        print(table.qualified, file=out)
+        resource = policies.resource(table)
+        for operation in OPERATIONS:
+            permission = f"{resource}:{ACTIONS[operation]}"
+            rows = grant(table, operation, signature).describe()
+            print(
+                f"  {operation:<6}  {permission:<28} {_verdict(role, permission):<8} rows: {rows}", file=out
+            )
+
+
+def _verdict(role: RoleGrants, permission: str) -> str:
+    if role.permissions is None:
+        return "?"
+    return "held" if role.holds(permission) else "missing"
 
 
 def _print_explanation(rewritten: Rewritten, rewriter: Rewriter, params: int, out: TextIO) -> None:

@@ -127,6 +127,8 @@ class Context:
     #: Whether the statement returns rows only for rowgate's own checks (drop them).
     discard_rows: bool = False
     rules: list[TableRule] = field(default_factory=list)
+    #: What the statement does to each table, by permission resource: ``{"tasks": {"read"}}``.
+    operations: dict[str, set[str]] = field(default_factory=dict)
 
     def grant(self, table: TablePolicy, operation: str) -> Grant:
         """The subject's grant of ``operation`` on ``table``."""

@@ -31,7 +31,9 @@ The caller comes from the settings ``rls.execute`` sets per transaction: ``rowga
 (the version), read with ``current_setting(name, true)`` (NULL when unset, and '' turned into
 NULL).  Group membership is
 ``'admin' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))``; ``self``
-needs only the owner comparison, which no row passes without a user.
+needs only the owner comparison, which no row passes without a user; ``role:<name>`` is
+``current_setting('rowgate.role', true) = '<name>'``.  Policy names longer than PostgreSQL's
+63 bytes end in a hash of the whole name, so that truncation never makes two policies one.
 
 The owner rule (``rls.owners``: a row a caller inserts, or whose owner column it sets, holds the
 caller's id unless the caller writes as the tenant's admin) must tell an UPDATE that sets the
@@ -62,7 +64,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from rls.owners import TRIGGER_MARK
-from rls.policy import OPERATIONS, PolicySet, TablePolicy
+from rls.policy import OPERATIONS, PolicySet, TablePolicy, role_of
 from rls.schema import Schema, SchemaInput
 
 #: The role ``data.role`` names unless configured otherwise.
@@ -278,10 +280,14 @@ ROW_SECURITY_KINDS = frozenset({"r", "p"})
 
 
 def policy_name(table: str, operation: str, group: str, version: str) -> str:
-    """``rowgate_<table>_<operation>_<group>_<version>``, without the table when too long."""
-    tail = f"{operation}_{group}_{version[:8]}"
-    name = f"rowgate_{table}_{tail}"
-    return name if len(name.encode()) <= _MAX_NAME else f"rowgate_{tail}"
+    """``rowgate_<table>_<operation>_<group>_<version>``; when that is longer than PostgreSQL
+    keeps (it would truncate, and two long names could become one), its head and a digest."""
+    name = f"rowgate_{table}_{operation}_{group}_{version[:8]}"
+    if len(name.encode()) <= _MAX_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    head = name.encode()[: _MAX_NAME - 9].decode(errors="ignore")
+    return f"{head}_{digest}"
 
 
 def _policies(
@@ -363,8 +369,12 @@ def _clauses(operation: str, condition: str) -> str:
 
 def _condition(table: TablePolicy, group: str, types: Mapping[str, str], version: str) -> str:
     parts = [f"current_setting('{VERSION_SETTING}', true) = {literal(version)}"]
-    if group != "self":
-        parts.append(f"'{group}' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))")
+    role = role_of(group)
+    if role is not None:
+        parts.append(f"current_setting('rowgate.role', true) = {literal(role)}")
+    elif group != "self":
+        groups = "string_to_array(current_setting('rowgate.groups', true), ',')"
+        parts.append(f"{literal(group)} = ANY ({groups})")
     if table.tenant_column:
         parts.append(_equals(table.tenant_column, "tenant", types))
     if group == "self" and table.owner_column:

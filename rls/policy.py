@@ -9,8 +9,8 @@
     functions: {allow: [], deny: []}          # see rls.functions
     tables:
       tasks:
-        select: [admin, user]                 # groups: admin, user, self, guest
-        update: [admin, self]                 # self: rows whose owner column is the caller
+        select: [admin, user]                 # groups: admin, user, self, guest, role:<name>
+        update: [admin, role:editor, self]    # self: rows whose owner column is the caller
         columns:
           all: [id, org_id, created_by, title, internal_notes]   # optional, else from the schema
           hidden: {user: [internal_notes]}
@@ -35,6 +35,10 @@ too (it would mean nothing).
 Owners: on a table with an owner column, a row a caller inserts, or whose owner column it sets,
 must hold the caller's own id there unless the caller writes as the tenant's admin (``rls.owners``
 says exactly when); ``owner_writable: true`` lifts that rule for the table.
+
+``role:<name>`` is a group of the callers whose role (built-in, or an organisation's custom
+role) is ``name``; given ``roles`` (the role names the deployment knows: ``rbac.roles`` and
+``rbac.policy_roles``), a name outside them is a problem of the file.
 """
 
 from __future__ import annotations
@@ -42,25 +46,43 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from config.errors import ConfigError
 from config.loader import describe_validation_errors, read_yaml
+from config.tenancy import ROLE_NAME
 from rls import filters as filter_rules
 from rls.functions import FunctionPolicy, never_allowed
 from rls.names import dialect_of, is_catalog, parse_column, parse_name
+from rls.subject import Signature, Subject
 
 OPERATIONS = ("select", "insert", "update", "delete")
 POLICY_GROUPS = ("admin", "user", "self", "guest")
+#: The action of each operation in a table permission (``tasks:read`` lets a caller select).
+ACTIONS = {"select": "read", "insert": "create", "update": "update", "delete": "delete"}
+ROLE_PREFIX = "role:"
 
-Group = Literal["admin", "user", "self", "guest"]
+
+def role_of(group: str) -> str | None:
+    """The role name of a ``role:<name>`` group (None for the other groups)."""
+    return group[len(ROLE_PREFIX) :] if group.startswith(ROLE_PREFIX) else None
+
+
+def _group(value: str) -> str:
+    role = role_of(value)
+    if value in POLICY_GROUPS or (role is not None and ROLE_NAME.fullmatch(role)):
+        return value
+    raise ValueError(f"expected admin, user, self, guest or role:<role name>, got {value!r}")
+
+
+Group = Annotated[str, AfterValidator(_group)]
 
 
 class _Model(BaseModel):
@@ -152,19 +174,41 @@ class PolicySet:
     version: str
     source: str
 
+    #: Role names the tables name as ``role:<name>`` groups.
+    roles: frozenset[str] = frozenset()
+
     def find(self, schema: str | None, name: str) -> TablePolicy | None:
         """The policy of ``schema.name`` (``schema`` defaults to the file's ``schema``)."""
         return self.tables.get(f"{schema or self.schema}.{name}")
 
+    def resource(self, table: TablePolicy) -> str:
+        """The resource of ``table`` in permissions: ``tasks`` (``tasks:read``), or
+        ``app.tasks`` for a table outside the file's ``schema``."""
+        return table.name if table.schema == self.schema else table.qualified
 
-def load_policies(path: str | os.PathLike[str]) -> PolicySet:
+    def signature(self, subject: Subject) -> Signature:
+        """What a rewrite for ``subject`` depends on: its signature, with its role as the group
+        ``role:<name>`` when a table names that role (roles no table names never split the
+        template cache)."""
+        role = subject.role
+        if role is None or role not in self.roles:
+            return subject.signature
+        groups, has_user, has_tenant = subject.signature
+        return tuple(sorted((*groups, ROLE_PREFIX + role))), has_user, has_tenant
+
+
+def load_policies(path: str | os.PathLike[str], *, roles: Collection[str] | None = None) -> PolicySet:
     """Read and validate the policy file at ``path``; a ``ConfigError`` lists every problem."""
     file = Path(path)
-    return parse_policies(read_yaml(file), source=str(file))
+    return parse_policies(read_yaml(file), source=str(file), roles=roles)
 
 
-def parse_policies(data: Mapping[str, Any], *, source: str = "<policies>") -> PolicySet:
-    """Validate a policy mapping (as read from YAML); a ``ConfigError`` lists every problem."""
+def parse_policies(
+    data: Mapping[str, Any], *, source: str = "<policies>", roles: Collection[str] | None = None
+) -> PolicySet:
+    """Validate a policy mapping (as read from YAML); a ``ConfigError`` lists every problem.
+
+    ``roles``: the role names ``role:<name>`` groups may name (None: any well-formed name)."""
     try:
         raw = _File.model_validate(dict(data))
     except ValidationError as exc:
@@ -179,6 +223,7 @@ def parse_policies(data: Mapping[str, Any], *, source: str = "<policies>") -> Po
     functions = _function_policy(raw, problems)
     tables: dict[str, TablePolicy] = {}
     for key, table in raw.tables.items():
+        _check_roles(f"tables.{key}", table, roles, problems)
         compiled = _compile_table(key, table, raw, dialect, functions, problems)
         if compiled is not None:
             if compiled.qualified in tables:
@@ -188,7 +233,29 @@ def parse_policies(data: Mapping[str, Any], *, source: str = "<policies>") -> Po
         raise ConfigError([f"{source}: {line}" for line in problems])
     canonical = json.dumps(raw.model_dump(by_alias=True), sort_keys=True, default=list)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
-    return PolicySet(tables, raw.default_schema, raw.dialect, functions, version, source)
+    named = {role_of(g) for t in tables.values() for g in _groups_named(t)}
+    roles_named = frozenset(r for r in named if r is not None)
+    return PolicySet(tables, raw.default_schema, raw.dialect, functions, version, source, roles_named)
+
+
+def _groups_named(table: TablePolicy) -> set[str]:
+    named = {g for groups in table.operations.values() for g in groups}
+    return named | set(table.hidden) | set(table.filters)
+
+
+def _check_roles(where: str, raw: _Table, roles: Collection[str] | None, problems: list[str]) -> None:
+    if roles is None:
+        return
+    places = [(f"{where}.{op}[{i}]", g) for op in OPERATIONS for i, g in enumerate(getattr(raw, op))]
+    places += [(f"{where}.columns.hidden.{g}", g) for g in raw.columns.hidden]
+    places += [(f"{where}.filters.{g}", g) for g in raw.filters]
+    for place, group in places:
+        role = role_of(group)
+        if role is not None and role not in roles:
+            problems.append(
+                f"{place}: expected a role of rbac.roles or rbac.policy_roles (custom roles a policy "
+                f"names are declared there), got {group!r}"
+            )
 
 
 def _function_policy(raw: _File, problems: list[str]) -> FunctionPolicy:

@@ -8,7 +8,9 @@ The statement is parsed in the dialect, then passed through ``rls.rules.RULES`` 
 renaming, table resolution, write guards, read filters, and the verifier last), generated back
 without comments and with every name quoted, parsed again and compared with the verified tree
 (``rls.roundtrip``), and cached as a template under (SQL text, dialect, the subject's group
-signature, the policy version, the caller's parameter count).  ``rewrite`` raises
+signature (with its role when a table names it), the policy version, the caller's parameter
+count).  The template lists what the statement does to each table (``Rewritten.operations``), so
+that callers check table permissions without parsing again.  ``rewrite`` raises
 ``QueryRefused`` or ``WriteRefused`` and nothing else, whatever the input.
 """
 
@@ -34,7 +36,7 @@ from rls.roundtrip import print_verified
 from rls.rules import RULES
 from rls.schema import Schema, SchemaInput, schema_problems
 from rls.subject import Signature, Subject
-from rls.template import LRU, Refusal, Rewritten, Template, split_sentinels
+from rls.template import LRU, Operations, Permit, Refusal, Rewritten, Template, split_sentinels
 
 __all__ = ["Rewriter", "Rewritten"]
 
@@ -104,29 +106,36 @@ class Rewriter:
             tools = self._local.tools = _Tools(self.dialect.tokenizer(), self.dialect.parser())
         return tools
 
-    def rewrite(self, sql: str, subject: Subject, params_count: int = 0) -> Rewritten:
-        """``sql`` confined to ``subject``'s rows; raises ``QueryRefused`` or ``WriteRefused``."""
+    def rewrite(
+        self, sql: str, subject: Subject, params_count: int = 0, *, permit: Permit | None = None
+    ) -> Rewritten:
+        """``sql`` confined to ``subject``'s rows; raises ``QueryRefused`` or ``WriteRefused``.
+
+        ``permit`` is called first with the permissions the statement needs (``tasks:read``, ...)
+        whenever they are known, even for a statement the policy refuses; it raises to stop."""
         if not isinstance(sql, str) or not isinstance(params_count, int) or not isinstance(subject, Subject):
             raise QueryRefused("expected SQL text, a Subject and a parameter count", code="bad_request")
-        key = (sql, self.dialect_name, subject.signature, self.policies.version, params_count)
+        signature = self.policies.signature(subject)
+        key = (sql, self.dialect_name, signature, self.policies.version, params_count)
         template = self._cache.get(key)
         if template is None:
-            template = self._template(sql, subject.signature, params_count)
+            template = self._template(sql, signature, params_count)
             self._cache.put(key, template)
-        return template.render(subject)
+        return template.render(subject, permit)
 
     def _template(self, sql: str, signature: Signature, params_count: int) -> Template | Refusal:
+        contexts: list[Context] = []
         try:
-            return self._build(sql, signature, params_count)
+            return self._build(sql, signature, params_count, contexts)
         except (QueryRefused, WriteRefused) as error:
-            return Refusal.of(error)
+            return Refusal.of(error, _operations(contexts[0]) if contexts else ())
         except RecursionError:
             return Refusal.of(QueryRefused("the statement is nested too deeply", code="too_complex"))
         except Exception:  # fail closed: any surprise in parsing or rewriting is a refusal
             log.exception("rls: unexpected error while rewriting a statement")
             return Refusal.of(QueryRefused("rowgate could not rewrite this statement", code="rewrite_failed"))
 
-    def _build(self, sql: str, signature: Signature, params_count: int) -> Template:
+    def _build(self, sql: str, signature: Signature, params_count: int, contexts: list[Context]) -> Template:
         if not isinstance(sql, str) or not isinstance(params_count, int) or params_count < 0:
             raise QueryRefused("expected SQL text and a parameter count of 0 or more", code="bad_request")
         if len(sql) > MAX_SQL_LENGTH:
@@ -146,6 +155,7 @@ class Rewriter:
             sql,
             strings,
         )
+        contexts.append(ctx)  # what the rules learnt, should one refuse the statement
         for rule in RULES:
             expression = rule(expression, ctx)
         text = print_verified(expression, self.dialect, self._reparse, sql)
@@ -162,6 +172,7 @@ class Rewriter:
             tuple(ctx.checks),
             None if self._parametric else self.dialect,
             ctx.discard_rows,
+            _operations(ctx),
         )
 
     def _reparse(self, text: str) -> list[exp.Expr | None]:
@@ -195,6 +206,10 @@ class Rewriter:
                 "several statements are not allowed: send one at a time", code="statement_not_allowed"
             )
         return statements[0], strings
+
+
+def _operations(ctx: Context) -> Operations:
+    return tuple(sorted((resource, action) for resource, acts in ctx.operations.items() for action in acts))
 
 
 @dataclass(frozen=True, slots=True)

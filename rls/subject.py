@@ -8,7 +8,9 @@ belongs to and its role name.  Groups are the subject side of the policy groups:
 - ``guest``: no user (anonymous, or a publishable API key), possibly with a tenant.
 
 ``self`` is not a subject group: it is a policy group meaning "rows whose owner column is the
-caller", and it applies to every subject that has a user id.
+caller", and it applies to every subject that has a user id.  Nor is ``role:<name>``: it applies
+to the subject whose ``role`` is ``name`` (``PolicySet.signature`` adds it to the signature when a
+table names that role).
 
 Rewritten SQL depends only on the subject's *signature* (its groups and whether it has a user and
 a tenant), never on the id values themselves: the values are bound per request, so one cached

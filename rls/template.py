@@ -7,6 +7,10 @@ literals in the generated text, split out once, and filled with the values quote
 the dialect (a string literal with its quotes and escapes, whatever the value holds).
 
 Refusals are cached too (``Refusal``), so the same bad statement is not parsed again and again.
+
+Both know what the statement does to each table (when the rewrite got that far), so that a
+caller's table permissions are checked first (``permit``): a missing permission is reported
+before the policy's own refusal, as the permission check sits before the row policy.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -25,6 +30,16 @@ from rls.context import TableRule
 from rls.newrow import Check
 from rls.subject import Subject
 
+#: ``(resource, action)`` pairs: what a statement does to each table (``("tasks", "read")``).
+Operations = tuple[tuple[str, str], ...]
+#: Called with the permissions a statement needs before it is rendered or refused; raises to stop.
+Permit = Callable[[tuple[str, ...]], None]
+
+
+def permissions_of(operations: Operations) -> tuple[str, ...]:
+    """``resource:action`` for each operation, in order."""
+    return tuple(f"{resource}:{action}" for resource, action in operations)
+
 
 @dataclass(frozen=True, slots=True)
 class Rewritten:
@@ -35,6 +50,8 @@ class Rewritten:
     the caller's.  Other dialects get the values inlined as literals and ``params`` is empty.
     ``discard_rows``: the statement returns rows only because rowgate checks an INSERT's new
     rows in a RETURNING list of its own; whoever runs it drops them (``rls.execute`` does).
+    ``operations``: what the statement does to each table, as ``(resource, action)`` pairs
+    (``("tasks", "read")``), for table permissions (``rls.rules.list_operations``).
     """
 
     sql: str
@@ -42,6 +59,12 @@ class Rewritten:
     kind: str
     tables: tuple[TableRule, ...]
     discard_rows: bool = False
+    operations: Operations = ()
+
+    @property
+    def permissions(self) -> tuple[str, ...]:
+        """The permissions the statement needs, ``resource:action``, in order."""
+        return permissions_of(self.operations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,21 +78,25 @@ class Template:
     checks: tuple[Check, ...]
     dialect: Dialect | None
     discard_rows: bool = False
+    operations: Operations = ()
 
-    def render(self, subject: Subject) -> Rewritten:
-        """The statement for ``subject``; ``WriteRefused`` when a new row needs other values."""
+    def render(self, subject: Subject, permit: Permit | None = None) -> Rewritten:
+        """The statement for ``subject``, once ``permit`` accepts its permissions;
+        ``WriteRefused`` when a new row needs other values."""
+        if permit is not None:
+            permit(permissions_of(self.operations))
         values = {"tenant": subject.tenant_id, "user": subject.user_id}
         for check in self.checks:
             if not check.holds(values):
                 raise WriteRefused(check.message, code="write_refused")
         bound = tuple(values[slot] or "" for slot in self.slots)
         if self.dialect is None:
-            return Rewritten(self.parts[0], bound, self.kind, self.tables, self.discard_rows)
+            return Rewritten(self.parts[0], bound, self.kind, self.tables, self.discard_rows, self.operations)
         pieces = [self.parts[0]]
         for value, part in zip(bound, self.parts[1:], strict=True):
             pieces.append(exp.Literal.string(value).sql(self.dialect))
             pieces.append(part)
-        return Rewritten("".join(pieces), (), self.kind, self.tables, self.discard_rows)
+        return Rewritten("".join(pieces), (), self.kind, self.tables, self.discard_rows, self.operations)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +106,19 @@ class Refusal:
     error: type[RowgateError]
     detail: str
     code: str
+    #: What the statement does to each table, when the rewrite learnt it before refusing.
+    operations: Operations = ()
 
-    def render(self, subject: Subject) -> Rewritten:
-        """Raise the refusal."""
+    def render(self, subject: Subject, permit: Permit | None = None) -> Rewritten:
+        """Raise the refusal (once ``permit`` accepts the permissions, when they are known)."""
+        if permit is not None and self.operations:
+            permit(permissions_of(self.operations))
         raise self.error(self.detail, code=self.code)
 
     @classmethod
-    def of(cls, error: QueryRefused | WriteRefused) -> Refusal:
+    def of(cls, error: QueryRefused | WriteRefused, operations: Operations = ()) -> Refusal:
         """The cacheable form of ``error``."""
-        return cls(type(error), error.detail, error.code)
+        return cls(type(error), error.detail, error.code, operations)
 
 
 def split_sentinels(

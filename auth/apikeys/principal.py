@@ -40,6 +40,8 @@ class KeyRecord:
     #: grace period, whichever comes first); None: it does not expire.
     usable_until: float | None
     revoked: bool
+    #: The key's own rate limit, ``(requests, window in seconds)``; None: the configured one.
+    rate_limit: tuple[int, int] | None = None
 
     def expired(self, now: float) -> bool:
         return self.usable_until is not None and now >= self.usable_until
@@ -62,4 +64,5 @@ def key_principal(
         permissions=effective,
         scopes=record.scopes,
         groups=ADMIN_GROUPS if full else USER_GROUPS,
+        rate_limit=record.rate_limit,
     )

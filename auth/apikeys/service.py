@@ -3,9 +3,10 @@
 Only admins of the organisation manage its keys, and only its keys: every statement names the
 organisation, so an id from another organisation is simply not found (404).  A key's scopes must
 be covered by the permissions of the admin who creates (or rotates) it, who becomes its creator:
-its later powers are capped by that member's current ones (``auth.apikeys.principal``).  Changes
-are audited in the same transaction and announced after commit, so that every instance honours
-them from its next request (``ApiKeyVerifier``).
+its later powers are capped by that member's current ones (``auth.apikeys.principal``).  A secret
+key may carry its own rate limit, never more generous than ``rate_limits.max_api_key``; a rotation
+keeps it unless told otherwise.  Changes are audited in the same transaction and announced after
+commit, so that every instance honours them from its next request (``ApiKeyVerifier``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from enum import Enum
+from typing import Any, Literal
 
 import asyncpg
 
@@ -27,10 +29,17 @@ from auth.orgs.repo import lock_org
 from auth.rbac.custom_roles import check_grantable_by
 from auth.rbac.permissions import canonical
 from config.errors import Conflict, NotFound, ValidationFailed
+from config.limits import CallerLimit
 from config.tenancy import ApiKeySettings
 
 _COLUMNS = """id::text, name, type, prefix, scopes, created_by::text, created_at, expires_at,
-last_used_at, use_count, replaced_by::text, grace_until"""
+last_used_at, use_count, replaced_by::text, grace_until, rate_limit, rate_window"""
+
+
+class Keep(Enum):
+    """A rotation keeps the old key's rate limit unless given another (or None)."""
+
+    KEEP = "keep"
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -53,6 +62,14 @@ class KeyView:
     use_count: int
     replaced_by: str | None
     grace_until: datetime | None
+    rate_limit: int | None = None
+    rate_window: timedelta | None = None
+
+    @property
+    def own_rate_limit(self) -> CallerLimit | None:
+        if self.rate_limit is None or self.rate_window is None:
+            return None
+        return CallerLimit(limit=self.rate_limit, window=self.rate_window)
 
     def status(self, now: datetime) -> str:
         ends = [t for t in (self.expires_at, self.grace_until) if t is not None]
@@ -77,7 +94,12 @@ class KeyView:
             "replacedBy": self.replaced_by,
             "graceUntil": _iso(self.grace_until),
             "status": self.status(now),
+            "rateLimit": _rate_json(self.own_rate_limit),
         }
+
+
+def _rate_json(limit: CallerLimit | None) -> dict[str, int] | None:
+    return None if limit is None else {"limit": limit.limit, "window": limit.seconds}
 
 
 def _view(row: asyncpg.Record) -> KeyView:
@@ -97,9 +119,15 @@ class CreatedKey:
 
 class ApiKeys:
     def __init__(
-        self, db: Database, verifier: ApiKeyVerifier, usage: UsageCounter, settings: ApiKeySettings
+        self,
+        db: Database,
+        verifier: ApiKeyVerifier,
+        usage: UsageCounter,
+        settings: ApiKeySettings,
+        max_rate_limit: CallerLimit,
     ) -> None:
         self._db, self._verifier, self._usage, self._settings = db, verifier, usage, settings
+        self._max_rate = max_rate_limit
 
     async def create(
         self,
@@ -109,9 +137,11 @@ class ApiKeys:
         kind: KeyType,
         scopes: Sequence[str],
         expires_at: datetime | None,
+        rate_limit: CallerLimit | None = None,
     ) -> CreatedKey:
         actor.require_admin()
         granted = self._scopes(actor, kind, scopes)
+        self._check_rate_limit(kind, rate_limit)
         expires_at = self._expiry(expires_at)
         new = generate(kind)
         async with self._db.transaction() as conn:
@@ -129,8 +159,9 @@ class ApiKeys:
                     "revoke one first.",
                     code="too_many_keys",
                 )
-            view = await self._insert(conn, actor, name, new, granted, expires_at)
-            await _audit(conn, actor, "api_key.created", view, {"type": kind, "scopes": list(view.scopes)})
+            view = await self._insert(conn, actor, name, new, granted, expires_at, rate_limit)
+            details = {"type": kind, "scopes": list(view.scopes), "rateLimit": _rate_json(rate_limit)}
+            await _audit(conn, actor, "api_key.created", view, details)
         await self._verifier.created(new.digest)
         return CreatedKey(view, new.text)
 
@@ -163,9 +194,15 @@ class ApiKeys:
         await self._verifier.forget(key)
 
     async def rotate(
-        self, actor: Actor, key_id: str, grace: timedelta, expires_at: datetime | None = None
+        self,
+        actor: Actor,
+        key_id: str,
+        grace: timedelta,
+        expires_at: datetime | None = None,
+        rate_limit: CallerLimit | Literal[Keep.KEEP] | None = Keep.KEEP,
     ) -> tuple[CreatedKey, KeyView]:
-        """A new key replacing ``key_id``, which keeps working for ``grace``; both views."""
+        """A new key replacing ``key_id``, which keeps working for ``grace``; both views.  The
+        new key has the old one's rate limit unless ``rate_limit`` says otherwise."""
         actor.require_admin()
         key = _key_id(key_id)
         if grace > self._settings.max_grace_period:
@@ -186,9 +223,11 @@ class ApiKeys:
             previous = _view(old)
             self._check_rotatable(previous)
             granted = self._scopes(actor, previous.type, previous.scopes)
+            limit = previous.own_rate_limit if rate_limit is Keep.KEEP else rate_limit
+            self._check_rate_limit(previous.type, limit)
             new = generate(previous.type)
             expiry = self._expiry(expires_at if expires_at is not None else previous.expires_at)
-            view = await self._insert(conn, actor, previous.name, new, granted, expiry)
+            view = await self._insert(conn, actor, previous.name, new, granted, expiry, limit)
             row = await conn.fetchrow(
                 f"""
                 UPDATE rowgate.api_keys SET replaced_by = $2, grace_until = now() + $3::interval,
@@ -201,7 +240,11 @@ class ApiKeys:
             )
             assert row is not None
             previous = _view(row)
-            details = {"newKeyId": view.id, "graceSeconds": int(grace.total_seconds())}
+            details = {
+                "newKeyId": view.id,
+                "graceSeconds": int(grace.total_seconds()),
+                "rateLimit": _rate_json(limit),
+            }
             await _audit(conn, actor, "api_key.rotated", previous, details)
         await self._verifier.created(new.digest)
         await self._verifier.forget(key)
@@ -223,6 +266,23 @@ class ApiKeys:
             )
         check_grantable_by(actor, granted)
         return granted
+
+    def _check_rate_limit(self, kind: str, limit: CallerLimit | None) -> None:
+        if limit is None:
+            return
+        if kind == "publishable":
+            raise ValidationFailed(
+                "Publishable keys act as guests: their callers are limited per IP address (rate_limits.ip).",
+                errors=[{"field": "rateLimit", "message": "not for a publishable key"}],
+                code="publishable_key_rate_limit",
+            )
+        if limit.exceeds(self._max_rate):
+            ceiling = f"{self._max_rate.limit} per {self._max_rate.seconds}s"
+            raise ValidationFailed(
+                f"A key's rate limit may not be more generous than rate_limits.max_api_key ({ceiling}).",
+                errors=[{"field": "rateLimit", "message": f"more than {ceiling}"}],
+                code="rate_limit_too_high",
+            )
 
     def _expiry(self, expires_at: datetime | None) -> datetime | None:
         now = datetime.now(UTC)
@@ -249,11 +309,13 @@ class ApiKeys:
         new: NewKey,
         scopes: frozenset[str],
         expires_at: datetime | None,
+        rate_limit: CallerLimit | None,
     ) -> KeyView:
         row = await conn.fetchrow(
             f"""
-            INSERT INTO rowgate.api_keys (org_id, created_by, name, type, prefix, digest, scopes, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {_COLUMNS}
+            INSERT INTO rowgate.api_keys
+                (org_id, created_by, name, type, prefix, digest, scopes, expires_at, rate_limit, rate_window)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {_COLUMNS}
             """,
             actor.org_id,
             actor.user_id,
@@ -263,6 +325,8 @@ class ApiKeys:
             new.digest,
             sorted(scopes),
             expires_at,
+            None if rate_limit is None else rate_limit.limit,
+            None if rate_limit is None else rate_limit.window,
         )
         assert row is not None
         return _view(row)

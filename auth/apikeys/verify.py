@@ -46,7 +46,8 @@ CHANNEL = "api-keys"
 _LOOKUP = """
 SELECT k.id::text, k.org_id::text, k.type, k.scopes, k.created_by::text, m.role,
        extract(epoch FROM least(k.expires_at, k.grace_until))::float8 AS usable_until,
-       k.revoked_at IS NOT NULL AS revoked, k.digest
+       k.revoked_at IS NOT NULL AS revoked, k.digest,
+       k.rate_limit, extract(epoch FROM k.rate_window)::int AS rate_window
 FROM rowgate.api_keys k
 LEFT JOIN rowgate.memberships m ON m.org_id = k.org_id AND m.user_id = k.created_by
 WHERE k.digest = $1
@@ -166,6 +167,7 @@ class ApiKeyVerifier:
             creator_role=row["role"],
             usable_until=row["usable_until"],
             revoked=row["revoked"],
+            rate_limit=None if row["rate_limit"] is None else (row["rate_limit"], row["rate_window"]),
         )
         entry = _Entry(record, self._monotonic() + self._ttl)
         if fresh and self._size > 0:

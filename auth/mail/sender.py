@@ -65,8 +65,11 @@ class MailSender:
                 log.warning("mail outbox unreachable (database down?); retrying later")
             except Exception:
                 log.exception("mail sender round failed; retrying later")
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a cancellation
+            # that lands as its timeout fires, and the sender then never stops (shutdown hangs).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), self._settings.poll_interval.total_seconds())
+                async with asyncio.timeout(self._settings.poll_interval.total_seconds()):
+                    await wakeup.wait()
 
     async def _deliver(self, message: Claimed) -> None:
         try:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from auth.store.base import Handler
+from auth.store.base import Handler, Throttle, gcra
 
 log = logging.getLogger("rowgate.store")
 
@@ -46,6 +46,13 @@ class MemoryStore:
 
     async def get(self, key: str) -> str | None:
         return self._live(key)
+
+    async def throttle(self, key: str, limit: int, window: float) -> Throttle:
+        current = self._live(key)
+        tat, verdict = gcra(None if current is None else float(current), time.monotonic(), limit, window)
+        if tat is not None:  # kept until the bucket is full again
+            self._data[key] = (repr(tat), tat)
+        return verdict
 
     async def set(
         self, key: str, value: str, ttl: float | None = None, *, only_if_absent: bool = False

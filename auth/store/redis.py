@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from auth.store.base import Handler
+from auth.store.base import Handler, Throttle
 from auth.tasks import cancel_and_wait
 from config.errors import ServiceUnavailable
 
@@ -26,6 +27,30 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
+# ``auth.store.base.gcra`` on Redis's own clock (so that every instance agrees), in microseconds:
+# KEYS[1] the bucket, ARGV[1] the interval between requests, ARGV[2] the window.  Answers
+# {allowed, remaining, wait in microseconds}; the bucket's time is kept until it is full again.
+_THROTTLE = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local interval = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local stored = redis.call('GET', KEYS[1])
+local tat = now
+if stored then tat = math.max(tonumber(stored), now) end
+local allow_at = tat + interval - window
+if now < allow_at then
+  return {0, 0, math.ceil(allow_at - now)}
+end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+local remaining = math.floor((now - allow_at) / interval + 1e-9)
+return {1, remaining, math.ceil(allow_at + (remaining + 1) * interval - now)}
+"""
+
+
+_AWAY = "The shared store (Redis) is not reachable; try again shortly."
+
 
 @contextlib.asynccontextmanager
 async def _translated() -> AsyncIterator[None]:
@@ -33,7 +58,7 @@ async def _translated() -> AsyncIterator[None]:
         yield
     except (RedisError, OSError) as exc:
         log.warning("redis unavailable: %s", type(exc).__name__)
-        raise ServiceUnavailable("The shared store (Redis) is not reachable; try again shortly.") from exc
+        raise ServiceUnavailable(_AWAY) from exc
 
 
 class RedisStore:
@@ -45,6 +70,8 @@ class RedisStore:
         self._client = client
         self._prefix = prefix
         self._incr = client.register_script(_INCR)
+        self._throttle = client.register_script(_THROTTLE)
+        self._throttles: list[tuple[str, list[str], asyncio.Future[list[int]]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -75,6 +102,52 @@ class RedisStore:
     async def incr(self, key: str, ttl: float) -> int:
         async with _translated():
             return int(await self._incr(keys=[self._k(key)], args=[max(1, int(ttl * 1000))]))
+
+    async def throttle(self, key: str, limit: int, window: float) -> Throttle:
+        # The requests of one event-loop turn go to Redis together, as one pipeline: one round
+        # trip and one send for every caller waiting at that moment (redis-py's per-command cost
+        # in this process is what a busy instance would otherwise pay for each request).
+        micros = window * 1_000_000
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[int]] = loop.create_future()
+        if not self._throttles:
+            loop.call_soon(self._send_throttles)
+        self._throttles.append((self._k(key), [f"{micros / limit:.3f}", f"{micros:.0f}"], waiter))
+        allowed, remaining, wait = await waiter
+        return Throttle(bool(allowed), int(remaining), int(wait) / 1_000_000)
+
+    def _send_throttles(self) -> None:
+        batch, self._throttles = self._throttles, []
+        task = asyncio.create_task(self._run_throttles(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_throttles(self, batch: list[tuple[str, list[str], asyncio.Future[list[int]]]]) -> None:
+        try:
+            results = await self._eval_throttles(batch)
+        except BaseException as error:  # every waiter hears of it, whatever it was
+            failure = error if isinstance(error, ServiceUnavailable) else ServiceUnavailable(_AWAY)
+            for *_, waiter in batch:
+                if not waiter.done():
+                    waiter.set_exception(failure)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for (*_, waiter), result in zip(batch, results, strict=True):
+            if not waiter.done():
+                waiter.set_result(result)
+
+    async def _eval_throttles(
+        self, batch: list[tuple[str, list[str], asyncio.Future[list[int]]]]
+    ) -> list[Any]:
+        async with _translated():
+            if len(batch) == 1:  # alone: a pipeline would only add to the cost
+                key, args, _ = batch[0]
+                return [await self._throttle(keys=[key], args=args)]
+            pipe = self._client.pipeline(transaction=False)
+            for key, args, _ in batch:
+                await self._throttle(keys=[key], args=args, client=pipe)
+            return list(await pipe.execute())
 
     async def get(self, key: str) -> str | None:
         async with _translated():

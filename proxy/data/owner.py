@@ -17,16 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from auth.principal import Principal
 from config.errors import Forbidden, NotFound
 from config.schema import OwnerCheck
-from proxy.data.rest import DataApi, subject_of
+from proxy.data.rest import DataApi
 from rls.rest import build_owned
+from rls.subject import Subject
 
 
-async def require_owner(
-    api: DataApi, owner: OwnerCheck, params: Mapping[str, str], principal: Principal
-) -> None:
+async def require_owner(api: DataApi, owner: OwnerCheck, params: Mapping[str, str], subject: Subject) -> None:
     """Raise unless the row ``params[owner.param]`` of ``owner.table`` is the caller's own."""
     policy = api.policy
     rules = policy.policies.find(None, owner.table)
@@ -36,11 +34,10 @@ async def require_owner(
             f"This route checks ownership of {owner.table}, which has no policy with an owner column.",
             code="owner_check_unavailable",
         )
-    if principal.user_id is None:
+    if subject.user_id is None:
         raise Forbidden("Only the owner of this row may do this; sign in as a user.", code="owner_required")
-    subject = subject_of(principal)
     key = params.get(owner.param, "")
-    statement = build_owned(table, key, rules.owner_column, principal.user_id)
+    statement = build_owned(table, key, rules.owner_column, subject.user_id)
     rewritten = policy.rewriter.rewrite(statement.sql, subject, len(statement.params))
     async with api.runner.single_read(subject, run_as=policy.runs_as()) as session:
         rows = (await session.run(rewritten, statement.params)).rows

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,15 +94,20 @@ def empty_policies() -> PolicySet:
 
 
 async def load_data_policy(
-    path: Path | None, conn: asyncpg.Connection, settings: DataSettings, *, production: bool = False
+    path: Path | None,
+    conn: asyncpg.Connection,
+    settings: DataSettings,
+    roles: Collection[str] | None = None,
+    *,
+    production: bool = False,
 ) -> DataPolicy:
     """Read and check the policy file, introspect the database, build the rewriter, put up the
     second wall (``production``: close the data API when it cannot be).
 
-    Raises ``ConfigError`` listing every problem: an invalid file, a table in rowgate's own
-    schema, rules naming columns the tables lack.
+    Raises ``ConfigError`` listing every problem: an invalid file, a ``role:<name>`` group naming
+    none of ``roles``, a table in rowgate's own schema, rules naming columns the tables lack.
     """
-    policies = await _read(path) if path is not None else empty_policies()
+    policies = await _read(path, roles) if path is not None else empty_policies()
     own = sorted(t.qualified for t in policies.tables.values() if t.schema == OWN_SCHEMA)
     if own:
         raise ConfigError(
@@ -155,9 +160,9 @@ def _report(found: Inspection) -> str:
     )
 
 
-async def _read(path: Path) -> PolicySet:
+async def _read(path: Path, roles: Collection[str] | None) -> PolicySet:
     # A small file, but a slow disk must not stall the event loop.
-    return await asyncio.to_thread(load_policies, path)
+    return await asyncio.to_thread(load_policies, path, roles=roles)
 
 
 def policy_file(path: Path) -> Path | None:

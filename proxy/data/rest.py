@@ -2,7 +2,8 @@
 
 Each operation takes the policy snapshot in force when it starts (``PolicyHolder.current``),
 builds SQL over the plain table (``rls.rest``), has the rewriter confine it to the caller
-(``Rewriter.rewrite``: the same path raw SQL takes), and runs it in one transaction
+(``Rewriter.rewrite``: the same path raw SQL takes), checks the caller's table permissions
+against what the statement does (``proxy.data.access``), and runs it in one transaction
 (``proxy.data.runner``).  Rows the caller may not see do not exist for it: a read or write of one is
 a 404, whatever the reason; a write the policy forbids on a row the caller *can* see is a 403
 with the reason.
@@ -16,14 +17,15 @@ from typing import Any
 
 import asyncpg
 
-from auth.principal import Principal
 from config.data import DataSettings
 from config.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
+from proxy.data.access import UNCHECKED, Caller
 from proxy.data.policy import DataPolicy
 from proxy.data.reload import PolicyHolder
 from proxy.data.runner import DataRunner, Session
 from rls.catalog import TableInfo
 from rls.grants import grant
+from rls.policy import role_of
 from rls.rest import (
     Statement,
     build_count,
@@ -38,16 +40,6 @@ from rls.restquery import parse_read, parse_select
 from rls.subject import Subject
 
 Row = dict[str, Any]
-
-
-def subject_of(principal: Principal) -> Subject:
-    """The RLS subject for a principal: its user, tenant, groups and role."""
-    return Subject(
-        user_id=principal.user_id,
-        tenant_id=principal.org_id,
-        groups=principal.groups,
-        role=principal.role,
-    )
 
 
 def rows_of(records: Sequence[asyncpg.Record]) -> list[Row]:
@@ -70,9 +62,14 @@ class DataApi:
     def policy(self) -> DataPolicy:
         return self.holder.current
 
-    async def read(
-        self, subject: Subject, table_name: str, pairs: Iterable[tuple[str, str]]
-    ) -> dict[str, Any]:
+    def permit(self, caller: Caller, table_name: str, action: str) -> None:
+        """404 unless ``table_name`` is served, 403 ``permission_denied`` unless the caller may
+        ``action`` it: what a REST request needs before its body is even read."""
+        policy = self.policy
+        rules = policy.policies.tables[policy.table(table_name).qualified]
+        caller.access.require(f"{policy.policies.resource(rules)}:{action}")
+
+    async def read(self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         """``GET /{table}``: ``{"data": [rows], "count": total}`` (count with ``count=exact``)."""
         policy = self.policy
         table = policy.table(table_name)
@@ -81,27 +78,28 @@ class DataApi:
         )
         statement = build_read(table, query)
         counting = build_count(table, query) if query.count else None
+        subject = caller.subject
         run_as = policy.runs_as()
         if counting is None:
             async with self.runner.single_read(subject, run_as=run_as) as session:
-                return {"data": rows_of(await _run(session, policy, subject, statement))}
+                return {"data": rows_of(await _run(session, policy, caller, statement))}
         async with self.runner.transaction(subject, run_as=run_as, readonly=True, snapshot=True) as session:
-            rows = await _run(session, policy, subject, statement)
-            total = (await _run(session, policy, subject, counting))[0]["count"]
+            rows = await _run(session, policy, caller, statement)
+            total = (await _run(session, policy, caller, counting))[0]["count"]
         return {"data": rows_of(rows), "count": total}
 
-    async def get(self, subject: Subject, table_name: str, key: str, select: str | None) -> Row:
+    async def get(self, caller: Caller, table_name: str, key: str, select: str | None) -> Row:
         """``GET /{table}/{id}``: the row, or 404 when it does not exist *for this caller*."""
         policy = self.policy
         table = policy.table(table_name)
         statement = build_get(table, key, parse_select(select) if select is not None else None)
-        async with self.runner.single_read(subject, run_as=policy.runs_as()) as session:
-            rows = await _run(session, policy, subject, statement)
+        async with self.runner.single_read(caller.subject, run_as=policy.runs_as()) as session:
+            rows = await _run(session, policy, caller, statement)
         if not rows:
             raise _not_found(table, key)
         return dict(rows[0])
 
-    async def insert(self, subject: Subject, table_name: str, body: Any) -> list[Row]:
+    async def insert(self, caller: Caller, table_name: str, body: Any) -> list[Row]:
         """``POST /{table}``: insert one object or an array of them; the rows as written."""
         policy = self.policy
         table = policy.table(table_name)
@@ -116,10 +114,12 @@ class DataApi:
                 errors=[{"field": "", "message": "expected objects"}],
             )
         statement = build_insert(table, objects)
-        async with self.runner.transaction(subject, run_as=policy.runs_as(), readonly=False) as session:
-            return rows_of(await _run(session, policy, subject, statement))
+        async with self.runner.transaction(
+            caller.subject, run_as=policy.runs_as(), readonly=False
+        ) as session:
+            return rows_of(await _run(session, policy, caller, statement))
 
-    async def update(self, subject: Subject, table_name: str, key: str, body: Any) -> Row:
+    async def update(self, caller: Caller, table_name: str, key: str, body: Any) -> Row:
         """``PATCH /{table}/{id}``: change the columns given; the row as written."""
         if not isinstance(body, dict):
             raise ValidationFailed(
@@ -128,37 +128,41 @@ class DataApi:
             )
         policy = self.policy
         table = policy.table(table_name)
-        return await self._write_one(subject, policy, table, key, "update", build_update(table, key, body))
+        return await self._write_one(caller, policy, table, key, "update", build_update(table, key, body))
 
-    async def delete(self, subject: Subject, table_name: str, key: str) -> Row:
+    async def delete(self, caller: Caller, table_name: str, key: str) -> Row:
         """``DELETE /{table}/{id}``: the row as it was."""
         policy = self.policy
         table = policy.table(table_name)
-        return await self._write_one(subject, policy, table, key, "delete", build_delete(table, key))
+        return await self._write_one(caller, policy, table, key, "delete", build_delete(table, key))
 
     async def _write_one(
         self,
-        subject: Subject,
+        caller: Caller,
         policy: DataPolicy,
         table: TableInfo,
         key: str,
         operation: str,
         statement: Statement,
     ) -> Row:
+        subject = caller.subject
         async with self.runner.transaction(subject, run_as=policy.runs_as(), readonly=False) as session:
-            rows = await _run(session, policy, subject, statement)
+            rows = await _run(session, policy, caller, statement)
             if rows:
                 return dict(rows[0])
-            seen = await _run(session, policy, subject, build_exists(table, key))
+            # rowgate's own question (is the row there at all?), answered under the row policy
+            seen = await _run(session, policy, Caller(subject, UNCHECKED), build_exists(table, key))
         if not seen:
             raise _not_found(table, key)
         raise WriteRefused(_refusal(policy, table, operation, subject), code="row_not_writable")
 
 
 async def _run(
-    session: Session, policy: DataPolicy, subject: Subject, statement: Statement
+    session: Session, policy: DataPolicy, caller: Caller, statement: Statement
 ) -> list[asyncpg.Record]:
-    rewritten = policy.rewriter.rewrite(statement.sql, subject, len(statement.params))
+    rewritten = policy.rewriter.rewrite(
+        statement.sql, caller.subject, len(statement.params), permit=caller.access.permit
+    )
     return await session.fetch(rewritten, statement.params)
 
 
@@ -168,10 +172,15 @@ def _not_found(table: TableInfo, key: str) -> NotFound:
 
 def _refusal(policy: DataPolicy, table: TableInfo, operation: str, subject: Subject) -> str:
     rules = policy.policies.tables[table.qualified]
-    groups = grant(rules, operation, subject.signature).groups
-    described = ", ".join(_GROUP_WORDS.get(g, g) for g in sorted(rules.groups(operation))) or "nobody"
+    groups = grant(rules, operation, policy.policies.signature(subject)).groups
+    described = ", ".join(_group_words(g) for g in sorted(rules.groups(operation))) or "nobody"
     mine = " (you qualify only through rules this row does not meet)" if groups else ""
     return f"You may not {operation} this row of {table.name}: {operation} is allowed to {described}{mine}."
+
+
+def _group_words(group: str) -> str:
+    role = role_of(group)
+    return f"members with the role {role}" if role is not None else _GROUP_WORDS.get(group, group)
 
 
 _GROUP_WORDS: Mapping[str, str] = {

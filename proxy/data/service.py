@@ -33,7 +33,11 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
             with translated_errors(connecting=True):
                 async with runner.pool.connection() as conn:
                     return await load_data_policy(
-                        path, conn, settings.data, production=settings.mode == "production"
+                        path,
+                        conn,
+                        settings.data,
+                        settings.rbac.known_roles,
+                        production=settings.mode == "production",
                     )
 
         path = policy_file(settings.policies)

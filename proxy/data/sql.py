@@ -4,7 +4,9 @@ The caller's parameters are JSON values bound to ``$1 .. $n`` after conversion t
 PostgreSQL infers for them; rowgate's own values (tenant, user) are bound after them.  The result
 is read through a portal that stops after ``data.max_rows`` rows, and the database refuses to
 produce more than ``data.max_response_bytes`` of it, so no statement can make rowgate hold an
-unbounded result.  Reads run in read-only transactions.
+unbounded result.  Reads run in read-only transactions.  Before anything runs, the caller must
+hold the permission of every operation the statement takes on every table
+(``proxy.data.access``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from config.errors import BadRequest
+from proxy.data.access import Caller
 from proxy.data.policy import DataPolicy
 from proxy.data.rest import DataApi
-from rls.subject import Subject
-from rls.template import Rewritten
+from rls.template import Permit, Rewritten
 
 MAX_PARAMS = 1000
 
@@ -25,7 +27,7 @@ RowMode = Literal["object", "array"]
 
 
 async def run_sql(
-    api: DataApi, subject: Subject, sql: str, params: Sequence[Any], row_mode: RowMode = "object"
+    api: DataApi, caller: Caller, sql: str, params: Sequence[Any], row_mode: RowMode = "object"
 ) -> dict[str, Any]:
     """``{"rows": [...], "rowCount": n, "columns": [{"name", "type"}]}`` for one statement.
 
@@ -33,9 +35,9 @@ async def run_sql(
     array of the values in the order of ``columns`` (any names, repeated ones too: ``SELECT *``
     over a self-join)."""
     policy = api.policy
-    rewritten = _rewrite(policy, subject, sql, params)
+    rewritten = _rewrite(policy, caller, sql, params, caller.access.permit)
     readonly = rewritten.kind == "select"
-    async with api.runner.transaction(subject, run_as=policy.runs_as(), readonly=readonly) as session:
+    async with api.runner.transaction(caller.subject, run_as=policy.runs_as(), readonly=readonly) as session:
         result = await session.run(rewritten, params, json_params=True, max_rows=api.settings.max_rows)
     names = [name for name, _ in result.columns]
     if row_mode == "array":
@@ -56,16 +58,18 @@ async def run_sql(
     }
 
 
-def explain_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any]) -> dict[str, Any]:
-    """The rewritten statement and the rule applied to each table, without running it."""
+def explain_sql(api: DataApi, caller: Caller, sql: str, params: Sequence[Any]) -> dict[str, Any]:
+    """The rewritten statement, the permissions it needs and the rule applied to each table,
+    without running it."""
     policy = api.policy
-    rewritten = _rewrite(policy, subject, sql, params)
+    rewritten = _rewrite(policy, caller, sql, params, None)
     return {
         "sql": rewritten.sql,
         "kind": rewritten.kind,
         "params": list(params),
         "rowgateParams": list(rewritten.params),
         "policyVersion": policy.version,
+        "permissions": list(rewritten.permissions),
         "tables": [
             {
                 "table": rule.table,
@@ -80,9 +84,11 @@ def explain_sql(api: DataApi, subject: Subject, sql: str, params: Sequence[Any])
     }
 
 
-def _rewrite(policy: DataPolicy, subject: Subject, sql: str, params: Sequence[Any]) -> Rewritten:
+def _rewrite(
+    policy: DataPolicy, caller: Caller, sql: str, params: Sequence[Any], permit: Permit | None
+) -> Rewritten:
     if not sql.strip():
         raise BadRequest("Send the statement in sql.", code="empty_statement")
     if len(params) > MAX_PARAMS:
         raise BadRequest(f"At most {MAX_PARAMS} parameters per statement.", code="too_many_parameters")
-    return policy.rewriter.rewrite(sql, subject, len(params))
+    return policy.rewriter.rewrite(sql, caller.subject, len(params), permit=permit)

@@ -5,8 +5,9 @@ statement: ``json:/pointer`` (a string inside a JSON body), ``query:name`` (one 
 parameter) or ``body`` (the raw body, UTF-8).  rowgate takes the statement out, rewrites it for
 the caller in the route's dialect with the tenant and user written in as quoted literals (the
 upstream binds no parameters of rowgate's), puts it back, and forwards the changed request.
-Anything that goes wrong (no statement where the rule says, a statement the engine refuses) is
-answered by rowgate: a refused statement never reaches the upstream.
+Anything that goes wrong (no statement where the rule says, a statement the engine refuses, a
+table permission the caller lacks) is answered by rowgate: a refused statement never reaches the
+upstream.
 
 The engine writes tables of the policy's default schema unqualified for dialects other than
 PostgreSQL (``tasks``, not ``"public"."tasks"``, which in SQLite, MySQL or DuckDB would name
@@ -26,9 +27,9 @@ from sqlglot.errors import SqlglotError
 from config.errors import BadRequest, MalformedBody, PayloadTooLarge
 from config.schema import SqlCarrier
 from proxy.bodies import read_json
+from proxy.data.access import Caller
 from proxy.data.policy import DataPolicy
 from rls.names import dialect_of
-from rls.subject import Subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,22 +41,22 @@ class Replacement:
 
 
 async def rewrite_request(
-    request: web.Request, carrier: SqlCarrier, subject: Subject, policy: DataPolicy, limit: int
+    request: web.Request, carrier: SqlCarrier, caller: Caller, policy: DataPolicy, limit: int
 ) -> Replacement:
-    """The request's statement rewritten for ``subject``, in a body or query to forward."""
+    """The request's statement rewritten for ``caller``, in a body or query to forward."""
     if carrier.at == "body":
         raw = await _read(request, limit)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise MalformedBody("The body is not valid UTF-8.") from None
-        return Replacement(body=rewrite_sql(text, carrier.dialect, subject, policy).encode())
+        return Replacement(body=rewrite_sql(text, carrier.dialect, caller, policy).encode())
     kind, _, where = carrier.at.partition(":")
     if kind == "query":
-        return Replacement(query=_rewrite_query(request, where, carrier.dialect, subject, policy))
+        return Replacement(query=_rewrite_query(request, where, carrier.dialect, caller, policy))
     document = await read_json(request, limit)
     pointer = _pointer(where)
-    statement = rewrite_sql(_get(document, pointer, where), carrier.dialect, subject, policy)
+    statement = rewrite_sql(_get(document, pointer, where), carrier.dialect, caller, policy)
     if pointer:
         _set(document, pointer, statement)
     else:
@@ -63,10 +64,11 @@ async def rewrite_request(
     return Replacement(body=orjson.dumps(document))
 
 
-def rewrite_sql(sql: str, dialect: str, subject: Subject, policy: DataPolicy) -> str:
-    """``sql`` confined to ``subject`` in ``dialect``, with literal values; ``QueryRefused`` or
-    ``WriteRefused`` when the engine refuses it."""
-    return policy.rewriter_for(dialect).rewrite(sql, subject, _placeholders(sql, dialect)).sql
+def rewrite_sql(sql: str, dialect: str, caller: Caller, policy: DataPolicy) -> str:
+    """``sql`` confined to ``caller`` in ``dialect``, with literal values; ``QueryRefused`` or
+    ``WriteRefused`` when the engine refuses it, ``Forbidden`` when a permission is missing."""
+    rewriter = policy.rewriter_for(dialect)
+    return rewriter.rewrite(sql, caller.subject, _placeholders(sql, dialect), permit=caller.access.permit).sql
 
 
 def _placeholders(sql: str, dialect: str) -> int:
@@ -86,14 +88,12 @@ def _number(text: str) -> bool:
     return text.isascii() and text.isdigit() and len(text) < 6
 
 
-def _rewrite_query(
-    request: web.Request, name: str, dialect: str, subject: Subject, policy: DataPolicy
-) -> str:
+def _rewrite_query(request: web.Request, name: str, dialect: str, caller: Caller, policy: DataPolicy) -> str:
     query = request.rel_url.query
     values = query.getall(name, [])
     if len(values) != 1:
         raise BadRequest(f"Send the statement once in the query parameter {name}.", code="sql_missing")
-    rewritten = rewrite_sql(values[0], dialect, subject, policy)
+    rewritten = rewrite_sql(values[0], dialect, caller, policy)
     pairs = [(key, rewritten if key == name else value) for key, value in query.items()]
     return urlencode(pairs)
 

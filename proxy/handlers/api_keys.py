@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from auth.apikeys.service import CreatedKey
+from auth.apikeys.service import CreatedKey, Keep
+from config.limits import CallerLimit
 from proxy.bodies import Body, parse_body
 from proxy.handlers.context import current_actor
-from proxy.handlers.fields import Duration, Name, Permissions, Timestamp
+from proxy.handlers.fields import Duration, Name, Permissions, RateLimit, Timestamp
 from proxy.keys import SERVICES
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -21,11 +22,19 @@ class CreateKey(Body):
     type: Literal["secret", "publishable"]
     scopes: Permissions = []
     expires_at: Timestamp | None = None
+    rate_limit: RateLimit | None = None
 
 
 class RotateKey(Body):
     grace_period: Duration = timedelta(0)
     expires_at: Timestamp | None = None
+    #: Left out: the old key's; ``null``: the configured one.
+    rate_limit: RateLimit | None = None
+
+    def new_rate_limit(self) -> CallerLimit | Literal[Keep.KEEP] | None:
+        if "rate_limit" not in self.model_fields_set:
+            return Keep.KEEP
+        return None if self.rate_limit is None else self.rate_limit.limit_of()
 
 
 def _created(created: CreatedKey, now: datetime) -> dict[str, Any]:
@@ -36,7 +45,12 @@ async def create(request: web.Request) -> web.Response:
     actor = await current_actor(request)
     body = await parse_body(request, CreateKey)
     created = await request.app[SERVICES].tenancy.api_keys.create(
-        actor, name=body.name, kind=body.type, scopes=body.scopes, expires_at=body.expires_at
+        actor,
+        name=body.name,
+        kind=body.type,
+        scopes=body.scopes,
+        expires_at=body.expires_at,
+        rate_limit=None if body.rate_limit is None else body.rate_limit.limit_of(),
     )
     return web.json_response(_created(created, datetime.now(UTC)), status=201, headers=NO_STORE)
 
@@ -58,7 +72,7 @@ async def rotate(request: web.Request) -> web.Response:
     actor = await current_actor(request)
     body = await parse_body(request, RotateKey)
     created, previous = await request.app[SERVICES].tenancy.api_keys.rotate(
-        actor, request.match_info["id"], body.grace_period, body.expires_at
+        actor, request.match_info["id"], body.grace_period, body.expires_at, body.new_rate_limit()
     )
     now = datetime.now(UTC)
     answer = {**_created(created, now), "previous": previous.as_json(now)}

@@ -1,8 +1,9 @@
 """The REST data API over HTTP: ``/v1/data/{table}[/{id}]`` and ``/v1/data/openapi.json``.
 
 Handlers only read the request, call ``proxy.data.rest.DataApi`` and shape the JSON answer.  The
-route level is public: which rows a caller reaches is the policy's business (guests included);
-a credential that was sent but refused is a 401, never a silent guest.
+route level is public: which operations a caller may run is its table permissions' business, and
+which rows it reaches the policy's (guests included); a credential that was sent but refused is a
+401, never a silent guest.  The permission is checked before the query or the body is read.
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ from aiohttp.typedefs import Handler
 
 from config.errors import MethodNotAllowed
 from proxy.bodies import read_json
-from proxy.data.rest import DataApi, subject_of
+from proxy.data.access import Caller, data_caller
+from proxy.data.rest import DataApi
 from proxy.keys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
 from rls.openapi import openapi_document
-from rls.subject import Subject
 
 
-def data_subject(request: web.Request) -> Subject:
-    """The caller as an RLS subject; a refused credential is raised rather than ignored."""
+async def caller_of(request: web.Request) -> Caller:
+    """The data API's caller (RLS subject and table permissions); a refused credential is raised
+    rather than ignored."""
     error = request[AUTH_ERROR]
     if error is not None:
         raise error
-    return subject_of(request[PRINCIPAL])
+    services = request.app[SERVICES]
+    return await data_caller(
+        request[PRINCIPAL], services.tenancy.catalog, services.data.policy.policies, services.settings
+    )
 
 
 def json_response(body: Any, status: int = 200) -> web.Response:
@@ -61,38 +66,48 @@ def _api(request: web.Request) -> DataApi:
 
 
 async def list_rows(request: web.Request) -> web.Response:
-    subject = data_subject(request)
-    body = await _api(request).read(subject, request.match_info["table"], request.rel_url.query.items())
-    return json_response(body)
+    caller = await caller_of(request)
+    api = _api(request)
+    table = request.match_info["table"]
+    api.permit(caller, table, "read")
+    return json_response(await api.read(caller, table, request.rel_url.query.items()))
 
 
 async def get_row(request: web.Request) -> web.Response:
-    subject = data_subject(request)
-    info = request.match_info
-    row = await _api(request).get(subject, info["table"], info["id"], request.rel_url.query.get("select"))
+    caller = await caller_of(request)
+    api = _api(request)
+    table = request.match_info["table"]
+    api.permit(caller, table, "read")
+    row = await api.get(caller, table, request.match_info["id"], request.rel_url.query.get("select"))
     return json_response({"data": row})
 
 
 async def insert_rows(request: web.Request) -> web.Response:
-    subject = data_subject(request)
+    caller = await caller_of(request)
     api = _api(request)
+    table = request.match_info["table"]
+    api.permit(caller, table, "create")
     body = await read_json(request, api.settings.max_body_size)
-    rows = await api.insert(subject, request.match_info["table"], body)
+    rows = await api.insert(caller, table, body)
     return json_response({"data": rows if isinstance(body, list) else rows[0]}, status=201)
 
 
 async def update_row(request: web.Request) -> web.Response:
-    subject = data_subject(request)
+    caller = await caller_of(request)
     api = _api(request)
+    table = request.match_info["table"]
+    api.permit(caller, table, "update")
     body = await read_json(request, api.settings.max_body_size)
-    row = await api.update(subject, request.match_info["table"], request.match_info["id"], body)
+    row = await api.update(caller, table, request.match_info["id"], body)
     return json_response({"data": row})
 
 
 async def delete_row(request: web.Request) -> web.Response:
-    subject = data_subject(request)
-    row = await _api(request).delete(subject, request.match_info["table"], request.match_info["id"])
-    return json_response({"data": row})
+    caller = await caller_of(request)
+    api = _api(request)
+    table = request.match_info["table"]
+    api.permit(caller, table, "delete")
+    return json_response({"data": await api.delete(caller, table, request.match_info["id"])})
 
 
 async def openapi(request: web.Request) -> web.Response:

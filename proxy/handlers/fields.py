@@ -8,8 +8,10 @@ from typing import Annotated
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 from auth.rbac.permissions import is_grantable
+from config.limits import MAX_LIMIT, CallerLimit, check_window
 from config.tenancy import ROLE_NAME
 from config.units import parse_duration
+from proxy.bodies import Body
 
 
 def _printable(value: str) -> str:
@@ -53,5 +55,27 @@ RoleName = Annotated[str, StringConstraints(max_length=40), AfterValidator(_role
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_timestamp), Field(strict=False)]
 Duration = Annotated[timedelta, BeforeValidator(_duration), Field(strict=False)]
+Window = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(check_window), Field(strict=False)]
 
-__all__ = ["Description", "Duration", "Id", "Name", "Permissions", "RoleName", "Timestamp", "datetime"]
+
+class RateLimit(Body):
+    """``{limit, window}``: ``limit`` requests refilled over ``window`` (seconds, or ``1m``)."""
+
+    limit: int = Field(ge=1, le=MAX_LIMIT)
+    window: Window
+
+    def limit_of(self) -> CallerLimit:
+        return CallerLimit(limit=self.limit, window=self.window)
+
+
+__all__ = [
+    "Description",
+    "Duration",
+    "Id",
+    "Name",
+    "Permissions",
+    "RateLimit",
+    "RoleName",
+    "Timestamp",
+    "datetime",
+]

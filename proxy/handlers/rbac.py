@@ -10,6 +10,7 @@ from proxy.bodies import Body, parse_body
 from proxy.handlers.context import current_actor
 from proxy.handlers.fields import Description, Id, Permissions, RoleName
 from proxy.keys import SERVICES, SETTINGS
+from rls.policy import ACTIONS
 
 
 class CreateRole(Body):
@@ -59,15 +60,20 @@ async def delete_role(request: web.Request) -> web.Response:
 
 
 async def permissions(request: web.Request) -> web.Response:
-    """Every permission this organisation's roles and the route rules name, and the caller's own."""
+    """Every permission this organisation's roles, the route rules and the data API's tables name,
+    and the caller's own."""
     actor = await current_actor(request)
     settings = request.app[SETTINGS]
-    custom = await request.app[SERVICES].tenancy.catalog.custom(actor.org_id)
+    services = request.app[SERVICES]
+    custom = await services.tenancy.catalog.custom(actor.org_id)
+    policies = services.data.policy.policies
+    tables = [f"{policies.resource(t)}:{a}" for t in policies.tables.values() for a in ACTIONS.values()]
     named = concrete(
         *settings.rbac.roles.values(),
         settings.rbac.permissions,
         *(rule.permissions for rule in settings.routes.rules),
         *custom.values(),
+        tables,
     )
     return web.json_response({"permissions": named, "granted": sorted(actor.permissions)})
 

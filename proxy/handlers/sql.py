@@ -1,9 +1,10 @@
 """``POST /v1/sql``: ``{sql, params?, rowMode?, explain?}`` → ``{rows, rowCount, columns}``.
 
-Who may call it is ``data.sql_access`` (off, admin, authenticated, public); what the statement
-reaches is the policy's business.  ``explain: true`` (tenant admins only) answers the rewritten
-statement and the rule applied to each table instead of running it.  ``rowMode: "array"`` answers
-each row as an array of values in the order of ``columns`` (for results whose column names repeat).
+Who may call it is ``data.sql_access`` (off, admin, authenticated, public); which operations the
+statement may take is the caller's table permissions' business, and which rows it reaches the
+policy's.  ``explain: true`` (tenant admins only) answers the rewritten statement and the rule
+applied to each table instead of running it.  ``rowMode: "array"`` answers each row as an array of
+values in the order of ``columns`` (for results whose column names repeat).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aiohttp import web
 from config.errors import Forbidden, NotFound
 from proxy.bodies import Body, parse_body
 from proxy.data.sql import RowMode, explain_sql, run_sql
-from proxy.handlers.data import data_subject, json_response
+from proxy.handlers.data import caller_of, json_response
 from proxy.keys import PRINCIPAL, SERVICES, SETTINGS
 from proxy.pipeline import require_identity
 
@@ -31,7 +32,7 @@ async def sql(request: web.Request) -> web.Response:
     access = request.app[SETTINGS].data.sql_access
     if access == "off":
         raise NotFound("The SQL endpoint is turned off (data.sql_access: off).", code="sql_disabled")
-    subject = data_subject(request)
+    caller = await caller_of(request)
     if access != "public":
         require_identity(request)
     admin = "admin" in request[PRINCIPAL].groups
@@ -44,8 +45,8 @@ async def sql(request: web.Request) -> web.Response:
     if body.explain:
         if not admin:
             raise Forbidden("explain is for tenant admins.", code="admin_required")
-        return json_response(explain_sql(api, subject, body.sql, body.params))
-    return json_response(await run_sql(api, subject, body.sql, body.params, body.row_mode))
+        return json_response(explain_sql(api, caller, body.sql, body.params))
+    return json_response(await run_sql(api, caller, body.sql, body.params, body.row_mode))
 
 
 def add_routes(app: web.Application) -> None:

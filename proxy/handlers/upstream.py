@@ -14,8 +14,8 @@ from aiohttp import web
 
 from config.errors import MethodNotAllowed, NotFound
 from config.schema import Settings
+from proxy.data.access import data_caller
 from proxy.data.owner import require_owner
-from proxy.data.rest import subject_of
 from proxy.data.upstream_sql import rewrite_request
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
 from proxy.pipeline import authorize
@@ -48,15 +48,19 @@ async def forward(request: web.Request) -> web.StreamResponse:
     if forwarder is None:
         raise NotFound("No such endpoint (no upstream is configured).")
     rule = match.rule
-    data = request.app[SERVICES].data
-    if rule is not None and rule.owner is not None:
-        await require_owner(data, rule.owner, match.params, principal)
-    if request.headers.get("Upgrade", "").lower() == "websocket":
+    websocket = request.headers.get("Upgrade", "").lower() == "websocket"
+    if rule is not None and (rule.owner is not None or rule.sql is not None):
+        services = request.app[SERVICES]
+        policy = services.data.policy
+        caller = await data_caller(principal, services.tenancy.catalog, policy.policies, services.settings)
+        if rule.owner is not None:
+            await require_owner(services.data, rule.owner, match.params, caller.subject)
+        if rule.sql is not None and not websocket:
+            limit = services.settings.data.max_body_size
+            new = await rewrite_request(request, rule.sql, caller, policy, limit)
+            return await forwarder.forward(request, principal, body=new.body, query=new.query)
+    if websocket:
         return await forwarder.forward_websocket(request, principal)
-    if rule is not None and rule.sql is not None:
-        limit = request.app[SETTINGS].data.max_body_size
-        new = await rewrite_request(request, rule.sql, subject_of(principal), data.policy, limit)
-        return await forwarder.forward(request, principal, body=new.body, query=new.query)
     return await forwarder.forward(request, principal)
 
 

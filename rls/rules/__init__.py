@@ -19,6 +19,7 @@ from rls.rules.guard_new_rows import guard_new_rows
 from rls.rules.guard_target import guard_target
 from rls.rules.guard_upsert import guard_upsert
 from rls.rules.limit_returning import limit_returning
+from rls.rules.list_operations import list_operations
 from rls.rules.rename_ctes import rename_ctes
 from rls.rules.resolve_tables import resolve_tables
 from rls.verify import verify
@@ -32,6 +33,7 @@ RULES: tuple[Rule, ...] = (
     check_parameters,
     rename_ctes,
     resolve_tables,
+    list_operations,
     check_columns,
     guard_insert,
     guard_target,

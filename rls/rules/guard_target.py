@@ -181,10 +181,23 @@ def _new_row_checks(
     column = policy.tenant_column or ctx.columns(policy)[0]
     found = []
     owner = owner_rule(policy, "update", ctx.signature)
-    for checked, operation in ((grant, "update"), (readable, "select"), (owner, OWNER)):
+    # A statement that sets the owner column, even to itself, names an owner: the rule (and the
+    # native trigger, which fires on UPDATE OF the column) holds it to the caller.
+    owned = policy.owner_column
+    sets_owner = owned is not None and any(
+        column_of(target, ctx) == owned
+        for assignment in statement.expressions
+        for target, _ in _pairs(assignment.this, assignment.expression)
+    )
+    owner_values = {**values, owned: UNKNOWN} if sets_owner and owned and values.get(owned) is OLD else values
+    for checked, operation, seen in (
+        (grant, "update", values),
+        (readable, "select", values),
+        (owner, OWNER, owner_values),
+    ):
         if checked is None:
             continue
-        outcome = evaluate(checked, values, True)
+        outcome = evaluate(checked, seen, True)
         check = (
             _new_row_predicate(statement, checked, policy, name, operation, column, ctx)
             if outcome is None and ctx.barrier

@@ -30,7 +30,7 @@ def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     if not isinstance(expression, exp.Insert) or ctx.target is None:
         return expression
     conflict = expression.args.get("conflict")
-    if conflict is None or not _does_update(conflict):
+    if conflict is None or not does_update(conflict):
         return expression
     if not ctx.barrier:
         raise QueryRefused(f"ON CONFLICT DO UPDATE is supported on PostgreSQL only, not {ctx.dialect_name}")
@@ -63,7 +63,8 @@ def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     return expression
 
 
-def _does_update(conflict: exp.Expr) -> bool:
+def does_update(conflict: exp.Expr) -> bool:
+    """Whether an ON CONFLICT clause updates the existing row (rather than doing nothing)."""
     action = conflict.args.get("action")
     return action is not None and "UPDATE" in action.name.upper()
 

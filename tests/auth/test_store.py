@@ -83,3 +83,43 @@ async def test_an_unreachable_redis_is_a_clear_error() -> None:
 
     with pytest.raises(ServiceUnavailable, match="Redis"):
         await RedisStore.connect("redis://127.0.0.1:1/0", "x:")
+
+
+async def test_throttle_is_a_token_bucket(store: EphemeralStore) -> None:
+    verdicts = [await store.throttle("bucket", limit=3, window=60) for _ in range(4)]
+
+    assert [(v.allowed, v.remaining) for v in verdicts] == [(True, 2), (True, 1), (True, 0), (False, 0)]
+    assert 19 < verdicts[2].wait <= 20  # one request more every 20 seconds
+    assert 19 < verdicts[3].wait <= 20  # the refused one may come back then
+    other = await store.throttle("another", limit=3, window=60)
+    assert (other.allowed, other.remaining) == (True, 2)  # buckets are separate
+
+
+async def test_throttle_refills_evenly_over_the_window(store: EphemeralStore) -> None:
+    for _ in range(5):
+        await store.throttle("fast", limit=5, window=1)
+    assert not (await store.throttle("fast", limit=5, window=1)).allowed
+    await asyncio.sleep(0.25)  # a fifth of the window (or a little more): one request back
+    assert (await store.throttle("fast", limit=5, window=1)).allowed
+    await asyncio.sleep(1.05)  # the whole window: full again
+    assert (await store.throttle("fast", limit=5, window=1)).remaining == 4
+
+
+async def test_concurrent_requests_never_overdraw_a_bucket(store: EphemeralStore) -> None:
+    verdicts = await asyncio.gather(*(store.throttle("busy", limit=10, window=60) for _ in range(50)))
+
+    assert sum(v.allowed for v in verdicts) == 10
+    assert sorted(v.remaining for v in verdicts if v.allowed) == list(range(10))
+
+
+async def test_two_redis_clients_share_one_bucket(redis_prefix: str) -> None:
+    one = await RedisStore.connect(REDIS_URL, redis_prefix)
+    two = await RedisStore.connect(REDIS_URL, redis_prefix)
+    try:
+        allowed = [
+            (await s.throttle("shared", limit=4, window=60)).allowed for s in (one, two, one, two, one)
+        ]
+    finally:
+        await one.close()
+        await two.close()
+    assert allowed == [True, True, True, True, False]

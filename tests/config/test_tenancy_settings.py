@@ -33,6 +33,9 @@ def test_the_bundled_defaults() -> None:
     assert settings.api_keys.usage_flush_interval == timedelta(seconds=10)
     assert settings.invitations.ttl == timedelta(days=7)
     assert settings.issuers == ()
+    assert settings.rbac.guest_permissions == ("*:read",)
+    assert settings.data.permissions == "enforce"
+    assert (settings.rate_limits.ip.limit, settings.rate_limits.ip.seconds) == (600, 60)
 
 
 def test_a_route_rule_may_require_permissions() -> None:
@@ -81,6 +84,35 @@ def test_a_route_rule_may_require_permissions() -> None:
             "issuers[0].jwks_url: must be https in production",
         ),
         ({"api_keys.max_per_org": 0}, "api_keys.max_per_org: "),
+        (
+            {"rbac.guest_permissions": ["posts"]},
+            "rbac.guest_permissions: expected permissions like tasks:read",
+        ),
+        ({"rbac.policy_roles": ["Editor"]}, "rbac.policy_roles: expected role names like editor"),
+        ({"rbac.policy_roles": ["viewer"]}, "rbac.policy_roles: ['viewer'] are built-in roles (rbac.roles)"),
+        ({"data.permissions": "maybe"}, "data.permissions: input should be 'enforce' or 'off'"),
+        (
+            {"rate_limits.ip": {"limit": -5, "window": "1m"}},
+            "rate_limits.ip.limit: input should be greater than",
+        ),
+        (
+            {"rate_limits.user": {"limit": 10**9, "window": "1m"}},
+            "rate_limits.user.limit: input should be less",
+        ),
+        (
+            {"rate_limits.user": {"limit": 10, "window": "0s"}},
+            "rate_limits.user.window: expected whole seconds",
+        ),
+        (
+            {"rate_limits.user": {"limit": 10, "window": "2d"}},
+            "rate_limits.user.window: expected whole seconds",
+        ),
+        ({"rate_limits.user": {"limit": 10, "window": "1500ms"}}, "rate_limits.user.window: expected whole"),
+        ({"rate_limits.api_key": {"limit": 10}}, "rate_limits.api_key.window: required key is missing"),
+        (
+            {"rate_limits.api_key": {"limit": 2000, "window": "1s"}},
+            "rate_limits.api_key: must not be more generous than rate_limits.max_api_key",
+        ),
     ],
 )
 def test_mistakes_are_named(overrides: dict[str, Any], expected: str) -> None:

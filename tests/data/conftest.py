@@ -35,7 +35,8 @@ def data_settings(make_settings: SettingsFactory, world_database: str) -> Callab
     """Settings on the world's database under the test policies (dotted overrides as keywords)."""
 
     def make(**overrides: Any) -> Settings:
-        return make_settings(**{"policies": str(world.POLICIES), "upstream.url": None, **overrides})
+        base = {"policies": str(world.POLICIES), "upstream.url": None, "rbac.policy_roles": ["editor"]}
+        return make_settings(**{**base, **overrides})
 
     return make
 
@@ -46,6 +47,28 @@ class Client:
 
     http: aiohttp.ClientSession
     server: RunningServer
+
+    async def enrol(self, caller: str | world.Caller) -> None:
+        """Make a world caller a rowgate member of its organisation (both created when missing)."""
+        who = world.CALLERS[caller] if isinstance(caller, str) else caller
+        db = self.server.app[SERVICES].db
+        await db.execute(
+            "INSERT INTO rowgate.orgs (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            who.org_id,
+            who.org_id,
+        )
+        await db.execute(
+            "INSERT INTO rowgate.users (id, email) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            who.user_id,
+            f"{who.name}@example.com",
+        )
+        await db.execute(
+            "INSERT INTO rowgate.memberships (org_id, user_id, role) VALUES ($1, $2, $3) "
+            "ON CONFLICT (org_id, user_id) DO UPDATE SET role = excluded.role",
+            who.org_id,
+            who.user_id,
+            who.role,
+        )
 
     def headers(self, caller: str | world.Caller | None) -> dict[str, str]:
         who = world.CALLERS[caller] if isinstance(caller, str) else caller

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from proxy.keys import SERVICES
 from tests.data import world
 from tests.data.conftest import Client
 
@@ -16,20 +15,7 @@ pytestmark = pytest.mark.integration
 
 async def key(client: Client, kind: str, scopes: list[str]) -> str:
     """A key of organisation A made by its admin (who is made a rowgate member first)."""
-    db = client.server.app[SERVICES].db
-    await db.execute(
-        "INSERT INTO rowgate.orgs (id, name) VALUES ($1, 'A') ON CONFLICT DO NOTHING", world.ORG_A
-    )
-    await db.execute(
-        "INSERT INTO rowgate.users (id, email) VALUES ($1, 'admin-a@example.com') ON CONFLICT DO NOTHING",
-        world.ADMIN_A,
-    )
-    await db.execute(
-        "INSERT INTO rowgate.memberships (org_id, user_id, role) VALUES ($1, $2, 'admin') "
-        "ON CONFLICT DO NOTHING",
-        world.ORG_A,
-        world.ADMIN_A,
-    )
+    await client.enrol("admin_a")
     status, body = await client.call(
         "POST", "/v1/auth/api-keys", "admin_a", json={"name": kind, "type": kind, "scopes": scopes}
     )
@@ -74,4 +60,5 @@ async def test_a_publishable_key_reads_as_a_guest(client: Client) -> None:
         headers={"X-API-Key": publishable},
         json={"title": "spam", "status": "published"},
     )
-    assert (status, body["code"]) == (403, "operation_not_allowed")  # guests may not insert posts
+    # a guest holds rbac.guest_permissions (*:read): no posts:create, whatever the policy says
+    assert (status, body["code"], body["missing"]) == (403, "permission_denied", ["posts:create"])

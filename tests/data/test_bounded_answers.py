@@ -141,6 +141,7 @@ server: {{host: 127.0.0.1, port: {port}}}
 database: {{url: "{world_database}"}}
 redis: {{url: "{REDIS_URL}", key_prefix: "{redis_prefix}"}}
 upstream: {{url: null}}
+rbac: {{policy_roles: [editor]}}
 data: {{statement_timeout: 2m, reload: false}}
 logging: {{level: warning, access_log: false}}
 """

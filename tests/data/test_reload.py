@@ -17,6 +17,7 @@ import pytest
 
 from config import Settings
 from config.errors import ConfigError
+from proxy.data.access import Access, Caller
 from proxy.data.rest import DataApi
 from proxy.keys import SERVICES
 from rls.execute import RunAs
@@ -27,7 +28,7 @@ from tests.data.conftest import Client, Start
 
 pytestmark = pytest.mark.integration
 
-USER_A = Subject(world.USER_A, world.ORG_A, frozenset({"user"}), "member")
+USER_A = Caller(Subject(world.USER_A, world.ORG_A, frozenset({"user"}), "member"), Access(frozenset({"*"})))
 
 
 async def eventually(check: Callable[[], bool]) -> None:

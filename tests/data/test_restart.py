@@ -61,6 +61,7 @@ async def test_a_restarted_database_is_a_503_then_recovers_without_restarting_ro
             "server.port": 0,
             "logging.access_log": False,
             "policies": str(world.POLICIES),
+            "rbac.policy_roles": ["editor"],
             "upstream.url": None,
         },
         environ={},

@@ -572,6 +572,8 @@ def _export_sql(url: str, role: str) -> str:
                 "--sql",
                 "--data-role",
                 role,
+                "--config",
+                str(world.DATA / "rowgate.yaml"),
                 "--policies",
                 str(world.POLICIES),
             ]

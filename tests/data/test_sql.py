@@ -86,7 +86,7 @@ async def test_writes_through_sql_follow_the_policy(client: Client) -> None:
     assert body["rowCount"] == len(own) + 1  # self: only the caller's tasks, the new one included
     assert body["rows"] == []
     status, body = await sql(client, "user_a", "DELETE FROM projects")
-    assert (status, body["code"]) == (403, "operation_not_allowed")
+    assert (status, body["code"], body["missing"]) == (403, "permission_denied", ["projects:delete"])
 
 
 @pytest.mark.parametrize(

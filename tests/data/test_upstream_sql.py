@@ -100,6 +100,13 @@ class SqliteApp:
         return app
 
 
+#: What the policy above lets each role do: table permissions for this upstream's tables.
+ROLES = {
+    "admin": ["*"],
+    "member": ["notes:read", "notes:create", "notes:update", "bulletins:read"],
+    "viewer": ["*:read"],
+}
+
 ROUTES = [
     {"path": "/q", "level": "authenticated", "sql": {"at": "query:sql", "dialect": "sqlite"}},
     {
@@ -128,7 +135,9 @@ async def sql_server(
     policies = tmp_path / "policies.yaml"
     policies.write_text(POLICY)
     url = await start_app(upstream.app())
-    settings = make_settings(**{"policies": str(policies), "upstream.url": url, "routes.rules": ROUTES})
+    settings = make_settings(
+        **{"policies": str(policies), "upstream.url": url, "routes.rules": ROUTES, "rbac.roles": ROLES}
+    )
     return await start_rowgate(settings)
 
 
@@ -194,6 +203,24 @@ async def test_sql_in_a_json_body_is_rewritten_in_place(
     rows = upstream.db.execute("SELECT id FROM notes WHERE body = 'changed'").fetchall()
     assert rows == [(2,)]
     assert "'o''ann'" in upstream.received[0]
+
+
+async def test_a_statement_needs_the_callers_table_permissions_before_it_reaches_the_upstream(
+    sql_server: RunningServer, upstream: SqliteApp, http: aiohttp.ClientSession
+) -> None:
+    viewer = token(sql_server, ALICE, ORG_A, role="viewer")
+    for statement, missing in (
+        ("UPDATE notes SET body = 'x' WHERE id = 1", ["notes:update"]),
+        ("INSERT INTO notes (id, body) SELECT id + 10, body FROM bulletins", ["notes:create"]),
+    ):
+        async with http.get(f"{sql_server.url}/q", params={"sql": statement}, headers=viewer) as response:
+            problem = await response.json()
+        assert (response.status, problem["code"], problem["missing"]) == (403, "permission_denied", missing)
+    assert upstream.received == []
+    async with http.get(
+        f"{sql_server.url}/q", params={"sql": "SELECT id FROM notes ORDER BY id"}, headers=viewer
+    ) as response:
+        assert [r["id"] for r in (await response.json())["rows"]] == [1, 2, 5]
 
 
 async def test_sql_in_the_raw_body_for_guests_and_members(

@@ -259,11 +259,11 @@ async def test_key_scopes_narrow_when_the_creator_is_demoted_and_stop_when_remov
         assert (await t.call("GET", "/admin-only/whoami", headers=headers, server=server)).status == 200
 
     before = heard(second)
-    demoted = await t.call("PATCH", f"/v1/auth/members/{creator.user_id}", owner, json={"role": "member"})
+    demoted = await t.call("PATCH", f"/v1/auth/members/{creator.user_id}", owner, json={"role": "viewer"})
     assert demoted.status == 200
     await hear(second, before, keys=1)
     for server in (t.server, second):
-        # member: tasks:create/read/update and projects:read; no admin group any more
+        # viewer: *:read; no admin group any more
         assert (await t.call("GET", "/api/whoami", headers=headers, server=server)).status == 200
         assert (await t.call("DELETE", "/api/whoami", headers=headers, server=server)).status == 403
         assert (await t.call("GET", "/admin-only/whoami", headers=headers, server=server)).status == 403
@@ -362,6 +362,9 @@ BAD_CREATE_BODIES: list[Any] = [
     {"name": "a\nb", "type": "secret"},
     {"name": "x", "type": "secret", "scopes": "tasks:read"},
     {"name": "x", "type": "secret", "scopes": ["tasks"]},
+    {"name": "x", "type": "secret", "scopes": ["tasks:read:all"]},
+    {"name": "x", "type": "secret", "scopes": ["tasks: read"]},
+    {"name": "x", "type": "secret", "scopes": ["*:*:*"]},
     {"name": "x", "type": "secret", "scopes": [1]},
     {"name": "x", "type": "secret", "scopes": ["a:b"] * 201},
     {"name": "x", "type": "secret", "expiresAt": "2000-01-01T00:00:00Z"},

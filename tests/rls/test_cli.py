@@ -13,11 +13,13 @@ from tests.rls import world
 from tests.rls.conftest import World
 
 POLICIES = str(world.POLICIES_FILE)
+#: The test policies under the configuration that declares the custom role they name.
+CONFIGURED = ["--config", str(world.DATA / "rowgate.yaml"), "--policies", POLICIES]
 USER_A = ["--as", "user", "--tenant", world.ORG_A, "--user", world.USER_A]
 
 
 def test_check_validates_without_a_database(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["policy", "check", "--policies", POLICIES]) == 0
+    assert main(["policy", "check", *CONFIGURED]) == 0
     assert "4 table(s)" in capsys.readouterr().out
 
 
@@ -29,7 +31,7 @@ def test_check_names_every_problem_of_an_invalid_file(
 
     assert main(["policy", "check", "--policies", str(bad)]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"{bad}: tables.tasks.select[0]: input should be 'admin', 'user', 'self' or 'guest', got 'owner'"
+        f"{bad}: tables.tasks.select[0]: expected admin, user, self, guest or role:<role name>, got 'owner'"
     ]
 
 
@@ -64,9 +66,7 @@ def test_the_policies_default_to_the_ones_the_config_names(
 
 
 def test_explain_without_a_database_says_how_to_get_the_columns(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        ["--database-url", "", "policy", "explain", "--policies", POLICIES, *USER_A, "SELECT 1 FROM tasks"]
-    )
+    code = main(["--database-url", "", "policy", "explain", *CONFIGURED, *USER_A, "SELECT 1 FROM tasks"])
 
     assert code == 1
     assert "pass --database-url" in capsys.readouterr().err
@@ -80,8 +80,7 @@ def test_explain_with_a_database(built: World, capsys: pytest.CaptureFixture[str
             built.url,
             "policy",
             "explain",
-            "--policies",
-            POLICIES,
+            *CONFIGURED,
             *USER_A,
             "SELECT * FROM tasks t",
         ]
@@ -107,8 +106,7 @@ def test_explain_of_a_refused_statement_exits_non_zero(
             built.url,
             "policy",
             "explain",
-            "--policies",
-            POLICIES,
+            *CONFIGURED,
             *USER_A,
             "SELECT * FROM payroll",
         ]
@@ -122,7 +120,7 @@ def test_explain_of_a_refused_statement_exits_non_zero(
 def test_check_lists_tables_without_policy_and_columns_the_rules_miss(
     built: World, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["--database-url", built.url, "policy", "check", "--policies", POLICIES]) == 0
+    assert main(["--database-url", built.url, "policy", "check", *CONFIGURED]) == 0
     assert "no policy (every statement on it is refused): public.payroll" in capsys.readouterr().out
 
     wrong = tmp_path / "wrong.yaml"
@@ -165,7 +163,7 @@ cases:
 """
     )
 
-    code = main(["--database-url", built.url, "policy", "test", "--policies", POLICIES, str(cases)])
+    code = main(["--database-url", built.url, "policy", "test", *CONFIGURED, str(cases)])
 
     lines = capsys.readouterr().out.splitlines()
     assert code == 1
@@ -188,9 +186,7 @@ async def _count(url: str, sql: str) -> int:
 
 
 def test_export_prints_native_policies(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(["--database-url", "", "policy", "export", "--policies", POLICIES, "--format", "postgres"]) == 0
-    )
+    assert main(["--database-url", "", "policy", "export", *CONFIGURED, "--format", "postgres"]) == 0
 
     out = capsys.readouterr().out
     assert 'ALTER TABLE "public"."tasks" ENABLE ROW LEVEL SECURITY;' in out
@@ -200,27 +196,24 @@ def test_export_prints_native_policies(capsys: pytest.CaptureFixture[str]) -> No
 
 
 def test_export_names_the_data_role_and_sql_needs_a_database(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--database-url", "", "policy", "export", "--policies", POLICIES]) == 0
+    assert main(["--database-url", "", "policy", "export", *CONFIGURED]) == 0
     out = capsys.readouterr().out
     assert 'CREATE ROLE "rowgate_data" NOLOGIN;' in out
     assert '-- and: GRANT "rowgate_data" TO <the role rowgate connects as>;' in out
 
-    assert (
-        main(["--database-url", "", "policy", "export", "--policies", POLICIES, "--data-role", "app_rows"])
-        == 0
-    )
+    assert main(["--database-url", "", "policy", "export", *CONFIGURED, "--data-role", "app_rows"]) == 0
     out = capsys.readouterr().out
     assert 'CREATE ROLE "app_rows" NOLOGIN;' in out
     assert "rowgate_data" not in out
 
-    assert main(["--database-url", "", "policy", "export", "--sql", "--policies", POLICIES]) == 2
+    assert main(["--database-url", "", "policy", "export", "--sql", *CONFIGURED]) == 2
     assert "policy export --sql reads the database" in capsys.readouterr().err
 
 
 def test_export_sql_says_what_a_database_still_needs(
     built: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["--database-url", built.url, "policy", "export", "--sql", "--policies", POLICIES]
+    args = ["--database-url", built.url, "policy", "export", "--sql", *CONFIGURED]
     args += ["--data-role", built.role]
     assert main(args) == 0
     script = capsys.readouterr().out

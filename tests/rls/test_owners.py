@@ -86,6 +86,16 @@ def test_no_admin_of_a_shared_table_names_another_owner() -> None:
     assert "another owner" not in rewriter.rewrite("UPDATE board SET title = 'y'", ADMIN).sql
 
 
+def test_setting_the_owner_column_to_itself_still_names_an_owner() -> None:
+    # As the native trigger (UPDATE OF the column) sees it: the rows must be the caller's.
+    rewriter = Rewriter(world.world_policies(), "postgres", schema=world.world_schema())
+    editor = world.SUBJECTS["editor_a"]  # updates projects through role:editor, not as an admin
+
+    sql = rewriter.rewrite("UPDATE projects SET name = 'y', created_by = created_by", editor).sql
+    assert "another owner" in sql
+    assert "another owner" not in rewriter.rewrite("UPDATE projects SET name = 'y'", editor).sql
+
+
 def test_owner_writable_lifts_the_rule() -> None:
     rewriter = _rewriter(owner_writable=True)
 

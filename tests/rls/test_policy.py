@@ -12,6 +12,7 @@ import pytest
 from config.errors import ConfigError
 from rls.policy import load_policies, parse_policies
 from rls.rewrite import Rewriter
+from rls.subject import Subject
 
 BASE: dict[str, Any] = {"defaults": {"tenant_column": "org_id", "owner_column": "created_by"}}
 
@@ -71,7 +72,7 @@ def test_the_demo_policy_file_loads() -> None:
         ),
         (
             {"select": ["owner"]},
-            "policies.yaml: tables.tasks.select[0]: input should be 'admin', 'user', 'self' or 'guest', got 'owner'",
+            "policies.yaml: tables.tasks.select[0]: expected admin, user, self, guest or role:<role name>, got 'owner'",
         ),
         (
             {"select": "admin"},
@@ -79,7 +80,7 @@ def test_the_demo_policy_file_loads() -> None:
         ),
         (
             {"columns": {"hidden": {"owner": ["a"]}}},
-            "policies.yaml: tables.tasks.columns.hidden.owner: input should be 'admin', 'user', 'self' or 'guest', got 'owner'",
+            "policies.yaml: tables.tasks.columns.hidden.owner: expected admin, user, self, guest or role:<role name>, got 'owner'",
         ),
         (
             {"columns": {"shown": ["a"]}},
@@ -87,7 +88,7 @@ def test_the_demo_policy_file_loads() -> None:
         ),
         (
             {"filters": {"staff": "a = 1"}},
-            "policies.yaml: tables.tasks.filters.staff: input should be 'admin', 'user', 'self' or 'guest', got 'staff'",
+            "policies.yaml: tables.tasks.filters.staff: expected admin, user, self, guest or role:<role name>, got 'staff'",
         ),
         (
             {"filters": {"user": "status = "}},
@@ -248,6 +249,46 @@ def test_the_shipped_and_test_policy_files_open_no_write_across_tenants() -> Non
                 assert table.shared, (path, table.name)
                 for operation in ("update", "delete"):
                     assert table.groups(operation) <= {"self"}, (path, table.name, operation)
+
+
+def test_role_groups_name_roles_the_deployment_knows() -> None:
+    table = {
+        "select": ["admin", "role:viewer"],
+        "update": ["role:editor", "self"],
+        "columns": {"hidden": {"role:viewer": ["notes"]}},
+        "filters": {"role:editor": "done = false"},
+    }
+    policies = parse_policies({**BASE, "tables": {"tasks": table}}, roles={"admin", "viewer", "editor"})
+    tasks = policies.find(None, "tasks")
+
+    assert tasks is not None
+    assert tasks.groups("update") == {"role:editor", "self"}
+    assert policies.roles == {"viewer", "editor"}
+    with pytest.raises(ConfigError) as caught:
+        parse_policies(
+            {**BASE, "tables": {"tasks": table}}, source="policies.yaml", roles={"admin", "viewer"}
+        )
+    expected = "expected a role of rbac.roles or rbac.policy_roles (custom roles a policy names are declared there), got 'role:editor'"
+    assert caught.value.problems == [
+        f"policies.yaml: tables.tasks.update[0]: {expected}",
+        f"policies.yaml: tables.tasks.filters.role:editor: {expected}",
+    ]
+
+
+@pytest.mark.parametrize("group", ["role:", "role:Editor", "role:a b", "role:" + "x" * 41, "roles:editor"])
+def test_a_malformed_role_group_is_named(group: str) -> None:
+    assert one_table({"select": [group]}) == [
+        f"policies.yaml: tables.tasks.select[0]: expected admin, user, self, guest or role:<role name>, got {group!r}"
+    ]
+
+
+def test_the_signature_carries_a_role_only_when_a_table_names_it() -> None:
+    policies = parse_policies({**BASE, "tables": {"tasks": {"select": ["user", "role:editor"]}}})
+    editor = Subject("u", "t", frozenset({"user"}), "editor")
+    member = Subject("u", "t", frozenset({"user"}), "member")
+
+    assert policies.signature(editor) == (("role:editor", "user"), True, True)
+    assert policies.signature(member) == member.signature == (("user",), True, True)
 
 
 def test_every_problem_is_reported_at_once() -> None:

@@ -47,6 +47,70 @@ def test_the_template_depends_on_the_groups_and_the_parameter_count(rewriter: Re
     assert "$3" in rewriter.rewrite(sql, USER_A, params_count=2).sql
 
 
+@pytest.mark.parametrize(
+    ("sql", "permissions"),
+    [
+        ("SELECT * FROM notes", ("notes:read",)),
+        (
+            "WITH p AS (SELECT * FROM posts) SELECT * FROM p JOIN tasks t ON t.id = p.id",
+            ("posts:read", "tasks:read"),
+        ),
+        ("INSERT INTO notes (body) VALUES ('x')", ("notes:create",)),
+        ("INSERT INTO notes (body) SELECT title FROM tasks", ("notes:create", "tasks:read")),
+        ("INSERT INTO notes (body) SELECT body FROM notes", ("notes:create", "notes:read")),
+        ("INSERT INTO notes (id, body) VALUES (1, 'x') ON CONFLICT (id) DO NOTHING", ("notes:create",)),
+        (
+            "INSERT INTO notes (id, body) VALUES (1, 'x') ON CONFLICT (id) DO UPDATE SET body = 'y'",
+            ("notes:create", "notes:update"),
+        ),
+        ("UPDATE notes SET body = 'x' WHERE id = 1 RETURNING *", ("notes:update",)),
+        (
+            "UPDATE notes SET body = t.title FROM tasks t WHERE t.id = notes.id",
+            ("notes:update", "tasks:read"),
+        ),
+        ("UPDATE notes SET body = 'x' WHERE id IN (SELECT id FROM notes n)", ("notes:read", "notes:update")),
+        ("DELETE FROM notes USING tasks WHERE tasks.id = notes.id", ("notes:delete", "tasks:read")),
+    ],
+)
+def test_a_statement_lists_the_permissions_it_needs(
+    rewriter: Rewriter, sql: str, permissions: tuple[str, ...]
+) -> None:
+    assert rewriter.rewrite(sql, world.SUBJECTS["admin_a"]).permissions == permissions
+
+
+def test_permit_runs_first_even_when_the_policy_refuses(rewriter: Rewriter) -> None:
+    asked: list[tuple[str, ...]] = []
+    for _ in range(2):  # the refusal is cached with what the statement does
+        with pytest.raises(WriteRefused) as caught:
+            rewriter.rewrite("DELETE FROM projects", USER_A, permit=asked.append)
+        assert caught.value.code == "operation_not_allowed"
+    assert asked == [("projects:delete",), ("projects:delete",)]
+
+    def refuse(needed: tuple[str, ...]) -> None:
+        raise PermissionError(needed)
+
+    with pytest.raises(PermissionError):
+        rewriter.rewrite("DELETE FROM projects", USER_A, permit=refuse)
+    with pytest.raises(QueryRefused):  # refused before the tables were known: nothing to permit
+        rewriter.rewrite("DELETE FROM nowhere", USER_A, permit=refuse)
+
+
+def test_a_role_the_policy_names_has_its_own_template(rewriter: Rewriter) -> None:
+    editor, viewer = world.SUBJECTS["editor_a"], world.SUBJECTS["viewer_a"]
+    plain = Subject(world.USER_A, world.ORG_A, frozenset({"user"}), "accountant")
+
+    # notes.update: [self, role:editor]: the editor may update every note of its tenant
+    assert "created_by" in rewriter.rewrite("UPDATE notes SET body = 'x'", USER_A).sql
+    assert "created_by" not in rewriter.rewrite("UPDATE notes SET body = 'x'", editor).sql
+    # tasks.select: [admin, user, role:viewer] with a filter for each
+    assert '"tasks"."done" = FALSE OR' in rewriter.rewrite("SELECT id FROM tasks", viewer).sql
+    # a role no table names reads exactly like any member
+    assert (
+        rewriter.rewrite("UPDATE notes SET body = 'x'", plain).sql
+        == rewriter.rewrite("UPDATE notes SET body = 'x'", USER_A).sql
+    )
+
+
 def test_a_refusal_is_cached_and_raised_afresh(policies: PolicySet) -> None:
     rewriter = Rewriter(policies, schema=world.world_schema())
     errors = []

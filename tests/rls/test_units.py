@@ -3,6 +3,8 @@ leakproof test, and the export text."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlglot
 from sqlglot import exp
@@ -257,7 +259,7 @@ def test_export_without_types_compares_as_text() -> None:
 
     assert "\"org_id\"::text = NULLIF(current_setting('rowgate.org_id', true), '')" in text
     assert "SET DEFAULT" not in text
-    assert text.count("CREATE POLICY") == 5 + 8 + 6 + 6  # one per table, operation and group
+    assert text.count("CREATE POLICY") == 6 + 9 + 6 + 8  # one per table, operation and group
 
 
 def test_export_with_types_casts_the_settings_and_sets_defaults_only_when_asked() -> None:
@@ -272,7 +274,17 @@ def test_export_with_types_casts_the_settings_and_sets_defaults_only_when_asked(
         "'guest' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))"
         " AND (\"status\" = 'published')" in text
     )
-    assert "-- hidden columns (not expressible as row policies): {'user': ['internal_notes']}" in text
+    assert (
+        "-- hidden columns (not expressible as row policies): "
+        "{'user': ['internal_notes'], 'role:viewer': ['internal_notes']}"
+    ) in text
+    # role:<name> groups read the role setting; the policy is named after the group
+    version = world.world_policies().version
+    assert (
+        f'CREATE POLICY "rowgate_notes_update_role:editor_{version[:8]}" ON "public"."notes" AS PERMISSIVE '
+        "FOR UPDATE TO \"rowgate_data\" USING (current_setting('rowgate.policy', true) = "
+        f"'{version}' AND current_setting('rowgate.role', true) = 'editor' AND "
+    ) in text
     assert "SET DEFAULT" not in export_postgres(world.world_policies(), world.world_schema())
 
 
@@ -320,8 +332,10 @@ def test_the_exported_wall_is_a_least_privileged_role_with_exact_grants_and_its_
 
 def test_policy_names_fit_postgresql_identifiers() -> None:
     assert policy_name("tasks", "select", "user", "0123456789abcdef") == "rowgate_tasks_select_user_01234567"
-    long = "t" * 60
-    assert policy_name(long, "update", "admin", "0123456789abcdef") == "rowgate_update_admin_01234567"
+    long = policy_name("t" * 60, "update", "admin", "0123456789abcdef")
+    assert len(long.encode()) == 63
+    assert long.startswith("rowgate_tttt")
+    assert long != policy_name("t" * 60, "update", "admin", "fedcba9876543210")
 
 
 def test_the_wall_s_dollar_quoting_survives_any_role_name() -> None:
@@ -351,3 +365,18 @@ def test_a_write_is_measured_in_a_with_of_its_own() -> None:
 
     assert sql.startswith('WITH "rowgate.row" AS (UPDATE t SET a = 1 RETURNING a) SELECT w."a" FROM')
     assert 'FROM "rowgate.row") AS w WHERE' in sql
+
+
+def test_long_policy_names_stay_distinct_within_postgresqls_limit() -> None:
+    roles = ["r" * 40, "r" * 39 + "b"]  # alike up to where PostgreSQL would cut their policies' names
+    policies = parse_policies(
+        {
+            "defaults": {"tenant_column": "org_id"},
+            "tables": {"a_rather_long_table_name": {"select": [f"role:{r}" for r in roles]}},
+        }
+    )
+    names = re.findall(r'CREATE POLICY "([^"]+)"', export_postgres(policies))
+
+    assert len(names) == 2
+    assert len(set(names)) == 2
+    assert all(len(name.encode()) <= 63 for name in names)

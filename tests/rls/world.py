@@ -34,6 +34,9 @@ SUBJECTS: dict[str, Subject] = {
     "guest_a": Subject(None, ORG_A, frozenset({"guest"})),
     "guest": Subject(None, None, frozenset({"guest"})),
     "homeless": Subject(USER_A2, None, frozenset({"user"}), "member"),
+    # Roles the policies name as role:<name> groups (a built-in role and a custom one).
+    "viewer_a": Subject(USER_A2, ORG_A, frozenset({"user"}), "viewer"),
+    "editor_a": Subject(USER_A, ORG_A, frozenset({"user"}), "editor"),
 }
 
 SCHEMA: dict[str, dict[str, str]] = {

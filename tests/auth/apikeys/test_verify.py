@@ -42,6 +42,8 @@ class StubDatabase:
             "usable_until": None,
             "revoked": False,
             "digest": key.digest,
+            "rate_limit": None,
+            "rate_window": None,
             **overrides,
         }
         return key_id

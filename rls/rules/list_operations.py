@@ -1,0 +1,40 @@
+"""List what the statement does to each table, for the caller's table permissions.
+
+Every base table the statement names is read, except the target of a write, which is written:
+INSERT creates, UPDATE updates, DELETE deletes, and INSERT ... ON CONFLICT DO UPDATE creates
+and updates.  A target named again elsewhere (an UPDATE's own table in its FROM or a subquery,
+an INSERT ... SELECT from its own table) is read as well.  The target's own WHERE and RETURNING
+belong to the write.  The operations are listed by permission resource (``tasks``, or
+``app.tasks`` outside the policy file's schema) before any rule adds reads of its own, and travel
+with the cached template, so that checking them costs no parsing.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from rls.context import Context
+from rls.policy import ACTIONS
+from rls.rules.guard_upsert import does_update
+
+
+def list_operations(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    """Record in ``ctx.operations`` the actions the statement takes on each table it names."""
+    written = _written(expression, ctx)
+    for table_id, policy in ctx.resolved.items():
+        actions = ctx.operations.setdefault(ctx.policies.resource(policy), set())
+        if ctx.target is not None and table_id == id(ctx.target):
+            actions.update(written)
+        else:
+            actions.add(ACTIONS["select"])
+    return expression
+
+
+def _written(expression: exp.Expr, ctx: Context) -> set[str]:
+    if ctx.kind == "select":
+        return set()
+    actions = {ACTIONS[ctx.kind]}
+    conflict = expression.args.get("conflict") if isinstance(expression, exp.Insert) else None
+    if conflict is not None and does_update(conflict):
+        actions.add(ACTIONS["update"])
+    return actions
