@@ -93,6 +93,9 @@ class DatabaseSettings(Model):
 class RedisSettings(Model):
     url: str | None = None
     key_prefix: str = "rowgate:"
+    #: How often each instance checks that Redis kept its state (its generation marker); a
+    #: restarted or flushed Redis makes every cache be re-read from the database.
+    state_check_interval: Duration = timedelta(seconds=2)
 
     @field_validator("url")
     @classmethod
@@ -302,6 +305,8 @@ def cross_field_problems(settings: Settings) -> list[str]:
             "database.pool_min_size: must not exceed database.pool_max_size "
             f"({settings.database.pool_min_size} > {settings.database.pool_max_size})"
         )
+    if settings.redis.state_check_interval < timedelta(milliseconds=100):
+        problems.append("redis.state_check_interval: at least 100ms")
     if settings.tokens.access_ttl <= timedelta(0):
         problems.append("tokens.access_ttl: must be longer than zero")
     if settings.tokens.refresh_ttl < settings.tokens.access_ttl:

@@ -69,14 +69,6 @@ class MemoryStore:
         expires = self._data[key][1]
         return None if expires is None else max(0.0, expires - time.monotonic())
 
-    async def scan(self, prefix: str) -> dict[str, str]:
-        found = {}
-        for key in list(self._data):
-            value = self._live(key)
-            if value is not None and key.startswith(prefix):
-                found[key[len(prefix) :]] = value
-        return found
-
     async def publish(self, channel: str, message: str) -> None:
         for handler in list(self._subscribers.get(channel, ())):
             await handler(message)
