@@ -91,7 +91,7 @@ class PrivatePostgres:
             self.server = await asyncio.to_thread(get_server, self.folder, cleanup_mode="delete")
 
     async def stop(self) -> None:
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
         await asyncio.to_thread(
             pg_ctl,
