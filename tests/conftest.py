@@ -155,9 +155,9 @@ def private_redis() -> Iterator[PrivateRedis]:
 
 
 @pytest.fixture
-async def private_postgres(tmp_path: Path) -> AsyncIterator[PrivatePostgres]:
+async def private_postgres() -> AsyncIterator[PrivatePostgres]:
     """A PostgreSQL server of this test's own, running (the test may stop and start it)."""
-    server = PrivatePostgres(tmp_path / "pg")
+    server = PrivatePostgres()
     await server.open()
     try:
         yield server

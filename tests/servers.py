@@ -11,6 +11,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -73,10 +74,13 @@ class PrivateRedis:
 
 
 class PrivatePostgres:
-    """A PostgreSQL server of its own (``pgserver``) in ``folder`` that the test stops and starts."""
+    """A PostgreSQL server of its own (``pgserver``) that the test stops and starts.
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    Its data folder is a fresh temporary folder outside pytest's ``tmp_path`` (pytest removes old
+    runs' folders, which another test run on the same machine may do while this server runs)."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="rowgate-pg-")) / "data"
         self.server: Any = None
 
     @property
@@ -107,6 +111,7 @@ class PrivatePostgres:
     async def close(self) -> None:
         if self.server is not None:
             await asyncio.to_thread(self.server.cleanup)
+        shutil.rmtree(self.folder.parent, ignore_errors=True)
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         conn = await asyncpg.connect(self.url)
