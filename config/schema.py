@@ -240,6 +240,8 @@ def route_problems(index: int, rule: RouteRule) -> list[str]:
 class RouteSettings(Model):
     default: Level = "deny"
     rules: tuple[RouteRule, ...] = ()
+    #: Match paths with their letter case (HTTP's rule); false for upstreams that ignore it.
+    case_sensitive: bool = True
 
 
 class MountSettings(Model):

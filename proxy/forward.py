@@ -24,6 +24,7 @@ from config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTi
 from config.schema import UpstreamSettings
 from proxy.clientip import TrustedProxies
 from proxy.keys import REQUEST_ID
+from proxy.paths import upstream_path
 from proxy.pipeline import mutate
 from proxy.upstream_http import (
     InvalidHeader,
@@ -125,13 +126,15 @@ class Forwarder:
         self,
         request: web.Request,
         principal: Principal,
+        path: str,
         *,
         body: bytes | None = None,
         query: str | None = None,
     ) -> web.StreamResponse:
-        """Send ``request`` upstream (optionally with a replaced body or query) and stream the answer."""
+        """Send ``request`` upstream to ``path`` (canonical: ``proxy.paths``), optionally with a
+        replaced body or query, and stream the answer."""
         headers = self.upstream_headers(request, principal)
-        target = request.rel_url.raw_path + _query(request, query)
+        target = upstream_path(path) + _query(request, query)
         limit = self.settings.max_body_size
         stream = _BodyStream(request, limit)
         data: bytes | AsyncIterator[bytes] | None = None
@@ -180,7 +183,9 @@ class Forwarder:
         await response.write_eof()
         return response
 
-    async def forward_websocket(self, request: web.Request, principal: Principal) -> web.StreamResponse:
+    async def forward_websocket(
+        self, request: web.Request, principal: Principal, path: str
+    ) -> web.StreamResponse:
         """Open the upstream WebSocket first, then accept the client's, and pump both ways."""
         headers = self.upstream_headers(request, principal)
         for name in (
@@ -194,7 +199,7 @@ class Forwarder:
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
         ]
         target = URL(
-            self.base.replace("http", "ws", 1) + request.rel_url.raw_path + _query(request, None),
+            self.base.replace("http", "ws", 1) + upstream_path(path) + _query(request, None),
             encoded=True,
         )
         try:

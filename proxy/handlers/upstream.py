@@ -18,8 +18,8 @@ from proxy.data.owner import require_owner
 from proxy.data.rest import subject_of
 from proxy.data.upstream_sql import rewrite_request
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
+from proxy.paths import canonical_path
 from proxy.pipeline import authorize
-from proxy.routes import canonical_path
 
 OWN_PATHS = web.AppKey("own_paths", dict[str, frozenset[str]])
 
@@ -52,12 +52,12 @@ async def forward(request: web.Request) -> web.StreamResponse:
     if rule is not None and rule.owner is not None:
         await require_owner(data, rule.owner, match.params, principal)
     if request.headers.get("Upgrade", "").lower() == "websocket":
-        return await forwarder.forward_websocket(request, principal)
+        return await forwarder.forward_websocket(request, principal, path)
     if rule is not None and rule.sql is not None:
         limit = request.app[SETTINGS].data.max_body_size
         new = await rewrite_request(request, rule.sql, subject_of(principal), data.policy, limit)
-        return await forwarder.forward(request, principal, body=new.body, query=new.query)
-    return await forwarder.forward(request, principal)
+        return await forwarder.forward(request, principal, path, body=new.body, query=new.query)
+    return await forwarder.forward(request, principal, path)
 
 
 def _refuse_own_paths(request: web.Request, path: str) -> None:
@@ -65,8 +65,10 @@ def _refuse_own_paths(request: web.Request, path: str) -> None:
     if allowed:
         methods = ", ".join(sorted(allowed))
         raise MethodNotAllowed(f"Use one of: {methods}.", headers={"Allow": methods})
-    for prefix in own_prefixes(request.app[SETTINGS]):
-        if path == prefix or path.startswith(prefix + "/"):
+    settings = request.app[SETTINGS]
+    fold = str if settings.routes.case_sensitive else str.casefold
+    for prefix in own_prefixes(settings):
+        if fold(path) == fold(prefix) or fold(path).startswith(fold(prefix) + "/"):
             raise NotFound("No such rowgate endpoint.")
 
 
