@@ -84,4 +84,4 @@ async def _collect_own_paths(app: web.Application) -> None:
 def add_routes(app: web.Application) -> None:
     """The catch-all route; register it after every route of rowgate's own."""
     app.on_startup.append(_collect_own_paths)
-    app.router.add_route("*", "/{tail:.*}", forward)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", forward)  # every path, line breaks included
