@@ -33,6 +33,24 @@ Level = Literal["public", "authenticated", "admin", "owner", "deny"]
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+#: Headers through which proxies tell the app about the client (``server.proxy_headers``).
+PROXY_HEADERS = (
+    "Forwarded",
+    "X-Real-IP",
+    "X-Client-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "Fastly-Client-IP",
+    "X-Cluster-Client-IP",
+    "X-Forwarded-Port",
+    "X-Forwarded-Prefix",
+    "X-Forwarded-Server",
+    "X-Forwarded-Scheme",
+    "X-Forwarded-Ssl",
+)
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+
+
 class ServerSettings(Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -41,8 +59,18 @@ class ServerSettings(Model):
     max_header_size: Size = 16 * 1024
     shutdown_timeout: Duration = timedelta(seconds=15)
     trusted_proxies: tuple[str, ...] = ()
+    #: Headers only a proxy may set: removed from clients' requests, passed on from trusted proxies.
+    proxy_headers: tuple[str, ...] = PROXY_HEADERS
     #: Serve Prometheus metrics at /metrics (aggregates only; scrape it from inside your network).
     metrics: bool = True
+
+    @field_validator("proxy_headers")
+    @classmethod
+    def _header_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not _HEADER_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"expected header names like X-Real-IP, got {bad}")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -54,7 +54,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
         client_max_size=settings.server.max_body_size,
     )
     app[SETTINGS] = settings
-    app[TRUSTED_PROXIES] = TrustedProxies(settings.server.trusted_proxies)
+    app[TRUSTED_PROXIES] = TrustedProxies(settings.server.trusted_proxies, settings.server.proxy_headers)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:

@@ -109,9 +109,11 @@ class Forwarder:
         return self._session
 
     def upstream_headers(self, request: web.Request, principal: Principal) -> CIMultiDict[str]:
-        """The request's end-to-end headers, identity scrubbed and set, ``X-Forwarded-*`` added."""
+        """The request's end-to-end headers, identity scrubbed and set, proxy headers from
+        untrusted clients removed (``TrustedProxies.scrub``), ``X-Forwarded-*`` added."""
         headers = mutate(_end_to_end(request.headers), principal, keep_bearer=self.settings.forward_bearer)
         peer = request.remote or ""
+        self.trusted.scrub(headers, peer)
         trusted = self.trusted.trusts(peer)
         forwarded_for = request.headers.get("X-Forwarded-For") if trusted else None
         headers["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
