@@ -58,6 +58,10 @@ class ServerSettings(Model):
     max_body_size: Size = 10 * 1024 * 1024
     max_header_size: Size = 16 * 1024
     shutdown_timeout: Duration = timedelta(seconds=15)
+    #: Longest a client may take to send a request's line and headers (408 beyond).
+    header_timeout: Duration = timedelta(seconds=10)
+    #: Connections one client address may hold that are slow to send their headers (429 beyond).
+    max_slow_connections_per_ip: int = Field(10, ge=1, le=100_000)
     trusted_proxies: tuple[str, ...] = ()
     #: Headers only a proxy may set: removed from clients' requests, passed on from trusted proxies.
     proxy_headers: tuple[str, ...] = PROXY_HEADERS
@@ -335,6 +339,8 @@ def cross_field_problems(settings: Settings) -> list[str]:
             "database.pool_min_size: must not exceed database.pool_max_size "
             f"({settings.database.pool_min_size} > {settings.database.pool_max_size})"
         )
+    if settings.server.header_timeout <= timedelta(0):
+        problems.append("server.header_timeout: must be longer than zero")
     if settings.redis.state_check_interval < timedelta(milliseconds=100):
         problems.append("redis.state_check_interval: at least 100ms")
     if settings.tokens.access_ttl <= timedelta(0):

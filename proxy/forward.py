@@ -23,6 +23,7 @@ from auth.principal import Principal
 from config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from config.schema import UpstreamSettings
 from proxy.clientip import TrustedProxies
+from proxy.connections import client_gone
 from proxy.keys import REQUEST_ID
 from proxy.paths import upstream_path
 from proxy.pipeline import mutate
@@ -152,6 +153,8 @@ class Forwarder:
         except InvalidHeader as exc:
             raise BadRequest("A header value holds a line break.", code="invalid_header") from exc
         except Exception as exc:
+            if client_gone(request, exc):
+                raise  # the client went away while its body was streamed: not the upstream's fault
             raise _upstream_error(exc, stream) from exc
         async with released(self.pool, upstream):
             return await self._relay(request, upstream)
