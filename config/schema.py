@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from config.data import DataSettings
 from config.identity import AuthSettings, MailSettings, identity_problems
@@ -316,6 +316,20 @@ class Settings(Model):
     api_keys: ApiKeySettings = ApiKeySettings()
     invitations: InvitationSettings = InvitationSettings()
     issuers: tuple[ExternalIssuer, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _production_defaults(cls, data: object) -> object:
+        """Production requires verified addresses unless ``auth.require_email_verification`` says
+        otherwise: it is what keeps signup from telling who has an account."""
+        if not isinstance(data, dict) or data.get("mode") != "production":
+            return data
+        auth = data.get("auth")
+        if auth is None:
+            auth = {}
+        if isinstance(auth, dict) and "require_email_verification" not in auth:
+            return {**data, "auth": {**auth, "require_email_verification": True}}
+        return data
 
     @property
     def public_url(self) -> str:

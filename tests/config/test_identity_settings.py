@@ -32,6 +32,22 @@ def test_the_bundled_file_matches_the_model_defaults() -> None:
 
 
 @pytest.mark.parametrize(
+    ("overrides", "required"),
+    [
+        ({}, False),
+        ({"mode": "production"}, True),
+        ({"mode": "production", "auth.require_email_verification": False}, False),
+        ({"auth.require_email_verification": True}, True),
+    ],
+)
+def test_production_requires_verified_addresses_unless_told_otherwise(
+    overrides: dict[str, object], required: bool
+) -> None:
+    settings = load_settings(DEFAULT_CONFIG, overrides=overrides, environ={})
+    assert settings.auth.require_email_verification is required
+
+
+@pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
         (
