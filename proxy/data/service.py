@@ -29,7 +29,10 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
 
         async def load(path: Path | None) -> DataPolicy:
             with translated_errors(connecting=True):
-                async with runner.pool.connection() as conn:
+                async with runner.pool.connection() as conn, conn.transaction():
+                    # Reading the catalog is rowgate's own work, not a caller's statement: the
+                    # data statement timeout (a busy machine, a big catalog) must not stop it.
+                    await conn.execute("SET LOCAL statement_timeout = 0")
                     return await load_data_policy(path, conn, settings.data)
 
         path = policy_file(settings.policies)
