@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis
 
 
 def free_port() -> int:
@@ -70,7 +71,11 @@ class PrivateRedis:
 
     def flush(self) -> None:
         """FLUSHALL: the server keeps running and forgets everything."""
-        subprocess.run(["redis-cli", "-p", str(self.port), "FLUSHALL"], check=True, capture_output=True)
+        client = redis.Redis.from_url(self.url)
+        try:
+            client.flushall()
+        finally:
+            client.close()
 
 
 class PrivatePostgres:

@@ -5,6 +5,8 @@ included), a signed-out session mints nothing, and what needs Redis works again 
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 
 import pytest
 
@@ -19,6 +21,16 @@ from tests.faults.conftest import (
 from tests.proxy.authkit import Api
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+async def _key_status(api: Api, key: str) -> int:
+    async with api.http.get(f"{api.server.url}/api/whoami", headers={"X-API-Key": key}) as response:
+        return response.status
+
+
+def _sid(token: str) -> str:
+    payload = token.split(".")[1]
+    return str(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"])
 
 
 async def _cannot_outlive_its_session(api: Api, access: str, refresh: str) -> None:
@@ -77,6 +89,15 @@ async def test_a_flushed_store_under_two_instances_changes_nothing_for_a_third(
     gone = await cluster.session(a, "gone@example.com")
     kept = await cluster.session(b, "kept@example.com")
     assert (await b.call("POST", "/signout", token=gone.access)).status == 204
+    # A key B has cached, then revoked where no announcement tells B (only PostgreSQL knows);
+    # likewise a session.  Losing the store's state makes B re-read both.
+    body = {"name": "ci", "type": "secret", "scopes": []}
+    key = (await a.call("POST", "/api-keys", body, token=kept.access)).body["key"]
+    assert await _key_status(b, key) == 200
+    quiet = await cluster.session(a, "quiet@example.com")
+    assert await b.whoami(quiet.access) == 200
+    await cluster.fetch("UPDATE rowgate.api_keys SET revoked_at = now()")
+    await cluster.fetch("UPDATE rowgate.sessions SET revoked_at = now() WHERE id = $1", _sid(quiet.access))
     async with Traffic(cluster.instances) as traffic:
         await asyncio.sleep(0.3)
         cluster.redis.flush()
@@ -85,6 +106,8 @@ async def test_a_flushed_store_under_two_instances_changes_nothing_for_a_third(
         await asyncio.sleep(0.3)
     for api in (a, b, third):
         await _cannot_outlive_its_session(api, gone.access, gone.refresh)
+        await eventually(api, quiet.access, 401)
+        assert await _key_status(api, key) == 401
         assert await api.whoami(kept.access) == 200
     assert traffic.unexpected() == {}
     await assert_signups_whole(cluster, traffic.created)
