@@ -3,12 +3,13 @@
 Two things keep a restarted or flushed Redis from turning into stale answers:
 
 * A pooled connection that fails (the server restarted under it) is dropped and the command is
-  retried once on a fresh one, so no request sees the error of a connection that was already dead.
+  retried on a fresh one, so no request sees the error of a connection that was already dead.
 * A *generation marker*: a random value under the key ``generation``, written when it is missing.
-  A restarted or flushed server no longer holds it, so the store notices (every
-  ``state_check_interval``, and on every subscription reconnect) that its state was lost, and calls
+  A restarted or flushed server no longer holds it (nor does one that evicted it), so the store
+  notices, at its next check (every ``state_check_interval``), that its state was lost, and calls
   every subscriber with ``None``: "re-read what you cache from the database".  Subscribers whose
-  re-read fails are called again at the next check.
+  re-read fails are called again at the next check.  (A restart also drops the subscriptions,
+  whose reconnection calls their subscriber with ``None`` too.)
 """
 
 from __future__ import annotations
