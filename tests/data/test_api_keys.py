@@ -30,8 +30,21 @@ async def key(client: Client, kind: str, scopes: list[str]) -> str:
         world.ORG_A,
         world.ADMIN_A,
     )
+    # Minting a key asks the database whether the caller's session is live: sign the admin in.
+    session = await db.fetchval(
+        "INSERT INTO rowgate.sessions (user_id, org_id, expires_at) "
+        "VALUES ($1, $2, now() + interval '1 hour') RETURNING id::text",
+        world.ADMIN_A,
+        world.ORG_A,
+    )
+    token = client.server.app[SERVICES].tokens.issue_access(
+        sub=world.ADMIN_A, sid=session, amr=["pwd"], org_id=world.ORG_A, role="admin"
+    )
     status, body = await client.call(
-        "POST", "/v1/auth/api-keys", "admin_a", json={"name": kind, "type": kind, "scopes": scopes}
+        "POST",
+        "/v1/auth/api-keys",
+        json={"name": kind, "type": kind, "scopes": scopes},
+        headers={"Authorization": f"Bearer {token.token}"},
     )
     assert status == 201, body
     return str(body["key"])
