@@ -57,11 +57,13 @@ class PrivateRedis:
             stdout=subprocess.DEVNULL,
         )
         for _ in range(500):
+            if self.process.poll() is not None:  # exited: the port was taken meanwhile
+                break
             with socket.socket() as sock:
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
                     return
             time.sleep(0.02)
-        raise RuntimeError("the private redis-server did not start")
+        raise RuntimeError(f"the private redis-server did not start on port {self.port}")
 
     def stop(self) -> None:
         if self.process is not None:
