@@ -71,7 +71,6 @@ class RouteTable:
 
     def __init__(self, settings: RouteSettings) -> None:
         self.default: Level = settings.default
-        self.case_sensitive = settings.case_sensitive
         self.rules: Sequence[CompiledRule] = tuple(
             CompiledRule(
                 rule,

@@ -21,8 +21,9 @@ class MemoryStore:
         self._subscribers: dict[str, list[Handler]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         log.warning(
-            "redis.url is not set: rate limits, lockouts and revocations are kept in this process "
-            "and serve a single rowgate instance only; set redis.url to run several instances"
+            "redis.url is not set: rate limits, lockouts and announcements (revocations, key changes) "
+            "stay in this process and serve a single rowgate instance only; set redis.url to run "
+            "several instances"
         )
 
     def _live(self, key: str) -> str | None:
