@@ -361,6 +361,11 @@ def cross_field_problems(settings: Settings) -> list[str]:
         problems.append("tokens.access_ttl: must be longer than zero")
     if settings.tokens.refresh_ttl < settings.tokens.access_ttl:
         problems.append("tokens.refresh_ttl: must be at least tokens.access_ttl")
+    if settings.auth.retention < settings.tokens.access_ttl + settings.tokens.leeway:
+        problems.append(
+            "auth.retention: at least tokens.access_ttl + tokens.leeway (a revocation is kept that "
+            "long, so that instances can rebuild their list from the database)"
+        )
     if settings.tokens.leeway > timedelta(minutes=5):
         problems.append("tokens.leeway: at most 5m (a longer leeway keeps expired tokens alive)")
     if settings.routes.default == "owner":

@@ -64,6 +64,7 @@ def test_production_requires_verified_addresses_unless_told_otherwise(
         ),
         ("auth:\n  refresh_reuse_interval: 5m\n", "auth.refresh_reuse_interval: at most 1m"),
         ("auth:\n  reset_ttl: 0s\n", "auth.reset_ttl: must be longer than zero"),
+        ("auth:\n  retention: 10m\n", "auth.retention: at least tokens.access_ttl + tokens.leeway"),
         (
             "auth:\n  lockout:\n    ip: {threshold: 5, base_delay: 2h, max_delay: 1h, window: 1h}\n",
             "auth.lockout.ip.base_delay: must not exceed",
