@@ -80,10 +80,13 @@ async def test_with_redis_down_what_needs_it_is_a_503_and_revocations_still_hold
     private_redis.start()
 
     # Once the store is back, the revocation is shared without anyone retrying: an instance
-    # started now refuses the token too, and sign-in works again.
+    # started now refuses the token too (it reads revocations from the database), the pending
+    # announcement is made when this instance's subscription reconnects, and sign-in works again.
     other = Api(http, await start_rowgate(await settings_for()))
     await _eventually_unauthorized(other, token)
-    assert "rowgate_revocations_pending 0" in (await _get(api, "/metrics"))[1]
+    async with asyncio.timeout(15):
+        while "rowgate_revocations_pending 0" not in (await _get(api, "/metrics"))[1]:
+            await asyncio.sleep(0.05)
     answer = await api.signin("outage@example.com")
     assert answer.status == 200, answer.body
     assert await api.whoami(answer.body["accessToken"]) == 200
