@@ -35,14 +35,20 @@ SERVER_AWAY: tuple[type[asyncpg.PostgresError], ...] = (
     asyncpg.exceptions.CrashShutdownError,
 )
 
-#: asyncpg and socket errors that mean the same.
+#: asyncpg and socket errors that mean the same.  ``InternalClientError`` is a connection caught
+#: between the server's "terminating connection" message and the end of its socket (a server
+#: shutting down): no query can run on it, and releasing it terminates it.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     socket.gaierror,
     *SERVER_AWAY,
     asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
 )
 
+
+#: What releasing a connection may raise when the connection broke (asyncpg then terminates it).
+_RELEASE_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, OSError, TimeoutError)
 
 #: Socket errors of a network path that is down (as opposed to, say, a missing file).
 NETWORK_ERRNOS = frozenset(
@@ -82,6 +88,11 @@ class FairPool:
     few requests wait hundreds of milliseconds while the rest are served at once (the data API
     benchmark saw a p99 of 450 ms against 30 ms).  A FIFO semaphore as wide as the pool, in front
     of it, keeps the order; whoever holds a turn finds a connection free.
+
+    A connection that fails is never handed out again: asyncpg resets each connection on release
+    and terminates it when that fails (the pool opens a new one on the next acquire).  That
+    failure is not the caller's: the work in the block is done (or failed on its own), so it is
+    logged and not raised.
     """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -97,7 +108,13 @@ class FairPool:
             try:
                 yield conn
             finally:
-                await self.pool.release(conn)
+                await self._release(conn)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        try:
+            await self.pool.release(conn)
+        except _RELEASE_ERRORS as exc:
+            log.warning("dropped a broken database connection (%s)", type(exc).__name__)
 
     async def close(self) -> None:
         await self.pool.close()

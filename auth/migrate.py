@@ -60,6 +60,9 @@ async def migrate(
     """Apply every missing migration on ``conn``; return those applied by this call."""
     todo = bundled_migrations() if migrations is None else migrations
     say = progress or log.info
+    # Waiting for the lock and applying a migration may take long: no timeout a role or database
+    # sets by default applies to them (reset when the connection goes back to its pool).
+    await conn.execute("SET statement_timeout = 0")
     await conn.execute("SELECT pg_advisory_lock($1)", LOCK_ID)
     try:
         await conn.execute(

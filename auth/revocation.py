@@ -1,77 +1,141 @@
 """Instant revocation of sessions (and so of every access token carrying their ``sid``).
 
-A revoked session id is written to the ephemeral store with a lifetime of the longest access
-token, and announced on a channel.  Every rowgate instance keeps a local copy, filled from the
-store at start-up and after every reconnection and kept current by the announcements, so checking
-a token costs one set lookup and no network round trip.
+PostgreSQL holds the truth: a session is revoked by its row (``sessions.revoked_at`` set, or the
+row deleted with its account), and a trigger records each in ``rowgate.revoked_sessions`` in the
+same transaction, before anything else hears of it.  Every instance keeps in memory the
+revocations whose access tokens could still be valid (revoked within ``tokens.access_ttl`` +
+``tokens.leeway``), so checking a token costs one dictionary lookup and no round trip:
 
-A revocation takes effect on the revoking instance before anything is written, so it holds there
-even when the store is down.  What could not be written stays pending: the call fails (503, the
-caller learns the revocation is not yet everywhere), and the pending ids are written and
-announced as soon as the store is back (the subscription's reconnection re-reads the list, and
-flushes them first).  If the instance itself dies before that, its pending revocations are lost
-from the store, but the sessions are revoked in the database (refresh fails at once) and their
-access tokens expire within ``tokens.access_ttl``.
+* at start-up, and whenever the store says it may have lost messages or state (a reconnection, or
+  its generation marker changed: subscribers get ``None``), the list is rebuilt from PostgreSQL;
+* a revocation is announced on the store channel ``revocations``; every instance adds it at once;
+* every ``catch_up`` seconds the last few minutes of revocations are read again, so that an
+  announcement lost without a reconnection to tell (the revoking instance cut off from the store
+  and dying before it could announce) still holds everywhere within that interval.
+
+A revocation takes effect on the revoking instance before it is announced, so it holds there even
+when the store is down.  An announcement that could not be made stays pending: the call fails
+(503: not yet on every instance) and the announcement is made when the store is back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
+from auth.db import Database
+from auth.repo import sessions
 from auth.store import EphemeralStore
+from auth.tasks import cancel_and_wait
 from config.errors import ServiceUnavailable
+from config.schema import TokenSettings
 
 log = logging.getLogger("rowgate.revocation")
 
 CHANNEL = "revocations"
-_KEY = "revoked:"
+
+#: Reads the durable revocations of the last given seconds: session id → revoked at (epoch seconds).
+Source = Callable[[float], Awaitable[dict[str, float]]]
+
+#: Revocations a catch-up reads beyond two intervals (transactions that committed late).
+_CATCH_UP_MARGIN = 60.0
+
+
+def database_source(db: Database) -> Source:
+    """The revocations recorded in ``rowgate.revoked_sessions``."""
+
+    async def read(seconds: float) -> dict[str, float]:
+        async with db.connection() as conn:
+            return await sessions.revoked_since(conn, seconds)
+
+    return read
+
+
+def horizon(settings: TokenSettings) -> float:
+    """How long a revocation matters: the longest an access token issued before it stays valid."""
+    return (settings.access_ttl + settings.leeway).total_seconds()
 
 
 class RevocationList:
-    """Revoked ids with their expiry; local lookups, shared writes."""
+    """Revoked session ids with the time until which their tokens could live; local lookups."""
 
-    def __init__(self, store: EphemeralStore, lifetime: float) -> None:
-        self._store = store
-        self._lifetime = lifetime
+    def __init__(
+        self,
+        store: EphemeralStore,
+        source: Source,
+        horizon: float,
+        *,
+        catch_up: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store, self._source, self._horizon = store, source, horizon
+        self._catch_up, self._clock = catch_up, clock
         self._local: dict[str, float] = {}
         self._pending: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Fill the local copy and follow announcements from other instances."""
+        """Read the recent revocations, follow announcements, and catch up periodically."""
+        await self.rebuild()
         await self._store.subscribe(CHANNEL, self._on_message)
+        self._task = asyncio.create_task(self._catch_up_forever(), name="rowgate-revocations")
+
+    async def close(self) -> None:
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def revoke(self, *ids: str) -> None:
-        """Revoke ``ids`` everywhere, at once: here before anything else, on the other instances
-        through the store (``ServiceUnavailable`` when it cannot be reached: then as soon as it
-        is back)."""
-        until = time.time() + self._lifetime
+        """Revoke ``ids`` (already revoked in the database) everywhere, at once: here before
+        anything else, on the other instances through the store (``ServiceUnavailable`` when it
+        cannot be reached: then as soon as it is back)."""
+        until = self._clock() + self._horizon
         for revoked in ids:
             self._local[revoked] = until
             self._pending[revoked] = until
         await self._flush()
 
+    def is_revoked(self, revoked_id: str) -> bool:
+        """True while ``revoked_id`` is revoked (a local lookup)."""
+        until = self._local.get(revoked_id)
+        if until is None:
+            return False
+        if until < self._clock():
+            del self._local[revoked_id]
+            return False
+        return True
+
     @property
     def pending(self) -> int:
-        """How many revocations wait for the store to come back."""
+        """How many revocations wait for the store to come back to be announced."""
         return len(self._pending)
 
+    async def rebuild(self, window: float | None = None) -> int:
+        """Add the revocations of the last ``window`` seconds (default: all whose tokens may
+        still live) from the database; how many were read."""
+        found = await self._source(self._horizon if window is None else window)
+        for revoked, at in found.items():
+            until = at + self._horizon
+            if until > self._local.get(revoked, 0.0):
+                self._local[revoked] = until
+        now = self._clock()
+        for revoked in [r for r, until in self._local.items() if until < now]:
+            del self._local[revoked]
+        return len(found)
+
     async def _flush(self) -> None:
-        """Write and announce the pending revocations; those written leave the pending list."""
+        """Announce the pending revocations; those announced leave the pending list."""
         if not self._pending:
             return
         batch = dict(self._pending)
         try:
-            for revoked, until in batch.items():
-                ttl = until - time.time()
-                if ttl > 0:
-                    await self._store.set(_KEY + revoked, str(until), ttl=ttl)
             await self._store.publish(CHANNEL, json.dumps({"ids": list(batch), "until": max(batch.values())}))
         except ServiceUnavailable:
             log.warning(
-                "%d revocation(s) not yet shared with other instances (store unreachable); "
-                "they are enforced here and will be shared when the store is back",
+                "%d revocation(s) not yet announced to other instances (store unreachable); "
+                "they hold here and will be announced when the store is back",
                 len(self._pending),
             )
             raise
@@ -79,19 +143,10 @@ class RevocationList:
             if self._pending.get(revoked) == batch[revoked]:
                 del self._pending[revoked]
 
-    def is_revoked(self, revoked_id: str) -> bool:
-        """True while ``revoked_id`` is revoked (a local lookup)."""
-        until = self._local.get(revoked_id)
-        if until is None:
-            return False
-        if until < time.time():
-            del self._local[revoked_id]
-            return False
-        return True
-
     async def _on_message(self, message: str | None) -> None:
-        if message is None:
-            await self._resync()
+        if message is None:  # (re)connected, or the store lost its state: the database decides
+            await self.rebuild()
+            await self._flush()  # a failure here makes the store call again, flush included
             return
         try:
             payload = json.loads(message)
@@ -100,11 +155,11 @@ class RevocationList:
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed revocation announcement")
 
-    async def _resync(self) -> None:
-        await self._flush()  # a failure here makes the subscription retry, flush included
-        entries = await self._store.scan(_KEY)
-        for revoked, until in entries.items():
+    async def _catch_up_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._catch_up)
             try:
-                self._local[revoked] = float(until)
-            except ValueError:
-                continue
+                await self.rebuild(2 * self._catch_up + _CATCH_UP_MARGIN)
+                await self._flush()
+            except ServiceUnavailable:
+                pass  # logged where it happened; the next round tries again

@@ -14,6 +14,7 @@ escapes a handler is logged and answered with a bare 500 that reveals nothing.
     │   ├── PayloadTooLarge           413 payload_too_large
     │   ├── ResponseTooLarge          422 response_too_large  (data API: the answer would be too large)
     │   ├── HeadersTooLarge           431 headers_too_large
+    │   ├── RequestTimeout            408 request_timeout     (headers or body sent too slowly)
     │   ├── UnsupportedMediaType      415 unsupported_media_type
     │   └── QueryRefused              400 query_refused       (RLS: the statement cannot run)
     ├── Unauthorized                  401 unauthorized
@@ -142,6 +143,12 @@ class HeadersTooLarge(BadRequest):
     status = 431
     default_code = "headers_too_large"
     title = "Request header fields too large"
+
+
+class RequestTimeout(BadRequest):
+    status = 408
+    default_code = "request_timeout"
+    title = "Request timeout"
 
 
 class UnsupportedMediaType(BadRequest):

@@ -79,6 +79,8 @@ class RateLimitSettings(Model):
 
 
 class AuthSettings(Model):
+    #: Sign-in waits for a verified address, and signup answers alike for taken addresses.
+    #: Default: on in production, off in dev (``Settings`` fills it in by mode).
     require_email_verification: bool = False
     password: PasswordSettings = PasswordSettings()
     argon2: Argon2Settings = Argon2Settings()

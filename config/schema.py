@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from config.data import DataSettings
 from config.identity import AuthSettings, MailSettings, identity_problems
@@ -34,6 +34,24 @@ Level = Literal["public", "authenticated", "admin", "owner", "deny"]
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+#: Headers through which proxies tell the app about the client (``server.proxy_headers``).
+PROXY_HEADERS = (
+    "Forwarded",
+    "X-Real-IP",
+    "X-Client-IP",
+    "True-Client-IP",
+    "CF-Connecting-IP",
+    "Fastly-Client-IP",
+    "X-Cluster-Client-IP",
+    "X-Forwarded-Port",
+    "X-Forwarded-Prefix",
+    "X-Forwarded-Server",
+    "X-Forwarded-Scheme",
+    "X-Forwarded-Ssl",
+)
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+")
+
+
 class ServerSettings(Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -41,9 +59,23 @@ class ServerSettings(Model):
     max_body_size: Size = 10 * 1024 * 1024
     max_header_size: Size = 16 * 1024
     shutdown_timeout: Duration = timedelta(seconds=15)
+    #: Longest a client may take to send a request's line and headers (408 beyond).
+    header_timeout: Duration = timedelta(seconds=10)
+    #: Connections one client address may hold that are slow to send their headers (429 beyond).
+    max_slow_connections_per_ip: int = Field(10, ge=1, le=100_000)
     trusted_proxies: tuple[str, ...] = ()
+    #: Headers only a proxy may set: removed from clients' requests, passed on from trusted proxies.
+    proxy_headers: tuple[str, ...] = PROXY_HEADERS
     #: Serve Prometheus metrics at /metrics (aggregates only; scrape it from inside your network).
     metrics: bool = True
+
+    @field_validator("proxy_headers")
+    @classmethod
+    def _header_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not _HEADER_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"expected header names like X-Real-IP, got {bad}")
+        return value
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod
@@ -94,6 +126,9 @@ class DatabaseSettings(Model):
 class RedisSettings(Model):
     url: str | None = None
     key_prefix: str = "rowgate:"
+    #: How often each instance checks that Redis kept its state (its generation marker); a
+    #: restarted or flushed Redis makes every cache be re-read from the database.
+    state_check_interval: Duration = timedelta(seconds=2)
 
     @field_validator("url")
     @classmethod
@@ -239,6 +274,8 @@ def route_problems(index: int, rule: RouteRule) -> list[str]:
 class RouteSettings(Model):
     default: Level = "deny"
     rules: tuple[RouteRule, ...] = ()
+    #: Match paths with their letter case (HTTP's rule); false for upstreams that ignore it.
+    case_sensitive: bool = True
 
 
 class MountSettings(Model):
@@ -283,6 +320,20 @@ class Settings(Model):
     invitations: InvitationSettings = InvitationSettings()
     issuers: tuple[ExternalIssuer, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _production_defaults(cls, data: object) -> object:
+        """Production requires verified addresses unless ``auth.require_email_verification`` says
+        otherwise: it is what keeps signup from telling who has an account."""
+        if not isinstance(data, dict) or data.get("mode") != "production":
+            return data
+        auth = data.get("auth")
+        if auth is None:
+            auth = {}
+        if isinstance(auth, dict) and "require_email_verification" not in auth:
+            return {**data, "auth": {**auth, "require_email_verification": True}}
+        return data
+
     @property
     def public_url(self) -> str:
         return self.server.public_url or f"http://{self.server.host}:{self.server.port}"
@@ -305,10 +356,19 @@ def cross_field_problems(settings: Settings) -> list[str]:
             "database.pool_min_size: must not exceed database.pool_max_size "
             f"({settings.database.pool_min_size} > {settings.database.pool_max_size})"
         )
+    if settings.server.header_timeout <= timedelta(0):
+        problems.append("server.header_timeout: must be longer than zero")
+    if settings.redis.state_check_interval < timedelta(milliseconds=100):
+        problems.append("redis.state_check_interval: at least 100ms")
     if settings.tokens.access_ttl <= timedelta(0):
         problems.append("tokens.access_ttl: must be longer than zero")
     if settings.tokens.refresh_ttl < settings.tokens.access_ttl:
         problems.append("tokens.refresh_ttl: must be at least tokens.access_ttl")
+    if settings.auth.retention < settings.tokens.access_ttl + settings.tokens.leeway:
+        problems.append(
+            "auth.retention: at least tokens.access_ttl + tokens.leeway (a revocation is kept that "
+            "long, so that instances can rebuild their list from the database)"
+        )
     if settings.tokens.leeway > timedelta(minutes=5):
         problems.append("tokens.leeway: at most 5m (a longer leeway keeps expired tokens alive)")
     if settings.routes.default == "owner":

@@ -30,6 +30,12 @@ from config.schema import ServerSettings, Settings
 from config.tenancy import ApiKeySettings, RbacSettings
 from proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator
 
+
+async def nothing_revoked(seconds: float) -> dict[str, float]:
+    """The durable revocations of a benchmark: none."""
+    return {}
+
+
 ORG = "4a1c2d7e-6a3b-4f8e-8b1a-2f9d7c5e3b10"
 USER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 
@@ -75,7 +81,7 @@ def test_bearer_jwt_cached(benchmark: Any, store: MemoryStore, catalog: RoleCata
     token = tokens.issue_access(
         sub=USER, sid="0b6f2f9e-3f0c-4d8e-9a43-3c1b1d1f6f0a", amr=["pwd"], org_id=ORG, role="admin"
     ).token
-    authenticate = BearerAuthenticator(tokens, RevocationList(store, 900), catalog)
+    authenticate = BearerAuthenticator(tokens, RevocationList(store, nothing_revoked, 900), catalog)
     request = make_mocked_request("GET", "/api/hello", headers={"Authorization": f"Bearer {token}"})
     assert run(authenticate(request)) is not None  # fills the verified-token cache
     principal = benchmark(lambda: run(authenticate(request)))

@@ -55,7 +55,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
         client_max_size=settings.server.max_body_size,
     )
     app[SETTINGS] = settings
-    app[TRUSTED_PROXIES] = TrustedProxies(settings.server.trusted_proxies)
+    app[TRUSTED_PROXIES] = TrustedProxies(settings.server.trusted_proxies, settings.server.proxy_headers)
     add_rate_limits(app, settings)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

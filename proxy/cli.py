@@ -177,7 +177,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
         box = SecretBox(load_master_key(settings))
         db = await Database.connect(await database_url(settings), settings.database)
-        store = await open_store(settings.redis.url, settings.redis.key_prefix)
+        store = await open_store(settings.redis)
         keys = SigningKeys(db, box, store, settings.tokens)
         try:
             await keys.start()

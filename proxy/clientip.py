@@ -3,6 +3,13 @@
 ``X-Forwarded-For`` is only believed for hops that come from ``server.trusted_proxies``; the
 client is the right-most address that is not a trusted proxy.  Anything else a client writes in
 that header is ignored, so it cannot dodge per-IP rate limits or lockouts.
+
+The other headers through which proxies describe the client (``Forwarded``, ``X-Real-IP``,
+``CF-Connecting-IP``, ..., the list ``server.proxy_headers``) reach the upstream only from a
+trusted proxy: from anyone else they are removed, so the app cannot be told a made-up address,
+scheme or prefix.  Headers that would make the app read another path or method than the one the
+route rule was decided on (``X-Original-URL``, ``X-HTTP-Method-Override``, ...) are removed from
+everyone.
 """
 
 from __future__ import annotations
@@ -10,12 +17,31 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from multidict import CIMultiDict
+
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Path and method overrides some frameworks honour (Symfony, IIS URL Rewrite, Express, ...).
+OVERRIDE_HEADERS = (
+    "X-Original-URL",
+    "X-Rewrite-URL",
+    "X-Original-URI",
+    "X-HTTP-Method-Override",
+    "X-HTTP-Method",
+    "X-Method-Override",
+)
 
 
 class TrustedProxies:
-    def __init__(self, cidrs: Iterable[str]) -> None:
+    def __init__(self, cidrs: Iterable[str], proxy_headers: Iterable[str] = ()) -> None:
         self.networks: tuple[Network, ...] = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+        self.proxy_headers = tuple(proxy_headers)
+
+    def scrub(self, headers: CIMultiDict[str], peer: str | None) -> None:
+        """Remove the override headers, and the proxy headers unless ``peer`` is a trusted proxy."""
+        names = OVERRIDE_HEADERS if self.trusts(peer) else OVERRIDE_HEADERS + self.proxy_headers
+        for name in names:
+            headers.popall(name, None)
 
     def trusts(self, address: str | None) -> bool:
         if not address or not self.networks:

@@ -23,7 +23,9 @@ from auth.principal import Principal
 from config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from config.schema import UpstreamSettings
 from proxy.clientip import TrustedProxies
+from proxy.connections import client_gone
 from proxy.keys import REQUEST_ID
+from proxy.paths import upstream_path
 from proxy.pipeline import mutate
 from proxy.upstream_http import (
     InvalidHeader,
@@ -108,9 +110,11 @@ class Forwarder:
         return self._session
 
     def upstream_headers(self, request: web.Request, principal: Principal) -> CIMultiDict[str]:
-        """The request's end-to-end headers, identity scrubbed and set, ``X-Forwarded-*`` added."""
+        """The request's end-to-end headers, identity scrubbed and set, proxy headers from
+        untrusted clients removed (``TrustedProxies.scrub``), ``X-Forwarded-*`` added."""
         headers = mutate(_end_to_end(request.headers), principal, keep_bearer=self.settings.forward_bearer)
         peer = request.remote or ""
+        self.trusted.scrub(headers, peer)
         trusted = self.trusted.trusts(peer)
         forwarded_for = request.headers.get("X-Forwarded-For") if trusted else None
         headers["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
@@ -125,13 +129,15 @@ class Forwarder:
         self,
         request: web.Request,
         principal: Principal,
+        path: str,
         *,
         body: bytes | None = None,
         query: str | None = None,
     ) -> web.StreamResponse:
-        """Send ``request`` upstream (optionally with a replaced body or query) and stream the answer."""
+        """Send ``request`` upstream to ``path`` (canonical: ``proxy.paths``), optionally with a
+        replaced body or query, and stream the answer."""
         headers = self.upstream_headers(request, principal)
-        target = request.rel_url.raw_path + _query(request, query)
+        target = upstream_path(path) + _query(request, query)
         limit = self.settings.max_body_size
         stream = _BodyStream(request, limit)
         data: bytes | AsyncIterator[bytes] | None = None
@@ -147,6 +153,8 @@ class Forwarder:
         except InvalidHeader as exc:
             raise BadRequest("A header value holds a line break.", code="invalid_header") from exc
         except Exception as exc:
+            if client_gone(request, exc):
+                raise  # the client went away while its body was streamed: not the upstream's fault
             raise _upstream_error(exc, stream) from exc
         async with released(self.pool, upstream):
             return await self._relay(request, upstream)
@@ -180,7 +188,9 @@ class Forwarder:
         await response.write_eof()
         return response
 
-    async def forward_websocket(self, request: web.Request, principal: Principal) -> web.StreamResponse:
+    async def forward_websocket(
+        self, request: web.Request, principal: Principal, path: str
+    ) -> web.StreamResponse:
         """Open the upstream WebSocket first, then accept the client's, and pump both ways."""
         headers = self.upstream_headers(request, principal)
         for name in (
@@ -194,7 +204,7 @@ class Forwarder:
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()
         ]
         target = URL(
-            self.base.replace("http", "ws", 1) + request.rel_url.raw_path + _query(request, None),
+            self.base.replace("http", "ws", 1) + upstream_path(path) + _query(request, None),
             encoded=True,
         )
         try:

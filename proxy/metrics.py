@@ -12,6 +12,7 @@ from collections import Counter
 
 from aiohttp import web
 
+from proxy.connections import CONNECTIONS
 from proxy.keys import SERVICES
 from proxy.ratelimit import CALLER_LIMITS
 
@@ -51,7 +52,8 @@ class Metrics:
         lines.append(f"rowgate_request_duration_seconds_sum {self.duration_sum:.6f}")
         lines.append(f"rowgate_request_duration_seconds_count {cumulative}")
         for name, value in sorted(extra.items()):
-            lines += [f"# TYPE {name} gauge", f"{name} {value:g}"]
+            kind = "counter" if name.endswith("_total") else "gauge"
+            lines += [f"# TYPE {name} {kind}", f"{name} {value:g}"]
         return "\n".join(lines) + "\n"
 
 
@@ -73,6 +75,14 @@ async def metrics(request: web.Request) -> web.Response:
         extra["rowgate_rate_limit_refused"] = float(limits.refused)
         # Requests let through without a check because the shared store was unreachable.
         extra["rowgate_rate_limit_unchecked"] = float(limits.unchecked)
+    guard = request.app.get(CONNECTIONS)
+    if guard is not None:
+        extra |= {
+            "rowgate_client_disconnects_total": float(guard.disconnects),
+            "rowgate_header_timeouts_total": float(guard.header_timeouts),
+            "rowgate_slow_connections_refused_total": float(guard.refused),
+            "rowgate_slow_connections": float(sum(guard.slow.values())),
+        }
     return web.Response(text=request.app[METRICS].render(extra), content_type="text/plain", charset="utf-8")
 
 

@@ -20,6 +20,7 @@ from config.errors import (
     PayloadTooLarge,
     RowgateError,
 )
+from proxy.connections import CLIENT_CLOSED_REQUEST, client_disconnected, client_gone
 from proxy.keys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
 from proxy.logs import request_id_var
 from proxy.metrics import METRICS
@@ -50,6 +51,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             response.headers["X-Request-Id"] = request_id
             response.headers.setdefault("Server", "rowgate")
         return response
+    except ConnectionError as exc:
+        if client_gone(request, exc):
+            status = CLIENT_CLOSED_REQUEST
+            client_disconnected(request)
+        raise
     finally:
         elapsed = time.perf_counter() - started
         counters = request.app.get(METRICS)
@@ -92,7 +98,9 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         if exc.status < 400:
             raise
         return problem_response(_from_http(exc), request.path)
-    except Exception:
+    except Exception as exc:
+        if client_gone(request, exc):
+            raise  # nobody to answer; counted by request_context, dropped quietly by aiohttp
         log.exception("unhandled error in %s %s", request.method, request.path)
         return problem_response(RowgateError("Something went wrong on our side; it has been logged."))
 

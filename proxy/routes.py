@@ -4,9 +4,11 @@ Patterns are paths where ``*`` matches within one segment, ``**`` matches any nu
 segments (including none), and ``{name}`` captures one segment by name.  The first rule whose
 pattern and methods match wins; a path no rule matches gets the configured default level.
 
-Paths are checked in a canonical form (``canonical_path``) and the same canonical form is what
-the upstream receives, so that ``/public/../admin`` or ``/admin%2Fx`` cannot match one rule here
-and mean another path to the upstream.
+Rules are matched against the canonical path (``proxy.paths``: percent-decoded once, ambiguous
+spellings refused), which is also the path the upstream receives.  Matching is case-sensitive, as
+HTTP paths are; ``routes.case_sensitive: false`` matches without regard to letter case (Unicode
+case-insensitive) for upstreams that treat paths so (IIS, some Spring set-ups), so that ``/Admin``
+cannot slip past a rule written for ``/admin``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from urllib.parse import unquote
 
-from config.errors import BadRequest
 from config.schema import Level, RouteRule, RouteSettings
 
 _TOKEN = re.compile(r"\*\*|\*|\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -44,7 +44,7 @@ class RouteMatch:
     params: dict[str, str] = field(default_factory=dict)
 
 
-def compile_pattern(pattern: str) -> re.Pattern[str]:
+def compile_pattern(pattern: str, *, case_sensitive: bool = True) -> re.Pattern[str]:
     """``/api/**`` → a regex matching ``/api``, ``/api/`` and everything below it."""
     out, pos = [], 0
     for match in _TOKEN.finditer(pattern):
@@ -63,7 +63,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
             out.append(f"(?P<{match.group(1)}>[^/]+)")
         pos = match.end()
     out.append(re.escape(pattern[pos:]))
-    return re.compile("".join(out))
+    return re.compile("".join(out), 0 if case_sensitive else re.IGNORECASE)
 
 
 class RouteTable:
@@ -72,7 +72,12 @@ class RouteTable:
     def __init__(self, settings: RouteSettings) -> None:
         self.default: Level = settings.default
         self.rules: Sequence[CompiledRule] = tuple(
-            CompiledRule(rule, compile_pattern(rule.path), frozenset(rule.methods)) for rule in settings.rules
+            CompiledRule(
+                rule,
+                compile_pattern(rule.path, case_sensitive=settings.case_sensitive),
+                frozenset(rule.methods),
+            )
+            for rule in settings.rules
         )
 
     def match(self, method: str, path: str) -> RouteMatch:
@@ -83,29 +88,3 @@ class RouteTable:
             if found:
                 return RouteMatch(compiled.level, compiled.rule, found.groupdict())
         return RouteMatch(self.default)
-
-
-def canonical_path(raw_path: str) -> str:
-    """The percent-decoded path, refused when it could mean different paths to different servers.
-
-    Refused: dot segments (``.``/``..``), encoded slashes or backslashes, NUL and control
-    characters, and empty segments (``//``).
-    """
-    path = raw_path.split("?", 1)[0]
-    lowered = path.lower()
-    if "%2f" in lowered or "%5c" in lowered or "%00" in lowered:
-        raise BadRequest("The path holds an encoded slash, backslash or NUL.", code="invalid_path")
-    try:
-        decoded = unquote(path, errors="strict")
-    except UnicodeDecodeError:
-        raise BadRequest("The path is not valid percent-encoded UTF-8.", code="invalid_path") from None
-    if (
-        not decoded.startswith("/")
-        or "\\" in decoded
-        or any(ord(c) < 0x20 or ord(c) == 0x7F for c in decoded)
-    ):
-        raise BadRequest("The path must start with / and hold no control characters.", code="invalid_path")
-    segments = decoded.split("/")[1:]
-    if any(s in (".", "..") for s in segments) or any(s == "" for s in segments[:-1]):
-        raise BadRequest("The path holds '.', '..' or empty segments.", code="invalid_path")
-    return decoded

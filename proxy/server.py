@@ -2,7 +2,8 @@
 
 aiohttp answers requests it cannot parse (a header line over the limit, a broken request line)
 itself, as plain text, before any middleware runs.  ``ProblemRequestHandler`` renders those as
-RFC 9457 problems too, so every error a client can see from rowgate has the same shape.
+RFC 9457 problems too, so every error a client can see from rowgate has the same shape.  Its
+connections have a deadline for their headers and a cap on slow ones (``proxy.connections``).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from aiohttp.web_request import BaseRequest
 
 from config.errors import BadRequest, HeadersTooLarge, RowgateError
 from config.schema import Settings
+from proxy.connections import CONNECTIONS, ConnectionGuard, GuardedRequestHandler, client_gone
+from proxy.keys import TRUSTED_PROXIES
 from proxy.problem import problem_response
 
 log = logging.getLogger("rowgate.server")
 
 
-class ProblemRequestHandler(RequestHandler):
+class ProblemRequestHandler(GuardedRequestHandler):
     """aiohttp's connection handler, answering parse errors and crashes with problem+json."""
 
     def handle_error(
@@ -33,7 +36,7 @@ class ProblemRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        if request.writer.output_size > 0:
+        if request.writer.output_size > 0 or (exc is not None and client_gone(request, exc)):
             raise ConnectionError("Response is sent already, cannot send another response with the error")
         error: RowgateError
         if isinstance(exc, http_exceptions.LineTooLong):
@@ -49,16 +52,22 @@ class ProblemRequestHandler(RequestHandler):
 
 
 class ProblemServer(web.Server):
+    guard: ConnectionGuard
+
     def __call__(self) -> RequestHandler:
-        return ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler = ProblemRequestHandler(self, loop=self._loop, **self._kwargs)
+        handler.guard = self.guard
+        return handler
 
 
 class ProblemAppRunner(web.AppRunner):
-    """An AppRunner whose connections use ``ProblemRequestHandler``."""
+    """An AppRunner whose connections use ``ProblemRequestHandler`` with the app's guard."""
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
         server.__class__ = ProblemServer
+        assert isinstance(server, ProblemServer)
+        server.guard = self.app[CONNECTIONS]
         return server
 
 
@@ -66,6 +75,7 @@ async def start(
     app: web.Application, settings: Settings, *, host: str | None = None, port: int | None = None
 ) -> tuple[ProblemAppRunner, int]:
     """Start serving ``app``; returns the runner and the port actually bound."""
+    app[CONNECTIONS] = ConnectionGuard.from_settings(settings.server, app[TRUSTED_PROXIES])
     runner = ProblemAppRunner(
         app,
         access_log=None,

@@ -19,7 +19,7 @@ from auth.flows.runtime import open_identity
 from auth.keystore import SigningKeys
 from auth.mail.sender import MailSender
 from auth.migrate import migrate
-from auth.revocation import RevocationList
+from auth.revocation import RevocationList, database_source, horizon
 from auth.store import EphemeralStore, open_store
 from auth.tenancy import Tenancy, open_tenancy
 from auth.tokens import TokenService
@@ -62,10 +62,11 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         stack.push_async_callback(db.close)
         async with db.connection() as conn:
             await migrate(conn)
-        store = await open_store(settings.redis.url, settings.redis.key_prefix)
+        store = await open_store(settings.redis)
         stack.push_async_callback(store.close)
-        revocations = RevocationList(store, lifetime=settings.tokens.access_ttl.total_seconds() + 60)
+        revocations = RevocationList(store, database_source(db), horizon(settings.tokens))
         await revocations.start()
+        stack.push_async_callback(revocations.close)
         keys = SigningKeys(db, box, store, settings.tokens)
         stack.push_async_callback(keys.close)
         tokens = TokenService(settings, await keys.start())

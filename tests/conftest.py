@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pytest
 from aiohttp import web
 
 from config import DEFAULT_CONFIG, Settings, load_settings
+from tests.servers import PrivatePostgres, PrivateRedis
 
 SettingsFactory = Callable[..., Settings]
 
@@ -140,3 +141,25 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A client session for talking to servers started by the test."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis server of this test's own, running (the test may stop, start and flush it)."""
+    server = PrivateRedis()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def private_postgres() -> AsyncIterator[PrivatePostgres]:
+    """A PostgreSQL server of this test's own, running (the test may stop and start it)."""
+    server = PrivatePostgres()
+    await server.open()
+    try:
+        yield server
+    finally:
+        await server.close()

@@ -28,6 +28,7 @@ from auth.ids import canonical_uuid
 from auth.orgs.repo import lock_org
 from auth.rbac.custom_roles import check_grantable_by
 from auth.rbac.permissions import canonical
+from auth.repo.sessions import require_live
 from config.errors import Conflict, NotFound, ValidationFailed
 from config.limits import CallerLimit
 from config.tenancy import ApiKeySettings
@@ -145,6 +146,7 @@ class ApiKeys:
         expires_at = self._expiry(expires_at)
         new = generate(kind)
         async with self._db.transaction() as conn:
+            await require_live(conn, actor.session_id)
             await lock_org(conn, actor.org_id)
             live = await conn.fetchval(
                 """

@@ -1,4 +1,5 @@
-"""Deleting what the identity flows no longer need: expired tokens, ended sessions, sent mail.
+"""Deleting what the identity flows no longer need: expired tokens, ended sessions, sent mail,
+revocations whose tokens expired long ago.
 
 Every refresh adds a row and every mail leaves a delivery record, so without this the tables grow
 for ever.  Rows are kept ``auth.retention`` after they stopped mattering (for support and
@@ -26,6 +27,7 @@ PURGES = (
     ("one_time_tokens", "expires_at < now() - $1::interval OR used_at < now() - $1::interval"),
     ("refresh_tokens", "expires_at < now() - $1::interval"),
     ("sessions", "revoked_at < now() - $1::interval OR expires_at < now() - $1::interval"),
+    ("revoked_sessions", "revoked_at < now() - $1::interval"),
     ("mail_outbox", "sent_at < now() - $1::interval OR failed_at < now() - $1::interval"),
 )
 

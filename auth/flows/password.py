@@ -9,6 +9,8 @@ account's lockout like a sign-in) and revokes every other session.
 
 from __future__ import annotations
 
+import asyncpg
+
 from auth import audit
 from auth.audit import ClientContext
 from auth.flows.identity import Identity, email_or_422, plausible_token
@@ -40,20 +42,27 @@ async def request_reset(ident: Identity, raw_email: str, client: ClientContext) 
                 details={"sent": False, "reason": reason},
             )
             return
-        token, lifetime = new_token(), ident.settings.auth.reset_ttl
-        await one_time_tokens.invalidate(conn, user.id, RESET_PASSWORD)
-        await one_time_tokens.create(
-            conn,
-            purpose=RESET_PASSWORD,
-            digest=digest(token),
-            email=email,
-            lifetime=lifetime,
-            user_id=user.id,
-        )
-        values = {"link": ident.reset_link(token), "lifetime": describe_lifetime(lifetime)}
-        await ident.mailer.queue(conn, "reset_password", email, values)
+        await queue_reset(ident, conn, user, "reset_password")
         await audit.record(conn, "password_reset.requested", client, user_id=user.id, details={"sent": True})
     ident.mailer.wake()
+
+
+async def queue_reset(ident: Identity, conn: asyncpg.Connection, user: User, template: str) -> None:
+    """Create a single-use reset link for ``user`` (the previous one stops working) and queue
+    ``template`` with it (``link``, ``lifetime``) to the account's address, in the caller's
+    transaction."""
+    token, lifetime = new_token(), ident.settings.auth.reset_ttl
+    await one_time_tokens.invalidate(conn, user.id, RESET_PASSWORD)
+    await one_time_tokens.create(
+        conn,
+        purpose=RESET_PASSWORD,
+        digest=digest(token),
+        email=user.email,
+        lifetime=lifetime,
+        user_id=user.id,
+    )
+    values = {"link": ident.reset_link(token), "lifetime": describe_lifetime(lifetime)}
+    await ident.mailer.queue(conn, template, user.email, values)
 
 
 async def confirm_reset(ident: Identity, token: str, new_password: str, client: ClientContext) -> None:

@@ -4,9 +4,9 @@ Every new account is sent a verification link.  With ``auth.require_email_verifi
 signup also signs the new user in (tokens; ``email_verified`` stays false until the link is
 used), and an address that is taken is a 409 ``email_taken``: the caller must learn it to sign in
 instead.
-With it on, signup answers the same for new and taken addresses (no tokens until the address is
-verified), and the owner of a taken address gets a mail saying someone tried; so signup reveals
-nothing about who has an account.
+With it on (the default in production), signup answers the same 202 for new and taken addresses
+(no tokens until the address is verified), and the owner of a taken address gets a mail saying
+someone tried, with a password reset link; so signup reveals nothing about who has an account.
 
 The password is checked and hashed before the transaction; the unique constraint on the
 normalised address decides between concurrent signups, so exactly one of them creates the user.
@@ -22,6 +22,7 @@ from auth import audit
 from auth.audit import ClientContext
 from auth.flows.identity import Identity, email_or_422
 from auth.flows.issuing import TokenSet
+from auth.flows.password import queue_reset
 from auth.flows.sessions import open_session, session_tokens
 from auth.flows.verification import queue_verification
 from auth.opaque import key_digest
@@ -89,11 +90,14 @@ async def _first_verification(ident: Identity, conn: asyncpg.Connection, user: U
 
 
 async def _notify_owner(ident: Identity, conn: asyncpg.Connection, email: str, client: ClientContext) -> None:
-    """Tell the owner of a taken address that someone tried to sign up with it."""
+    """Tell the owner of a taken address that someone tried to sign up with it, with a reset link
+    (the likeliest reason to sign up again is a forgotten password).  The work is of the same kind
+    and size as a new account's (a user lookup, an audit row, a single-use token, a mail), and the
+    password was hashed either way, so the answer's timing tells little."""
     existing = await users.by_email(conn, email)
     await audit.record(conn, "signup.duplicate", client, user_id=existing.id if existing else None)
     if existing and await ident.guards.mail_per_address.allow(key_digest(email)):
-        await ident.mailer.queue(conn, "account_exists", email, {})
+        await queue_reset(ident, conn, existing, "account_exists")
 
 
 def _org_name(form: SignupForm, email: str) -> str:

@@ -29,6 +29,7 @@ from auth.orgs import repo
 from auth.orgs.seams import Mailer, SessionOpener, SignedIn
 from auth.rbac.catalog import RoleCatalog
 from auth.rbac.custom_roles import grantable_role
+from auth.repo.sessions import require_live
 from config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from config.tenancy import InvitationSettings
 
@@ -166,6 +167,7 @@ class Invitations:
     async def accept(self, user: SignedIn, token: str) -> Accepted:
         """Join the organisation of the invitation ``token`` and sign in to it."""
         async with self._db.transaction() as conn:
+            await require_live(conn, user.session_id)
             invitation = await _usable(conn, token, lock=True)
             email = await conn.fetchval("SELECT email FROM rowgate.users WHERE id = $1", user.user_id)
             if email is None or not secrets.compare_digest(str(email).encode(), invitation["email"].encode()):

@@ -18,6 +18,7 @@ from auth.db import Database
 from auth.ids import canonical_uuid
 from auth.orgs.seams import SessionOpener, SignedIn
 from auth.rbac.catalog import RoleCatalog
+from auth.repo.sessions import require_live
 from auth.revocation import RevocationList
 from config.errors import Conflict, NotFound
 
@@ -91,6 +92,7 @@ class Orgs:
         if target is None:
             raise NotFound("No such organisation.", code="org_not_found")
         async with self._db.transaction() as conn:
+            await require_live(conn, user.session_id)
             row = await conn.fetchrow(
                 _MEMBERSHIPS + "WHERE m.user_id = $1 AND m.org_id = $2",
                 user.user_id,

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from config.errors import Unauthorized
+
 
 @dataclass(frozen=True, slots=True)
 class Session:
@@ -119,3 +121,29 @@ async def issue_refresh(conn: asyncpg.Connection, session_id: str, digest: bytes
         lifetime,
     )
     return int(token_id)
+
+
+async def revoked_since(conn: asyncpg.Connection, seconds: float) -> dict[str, float]:
+    """Sessions revoked in the last ``seconds``: id → when (epoch seconds, the database's clock)."""
+    rows = await conn.fetch(
+        """
+        SELECT session_id::text, extract(epoch FROM revoked_at)::float8
+        FROM rowgate.revoked_sessions WHERE revoked_at > now() - make_interval(secs => $1)
+        """,
+        seconds,
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+async def require_live(conn: asyncpg.Connection, session_id: str | None) -> None:
+    """Refuse (401 ``session_revoked``) when ``session_id`` names a session that was revoked or
+    deleted: the database's word, for what would outlive the session (an API key, a new session).
+    ``None`` (no session: an API key acting) passes."""
+    if session_id is None:
+        return
+    live = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM rowgate.sessions WHERE id = $1::uuid AND revoked_at IS NULL)",
+        session_id,
+    )
+    if not live:
+        raise Unauthorized("This session was signed out; sign in again.", code="session_revoked")

@@ -7,8 +7,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-#: A subscriber: called with each message, or with ``None`` after (re)connecting, when messages
-#: may have been missed and the subscriber should re-read what it caches.
+#: A subscriber: called with each message, or with ``None`` after (re)connecting or when the store
+#: lost its state (restarted, flushed): messages may have been missed and the subscriber should
+#: re-read what it caches from the database.  A handler that raises on ``None`` is called again.
 Handler = Callable[[str | None], Awaitable[None]]
 
 
@@ -69,10 +70,6 @@ class EphemeralStore(Protocol):
 
     async def ttl(self, key: str) -> float | None:
         """Seconds until ``key`` expires; None when it does not exist or never expires."""
-        ...
-
-    async def scan(self, prefix: str) -> dict[str, str]:
-        """Every live key starting with ``prefix`` (prefix removed) and its value."""
         ...
 
     async def publish(self, channel: str, message: str) -> None: ...

@@ -21,8 +21,9 @@ class MemoryStore:
         self._subscribers: dict[str, list[Handler]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         log.warning(
-            "redis.url is not set: rate limits, lockouts and revocations are kept in this process "
-            "and serve a single rowgate instance only; set redis.url to run several instances"
+            "redis.url is not set: rate limits, lockouts and announcements (revocations, key changes) "
+            "stay in this process and serve a single rowgate instance only; set redis.url to run "
+            "several instances"
         )
 
     def _live(self, key: str) -> str | None:
@@ -75,14 +76,6 @@ class MemoryStore:
             return None
         expires = self._data[key][1]
         return None if expires is None else max(0.0, expires - time.monotonic())
-
-    async def scan(self, prefix: str) -> dict[str, str]:
-        found = {}
-        for key in list(self._data):
-            value = self._live(key)
-            if value is not None and key.startswith(prefix):
-                found[key[len(prefix) :]] = value
-        return found
 
     async def publish(self, channel: str, message: str) -> None:
         for handler in list(self._subscribers.get(channel, ())):

@@ -1,14 +1,30 @@
-"""Redis ephemeral store (``redis.asyncio``): shared by every rowgate instance."""
+"""Redis ephemeral store (``redis.asyncio``): shared by every rowgate instance.
+
+Two things keep a restarted or flushed Redis from turning into stale answers:
+
+* A pooled connection that fails (the server restarted under it) is dropped and the command is
+  retried on a fresh one, so no request sees the error of a connection that was already dead.
+* A *generation marker*: a random value under the key ``generation``, written when it is missing.
+  A restarted or flushed server no longer holds it (nor does one that evicted it), so the store
+  notices, at its next check (every ``state_check_interval``), that its state was lost, and calls
+  every subscriber with ``None``: "re-read what you cache from the database".  Subscribers whose
+  re-read fails are called again at the next check.  (A restart also drops the subscriptions,
+  whose reconnection calls their subscriber with ``None`` too.)
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from auth.store.base import Handler, Throttle
@@ -51,6 +67,17 @@ return {1, remaining, math.ceil(allow_at + (remaining + 1) * interval - now)}
 
 _AWAY = "The shared store (Redis) is not reachable; try again shortly."
 
+#: The key of the generation marker (under the prefix).
+GENERATION = "generation"
+
+# The marker's value, written first when it is missing, in one round trip.
+_GENERATION = """
+local v = redis.call('GET', KEYS[1])
+if v then return v end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+"""
+
 
 @contextlib.asynccontextmanager
 async def _translated() -> AsyncIterator[None]:
@@ -72,12 +99,17 @@ class RedisStore:
         self._incr = client.register_script(_INCR)
         self._throttle = client.register_script(_THROTTLE)
         self._throttles: list[tuple[str, list[str], asyncio.Future[list[int]]]] = []
+        self._marker = client.register_script(_GENERATION)
+        self._generation: str | None = None
+        self._handlers: list[Handler] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
-    async def connect(cls, url: str, prefix: str) -> RedisStore:
+    async def connect(cls, url: str, prefix: str, *, state_check_interval: float = 2.0) -> RedisStore:
         # A blocking pool: a burst of concurrent requests waits for a free connection (up to
-        # ``timeout``) instead of failing at once when all of them are in use.
+        # ``timeout``) instead of failing at once when all of them are in use.  A connection error
+        # drops that connection and retries on a new one (a restarted server leaves every pooled
+        # connection dead; without the retry each would fail one request).
         pool = aioredis.BlockingConnectionPool.from_url(
             url,
             decode_responses=True,
@@ -86,15 +118,45 @@ class RedisStore:
             health_check_interval=30,
             max_connections=MAX_CONNECTIONS,
             timeout=5,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, (RedisConnectionError,)),
         )
         client = aioredis.Redis.from_pool(pool)
         store = cls(client, prefix)
         try:
             await store.ping()
+            await store.state_lost()
         except ServiceUnavailable:
             await client.aclose()
             raise
+        store._spawn(store._watch(state_check_interval))
         return store
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def state_lost(self) -> bool:
+        """True when the server lost its state (restart, flush) since the last call: the
+        generation marker is gone (then it is written again) or another instance wrote a new one."""
+        async with _translated():
+            current = str(await self._marker(keys=[self._k(GENERATION)], args=[secrets.token_hex(16)]))
+        lost = self._generation is not None and current != self._generation
+        self._generation = current
+        if lost:
+            log.warning("the shared store (Redis) lost its state; caches are re-read from the database")
+        return lost
+
+    async def _watch(self, interval: float) -> None:
+        """Check the marker every ``interval``; when it changed, call every subscriber with ``None``
+        (those that fail are called again at the next check)."""
+        owed: list[Handler] = []
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(ServiceUnavailable):  # the subscriptions reconnect by themselves
+                if await self.state_lost():
+                    owed = list(self._handlers)
+            owed = [handler for handler in owed if not await _called(handler)]
 
     def _k(self, key: str) -> str:
         return self._prefix + key
@@ -172,27 +234,14 @@ class RedisStore:
             ms = int(await self._client.pttl(self._k(key)))
         return None if ms < 0 else ms / 1000
 
-    async def scan(self, prefix: str) -> dict[str, str]:
-        full = self._k(prefix)
-        found: dict[str, str] = {}
-        async with _translated():
-            keys = [k async for k in self._client.scan_iter(match=_glob_escape(full) + "*", count=500)]
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                for key, value in zip(chunk, await self._client.mget(chunk), strict=True):
-                    if value is not None:
-                        found[str(key)[len(full) :]] = str(value)
-        return found
-
     async def publish(self, channel: str, message: str) -> None:
         async with _translated():
             await self._client.publish(self._k(channel), message)
 
     async def subscribe(self, channel: str, handler: Handler) -> None:
         ready = asyncio.Event()
-        task = asyncio.create_task(self._listen(self._k(channel), handler, ready))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._handlers.append(handler)
+        self._spawn(self._listen(self._k(channel), handler, ready))
         await ready.wait()
 
     async def _listen(self, channel: str, handler: Handler, ready: asyncio.Event) -> None:
@@ -228,5 +277,11 @@ class RedisStore:
         await self._client.aclose()
 
 
-def _glob_escape(text: str) -> str:
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+async def _called(handler: Handler) -> bool:
+    """Call ``handler`` with ``None``; False (logged) when it failed."""
+    try:
+        await handler(None)
+    except Exception as exc:  # retried at the next check, whatever went wrong
+        log.warning("re-reading after the store lost its state failed (%s); retrying", type(exc).__name__)
+        return False
+    return True

@@ -13,6 +13,8 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
+
 from auth.db import translated_errors
 from config.schema import Settings
 from proxy.data.policy import DataPolicy, load_data_policy, policy_file
@@ -31,7 +33,7 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
 
         async def load(path: Path | None) -> DataPolicy:
             with translated_errors(connecting=True):
-                async with runner.pool.connection() as conn:
+                async with runner.pool.connection() as conn, _without_timeout(conn):
                     return await load_data_policy(
                         path,
                         conn,
@@ -54,3 +56,21 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
             yield DataApi(runner, holder, settings.data)
     finally:
         await runner.close()
+
+
+@contextlib.asynccontextmanager
+async def _without_timeout(conn: asyncpg.Connection) -> AsyncIterator[None]:
+    """Reading the catalog and putting up the second wall are rowgate's own work, not a caller's
+    statement: the data statement timeout (a busy machine, a big catalog) must not stop them.  A
+    session setting, not a transaction of their own (the wall runs its own, and survives a
+    refused CREATE ROLE); the data pool keeps session state, so the timeout is put back, and a
+    connection that cannot take it back is closed rather than returned without one."""
+    await conn.execute("SET statement_timeout = 0")
+    try:
+        yield
+    finally:
+        try:
+            await conn.execute("RESET statement_timeout")
+        except BaseException:
+            conn.terminate()
+            raise

@@ -18,8 +18,8 @@ from proxy.data.access import data_caller
 from proxy.data.owner import require_owner
 from proxy.data.upstream_sql import rewrite_request
 from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
+from proxy.paths import canonical_path
 from proxy.pipeline import authorize
-from proxy.routes import canonical_path
 
 OWN_PATHS = web.AppKey("own_paths", dict[str, frozenset[str]])
 
@@ -58,10 +58,10 @@ async def forward(request: web.Request) -> web.StreamResponse:
         if rule.sql is not None and not websocket:
             limit = services.settings.data.max_body_size
             new = await rewrite_request(request, rule.sql, caller, policy, limit)
-            return await forwarder.forward(request, principal, body=new.body, query=new.query)
+            return await forwarder.forward(request, principal, path, body=new.body, query=new.query)
     if websocket:
-        return await forwarder.forward_websocket(request, principal)
-    return await forwarder.forward(request, principal)
+        return await forwarder.forward_websocket(request, principal, path)
+    return await forwarder.forward(request, principal, path)
 
 
 def _refuse_own_paths(request: web.Request, path: str) -> None:
@@ -69,8 +69,10 @@ def _refuse_own_paths(request: web.Request, path: str) -> None:
     if allowed:
         methods = ", ".join(sorted(allowed))
         raise MethodNotAllowed(f"Use one of: {methods}.", headers={"Allow": methods})
-    for prefix in own_prefixes(request.app[SETTINGS]):
-        if path == prefix or path.startswith(prefix + "/"):
+    settings = request.app[SETTINGS]
+    fold = str if settings.routes.case_sensitive else str.casefold
+    for prefix in own_prefixes(settings):
+        if fold(path) == fold(prefix) or fold(path).startswith(fold(prefix) + "/"):
             raise NotFound("No such rowgate endpoint.")
 
 
@@ -86,4 +88,4 @@ async def _collect_own_paths(app: web.Application) -> None:
 def add_routes(app: web.Application) -> None:
     """The catch-all route; register it after every route of rowgate's own."""
     app.on_startup.append(_collect_own_paths)
-    app.router.add_route("*", "/{tail:.*}", forward)
+    app.router.add_route("*", r"/{tail:[\s\S]*}", forward)  # every path, line breaks included

@@ -41,6 +41,21 @@ async def test_applies_every_bundled_migration_once(fresh_database: str) -> None
     assert sorted(versions) == [m.version for m in bundled_migrations()]
 
 
+async def test_a_default_statement_timeout_does_not_stop_migrations(fresh_database: str) -> None:
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        name = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f'ALTER DATABASE "{name}" SET statement_timeout = 1')  # one millisecond
+    finally:
+        await conn.close()
+    conn = await asyncpg.connect(fresh_database)
+    try:
+        applied = await migrate(conn, progress=lambda _: None)
+    finally:
+        await conn.close()
+    assert [m.version for m in applied] == [m.version for m in bundled_migrations()]
+
+
 async def test_two_processes_migrating_at_once_do_not_race(fresh_database: str) -> None:
     procs = [
         await asyncio.create_subprocess_exec(

@@ -44,14 +44,6 @@ async def test_set_get_delete_and_only_if_absent(store: EphemeralStore) -> None:
     assert await store.set("k", "v3", ttl=5, only_if_absent=True) is True
 
 
-async def test_scan_returns_live_keys_under_a_prefix(store: EphemeralStore) -> None:
-    await store.set("revoked:a", "1", ttl=10)
-    await store.set("revoked:b", "2", ttl=0.1)
-    await store.set("other:c", "3")
-    await asyncio.sleep(0.2)
-    assert await store.scan("revoked:") == {"a": "1"}
-
-
 async def test_publish_reaches_subscribers_and_they_hear_reconnects(store: EphemeralStore) -> None:
     heard: list[str | None] = []
     got = asyncio.Event()

@@ -32,6 +32,22 @@ def test_the_bundled_file_matches_the_model_defaults() -> None:
 
 
 @pytest.mark.parametrize(
+    ("overrides", "required"),
+    [
+        ({}, False),
+        ({"mode": "production"}, True),
+        ({"mode": "production", "auth.require_email_verification": False}, False),
+        ({"auth.require_email_verification": True}, True),
+    ],
+)
+def test_production_requires_verified_addresses_unless_told_otherwise(
+    overrides: dict[str, object], required: bool
+) -> None:
+    settings = load_settings(DEFAULT_CONFIG, overrides=overrides, environ={})
+    assert settings.auth.require_email_verification is required
+
+
+@pytest.mark.parametrize(
     ("yaml_text", "expected"),
     [
         (
@@ -48,6 +64,7 @@ def test_the_bundled_file_matches_the_model_defaults() -> None:
         ),
         ("auth:\n  refresh_reuse_interval: 5m\n", "auth.refresh_reuse_interval: at most 1m"),
         ("auth:\n  reset_ttl: 0s\n", "auth.reset_ttl: must be longer than zero"),
+        ("auth:\n  retention: 10m\n", "auth.retention: at least tokens.access_ttl + tokens.leeway"),
         (
             "auth:\n  lockout:\n    ip: {threshold: 5, base_delay: 2h, max_delay: 1h, window: 1h}\n",
             "auth.lockout.ip.base_delay: must not exceed",

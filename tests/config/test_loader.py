@@ -53,6 +53,13 @@ def test_the_bundled_config_loads_with_safe_defaults() -> None:
         ),
         ("database:\n  url: mysql://x\n", "database.url: expected a URL like postgresql://"),
         ("redis:\n  url: http://x\n", "redis.url: expected a URL like redis://"),
+        ("redis:\n  state_check_interval: 10ms\n", "redis.state_check_interval: at least 100ms"),
+        ("server:\n  header_timeout: 0s\n", "server.header_timeout: must be longer than zero"),
+        ("server:\n  max_slow_connections_per_ip: 0\n", "server.max_slow_connections_per_ip"),
+        (
+            "server:\n  proxy_headers: [X-Real-IP, 'bad header']\n",
+            "server.proxy_headers: expected header names",
+        ),
         (
             "tokens:\n  algorithm: none\n",
             "tokens.algorithm: input should be 'EdDSA', 'ES256', 'RS256' or 'HS256'",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -47,9 +47,12 @@ class Client:
 
     http: aiohttp.ClientSession
     server: RunningServer
+    #: Live sessions of enrolled callers (what minting a key asks the database about).
+    sessions: dict[str, str] = field(default_factory=dict)
 
     async def enrol(self, caller: str | world.Caller) -> None:
-        """Make a world caller a rowgate member of its organisation (both created when missing)."""
+        """Make a world caller a rowgate member of its organisation (both created when missing),
+        signed in with a live session."""
         who = world.CALLERS[caller] if isinstance(caller, str) else caller
         db = self.server.app[SERVICES].db
         await db.execute(
@@ -69,13 +72,23 @@ class Client:
             who.user_id,
             who.role,
         )
+        self.sessions[who.name] = await db.fetchval(
+            "INSERT INTO rowgate.sessions (user_id, org_id, expires_at) "
+            "VALUES ($1, $2, now() + interval '1 hour') RETURNING id::text",
+            who.user_id,
+            who.org_id,
+        )
 
     def headers(self, caller: str | world.Caller | None) -> dict[str, str]:
         who = world.CALLERS[caller] if isinstance(caller, str) else caller
         if who is None or who.user_id is None:
             return {}
         token = self.server.app[SERVICES].tokens.issue_access(
-            sub=who.user_id, sid=str(uuid.uuid4()), amr=["pwd"], org_id=who.org_id, role=who.role
+            sub=who.user_id,
+            sid=self.sessions.get(who.name) or str(uuid.uuid4()),
+            amr=["pwd"],
+            org_id=who.org_id,
+            role=who.role,
         )
         return {"Authorization": f"Bearer {token.token}"}
 

@@ -5,10 +5,8 @@ serves again once it is back, without restarting rowgate.  The server is a priva
 from __future__ import annotations
 
 import asyncio
-import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import pytest
@@ -17,35 +15,17 @@ from config import DEFAULT_CONFIG, Settings, load_settings
 from tests.conftest import REDIS_URL, RunningServer
 from tests.data import world
 from tests.data.conftest import Client
+from tests.servers import PrivatePostgres
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 Start = Callable[[Settings], Awaitable[RunningServer]]
 
 
-@pytest.fixture
-async def private_postgres(tmp_path: Path) -> AsyncIterator[Any]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pgserver import get_server  # type: ignore[attr-defined]
-
-        server = await asyncio.to_thread(get_server, tmp_path / "pg", cleanup_mode="delete")
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.cleanup)
-
-
-def _stop(server: Any) -> None:
-    from pgserver._commands import pg_ctl
-
-    pg_ctl(["-w", "stop", "-m", "fast"], pgdata=server.pgdata, user=server.system_user, timeout=30)
-
-
 async def test_a_restarted_database_is_a_503_then_recovers_without_restarting_rowgate(
-    private_postgres: Any, start_rowgate: Start, client: Client, redis_prefix: str, tmp_path: Path
+    private_postgres: PrivatePostgres, start_rowgate: Start, client: Client, redis_prefix: str, tmp_path: Path
 ) -> None:
-    url = private_postgres.get_uri()
+    url = private_postgres.url
     conn = await asyncpg.connect(url)
     try:
         await world.build(conn)
@@ -71,14 +51,14 @@ async def test_a_restarted_database_is_a_503_then_recovers_without_restarting_ro
     status, body = await me.call("GET", "/v1/data/tasks", "user_a")
     assert (status, len(body["data"])) == (200, expected)
 
-    await asyncio.to_thread(_stop, private_postgres)
+    await private_postgres.stop()
     for path in ("/v1/data/tasks", f"/v1/data/tasks/{world.task_id(1)}"):
         status, body = await me.call("GET", path, "user_a")
         assert (status, body["code"]) == (503, "service_unavailable"), body
     status, body = await me.call("POST", "/v1/sql", "user_a", json={"sql": "SELECT id FROM tasks"})
     assert status == 503
 
-    await asyncio.to_thread(private_postgres.ensure_postgres_running)
+    await private_postgres.start()
     for _ in range(100):
         status, body = await me.call("GET", "/v1/data/tasks", "user_a")
         if status == 200:

@@ -464,6 +464,9 @@ async def managed(world_database: str, private_role: str) -> AsyncIterator[str]:
         await conn.execute(f'ALTER SCHEMA rowgate OWNER TO "{login}"')
         for (table,) in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'rowgate'"):
             await conn.execute(f'ALTER TABLE rowgate."{table}" OWNER TO "{login}"')
+        functions = "SELECT oid::regprocedure::text FROM pg_proc WHERE pronamespace = 'rowgate'::regnamespace"
+        for (function,) in await conn.fetch(functions):
+            await conn.execute(f'ALTER FUNCTION {function} OWNER TO "{login}"')
         await conn.execute(f'GRANT ALL ON SCHEMA public TO "{login}"')
     finally:
         await conn.close()

@@ -311,3 +311,22 @@ async def test_lockout_holds_across_instances(
     for api in (one, two):
         locked = await api.signin("a@example.com")
         assert (locked.status, locked.code) == (429, "account_locked")
+
+
+async def test_with_verification_required_signup_tells_nothing_about_taken_addresses(
+    settings_for: Any, start_rowgate: Start, http: aiohttp.ClientSession
+) -> None:
+    api = Api(http, await start_rowgate(settings_for(**{"auth.require_email_verification": True})))
+    new = await api.signup("fresh@example.com")
+    assert (await api.signup("taken@example.com")).status == 202
+    taken = await api.signup("taken@example.com", "Another-Password-8")
+    assert (taken.status, taken.body) == (new.status, new.body) == (202, new.body)
+    assert taken.headers["Content-Type"] == new.headers["Content-Type"]
+    # The owner hears of it, with a link to choose a new password that works.
+    (warning,) = await delivered(api.server, "taken@example.com", "Someone tried")
+    token = token_of(warning)
+    reset = await api.call(
+        "POST", "/password/reset/confirm", {"token": token, "newPassword": "Chosen-Anew-77"}
+    )
+    assert reset.status == 204, reset.body
+    assert (await api.signin("taken@example.com", "Chosen-Anew-77")).status == 200

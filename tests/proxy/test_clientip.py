@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from multidict import CIMultiDict
 
 from proxy.clientip import TrustedProxies
 
@@ -22,3 +23,14 @@ from proxy.clientip import TrustedProxies
 )
 def test_client_ip(trusted: tuple[str, ...], peer: str, xff: str | None, client: str) -> None:
     assert TrustedProxies(trusted).client_ip(peer, xff) == client
+
+
+@pytest.mark.parametrize(
+    ("peer", "kept"), [("203.0.113.9", {"X-Custom"}), ("10.0.0.5", {"X-Custom", "X-Real-IP"})]
+)
+def test_proxy_headers_are_kept_from_trusted_proxies_only_and_overrides_never(
+    peer: str, kept: set[str]
+) -> None:
+    headers = CIMultiDict({"X-Real-IP": "6.6.6.6", "x-original-url": "/admin", "X-Custom": "1"})
+    TrustedProxies(["10.0.0.0/8"], ["X-Real-IP"]).scrub(headers, peer)
+    assert set(headers) == kept

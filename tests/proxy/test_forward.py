@@ -84,6 +84,37 @@ async def test_hop_by_hop_headers_are_dropped_and_forwarded_headers_set(
     assert seen["query"] == "a=1&b=%20"
 
 
+CLIENT_SAYS = {
+    "Forwarded": "for=6.6.6.6;proto=https;host=admin.internal",
+    "X-Real-IP": "6.6.6.6",
+    "X-Client-IP": "6.6.6.6",
+    "True-Client-IP": "6.6.6.6",
+    "CF-Connecting-IP": "6.6.6.6",
+    "X-Forwarded-Prefix": "/admin-only",
+    "X-Original-URL": "/admin-only/whoami",
+    "X-Rewrite-URL": "/admin-only/whoami",
+    "X-HTTP-Method-Override": "DELETE",
+}
+OVERRIDES = {"x-original-url", "x-rewrite-url", "x-http-method-override"}
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+async def test_proxy_headers_come_only_from_trusted_proxies_and_overrides_from_nobody(
+    make_settings: SettingsFactory,
+    start_rowgate: Start,
+    start_app: StartApp,
+    http: aiohttp.ClientSession,
+    trusted: bool,
+) -> None:
+    upstream = await start_app(build_demo_app())
+    proxies = {"server.trusted_proxies": ["127.0.0.1/32"]} if trusted else {}
+    proxy = await start_rowgate(make_settings(**OPEN_ROUTES, **proxies, **{"upstream.url": upstream}))
+    async with http.get(f"{proxy.url}/api/whoami", headers=CLIENT_SAYS) as response:
+        received = {k.lower(): v for k, v in (await response.json())["headers"].items()}
+    passed = {name.lower() for name in CLIENT_SAYS} - OVERRIDES if trusted else set()
+    assert {name.lower() for name in CLIENT_SAYS} & set(received) == passed
+
+
 async def test_request_and_response_bodies_stream_without_being_buffered(
     make_settings: SettingsFactory, start_rowgate: Start, start_app: StartApp, http: aiohttp.ClientSession
 ) -> None:

@@ -8,11 +8,7 @@ The Redis server is a private one on a free port, never the shared test server."
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -21,62 +17,9 @@ from config import Settings
 from proxy.demo import build_demo_app
 from tests.conftest import SettingsFactory
 from tests.proxy.authkit import FAST, ROUTES, Api, Start, StartApp
+from tests.servers import PrivateRedis
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-class PrivateRedis:
-    """A redis-server process on one port that the test stops and starts again."""
-
-    def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(200):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.02)
-        raise RuntimeError("the private redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
-@pytest.fixture
-def private_redis() -> Iterator[PrivateRedis]:
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server)")
-    server = PrivateRedis()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -137,10 +80,13 @@ async def test_with_redis_down_what_needs_it_is_a_503_and_revocations_still_hold
     private_redis.start()
 
     # Once the store is back, the revocation is shared without anyone retrying: an instance
-    # started now refuses the token too, and sign-in works again.
+    # started now refuses the token too (it reads revocations from the database), the pending
+    # announcement is made when this instance's subscription reconnects, and sign-in works again.
     other = Api(http, await start_rowgate(await settings_for()))
     await _eventually_unauthorized(other, token)
-    assert "rowgate_revocations_pending 0" in (await _get(api, "/metrics"))[1]
+    async with asyncio.timeout(15):
+        while "rowgate_revocations_pending 0" not in (await _get(api, "/metrics"))[1]:
+            await asyncio.sleep(0.05)
     answer = await api.signin("outage@example.com")
     assert answer.status == 200, answer.body
     assert await api.whoami(answer.body["accessToken"]) == 200

@@ -1,12 +1,11 @@
-"""Route rules and canonical paths (pure)."""
+"""Route rules (pure)."""
 
 from __future__ import annotations
 
 import pytest
 
-from config.errors import BadRequest
 from config.schema import RouteRule, RouteSettings
-from proxy.routes import RouteTable, canonical_path, compile_pattern
+from proxy.routes import RouteTable, compile_pattern
 
 
 @pytest.mark.parametrize(
@@ -55,34 +54,11 @@ def test_the_default_applies_to_unmatched_paths() -> None:
     assert table(default="public").match("DELETE", "/anything").level == "public"
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        "/public/../admin",
-        "/public/./x",
-        "/public/%2e%2e/admin",
-        "/public/%2E%2E/admin",
-        "/admin%2fsecret",
-        "/admin%2Fsecret",
-        "/a%5cb",
-        "/a\\b",
-        "/a%00b",
-        "/a%0ab",
-        "//admin",
-        "/a//b",
-        "/bad%ff",
-        "relative",
-    ],
-)
-def test_ambiguous_paths_are_refused(raw: str) -> None:
-    with pytest.raises(BadRequest) as caught:
-        canonical_path(raw)
-    assert caught.value.code == "invalid_path"
-
-
-@pytest.mark.parametrize(
-    ("raw", "canonical"),
-    [("/a/b", "/a/b"), ("/a/b/", "/a/b/"), ("/caf%C3%A9", "/café"), ("/a%20b?x=1", "/a b"), ("/", "/")],
-)
-def test_canonical_paths(raw: str, canonical: str) -> None:
-    assert canonical_path(raw) == canonical
+def test_letter_case_matters_unless_configured_otherwise() -> None:
+    rules = [RouteRule(path="/admin-only/**", level="admin"), RouteRule(path="/**", level="public")]
+    exact = RouteTable(RouteSettings(rules=tuple(rules)))
+    assert exact.match("GET", "/Admin-Only/x").level == "public"
+    folded = RouteTable(RouteSettings(rules=tuple(rules), case_sensitive=False))
+    for path in ("/admin-only/x", "/Admin-Only/x", "/ADMIN-ONLY"):
+        assert folded.match("GET", path).level == "admin"
+    assert folded.match("GET", "/TASKS/42").level == "public"

@@ -18,7 +18,7 @@ from auth.db import Database
 from auth.flows.identity import Identity
 from auth.flows.runtime import IdentityRuntime, open_identity
 from auth.mail.backends import links_in
-from auth.revocation import RevocationList
+from auth.revocation import RevocationList, database_source, horizon
 from auth.store import RedisStore
 from config.schema import Settings
 
@@ -90,7 +90,7 @@ def harness_factory(
         assert settings.redis.url
         db = await Database.connect(settings.database.url, settings.database)
         store = await RedisStore.connect(settings.redis.url, settings.redis.key_prefix)
-        revocations = RevocationList(store, lifetime=settings.tokens.access_ttl.total_seconds() + 60)
+        revocations = RevocationList(store, database_source(db), horizon(settings.tokens))
         await revocations.start()
         try:
             async with open_identity(
@@ -98,6 +98,7 @@ def harness_factory(
             ) as runtime:
                 yield Harness(runtime, settings)
         finally:
+            await revocations.close()
             await store.close()
             await db.close()
 

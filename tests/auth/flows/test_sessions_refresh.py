@@ -182,6 +182,7 @@ async def test_the_janitor_deletes_only_what_is_past_retention(harness: Harness)
     )
     removed = await purge(db, timedelta(days=7))
     assert removed["sessions"] == 1
+    assert removed["revoked_sessions"] == 1  # its revocation was recorded when it ended, 8 days ago
     assert await db.fetchval("SELECT count(*) FROM rowgate.sessions") == 1
     assert await db.fetchval("SELECT count(*) FROM rowgate.refresh_tokens") == 2  # the live chain
     await refresh(

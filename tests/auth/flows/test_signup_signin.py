@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from auth.flows.password import confirm_reset
 from auth.flows.signin import signin
 from auth.flows.signup import SignupForm, signup
 from auth.flows.verification import resend_verification, verify_email
@@ -203,6 +204,11 @@ async def test_with_verification_required_a_taken_address_answers_alike_and_warn
             "Confirm your email address for rowgate",
             "Someone tried to sign up to rowgate with your address",
         ]
+        # The warning carries a reset link that works (the owner may have forgotten the password).
+        token = await h.last_token("v@example.com", "Someone tried")
+        await confirm_reset(h.ident, token, "Brand-New-Password-9", CLIENT)
+        await verify_email(h.ident, await h.last_token("v@example.com", "Confirm"), CLIENT)
+        assert (await signin(h.ident, "v@example.com", "Brand-New-Password-9", CLIENT)).access_token
 
 
 async def test_verification_links_are_single_use_and_only_the_newest_works(
