@@ -12,9 +12,9 @@ from typing import Any
 
 import asyncpg
 
-from auth import audit
-from auth.audit import ClientContext
-from config.errors import Forbidden
+from rowgate.auth import audit
+from rowgate.auth.audit import ClientContext
+from rowgate.config.errors import Forbidden
 
 
 @dataclass(frozen=True, slots=True)

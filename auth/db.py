@@ -20,8 +20,8 @@ from typing import Any
 
 import asyncpg
 
-from config.errors import GatewayTimeout, ServiceUnavailable
-from config.schema import DatabaseSettings
+from rowgate.config.errors import GatewayTimeout, ServiceUnavailable
+from rowgate.config.schema import DatabaseSettings
 
 log = logging.getLogger("rowgate.db")
 

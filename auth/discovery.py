@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from config.schema import Settings
+from rowgate.config.schema import Settings
 
 DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 JWKS_PATH: Final = "/.well-known/jwks.json"

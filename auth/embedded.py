@@ -13,7 +13,7 @@ import os
 import warnings
 from pathlib import Path
 
-from config.errors import ServiceUnavailable
+from rowgate.config.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.embedded")
 

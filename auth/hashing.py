@@ -27,9 +27,9 @@ from typing import TypeVar
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from auth.password_policy import normalize_password
-from config.errors import ServiceUnavailable
-from config.identity import Argon2Settings, Priority
+from rowgate.auth.password_policy import normalize_password
+from rowgate.config.errors import ServiceUnavailable
+from rowgate.config.identity import Argon2Settings, Priority
 
 log = logging.getLogger("rowgate.hashing")
 T = TypeVar("T")

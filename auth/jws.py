@@ -27,8 +27,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from auth.keys import KeyRing, SigningKey
-from config.errors import InvalidToken
+from rowgate.auth.keys import KeyRing, SigningKey
+from rowgate.config.errors import InvalidToken
 
 MAX_TOKEN_LENGTH: Final = 8192
 HEADER_PARAMETERS: Final = frozenset({"alg", "kid", "typ"})

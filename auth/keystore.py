@@ -22,13 +22,13 @@ from datetime import timedelta
 
 import asyncpg
 
-from auth.crypto import SecretBox
-from auth.db import Database
-from auth.keys import KeyRing, SigningKey, generate_key, load_key, private_bytes
-from auth.store import EphemeralStore
-from auth.tasks import cancel_and_wait
-from config.errors import ConfigError, DecryptionFailed, RowgateError
-from config.schema import TokenSettings
+from rowgate.auth.crypto import SecretBox
+from rowgate.auth.db import Database
+from rowgate.auth.keys import KeyRing, SigningKey, generate_key, load_key, private_bytes
+from rowgate.auth.store import EphemeralStore
+from rowgate.auth.tasks import cancel_and_wait
+from rowgate.config.errors import ConfigError, DecryptionFailed, RowgateError
+from rowgate.config.schema import TokenSettings
 
 log = logging.getLogger("rowgate.keys")
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from auth.store import EphemeralStore
-from config.errors import TooManyRequests
-from config.identity import LockoutPolicy
+from rowgate.auth.store import EphemeralStore
+from rowgate.config.errors import TooManyRequests
+from rowgate.config.identity import LockoutPolicy
 
 
 @dataclass(frozen=True, slots=True)

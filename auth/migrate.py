@@ -18,7 +18,7 @@ from importlib import resources
 
 import asyncpg
 
-from config.errors import ConfigError
+from rowgate.config.errors import ConfigError
 
 log = logging.getLogger("rowgate.migrate")
 
@@ -41,7 +41,7 @@ class Migration:
 def bundled_migrations() -> list[Migration]:
     """The migrations shipped in ``auth/migrations``, in version order."""
     found = []
-    for entry in resources.files("auth.migrations").iterdir():
+    for entry in resources.files("rowgate.auth.migrations").iterdir():
         match = _NAME.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))

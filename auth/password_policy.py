@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from config.errors import ValidationFailed
-from config.identity import PasswordSettings
+from rowgate.config.errors import ValidationFailed
+from rowgate.config.identity import PasswordSettings
 
 PRESETS = {
     "default": {"min_length": 8, "upper": True, "lower": True, "digit": True, "special": False},
@@ -47,7 +47,7 @@ def normalize_password(password: str) -> str:
 @functools.cache
 def common_passwords() -> frozenset[str]:
     """The shipped list of common passwords (lower case)."""
-    text = resources.files("auth.data").joinpath("common_passwords.txt").read_text(encoding="utf-8")
+    text = resources.files("rowgate.auth.data").joinpath("common_passwords.txt").read_text(encoding="utf-8")
     return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
 
 

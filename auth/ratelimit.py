@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import math
 
-from auth.store import EphemeralStore
-from config.errors import TooManyRequests
-from config.identity import RateLimit
+from rowgate.auth.store import EphemeralStore
+from rowgate.config.errors import TooManyRequests
+from rowgate.config.identity import RateLimit
 
 
 class RateLimiter:

@@ -26,12 +26,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from auth.db import Database
-from auth.repo import sessions
-from auth.store import EphemeralStore
-from auth.tasks import cancel_and_wait
-from config.errors import ServiceUnavailable
-from config.schema import TokenSettings
+from rowgate.auth.db import Database
+from rowgate.auth.repo import sessions
+from rowgate.auth.store import EphemeralStore
+from rowgate.auth.tasks import cancel_and_wait
+from rowgate.config.errors import ServiceUnavailable
+from rowgate.config.schema import TokenSettings
 
 log = logging.getLogger("rowgate.revocation")
 

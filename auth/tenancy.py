@@ -12,23 +12,23 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from auth.apikeys.service import ApiKeys
-from auth.apikeys.usage import UsageCounter
-from auth.apikeys.verify import ApiKeyVerifier
-from auth.db import Database
-from auth.email_address import normalize_email
-from auth.external.verify import ExternalIssuers
-from auth.flows.identity import Identity
-from auth.orgs.invitations import Invitations
-from auth.orgs.joining import Joining
-from auth.orgs.members import Members
-from auth.orgs.sessions import IdentitySessions
-from auth.orgs.switch import Orgs
-from auth.rbac.catalog import RoleCatalog
-from auth.rbac.custom_roles import CustomRoles
-from auth.revocation import RevocationList
-from auth.store import EphemeralStore
-from config.schema import Settings
+from rowgate.auth.apikeys.service import ApiKeys
+from rowgate.auth.apikeys.usage import UsageCounter
+from rowgate.auth.apikeys.verify import ApiKeyVerifier
+from rowgate.auth.db import Database
+from rowgate.auth.email_address import normalize_email
+from rowgate.auth.external.verify import ExternalIssuers
+from rowgate.auth.flows.identity import Identity
+from rowgate.auth.orgs.invitations import Invitations
+from rowgate.auth.orgs.joining import Joining
+from rowgate.auth.orgs.members import Members
+from rowgate.auth.orgs.sessions import IdentitySessions
+from rowgate.auth.orgs.switch import Orgs
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.rbac.custom_roles import CustomRoles
+from rowgate.auth.revocation import RevocationList
+from rowgate.auth.store import EphemeralStore
+from rowgate.config.schema import Settings
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from auth import jws
-from auth.claims import (
+from rowgate.auth import jws
+from rowgate.auth.claims import (
     ACCESS_TYP,
     ACCESS_TYPES,
     ID_TYP,
@@ -32,10 +32,10 @@ from auth.claims import (
     id_payload,
     validate_access,
 )
-from auth.keys import KeyRing
-from auth.verify_cache import VerifiedCache
-from config.errors import TokenRevoked
-from config.schema import Settings
+from rowgate.auth.keys import KeyRing
+from rowgate.auth.verify_cache import VerifiedCache
+from rowgate.config.errors import TokenRevoked
+from rowgate.config.schema import Settings
 
 #: ``client_id`` of tokens rowgate issues for itself (its own first-party sign-in flows).
 CLIENT_ID = "rowgate"

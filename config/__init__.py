@@ -3,7 +3,7 @@ error hierarchy every package shares."""
 
 from __future__ import annotations
 
-from config.loader import DEFAULT_CONFIG, load_settings
-from config.schema import Settings
+from rowgate.config.loader import DEFAULT_CONFIG, load_settings
+from rowgate.config.schema import Settings
 
 __all__ = ["DEFAULT_CONFIG", "Settings", "load_settings"]

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from config.model import Model
-from config.units import Duration, Size
+from rowgate.config.model import Model
+from rowgate.config.units import Duration, Size
 
 SqlAccess = Literal["off", "admin", "authenticated", "public"]
 Permissions = Literal["enforce", "off"]

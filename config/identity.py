@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from config.model import Model
-from config.units import Duration
+from rowgate.config.model import Model
+from rowgate.config.units import Duration
 
 #: OWASP's argon2id configurations of equal strength: memory (KiB) needed for each time cost.
 OWASP_ARGON2_MEMORY = {1: 47104, 2: 19456, 3: 12288, 4: 9216, 5: 7168}

@@ -15,8 +15,8 @@ from datetime import timedelta
 
 from pydantic import Field, field_validator
 
-from config.model import Model
-from config.units import Duration
+from rowgate.config.model import Model
+from rowgate.config.units import Duration
 
 #: Most requests one budget may hold, and the shortest and longest windows (the RateLimit
 #: header speaks whole seconds; a day keeps the shared state small).

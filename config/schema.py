@@ -16,11 +16,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.data import DataSettings
-from config.identity import AuthSettings, MailSettings, identity_problems
-from config.limits import RateLimitSettings, rate_limit_problems
-from config.model import Model
-from config.tenancy import (
+from rowgate.config.data import DataSettings
+from rowgate.config.identity import AuthSettings, MailSettings, identity_problems
+from rowgate.config.limits import RateLimitSettings, rate_limit_problems
+from rowgate.config.model import Model
+from rowgate.config.tenancy import (
     ApiKeySettings,
     ExternalIssuer,
     InvitationSettings,
@@ -28,7 +28,7 @@ from config.tenancy import (
     check_required,
     tenancy_problems,
 )
-from config.units import Duration, Size
+from rowgate.config.units import Duration, Size
 
 Level = Literal["public", "authenticated", "admin", "owner", "deny"]
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

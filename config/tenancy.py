@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from config.model import Model
-from config.units import Duration
+from rowgate.config.model import Model
+from rowgate.config.units import Duration
 
 #: One side of a permission: a name, or ``*`` in a granted permission.
 PERMISSION_PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}"

@@ -17,18 +17,18 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
-from auth.apikeys.format import generate
-from auth.apikeys.usage import UsageCounter
-from auth.apikeys.verify import ApiKeyVerifier
-from auth.keys import KeyRing, generate_key
-from auth.principal import Principal
-from auth.rbac.catalog import RoleCatalog
-from auth.revocation import RevocationList
-from auth.store import MemoryStore
-from auth.tokens import TokenService
-from config.schema import ServerSettings, Settings
-from config.tenancy import ApiKeySettings, RbacSettings
-from proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator
+from rowgate.auth.apikeys.format import generate
+from rowgate.auth.apikeys.usage import UsageCounter
+from rowgate.auth.apikeys.verify import ApiKeyVerifier
+from rowgate.auth.keys import KeyRing, generate_key
+from rowgate.auth.principal import Principal
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.revocation import RevocationList
+from rowgate.auth.store import MemoryStore
+from rowgate.auth.tokens import TokenService
+from rowgate.config.schema import ServerSettings, Settings
+from rowgate.config.tenancy import ApiKeySettings, RbacSettings
+from rowgate.proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator
 
 
 async def nothing_revoked(seconds: float) -> dict[str, float]:

@@ -24,10 +24,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from rls.names import dialect_of
-from rls.rewrite import Rewriter
-from rls.roundtrip import fingerprint
-from rls.subject import Subject
+from rowgate.rls.names import dialect_of
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.roundtrip import fingerprint
+from rowgate.rls.subject import Subject
 from tests.rls import world
 
 ADMIN_URL = os.environ.get("ROWGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

@@ -15,11 +15,11 @@ from typing import Any
 import jwt
 import pytest
 
-from auth.keys import ALGORITHMS, KeyRing, generate_key
-from auth.revocation import RevocationList
-from auth.store import MemoryStore
-from auth.tokens import TokenService
-from config.schema import ServerSettings, Settings, TokenSettings
+from rowgate.auth.keys import ALGORITHMS, KeyRing, generate_key
+from rowgate.auth.revocation import RevocationList
+from rowgate.auth.store import MemoryStore
+from rowgate.auth.tokens import TokenService
+from rowgate.config.schema import ServerSettings, Settings, TokenSettings
 
 
 async def nothing_revoked(seconds: float) -> dict[str, float]:

@@ -131,15 +131,15 @@ async def plans(database_url: str) -> None:
     """rowgate's SQL for ``GET /v1/data/tasks?limit=50`` and both plans."""
     import asyncpg
 
-    from config.data import DataSettings
-    from rls.bounded import bounded
-    from rls.catalog import read_catalog
-    from rls.introspect import introspect
-    from rls.policy import load_policies
-    from rls.rest import build_read
-    from rls.restquery import parse_read
-    from rls.rewrite import Rewriter
-    from rls.subject import Subject
+    from rowgate.config.data import DataSettings
+    from rowgate.rls.bounded import bounded
+    from rowgate.rls.catalog import read_catalog
+    from rowgate.rls.introspect import introspect
+    from rowgate.rls.policy import load_policies
+    from rowgate.rls.rest import build_read
+    from rowgate.rls.restquery import parse_read
+    from rowgate.rls.rewrite import Rewriter
+    from rowgate.rls.subject import Subject
 
     conn = await asyncpg.connect(database_url)
     try:
@@ -177,7 +177,6 @@ def main() -> None:
     require_wrk()
     with scratch_database(server_url()) as database_url:
         task = asyncio.run(seed(database_url, args.tenants, args.rows))
-        sys.path.insert(0, str(ROOT))
         asyncio.run(plans(database_url))
         runs = run_benchmark(args, database_url, task)
     print(f"\n{args.rounds} rounds x {args.duration}s, {args.connections} connections")
@@ -198,7 +197,7 @@ def run_benchmark(args: argparse.Namespace, database_url: str, task: str) -> lis
         unwalled = f"http://127.0.0.1:{unwalled_port}"
         beside = [
             baseline,
-            ([sys.executable, "-m", "proxy", "serve", "--config", str(other)], f"{unwalled}/readyz"),
+            ([sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(other)], f"{unwalled}/readyz"),
         ]
         with running(config, port, environ, beside) as pids:
             token = asyncio.run(issue_token(config, environ, sub=MEMBER, org_id=TENANT, role="member"))

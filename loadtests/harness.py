@@ -57,7 +57,7 @@ def server_url() -> str:
 
 def bench_environ() -> dict[str, str]:
     """The environment of the processes: a fresh master key, the repository on the path."""
-    environ = {**os.environ, "ROWGATE_MASTER_KEY": secrets.token_urlsafe(32), "PYTHONPATH": str(ROOT)}
+    environ = {**os.environ, "ROWGATE_MASTER_KEY": secrets.token_urlsafe(32)}
     environ.pop("ROWGATE_CONFIG", None)
     return environ
 
@@ -119,7 +119,7 @@ def running(
             for command, _ in beside:
                 processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, env=environ))
             rowgate = subprocess.Popen(
-                [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
+                [sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(config)],
                 stdout=log,
                 stderr=log,
                 env=environ,
@@ -140,12 +140,11 @@ def running(
 
 async def issue_token(config: Path, environ: dict[str, str], *, sub: str, org_id: str, role: str) -> str:
     """An access token signed with the running rowgate's key (read from its database)."""
-    sys.path.insert(0, str(ROOT))
-    from auth.crypto import SecretBox, load_master_key
-    from auth.db import Database
-    from auth.keystore import load_keyring
-    from auth.tokens import TokenService
-    from config import load_settings
+    from rowgate.auth.crypto import SecretBox, load_master_key
+    from rowgate.auth.db import Database
+    from rowgate.auth.keystore import load_keyring
+    from rowgate.auth.tokens import TokenService
+    from rowgate.config import load_settings
 
     settings = load_settings(config, environ=environ)
     db = await Database.connect(settings.database.url or "", settings.database)

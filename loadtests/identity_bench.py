@@ -91,7 +91,7 @@ def running_rowgate(database_url: str, argon2: str) -> Iterator[str]:
     environ = bench_environ()
     app_port, port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{app_port}"
-    demo = ([sys.executable, "-m", "proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
+    demo = ([sys.executable, "-m", "rowgate.proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), port, upstream, database_url, argon2)
         with running(config, port, environ, [demo]) as pids:

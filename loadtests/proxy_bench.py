@@ -77,10 +77,9 @@ logging: {{level: warning, access_log: {str(access_log).lower()}}}
 
 async def create_api_key(config: Path, environ: dict[str, str]) -> str:
     """A secret API key (scope ``*``) of an organisation's admin, written to the bench database."""
-    sys.path.insert(0, str(ROOT))
-    from auth.apikeys.format import generate
-    from auth.db import Database
-    from config import load_settings
+    from rowgate.auth.apikeys.format import generate
+    from rowgate.auth.db import Database
+    from rowgate.config import load_settings
 
     settings = load_settings(config, environ=environ)
     db = await Database.connect(settings.database.url or "", settings.database)
@@ -135,7 +134,7 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
     environ = bench_environ()
     app_port, port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{app_port}"
-    demo = ([sys.executable, "-m", "proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
+    demo = ([sys.executable, "-m", "rowgate.proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), port, upstream, database_url, not args.no_access_log, args.redis)
         with running(config, port, environ, [demo]) as pids:

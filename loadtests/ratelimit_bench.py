@@ -82,10 +82,9 @@ logging: {{level: warning, access_log: false}}
 
 async def create_keys(config: Path, environ: dict[str, str], limits: dict[str, int | None]) -> dict[str, str]:
     """Secret keys (scope ``*``) of an organisation's admin, each with its own requests per second."""
-    sys.path.insert(0, str(ROOT))
-    from auth.apikeys.format import generate
-    from auth.db import Database
-    from config import load_settings
+    from rowgate.auth.apikeys.format import generate
+    from rowgate.auth.db import Database
+    from rowgate.config import load_settings
 
     settings = load_settings(config, environ=environ)
     db = await Database.connect(settings.database.url or "", settings.database)
@@ -162,9 +161,12 @@ def main() -> None:
         upstream = f"http://127.0.0.1:{app_port}"
         limited = write_config(folder, "limited", port, upstream, database_url, True)
         unlimited = write_config(folder, "unlimited", other_port, upstream, database_url, False)
-        demo = ([sys.executable, "-m", "proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
+        demo = (
+            [sys.executable, "-m", "rowgate.proxy.demo", "--port", str(app_port)],
+            f"{upstream}/public/hello",
+        )
         second = (
-            [sys.executable, "-m", "proxy", "serve", "--config", str(unlimited)],
+            [sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(unlimited)],
             f"http://127.0.0.1:{other_port}/readyz",
         )
         with running(limited, port, environ, [demo, second]) as pids:

@@ -80,9 +80,12 @@ def two_instances(database_url: str, redis: str) -> Iterator[tuple[str, str, Pat
         config_a = write_config(folder, "a", port_a, upstream, database_url, redis)
         config_b = write_config(folder, "b", port_b, upstream, database_url, redis)
         beside = [
-            ([sys.executable, "-m", "proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello"),
             (
-                [sys.executable, "-m", "proxy", "serve", "--config", str(config_b)],
+                [sys.executable, "-m", "rowgate.proxy.demo", "--port", str(app_port)],
+                f"{upstream}/public/hello",
+            ),
+            (
+                [sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(config_b)],
                 f"http://127.0.0.1:{port_b}/readyz",
             ),
         ]
@@ -169,7 +172,7 @@ def main() -> None:
             port = free_port()
             config = write_config(folder, "c", port, "http://127.0.0.1:1", database_url, redis)
             late = subprocess.Popen(
-                [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
+                [sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(config)],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

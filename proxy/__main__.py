@@ -1,7 +1,7 @@
-"""``python -m proxy`` is the ``rowgate`` command."""
+"""``python -m rowgate.proxy`` is the ``rowgate`` command."""
 
 import sys
 
-from proxy.cli import main
+from rowgate.proxy.cli import main
 
 sys.exit(main())

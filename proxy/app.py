@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from config.schema import Settings
-from proxy import metrics
-from proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator, ExternalAuthenticator
-from proxy.clientip import TrustedProxies
-from proxy.forward import Forwarder
-from proxy.handlers import (
+from rowgate.config.schema import Settings
+from rowgate.proxy import metrics
+from rowgate.proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator, ExternalAuthenticator
+from rowgate.proxy.clientip import TrustedProxies
+from rowgate.proxy.forward import Forwarder
+from rowgate.proxy.handlers import (
     api_keys,
     auth_email,
     auth_password,
@@ -27,12 +27,12 @@ from proxy.handlers import (
     upstream,
     wellknown,
 )
-from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
-from proxy.middlewares import problems, request_context
-from proxy.pipeline import Authenticator, Pipeline, authentication
-from proxy.ratelimit import add_rate_limits
-from proxy.routes import RouteTable
-from proxy.services import Services, open_services
+from rowgate.proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
+from rowgate.proxy.middlewares import problems, request_context
+from rowgate.proxy.pipeline import Authenticator, Pipeline, authentication
+from rowgate.proxy.ratelimit import add_rate_limits
+from rowgate.proxy.routes import RouteTable
+from rowgate.proxy.services import Services, open_services
 
 ServicesFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[Services]]
 

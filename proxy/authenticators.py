@@ -17,15 +17,15 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.apikeys.verify import ApiKeyVerifier
-from auth.external.verify import ExternalIssuers
-from auth.principal import Principal
-from auth.rbac.catalog import RoleCatalog, rls_groups
-from auth.rbac.permissions import NONE
-from auth.revocation import RevocationList
-from auth.tokens import TokenService
-from config.errors import InvalidCredentials, InvalidToken
-from proxy.pipeline import API_KEY_HEADER
+from rowgate.auth.apikeys.verify import ApiKeyVerifier
+from rowgate.auth.external.verify import ExternalIssuers
+from rowgate.auth.principal import Principal
+from rowgate.auth.rbac.catalog import RoleCatalog, rls_groups
+from rowgate.auth.rbac.permissions import NONE
+from rowgate.auth.revocation import RevocationList
+from rowgate.auth.tokens import TokenService
+from rowgate.config.errors import InvalidCredentials, InvalidToken
+from rowgate.proxy.pipeline import API_KEY_HEADER
 
 __all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from config import Settings, load_settings
-from config.errors import ConfigError, RowgateError
-from proxy.logs import configure_logging
+from rowgate.config import Settings, load_settings
+from rowgate.config.errors import ConfigError, RowgateError
+from rowgate.proxy.logs import configure_logging
 
 EXIT_CONFIG = 2
 
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument(
         "--algorithm", choices=["EdDSA", "ES256", "RS256", "HS256"], help="default: tokens.algorithm"
     )
-    from rls.cli import add_policy_commands
+    from rowgate.rls.cli import add_policy_commands
 
     add_policy_commands(commands)
     return parser
@@ -118,8 +118,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
     """``rowgate policy check|explain|test|export``: the policy tools, with the configured database
     (when ``database.url`` is set) for the tables' columns and custom roles, and the configured
     roles for ``explain --role``."""
-    from proxy.roles import role_lookup
-    from rls.cli import run_policy_command
+    from rowgate.proxy.roles import role_lookup
+    from rowgate.rls.cli import run_policy_command
 
     overrides = {"policies": args.policies} if args.policies else {}
     settings = load_settings(args.config, overrides=overrides)
@@ -141,10 +141,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     configure_logging(settings.logging)
 
     async def run() -> int:
-        from auth.db import Database
-        from auth.migrate import migrate
-        from proxy.data.policy import load_data_policy, policy_file
-        from proxy.services import database_url
+        from rowgate.auth.db import Database
+        from rowgate.auth.migrate import migrate
+        from rowgate.proxy.data.policy import load_data_policy, policy_file
+        from rowgate.proxy.services import database_url
 
         db = await Database.connect(await database_url(settings), settings.database)
         try:
@@ -169,11 +169,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
     configure_logging(settings.logging)
 
     async def rotate() -> str:
-        from auth.crypto import SecretBox, load_master_key
-        from auth.db import Database
-        from auth.keystore import SigningKeys
-        from auth.store import open_store
-        from proxy.services import database_url
+        from rowgate.auth.crypto import SecretBox, load_master_key
+        from rowgate.auth.db import Database
+        from rowgate.auth.keystore import SigningKeys
+        from rowgate.auth.store import open_store
+        from rowgate.proxy.services import database_url
 
         box = SecretBox(load_master_key(settings))
         db = await Database.connect(await database_url(settings), settings.database)
@@ -220,14 +220,14 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 
 async def _serve(settings: Settings, demo_port: int | None = None) -> None:
-    from proxy.app import build_app
-    from proxy.demo import build_demo_app
-    from proxy.server import serve_until_stopped
+    from rowgate.proxy.app import build_app
+    from rowgate.proxy.demo import build_demo_app
+    from rowgate.proxy.server import serve_until_stopped
 
     demo_runner = None
     if demo_port is not None:
-        from proxy.data.demo import create_demo_tables
-        from proxy.services import database_url
+        from rowgate.proxy.data.demo import create_demo_tables
+        from rowgate.proxy.services import database_url
 
         await create_demo_tables(await database_url(settings))
         demo_runner = web.AppRunner(build_demo_app(), access_log=None)

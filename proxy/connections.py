@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from config.errors import RequestTimeout, RowgateError, TooManyRequests
-from config.schema import ServerSettings
-from proxy.clientip import TrustedProxies
+from rowgate.config.errors import RequestTimeout, RowgateError, TooManyRequests
+from rowgate.config.schema import ServerSettings
+from rowgate.proxy.clientip import TrustedProxies
 
 log = logging.getLogger("rowgate.connections")
 

@@ -97,11 +97,11 @@ def build_demo_app() -> web.Application:
 
 
 def main() -> None:
-    """``python -m proxy.demo [--host H] [--port N]``: run the demo app on its own."""
+    """``python -m rowgate.proxy.demo [--host H] [--port N]``: run the demo app on its own."""
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m proxy.demo", description="The rowgate demo upstream app."
+        prog="python -m rowgate.proxy.demo", description="The rowgate demo upstream app."
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)

@@ -19,15 +19,15 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from auth.principal import Principal
-from config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
-from config.schema import UpstreamSettings
-from proxy.clientip import TrustedProxies
-from proxy.connections import client_gone
-from proxy.keys import REQUEST_ID
-from proxy.paths import upstream_path
-from proxy.pipeline import mutate
-from proxy.upstream_http import (
+from rowgate.auth.principal import Principal
+from rowgate.config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
+from rowgate.config.schema import UpstreamSettings
+from rowgate.proxy.clientip import TrustedProxies
+from rowgate.proxy.connections import client_gone
+from rowgate.proxy.keys import REQUEST_ID
+from rowgate.proxy.paths import upstream_path
+from rowgate.proxy.pipeline import mutate
+from rowgate.proxy.upstream_http import (
     InvalidHeader,
     UpstreamConnectionError,
     UpstreamPool,

@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from auth.principal import Principal
-from config.errors import RowgateError
-from config.schema import Settings
-from proxy.clientip import TrustedProxies
+from rowgate.auth.principal import Principal
+from rowgate.config.errors import RowgateError
+from rowgate.config.schema import Settings
+from rowgate.proxy.clientip import TrustedProxies
 
 if TYPE_CHECKING:
-    from proxy.forward import Forwarder
-    from proxy.pipeline import Pipeline
-    from proxy.services import Services
+    from rowgate.proxy.forward import Forwarder
+    from rowgate.proxy.pipeline import Pipeline
+    from rowgate.proxy.services import Services
 
 SETTINGS = web.AppKey("settings", Settings)
 TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)

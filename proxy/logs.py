@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any
 
-from config.schema import LoggingSettings
+from rowgate.config.schema import LoggingSettings
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 

@@ -12,9 +12,9 @@ from collections import Counter
 
 from aiohttp import web
 
-from proxy.connections import CONNECTIONS
-from proxy.keys import SERVICES
-from proxy.ratelimit import CALLER_LIMITS
+from rowgate.proxy.connections import CONNECTIONS
+from rowgate.proxy.keys import SERVICES
+from rowgate.proxy.ratelimit import CALLER_LIMITS
 
 #: Upper bounds (seconds) of the latency histogram buckets.
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)

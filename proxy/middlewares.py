@@ -13,18 +13,18 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from config.errors import (
+from rowgate.config.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     RowgateError,
 )
-from proxy.connections import CLIENT_CLOSED_REQUEST, client_disconnected, client_gone
-from proxy.keys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
-from proxy.logs import request_id_var
-from proxy.metrics import METRICS
-from proxy.problem import problem_response
+from rowgate.proxy.connections import CLIENT_CLOSED_REQUEST, client_disconnected, client_gone
+from rowgate.proxy.keys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
+from rowgate.proxy.logs import request_id_var
+from rowgate.proxy.metrics import METRICS
+from rowgate.proxy.problem import problem_response
 
 access_log = logging.getLogger("rowgate.access")
 log = logging.getLogger("rowgate.errors")

@@ -21,11 +21,11 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from multidict import CIMultiDict
 
-from auth.principal import GUEST, Principal
-from auth.rbac.permissions import missing
-from config.errors import Forbidden, ServiceUnavailable, Unauthorized
-from proxy.keys import AUTH_ERROR, PIPELINE, PRINCIPAL
-from proxy.routes import RouteMatch, RouteTable
+from rowgate.auth.principal import GUEST, Principal
+from rowgate.auth.rbac.permissions import missing
+from rowgate.config.errors import Forbidden, ServiceUnavailable, Unauthorized
+from rowgate.proxy.keys import AUTH_ERROR, PIPELINE, PRINCIPAL
+from rowgate.proxy.routes import RouteMatch, RouteTable
 
 #: Looks at a request: a Principal, or None when it carries no credential of this kind.
 Authenticator = Callable[[web.Request], Awaitable[Principal | None]]

@@ -37,12 +37,12 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from auth.principal import Principal
-from auth.store import Throttle
-from config.errors import ServiceUnavailable, TooManyRequests
-from config.limits import RateLimitSettings
-from config.schema import Settings
-from proxy.keys import CLIENT_IP, PRINCIPAL, SERVICES
+from rowgate.auth.principal import Principal
+from rowgate.auth.store import Throttle
+from rowgate.config.errors import ServiceUnavailable, TooManyRequests
+from rowgate.config.limits import RateLimitSettings
+from rowgate.config.schema import Settings
+from rowgate.proxy.keys import CLIENT_IP, PRINCIPAL, SERVICES
 
 log = logging.getLogger("rowgate.ratelimit")
 

@@ -17,7 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from config.schema import Level, RouteRule, RouteSettings
+from rowgate.config.schema import Level, RouteRule, RouteSettings
 
 _TOKEN = re.compile(r"\*\*|\*|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -17,11 +17,11 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from config.errors import BadRequest, HeadersTooLarge, RowgateError
-from config.schema import Settings
-from proxy.connections import CONNECTIONS, ConnectionGuard, GuardedRequestHandler, client_gone
-from proxy.keys import TRUSTED_PROXIES
-from proxy.problem import problem_response
+from rowgate.config.errors import BadRequest, HeadersTooLarge, RowgateError
+from rowgate.config.schema import Settings
+from rowgate.proxy.connections import CONNECTIONS, ConnectionGuard, GuardedRequestHandler, client_gone
+from rowgate.proxy.keys import TRUSTED_PROXIES
+from rowgate.proxy.problem import problem_response
 
 log = logging.getLogger("rowgate.server")
 

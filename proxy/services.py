@@ -11,21 +11,21 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from auth.crypto import SecretBox, load_master_key
-from auth.db import Database
-from auth.embedded import start_embedded
-from auth.flows.identity import Identity
-from auth.flows.runtime import open_identity
-from auth.keystore import SigningKeys
-from auth.mail.sender import MailSender
-from auth.migrate import migrate
-from auth.revocation import RevocationList, database_source, horizon
-from auth.store import EphemeralStore, open_store
-from auth.tenancy import Tenancy, open_tenancy
-from auth.tokens import TokenService
-from config.schema import Settings
-from proxy.data.rest import DataApi
-from proxy.data.service import open_data_api
+from rowgate.auth.crypto import SecretBox, load_master_key
+from rowgate.auth.db import Database
+from rowgate.auth.embedded import start_embedded
+from rowgate.auth.flows.identity import Identity
+from rowgate.auth.flows.runtime import open_identity
+from rowgate.auth.keystore import SigningKeys
+from rowgate.auth.mail.sender import MailSender
+from rowgate.auth.migrate import migrate
+from rowgate.auth.revocation import RevocationList, database_source, horizon
+from rowgate.auth.store import EphemeralStore, open_store
+from rowgate.auth.tenancy import Tenancy, open_tenancy
+from rowgate.auth.tokens import TokenService
+from rowgate.config.schema import Settings
+from rowgate.proxy.data.rest import DataApi
+from rowgate.proxy.data.service import open_data_api
 
 log = logging.getLogger("rowgate")
 

@@ -2,11 +2,11 @@
 
 Usable on its own (it imports nothing of rowgate's but ``config``)::
 
-    from rls.policy import load_policies
-    from rls.introspect import introspect
-    from rls.rewrite import Rewriter
-    from rls.subject import Subject
-    from rls.execute import run
+    from rowgate.rls.policy import load_policies
+    from rowgate.rls.introspect import introspect
+    from rowgate.rls.rewrite import Rewriter
+    from rowgate.rls.subject import Subject
+    from rowgate.rls.execute import run
 
     policies = load_policies("config/policies.yaml")
     rewriter = Rewriter(policies, "postgres", schema=await introspect(conn))

@@ -10,7 +10,7 @@
 ``ROWGATE_CONFIG``, else the bundled configuration; ``ROWGATE_POLICIES`` overrides it).  The
 configuration's roles (``rbac.roles`` and ``rbac.policy_roles``) are the ones ``role:<name>``
 groups may name.  The commands that can use a database (check, explain, test, export) take the
-database URL from ``rowgate``; run as ``python -m rls.cli policy ...``, from ``--database-url``
+database URL from ``rowgate``; run as ``python -m rowgate.rls.cli policy ...``, from ``--database-url``
 or the configuration's ``database.url``.  Exit codes: 0 fine, 1 refused or failed, 2 invalid
 input.
 
@@ -37,18 +37,18 @@ from typing import Any, TextIO
 import asyncpg
 import sqlglot
 
-from config import load_settings
-from config.data import DataSettings
-from config.errors import ConfigError, QueryRefused, WriteRefused
-from rls.export import DEFAULT_ROLE, export_postgres
-from rls.grants import grant
-from rls.introspect import introspect
-from rls.policy import ACTIONS, OPERATIONS, PolicySet, load_policies
-from rls.rewrite import Rewriter, Rewritten
-from rls.schema import Schema, schema_problems
-from rls.subject import Subject
-from rls.testcases import load_cases, run_cases
-from rls.wall import plan_for, script_for
+from rowgate.config import load_settings
+from rowgate.config.data import DataSettings
+from rowgate.config.errors import ConfigError, QueryRefused, WriteRefused
+from rowgate.rls.export import DEFAULT_ROLE, export_postgres
+from rowgate.rls.grants import grant
+from rowgate.rls.introspect import introspect
+from rowgate.rls.policy import ACTIONS, OPERATIONS, PolicySet, load_policies
+from rowgate.rls.rewrite import Rewriter, Rewritten
+from rowgate.rls.schema import Schema, schema_problems
+from rowgate.rls.subject import Subject
+from rowgate.rls.testcases import load_cases, run_cases
+from rowgate.rls.wall import plan_for, script_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +309,7 @@ def _data_settings(args: argparse.Namespace) -> DataSettings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rls.cli policy ...``"""
+    """``python -m rowgate.rls.cli policy ...``"""
     parser = argparse.ArgumentParser(prog="rls", description="rowgate's row-level security policy tools")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: database.url of the configuration)")
     add_policy_commands(parser.add_subparsers(dest="command", required=True))

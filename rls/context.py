@@ -17,14 +17,14 @@ from functools import lru_cache
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from rls.clone import clone
-from rls.fences import FENCES, Fence
-from rls.grants import Bind, Grant, grant
-from rls.names import quoted
-from rls.newrow import Check
-from rls.policy import PolicySet, TablePolicy
-from rls.schema import Schema
-from rls.subject import Signature
+from rowgate.rls.clone import clone
+from rowgate.rls.fences import FENCES, Fence
+from rowgate.rls.grants import Bind, Grant, grant
+from rowgate.rls.names import quoted
+from rowgate.rls.newrow import Check
+from rowgate.rls.policy import PolicySet, TablePolicy
+from rowgate.rls.schema import Schema
+from rowgate.rls.subject import Signature
 
 #: Dialects whose drivers bind ``$n`` parameters; the others get quoted literals.
 PARAMETER_DIALECTS = frozenset({"postgres"})

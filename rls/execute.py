@@ -37,14 +37,14 @@ from typing import Any
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 
-from config.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed, WriteRefused
-from rls.bounded import SIZE_MARKER, Columns, bounded
-from rls.owners import OWNER, TRIGGER_MARK
-from rls.raising import MARKER as RAISE_MARKER
-from rls.subject import Subject
-from rls.template import Rewritten
-from rls.values import from_json, from_text, internal_type
-from rls.writes import violation
+from rowgate.config.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed, WriteRefused
+from rowgate.rls.bounded import SIZE_MARKER, Columns, bounded
+from rowgate.rls.owners import OWNER, TRIGGER_MARK
+from rowgate.rls.raising import MARKER as RAISE_MARKER
+from rowgate.rls.subject import Subject
+from rowgate.rls.template import Rewritten
+from rowgate.rls.values import from_json, from_text, internal_type
+from rowgate.rls.writes import violation
 
 SET_SUBJECT = (
     "SELECT set_config('rowgate.user_id', $1, true), set_config('rowgate.org_id', $2, true), "

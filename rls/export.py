@@ -63,9 +63,9 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from rls.owners import TRIGGER_MARK
-from rls.policy import OPERATIONS, PolicySet, TablePolicy, role_of
-from rls.schema import Schema, SchemaInput
+from rowgate.rls.owners import TRIGGER_MARK
+from rowgate.rls.policy import OPERATIONS, PolicySet, TablePolicy, role_of
+from rowgate.rls.schema import Schema, SchemaInput
 
 #: The role ``data.role`` names unless configured otherwise.
 DEFAULT_ROLE = "rowgate_data"

@@ -13,8 +13,8 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
-from rls.functions import FunctionPolicy
-from rls.names import ident_name, quoted
+from rowgate.rls.functions import FunctionPolicy
+from rowgate.rls.names import ident_name, quoted
 
 _BOOLEAN_ROOTS = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean, exp.Column, exp.Func, exp.Paren)
 _FORBIDDEN = (exp.Query, exp.Table, exp.Subquery, exp.Star, exp.Parameter, exp.Placeholder, exp.Command)

@@ -22,10 +22,10 @@ from functools import lru_cache
 
 from sqlglot import exp
 
-from rls.clone import clone
-from rls.names import quoted
-from rls.policy import TablePolicy
-from rls.subject import Signature
+from rowgate.rls.clone import clone
+from rowgate.rls.names import quoted
+from rowgate.rls.policy import TablePolicy
+from rowgate.rls.subject import Signature
 
 #: Makes the node that stands for a subject value (``"tenant"`` or ``"user"``) compared with a
 #: column (its name is the second argument) in the output.

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from rls.schema import Schema
+from rowgate.rls.schema import Schema
 
 COLUMNS = """
 SELECT n.nspname AS schema, c.relname AS name, a.attname AS column,

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from rls.grants import Disjunct, Grant
+from rowgate.rls.grants import Disjunct, Grant
 
 Atom = tuple[str, str]
 #: Disjunctive normal form: ``()`` fails, ``((),)`` passes, ``None`` is unknown.

@@ -25,10 +25,10 @@ from functools import lru_cache
 
 from sqlglot import exp
 
-from rls.grants import Disjunct, Grant, qualifies
-from rls.names import quoted
-from rls.policy import TablePolicy
-from rls.subject import Signature
+from rowgate.rls.grants import Disjunct, Grant, qualifies
+from rowgate.rls.names import quoted
+from rowgate.rls.policy import TablePolicy
+from rowgate.rls.subject import Signature
 
 #: The label ``rls.writes`` uses for the owner rule in its messages.
 OWNER = "owner"

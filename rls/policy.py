@@ -55,13 +55,13 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, V
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from config.errors import ConfigError
-from config.loader import describe_validation_errors, read_yaml
-from config.tenancy import ROLE_NAME
-from rls import filters as filter_rules
-from rls.functions import FunctionPolicy, never_allowed
-from rls.names import dialect_of, is_catalog, parse_column, parse_name
-from rls.subject import Signature, Subject
+from rowgate.config.errors import ConfigError
+from rowgate.config.loader import describe_validation_errors, read_yaml
+from rowgate.config.tenancy import ROLE_NAME
+from rowgate.rls import filters as filter_rules
+from rowgate.rls.functions import FunctionPolicy, never_allowed
+from rowgate.rls.names import dialect_of, is_catalog, parse_column, parse_name
+from rowgate.rls.subject import Signature, Subject
 
 OPERATIONS = ("select", "insert", "update", "delete")
 POLICY_GROUPS = ("admin", "user", "self", "guest")

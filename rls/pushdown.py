@@ -24,8 +24,8 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from rls.clone import clone
-from rls.names import ident_name, quoted
+from rowgate.rls.clone import clone
+from rowgate.rls.names import ident_name, quoted
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE)
 _VALUES = (exp.Literal, exp.Null, exp.Boolean, exp.Parameter, exp.Placeholder)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rls.context import Binder
-from rls.names import quoted
-from rls.newrow import Outcome
+from rowgate.rls.context import Binder
+from rowgate.rls.names import quoted
+from rowgate.rls.newrow import Outcome
 
 MARKER = "rowgate: "
 

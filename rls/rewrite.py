@@ -27,16 +27,16 @@ from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
 from sqlglot.tokens import Tokenizer
 
-from config.errors import ConfigError, QueryRefused, WriteRefused
-from rls.context import PARAMETER_DIALECTS, Binder, Context
-from rls.fences import fence_for
-from rls.names import dialect_of
-from rls.policy import PolicySet
-from rls.roundtrip import print_verified
-from rls.rules import RULES
-from rls.schema import Schema, SchemaInput, schema_problems
-from rls.subject import Signature, Subject
-from rls.template import LRU, Operations, Permit, Refusal, Rewritten, Template, split_sentinels
+from rowgate.config.errors import ConfigError, QueryRefused, WriteRefused
+from rowgate.rls.context import PARAMETER_DIALECTS, Binder, Context
+from rowgate.rls.fences import fence_for
+from rowgate.rls.names import dialect_of
+from rowgate.rls.policy import PolicySet
+from rowgate.rls.roundtrip import print_verified
+from rowgate.rls.rules import RULES
+from rowgate.rls.schema import Schema, SchemaInput, schema_problems
+from rowgate.rls.subject import Signature, Subject
+from rowgate.rls.template import LRU, Operations, Permit, Refusal, Rewritten, Template, split_sentinels
 
 __all__ = ["Rewriter", "Rewritten"]
 

@@ -51,8 +51,8 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-from config.errors import QueryRefused
-from rls.names import folder
+from rowgate.config.errors import QueryRefused
+from rowgate.rls.names import folder
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from types import MappingProxyType
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from rls.names import dialect_of
-from rls.policy import PolicySet, TablePolicy
+from rowgate.rls.names import dialect_of
+from rowgate.rls.policy import PolicySet, TablePolicy
 
 #: Quotes, modifiers and array brackets around a type name (``"Mood"[]``, ``numeric(6,2)``).
 _TYPE_DECORATION = re.compile(r'"|\(.*?\)|\[\d*\]')

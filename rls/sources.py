@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from rls.names import ident_name
+from rowgate.rls.names import ident_name
 
 QUERY_NODES = (exp.Select, exp.Update, exp.Delete, exp.Insert)
 

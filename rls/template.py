@@ -25,10 +25,10 @@ from typing import Generic, TypeVar
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from config.errors import QueryRefused, RowgateError, WriteRefused
-from rls.context import TableRule
-from rls.newrow import Check
-from rls.subject import Subject
+from rowgate.config.errors import QueryRefused, RowgateError, WriteRefused
+from rowgate.rls.context import TableRule
+from rowgate.rls.newrow import Check
+from rowgate.rls.subject import Subject
 
 #: ``(resource, action)`` pairs: what a statement does to each table (``("tasks", "read")``).
 Operations = tuple[tuple[str, str], ...]

@@ -34,11 +34,11 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from config.errors import ConfigError, QueryRefused, WriteRefused
-from config.loader import describe_validation_errors, read_yaml
-from rls.execute import run
-from rls.rewrite import Rewriter
-from rls.subject import Subject
+from rowgate.config.errors import ConfigError, QueryRefused, WriteRefused
+from rowgate.config.loader import describe_validation_errors, read_yaml
+from rowgate.rls.execute import run
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.subject import Subject
 
 
 class _Model(BaseModel):

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import QueryRefused
-from rls.context import Context
-from rls.names import ident_name
-from rls.rules.rename_ctes import CTE_PREFIX
+from rowgate.config.errors import QueryRefused
+from rowgate.rls.context import Context
+from rowgate.rls.names import ident_name
+from rowgate.rls.rules.rename_ctes import CTE_PREFIX
 
 _RELATIONS = (exp.Table, exp.Subquery, exp.Lateral, exp.Values, exp.Unnest)
 

@@ -38,9 +38,9 @@ from typing import Any
 
 import asyncpg
 
-from rls.export import COMMENT_PREFIX, Wall, grant_membership, ident, literal, plan_wall, relation
-from rls.policy import PolicySet
-from rls.schema import Schema
+from rowgate.rls.export import COMMENT_PREFIX, Wall, grant_membership, ident, literal, plan_wall, relation
+from rowgate.rls.policy import PolicySet
+from rowgate.rls.schema import Schema
 
 log = logging.getLogger("rowgate.wall")
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import QueryRefused, WriteRefused
-from rls import raising
-from rls.context import Context
-from rls.grants import Grant
-from rls.names import ident_name, quoted
-from rls.newrow import Outcome, Value, bound, literal_value, to_check
-from rls.owners import OWNER
-from rls.policy import TablePolicy
+from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls import raising
+from rowgate.rls.context import Context
+from rowgate.rls.grants import Grant
+from rowgate.rls.names import ident_name, quoted
+from rowgate.rls.newrow import Outcome, Value, bound, literal_value, to_check
+from rowgate.rls.owners import OWNER
+from rowgate.rls.policy import TablePolicy
 
 _PREPOSITIONS = {"insert": "into", "update": "", "delete": "from", "select": "from"}
 

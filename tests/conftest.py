@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 from aiohttp import web
 
-from config import DEFAULT_CONFIG, Settings, load_settings
+from rowgate.config import DEFAULT_CONFIG, Settings, load_settings
 from tests.servers import PrivatePostgres, PrivateRedis
 
 SettingsFactory = Callable[..., Settings]
@@ -70,7 +70,7 @@ def redis_prefix() -> str:
 @pytest.fixture
 async def migrated_database(fresh_database: str) -> str:
     """A fresh database with rowgate's migrations applied; its URL."""
-    from auth.migrate import migrate
+    from rowgate.auth.migrate import migrate
 
     conn = await asyncpg.connect(fresh_database)
     try:
@@ -105,8 +105,8 @@ async def start_rowgate() -> AsyncIterator[Callable[[Settings], Awaitable[Runnin
     runners: list[Any] = []
 
     async def start(settings: Settings) -> RunningServer:
-        from proxy.app import build_app
-        from proxy.server import start as start_server
+        from rowgate.proxy.app import build_app
+        from rowgate.proxy.server import start as start_server
 
         app = build_app(settings)
         runner, port = await start_server(app, settings, host="127.0.0.1", port=0)

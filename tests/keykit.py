@@ -13,9 +13,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from auth.keys import ALGORITHMS, KeyRing, SigningKey, generate_key
-from auth.tokens import TokenService
-from config.schema import ServerSettings, Settings, TokenSettings
+from rowgate.auth.keys import ALGORITHMS, KeyRing, SigningKey, generate_key
+from rowgate.auth.tokens import TokenService
+from rowgate.config.schema import ServerSettings, Settings, TokenSettings
 
 NOW = 1_800_000_000
 ISSUER = "https://auth.example.test"

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from proxy.keys import SERVICES
+from rowgate.proxy.keys import SERVICES
 from tests.conftest import RunningServer
 
 

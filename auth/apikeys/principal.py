@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from auth.apikeys.format import KeyType
-from auth.principal import Principal
-from auth.rbac.permissions import NONE, intersection, within
+from rowgate.auth.apikeys.format import KeyType
+from rowgate.auth.principal import Principal
+from rowgate.auth.rbac.permissions import NONE, intersection, within
 
 GUEST_GROUPS = frozenset({"guest"})
 ADMIN_GROUPS = frozenset({"admin", "user"})

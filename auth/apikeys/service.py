@@ -19,19 +19,19 @@ from typing import Any, Literal
 
 import asyncpg
 
-from auth.actor import Actor
-from auth.apikeys.format import KeyType, NewKey, generate
-from auth.apikeys.usage import UsageCounter
-from auth.apikeys.verify import ApiKeyVerifier
-from auth.db import Database
-from auth.ids import canonical_uuid
-from auth.orgs.repo import lock_org
-from auth.rbac.custom_roles import check_grantable_by
-from auth.rbac.permissions import canonical
-from auth.repo.sessions import require_live
-from config.errors import Conflict, NotFound, ValidationFailed
-from config.limits import CallerLimit
-from config.tenancy import ApiKeySettings
+from rowgate.auth.actor import Actor
+from rowgate.auth.apikeys.format import KeyType, NewKey, generate
+from rowgate.auth.apikeys.usage import UsageCounter
+from rowgate.auth.apikeys.verify import ApiKeyVerifier
+from rowgate.auth.db import Database
+from rowgate.auth.ids import canonical_uuid
+from rowgate.auth.orgs.repo import lock_org
+from rowgate.auth.rbac.custom_roles import check_grantable_by
+from rowgate.auth.rbac.permissions import canonical
+from rowgate.auth.repo.sessions import require_live
+from rowgate.config.errors import Conflict, NotFound, ValidationFailed
+from rowgate.config.limits import CallerLimit
+from rowgate.config.tenancy import ApiKeySettings
 
 _COLUMNS = """id::text, name, type, prefix, scopes, created_by::text, created_at, expires_at,
 last_used_at, use_count, replaced_by::text, grace_until, rate_limit, rate_window"""

@@ -12,9 +12,9 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-from auth.db import Database
-from auth.tasks import cancel_and_wait
-from config.errors import RowgateError
+from rowgate.auth.db import Database
+from rowgate.auth.tasks import cancel_and_wait
+from rowgate.config.errors import RowgateError
 
 log = logging.getLogger("rowgate.api_keys")
 

@@ -28,16 +28,16 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from auth.apikeys.format import digest, parse
-from auth.apikeys.principal import KeyRecord, key_principal
-from auth.apikeys.usage import UsageCounter
-from auth.db import Database
-from auth.principal import Principal
-from auth.rbac.catalog import RoleCatalog
-from auth.rbac.permissions import canonical
-from auth.store import EphemeralStore
-from config.errors import InvalidCredentials
-from config.tenancy import ApiKeySettings
+from rowgate.auth.apikeys.format import digest, parse
+from rowgate.auth.apikeys.principal import KeyRecord, key_principal
+from rowgate.auth.apikeys.usage import UsageCounter
+from rowgate.auth.db import Database
+from rowgate.auth.principal import Principal
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.rbac.permissions import canonical
+from rowgate.auth.store import EphemeralStore
+from rowgate.config.errors import InvalidCredentials
+from rowgate.config.tenancy import ApiKeySettings
 
 log = logging.getLogger("rowgate.api_keys")
 

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
-from config.errors import InvalidToken, ServiceUnavailable
-from config.tenancy import ExternalIssuer
+from rowgate.config.errors import InvalidToken, ServiceUnavailable
+from rowgate.config.tenancy import ExternalIssuer
 
 log = logging.getLogger("rowgate.issuers")
 

@@ -31,11 +31,11 @@ from typing import Any
 import aiohttp
 import jwt
 
-from auth.external.jwks import JwksCache
-from auth.jws import check_size
-from auth.verify_cache import VerifiedCache
-from config.errors import InvalidToken, TokenExpired
-from config.tenancy import ExternalIssuer
+from rowgate.auth.external.jwks import JwksCache
+from rowgate.auth.jws import check_size
+from rowgate.auth.verify_cache import VerifiedCache
+from rowgate.config.errors import InvalidToken, TokenExpired
+from rowgate.config.tenancy import ExternalIssuer
 
 _REFUSED_HEADERS = ("jku", "jwk", "x5u", "x5c", "crit")
 MAX_CLAIM_LENGTH = 255

@@ -5,20 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from auth.db import Database
-from auth.email_address import InvalidEmail, normalize_email
-from auth.hashing import PasswordHasher
-from auth.lockout import Lockout
-from auth.mail.outbox import Mailer
-from auth.opaque import MAX_TOKEN_LENGTH
-from auth.password_policy import PasswordPolicy
-from auth.ratelimit import RateLimiter
-from auth.revocation import RevocationList
-from auth.store import EphemeralStore
-from auth.tokens import TokenService
-from config.errors import ValidationFailed
-from config.identity import AuthSettings
-from config.schema import Settings
+from rowgate.auth.db import Database
+from rowgate.auth.email_address import InvalidEmail, normalize_email
+from rowgate.auth.hashing import PasswordHasher
+from rowgate.auth.lockout import Lockout
+from rowgate.auth.mail.outbox import Mailer
+from rowgate.auth.opaque import MAX_TOKEN_LENGTH
+from rowgate.auth.password_policy import PasswordPolicy
+from rowgate.auth.ratelimit import RateLimiter
+from rowgate.auth.revocation import RevocationList
+from rowgate.auth.store import EphemeralStore
+from rowgate.auth.tokens import TokenService
+from rowgate.config.errors import ValidationFailed
+from rowgate.config.identity import AuthSettings
+from rowgate.config.schema import Settings
 
 
 @dataclass(frozen=True)

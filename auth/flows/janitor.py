@@ -13,9 +13,9 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from auth.db import Database
-from auth.tasks import cancel_and_wait
-from config.errors import ServiceUnavailable
+from rowgate.auth.db import Database
+from rowgate.auth.tasks import cancel_and_wait
+from rowgate.config.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.janitor")
 

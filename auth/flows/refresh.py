@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncpg
 
-from auth import audit
-from auth.audit import ClientContext
-from auth.flows.identity import Identity, plausible_token
-from auth.flows.issuing import Grant, TokenSet, issue
-from auth.opaque import digest, new_token
-from auth.refresh import SUCCEED, Presented, Verdict, find, judge
-from config.errors import InvalidToken
+from rowgate.auth import audit
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.flows.identity import Identity, plausible_token
+from rowgate.auth.flows.issuing import Grant, TokenSet, issue
+from rowgate.auth.opaque import digest, new_token
+from rowgate.auth.refresh import SUCCEED, Presented, Verdict, find, judge
+from rowgate.config.errors import InvalidToken
 
 _REFUSALS = {
     None: ("The refresh token is not valid; sign in again.", "invalid_refresh_token"),

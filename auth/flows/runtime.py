@@ -7,18 +7,18 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from auth.db import Database
-from auth.flows.identity import Guards, Identity
-from auth.flows.janitor import Janitor
-from auth.hashing import PasswordHasher
-from auth.mail.backends import FileBackend, MailBackend, SmtpBackend, smtp_password
-from auth.mail.outbox import Mailer, Sealer
-from auth.mail.sender import MailSender
-from auth.password_policy import PasswordPolicy, common_passwords
-from auth.revocation import RevocationList
-from auth.store import EphemeralStore
-from auth.tokens import TokenService
-from config.schema import Settings
+from rowgate.auth.db import Database
+from rowgate.auth.flows.identity import Guards, Identity
+from rowgate.auth.flows.janitor import Janitor
+from rowgate.auth.hashing import PasswordHasher
+from rowgate.auth.mail.backends import FileBackend, MailBackend, SmtpBackend, smtp_password
+from rowgate.auth.mail.outbox import Mailer, Sealer
+from rowgate.auth.mail.sender import MailSender
+from rowgate.auth.password_policy import PasswordPolicy, common_passwords
+from rowgate.auth.revocation import RevocationList
+from rowgate.auth.store import EphemeralStore
+from rowgate.auth.tokens import TokenService
+from rowgate.config.schema import Settings
 
 log = logging.getLogger("rowgate.identity")
 

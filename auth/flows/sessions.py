@@ -14,16 +14,16 @@ from typing import Any
 
 import asyncpg
 
-from auth import audit
-from auth.audit import ClientContext
-from auth.device import device_label
-from auth.flows.identity import Identity
-from auth.flows.issuing import PASSWORD_AMR, Grant, TokenSet, issue
-from auth.opaque import digest, new_token
-from auth.repo import sessions, users
-from auth.repo.sessions import Session
-from auth.repo.users import Membership, User
-from config.errors import NotFound, Unauthorized
+from rowgate.auth import audit
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.device import device_label
+from rowgate.auth.flows.identity import Identity
+from rowgate.auth.flows.issuing import PASSWORD_AMR, Grant, TokenSet, issue
+from rowgate.auth.opaque import digest, new_token
+from rowgate.auth.repo import sessions, users
+from rowgate.auth.repo.sessions import Session
+from rowgate.auth.repo.users import Membership, User
+from rowgate.config.errors import NotFound, Unauthorized
 
 
 async def open_session(

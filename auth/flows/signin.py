@@ -10,16 +10,16 @@ hash when the argon2 parameters changed, and opens a session.
 
 from __future__ import annotations
 
-from auth import audit
-from auth.audit import ClientContext
-from auth.flows.identity import Identity, email_or_422
-from auth.flows.issuing import TokenSet
-from auth.flows.sessions import open_session, session_tokens
-from auth.lockout import Locked
-from auth.opaque import key_digest
-from auth.repo import users
-from auth.repo.users import User
-from config.errors import Forbidden, InvalidCredentials
+from rowgate.auth import audit
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.flows.identity import Identity, email_or_422
+from rowgate.auth.flows.issuing import TokenSet
+from rowgate.auth.flows.sessions import open_session, session_tokens
+from rowgate.auth.lockout import Locked
+from rowgate.auth.opaque import key_digest
+from rowgate.auth.repo import users
+from rowgate.auth.repo.users import User
+from rowgate.config.errors import Forbidden, InvalidCredentials
 
 WRONG = "The email address or the password is wrong."
 

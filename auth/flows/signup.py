@@ -18,17 +18,17 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from auth import audit
-from auth.audit import ClientContext
-from auth.flows.identity import Identity, email_or_422
-from auth.flows.issuing import TokenSet
-from auth.flows.password import queue_reset
-from auth.flows.sessions import open_session, session_tokens
-from auth.flows.verification import queue_verification
-from auth.opaque import key_digest
-from auth.repo import users
-from auth.repo.users import User
-from config.errors import Conflict
+from rowgate.auth import audit
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.flows.identity import Identity, email_or_422
+from rowgate.auth.flows.issuing import TokenSet
+from rowgate.auth.flows.password import queue_reset
+from rowgate.auth.flows.sessions import open_session, session_tokens
+from rowgate.auth.flows.verification import queue_verification
+from rowgate.auth.opaque import key_digest
+from rowgate.auth.repo import users
+from rowgate.auth.repo.users import User
+from rowgate.config.errors import Conflict
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,14 @@ id (never the address).
 
 from __future__ import annotations
 
-from auth import audit
-from auth.audit import ClientContext
-from auth.flows.identity import Identity
-from auth.flows.password import confirm_identity
-from auth.mail import outbox
-from auth.opaque import key_digest
-from auth.repo import sessions, users
-from config.errors import Conflict
+from rowgate.auth import audit
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.flows.identity import Identity
+from rowgate.auth.flows.password import confirm_identity
+from rowgate.auth.mail import outbox
+from rowgate.auth.opaque import key_digest
+from rowgate.auth.repo import sessions, users
+from rowgate.config.errors import Conflict
 
 
 async def withdraw(ident: Identity, user_id: str, password: str, client: ClientContext) -> None:

@@ -20,8 +20,8 @@ from typing import Protocol
 
 import aiosmtplib
 
-from config.errors import ConfigError
-from config.identity import SmtpSettings
+from rowgate.config.errors import ConfigError
+from rowgate.config.identity import SmtpSettings
 
 log = logging.getLogger("rowgate.mail")
 

@@ -37,7 +37,9 @@ class Rendered:
 
 @functools.cache
 def _template(name: str, kind: str) -> str:
-    return resources.files("auth.mail.templates").joinpath(f"{name}.{kind}").read_text(encoding="utf-8")
+    return (
+        resources.files("rowgate.auth.mail.templates").joinpath(f"{name}.{kind}").read_text(encoding="utf-8")
+    )
 
 
 def render(name: str, values: Mapping[str, str]) -> Rendered:

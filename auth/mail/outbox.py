@@ -16,8 +16,8 @@ from typing import Protocol
 
 import asyncpg
 
-from auth.mail.compose import build_message, render
-from config.identity import MailSettings
+from rowgate.auth.mail.compose import build_message, render
+from rowgate.config.identity import MailSettings
 
 
 class Sealer(Protocol):

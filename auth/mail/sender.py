@@ -14,14 +14,14 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from auth.db import Database
-from auth.mail import outbox
-from auth.mail.backends import MailBackend, is_permanent
-from auth.mail.compose import envelope_sender
-from auth.mail.outbox import Claimed, Mailer
-from auth.tasks import cancel_and_wait
-from config.errors import ServiceUnavailable
-from config.identity import MailSettings
+from rowgate.auth.db import Database
+from rowgate.auth.mail import outbox
+from rowgate.auth.mail.backends import MailBackend, is_permanent
+from rowgate.auth.mail.compose import envelope_sender
+from rowgate.auth.mail.outbox import Claimed, Mailer
+from rowgate.auth.tasks import cancel_and_wait
+from rowgate.config.errors import ServiceUnavailable
+from rowgate.config.identity import MailSettings
 
 log = logging.getLogger("rowgate.mail")
 

@@ -21,17 +21,17 @@ from typing import Any
 
 import asyncpg
 
-from auth import audit
-from auth.actor import Actor
-from auth.db import Database
-from auth.ids import canonical_uuid
-from auth.orgs import repo
-from auth.orgs.seams import Mailer, SessionOpener, SignedIn
-from auth.rbac.catalog import RoleCatalog
-from auth.rbac.custom_roles import grantable_role
-from auth.repo.sessions import require_live
-from config.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from config.tenancy import InvitationSettings
+from rowgate.auth import audit
+from rowgate.auth.actor import Actor
+from rowgate.auth.db import Database
+from rowgate.auth.ids import canonical_uuid
+from rowgate.auth.orgs import repo
+from rowgate.auth.orgs.seams import Mailer, SessionOpener, SignedIn
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.rbac.custom_roles import grantable_role
+from rowgate.auth.repo.sessions import require_live
+from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from rowgate.config.tenancy import InvitationSettings
 
 TEMPLATE = "invitation"
 MAX_TOKEN_LENGTH = 512

@@ -12,15 +12,15 @@ organisation ends at once, so one sign-in leaves one live session.
 
 from __future__ import annotations
 
-from auth import audit
-from auth.audit import ClientContext
-from auth.flows import signin as signin_flow
-from auth.flows.identity import Identity
-from auth.orgs.invitations import Accepted, Invitations
-from auth.orgs.seams import SignedIn
-from auth.repo import users
-from auth.revocation import RevocationList
-from config.errors import Conflict
+from rowgate.auth import audit
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.flows import signin as signin_flow
+from rowgate.auth.flows.identity import Identity
+from rowgate.auth.orgs.invitations import Accepted, Invitations
+from rowgate.auth.orgs.seams import SignedIn
+from rowgate.auth.repo import users
+from rowgate.auth.revocation import RevocationList
+from rowgate.config.errors import Conflict
 
 PASSWORD_AMR = ("pwd",)
 

@@ -22,17 +22,17 @@ from typing import Any
 
 import asyncpg
 
-from auth.actor import Actor
-from auth.apikeys.verify import ApiKeyVerifier
-from auth.db import Database
-from auth.ids import canonical_uuid
-from auth.orgs import repo
-from auth.orgs.repo import Member
-from auth.rbac.catalog import RoleCatalog
-from auth.rbac.custom_roles import grantable_role, role_permissions
-from auth.rbac.permissions import within
-from auth.revocation import RevocationList
-from config.errors import BadRequest, Conflict, NotFound
+from rowgate.auth.actor import Actor
+from rowgate.auth.apikeys.verify import ApiKeyVerifier
+from rowgate.auth.db import Database
+from rowgate.auth.ids import canonical_uuid
+from rowgate.auth.orgs import repo
+from rowgate.auth.orgs.repo import Member
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.rbac.custom_roles import grantable_role, role_permissions
+from rowgate.auth.rbac.permissions import within
+from rowgate.auth.revocation import RevocationList
+from rowgate.config.errors import BadRequest, Conflict, NotFound
 
 
 def member_json(member: Member) -> dict[str, Any]:

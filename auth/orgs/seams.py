@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
-from auth.audit import ClientContext
+from rowgate.auth.audit import ClientContext
 
 
 class Mailer(Protocol):

@@ -13,13 +13,13 @@ from typing import Any
 
 import asyncpg
 
-from auth.audit import ClientContext
-from auth.device import device_label
-from auth.flows.identity import Identity
-from auth.flows.issuing import Grant, issue
-from auth.opaque import digest, new_token
-from auth.repo import sessions, users
-from config.errors import Unauthorized
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.device import device_label
+from rowgate.auth.flows.identity import Identity
+from rowgate.auth.flows.issuing import Grant, issue
+from rowgate.auth.opaque import digest, new_token
+from rowgate.auth.repo import sessions, users
+from rowgate.config.errors import Unauthorized
 
 
 class IdentitySessions:

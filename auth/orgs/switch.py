@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from auth import audit
-from auth.db import Database
-from auth.ids import canonical_uuid
-from auth.orgs.seams import SessionOpener, SignedIn
-from auth.rbac.catalog import RoleCatalog
-from auth.repo.sessions import require_live
-from auth.revocation import RevocationList
-from config.errors import Conflict, NotFound
+from rowgate.auth import audit
+from rowgate.auth.db import Database
+from rowgate.auth.ids import canonical_uuid
+from rowgate.auth.orgs.seams import SessionOpener, SignedIn
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.repo.sessions import require_live
+from rowgate.auth.revocation import RevocationList
+from rowgate.config.errors import Conflict, NotFound
 
 _MEMBERSHIPS = """
 SELECT o.id::text, o.name, m.role FROM rowgate.memberships m JOIN rowgate.orgs o ON o.id = m.org_id

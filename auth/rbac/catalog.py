@@ -20,11 +20,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping
 from types import MappingProxyType
 
-from auth.db import Database
-from auth.ids import canonical_uuid
-from auth.rbac.permissions import NONE, canonical
-from auth.store import EphemeralStore
-from config.tenancy import RbacSettings
+from rowgate.auth.db import Database
+from rowgate.auth.ids import canonical_uuid
+from rowgate.auth.rbac.permissions import NONE, canonical
+from rowgate.auth.store import EphemeralStore
+from rowgate.config.tenancy import RbacSettings
 
 log = logging.getLogger("rowgate.rbac")
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import asyncpg
 
-from auth.actor import Actor
-from auth.db import Database
-from auth.orgs.repo import custom_role_permissions, lock_org
-from auth.rbac.catalog import RoleCatalog
-from auth.rbac.permissions import canonical, within
-from config.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from config.tenancy import RbacSettings
+from rowgate.auth.actor import Actor
+from rowgate.auth.db import Database
+from rowgate.auth.orgs.repo import custom_role_permissions, lock_org
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.rbac.permissions import canonical, within
+from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from rowgate.config.tenancy import RbacSettings
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from config.tenancy import GRANTED_PERMISSION, REQUIRED_PERMISSION
+from rowgate.config.tenancy import GRANTED_PERMISSION, REQUIRED_PERMISSION
 
 ALL: Final = "*"
 NONE: Final[frozenset[str]] = frozenset()

@@ -8,10 +8,10 @@ share one interface: Redis (required when several rowgate instances run) and in-
 
 from __future__ import annotations
 
-from auth.store.base import EphemeralStore, Handler, Throttle
-from auth.store.memory import MemoryStore
-from auth.store.redis import RedisStore
-from config.schema import RedisSettings
+from rowgate.auth.store.base import EphemeralStore, Handler, Throttle
+from rowgate.auth.store.memory import MemoryStore
+from rowgate.auth.store.redis import RedisStore
+from rowgate.config.schema import RedisSettings
 
 __all__ = ["EphemeralStore", "Handler", "MemoryStore", "RedisStore", "Throttle", "open_store"]
 

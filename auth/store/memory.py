@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 
-from auth.store.base import Handler, Throttle, gcra
+from rowgate.auth.store.base import Handler, Throttle, gcra
 
 log = logging.getLogger("rowgate.store")
 

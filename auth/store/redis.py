@@ -27,9 +27,9 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from auth.store.base import Handler, Throttle
-from auth.tasks import cancel_and_wait
-from config.errors import ServiceUnavailable
+from rowgate.auth.store.base import Handler, Throttle
+from rowgate.auth.tasks import cancel_and_wait
+from rowgate.config.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.store")
 

@@ -27,13 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-from auth.principal import Principal
-from auth.rbac.catalog import RoleCatalog
-from auth.rbac.permissions import canonical, grants
-from config.errors import Forbidden
-from config.schema import Settings
-from rls.policy import PolicySet
-from rls.subject import Subject
+from rowgate.auth.principal import Principal
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.rbac.permissions import canonical, grants
+from rowgate.config.errors import Forbidden
+from rowgate.config.schema import Settings
+from rowgate.rls.policy import PolicySet
+from rowgate.rls.subject import Subject
 
 
 @dataclass(frozen=True, slots=True)

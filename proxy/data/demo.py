@@ -7,7 +7,7 @@ from pathlib import Path
 
 import asyncpg
 
-from auth.db import translated_errors
+from rowgate.auth.db import translated_errors
 
 DEMO_TABLES = Path(__file__).with_name("demo_tables.sql")
 

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from config.errors import Forbidden, NotFound
-from config.schema import OwnerCheck
-from proxy.data.rest import DataApi
-from rls.rest import build_owned
-from rls.subject import Subject
+from rowgate.config.errors import Forbidden, NotFound
+from rowgate.config.schema import OwnerCheck
+from rowgate.proxy.data.rest import DataApi
+from rowgate.rls.rest import build_owned
+from rowgate.rls.subject import Subject
 
 
 async def require_owner(api: DataApi, owner: OwnerCheck, params: Mapping[str, str], subject: Subject) -> None:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from config.errors import (
+from rowgate.config.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -37,7 +37,7 @@ from config.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from rls.execute import translated
+from rowgate.rls.execute import translated
 
 log = logging.getLogger("rowgate.data")
 

@@ -23,15 +23,15 @@ from pathlib import Path
 
 import asyncpg
 
-from config.data import DataSettings
-from config.errors import ConfigError, NotFound, ServiceUnavailable
-from rls.catalog import TableInfo, read_catalog
-from rls.execute import RunAs
-from rls.introspect import introspect
-from rls.policy import PolicySet, load_policies, parse_policies
-from rls.rewrite import Rewriter
-from rls.schema import Schema
-from rls.wall import OWN_SCHEMA, Inspection, install, plan_for
+from rowgate.config.data import DataSettings
+from rowgate.config.errors import ConfigError, NotFound, ServiceUnavailable
+from rowgate.rls.catalog import TableInfo, read_catalog
+from rowgate.rls.execute import RunAs
+from rowgate.rls.introspect import introspect
+from rowgate.rls.policy import PolicySet, load_policies, parse_policies
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.schema import Schema
+from rowgate.rls.wall import OWN_SCHEMA, Inspection, install, plan_for
 
 log = logging.getLogger("rowgate.data")
 

@@ -22,9 +22,9 @@ import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from auth.tasks import cancel_and_wait
-from config.errors import ConfigError, RowgateError
-from proxy.data.policy import DataPolicy
+from rowgate.auth.tasks import cancel_and_wait
+from rowgate.config.errors import ConfigError, RowgateError
+from rowgate.proxy.data.policy import DataPolicy
 
 log = logging.getLogger("rowgate.policy")
 

@@ -17,16 +17,16 @@ from typing import Any
 
 import asyncpg
 
-from config.data import DataSettings
-from config.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
-from proxy.data.access import UNCHECKED, Caller
-from proxy.data.policy import DataPolicy
-from proxy.data.reload import PolicyHolder
-from proxy.data.runner import DataRunner, Session
-from rls.catalog import TableInfo
-from rls.grants import grant
-from rls.policy import role_of
-from rls.rest import (
+from rowgate.config.data import DataSettings
+from rowgate.config.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
+from rowgate.proxy.data.access import UNCHECKED, Caller
+from rowgate.proxy.data.policy import DataPolicy
+from rowgate.proxy.data.reload import PolicyHolder
+from rowgate.proxy.data.runner import DataRunner, Session
+from rowgate.rls.catalog import TableInfo
+from rowgate.rls.grants import grant
+from rowgate.rls.policy import role_of
+from rowgate.rls.rest import (
     Statement,
     build_count,
     build_delete,
@@ -36,8 +36,8 @@ from rls.rest import (
     build_read,
     build_update,
 )
-from rls.restquery import parse_read, parse_select
-from rls.subject import Subject
+from rowgate.rls.restquery import parse_read, parse_select
+from rowgate.rls.subject import Subject
 
 Row = dict[str, Any]
 

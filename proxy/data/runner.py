@@ -29,13 +29,13 @@ from typing import Any
 import asyncpg
 import orjson
 
-from auth.db import SERVER_AWAY, FairPool, translated_errors
-from config.data import DataSettings
-from config.errors import BadRequest, ValidationFailed
-from proxy.data.pgerrors import problem_for
-from rls.execute import Result, RunAs, begin_sql, execute, milliseconds
-from rls.subject import Subject
-from rls.template import Rewritten
+from rowgate.auth.db import SERVER_AWAY, FairPool, translated_errors
+from rowgate.config.data import DataSettings
+from rowgate.config.errors import BadRequest, ValidationFailed
+from rowgate.proxy.data.pgerrors import problem_for
+from rowgate.rls.execute import Result, RunAs, begin_sql, execute, milliseconds
+from rowgate.rls.subject import Subject
+from rowgate.rls.template import Rewritten
 
 log = logging.getLogger("rowgate.data")
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import asyncpg
 
-from auth.db import translated_errors
-from config.schema import Settings
-from proxy.data.policy import DataPolicy, load_data_policy, policy_file
-from proxy.data.reload import PolicyHolder, watching
-from proxy.data.rest import DataApi
-from proxy.data.runner import DataRunner
+from rowgate.auth.db import translated_errors
+from rowgate.config.schema import Settings
+from rowgate.proxy.data.policy import DataPolicy, load_data_policy, policy_file
+from rowgate.proxy.data.reload import PolicyHolder, watching
+from rowgate.proxy.data.rest import DataApi
+from rowgate.proxy.data.runner import DataRunner
 
 log = logging.getLogger("rowgate.data")
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from config.errors import BadRequest
-from proxy.data.access import Caller
-from proxy.data.policy import DataPolicy
-from proxy.data.rest import DataApi
-from rls.template import Permit, Rewritten
+from rowgate.config.errors import BadRequest
+from rowgate.proxy.data.access import Caller
+from rowgate.proxy.data.policy import DataPolicy
+from rowgate.proxy.data.rest import DataApi
+from rowgate.rls.template import Permit, Rewritten
 
 MAX_PARAMS = 1000
 

@@ -24,12 +24,12 @@ import orjson
 from aiohttp import web
 from sqlglot.errors import SqlglotError
 
-from config.errors import BadRequest, MalformedBody, PayloadTooLarge
-from config.schema import SqlCarrier
-from proxy.bodies import read_json
-from proxy.data.access import Caller
-from proxy.data.policy import DataPolicy
-from rls.names import dialect_of
+from rowgate.config.errors import BadRequest, MalformedBody, PayloadTooLarge
+from rowgate.config.schema import SqlCarrier
+from rowgate.proxy.bodies import read_json
+from rowgate.proxy.data.access import Caller
+from rowgate.proxy.data.policy import DataPolicy
+from rowgate.rls.names import dialect_of
 
 
 @dataclass(frozen=True, slots=True)

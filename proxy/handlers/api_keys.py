@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from auth.apikeys.service import CreatedKey, Keep
-from config.limits import CallerLimit
-from proxy.bodies import Body, parse_body
-from proxy.handlers.context import current_actor
-from proxy.handlers.fields import Duration, Name, Permissions, RateLimit, Timestamp
-from proxy.keys import SERVICES
+from rowgate.auth.apikeys.service import CreatedKey, Keep
+from rowgate.config.limits import CallerLimit
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers.context import current_actor
+from rowgate.proxy.handlers.fields import Duration, Name, Permissions, RateLimit, Timestamp
+from rowgate.proxy.keys import SERVICES
 
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.flows import signin as signin_flow
-from auth.flows import signup as signup_flow
-from auth.flows import verification
-from config.errors import RowgateError
-from proxy.bodies import Body, parse_body
-from proxy.handlers import auth_pages
-from proxy.handlers.auth_http import (
+from rowgate.auth.flows import signin as signin_flow
+from rowgate.auth.flows import signup as signup_flow
+from rowgate.auth.flows import verification
+from rowgate.config.errors import RowgateError
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers import auth_pages
+from rowgate.proxy.handlers.auth_http import (
     DisplayName,
     EmailText,
     Password,

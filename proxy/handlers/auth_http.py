@@ -14,11 +14,11 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from pydantic import AfterValidator, Field
 
-from auth.audit import ClientContext
-from auth.flows.identity import Identity
-from config.errors import MalformedBody, PayloadTooLarge, Unauthorized
-from proxy.keys import CLIENT_IP, SERVICES
-from proxy.pipeline import require_user
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.flows.identity import Identity
+from rowgate.config.errors import MalformedBody, PayloadTooLarge, Unauthorized
+from rowgate.proxy.keys import CLIENT_IP, SERVICES
+from rowgate.proxy.pipeline import require_user
 
 #: Longest password a body may carry (the policy's own maximum is lower; see auth.password).
 MAX_PASSWORD_INPUT = 4096

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.flows import password, withdraw
-from config.errors import RowgateError, ValidationFailed
-from proxy.bodies import Body, parse_body, validated
-from proxy.handlers import auth_pages
-from proxy.handlers.auth_http import (
+from rowgate.auth.flows import password, withdraw
+from rowgate.config.errors import RowgateError, ValidationFailed
+from rowgate.proxy.bodies import Body, parse_body, validated
+from rowgate.proxy.handlers import auth_pages
+from rowgate.proxy.handlers.auth_http import (
     EmailText,
     Password,
     TokenText,
@@ -20,7 +20,7 @@ from proxy.handlers.auth_http import (
     private_json,
     read_form,
 )
-from proxy.keys import SERVICES
+from rowgate.proxy.keys import SERVICES
 
 RESET_ACCEPTED = {
     "status": "accepted",

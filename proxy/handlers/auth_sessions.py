@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.flows import refresh as refresh_flow
-from auth.flows import sessions
-from proxy.bodies import Body, parse_body
-from proxy.handlers.auth_http import TokenText, caller, client, identity, no_content, private_json
+from rowgate.auth.flows import refresh as refresh_flow
+from rowgate.auth.flows import sessions
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers.auth_http import TokenText, caller, client, identity, no_content, private_json
 
 
 class RefreshBody(Body):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.actor import Actor
-from auth.audit import ClientContext
-from auth.ids import canonical_uuid
-from auth.orgs.seams import SignedIn
-from config.errors import Forbidden
-from proxy.keys import CLIENT_IP, SERVICES
-from proxy.pipeline import require_member, require_user
+from rowgate.auth.actor import Actor
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.ids import canonical_uuid
+from rowgate.auth.orgs.seams import SignedIn
+from rowgate.config.errors import Forbidden
+from rowgate.proxy.keys import CLIENT_IP, SERVICES
+from rowgate.proxy.pipeline import require_member, require_user
 
 
 def client_context(request: web.Request) -> ClientContext:

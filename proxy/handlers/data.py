@@ -18,12 +18,12 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from config.errors import MethodNotAllowed
-from proxy.bodies import read_json
-from proxy.data.access import Caller, data_caller
-from proxy.data.rest import DataApi
-from proxy.keys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
-from rls.openapi import openapi_document
+from rowgate.config.errors import MethodNotAllowed
+from rowgate.proxy.bodies import read_json
+from rowgate.proxy.data.access import Caller, data_caller
+from rowgate.proxy.data.rest import DataApi
+from rowgate.proxy.keys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
+from rowgate.rls.openapi import openapi_document
 
 
 async def caller_of(request: web.Request) -> Caller:

@@ -7,11 +7,11 @@ from typing import Annotated
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
-from auth.rbac.permissions import is_grantable
-from config.limits import MAX_LIMIT, CallerLimit, check_window
-from config.tenancy import ROLE_NAME
-from config.units import parse_duration
-from proxy.bodies import Body
+from rowgate.auth.rbac.permissions import is_grantable
+from rowgate.config.limits import MAX_LIMIT, CallerLimit, check_window
+from rowgate.config.tenancy import ROLE_NAME
+from rowgate.config.units import parse_duration
+from rowgate.proxy.bodies import Body
 
 
 def _printable(value: str) -> str:

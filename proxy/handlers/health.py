@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from config.errors import ServiceUnavailable
-from proxy.keys import SERVICES
+from rowgate.config.errors import ServiceUnavailable
+from rowgate.proxy.keys import SERVICES
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -20,14 +20,14 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import StringConstraints
 
-from auth.orgs.invitations import Accepted
-from config.errors import RowgateError, ValidationFailed
-from proxy.bodies import Body, parse_body
-from proxy.handlers import auth_pages
-from proxy.handlers.auth_http import DisplayName, Password, client, is_form, private_json, read_form
-from proxy.handlers.context import current_actor, signed_in
-from proxy.handlers.fields import RoleName
-from proxy.keys import SERVICES, SETTINGS
+from rowgate.auth.orgs.invitations import Accepted
+from rowgate.config.errors import RowgateError, ValidationFailed
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers import auth_pages
+from rowgate.proxy.handlers.auth_http import DisplayName, Password, client, is_form, private_json, read_form
+from rowgate.proxy.handlers.context import current_actor, signed_in
+from rowgate.proxy.handlers.fields import RoleName
+from rowgate.proxy.keys import SERVICES, SETTINGS
 
 
 class Invite(Body):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.orgs.members import member_json
-from config.errors import BadRequest
-from proxy.bodies import Body, parse_body
-from proxy.handlers.context import current_actor
-from proxy.handlers.fields import RoleName
-from proxy.keys import SERVICES
+from rowgate.auth.orgs.members import member_json
+from rowgate.config.errors import BadRequest
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers.context import current_actor
+from rowgate.proxy.handlers.fields import RoleName
+from rowgate.proxy.keys import SERVICES
 
 
 class ChangeRole(Body):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.bodies import Body, parse_body
-from proxy.handlers.context import signed_in
-from proxy.handlers.fields import Id, Name
-from proxy.keys import SERVICES
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers.context import signed_in
+from rowgate.proxy.handlers.fields import Id, Name
+from rowgate.proxy.keys import SERVICES
 
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.orgs.members import member_json
-from auth.rbac.permissions import concrete
-from proxy.bodies import Body, parse_body
-from proxy.handlers.context import current_actor
-from proxy.handlers.fields import Description, Id, Permissions, RoleName
-from proxy.keys import SERVICES, SETTINGS
-from rls.policy import ACTIONS
+from rowgate.auth.orgs.members import member_json
+from rowgate.auth.rbac.permissions import concrete
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers.context import current_actor
+from rowgate.proxy.handlers.fields import Description, Id, Permissions, RoleName
+from rowgate.proxy.keys import SERVICES, SETTINGS
+from rowgate.rls.policy import ACTIONS
 
 
 class CreateRole(Body):

@@ -13,12 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from config.errors import Forbidden, NotFound
-from proxy.bodies import Body, parse_body
-from proxy.data.sql import RowMode, explain_sql, run_sql
-from proxy.handlers.data import caller_of, json_response
-from proxy.keys import PRINCIPAL, SERVICES, SETTINGS
-from proxy.pipeline import require_identity
+from rowgate.config.errors import Forbidden, NotFound
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.data.sql import RowMode, explain_sql, run_sql
+from rowgate.proxy.handlers.data import caller_of, json_response
+from rowgate.proxy.keys import PRINCIPAL, SERVICES, SETTINGS
+from rowgate.proxy.pipeline import require_identity
 
 
 class SqlBody(Body):

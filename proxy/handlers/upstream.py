@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from config.errors import MethodNotAllowed, NotFound
-from config.schema import Settings
-from proxy.data.access import data_caller
-from proxy.data.owner import require_owner
-from proxy.data.upstream_sql import rewrite_request
-from proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
-from proxy.paths import canonical_path
-from proxy.pipeline import authorize
+from rowgate.config.errors import MethodNotAllowed, NotFound
+from rowgate.config.schema import Settings
+from rowgate.proxy.data.access import data_caller
+from rowgate.proxy.data.owner import require_owner
+from rowgate.proxy.data.upstream_sql import rewrite_request
+from rowgate.proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
+from rowgate.proxy.paths import canonical_path
+from rowgate.proxy.pipeline import authorize
 
 OWN_PATHS = web.AppKey("own_paths", dict[str, frozenset[str]])
 

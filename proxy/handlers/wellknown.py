@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from auth.discovery import DISCOVERY_CACHE_CONTROL, JWKS_CACHE_CONTROL, JWKS_PATH, openid_configuration
-from proxy.keys import SERVICES, SETTINGS
+from rowgate.auth.discovery import (
+    DISCOVERY_CACHE_CONTROL,
+    JWKS_CACHE_CONTROL,
+    JWKS_PATH,
+    openid_configuration,
+)
+from rowgate.proxy.keys import SERVICES, SETTINGS
 
 
 async def jwks(request: web.Request) -> web.Response:

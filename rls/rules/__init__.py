@@ -5,24 +5,24 @@ Each rule is a function ``(expression, context) -> expression`` in a module name
 
 from __future__ import annotations
 
-from rls.context import Rule
-from rls.rules.census import take_census
-from rls.rules.check_columns import check_columns
-from rls.rules.check_functions import check_functions
-from rls.rules.check_names import check_names
-from rls.rules.check_parameters import check_parameters
-from rls.rules.check_statement import check_statement
-from rls.rules.check_types import check_types
-from rls.rules.filter_reads import filter_reads
-from rls.rules.guard_insert import guard_insert
-from rls.rules.guard_new_rows import guard_new_rows
-from rls.rules.guard_target import guard_target
-from rls.rules.guard_upsert import guard_upsert
-from rls.rules.limit_returning import limit_returning
-from rls.rules.list_operations import list_operations
-from rls.rules.rename_ctes import rename_ctes
-from rls.rules.resolve_tables import resolve_tables
-from rls.verify import verify
+from rowgate.rls.context import Rule
+from rowgate.rls.rules.census import take_census
+from rowgate.rls.rules.check_columns import check_columns
+from rowgate.rls.rules.check_functions import check_functions
+from rowgate.rls.rules.check_names import check_names
+from rowgate.rls.rules.check_parameters import check_parameters
+from rowgate.rls.rules.check_statement import check_statement
+from rowgate.rls.rules.check_types import check_types
+from rowgate.rls.rules.filter_reads import filter_reads
+from rowgate.rls.rules.guard_insert import guard_insert
+from rowgate.rls.rules.guard_new_rows import guard_new_rows
+from rowgate.rls.rules.guard_target import guard_target
+from rowgate.rls.rules.guard_upsert import guard_upsert
+from rowgate.rls.rules.limit_returning import limit_returning
+from rowgate.rls.rules.list_operations import list_operations
+from rowgate.rls.rules.rename_ctes import rename_ctes
+from rowgate.rls.rules.resolve_tables import resolve_tables
+from rowgate.rls.verify import verify
 
 RULES: tuple[Rule, ...] = (
     take_census,

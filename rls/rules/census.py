@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rls.context import Context
+from rowgate.rls.context import Context
 
 #: Nodes that have no business inside an allowed statement; check_statement refuses them.
 SUSPICIOUS = (exp.DML, exp.DDL, exp.Into, exp.Lock, exp.Command, exp.Set, exp.Operator, exp.Transaction)

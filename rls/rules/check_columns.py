@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import QueryRefused
-from rls.context import Context
-from rls.names import ident_name
-from rls.sources import alias_of, enclosing_query, owner_of, qualifier_target, relations
+from rowgate.config.errors import QueryRefused
+from rowgate.rls.context import Context
+from rowgate.rls.names import ident_name
+from rowgate.rls.sources import alias_of, enclosing_query, owner_of, qualifier_target, relations
 
 
 def check_columns(expression: exp.Expr, ctx: Context) -> exp.Expr:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import QueryRefused
-from rls.context import Context
-from rls.functions import KEYWORD_FUNCTIONS
+from rowgate.config.errors import QueryRefused
+from rowgate.rls.context import Context
+from rowgate.rls.functions import KEYWORD_FUNCTIONS
 
 
 def check_functions(expression: exp.Expr, ctx: Context) -> exp.Expr:

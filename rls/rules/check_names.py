@@ -24,9 +24,9 @@ import re
 
 from sqlglot import exp
 
-from config.errors import QueryRefused
-from rls.context import Context
-from rls.names import RESERVED_PREFIX, speller
+from rowgate.config.errors import QueryRefused
+from rowgate.rls.context import Context
+from rowgate.rls.names import RESERVED_PREFIX, speller
 
 #: An unquoted name: what PostgreSQL, SQLite, MySQL and DuckDB all read as one identifier.
 BARE_NAME = re.compile(r"[^\W\d][\w$]*")

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import QueryRefused
-from rls.context import Context
-from rls.names import ident_name
+from rowgate.config.errors import QueryRefused
+from rowgate.rls.context import Context
+from rowgate.rls.names import ident_name
 
 #: PostgreSQL's built-in scalar types that sqlglot does not know by name.
 PLAIN_TYPES = frozenset(

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rls.context import Context, TableRule
-from rls.grants import grouped
-from rls.names import ident_name, quoted
-from rls.policy import TablePolicy
-from rls.pushdown import conjuncts, leakproof_column, ordered_limit
-from rls.sources import alias_of, owner_of, relations
+from rowgate.rls.context import Context, TableRule
+from rowgate.rls.grants import grouped
+from rowgate.rls.names import ident_name, quoted
+from rowgate.rls.policy import TablePolicy
+from rowgate.rls.pushdown import conjuncts, leakproof_column, ordered_limit
+from rowgate.rls.sources import alias_of, owner_of, relations
 
 
 def filter_reads(expression: exp.Expr, ctx: Context) -> exp.Expr:

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import QueryRefused
-from rls import raising
-from rls.context import Context, TableRule
-from rls.grants import Grant, qualifies
-from rls.names import quoted
-from rls.newrow import UNKNOWN, Value, evaluate
-from rls.owners import OWNER, owner_rule
-from rls.policy import TablePolicy
-from rls.rules.guard_new_rows import hosts_checks
-from rls.writes import column_of, is_default, pin_target, refuse_denied, require, row_value, violation
+from rowgate.config.errors import QueryRefused
+from rowgate.rls import raising
+from rowgate.rls.context import Context, TableRule
+from rowgate.rls.grants import Grant, qualifies
+from rowgate.rls.names import quoted
+from rowgate.rls.newrow import UNKNOWN, Value, evaluate
+from rowgate.rls.owners import OWNER, owner_rule
+from rowgate.rls.policy import TablePolicy
+from rowgate.rls.rules.guard_new_rows import hosts_checks
+from rowgate.rls.writes import column_of, is_default, pin_target, refuse_denied, require, row_value, violation
 
 
 def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import WriteRefused
-from rls.clone import clone
-from rls.context import Context
-from rls.names import quoted
-from rls.writes import unverifiable
+from rowgate.config.errors import WriteRefused
+from rowgate.rls.clone import clone
+from rowgate.rls.context import Context
+from rowgate.rls.names import quoted
+from rowgate.rls.writes import unverifiable
 
 CHECK_COLUMN = "rowgate_check"
 

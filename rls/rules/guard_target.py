@@ -30,17 +30,17 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import WriteRefused
-from rls import raising
-from rls.clone import clone
-from rls.context import Context, TableRule, column_datatype
-from rls.grants import Grant
-from rls.newrow import OLD, UNKNOWN, Value, evaluate
-from rls.owners import OWNER, owner_rule
-from rls.policy import TablePolicy
-from rls.pushdown import conjuncts, leakproof_column
-from rls.sources import alias_of
-from rls.writes import (
+from rowgate.config.errors import WriteRefused
+from rowgate.rls import raising
+from rowgate.rls.clone import clone
+from rowgate.rls.context import Context, TableRule, column_datatype
+from rowgate.rls.grants import Grant
+from rowgate.rls.newrow import OLD, UNKNOWN, Value, evaluate
+from rowgate.rls.owners import OWNER, owner_rule
+from rowgate.rls.policy import TablePolicy
+from rowgate.rls.pushdown import conjuncts, leakproof_column
+from rowgate.rls.sources import alias_of
+from rowgate.rls.writes import (
     column_of,
     fill_defaults,
     pin_target,

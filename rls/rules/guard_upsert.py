@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import QueryRefused
-from rls import raising
-from rls.context import Context, TableRule
-from rls.names import ident_name
-from rls.newrow import OLD, UNKNOWN, Value, bound, evaluate
-from rls.owners import OWNER, owner_rule
-from rls.writes import column_of, fill_defaults, refuse_denied, row_value, runtime_check
+from rowgate.config.errors import QueryRefused
+from rowgate.rls import raising
+from rowgate.rls.context import Context, TableRule
+from rowgate.rls.names import ident_name
+from rowgate.rls.newrow import OLD, UNKNOWN, Value, bound, evaluate
+from rowgate.rls.owners import OWNER, owner_rule
+from rowgate.rls.writes import column_of, fill_defaults, refuse_denied, row_value, runtime_check
 
 
 def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rls.context import Context
-from rls.names import ident_name, quoted
-from rls.sources import alias_of, owner_of, relations
+from rowgate.rls.context import Context
+from rowgate.rls.names import ident_name, quoted
+from rowgate.rls.sources import alias_of, owner_of, relations
 
 
 def limit_returning(expression: exp.Expr, ctx: Context) -> exp.Expr:

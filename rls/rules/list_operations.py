@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rls.context import Context
-from rls.policy import ACTIONS
-from rls.rules.guard_upsert import does_update
+from rowgate.rls.context import Context
+from rowgate.rls.policy import ACTIONS
+from rowgate.rls.rules.guard_upsert import does_update
 
 
 def list_operations(expression: exp.Expr, ctx: Context) -> exp.Expr:

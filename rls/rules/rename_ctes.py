@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rls.context import Context
-from rls.names import ident_name, quoted
+from rowgate.rls.context import Context
+from rowgate.rls.names import ident_name, quoted
 
 CTE_PREFIX = "rowgate_cte_"
 

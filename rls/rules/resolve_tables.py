@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from config.errors import QueryRefused
-from rls.context import Context
-from rls.names import ident_name, is_catalog
+from rowgate.config.errors import QueryRefused
+from rowgate.rls.context import Context
+from rowgate.rls.names import ident_name, is_catalog
 
 #: Table arguments a filtered read can carry over; anything else (hints, time travel, pivots
 #: ...) is refused rather than dropped.

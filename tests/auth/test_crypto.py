@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auth.crypto import (
+from rowgate.auth.crypto import (
     GENERATE_HINT,
     MASTER_KEY_ENV,
     MASTER_KEY_FILE_ENV,
@@ -19,8 +19,8 @@ from auth.crypto import (
     load_master_key,
     parse_master_key,
 )
-from config.errors import ConfigError, DecryptionFailed
-from config.schema import Settings
+from rowgate.config.errors import ConfigError, DecryptionFailed
+from rowgate.config.schema import Settings
 
 KEY = bytes(range(32))
 B64_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"

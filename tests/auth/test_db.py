@@ -9,9 +9,9 @@ import socket
 
 import pytest
 
-from auth.db import Database
-from config.errors import ServiceUnavailable
-from config.schema import DatabaseSettings
+from rowgate.auth.db import Database
+from rowgate.config.errors import ServiceUnavailable
+from rowgate.config.schema import DatabaseSettings
 
 pytestmark = pytest.mark.integration
 

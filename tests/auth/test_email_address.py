@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auth.email_address import InvalidEmail, normalize_email
+from rowgate.auth.email_address import InvalidEmail, normalize_email
 
 
 @pytest.mark.parametrize(

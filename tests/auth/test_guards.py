@@ -8,11 +8,11 @@ from datetime import timedelta
 
 import pytest
 
-from auth.lockout import Lockout
-from auth.ratelimit import RateLimiter
-from auth.store import EphemeralStore, MemoryStore, RedisStore
-from config.errors import TooManyRequests
-from config.identity import LockoutPolicy, RateLimit
+from rowgate.auth.lockout import Lockout
+from rowgate.auth.ratelimit import RateLimiter
+from rowgate.auth.store import EphemeralStore, MemoryStore, RedisStore
+from rowgate.config.errors import TooManyRequests
+from rowgate.config.identity import LockoutPolicy, RateLimit
 from tests.conftest import REDIS_URL
 
 POLICY = LockoutPolicy(

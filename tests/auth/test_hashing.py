@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from auth.hashing import PasswordHasher
-from config.errors import ServiceUnavailable
-from config.identity import Argon2Settings
+from rowgate.auth.hashing import PasswordHasher
+from rowgate.config.errors import ServiceUnavailable
+from rowgate.config.identity import Argon2Settings
 
 FAST = Argon2Settings(memory_cost=64, time_cost=1, parallelism=1, threads=2)
 

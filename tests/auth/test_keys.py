@@ -11,10 +11,10 @@ from datetime import timedelta
 
 import pytest
 
-from auth.crypto import SecretBox
-from auth.db import Database
-from auth.keys import ALGORITHMS, PUBLIC_JWK_MEMBERS, KeyRing, generate_key, load_key, private_bytes
-from auth.keystore import (
+from rowgate.auth.crypto import SecretBox
+from rowgate.auth.db import Database
+from rowgate.auth.keys import ALGORITHMS, PUBLIC_JWK_MEMBERS, KeyRing, generate_key, load_key, private_bytes
+from rowgate.auth.keystore import (
     CHANNEL,
     SigningKeys,
     ensure_signing_key,
@@ -22,10 +22,10 @@ from auth.keystore import (
     rotate_signing_key,
     sealing_purpose,
 )
-from auth.store import EphemeralStore, MemoryStore, RedisStore
-from auth.tokens import TokenService
-from config.errors import ConfigError, InvalidToken
-from config.schema import DatabaseSettings, TokenSettings
+from rowgate.auth.store import EphemeralStore, MemoryStore, RedisStore
+from rowgate.auth.tokens import TokenService
+from rowgate.config.errors import ConfigError, InvalidToken
+from rowgate.config.schema import DatabaseSettings, TokenSettings
 from tests import keykit
 from tests.conftest import REDIS_URL
 

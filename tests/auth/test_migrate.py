@@ -9,14 +9,14 @@ import sys
 import asyncpg
 import pytest
 
-from auth.migrate import Migration, bundled_migrations, migrate
-from config.errors import ConfigError
+from rowgate.auth.migrate import Migration, bundled_migrations, migrate
+from rowgate.config.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 
 _MIGRATE_ONCE = """
 import asyncio, sys, asyncpg
-from auth.migrate import migrate
+from rowgate.auth.migrate import migrate
 async def main():
     conn = await asyncpg.connect(sys.argv[1])
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from auth.password_policy import PasswordPolicy, common_passwords
-from config.errors import ValidationFailed
-from config.identity import PasswordSettings
+from rowgate.auth.password_policy import PasswordPolicy, common_passwords
+from rowgate.config.errors import ValidationFailed
+from rowgate.config.identity import PasswordSettings
 
 DEFAULT = PasswordPolicy.from_settings(PasswordSettings())
 NIST = PasswordPolicy.from_settings(PasswordSettings(preset="nist"))

@@ -11,11 +11,11 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from auth.db import Database
-from auth.repo import sessions
-from auth.revocation import RevocationList, database_source
-from auth.store import MemoryStore, RedisStore
-from config.schema import DatabaseSettings
+from rowgate.auth.db import Database
+from rowgate.auth.repo import sessions
+from rowgate.auth.revocation import RevocationList, database_source
+from rowgate.auth.store import MemoryStore, RedisStore
+from rowgate.config.schema import DatabaseSettings
 from tests.servers import PrivateRedis
 
 pytestmark = pytest.mark.integration

@@ -5,11 +5,11 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from auth.discovery import JWKS_PATH, openid_configuration
-from auth.keys import ALGORITHMS, KeyRing
-from auth.tokens import TokenService
-from config.errors import InvalidToken, TokenExpired, TokenRevoked
-from config.schema import MountSettings, ServerSettings, Settings, TokenSettings
+from rowgate.auth.discovery import JWKS_PATH, openid_configuration
+from rowgate.auth.keys import ALGORITHMS, KeyRing
+from rowgate.auth.tokens import TokenService
+from rowgate.config.errors import InvalidToken, TokenExpired, TokenRevoked
+from rowgate.config.schema import MountSettings, ServerSettings, Settings, TokenSettings
 from tests import keykit
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from config import DEFAULT_CONFIG, load_settings
-from config.errors import ConfigError
-from config.identity import AuthSettings, MailSettings
+from rowgate.config import DEFAULT_CONFIG, load_settings
+from rowgate.config.errors import ConfigError
+from rowgate.config.identity import AuthSettings, MailSettings
 
 
 def problems(tmp_path: Path, text: str) -> list[str]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from config import DEFAULT_CONFIG, load_settings
-from config.errors import ConfigError
-from config.units import parse_duration, parse_size
+from rowgate.config import DEFAULT_CONFIG, load_settings
+from rowgate.config.errors import ConfigError
+from rowgate.config.units import parse_duration, parse_size
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from config import DEFAULT_CONFIG, load_settings
-from config.errors import ConfigError
+from rowgate.config import DEFAULT_CONFIG, load_settings
+from rowgate.config.errors import ConfigError
 
 ISSUER = {
     "issuer": "https://idp.example.com/",

@@ -12,8 +12,8 @@ import aiohttp
 import asyncpg
 import pytest
 
-from config import Settings
-from proxy.keys import SERVICES
+from rowgate.config import Settings
+from rowgate.proxy.keys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
 from tests.data import world
 

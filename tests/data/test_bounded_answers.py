@@ -19,15 +19,14 @@ import aiohttp
 import asyncpg
 import pytest
 
-from config import DEFAULT_CONFIG, Settings, load_settings
-from config.errors import ConfigError
+from rowgate.config import DEFAULT_CONFIG, Settings, load_settings
+from rowgate.config.errors import ConfigError
 from tests.conftest import REDIS_URL
 from tests.data import world
 from tests.data.conftest import Client, Start
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 64 * 1024
 
 
@@ -146,11 +145,11 @@ data: {{statement_timeout: 2m, reload: false}}
 logging: {{level: warning, access_log: false}}
 """
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     for name in ("ROWGATE_DATABASE_URL", "ROWGATE_REDIS_URL", "ROWGATE_CONFIG", "ROWGATE_MASTER_KEY"):
         env.pop(name, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "serve", "--config", str(config)],
+        [sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(config)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

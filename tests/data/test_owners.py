@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from config import Settings
+from rowgate.config import Settings
 from tests.data import world
 from tests.data.conftest import Client, Start
 

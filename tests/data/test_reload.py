@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from config import Settings
-from config.errors import ConfigError
-from proxy.data.access import Access, Caller
-from proxy.data.rest import DataApi
-from proxy.keys import SERVICES
-from rls.execute import RunAs
-from rls.subject import Subject
+from rowgate.config import Settings
+from rowgate.config.errors import ConfigError
+from rowgate.proxy.data.access import Access, Caller
+from rowgate.proxy.data.rest import DataApi
+from rowgate.proxy.keys import SERVICES
+from rowgate.rls.execute import RunAs
+from rowgate.rls.subject import Subject
 from tests.conftest import RunningServer
 from tests.data import world
 from tests.data.conftest import Client, Start

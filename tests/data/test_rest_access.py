@@ -226,9 +226,9 @@ async def test_posts_are_shared_across_tenants_and_owned_by_their_author(client:
 
 
 async def test_guest_subjects_with_a_tenant_read_only_what_guests_may(server: object) -> None:
-    from proxy.data.access import Access, Caller
-    from proxy.keys import SERVICES
-    from rls.subject import Subject
+    from rowgate.proxy.data.access import Access, Caller
+    from rowgate.proxy.keys import SERVICES
+    from rowgate.rls.subject import Subject
 
     api = server.app[SERVICES].data  # type: ignore[attr-defined]
     guest_a = Caller(Subject.guest(world.ORG_A), Access(frozenset({"*:read"})))

@@ -11,11 +11,19 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from config.errors import BadRequest, ValidationFailed
-from rls.catalog import column, table_info
-from rls.rest import build_count, build_delete, build_get, build_insert, build_read, build_update, quote
-from rls.restquery import Filter, Group, Order, parse_read
-from rls.values import column_type, from_json, from_text
+from rowgate.config.errors import BadRequest, ValidationFailed
+from rowgate.rls.catalog import column, table_info
+from rowgate.rls.rest import (
+    build_count,
+    build_delete,
+    build_get,
+    build_insert,
+    build_read,
+    build_update,
+    quote,
+)
+from rowgate.rls.restquery import Filter, Group, Order, parse_read
+from rowgate.rls.values import column_type, from_json, from_text
 
 TASKS = table_info(
     "public",

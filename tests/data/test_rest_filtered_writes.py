@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from config import Settings
+from rowgate.config import Settings
 from tests.data import world
 from tests.data.conftest import Client, Start
 

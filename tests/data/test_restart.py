@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from config import DEFAULT_CONFIG, Settings, load_settings
+from rowgate.config import DEFAULT_CONFIG, Settings, load_settings
 from tests.conftest import REDIS_URL, RunningServer
 from tests.data import world
 from tests.data.conftest import Client

@@ -26,18 +26,18 @@ import aiohttp
 import asyncpg
 import pytest
 
-from config import Settings
-from config.errors import Forbidden, WriteRefused
-from proxy.data.policy import DataPolicy, load_data_policy
-from proxy.data.reload import PolicyHolder
-from proxy.data.rest import DataApi
-from proxy.keys import SERVICES
-from rls.execute import RunAs
-from rls.export import DEFAULT_ROLE
-from rls.introspect import introspect
-from rls.policy import load_policies
-from rls.subject import Subject
-from rls.wall import Mend, inspect, install, plan_for
+from rowgate.config import Settings
+from rowgate.config.errors import Forbidden, WriteRefused
+from rowgate.proxy.data.policy import DataPolicy, load_data_policy
+from rowgate.proxy.data.reload import PolicyHolder
+from rowgate.proxy.data.rest import DataApi
+from rowgate.proxy.keys import SERVICES
+from rowgate.rls.execute import RunAs
+from rowgate.rls.export import DEFAULT_ROLE
+from rowgate.rls.introspect import introspect
+from rowgate.rls.policy import load_policies
+from rowgate.rls.subject import Subject
+from rowgate.rls.wall import Mend, inspect, install, plan_for
 from tests.conftest import ADMIN_URL, RunningServer, SettingsFactory, database_url
 from tests.data import world
 from tests.data.conftest import Client, Start
@@ -46,7 +46,6 @@ pytestmark = pytest.mark.integration
 
 USER_A = Subject(world.USER_A, world.ORG_A, frozenset({"user"}), "member")
 VERSION = load_policies(world.POLICIES).version[:8]
-ROOT = Path(__file__).resolve().parents[2]
 HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0$the-hash-nobody-may-read"
 
 
@@ -562,7 +561,7 @@ async def test_a_reload_in_production_keeps_the_wall_in_force_when_it_cannot_fol
 
 
 def _export_sql(url: str, role: str) -> str:
-    from rls.cli import main
+    from rowgate.rls.cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -586,10 +585,10 @@ def _export_sql(url: str, role: str) -> str:
 
 
 def _migrate(config: Path, database: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "ROWGATE_DATABASE_URL": database}
+    env = {**os.environ, "ROWGATE_DATABASE_URL": database}
     env.pop("ROWGATE_POLICIES", None)
     return subprocess.run(
-        [sys.executable, "-m", "proxy", "migrate", "--config", str(config)],
+        [sys.executable, "-m", "rowgate.proxy", "migrate", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from config import Settings
+from rowgate.config import Settings
 from tests.conftest import RunningServer
 from tests.data import world
 from tests.data.conftest import Client, Start

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import pytest
 
-from config import load_settings
-from config.data import DataSettings
-from config.errors import Forbidden, GatewayTimeout
-from proxy.data.runner import DataRunner
-from rls.execute import RunAs
-from rls.subject import Subject
+from rowgate.config import load_settings
+from rowgate.config.data import DataSettings
+from rowgate.config.errors import Forbidden, GatewayTimeout
+from rowgate.proxy.data.runner import DataRunner
+from rowgate.rls.execute import RunAs
+from rowgate.rls.subject import Subject
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from config import Settings
-from proxy.keys import SERVICES
+from rowgate.config import Settings
+from rowgate.proxy.keys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
 from tests.data import world
 from tests.data.conftest import Client
@@ -325,7 +325,7 @@ async def test_owner_routes_refuse_malformed_ids(owner_client: tuple[Client, Rec
 
 
 def test_owner_rules_are_checked_in_config(make_settings: SettingsFactory) -> None:
-    from config.errors import ConfigError
+    from rowgate.config.errors import ConfigError
 
     with pytest.raises(ConfigError) as raised:
         make_settings(**{"routes.rules": [{"path": "/x/{id}", "level": "owner"}]})

@@ -15,8 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from config import DEFAULT_CONFIG, Settings, load_settings
-from proxy.demo import build_demo_app
+from rowgate.config import DEFAULT_CONFIG, Settings, load_settings
+from rowgate.proxy.demo import build_demo_app
 from tests.proxy.authkit import FAST, ROUTES, Answer, Api, Start, StartApp
 from tests.servers import PrivatePostgres, PrivateRedis
 

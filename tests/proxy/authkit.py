@@ -13,9 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from aiohttp import web
 
-from auth.mail.backends import links_in
-from config import Settings
-from proxy.keys import SERVICES
+from rowgate.auth.mail.backends import links_in
+from rowgate.config import Settings
+from rowgate.proxy.keys import SERVICES
 from tests.conftest import RunningServer
 
 Start = Callable[[Settings], Awaitable[RunningServer]]

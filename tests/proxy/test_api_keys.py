@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from config import Settings
-from proxy.demo import build_demo_app
-from proxy.keys import SERVICES
+from rowgate.config import Settings
+from rowgate.proxy.demo import build_demo_app
+from rowgate.proxy.keys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
 from tests.proxy.authkit import FAST, PASSWORD, Api
 from tests.tenancykit import Member, Tenancy, hear, heard
@@ -149,7 +149,7 @@ async def test_malformed_keys_are_401(t: Tenancy, header: str, code: str) -> Non
 async def test_an_unknown_well_formed_key_is_401_and_a_new_key_then_works_at_once_everywhere(
     t: Tenancy, settings: Settings, start_rowgate: Start
 ) -> None:
-    from auth.apikeys.format import generate
+    from rowgate.auth.apikeys.format import generate
 
     second = await start_rowgate(settings)
     unknown = generate("secret").text

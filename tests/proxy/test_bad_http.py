@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pytest
 
-from config import Settings
+from rowgate.config import Settings
 from tests.conftest import RunningServer, SettingsFactory
 
 pytestmark = pytest.mark.integration

@@ -10,9 +10,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from config import Settings
-from proxy.demo import build_demo_app
-from proxy.keys import SERVICES
+from rowgate.config import Settings
+from rowgate.proxy.demo import build_demo_app
+from rowgate.proxy.keys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from config.errors import RowgateError
-from proxy.bodies import Body, parse_body
-from proxy.problem import problem_response
+from rowgate.config.errors import RowgateError
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.problem import problem_response
 
 
 class Signup(Body):

@@ -21,12 +21,12 @@ def rowgate(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "proxy", *args],
+        [sys.executable, "-m", "rowgate.proxy", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=cwd or ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -112,11 +112,11 @@ def wait_for(url: str, seconds: float) -> bytes:
 def test_the_quick_start_runs_with_an_embedded_database(tmp_path: Path) -> None:
     """The README's first command's program, on a machine with no database or Redis configured."""
     port, app_port = free_port(), free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = dict(os.environ)
     for name in ("ROWGATE_DATABASE_URL", "ROWGATE_REDIS_URL", "ROWGATE_CONFIG", "ROWGATE_MASTER_KEY"):
         env.pop(name, None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "demo", "--port", str(port), "--app-port", str(app_port)],
+        [sys.executable, "-m", "rowgate.proxy", "demo", "--port", str(port), "--app-port", str(app_port)],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

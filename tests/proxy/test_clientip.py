@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from multidict import CIMultiDict
 
-from proxy.clientip import TrustedProxies
+from rowgate.proxy.clientip import TrustedProxies
 
 
 @pytest.mark.parametrize(

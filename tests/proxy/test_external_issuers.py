@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from config import Settings
-from proxy.demo import build_demo_app
+from rowgate.config import Settings
+from rowgate.proxy.demo import build_demo_app
 from tests.conftest import RunningServer, SettingsFactory
 from tests.tenancykit import Tenancy
 

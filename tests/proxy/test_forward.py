@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from config import Settings
-from proxy.demo import build_demo_app
+from rowgate.config import Settings
+from rowgate.proxy.demo import build_demo_app
 from tests.conftest import RunningServer, SettingsFactory
 
 pytestmark = pytest.mark.integration
@@ -287,8 +287,8 @@ async def test_head_keeps_the_upstream_content_length(
 async def test_shutdown_lets_requests_in_flight_finish(
     make_settings: SettingsFactory, start_app: StartApp, http: aiohttp.ClientSession
 ) -> None:
-    from proxy.app import build_app
-    from proxy.server import start
+    from rowgate.proxy.app import build_app
+    from rowgate.proxy.server import start
 
     arrived = asyncio.Event()
 

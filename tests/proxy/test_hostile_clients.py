@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from proxy.demo import build_demo_app
+from rowgate.proxy.demo import build_demo_app
 from tests.conftest import RunningServer, SettingsFactory
 from tests.proxy.authkit import Start, StartApp
 

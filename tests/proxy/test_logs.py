@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pytest
 
-from config import Settings
-from proxy.keys import SERVICES
-from proxy.logs import JsonFormatter
+from rowgate.config import Settings
+from rowgate.proxy.keys import SERVICES
+from rowgate.proxy.logs import JsonFormatter
 from tests.conftest import RunningServer, SettingsFactory
 
 pytestmark = pytest.mark.integration
@@ -51,7 +51,7 @@ async def test_one_access_line_per_request_without_secrets(
 
 
 def test_the_json_formatter_includes_the_request_id_and_extras() -> None:
-    from proxy.logs import request_id_var
+    from rowgate.proxy.logs import request_id_var
 
     reset = request_id_var.set("abc")
     try:

@@ -9,8 +9,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from config import Settings
-from proxy.demo import build_demo_app
+from rowgate.config import Settings
+from rowgate.proxy.demo import build_demo_app
 from tests.conftest import RunningServer, SettingsFactory
 from tests.tenancykit import Tenancy
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from config.errors import BadRequest
-from proxy.paths import canonical_path, upstream_path
+from rowgate.config.errors import BadRequest
+from rowgate.proxy.paths import canonical_path, upstream_path
 
 HOSTILE = [
     "/public/../admin",

@@ -12,11 +12,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from auth.principal import Principal
-from config import Settings
-from config.limits import RateLimitSettings
-from proxy.demo import build_demo_app
-from proxy.ratelimit import budget_of
+from rowgate.auth.principal import Principal
+from rowgate.config import Settings
+from rowgate.config.limits import RateLimitSettings
+from rowgate.proxy.demo import build_demo_app
+from rowgate.proxy.ratelimit import budget_of
 from tests.conftest import RunningServer, SettingsFactory
 from tests.proxy.authkit import Start, StartApp
 from tests.proxy.test_redis_outage import PrivateRedis

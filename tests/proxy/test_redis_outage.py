@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 import pytest
 
-from config import Settings
-from proxy.demo import build_demo_app
+from rowgate.config import Settings
+from rowgate.proxy.demo import build_demo_app
 from tests.conftest import SettingsFactory
 from tests.proxy.authkit import FAST, ROUTES, Api, Start, StartApp
 from tests.servers import PrivateRedis

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.schema import RouteRule, RouteSettings
-from proxy.routes import RouteTable, compile_pattern
+from rowgate.config.schema import RouteRule, RouteSettings
+from rowgate.proxy.routes import RouteTable, compile_pattern
 
 
 @pytest.mark.parametrize(

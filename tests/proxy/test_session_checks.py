@@ -8,7 +8,7 @@ import aiohttp
 import asyncpg
 import pytest
 
-from proxy.demo import build_demo_app
+from rowgate.proxy.demo import build_demo_app
 from tests.conftest import SettingsFactory
 from tests.proxy.authkit import FAST, ROUTES, Api, Start, StartApp
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from proxy.upstream_http import InvalidHeader, UpstreamConnectionError, UpstreamPool, released
+from rowgate.proxy.upstream_http import InvalidHeader, UpstreamConnectionError, UpstreamPool, released
 
 Conversation = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 import pytest_asyncio
 
-from rls.policy import PolicySet
-from rls.rewrite import Rewriter
+from rowgate.rls.policy import PolicySet
+from rowgate.rls.rewrite import Rewriter
 from tests.conftest import ADMIN_URL, database_url
 from tests.rls import world
 

@@ -12,9 +12,9 @@ from typing import Any
 
 import asyncpg
 
-from rls.execute import set_subject
-from rls.raising import MARKER
-from rls.subject import Subject
+from rowgate.rls.execute import set_subject
+from rowgate.rls.raising import MARKER
+from rowgate.rls.subject import Subject
 from tests.rls import world
 
 Outcome = tuple[Any, ...]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from hypothesis import strategies as st
 
-from rls.subject import Subject
+from rowgate.rls.subject import Subject
 from tests.rls import corpus, world
 
 TOKENS = (

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from config.errors import QueryRefused, RowgateError, WriteRefused
-from rls.execute import run
-from rls.rewrite import Rewriter
-from rls.subject import Subject
+from rowgate.config.errors import QueryRefused, RowgateError, WriteRefused
+from rowgate.rls.execute import run
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.subject import Subject
 from tests.rls import world
 from tests.rls.conftest import World
 

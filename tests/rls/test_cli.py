@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from rls.cli import main
+from rowgate.rls.cli import main
 from tests.rls import world
 from tests.rls.conftest import World
 

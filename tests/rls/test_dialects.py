@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 from sqlglot import exp
 
-from rls.names import dialect_of
-from rls.policy import PolicySet, parse_policies
-from rls.rewrite import Rewriter
+from rowgate.rls.names import dialect_of
+from rowgate.rls.policy import PolicySet, parse_policies
+from rowgate.rls.rewrite import Rewriter
 from tests.rls import world
 
 USER_A = world.SUBJECTS["user_a"]

@@ -34,15 +34,15 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from config.errors import QueryRefused, WriteRefused
-from rls.execute import RunAs, begin_sql
-from rls.execute import execute as run_rewritten
-from rls.export import export_postgres
-from rls.policy import PolicySet
-from rls.raising import MARKER
-from rls.rewrite import Rewriter
-from rls.subject import Subject
-from rls.template import Rewritten
+from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls.execute import RunAs, begin_sql
+from rowgate.rls.execute import execute as run_rewritten
+from rowgate.rls.export import export_postgres
+from rowgate.rls.policy import PolicySet
+from rowgate.rls.raising import MARKER
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.subject import Subject
+from rowgate.rls.template import Rewritten
 from tests.rls import corpus, world
 from tests.rls.conftest import World
 from tests.rls.outcomes import OWNER_FORGED_AS_IT_RUNS, VERSION, Outcome, execute, failure, table_state

@@ -9,12 +9,12 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from config.errors import BadRequest, WriteRefused
-from rls.execute import execute, run, set_subject
-from rls.introspect import introspect
-from rls.policy import parse_policies
-from rls.rewrite import Rewriter
-from rls.subject import Subject
+from rowgate.config.errors import BadRequest, WriteRefused
+from rowgate.rls.execute import execute, run, set_subject
+from rowgate.rls.introspect import introspect
+from rowgate.rls.policy import parse_policies
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.subject import Subject
 from tests.rls import world
 from tests.rls.conftest import World
 

@@ -26,12 +26,12 @@ import duckdb
 import pymysql
 import pytest
 
-from config.errors import ConfigError
-from config.schema import UPSTREAM_SQL_DIALECTS
-from rls.fences import FENCES
-from rls.policy import parse_policies
-from rls.rewrite import Rewriter
-from rls.subject import Subject
+from rowgate.config.errors import ConfigError
+from rowgate.config.schema import UPSTREAM_SQL_DIALECTS
+from rowgate.rls.fences import FENCES
+from rowgate.rls.policy import parse_policies
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.subject import Subject
 
 pytestmark = pytest.mark.integration
 

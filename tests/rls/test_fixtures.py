@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from config.errors import QueryRefused, WriteRefused
-from rls.rewrite import Rewriter
+from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls.rewrite import Rewriter
 from tests.rls import world
 
 FIXTURES = Path(__file__).with_name("fixtures")

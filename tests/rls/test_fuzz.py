@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from config.errors import QueryRefused, WriteRefused
-from rls.names import dialect_of
-from rls.rewrite import Rewriter
-from rls.subject import Subject
+from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls.names import dialect_of
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.subject import Subject
 from tests.rls import world
 from tests.rls.strategies import any_sql, mutated_sql, subjects
 
@@ -119,8 +119,8 @@ def test_deep_nesting_is_refused_without_crashing(sql: str, code: str) -> None:
     # In a child process, so that a crash of the interpreter fails this test, not the run.
     program = (
         "import sys\n"
-        "from rls.rewrite import Rewriter\n"
-        "from config.errors import QueryRefused\n"
+        "from rowgate.rls.rewrite import Rewriter\n"
+        "from rowgate.config.errors import QueryRefused\n"
         "from tests.rls import world\n"
         "rewriter = Rewriter(world.world_policies(), schema=world.world_schema())\n"
         "try:\n"

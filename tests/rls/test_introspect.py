@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rls.introspect import introspect
-from rls.rewrite import Rewriter
+from rowgate.rls.introspect import introspect
+from rowgate.rls.rewrite import Rewriter
 from tests.rls import world
 from tests.rls.conftest import World
 

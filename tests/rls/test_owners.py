@@ -9,12 +9,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from config.errors import WriteRefused
-from rls.execute import set_subject
-from rls.export import export_postgres
-from rls.policy import parse_policies
-from rls.rewrite import Rewriter
-from rls.subject import Subject
+from rowgate.config.errors import WriteRefused
+from rowgate.rls.execute import set_subject
+from rowgate.rls.export import export_postgres
+from rowgate.rls.policy import parse_policies
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.subject import Subject
 from tests.rls import world
 from tests.rls.conftest import World
 

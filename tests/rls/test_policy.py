@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from config.errors import ConfigError
-from rls.policy import load_policies, parse_policies
-from rls.rewrite import Rewriter
-from rls.subject import Subject
+from rowgate.config.errors import ConfigError
+from rowgate.rls.policy import load_policies, parse_policies
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.subject import Subject
 
 BASE: dict[str, Any] = {"defaults": {"tenant_column": "org_id", "owner_column": "created_by"}}
 

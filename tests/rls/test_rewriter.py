@@ -8,19 +8,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-import rls.rewrite
-from config.errors import QueryRefused, WriteRefused
-from rls.context import Context
-from rls.fences import FENCES
-from rls.names import dialect_of
-from rls.policy import PolicySet
-from rls.rewrite import Rewriter
-from rls.rules import RULES
-from rls.rules.filter_reads import filter_reads
-from rls.rules.guard_new_rows import guard_new_rows
-from rls.schema import Schema
-from rls.subject import Subject
-from rls.template import LRU
+import rowgate.rls.rewrite
+from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls.context import Context
+from rowgate.rls.fences import FENCES
+from rowgate.rls.names import dialect_of
+from rowgate.rls.policy import PolicySet
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.rules import RULES
+from rowgate.rls.rules.filter_reads import filter_reads
+from rowgate.rls.rules.guard_new_rows import guard_new_rows
+from rowgate.rls.schema import Schema
+from rowgate.rls.subject import Subject
+from rowgate.rls.template import LRU
 from tests.rls import world
 
 USER_A, USER_B = world.SUBJECTS["user_a"], world.SUBJECTS["user_b"]
@@ -149,7 +149,7 @@ def test_the_verifier_refuses_a_read_a_rule_missed(
         return filter_reads(expression, ctx)
 
     rules = tuple(forget_one if rule is filter_reads else rule for rule in RULES)
-    monkeypatch.setattr(rls.rewrite, "RULES", rules)
+    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", rules)
     rewriter = Rewriter(policies, schema=world.world_schema())
 
     with pytest.raises(QueryRefused) as caught:
@@ -182,7 +182,7 @@ def test_the_verifier_refuses_an_insert_whose_new_row_check_is_missing_or_condit
         return result
 
     rules = tuple(broken if rule is guard_new_rows else rule for rule in RULES)
-    monkeypatch.setattr(rls.rewrite, "RULES", rules)
+    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", rules)
     rewriter = Rewriter(policies, schema=world.world_schema())
 
     with pytest.raises(QueryRefused) as caught:
@@ -197,7 +197,7 @@ def test_an_unexpected_failure_inside_a_rule_is_a_refusal(
     def broken(expression: exp.Expr, ctx: Context) -> exp.Expr:
         raise KeyError("bug")
 
-    monkeypatch.setattr(rls.rewrite, "RULES", (broken,))
+    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", (broken,))
     rewriter = Rewriter(policies, schema=world.world_schema())
 
     with pytest.raises(QueryRefused) as caught:

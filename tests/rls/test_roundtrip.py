@@ -11,17 +11,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-import rls.rewrite
-from config.errors import QueryRefused
-from rls.context import Context
-from rls.execute import run
-from rls.names import dialect_of
-from rls.policy import PolicySet, parse_policies
-from rls.rewrite import Rewriter
-from rls.roundtrip import first_difference
-from rls.rules import RULES
-from rls.subject import Subject
-from rls.template import split_sentinels
+import rowgate.rls.rewrite
+from rowgate.config.errors import QueryRefused
+from rowgate.rls.context import Context
+from rowgate.rls.execute import run
+from rowgate.rls.names import dialect_of
+from rowgate.rls.policy import PolicySet, parse_policies
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.roundtrip import first_difference
+from rowgate.rls.rules import RULES
+from rowgate.rls.subject import Subject
+from rowgate.rls.template import split_sentinels
 from tests.rls import world
 from tests.rls.conftest import World
 
@@ -98,10 +98,13 @@ def test_a_tree_the_printer_writes_ambiguously_is_refused_and_logged(
         expression.select(exp.Mul(this=sum_, expression=exp.Literal.number(3)), copy=False)
         return expression
 
-    monkeypatch.setattr(rls.rewrite, "RULES", (*RULES, unparenthesised))
+    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", (*RULES, unparenthesised))
     rewriter = Rewriter(policies, schema=world.world_schema())
 
-    with caplog.at_level(logging.ERROR, logger="rls.roundtrip"), pytest.raises(QueryRefused) as caught:
+    with (
+        caplog.at_level(logging.ERROR, logger="rowgate.rls.roundtrip"),
+        pytest.raises(QueryRefused) as caught,
+    ):
         rewriter.rewrite("SELECT id FROM tasks", USER_A)
 
     assert caught.value.code == "unverified"

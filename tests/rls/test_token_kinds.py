@@ -35,11 +35,11 @@ import sqlglot
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from config.errors import QueryRefused, WriteRefused
-from rls.export import export_postgres
-from rls.policy import PolicySet
-from rls.rewrite import Rewriter
-from rls.subject import Subject
+from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls.export import export_postgres
+from rowgate.rls.policy import PolicySet
+from rowgate.rls.rewrite import Rewriter
+from rowgate.rls.subject import Subject
 from tests.conftest import ADMIN_URL, database_url
 from tests.rls import test_fuzz, world
 from tests.rls.conftest import World, _close_world, _open_world

@@ -9,15 +9,15 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from rls.bounded import bounded
-from rls.export import create_role, export_postgres, plan_wall, policy_name
-from rls.functions import POSTGRES, FunctionPolicy, never_allowed
-from rls.grants import grant
-from rls.names import dialect_of, fold, is_catalog, parse_name
-from rls.newrow import NULL, OLD, UNKNOWN, Check, bound, evaluate, literal_value
-from rls.policy import parse_policies
-from rls.pushdown import leakproof_column
-from rls.subject import Subject
+from rowgate.rls.bounded import bounded
+from rowgate.rls.export import create_role, export_postgres, plan_wall, policy_name
+from rowgate.rls.functions import POSTGRES, FunctionPolicy, never_allowed
+from rowgate.rls.grants import grant
+from rowgate.rls.names import dialect_of, fold, is_catalog, parse_name
+from rowgate.rls.newrow import NULL, OLD, UNKNOWN, Check, bound, evaluate, literal_value
+from rowgate.rls.policy import parse_policies
+from rowgate.rls.pushdown import leakproof_column
+from rowgate.rls.subject import Subject
 from tests.rls import world
 
 PG = dialect_of("postgres")

@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from rls.policy import PolicySet, load_policies
-from rls.schema import Schema
-from rls.subject import Subject
+from rowgate.rls.policy import PolicySet, load_policies
+from rowgate.rls.schema import Schema
+from rowgate.rls.subject import Subject
 
 DATA = Path(__file__).with_name("data")
 POLICIES_FILE = DATA / "policies.yaml"

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from config import Settings
+from rowgate.config import Settings
 from tests.conftest import RunningServer, SettingsFactory
 from tests.tenancykit import Member, Tenancy
 

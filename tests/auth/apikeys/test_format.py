@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth.apikeys.format import KEY_LENGTH, digest, generate, parse
+from rowgate.auth.apikeys.format import KEY_LENGTH, digest, generate, parse
 
 
 @pytest.mark.parametrize(("kind", "prefix"), [("secret", "rg_sk_"), ("publishable", "rg_pk_")])

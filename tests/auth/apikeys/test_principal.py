@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from auth.apikeys.principal import KeyRecord, key_principal
-from auth.rbac.permissions import canonical
+from rowgate.auth.apikeys.principal import KeyRecord, key_principal
+from rowgate.auth.rbac.permissions import canonical
 
 ADMIN = canonical(["*"])
 MEMBER = canonical(["tasks:create", "tasks:read", "tasks:update", "projects:read"])

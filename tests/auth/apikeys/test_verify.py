@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from auth.apikeys.format import NewKey, generate
-from auth.apikeys.usage import UsageCounter
-from auth.apikeys.verify import ApiKeyVerifier
-from auth.rbac.catalog import RoleCatalog
-from auth.store import MemoryStore
-from config.errors import InvalidCredentials
-from config.tenancy import ApiKeySettings, RbacSettings
+from rowgate.auth.apikeys.format import NewKey, generate
+from rowgate.auth.apikeys.usage import UsageCounter
+from rowgate.auth.apikeys.verify import ApiKeyVerifier
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.store import MemoryStore
+from rowgate.config.errors import InvalidCredentials
+from rowgate.config.tenancy import ApiKeySettings, RbacSettings
 
 ORG = "4a1c2d7e-6a3b-4f8e-8b1a-2f9d7c5e3b10"
 USER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"

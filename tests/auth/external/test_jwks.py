@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from auth.external.jwks import parse_jwks
-from auth.external.verify import unverified_issuer
+from rowgate.auth.external.jwks import parse_jwks
+from rowgate.auth.external.verify import unverified_issuer
 
 
 def rsa_jwk(kid: str, bits: int = 2048, **extra: Any) -> dict[str, Any]:

@@ -13,14 +13,14 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import pytest
 
-from auth.audit import ClientContext
-from auth.db import Database
-from auth.flows.identity import Identity
-from auth.flows.runtime import IdentityRuntime, open_identity
-from auth.mail.backends import links_in
-from auth.revocation import RevocationList, database_source, horizon
-from auth.store import RedisStore
-from config.schema import Settings
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.db import Database
+from rowgate.auth.flows.identity import Identity
+from rowgate.auth.flows.runtime import IdentityRuntime, open_identity
+from rowgate.auth.mail.backends import links_in
+from rowgate.auth.revocation import RevocationList, database_source, horizon
+from rowgate.auth.store import RedisStore
+from rowgate.config.schema import Settings
 
 SettingsFactory = Callable[..., Settings]
 FAST_ARGON2 = {"auth.argon2.memory_cost": 64, "auth.argon2.time_cost": 1}

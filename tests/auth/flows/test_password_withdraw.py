@@ -7,13 +7,13 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from auth.flows.issuing import TokenSet
-from auth.flows.password import change_password, confirm_reset, request_reset
-from auth.flows.refresh import refresh
-from auth.flows.signin import signin
-from auth.flows.signup import SignupForm, signup
-from auth.flows.withdraw import withdraw
-from config.errors import (
+from rowgate.auth.flows.issuing import TokenSet
+from rowgate.auth.flows.password import change_password, confirm_reset, request_reset
+from rowgate.auth.flows.refresh import refresh
+from rowgate.auth.flows.signin import signin
+from rowgate.auth.flows.signup import SignupForm, signup
+from rowgate.auth.flows.withdraw import withdraw
+from rowgate.config.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -207,7 +207,7 @@ async def test_the_audit_trail_never_holds_passwords_or_tokens(harness_factory: 
     async with harness_factory(**{"auth.require_email_verification": True}) as h:
         await signup(h.ident, SignupForm("a@example.com", GOOD_PASSWORD), CLIENT)
         verify_token = await h.last_token("a@example.com", "Confirm")
-        from auth.flows.verification import verify_email
+        from rowgate.auth.flows.verification import verify_email
 
         await verify_email(h.ident, verify_token, CLIENT)
         tokens = await signin(h.ident, "a@example.com", GOOD_PASSWORD, CLIENT)

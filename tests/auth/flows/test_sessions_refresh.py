@@ -8,13 +8,13 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from auth.audit import ClientContext
-from auth.flows import sessions as session_flows
-from auth.flows.issuing import TokenSet
-from auth.flows.refresh import refresh
-from auth.flows.signin import signin
-from auth.flows.signup import SignupForm, signup
-from config.errors import InvalidToken, NotFound
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.flows import sessions as session_flows
+from rowgate.auth.flows.issuing import TokenSet
+from rowgate.auth.flows.refresh import refresh
+from rowgate.auth.flows.signin import signin
+from rowgate.auth.flows.signup import SignupForm, signup
+from rowgate.config.errors import InvalidToken, NotFound
 from tests.auth.flows.conftest import CLIENT, GOOD_PASSWORD, Harness, claims
 
 pytestmark = pytest.mark.integration
@@ -167,7 +167,7 @@ async def test_me_describes_user_org_role_and_session(harness: Harness) -> None:
 async def test_the_janitor_deletes_only_what_is_past_retention(harness: Harness) -> None:
     from datetime import timedelta
 
-    from auth.flows.janitor import purge
+    from rowgate.auth.flows.janitor import purge
 
     old = await new_user(harness, "old@example.com")
     live = await new_user(harness, "live@example.com")

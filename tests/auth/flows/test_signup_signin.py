@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from auth.flows.password import confirm_reset
-from auth.flows.signin import signin
-from auth.flows.signup import SignupForm, signup
-from auth.flows.verification import resend_verification, verify_email
-from config.errors import (
+from rowgate.auth.flows.password import confirm_reset
+from rowgate.auth.flows.signin import signin
+from rowgate.auth.flows.signup import SignupForm, signup
+from rowgate.auth.flows.verification import resend_verification, verify_email
+from rowgate.config.errors import (
     BadRequest,
     Conflict,
     Forbidden,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from auth.mail.backends import FileBackend, links_in
-from auth.mail.compose import build_message, describe_lifetime, render
+from rowgate.auth.mail.backends import FileBackend, links_in
+from rowgate.auth.mail.compose import build_message, describe_lifetime, render
 
 TEMPLATES = ["verify_email", "reset_password", "account_exists", "password_changed"]
 VALUES = {

@@ -12,14 +12,14 @@ import aiohttp
 import pytest
 from aiosmtplib import SMTPException
 
-from auth.db import Database
-from auth.mail.backends import SmtpBackend, is_permanent, smtp_password
-from auth.mail.compose import build_message, render
-from auth.mail.outbox import Mailer
-from auth.mail.sender import MailSender
-from config.errors import ConfigError
-from config.identity import MailSettings, SmtpSettings
-from proxy.keys import SERVICES
+from rowgate.auth.db import Database
+from rowgate.auth.mail.backends import SmtpBackend, is_permanent, smtp_password
+from rowgate.auth.mail.compose import build_message, render
+from rowgate.auth.mail.outbox import Mailer
+from rowgate.auth.mail.sender import MailSender
+from rowgate.config.errors import ConfigError
+from rowgate.config.identity import MailSettings, SmtpSettings
+from rowgate.proxy.keys import SERVICES
 from tests.auth.mail.smtpkit import Sink, free_port, password_check, self_signed, smtp_server
 from tests.conftest import SettingsFactory
 from tests.proxy.authkit import FAST, PASSWORD, Api, Start
@@ -108,7 +108,7 @@ def test_the_smtp_password_comes_from_the_environment_or_a_file(tmp_path: Path) 
 
 @pytest.fixture
 async def database(migrated_database: str) -> AsyncIterator[Database]:
-    from config.schema import DatabaseSettings
+    from rowgate.config.schema import DatabaseSettings
 
     db = await Database.connect(migrated_database, DatabaseSettings())
     yield db

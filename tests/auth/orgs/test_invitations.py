@@ -13,18 +13,18 @@ from typing import Any
 import asyncpg
 import pytest
 
-from auth.actor import Actor
-from auth.audit import ClientContext
-from auth.db import Database
-from auth.email_address import normalize_email
-from auth.orgs.invitations import Invitations
-from auth.orgs.seams import SignedIn
-from auth.rbac.catalog import RoleCatalog
-from auth.rbac.permissions import canonical
-from auth.store import MemoryStore
-from config.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from config.schema import DatabaseSettings
-from config.tenancy import InvitationSettings, RbacSettings
+from rowgate.auth.actor import Actor
+from rowgate.auth.audit import ClientContext
+from rowgate.auth.db import Database
+from rowgate.auth.email_address import normalize_email
+from rowgate.auth.orgs.invitations import Invitations
+from rowgate.auth.orgs.seams import SignedIn
+from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.rbac.permissions import canonical
+from rowgate.auth.store import MemoryStore
+from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from rowgate.config.schema import DatabaseSettings
+from rowgate.config.tenancy import InvitationSettings, RbacSettings
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from auth.rbac.permissions import (
+from rowgate.auth.rbac.permissions import (
     canonical,
     concrete,
     covers,
