@@ -26,7 +26,7 @@ from rowgate.auth.orgs.sessions import IdentitySessions
 from rowgate.auth.orgs.switch import Orgs
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.custom_roles import CustomRoles
-from rowgate.auth.revocation import RevocationList
+from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.store import EphemeralStore
 from rowgate.config.schema import Settings
 

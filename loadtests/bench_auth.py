@@ -20,12 +20,12 @@ from aiohttp.test_utils import make_mocked_request
 from rowgate.auth.apikeys.format import generate
 from rowgate.auth.apikeys.usage import UsageCounter
 from rowgate.auth.apikeys.verify import ApiKeyVerifier
-from rowgate.auth.keys import KeyRing, generate_key
 from rowgate.auth.principal import Principal
 from rowgate.auth.rbac.catalog import RoleCatalog
-from rowgate.auth.revocation import RevocationList
+from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.store import MemoryStore
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.tokens.keys import KeyRing, generate_key
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.schema import ServerSettings, Settings
 from rowgate.config.tenancy import ApiKeySettings, RbacSettings
 from rowgate.proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator

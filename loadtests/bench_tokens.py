@@ -15,10 +15,10 @@ from typing import Any
 import jwt
 import pytest
 
-from rowgate.auth.keys import ALGORITHMS, KeyRing, generate_key
-from rowgate.auth.revocation import RevocationList
+from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.store import MemoryStore
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.tokens.keys import ALGORITHMS, KeyRing, generate_key
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.schema import ServerSettings, Settings, TokenSettings
 
 

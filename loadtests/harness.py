@@ -142,8 +142,8 @@ async def issue_token(config: Path, environ: dict[str, str], *, sub: str, org_id
     """An access token signed with the running rowgate's key (read from its database)."""
     from rowgate.auth.crypto import SecretBox, load_master_key
     from rowgate.auth.db import Database
-    from rowgate.auth.keystore import load_keyring
-    from rowgate.auth.tokens import TokenService
+    from rowgate.auth.tokens.keystore import load_keyring
+    from rowgate.auth.tokens.service import TokenService
     from rowgate.config import load_settings
 
     settings = load_settings(config, environ=environ)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from rowgate.config.schema import Settings
 from rowgate.proxy import metrics
+from rowgate.proxy.appkeys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator, ExternalAuthenticator
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.forward import Forwarder
@@ -27,7 +28,6 @@ from rowgate.proxy.handlers import (
     upstream,
     wellknown,
 )
-from rowgate.proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.middlewares import problems, request_context
 from rowgate.proxy.pipeline import Authenticator, Pipeline, authentication
 from rowgate.proxy.ratelimit import add_rate_limits

@@ -22,8 +22,8 @@ from rowgate.auth.external.verify import ExternalIssuers
 from rowgate.auth.principal import Principal
 from rowgate.auth.rbac.catalog import RoleCatalog, rls_groups
 from rowgate.auth.rbac.permissions import NONE
-from rowgate.auth.revocation import RevocationList
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.sessions.revocation import RevocationList
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.errors import InvalidCredentials, InvalidToken
 from rowgate.proxy.pipeline import API_KEY_HEADER
 

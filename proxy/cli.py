@@ -171,8 +171,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     async def rotate() -> str:
         from rowgate.auth.crypto import SecretBox, load_master_key
         from rowgate.auth.db import Database
-        from rowgate.auth.keystore import SigningKeys
         from rowgate.auth.store import open_store
+        from rowgate.auth.tokens.keystore import SigningKeys
         from rowgate.proxy.services import database_url
 
         box = SecretBox(load_master_key(settings))

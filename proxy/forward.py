@@ -22,9 +22,9 @@ from yarl import URL
 from rowgate.auth.principal import Principal
 from rowgate.config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from rowgate.config.schema import UpstreamSettings
+from rowgate.proxy.appkeys import REQUEST_ID
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.connections import client_gone
-from rowgate.proxy.keys import REQUEST_ID
 from rowgate.proxy.paths import upstream_path
 from rowgate.proxy.pipeline import mutate
 from rowgate.proxy.upstream_http import (

@@ -12,8 +12,8 @@ from collections import Counter
 
 from aiohttp import web
 
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.connections import CONNECTIONS
-from rowgate.proxy.keys import SERVICES
 from rowgate.proxy.ratelimit import CALLER_LIMITS
 
 #: Upper bounds (seconds) of the latency histogram buckets.

@@ -20,8 +20,8 @@ from rowgate.config.errors import (
     PayloadTooLarge,
     RowgateError,
 )
+from rowgate.proxy.appkeys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.connections import CLIENT_CLOSED_REQUEST, client_disconnected, client_gone
-from rowgate.proxy.keys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.logs import request_id_var
 from rowgate.proxy.metrics import METRICS
 from rowgate.proxy.problem import problem_response

@@ -42,7 +42,7 @@ from rowgate.auth.store import Throttle
 from rowgate.config.errors import ServiceUnavailable, TooManyRequests
 from rowgate.config.limits import RateLimitSettings
 from rowgate.config.schema import Settings
-from rowgate.proxy.keys import CLIENT_IP, PRINCIPAL, SERVICES
+from rowgate.proxy.appkeys import CLIENT_IP, PRINCIPAL, SERVICES
 
 log = logging.getLogger("rowgate.ratelimit")
 

@@ -19,8 +19,8 @@ from aiohttp.web_request import BaseRequest
 
 from rowgate.config.errors import BadRequest, HeadersTooLarge, RowgateError
 from rowgate.config.schema import Settings
+from rowgate.proxy.appkeys import TRUSTED_PROXIES
 from rowgate.proxy.connections import CONNECTIONS, ConnectionGuard, GuardedRequestHandler, client_gone
-from rowgate.proxy.keys import TRUSTED_PROXIES
 from rowgate.proxy.problem import problem_response
 
 log = logging.getLogger("rowgate.server")

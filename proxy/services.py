@@ -16,13 +16,13 @@ from rowgate.auth.db import Database
 from rowgate.auth.embedded import start_embedded
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.flows.runtime import open_identity
-from rowgate.auth.keystore import SigningKeys
 from rowgate.auth.mail.sender import MailSender
 from rowgate.auth.migrate import migrate
-from rowgate.auth.revocation import RevocationList, database_source, horizon
+from rowgate.auth.sessions.revocation import RevocationList, database_source, horizon
 from rowgate.auth.store import EphemeralStore, open_store
 from rowgate.auth.tenancy import Tenancy, open_tenancy
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.tokens.keystore import SigningKeys
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.schema import Settings
 from rowgate.proxy.data.rest import DataApi
 from rowgate.proxy.data.service import open_data_api

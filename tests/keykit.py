@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rowgate.auth.keys import ALGORITHMS, KeyRing, SigningKey, generate_key
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.tokens.keys import ALGORITHMS, KeyRing, SigningKey, generate_key
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.schema import ServerSettings, Settings, TokenSettings
 
 NOW = 1_800_000_000

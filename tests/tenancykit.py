@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from rowgate.proxy.keys import SERVICES
+from rowgate.proxy.appkeys import SERVICES
 from tests.conftest import RunningServer
 
 

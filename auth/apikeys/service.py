@@ -28,7 +28,7 @@ from rowgate.auth.ids import canonical_uuid
 from rowgate.auth.orgs.repo import lock_org
 from rowgate.auth.rbac.custom_roles import check_grantable_by
 from rowgate.auth.rbac.permissions import canonical
-from rowgate.auth.repo.sessions import require_live
+from rowgate.auth.sessions.repo import require_live
 from rowgate.config.errors import Conflict, NotFound, ValidationFailed
 from rowgate.config.limits import CallerLimit
 from rowgate.config.tenancy import ApiKeySettings

@@ -32,8 +32,8 @@ import aiohttp
 import jwt
 
 from rowgate.auth.external.jwks import JwksCache
-from rowgate.auth.jws import check_size
-from rowgate.auth.verify_cache import VerifiedCache
+from rowgate.auth.tokens.jws import check_size
+from rowgate.auth.tokens.verify_cache import VerifiedCache
 from rowgate.config.errors import InvalidToken, TokenExpired
 from rowgate.config.tenancy import ExternalIssuer
 

@@ -7,15 +7,15 @@ from urllib.parse import quote
 
 from rowgate.auth.db import Database
 from rowgate.auth.email_address import InvalidEmail, normalize_email
-from rowgate.auth.hashing import PasswordHasher
-from rowgate.auth.lockout import Lockout
+from rowgate.auth.guards.lockout import Lockout
+from rowgate.auth.guards.ratelimit import RateLimiter
 from rowgate.auth.mail.outbox import Mailer
-from rowgate.auth.opaque import MAX_TOKEN_LENGTH
-from rowgate.auth.password_policy import PasswordPolicy
-from rowgate.auth.ratelimit import RateLimiter
-from rowgate.auth.revocation import RevocationList
+from rowgate.auth.passwords.hashing import PasswordHasher
+from rowgate.auth.passwords.policy import PasswordPolicy
+from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.store import EphemeralStore
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.tokens.opaque import MAX_TOKEN_LENGTH
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.errors import ValidationFailed
 from rowgate.config.identity import AuthSettings
 from rowgate.config.schema import Settings

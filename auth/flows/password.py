@@ -16,10 +16,11 @@ from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, email_or_422, plausible_token
 from rowgate.auth.flows.signin import check_password
 from rowgate.auth.mail.compose import describe_lifetime
-from rowgate.auth.opaque import digest, key_digest, new_token
-from rowgate.auth.repo import one_time_tokens, sessions, users
+from rowgate.auth.repo import one_time_tokens, users
 from rowgate.auth.repo.one_time_tokens import RESET_PASSWORD
 from rowgate.auth.repo.users import User
+from rowgate.auth.sessions import repo as sessions
+from rowgate.auth.tokens.opaque import digest, key_digest, new_token
 from rowgate.config.errors import BadRequest, Forbidden, Unauthorized
 
 INVALID_LINK = "This password reset link is invalid, used or expired; ask for a new one."

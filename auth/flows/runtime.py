@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from rowgate.auth.db import Database
 from rowgate.auth.flows.identity import Guards, Identity
 from rowgate.auth.flows.janitor import Janitor
-from rowgate.auth.hashing import PasswordHasher
 from rowgate.auth.mail.backends import FileBackend, MailBackend, SmtpBackend, smtp_password
 from rowgate.auth.mail.outbox import Mailer, Sealer
 from rowgate.auth.mail.sender import MailSender
-from rowgate.auth.password_policy import PasswordPolicy, common_passwords
-from rowgate.auth.revocation import RevocationList
+from rowgate.auth.passwords.hashing import PasswordHasher
+from rowgate.auth.passwords.policy import PasswordPolicy, common_passwords
+from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.store import EphemeralStore
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.schema import Settings
 
 log = logging.getLogger("rowgate.identity")

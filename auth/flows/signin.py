@@ -13,12 +13,12 @@ from __future__ import annotations
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, email_or_422
-from rowgate.auth.flows.issuing import TokenSet
-from rowgate.auth.flows.sessions import open_session, session_tokens
-from rowgate.auth.lockout import Locked
-from rowgate.auth.opaque import key_digest
+from rowgate.auth.guards.lockout import Locked
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
+from rowgate.auth.sessions.issuing import TokenSet
+from rowgate.auth.sessions.service import open_session, session_tokens
+from rowgate.auth.tokens.opaque import key_digest
 from rowgate.config.errors import Forbidden, InvalidCredentials
 
 WRONG = "The email address or the password is wrong."

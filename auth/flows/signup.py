@@ -21,13 +21,13 @@ import asyncpg
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, email_or_422
-from rowgate.auth.flows.issuing import TokenSet
 from rowgate.auth.flows.password import queue_reset
-from rowgate.auth.flows.sessions import open_session, session_tokens
 from rowgate.auth.flows.verification import queue_verification
-from rowgate.auth.opaque import key_digest
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
+from rowgate.auth.sessions.issuing import TokenSet
+from rowgate.auth.sessions.service import open_session, session_tokens
+from rowgate.auth.tokens.opaque import key_digest
 from rowgate.config.errors import Conflict
 
 

@@ -13,10 +13,10 @@ from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, email_or_422, plausible_token
 from rowgate.auth.mail.compose import describe_lifetime
-from rowgate.auth.opaque import digest, key_digest, new_token
 from rowgate.auth.repo import one_time_tokens, users
 from rowgate.auth.repo.one_time_tokens import VERIFY_EMAIL
 from rowgate.auth.repo.users import User
+from rowgate.auth.tokens.opaque import digest, key_digest, new_token
 from rowgate.config.errors import BadRequest
 
 INVALID_LINK = "This verification link is invalid, used or expired; ask for a new one."

@@ -15,8 +15,9 @@ from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.flows.password import confirm_identity
 from rowgate.auth.mail import outbox
-from rowgate.auth.opaque import key_digest
-from rowgate.auth.repo import sessions, users
+from rowgate.auth.repo import users
+from rowgate.auth.sessions import repo as sessions
+from rowgate.auth.tokens.opaque import key_digest
 from rowgate.config.errors import Conflict
 
 

@@ -19,7 +19,7 @@ from rowgate.auth.flows.identity import Identity
 from rowgate.auth.orgs.invitations import Accepted, Invitations
 from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.repo import users
-from rowgate.auth.revocation import RevocationList
+from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.config.errors import Conflict
 
 PASSWORD_AMR = ("pwd",)

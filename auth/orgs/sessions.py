@@ -14,11 +14,12 @@ from typing import Any
 import asyncpg
 
 from rowgate.auth.audit import ClientContext
-from rowgate.auth.device import device_label
 from rowgate.auth.flows.identity import Identity
-from rowgate.auth.flows.issuing import Grant, issue
-from rowgate.auth.opaque import digest, new_token
-from rowgate.auth.repo import sessions, users
+from rowgate.auth.repo import users
+from rowgate.auth.sessions import repo as sessions
+from rowgate.auth.sessions.device import device_label
+from rowgate.auth.sessions.issuing import Grant, issue
+from rowgate.auth.tokens.opaque import digest, new_token
 from rowgate.config.errors import Unauthorized
 
 

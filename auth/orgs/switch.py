@@ -18,8 +18,8 @@ from rowgate.auth.db import Database
 from rowgate.auth.ids import canonical_uuid
 from rowgate.auth.orgs.seams import SessionOpener, SignedIn
 from rowgate.auth.rbac.catalog import RoleCatalog
-from rowgate.auth.repo.sessions import require_live
-from rowgate.auth.revocation import RevocationList
+from rowgate.auth.sessions.repo import require_live
+from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.config.errors import Conflict, NotFound
 
 _MEMBERSHIPS = """

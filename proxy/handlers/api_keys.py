@@ -9,10 +9,10 @@ from aiohttp import web
 
 from rowgate.auth.apikeys.service import CreatedKey, Keep
 from rowgate.config.limits import CallerLimit
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers.context import current_actor
 from rowgate.proxy.handlers.fields import Duration, Name, Permissions, RateLimit, Timestamp
-from rowgate.proxy.keys import SERVICES
 
 NO_STORE = {"Cache-Control": "no-store"}
 

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from rowgate.auth.flows import password, withdraw
 from rowgate.config.errors import RowgateError, ValidationFailed
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body, validated
 from rowgate.proxy.handlers import auth_pages
 from rowgate.proxy.handlers.auth_http import (
@@ -20,7 +21,6 @@ from rowgate.proxy.handlers.auth_http import (
     private_json,
     read_form,
 )
-from rowgate.proxy.keys import SERVICES
 
 RESET_ACCEPTED = {
     "status": "accepted",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rowgate.auth.flows import refresh as refresh_flow
-from rowgate.auth.flows import sessions
+from rowgate.auth.sessions import refresh as refresh_flow
+from rowgate.auth.sessions import service as sessions
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers.auth_http import TokenText, caller, client, identity, no_content, private_json
 

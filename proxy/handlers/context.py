@@ -14,7 +14,7 @@ from rowgate.auth.audit import ClientContext
 from rowgate.auth.ids import canonical_uuid
 from rowgate.auth.orgs.seams import SignedIn
 from rowgate.config.errors import Forbidden
-from rowgate.proxy.keys import CLIENT_IP, SERVICES
+from rowgate.proxy.appkeys import CLIENT_IP, SERVICES
 from rowgate.proxy.pipeline import require_member, require_user
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rowgate.config.errors import ServiceUnavailable
-from rowgate.proxy.keys import SERVICES
+from rowgate.proxy.appkeys import SERVICES
 
 
 async def healthz(request: web.Request) -> web.Response:

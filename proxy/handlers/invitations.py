@@ -22,12 +22,12 @@ from pydantic import StringConstraints
 
 from rowgate.auth.orgs.invitations import Accepted
 from rowgate.config.errors import RowgateError, ValidationFailed
+from rowgate.proxy.appkeys import SERVICES, SETTINGS
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import auth_pages
 from rowgate.proxy.handlers.auth_http import DisplayName, Password, client, is_form, private_json, read_form
 from rowgate.proxy.handlers.context import current_actor, signed_in
 from rowgate.proxy.handlers.fields import RoleName
-from rowgate.proxy.keys import SERVICES, SETTINGS
 
 
 class Invite(Body):

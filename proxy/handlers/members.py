@@ -6,10 +6,10 @@ from aiohttp import web
 
 from rowgate.auth.orgs.members import member_json
 from rowgate.config.errors import BadRequest
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers.context import current_actor
 from rowgate.proxy.handlers.fields import RoleName
-from rowgate.proxy.keys import SERVICES
 
 
 class ChangeRole(Body):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers.context import signed_in
 from rowgate.proxy.handlers.fields import Id, Name
-from rowgate.proxy.keys import SERVICES
 
 NO_STORE = {"Cache-Control": "no-store"}
 

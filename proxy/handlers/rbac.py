@@ -6,10 +6,10 @@ from aiohttp import web
 
 from rowgate.auth.orgs.members import member_json
 from rowgate.auth.rbac.permissions import concrete
+from rowgate.proxy.appkeys import SERVICES, SETTINGS
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers.context import current_actor
 from rowgate.proxy.handlers.fields import Description, Id, Permissions, RoleName
-from rowgate.proxy.keys import SERVICES, SETTINGS
 from rowgate.rls.policy import ACTIONS
 
 

@@ -14,10 +14,10 @@ from aiohttp import web
 
 from rowgate.config.errors import MethodNotAllowed, NotFound
 from rowgate.config.schema import Settings
+from rowgate.proxy.appkeys import FORWARDER, PIPELINE, SERVICES, SETTINGS
 from rowgate.proxy.data.access import data_caller
 from rowgate.proxy.data.owner import require_owner
 from rowgate.proxy.data.upstream_sql import rewrite_request
-from rowgate.proxy.keys import FORWARDER, PIPELINE, SERVICES, SETTINGS
 from rowgate.proxy.paths import canonical_path
 from rowgate.proxy.pipeline import authorize
 

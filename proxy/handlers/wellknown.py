@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rowgate.auth.discovery import (
+from rowgate.auth.tokens.discovery import (
     DISCOVERY_CACHE_CONTROL,
     JWKS_CACHE_CONTROL,
     JWKS_PATH,
     openid_configuration,
 )
-from rowgate.proxy.keys import SERVICES, SETTINGS
+from rowgate.proxy.appkeys import SERVICES, SETTINGS
 
 
 async def jwks(request: web.Request) -> web.Response:

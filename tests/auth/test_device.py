@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rowgate.auth.device import device_label
+from rowgate.auth.sessions.device import device_label
 
 
 @pytest.mark.parametrize(

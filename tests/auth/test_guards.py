@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from rowgate.auth.lockout import Lockout
-from rowgate.auth.ratelimit import RateLimiter
+from rowgate.auth.guards.lockout import Lockout
+from rowgate.auth.guards.ratelimit import RateLimiter
 from rowgate.auth.store import EphemeralStore, MemoryStore, RedisStore
 from rowgate.config.errors import TooManyRequests
 from rowgate.config.identity import LockoutPolicy, RateLimit

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rowgate.auth.hashing import PasswordHasher
+from rowgate.auth.passwords.hashing import PasswordHasher
 from rowgate.config.errors import ServiceUnavailable
 from rowgate.config.identity import Argon2Settings
 

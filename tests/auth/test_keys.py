@@ -13,8 +13,16 @@ import pytest
 
 from rowgate.auth.crypto import SecretBox
 from rowgate.auth.db import Database
-from rowgate.auth.keys import ALGORITHMS, PUBLIC_JWK_MEMBERS, KeyRing, generate_key, load_key, private_bytes
-from rowgate.auth.keystore import (
+from rowgate.auth.store import EphemeralStore, MemoryStore, RedisStore
+from rowgate.auth.tokens.keys import (
+    ALGORITHMS,
+    PUBLIC_JWK_MEMBERS,
+    KeyRing,
+    generate_key,
+    load_key,
+    private_bytes,
+)
+from rowgate.auth.tokens.keystore import (
     CHANNEL,
     SigningKeys,
     ensure_signing_key,
@@ -22,8 +30,7 @@ from rowgate.auth.keystore import (
     rotate_signing_key,
     sealing_purpose,
 )
-from rowgate.auth.store import EphemeralStore, MemoryStore, RedisStore
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.errors import ConfigError, InvalidToken
 from rowgate.config.schema import DatabaseSettings, TokenSettings
 from tests import keykit

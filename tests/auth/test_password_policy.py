@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rowgate.auth.password_policy import PasswordPolicy, common_passwords
+from rowgate.auth.passwords.policy import PasswordPolicy, common_passwords
 from rowgate.config.errors import ValidationFailed
 from rowgate.config.identity import PasswordSettings
 

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from rowgate.auth.db import Database
-from rowgate.auth.repo import sessions
-from rowgate.auth.revocation import RevocationList, database_source
+from rowgate.auth.sessions import repo as sessions
+from rowgate.auth.sessions.revocation import RevocationList, database_source
 from rowgate.auth.store import MemoryStore, RedisStore
 from rowgate.config.schema import DatabaseSettings
 from tests.servers import PrivateRedis

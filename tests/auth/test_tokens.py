@@ -5,9 +5,9 @@ from __future__ import annotations
 import jwt
 import pytest
 
-from rowgate.auth.discovery import JWKS_PATH, openid_configuration
-from rowgate.auth.keys import ALGORITHMS, KeyRing
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.tokens.discovery import JWKS_PATH, openid_configuration
+from rowgate.auth.tokens.keys import ALGORITHMS, KeyRing
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.errors import InvalidToken, TokenExpired, TokenRevoked
 from rowgate.config.schema import MountSettings, ServerSettings, Settings, TokenSettings
 from tests import keykit

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from rowgate.config import Settings
-from rowgate.proxy.keys import SERVICES
+from rowgate.proxy.appkeys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
 from tests.data import world
 

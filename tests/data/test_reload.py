@@ -17,9 +17,9 @@ import pytest
 
 from rowgate.config import Settings
 from rowgate.config.errors import ConfigError
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.data.access import Access, Caller
 from rowgate.proxy.data.rest import DataApi
-from rowgate.proxy.keys import SERVICES
 from rowgate.rls.execute import RunAs
 from rowgate.rls.subject import Subject
 from tests.conftest import RunningServer

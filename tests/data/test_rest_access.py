@@ -226,8 +226,8 @@ async def test_posts_are_shared_across_tenants_and_owned_by_their_author(client:
 
 
 async def test_guest_subjects_with_a_tenant_read_only_what_guests_may(server: object) -> None:
+    from rowgate.proxy.appkeys import SERVICES
     from rowgate.proxy.data.access import Access, Caller
-    from rowgate.proxy.keys import SERVICES
     from rowgate.rls.subject import Subject
 
     api = server.app[SERVICES].data  # type: ignore[attr-defined]

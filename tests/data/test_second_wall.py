@@ -28,10 +28,10 @@ import pytest
 
 from rowgate.config import Settings
 from rowgate.config.errors import Forbidden, WriteRefused
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.data.policy import DataPolicy, load_data_policy
 from rowgate.proxy.data.reload import PolicyHolder
 from rowgate.proxy.data.rest import DataApi
-from rowgate.proxy.keys import SERVICES
 from rowgate.rls.execute import RunAs
 from rowgate.rls.export import DEFAULT_ROLE
 from rowgate.rls.introspect import introspect

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from rowgate.config import Settings
-from rowgate.proxy.keys import SERVICES
+from rowgate.proxy.appkeys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
 from tests.data import world
 from tests.data.conftest import Client

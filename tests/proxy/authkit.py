@@ -15,7 +15,7 @@ from aiohttp import web
 
 from rowgate.auth.mail.backends import links_in
 from rowgate.config import Settings
-from rowgate.proxy.keys import SERVICES
+from rowgate.proxy.appkeys import SERVICES
 from tests.conftest import RunningServer
 
 Start = Callable[[Settings], Awaitable[RunningServer]]

@@ -12,8 +12,8 @@ import pytest
 from aiohttp import web
 
 from rowgate.config import Settings
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.demo import build_demo_app
-from rowgate.proxy.keys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
 from tests.proxy.authkit import FAST, PASSWORD, Api
 from tests.tenancykit import Member, Tenancy, hear, heard

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.demo import build_demo_app
-from rowgate.proxy.keys import SERVICES
 from tests.conftest import SettingsFactory
 from tests.proxy.authkit import (
     FAST,

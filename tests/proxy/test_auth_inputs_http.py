@@ -8,8 +8,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.demo import build_demo_app
-from rowgate.proxy.keys import SERVICES
 from tests.conftest import SettingsFactory
 from tests.proxy.authkit import FAST, PASSWORD, ROUTES, Answer, Api, Start, StartApp
 

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from rowgate.config import Settings
-from rowgate.proxy.keys import SERVICES
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.logs import JsonFormatter
 from tests.conftest import RunningServer, SettingsFactory
 

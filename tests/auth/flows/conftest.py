@@ -18,7 +18,7 @@ from rowgate.auth.db import Database
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.flows.runtime import IdentityRuntime, open_identity
 from rowgate.auth.mail.backends import links_in
-from rowgate.auth.revocation import RevocationList, database_source, horizon
+from rowgate.auth.sessions.revocation import RevocationList, database_source, horizon
 from rowgate.auth.store import RedisStore
 from rowgate.config.schema import Settings
 

@@ -7,12 +7,12 @@ from contextlib import AbstractAsyncContextManager
 
 import pytest
 
-from rowgate.auth.flows.issuing import TokenSet
 from rowgate.auth.flows.password import change_password, confirm_reset, request_reset
-from rowgate.auth.flows.refresh import refresh
 from rowgate.auth.flows.signin import signin
 from rowgate.auth.flows.signup import SignupForm, signup
 from rowgate.auth.flows.withdraw import withdraw
+from rowgate.auth.sessions.issuing import TokenSet
+from rowgate.auth.sessions.refresh import refresh
 from rowgate.config.errors import (
     BadRequest,
     Conflict,

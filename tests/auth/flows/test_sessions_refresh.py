@@ -9,11 +9,11 @@ from contextlib import AbstractAsyncContextManager
 import pytest
 
 from rowgate.auth.audit import ClientContext
-from rowgate.auth.flows import sessions as session_flows
-from rowgate.auth.flows.issuing import TokenSet
-from rowgate.auth.flows.refresh import refresh
 from rowgate.auth.flows.signin import signin
 from rowgate.auth.flows.signup import SignupForm, signup
+from rowgate.auth.sessions import service as session_flows
+from rowgate.auth.sessions.issuing import TokenSet
+from rowgate.auth.sessions.refresh import refresh
 from rowgate.config.errors import InvalidToken, NotFound
 from tests.auth.flows.conftest import CLIENT, GOOD_PASSWORD, Harness, claims
 

@@ -19,7 +19,7 @@ from rowgate.auth.mail.outbox import Mailer
 from rowgate.auth.mail.sender import MailSender
 from rowgate.config.errors import ConfigError
 from rowgate.config.identity import MailSettings, SmtpSettings
-from rowgate.proxy.keys import SERVICES
+from rowgate.proxy.appkeys import SERVICES
 from tests.auth.mail.smtpkit import Sink, free_port, password_check, self_signed, smtp_server
 from tests.conftest import SettingsFactory
 from tests.proxy.authkit import FAST, PASSWORD, Api, Start

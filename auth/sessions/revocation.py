@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from rowgate.auth.db import Database
-from rowgate.auth.repo import sessions
+from rowgate.auth.sessions import repo as sessions
 from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tasks import cancel_and_wait
 from rowgate.config.errors import ServiceUnavailable

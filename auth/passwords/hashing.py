@@ -27,7 +27,7 @@ from typing import TypeVar
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from rowgate.auth.password_policy import normalize_password
+from rowgate.auth.passwords.policy import normalize_password
 from rowgate.config.errors import ServiceUnavailable
 from rowgate.config.identity import Argon2Settings, Priority
 

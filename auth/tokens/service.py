@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rowgate.auth import jws
-from rowgate.auth.claims import (
+from rowgate.auth.tokens import jws
+from rowgate.auth.tokens.claims import (
     ACCESS_TYP,
     ACCESS_TYPES,
     ID_TYP,
@@ -32,8 +32,8 @@ from rowgate.auth.claims import (
     id_payload,
     validate_access,
 )
-from rowgate.auth.keys import KeyRing
-from rowgate.auth.verify_cache import VerifiedCache
+from rowgate.auth.tokens.keys import KeyRing
+from rowgate.auth.tokens.verify_cache import VerifiedCache
 from rowgate.config.errors import TokenRevoked
 from rowgate.config.schema import Settings
 

@@ -16,13 +16,14 @@ import asyncpg
 
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
-from rowgate.auth.device import device_label
 from rowgate.auth.flows.identity import Identity
-from rowgate.auth.flows.issuing import PASSWORD_AMR, Grant, TokenSet, issue
-from rowgate.auth.opaque import digest, new_token
-from rowgate.auth.repo import sessions, users
-from rowgate.auth.repo.sessions import Session
+from rowgate.auth.repo import users
 from rowgate.auth.repo.users import Membership, User
+from rowgate.auth.sessions import repo as sessions
+from rowgate.auth.sessions.device import device_label
+from rowgate.auth.sessions.issuing import PASSWORD_AMR, Grant, TokenSet, issue
+from rowgate.auth.sessions.repo import Session
+from rowgate.auth.tokens.opaque import digest, new_token
 from rowgate.config.errors import NotFound, Unauthorized
 
 

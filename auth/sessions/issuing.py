@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rowgate.auth.tokens import TokenService
+from rowgate.auth.tokens.service import TokenService
 
 #: The authentication method of a password sign-in (RFC 8176).
 PASSWORD_AMR = ("pwd",)

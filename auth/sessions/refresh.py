@@ -11,9 +11,9 @@ import asyncpg
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, plausible_token
-from rowgate.auth.flows.issuing import Grant, TokenSet, issue
-from rowgate.auth.opaque import digest, new_token
-from rowgate.auth.refresh import SUCCEED, Presented, Verdict, find, judge
+from rowgate.auth.sessions.issuing import Grant, TokenSet, issue
+from rowgate.auth.sessions.rotation import SUCCEED, Presented, Verdict, find, judge
+from rowgate.auth.tokens.opaque import digest, new_token
 from rowgate.config.errors import InvalidToken
 
 _REFUSALS = {

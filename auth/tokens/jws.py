@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final
 
-from rowgate.auth.keys import KeyRing, SigningKey
+from rowgate.auth.tokens.keys import KeyRing, SigningKey
 from rowgate.config.errors import InvalidToken
 
 MAX_TOKEN_LENGTH: Final = 8192
