@@ -17,7 +17,3 @@ def canonical_uuid(value: object) -> str | None:
     if not isinstance(value, str) or not _UUID.fullmatch(value):
         return None
     return str(uuid.UUID(value))
-
-
-def is_uuid(value: object) -> bool:
-    return canonical_uuid(value) is not None

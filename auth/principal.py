@@ -32,10 +32,6 @@ class Principal:
     rate_limit: tuple[int, int] | None = None
 
     @property
-    def is_guest(self) -> bool:
-        return self.method == "guest"
-
-    @property
     def is_authenticated(self) -> bool:
         """True for a signed-in user, an external token's subject or a secret API key.
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Protocol
 
 import asyncpg
@@ -146,11 +146,3 @@ async def forget_recipient(conn: asyncpg.Connection, recipient: str) -> int:
     """Delete every outbox row for ``recipient`` (account deletion); how many."""
     status = await conn.execute("DELETE FROM rowgate.mail_outbox WHERE recipient = $1", recipient)
     return int(status.split()[-1])
-
-
-async def next_due(conn: asyncpg.Connection) -> datetime | None:
-    """When the next pending message is due (for tests and the sender's sleep)."""
-    value = await conn.fetchval(
-        "SELECT min(next_attempt_at) FROM rowgate.mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL"
-    )
-    return value if isinstance(value, datetime) else None

@@ -102,11 +102,3 @@ async def invalidate(conn: asyncpg.Connection, user_id: str, purpose: str) -> No
         user_id,
         purpose,
     )
-
-
-async def purge_expired(conn: asyncpg.Connection, older_than: timedelta) -> int:
-    """Delete tokens that expired more than ``older_than`` ago; how many."""
-    status = await conn.execute(
-        "DELETE FROM rowgate.one_time_tokens WHERE expires_at < now() - $1::interval", older_than
-    )
-    return int(status.split()[-1])
