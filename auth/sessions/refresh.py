@@ -1,10 +1,23 @@
-"""Refreshing a session: rotate its refresh token, hand out new access and ID tokens.
+"""Refresh token rotation with reuse detection (OAuth 2.0 Security BCP, section 4.14.2).
 
-The decision is ``auth.refresh.judge``; this module applies it.  The transaction commits before
-any error is raised, so that a detected reuse really revokes the session.
+Every refresh token is used once: a refresh marks it used and hands out its successor.  A used
+token presented again means that two parties hold the same token, one of them probably a thief,
+so the whole session (the rotation family) is revoked and both must sign in again.  One
+exception keeps honest clients working: a token used less than ``refresh_reuse_interval`` ago
+(a client retrying a request whose answer it lost, or two tabs refreshing at once) gets a new
+successor instead of a revocation.
+
+``judge`` is the decision, pure and tested on its own; ``refresh`` applies it in one transaction
+of four round trips (the token row is locked, so concurrent refreshes of one token are decided
+one after the other), which commits before any error is raised, so that a detected reuse really
+revokes the session.  The answer is a new token set (access, refresh and ID tokens).
 """
 
 from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -12,9 +25,92 @@ from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, plausible_token
 from rowgate.auth.sessions.issuing import Grant, TokenSet, issue
-from rowgate.auth.sessions.rotation import SUCCEED, Presented, Verdict, find, judge
 from rowgate.auth.tokens.opaque import digest, new_token
 from rowgate.config.errors import InvalidToken
+
+
+class Verdict(enum.Enum):
+    ROTATE = "rotate"
+    RETRY = "retry"
+    REUSED = "reused"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Presented:
+    """A stored refresh token with its session, user and membership, as found by its digest."""
+
+    token_id: int
+    session_id: str
+    expires_at: datetime
+    used_at: datetime | None
+    session_revoked_at: datetime | None
+    session_expires_at: datetime
+    session_created_at: datetime
+    user_id: str
+    org_id: str | None
+    role: str | None
+    amr: tuple[str, ...]
+    email: str
+    email_verified: bool
+    name: str | None
+    now: datetime
+
+
+def judge(token: Presented, reuse_interval: timedelta) -> Verdict:
+    """What to do with a presented refresh token."""
+    if token.session_revoked_at is not None:
+        return Verdict.REVOKED
+    if token.used_at is not None:
+        return Verdict.RETRY if token.now - token.used_at <= reuse_interval else Verdict.REUSED
+    if token.expires_at <= token.now or token.session_expires_at <= token.now:
+        return Verdict.EXPIRED
+    return Verdict.ROTATE
+
+
+FIND = """
+SELECT rt.id, rt.session_id::text, rt.expires_at, rt.used_at,
+       s.revoked_at, s.expires_at, s.created_at,
+       s.user_id::text, CASE WHEN m.role IS NULL THEN NULL ELSE s.org_id::text END, m.role, s.amr,
+       u.email, u.email_verified_at IS NOT NULL, u.name, now()
+FROM rowgate.refresh_tokens rt
+JOIN rowgate.sessions s ON s.id = rt.session_id
+JOIN rowgate.users u ON u.id = s.user_id
+LEFT JOIN rowgate.memberships m ON m.org_id = s.org_id AND m.user_id = s.user_id
+WHERE rt.digest = $1
+FOR UPDATE OF rt
+"""
+
+# Store the successor, mark the presented token used (unless it already was: a retry), slide the
+# session's expiry and record the event, in one statement.
+SUCCEED = """
+WITH successor AS (
+    INSERT INTO rowgate.refresh_tokens (digest, session_id, expires_at)
+    VALUES ($2, $3, now() + $4::interval) RETURNING id
+), presented AS (
+    UPDATE rowgate.refresh_tokens SET used_at = now(), replaced_by = (SELECT id FROM successor)
+    WHERE id = $1 AND used_at IS NULL
+), session AS (
+    UPDATE rowgate.sessions SET last_seen_at = now(), expires_at = now() + $4::interval, ip = $8
+    WHERE id = $3
+), event AS (
+    INSERT INTO rowgate.audit_events (event, user_id, org_id, session_id, ip, user_agent, details)
+    VALUES ($5, $6, $7, $3, $8, $9, '{}'::jsonb)
+)
+SELECT id FROM successor
+"""
+
+
+async def find(conn: asyncpg.Connection, digest: bytes) -> Presented | None:
+    """The token with this digest, locked for this transaction; None when there is none."""
+    row = await conn.fetchrow(FIND, digest)
+    if row is None:
+        return None
+    values = list(row.values())
+    values[10] = tuple(values[10])
+    return Presented(*values)
+
 
 _REFUSALS = {
     None: ("The refresh token is not valid; sign in again.", "invalid_refresh_token"),

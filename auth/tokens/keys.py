@@ -7,7 +7,7 @@ published, so a public key can never be used as an HMAC secret.
 
 A ``KeyRing`` is an immutable snapshot: the active key that signs, and every key that still
 verifies (the active ones, and retired ones until their ``usable_until``).  A new snapshot replaces
-it when keys change (see ``auth.keystore``).
+it when keys change (see ``auth.tokens.keystore``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rowgate.auth.sessions.rotation import Presented, Verdict, judge
+from rowgate.auth.sessions.refresh import Presented, Verdict, judge
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 INTERVAL = timedelta(seconds=10)
