@@ -22,7 +22,6 @@ from rowgate.auth.flows.identity import Identity
 from rowgate.auth.orgs.invitations import Invitations
 from rowgate.auth.orgs.joining import Joining
 from rowgate.auth.orgs.members import Members
-from rowgate.auth.orgs.sessions import IdentitySessions
 from rowgate.auth.orgs.switch import Orgs
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.custom_roles import CustomRoles
@@ -71,7 +70,7 @@ async def open_tenancy(
         await verifier.start()
         issuers = ExternalIssuers(settings.issuers)
         stack.push_async_callback(issuers.close)
-        sessions = IdentitySessions(identity)
+        sessions = identity.sessions
         invitations = Invitations(
             db,
             catalog,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import quote
 
 from rowgate.auth.db import Database
@@ -12,6 +13,7 @@ from rowgate.auth.guards.ratelimit import RateLimiter
 from rowgate.auth.mail.outbox import Mailer
 from rowgate.auth.passwords.hashing import PasswordHasher
 from rowgate.auth.passwords.policy import PasswordPolicy
+from rowgate.auth.sessions.opener import SessionOpener
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tokens.opaque import MAX_TOKEN_LENGTH
@@ -57,6 +59,11 @@ class Identity:
     revocations: RevocationList
     mailer: Mailer
     guards: Guards
+
+    @cached_property
+    def sessions(self) -> SessionOpener:
+        """Opens sessions: sign-in and signup here, switch-org and invitations in ``auth.orgs``."""
+        return SessionOpener(self.tokens, self.settings.tokens.refresh_ttl)
 
     def verify_link(self, token: str) -> str:
         custom = self.settings.auth.verify_url

@@ -17,7 +17,6 @@ from rowgate.auth.guards.lockout import Locked
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
 from rowgate.auth.sessions.issuing import TokenSet
-from rowgate.auth.sessions.service import open_session, session_tokens
 from rowgate.auth.tokens.opaque import key_digest
 from rowgate.config.errors import Forbidden, InvalidCredentials
 
@@ -45,8 +44,7 @@ async def signin(ident: Identity, raw_email: str, password: str, client: ClientC
         )
     async with ident.db.transaction() as conn:
         membership = await users.primary_membership(conn, user.id)
-        session, refresh = await open_session(ident, conn, user, membership, client)
-    return session_tokens(ident, user, membership, session, refresh)
+        return await ident.sessions.open(conn, user, membership, client)
 
 
 async def check_password(ident: Identity, user: User | None, password: str) -> bool:

@@ -26,7 +26,6 @@ from rowgate.auth.flows.verification import queue_verification
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
 from rowgate.auth.sessions.issuing import TokenSet
-from rowgate.auth.sessions.service import open_session, session_tokens
 from rowgate.auth.tokens.opaque import key_digest
 from rowgate.config.errors import Conflict
 
@@ -62,9 +61,9 @@ async def signup(ident: Identity, form: SignupForm, client: ClientContext) -> Si
         membership = await users.create_org(conn, _org_name(form, email), user.id)
         await audit.record(conn, "signup", client, user_id=user.id, org_id=membership.org_id)
         await _first_verification(ident, conn, user)
-        session, refresh = await open_session(ident, conn, user, membership, client)
+        tokens = await ident.sessions.open(conn, user, membership, client)
     ident.mailer.wake()
-    return SignupResult(tokens=session_tokens(ident, user, membership, session, refresh))
+    return SignupResult(tokens=tokens)
 
 
 async def _signup_verified_later(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,9 +26,12 @@ from rowgate.auth.actor import Actor
 from rowgate.auth.db import Database
 from rowgate.auth.ids import canonical_uuid
 from rowgate.auth.orgs import repo
-from rowgate.auth.orgs.seams import Mailer, SessionOpener, SignedIn
+from rowgate.auth.orgs.seams import Mailer, SignedIn
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.custom_roles import grantable_role
+from rowgate.auth.repo.users import Membership
+from rowgate.auth.sessions.issuing import TokenSet
+from rowgate.auth.sessions.opener import SessionOpener
 from rowgate.auth.sessions.repo import require_live
 from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from rowgate.config.tenancy import InvitationSettings
@@ -74,7 +77,7 @@ class Accepted:
     org_id: str
     org_name: str
     role: str
-    tokens: Mapping[str, Any]
+    tokens: TokenSet
 
 
 def _digest(token: str) -> bytes:
@@ -205,9 +208,8 @@ class Invitations:
                 session_id=user.session_id,
                 details={"invitationId": invitation["id"], "role": role},
             )
-            tokens = await self._sessions.open(
-                conn, user_id=user.user_id, org_id=org_id, role=role, amr=user.amr, client=user.client
-            )
+            membership = Membership(org_id, invitation["name"], role)
+            tokens = await self._sessions.open_for(conn, user.user_id, membership, user.client, user.amr)
         return Accepted(org_id, invitation["name"], role, tokens)
 
     def _address(self, email: str) -> str:

@@ -19,10 +19,9 @@ from rowgate.auth.flows.identity import Identity
 from rowgate.auth.orgs.invitations import Accepted, Invitations
 from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.repo import users
+from rowgate.auth.sessions.issuing import PASSWORD_AMR
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.config.errors import Conflict
-
-PASSWORD_AMR = ("pwd",)
 
 
 class Joining:

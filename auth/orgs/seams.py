@@ -1,15 +1,15 @@
-"""What the organisation flows need from the identity flows: mail and sessions.
+"""What the organisation flows share: the mail they need from the identity flows, and who acts.
 
-``Mailer`` queues a templated mail inside the caller's transaction (the identity flows' outbox);
-``SessionOpener`` opens a session in an organisation and answers its token set (switch-org and
-an accepted invitation sign the user in to the organisation they chose).
+``Mailer`` queues a templated mail inside the caller's transaction (the identity flows' outbox).
+Switch-org and an accepted invitation sign the user in to the organisation they chose with the
+identity flows' ``auth.sessions.opener.SessionOpener``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import asyncpg
 
@@ -32,18 +32,3 @@ class SignedIn:
     session_id: str | None
     amr: tuple[str, ...]
     client: ClientContext
-
-
-class SessionOpener(Protocol):
-    async def open(
-        self,
-        conn: asyncpg.Connection,
-        *,
-        user_id: str,
-        org_id: str,
-        role: str,
-        amr: Sequence[str],
-        client: ClientContext,
-    ) -> Mapping[str, Any]:
-        """Open a session in ``org_id`` (inside the caller's transaction); its tokens as JSON."""
-        ...

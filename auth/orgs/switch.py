@@ -9,15 +9,17 @@ the user is not in exists), and a user who left an organisation cannot switch ba
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from rowgate.auth import audit
 from rowgate.auth.db import Database
 from rowgate.auth.ids import canonical_uuid
-from rowgate.auth.orgs.seams import SessionOpener, SignedIn
+from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.rbac.catalog import RoleCatalog
+from rowgate.auth.repo.users import Membership
+from rowgate.auth.sessions.issuing import TokenSet
+from rowgate.auth.sessions.opener import SessionOpener
 from rowgate.auth.sessions.repo import require_live
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.config.errors import Conflict, NotFound
@@ -86,7 +88,7 @@ class Orgs:
             )
         return OrgView(org_id, name, role)
 
-    async def switch(self, user: SignedIn, org_id: str) -> tuple[OrgView, Mapping[str, Any]]:
+    async def switch(self, user: SignedIn, org_id: str) -> tuple[OrgView, TokenSet]:
         """Tokens for a new session in ``org_id``; the session ``user`` came from ends."""
         target = canonical_uuid(org_id)
         if target is None:
@@ -109,9 +111,8 @@ class Orgs:
                     canonical_uuid(user.session_id),
                     user.user_id,
                 )
-            tokens = await self._sessions.open(
-                conn, user_id=user.user_id, org_id=org.id, role=org.role, amr=user.amr, client=user.client
-            )
+            membership = Membership(org.id, org.name, org.role)
+            tokens = await self._sessions.open_for(conn, user.user_id, membership, user.client, user.amr)
             await audit.record(
                 conn,
                 "org.switched",

@@ -1,4 +1,4 @@
-"""Sessions: opening one at sign-in, listing them, signing out, revoking.
+"""Sessions: listing them, signing out, revoking (``auth.sessions.opener`` opens them).
 
 A revoked session stops working everywhere at once: its row is marked revoked (so its refresh
 tokens are refused) and its id goes to the revocation list (so every instance refuses its access
@@ -12,69 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.repo import users
-from rowgate.auth.repo.users import Membership, User
 from rowgate.auth.sessions import repo as sessions
-from rowgate.auth.sessions.device import device_label
-from rowgate.auth.sessions.issuing import PASSWORD_AMR, Grant, TokenSet, issue
 from rowgate.auth.sessions.repo import Session
-from rowgate.auth.tokens.opaque import digest, new_token
 from rowgate.config.errors import NotFound, Unauthorized
-
-
-async def open_session(
-    ident: Identity,
-    conn: asyncpg.Connection,
-    user: User,
-    membership: Membership | None,
-    client: ClientContext,
-    amr: tuple[str, ...] = PASSWORD_AMR,
-) -> tuple[Session, str]:
-    """A new session with its first refresh token (returned in clear, stored as a digest)."""
-    lifetime = ident.settings.tokens.refresh_ttl
-    session = await sessions.create(
-        conn,
-        user_id=user.id,
-        org_id=membership.org_id if membership else None,
-        device=device_label(client.user_agent),
-        ip=client.ip,
-        amr=amr,
-        lifetime=lifetime,
-    )
-    refresh = new_token()
-    await sessions.issue_refresh(conn, session.id, digest(refresh), lifetime)
-    await audit.record(
-        conn,
-        "signin.succeeded",
-        client,
-        user_id=user.id,
-        org_id=session.org_id,
-        session_id=session.id,
-        details={"method": "password", "device": session.device},
-    )
-    return session, refresh
-
-
-def session_tokens(
-    ident: Identity, user: User, membership: Membership | None, session: Session, refresh: str
-) -> TokenSet:
-    grant = Grant(
-        user_id=user.id,
-        session_id=session.id,
-        email=user.email,
-        email_verified=user.email_verified,
-        name=user.name,
-        org_id=membership.org_id if membership else None,
-        role=membership.role if membership else None,
-        amr=session.amr,
-        authenticated_at=session.created_at,
-    )
-    return issue(ident.tokens, grant, refresh)
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ async def revoke(request: web.Request) -> web.Response:
 
 def _answer(accepted: Accepted) -> web.Response:
     org = {"id": accepted.org_id, "name": accepted.org_name, "role": accepted.role}
-    return private_json({**accepted.tokens, "org": org})
+    return private_json({**accepted.tokens.as_json(), "org": org})
 
 
 async def accept(request: web.Request) -> web.Response:

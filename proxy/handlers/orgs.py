@@ -37,7 +37,7 @@ async def switch(request: web.Request) -> web.Response:
     user = signed_in(request)
     body = await parse_body(request, SwitchOrg)
     org, tokens = await request.app[SERVICES].tenancy.orgs.switch(user, body.org_id)
-    return web.json_response({**tokens, "org": org.as_json()}, headers=NO_STORE)
+    return web.json_response({**tokens.as_json(), "org": org.as_json()}, headers=NO_STORE)
 
 
 def add_routes(app: web.Application, mount: str) -> None:

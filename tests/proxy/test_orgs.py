@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -65,6 +66,25 @@ async def test_switching_issues_tokens_for_the_other_organisation_and_ends_the_o
         user.user_id, user.email, other, "viewer", switched.session_id, refreshed.body["accessToken"]
     )
     assert (await t.call("GET", "/api/whoami", renewed)).body["identity"]["X-Rowgate-Org-Id"] == other
+
+
+async def test_switching_opens_the_new_session_as_a_sign_in_does(t: Tenancy) -> None:
+    """The same audit record as a password sign-in: the new session, its organisation, its device."""
+    user, other = await two_orgs(t)
+    firefox = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"}
+    answer = await t.call("POST", "/v1/auth/switch-org", user, json={"orgId": other}, headers=firefox)
+    assert answer.status == 200, answer.body
+    (event,) = await t.db.fetch(
+        "SELECT user_id::text, org_id::text, user_agent, details::text FROM rowgate.audit_events "
+        "WHERE event = 'signin.succeeded' AND session_id = $1",
+        answer.body["sessionId"],
+    )
+    assert {**event, "details": json.loads(event["details"])} == {
+        "user_id": user.user_id,
+        "org_id": other,
+        "user_agent": firefox["User-Agent"],
+        "details": {"method": "password", "device": "Firefox on Linux"},
+    }
 
 
 async def test_switching_to_an_organisation_one_is_not_in_is_404(t: Tenancy) -> None:

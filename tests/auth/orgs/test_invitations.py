@@ -3,12 +3,12 @@ address, confined to the inviting organisation."""
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 import pytest
@@ -21,14 +21,18 @@ from rowgate.auth.orgs.invitations import Invitations
 from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import canonical
+from rowgate.auth.sessions.opener import SessionOpener
 from rowgate.auth.store import MemoryStore
+from rowgate.auth.tokens.keys import KeyRing
+from rowgate.auth.tokens.service import TokenService
 from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from rowgate.config.schema import DatabaseSettings
 from rowgate.config.tenancy import InvitationSettings, RbacSettings
+from tests import keykit
 
 pytestmark = pytest.mark.integration
 
-CLIENT = ClientContext(ip="203.0.113.9", user_agent="test")
+CLIENT = ClientContext(ip="203.0.113.9", user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
 
 
 @dataclass
@@ -50,25 +54,12 @@ class FakeMailer:
         return links[-1].rsplit("=", 1)[1]
 
 
-class FakeSessions:
-    async def open(
-        self,
-        conn: asyncpg.Connection,
-        *,
-        user_id: str,
-        org_id: str,
-        role: str,
-        amr: Sequence[str],
-        client: ClientContext,
-    ) -> Mapping[str, Any]:
-        return {"accessToken": f"token-for-{user_id}-in-{org_id}-as-{role}"}
-
-
 @dataclass
 class World:
     db: Database
     invitations: Invitations
     mailer: FakeMailer
+    tokens: TokenService
 
     async def org(self) -> str:
         return str(await self.db.fetchval("INSERT INTO rowgate.orgs (name) VALUES ('Acme') RETURNING id"))
@@ -99,17 +90,18 @@ async def world(migrated_database: str) -> AsyncIterator[World]:
     catalog = RoleCatalog(db, store, RbacSettings())
     await catalog.start()
     mailer = FakeMailer()
+    tokens = keykit.service(KeyRing.of(keykit.key("EdDSA")))
     invitations = Invitations(
         db,
         catalog,
         InvitationSettings(ttl=timedelta(days=7), max_pending=3),
         mailer,
-        FakeSessions(),
+        SessionOpener(tokens, timedelta(days=30)),
         lambda token: f"https://app.example.com/join?token={token}",
         normalize_email,
     )
     try:
-        yield World(db, invitations, mailer)
+        yield World(db, invitations, mailer, tokens)
     finally:
         await store.close()
         await db.close()
@@ -135,7 +127,8 @@ async def test_an_invitation_is_mailed_and_accepted_once(world: World) -> None:
     invitee = await world.user("invitee@example.com")
     accepted = await world.invitations.accept(world.signed_in(invitee), token)
     assert (accepted.org_id, accepted.role) == (admin.org_id, "viewer")
-    assert accepted.tokens["accessToken"] == f"token-for-{invitee}-in-{admin.org_id}-as-viewer"
+    claims = world.tokens.verify_access(accepted.tokens.access_token)
+    assert (claims.sub, claims.org_id, claims.role) == (invitee, admin.org_id, "viewer")
     role = await world.db.fetchval(
         "SELECT role FROM rowgate.memberships WHERE org_id = $1 AND user_id = $2", admin.org_id, invitee
     )
@@ -148,6 +141,36 @@ async def test_an_invitation_is_mailed_and_accepted_once(world: World) -> None:
     with pytest.raises(Conflict) as reused:
         await world.invitations.accept(world.signed_in(invitee), token)
     assert reused.value.code == "invitation_used"
+
+
+async def test_accepting_opens_the_session_as_a_sign_in_does(world: World) -> None:
+    """The same session row, refresh token and audit record as a password sign-in."""
+    admin = await world.admin()
+    await world.invitations.create(admin, "invitee@example.com", "viewer")
+    invitee = await world.user("invitee@example.com")
+    accepted = await world.invitations.accept(
+        world.signed_in(invitee), world.mailer.token_for("invitee@example.com")
+    )
+
+    session = accepted.tokens.session_id
+    (event,) = await world.db.fetch(
+        "SELECT user_id::text, org_id::text, ip, user_agent, details::text FROM rowgate.audit_events "
+        "WHERE event = 'signin.succeeded' AND session_id = $1",
+        session,
+    )
+    assert {**event, "details": json.loads(event["details"])} == {
+        "user_id": invitee,
+        "org_id": admin.org_id,
+        "ip": CLIENT.ip,
+        "user_agent": CLIENT.user_agent,
+        "details": {"method": "password", "device": "Firefox on Linux"},
+    }
+    assert (
+        await world.db.fetchval(
+            "SELECT count(*) FROM rowgate.refresh_tokens WHERE session_id = $1 AND used_at IS NULL", session
+        )
+        == 1
+    )
 
 
 async def test_an_expired_invitation_is_refused(world: World) -> None:
