@@ -8,9 +8,8 @@ come from the identity flows (their outbox, and sessions opened the way sign-in 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from rowgate.auth.apikeys.service import ApiKeys
 from rowgate.auth.apikeys.usage import UsageCounter
@@ -44,14 +43,6 @@ class Tenancy:
     orgs: Orgs
 
 
-def invitation_link(settings: Settings) -> Callable[[str], str]:
-    """The link mailed with an invitation: ``invitations.accept_url``, or rowgate's own page."""
-    template = settings.invitations.accept_url
-    if template is None:
-        template = f"{settings.public_url}{settings.mounts.auth}/invitations/accept?token={{token}}"
-    return lambda token: template.replace("{token}", quote(token, safe=""))
-
-
 @contextlib.asynccontextmanager
 async def open_tenancy(
     settings: Settings,
@@ -77,7 +68,7 @@ async def open_tenancy(
             settings.invitations,
             identity.mailer,
             sessions,
-            invitation_link(settings),
+            identity.links.accept_invitation,
             normalize_email,
         )
         yield Tenancy(

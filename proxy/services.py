@@ -26,6 +26,7 @@ from rowgate.auth.tokens.service import TokenService
 from rowgate.config.schema import Settings
 from rowgate.proxy.data.rest import DataApi
 from rowgate.proxy.data.service import open_data_api
+from rowgate.proxy.links import mail_links
 
 log = logging.getLogger("rowgate")
 
@@ -72,7 +73,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         tokens = TokenService(settings, await keys.start())
         keys.add_listener(tokens.use_keyring)
         identity = await stack.enter_async_context(
-            open_identity(settings, db, store, revocations, tokens, sealer=box)
+            open_identity(settings, db, store, revocations, tokens, mail_links(settings), sealer=box)
         )
         tenancy = await stack.enter_async_context(
             open_tenancy(settings, db, store, revocations, identity.identity)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from urllib.parse import quote
 
 from rowgate.auth.db import Database
 from rowgate.auth.email_address import InvalidEmail, normalize_email
 from rowgate.auth.guards.lockout import Lockout
 from rowgate.auth.guards.ratelimit import RateLimiter
+from rowgate.auth.mail.links import Links
 from rowgate.auth.mail.outbox import Mailer
 from rowgate.auth.passwords.hashing import PasswordHasher
 from rowgate.auth.passwords.policy import PasswordPolicy
@@ -59,23 +59,13 @@ class Identity:
     revocations: RevocationList
     mailer: Mailer
     guards: Guards
+    #: The links the mails carry (the HTTP layer builds them).
+    links: Links
 
     @cached_property
     def sessions(self) -> SessionOpener:
         """Opens sessions: sign-in and signup here, switch-org and invitations in ``auth.orgs``."""
         return SessionOpener(self.tokens, self.settings.tokens.refresh_ttl)
-
-    def verify_link(self, token: str) -> str:
-        custom = self.settings.auth.verify_url
-        if custom:
-            return custom.replace("{token}", quote(token))
-        return f"{self.settings.public_url}{self.settings.mounts.auth}/email/verify?token={quote(token)}"
-
-    def reset_link(self, token: str) -> str:
-        custom = self.settings.auth.reset_url
-        if custom:
-            return custom.replace("{token}", quote(token))
-        return f"{self.settings.public_url}{self.settings.mounts.auth}/password/reset?token={quote(token)}"
 
 
 def email_or_422(raw: str, field: str = "email") -> str:

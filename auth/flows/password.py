@@ -62,7 +62,7 @@ async def queue_reset(ident: Identity, conn: asyncpg.Connection, user: User, tem
         lifetime=lifetime,
         user_id=user.id,
     )
-    values = {"link": ident.reset_link(token), "lifetime": describe_lifetime(lifetime)}
+    values = {"link": ident.links.reset_password(token), "lifetime": describe_lifetime(lifetime)}
     await ident.mailer.queue(conn, template, user.email, values)
 
 

@@ -11,6 +11,7 @@ from rowgate.auth.db import Database
 from rowgate.auth.flows.identity import Guards, Identity
 from rowgate.auth.flows.janitor import Janitor
 from rowgate.auth.mail.backends import FileBackend, MailBackend, SmtpBackend, smtp_password
+from rowgate.auth.mail.links import Links
 from rowgate.auth.mail.outbox import Mailer, Sealer
 from rowgate.auth.mail.sender import MailSender
 from rowgate.auth.passwords.hashing import PasswordHasher
@@ -46,6 +47,7 @@ async def open_identity(
     store: EphemeralStore,
     revocations: RevocationList,
     tokens: TokenService,
+    links: Links,
     *,
     sealer: Sealer | None = None,
     backend: MailBackend | None = None,
@@ -66,6 +68,7 @@ async def open_identity(
         revocations=revocations,
         mailer=mailer,
         guards=Guards.build(store, settings.auth),
+        links=links,
     )
     janitor = Janitor(db, settings.auth.retention, settings.auth.purge_interval)
     if send_mail:

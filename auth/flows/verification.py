@@ -37,7 +37,7 @@ async def queue_verification(ident: Identity, conn: asyncpg.Connection, user: Us
         conn,
         "verify_email",
         user.email,
-        {"link": ident.verify_link(token), "lifetime": describe_lifetime(lifetime)},
+        {"link": ident.links.verify_email(token), "lifetime": describe_lifetime(lifetime)},
     )
 
 

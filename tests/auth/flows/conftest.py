@@ -21,6 +21,7 @@ from rowgate.auth.mail.backends import links_in
 from rowgate.auth.sessions.revocation import RevocationList, database_source, horizon
 from rowgate.auth.store import RedisStore
 from rowgate.config.schema import Settings
+from rowgate.proxy.links import mail_links
 
 SettingsFactory = Callable[..., Settings]
 FAST_ARGON2 = {"auth.argon2.memory_cost": 64, "auth.argon2.time_cost": 1}
@@ -94,7 +95,7 @@ def harness_factory(
         await revocations.start()
         try:
             async with open_identity(
-                settings, db, store, revocations, FakeIssuer(), send_mail=False
+                settings, db, store, revocations, FakeIssuer(), mail_links(settings), send_mail=False
             ) as runtime:
                 yield Harness(runtime, settings)
         finally:
