@@ -43,10 +43,6 @@ class Keep(Enum):
     KEEP = "keep"
 
 
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 @dataclass(frozen=True, slots=True)
 class KeyView:
     """What the API shows of a key: never the key itself, nor its digest."""
@@ -79,24 +75,6 @@ class KeyView:
         if self.created_by is None:
             return "inactive"  # its creator's account was deleted: the key acts as nobody
         return "rotating" if self.replaced_by else "active"
-
-    def as_json(self, now: datetime) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "type": self.type,
-            "prefix": self.prefix,
-            "scopes": list(self.scopes),
-            "createdBy": self.created_by,
-            "createdAt": _iso(self.created_at),
-            "expiresAt": _iso(self.expires_at),
-            "lastUsedAt": _iso(self.last_used_at),
-            "useCount": self.use_count,
-            "replacedBy": self.replaced_by,
-            "graceUntil": _iso(self.grace_until),
-            "status": self.status(now),
-            "rateLimit": _rate_json(self.own_rate_limit),
-        }
 
 
 def _rate_json(limit: CallerLimit | None) -> dict[str, int] | None:

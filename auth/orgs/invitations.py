@@ -16,8 +16,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 import asyncpg
 
@@ -41,10 +40,6 @@ MAX_TOKEN_LENGTH = 512
 _COLUMNS = "i.id::text, i.email, i.role, i.invited_by::text, i.created_at, i.expires_at"
 
 
-def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 @dataclass(frozen=True, slots=True)
 class InvitationView:
     id: str
@@ -53,16 +48,6 @@ class InvitationView:
     invited_by: str | None
     created_at: datetime
     expires_at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "email": self.email,
-            "role": self.role,
-            "invitedBy": self.invited_by,
-            "createdAt": _iso(self.created_at),
-            "expiresAt": _iso(self.expires_at),
-        }
 
 
 @dataclass(frozen=True, slots=True)

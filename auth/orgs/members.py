@@ -35,16 +35,6 @@ from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.config.errors import BadRequest, Conflict, NotFound
 
 
-def member_json(member: Member) -> dict[str, Any]:
-    return {
-        "userId": member.user_id,
-        "email": member.email,
-        "name": member.name,
-        "role": member.role,
-        "joinedAt": member.joined_at.isoformat().replace("+00:00", "Z"),
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class MemberPage:
     members: list[Member]

@@ -10,7 +10,6 @@ the user is not in exists), and a user who left an organisation cannot switch ba
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from rowgate.auth import audit
 from rowgate.auth.db import Database
@@ -34,9 +33,6 @@ class OrgView:
     id: str
     name: str
     role: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "role": self.role}
 
 
 class Orgs:

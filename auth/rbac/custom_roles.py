@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import asyncpg
 
@@ -34,18 +33,6 @@ class RoleView:
     builtin: bool
     admin: bool
     updated_at: datetime | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "name": self.name,
-            "permissions": list(self.permissions),
-            "description": self.description,
-            "builtin": self.builtin,
-            "admin": self.admin,
-        }
-        if self.updated_at is not None:
-            body["updatedAt"] = self.updated_at.isoformat().replace("+00:00", "Z")
-        return body
 
 
 async def role_permissions(

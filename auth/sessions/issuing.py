@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from rowgate.auth.tokens.service import TokenService
 
@@ -34,16 +33,6 @@ class TokenSet:
     id_token: str
     expires_in: int
     session_id: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "accessToken": self.access_token,
-            "tokenType": "Bearer",
-            "expiresIn": self.expires_in,
-            "refreshToken": self.refresh_token,
-            "idToken": self.id_token,
-            "sessionId": self.session_id,
-        }
 
 
 def issue(issuer: TokenService, grant: Grant, refresh_token: str) -> TokenSet:

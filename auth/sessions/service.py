@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.repo import users
+from rowgate.auth.repo.users import Membership, User
 from rowgate.auth.sessions import repo as sessions
 from rowgate.auth.sessions.repo import Session
 from rowgate.config.errors import NotFound, Unauthorized
@@ -25,18 +24,6 @@ from rowgate.config.errors import NotFound, Unauthorized
 class SessionView:
     session: Session
     current: bool
-
-    def as_json(self) -> dict[str, Any]:
-        s = self.session
-        return {
-            "id": s.id,
-            "device": s.device,
-            "ip": s.ip,
-            "createdAt": _iso(s.created_at),
-            "lastSeenAt": _iso(s.last_seen_at),
-            "expiresAt": _iso(s.expires_at),
-            "current": self.current,
-        }
 
 
 async def list_sessions(ident: Identity, user_id: str, current: str | None) -> list[SessionView]:
@@ -84,32 +71,23 @@ async def signout(ident: Identity, user_id: str, session_id: str | None, client:
     await ident.revocations.revoke(session_id)
 
 
-async def me(ident: Identity, user_id: str, org_id: str | None, session_id: str | None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Me:
+    """The caller: user, active organisation with role (None without one), and session id."""
+
+    user: User
+    membership: Membership | None
+    session_id: str | None
+
+
+async def me(ident: Identity, user_id: str, org_id: str | None, session_id: str | None) -> Me:
     """The caller: user, active organisation with role, and session id."""
     async with ident.db.connection() as conn:
         user = await users.by_id(conn, user_id)
         if user is None:
             raise Unauthorized("This account no longer exists.", code="account_deleted")
         membership = await users.membership(conn, user_id, org_id) if org_id else None
-    return {
-        "user": {
-            "id": user.id,
-            "email": user.email,
-            "emailVerified": user.email_verified,
-            "name": user.name,
-            "createdAt": _iso(user.created_at),
-        },
-        "org": (
-            {"id": membership.org_id, "name": membership.org_name, "role": membership.role}
-            if membership
-            else None
-        ),
-        "sessionId": session_id,
-    }
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
+    return Me(user, membership, session_id)
 
 
 def _is_uuid(value: str) -> bool:

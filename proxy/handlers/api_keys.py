@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 
-from rowgate.auth.apikeys.service import CreatedKey, Keep
+from rowgate.auth.apikeys.service import Keep
 from rowgate.config.limits import CallerLimit
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers import answers
 from rowgate.proxy.handlers.context import current_actor
 from rowgate.proxy.handlers.fields import Duration, Name, Permissions, RateLimit, Timestamp
 
@@ -37,10 +38,6 @@ class RotateKey(Body):
         return None if self.rate_limit is None else self.rate_limit.limit_of()
 
 
-def _created(created: CreatedKey, now: datetime) -> dict[str, Any]:
-    return {**created.view.as_json(now), "key": created.key}
-
-
 async def create(request: web.Request) -> web.Response:
     actor = await current_actor(request)
     body = await parse_body(request, CreateKey)
@@ -52,14 +49,14 @@ async def create(request: web.Request) -> web.Response:
         expires_at=body.expires_at,
         rate_limit=None if body.rate_limit is None else body.rate_limit.limit_of(),
     )
-    return web.json_response(_created(created, datetime.now(UTC)), status=201, headers=NO_STORE)
+    return web.json_response(answers.created_key(created, datetime.now(UTC)), status=201, headers=NO_STORE)
 
 
 async def list_keys(request: web.Request) -> web.Response:
     actor = await current_actor(request)
     keys = await request.app[SERVICES].tenancy.api_keys.list(actor)
     now = datetime.now(UTC)
-    return web.json_response({"keys": [key.as_json(now) for key in keys]}, headers=NO_STORE)
+    return web.json_response({"keys": [answers.api_key(key, now) for key in keys]}, headers=NO_STORE)
 
 
 async def revoke(request: web.Request) -> web.Response:
@@ -75,7 +72,7 @@ async def rotate(request: web.Request) -> web.Response:
         actor, request.match_info["id"], body.grace_period, body.expires_at, body.new_rate_limit()
     )
     now = datetime.now(UTC)
-    answer = {**_created(created, now), "previous": previous.as_json(now)}
+    answer = {**answers.created_key(created, now), "previous": answers.api_key(previous, now)}
     return web.json_response(answer, status=201, headers=NO_STORE)
 
 

@@ -9,7 +9,7 @@ from rowgate.auth.flows import signup as signup_flow
 from rowgate.auth.flows import verification
 from rowgate.config.errors import RowgateError
 from rowgate.proxy.bodies import Body, parse_body
-from rowgate.proxy.handlers import auth_pages
+from rowgate.proxy.handlers import answers, auth_pages
 from rowgate.proxy.handlers.auth_http import (
     DisplayName,
     EmailText,
@@ -58,13 +58,13 @@ async def signup(request: web.Request) -> web.Response:
     result = await signup_flow.signup(identity(request), form, client(request))
     if result.tokens is None:
         return private_json(VERIFICATION_SENT, status=202)
-    return private_json(result.tokens.as_json(), status=201)
+    return private_json(answers.token_set(result.tokens), status=201)
 
 
 async def signin(request: web.Request) -> web.Response:
     body = await parse_body(request, SigninBody)
     tokens = await signin_flow.signin(identity(request), body.email, body.password, client(request))
-    return private_json(tokens.as_json())
+    return private_json(answers.token_set(tokens))
 
 
 async def verify(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ from aiohttp import web
 from rowgate.auth.sessions import refresh as refresh_flow
 from rowgate.auth.sessions import service as sessions
 from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers import answers
 from rowgate.proxy.handlers.auth_http import TokenText, caller, client, identity, no_content, private_json
 
 
@@ -17,7 +18,7 @@ class RefreshBody(Body):
 async def refresh(request: web.Request) -> web.Response:
     body = await parse_body(request, RefreshBody)
     tokens = await refresh_flow.refresh(identity(request), body.refresh_token, client(request))
-    return private_json(tokens.as_json())
+    return private_json(answers.token_set(tokens))
 
 
 async def signout(request: web.Request) -> web.Response:
@@ -29,13 +30,13 @@ async def signout(request: web.Request) -> web.Response:
 async def me(request: web.Request) -> web.Response:
     user = caller(request)
     found = await sessions.me(identity(request), user.user_id, user.org_id, user.session_id)
-    return private_json(found)
+    return private_json(answers.me(found))
 
 
 async def list_sessions(request: web.Request) -> web.Response:
     user = caller(request)
     views = await sessions.list_sessions(identity(request), user.user_id, user.session_id)
-    return private_json({"sessions": [v.as_json() for v in views]})
+    return private_json({"sessions": [answers.session(v) for v in views]})
 
 
 async def revoke_session(request: web.Request) -> web.Response:

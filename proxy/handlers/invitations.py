@@ -24,7 +24,7 @@ from rowgate.auth.orgs.invitations import Accepted
 from rowgate.config.errors import RowgateError, ValidationFailed
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
 from rowgate.proxy.bodies import Body, parse_body
-from rowgate.proxy.handlers import auth_pages
+from rowgate.proxy.handlers import answers, auth_pages
 from rowgate.proxy.handlers.auth_http import DisplayName, Password, client, is_form, private_json, read_form
 from rowgate.proxy.handlers.context import current_actor, signed_in
 from rowgate.proxy.handlers.fields import RoleName
@@ -45,13 +45,13 @@ async def invite(request: web.Request) -> web.Response:
     actor = await current_actor(request)
     body = await parse_body(request, Invite)
     view = await request.app[SERVICES].tenancy.invitations.create(actor, body.email, body.role)
-    return web.json_response(view.as_json(), status=201)
+    return web.json_response(answers.invitation(view), status=201)
 
 
 async def list_invitations(request: web.Request) -> web.Response:
     actor = await current_actor(request)
     found = await request.app[SERVICES].tenancy.invitations.list(actor)
-    return web.json_response({"invitations": [view.as_json() for view in found]})
+    return web.json_response({"invitations": [answers.invitation(view) for view in found]})
 
 
 async def revoke(request: web.Request) -> web.Response:
@@ -61,8 +61,7 @@ async def revoke(request: web.Request) -> web.Response:
 
 
 def _answer(accepted: Accepted) -> web.Response:
-    org = {"id": accepted.org_id, "name": accepted.org_name, "role": accepted.role}
-    return private_json({**accepted.tokens.as_json(), "org": org})
+    return private_json(answers.accepted(accepted))
 
 
 async def accept(request: web.Request) -> web.Response:

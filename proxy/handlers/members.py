@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rowgate.auth.orgs.members import member_json
 from rowgate.config.errors import BadRequest
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers import answers
 from rowgate.proxy.handlers.context import current_actor
 from rowgate.proxy.handlers.fields import RoleName
 
@@ -27,7 +27,7 @@ async def list_members(request: web.Request) -> web.Response:
     page = await request.app[SERVICES].tenancy.members.list(
         actor, limit=limit, cursor=request.query.get("cursor")
     )
-    return web.json_response({"members": [member_json(m) for m in page.members], "next": page.next})
+    return web.json_response({"members": [answers.member(m) for m in page.members], "next": page.next})
 
 
 def _limit(text: str | None) -> int:
@@ -46,7 +46,7 @@ async def change_role(request: web.Request) -> web.Response:
     member = await request.app[SERVICES].tenancy.members.change_role(
         actor, request.match_info["user_id"], body.role
     )
-    return web.json_response(member_json(member))
+    return web.json_response(answers.member(member))
 
 
 async def remove(request: web.Request) -> web.Response:

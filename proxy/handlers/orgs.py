@@ -6,6 +6,7 @@ from aiohttp import web
 
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers import answers
 from rowgate.proxy.handlers.context import signed_in
 from rowgate.proxy.handlers.fields import Id, Name
 
@@ -23,21 +24,21 @@ class SwitchOrg(Body):
 async def mine(request: web.Request) -> web.Response:
     user = signed_in(request)
     orgs = await request.app[SERVICES].tenancy.orgs.mine(user.user_id)
-    return web.json_response({"orgs": [org.as_json() for org in orgs]})
+    return web.json_response({"orgs": [answers.org(org) for org in orgs]})
 
 
 async def create(request: web.Request) -> web.Response:
     user = signed_in(request)
     body = await parse_body(request, CreateOrg)
     org = await request.app[SERVICES].tenancy.orgs.create(user, body.name)
-    return web.json_response(org.as_json(), status=201)
+    return web.json_response(answers.org(org), status=201)
 
 
 async def switch(request: web.Request) -> web.Response:
     user = signed_in(request)
     body = await parse_body(request, SwitchOrg)
     org, tokens = await request.app[SERVICES].tenancy.orgs.switch(user, body.org_id)
-    return web.json_response({**tokens.as_json(), "org": org.as_json()}, headers=NO_STORE)
+    return web.json_response(answers.switched(org, tokens), headers=NO_STORE)
 
 
 def add_routes(app: web.Application, mount: str) -> None:

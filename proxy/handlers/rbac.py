@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rowgate.auth.orgs.members import member_json
 from rowgate.auth.rbac.permissions import concrete
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
 from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers import answers
 from rowgate.proxy.handlers.context import current_actor
 from rowgate.proxy.handlers.fields import Description, Id, Permissions, RoleName
 from rowgate.rls.policy import ACTIONS
@@ -32,7 +32,7 @@ class Assign(Body):
 async def list_roles(request: web.Request) -> web.Response:
     actor = await current_actor(request)
     roles = await request.app[SERVICES].tenancy.roles.list(actor)
-    return web.json_response({"roles": [role.as_json() for role in roles]})
+    return web.json_response({"roles": [answers.role(role) for role in roles]})
 
 
 async def create_role(request: web.Request) -> web.Response:
@@ -41,7 +41,7 @@ async def create_role(request: web.Request) -> web.Response:
     role = await request.app[SERVICES].tenancy.roles.create(
         actor, body.name, body.permissions, body.description
     )
-    return web.json_response(role.as_json(), status=201)
+    return web.json_response(answers.role(role), status=201)
 
 
 async def update_role(request: web.Request) -> web.Response:
@@ -50,7 +50,7 @@ async def update_role(request: web.Request) -> web.Response:
     role = await request.app[SERVICES].tenancy.roles.update(
         actor, request.match_info["name"], body.permissions, body.description
     )
-    return web.json_response(role.as_json())
+    return web.json_response(answers.role(role))
 
 
 async def delete_role(request: web.Request) -> web.Response:
@@ -82,7 +82,7 @@ async def assign(request: web.Request) -> web.Response:
     actor = await current_actor(request)
     body = await parse_body(request, Assign)
     member = await request.app[SERVICES].tenancy.members.change_role(actor, body.user_id, body.role)
-    return web.json_response(member_json(member))
+    return web.json_response(answers.member(member))
 
 
 def add_routes(app: web.Application, mount: str) -> None:

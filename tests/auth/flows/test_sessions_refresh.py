@@ -15,6 +15,7 @@ from rowgate.auth.sessions import service as session_flows
 from rowgate.auth.sessions.issuing import TokenSet
 from rowgate.auth.sessions.refresh import refresh
 from rowgate.config.errors import InvalidToken, NotFound
+from rowgate.proxy.handlers import answers
 from tests.auth.flows.conftest import CLIENT, GOOD_PASSWORD, Harness, claims
 
 pytestmark = pytest.mark.integration
@@ -104,7 +105,7 @@ async def test_sessions_list_marks_the_current_one(harness: Harness) -> None:
         (second.session_id, True),
         (first.session_id, False),
     ]
-    shown = views[0].as_json()
+    shown = answers.session(views[0])
     assert (shown["device"], shown["ip"], shown["current"]) == ("Safari on iPhone", "198.51.100.1", True)
     assert set(shown) == {"id", "device", "ip", "createdAt", "lastSeenAt", "expiresAt", "current"}
 
@@ -157,11 +158,10 @@ async def test_me_describes_user_org_role_and_session(harness: Harness) -> None:
     tokens = await new_user(harness)
     access = claims(tokens.access_token)
     me = await session_flows.me(harness.ident, access["sub"], access["org_id"], tokens.session_id)
-    assert me["user"]["email"] == "a@example.com"
-    assert me["user"]["emailVerified"] is False
-    assert me["org"]["role"] == "admin"
-    assert me["org"]["name"] == "a's organisation"
-    assert me["sessionId"] == tokens.session_id
+    assert (me.user.email, me.user.email_verified) == ("a@example.com", False)
+    assert me.membership is not None
+    assert (me.membership.role, me.membership.org_name) == ("admin", "a's organisation")
+    assert me.session_id == tokens.session_id
 
 
 async def test_the_janitor_deletes_only_what_is_past_retention(harness: Harness) -> None:
