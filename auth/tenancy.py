@@ -1,8 +1,9 @@
 """Opening the tenancy services at start-up: roles, members, API keys, external issuers.
 
 ``open_tenancy`` starts what follows announcements (the role catalogue, the API-key cache) and the
-usage writer, and closes them (writing the last usage counts) on the way out.  Mail and sessions
-come from the identity flows (their outbox, and sessions opened the way sign-in opens them).
+usage writer, and closes them (writing the last usage counts) on the way out.  Mail, links and
+sessions come from the identity flows (their outbox, the links the HTTP layer built, and the one
+session opener sign-in uses).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Guards against guessing and floods: fixed-window rate limits and growing lockouts."""
