@@ -1,10 +1,10 @@
 """Sign-in with email and password, with brute-force protection.
 
 Order of checks: the client IP's rate limit and lockout, then the account's lockout (counted
-before the password is checked, see ``auth.guards.lockout``), then the password.  An unknown address and
-a wrong password get one answer (401 ``invalid_credentials``) after the same work: unknown
-addresses run a dummy argon2 verification, and the account lockout is keyed by the address
-whether or not an account exists.  A success clears the account's failures, upgrades the stored
+before the password is checked, see ``auth.guards.lockout``), then the password.  An unknown
+address and a wrong password get one answer (401 ``invalid_credentials``) after the same work:
+unknown addresses run a dummy argon2 verification, and the account lockout is keyed by the
+address whether or not an account exists.  A success clears the account's failures, upgrades the stored
 hash when the argon2 parameters changed, and opens a session.
 """
 
