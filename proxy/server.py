@@ -9,6 +9,7 @@ connections have a deadline for their headers and a cap on slow ones (``proxy.co
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from rowgate.config.errors import BadRequest, HeadersTooLarge, RowgateError
+from rowgate.config.errors import BadRequest, HeadersTooLarge, RowgateError, ServiceUnavailable
 from rowgate.config.schema import Settings
 from rowgate.proxy.connections import CONNECTIONS, ConnectionGuard, GuardedRequestHandler, client_gone
 from rowgate.proxy.keys import TRUSTED_PROXIES
@@ -86,10 +87,24 @@ async def start(
         max_headers=100,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host or settings.server.host, settings.server.port if port is None else port)
-    await site.start()
+    host, port = host or settings.server.host, settings.server.port if port is None else port
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise cannot_listen(host, port, exc, flag="--port") from exc
     bound = int(runner.addresses[0][1])
     return runner, bound
+
+
+def cannot_listen(host: str, port: int, exc: OSError, *, flag: str) -> ServiceUnavailable:
+    """One sentence for a port rowgate cannot listen on, naming the flag that picks another."""
+    if exc.errno == errno.EADDRINUSE:
+        reason = "is already in use (another program, or another rowgate, is listening there)"
+    else:
+        reason = f"cannot be listened on ({exc.strerror or exc})"
+    detail = f"port {port} on {host} {reason}: pass {flag} N to use another."
+    return ServiceUnavailable(detail, code="port_in_use")
 
 
 async def serve_until_stopped(
