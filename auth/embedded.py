@@ -49,7 +49,10 @@ def stop_embedded() -> None:
     while _SERVERS:
         folder, server = _SERVERS.popitem()
         log.info("stopping the embedded PostgreSQL in %s", folder)
-        server.cleanup()
+        try:
+            server.cleanup()
+        except Exception as exc:  # pgserver raises plain exceptions, e.g. when the server died meanwhile
+            log.warning("the embedded PostgreSQL in %s did not stop cleanly: %s", folder, exc)
 
 
 def _start(data_dir: Path) -> str:

@@ -224,8 +224,9 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 async def _serve(settings: Settings, demo_port: int | None = None) -> None:
     from rowgate.proxy.app import build_app
-    from rowgate.proxy.server import serve_until_stopped
+    from rowgate.proxy.server import check_port, serve_until_stopped
 
+    check_port(settings.server.host, settings.server.port, flag="--port")
     demo_runner = None if demo_port is None else await _start_demo_app(demo_port)
     try:
         if demo_port is not None:

@@ -12,6 +12,7 @@ import asyncio
 import errno
 import logging
 import signal
+import socket
 from collections.abc import Callable
 
 from aiohttp import http_exceptions, web
@@ -95,6 +96,19 @@ async def start(
         raise cannot_listen(host, port, exc, flag="--port") from exc
     bound = int(runner.addresses[0][1])
     return runner, bound
+
+
+def check_port(host: str, port: int, *, flag: str) -> None:
+    """Fail at once, before anything starts, when ``port`` cannot be listened on (busy, say)."""
+    if port == 0:
+        return
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
+                probe.bind(address)
+    except OSError as exc:
+        raise cannot_listen(host, port, exc, flag=flag) from exc
 
 
 def cannot_listen(host: str, port: int, exc: OSError, *, flag: str) -> ServiceUnavailable:
