@@ -82,6 +82,7 @@ class Demo:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group, as in a terminal
         )
         wait_until_up(self.base, self.process)
 
@@ -94,8 +95,8 @@ class Demo:
         return (self.pgdata / "postmaster.pid").read_text().splitlines()
 
     def interrupt(self) -> tuple[str, str]:
-        """Ctrl-C, as a terminal sends it; waits for the exit."""
-        self.process.send_signal(signal.SIGINT)
+        """Ctrl-C, as a terminal sends it (to the whole process group); waits for the exit."""
+        os.killpg(self.process.pid, signal.SIGINT)
         return self.process.communicate(timeout=90)
 
     def sign_in(self) -> str:
@@ -154,6 +155,7 @@ def test_the_demo_survives_a_checkpoint_ctrl_c_and_a_restart(tmp_path: Path, dem
     stdout, stderr = first.interrupt()
     assert first.process.returncode == 0, stderr
     assert "Traceback" not in stderr
+    assert stderr.count("starting an embedded PostgreSQL") == 1  # once per process
     assert "rowgate is running at" in stdout
     assert not (first.pgdata / "postmaster.pid").exists()
     assert exits(int(postmaster[0])), "the embedded PostgreSQL is still running"
