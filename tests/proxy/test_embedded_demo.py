@@ -6,6 +6,7 @@ a busy port is one sentence."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -113,6 +114,12 @@ def demos() -> Iterator[list[Demo]]:
     for demo in started:
         if demo.process.poll() is None:
             demo.interrupt()
+    for demo in started:  # a failed test may leave the database running: stop it (fast shutdown)
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            pid = int(demo.postmaster()[0])
+            if str(demo.pgdata).encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGINT)
+                exits(pid)
 
 
 async def checkpoint(postmaster: list[str]) -> None:
@@ -145,6 +152,17 @@ def test_the_demo_survives_a_checkpoint_ctrl_c_and_a_restart(tmp_path: Path, dem
     demos.append(first)
     status, body = call(f"{first.base}/v1/auth/email/signup", CREDENTIALS)
     assert status == 201, body
+    # Another rowgate command in the same folder shares the database and leaves it running.
+    migrate = subprocess.run(
+        [sys.executable, "-m", "rowgate.proxy", "migrate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    assert "0 migration(s) applied" in migrate.stdout
     postmaster = first.postmaster()
     # A checkpoint writes global/pg_control: the database's own user must still reach its folder.
     asyncio.run(checkpoint(postmaster))
@@ -189,6 +207,27 @@ def test_readyz_says_when_the_embedded_database_is_gone(tmp_path: Path, demos: l
     assert call(f"{demo.base}/healthz") == (200, {"status": "ok"})  # liveness: the process answers
     _, stderr = demo.interrupt()
     assert demo.process.returncode == 0, stderr[-3000:]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_killed_demo_does_not_keep_the_next_ones_database_running(
+    tmp_path: Path, demos: list[Demo]
+) -> None:
+    killed = Demo(tmp_path)
+    demos.append(killed)
+    killed.process.kill()  # no chance to let go of the database, which keeps running
+    killed.process.communicate(timeout=30)
+    postmaster = int(killed.postmaster()[0])
+    assert not exits(postmaster, seconds=1)
+
+    demo = Demo(tmp_path)
+    demos.append(demo)
+    assert int(demo.postmaster()[0]) == postmaster  # it joined the running database
+    _, stderr = demo.interrupt()
+    assert demo.process.returncode == 0, stderr
+    assert exits(postmaster)
+    assert not (demo.pgdata / "postmaster.pid").exists()
 
 
 @pytest.mark.parametrize(
