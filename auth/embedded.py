@@ -45,7 +45,7 @@ async def start_embedded(data_dir: Path) -> str:
 
 
 def stop_embedded() -> None:
-    """Let go of the embedded servers this process started; the last process to let go stops one."""
+    """Let go of the embedded servers this process started; each stops when its last user lets go."""
     while _SERVERS:
         folder, server = _SERVERS.popitem()
         log.info("stopping the embedded PostgreSQL in %s", folder)
@@ -100,8 +100,8 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, and another user's
+        pass
     return True
 
 
