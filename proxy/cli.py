@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from rowgate.auth.embedded import stop_embedded
 from rowgate.config import Settings, load_settings
 from rowgate.config.errors import ConfigError, RowgateError
 from rowgate.proxy.logs import configure_logging
@@ -112,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        stop_embedded()
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
@@ -221,19 +224,16 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
 
 async def _serve(settings: Settings, demo_port: int | None = None) -> None:
     from rowgate.proxy.app import build_app
-    from rowgate.proxy.demo import build_demo_app
-    from rowgate.proxy.server import serve_until_stopped
+    from rowgate.proxy.server import check_port, serve_until_stopped
 
-    demo_runner = None
-    if demo_port is not None:
-        from rowgate.proxy.data.demo import create_demo_tables
-        from rowgate.proxy.services import database_url
-
-        await create_demo_tables(await database_url(settings))
-        demo_runner = web.AppRunner(build_demo_app(), access_log=None)
-        await demo_runner.setup()
-        await web.TCPSite(demo_runner, "127.0.0.1", demo_port).start()
+    check_port(settings.server.host, settings.server.port, flag="--port")
+    demo_runner = None if demo_port is None else await _start_demo_app(demo_port)
     try:
+        if demo_port is not None:
+            from rowgate.proxy.data.demo import create_demo_tables
+            from rowgate.proxy.services import database_url
+
+            await create_demo_tables(await database_url(settings))
         await serve_until_stopped(
             build_app(settings),
             settings,
@@ -242,6 +242,20 @@ async def _serve(settings: Settings, demo_port: int | None = None) -> None:
     finally:
         if demo_runner is not None:
             await demo_runner.cleanup()
+
+
+async def _start_demo_app(port: int) -> web.AppRunner:
+    from rowgate.proxy.demo import build_demo_app
+    from rowgate.proxy.server import cannot_listen
+
+    runner = web.AppRunner(build_demo_app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise cannot_listen("127.0.0.1", port, exc, flag="--app-port") from exc
+    return runner
 
 
 def _banner(settings: Settings, port: int, demo: bool = False) -> None:

@@ -9,15 +9,17 @@ connections have a deadline for their headers and a cap on slow ones (``proxy.co
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
+import socket
 from collections.abc import Callable
 
 from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from rowgate.config.errors import BadRequest, HeadersTooLarge, RowgateError
+from rowgate.config.errors import BadRequest, HeadersTooLarge, RowgateError, ServiceUnavailable
 from rowgate.config.schema import Settings
 from rowgate.proxy.appkeys import TRUSTED_PROXIES
 from rowgate.proxy.connections import CONNECTIONS, ConnectionGuard, GuardedRequestHandler, client_gone
@@ -86,10 +88,37 @@ async def start(
         max_headers=100,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host or settings.server.host, settings.server.port if port is None else port)
-    await site.start()
+    host, port = host or settings.server.host, settings.server.port if port is None else port
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise cannot_listen(host, port, exc, flag="--port") from exc
     bound = int(runner.addresses[0][1])
     return runner, bound
+
+
+def check_port(host: str, port: int, *, flag: str) -> None:
+    """Fail at once, before anything starts, when ``port`` cannot be listened on (busy, say)."""
+    if port == 0:
+        return
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as aiohttp does
+                probe.bind(address)
+    except OSError as exc:
+        raise cannot_listen(host, port, exc, flag=flag) from exc
+
+
+def cannot_listen(host: str, port: int, exc: OSError, *, flag: str) -> ServiceUnavailable:
+    """One sentence for a port rowgate cannot listen on, naming the flag that picks another."""
+    if exc.errno == errno.EADDRINUSE:
+        reason = "is already in use (another program, or another rowgate, is listening there)"
+    else:
+        reason = f"cannot be listened on ({exc.strerror or exc})"
+    detail = f"port {port} on {host} {reason}: pass {flag} N to use another."
+    return ServiceUnavailable(detail, code="port_in_use")
 
 
 async def serve_until_stopped(
