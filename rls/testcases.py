@@ -40,6 +40,14 @@ from rowgate.rls.execute import run
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
 
+#: How to name the cases file, said when it is missing.
+NAME_THE_CASES_FILE = (
+    "give the cases file as the argument: rowgate policy test FILE; "
+    "`rowgate policy test --help` shows its format"
+)
+
+FORMAT_HINT = "`rowgate policy test --help` shows the format of a cases file"
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -87,9 +95,10 @@ def load_cases(path: str | Path) -> list[PolicyCase]:
     """Read and validate a test file; a ``ConfigError`` names every problem."""
     file = Path(path)
     try:
-        parsed = CaseFile.model_validate(read_yaml(file))
+        parsed = CaseFile.model_validate(read_yaml(file, missing=NAME_THE_CASES_FILE))
     except ValidationError as exc:
-        raise ConfigError([f"{file}: {line}" for line in describe_validation_errors(exc)]) from None
+        lines = [*describe_validation_errors(exc), FORMAT_HINT]
+        raise ConfigError([f"{file}: {line}" for line in lines]) from None
     problems = []
     for index, case in enumerate(parsed.cases):
         try:
