@@ -81,28 +81,32 @@ class DatabaseChoice:
     source: str
 
 
-#: The format of ``rowgate policy test FILE``, shown by ``--help`` (and in the README).
+#: The format of ``rowgate policy test FILE``, shown by ``--help``; the README shows the same cases.
 CASES_FORMAT = """\
-The cases file is YAML: a list of statements, each run as a subject, with the outcome it must have.
+A cases file is YAML: statements, each run as a subject, with the outcome each must have.
 
-  cases:
-    - name: members see only their tenant's tasks     # shown as "ok" or "FAIL"
-      as: {groups: [user], tenant: ORG-UUID, user: USER-UUID}   # also: role: NAME
-      sql: SELECT title FROM tasks ORDER BY title
-      expect: {rows: [[first], [second]]}              # exact rows, in order
-    - name: members cannot delete projects
-      as: {groups: [user], tenant: ORG-UUID}
-      sql: DELETE FROM projects
-      expect: {refused: operation_not_allowed}         # a refusal code, or true for any
-    - name: an insert gets the caller's tenant
-      as: {groups: [user], tenant: ORG-UUID, user: USER-UUID}
-      sql: INSERT INTO tasks (title) VALUES ($1)
-      params: [hello]                                  # values of $1, $2, ...
-      expect: {rowcount: 1}                            # rows affected
+cases:
+  - name: members see only their organisation's tasks
+    as:
+      groups: [user]
+      tenant: 0a000000-0000-0000-0000-000000000001
+      user: a0000000-0000-0000-0000-000000000001
+    sql: SELECT title FROM tasks WHERE done
+    expect: {rows: []}                       # exactly these rows, in order
+  - name: members cannot delete projects
+    as: {groups: [user], tenant: 0a000000-0000-0000-0000-000000000001}
+    sql: DELETE FROM projects
+    expect: {refused: operation_not_allowed} # a refusal code, or true for any refusal
+  - name: a member adds a task to their organisation
+    as: {groups: [user], tenant: 0a000000-0000-0000-0000-000000000001}
+    sql: INSERT INTO tasks (title) VALUES ($1)
+    params: [try rowgate]                    # the values of $1, $2, ...
+    expect: {rowcount: 1}                    # rows written
 
-groups: admin, user, guest (self applies with a user id), role:NAME.  expect takes rows,
-rowcount and refused (default: the statement runs).  Each case runs in a transaction of its own
-that is rolled back, so the database is left as it was.  Exit code 1 when any case fails.
+as: groups (admin, user, guest; self applies with a user id; role:NAME), tenant, user, role.
+expect: rows, rowcount or refused; without expect, the statement must run.  Each case runs in
+a transaction of its own that is rolled back: the database is left as it was.  The exit code
+is 1 when a case fails.
 """
 
 

@@ -1,23 +1,6 @@
 """Policy test files (``rowgate policy test FILE``): statements run as given subjects against a
-database, with the outcome each must have.
-
-::
-
-    cases:
-      - name: members see only their tenant's tasks
-        as: {groups: [user], tenant: 0a00..., user: a000...}
-        sql: SELECT id FROM tasks ORDER BY id
-        expect:
-          rows: [[1], [2], [4]]          # exact rows, in order (values as YAML scalars)
-      - name: members cannot delete projects
-        as: {groups: [user], tenant: 0a00...}
-        sql: DELETE FROM projects
-        expect: {refused: operation_not_allowed}     # or refused: true for any refusal
-      - name: an insert gets the caller's tenant
-        as: {groups: [user], tenant: 0a00..., user: a000...}
-        sql: INSERT INTO notes (id, body) VALUES ($1, 'hi')
-        params: [100]
-        expect: {rowcount: 1}
+database, with the outcome each must have.  The format, with an example, is ``rls.cli.CASES_FORMAT``
+(what ``rowgate policy test --help`` prints, and the README shows).
 
 Every case runs in its own transaction, rolled back afterwards, so cases do not see each
 other's writes and the database is left as it was.
