@@ -128,7 +128,9 @@ def add_policy_commands(subparsers: Any) -> None:
         "policy", help="check, explain, test and export row-level security policies"
     )
     commands = policy.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
-    commands.add_parser("check", parents=[common], help="validate the policies; list tables without one")
+    commands.add_parser(
+        "check", parents=[common], help="validate the policies; compare them with the database's tables"
+    )
     explain = commands.add_parser("explain", parents=[common], help="show how a statement is rewritten")
     explain.add_argument(
         "--as",

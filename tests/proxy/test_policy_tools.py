@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -26,9 +27,16 @@ VARIABLES = (
     "ROWGATE_POLICIES",
     "ROWGATE_MODE",
 )
-ORG, USER = "0a000000-0000-0000-0000-000000000001", "a0000000-0000-0000-0000-000000000001"
-#: The README's explain line, with a tenant and a user.
-EXPLAIN = ["policy", "explain", "--as", "user", "--tenant", ORG, "--user", USER, "SELECT * FROM tasks"]
+
+
+def readme_explain() -> list[str]:
+    """The README's ``rowgate policy explain --as user ...`` line, as its arguments."""
+    [line] = re.findall(r"^rowgate (policy explain --as user .*)$", README.read_text(encoding="utf-8"), re.M)
+    return shlex.split(line)
+
+
+#: The README's explain line (placeholders T and U for the tenant and the user).
+EXPLAIN = readme_explain()
 
 
 def rowgate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
