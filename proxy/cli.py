@@ -115,9 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    """``rowgate policy check|explain|test|export``: the policy tools, with the configured database
-    (when ``database.url`` is set) for the tables' columns and custom roles, and the configured
-    roles for ``explain --role``."""
+    """``rowgate policy check|explain|test|export``: the policy tools, with a database for the
+    tables' columns and custom roles (``--database-url``, else ``proxy.policy_database`` chooses
+    one), and the configured roles for ``explain --role``."""
     from rowgate.proxy.policy_database import choose_database
     from rowgate.proxy.roles import role_lookup
     from rowgate.rls.cli import run_policy_command

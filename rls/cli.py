@@ -49,7 +49,7 @@ from rowgate.rls.policy import ACTIONS, OPERATIONS, PolicySet, load_policies
 from rowgate.rls.rewrite import Rewriter, Rewritten
 from rowgate.rls.schema import Schema, missing_tables, schema_problems
 from rowgate.rls.subject import Subject
-from rowgate.rls.testcases import load_cases, run_cases
+from rowgate.rls.testcases import CASES_FORMAT, load_cases, run_cases
 from rowgate.rls.wall import plan_for, script_for
 
 
@@ -79,35 +79,6 @@ class DatabaseChoice:
     url: str | None
     #: Shown to the user: ``--database-url``, ``database.url of the configuration``, or why none.
     source: str
-
-
-#: The format of ``rowgate policy test FILE``, shown by ``--help``; the README shows the same cases.
-CASES_FORMAT = """\
-A cases file is YAML: statements, each run as a subject, with the outcome each must have.
-
-cases:
-  - name: members see only their organisation's tasks
-    as:
-      groups: [user]
-      tenant: 0a000000-0000-0000-0000-000000000001
-      user: a0000000-0000-0000-0000-000000000001
-    sql: SELECT title FROM tasks WHERE done
-    expect: {rows: []}                       # exactly these rows, in order
-  - name: members cannot delete projects
-    as: {groups: [user], tenant: 0a000000-0000-0000-0000-000000000001}
-    sql: DELETE FROM projects
-    expect: {refused: operation_not_allowed} # a refusal code, or true for any refusal
-  - name: a member adds a task to their organisation
-    as: {groups: [user], tenant: 0a000000-0000-0000-0000-000000000001}
-    sql: INSERT INTO tasks (title) VALUES ($1)
-    params: [try rowgate]                    # the values of $1, $2, ...
-    expect: {rowcount: 1}                    # rows written
-
-as: groups (admin, user, guest; self applies with a user id; role:NAME), tenant, user, role.
-expect: rows, rowcount or refused; without expect, the statement must run.  Each case runs in
-a transaction of its own that is rolled back: the database is left as it was.  The exit code
-is 1 when a case fails.
-"""
 
 
 def add_policy_commands(subparsers: Any) -> None:

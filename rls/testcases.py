@@ -1,5 +1,5 @@
 """Policy test files (``rowgate policy test FILE``): statements run as given subjects against a
-database, with the outcome each must have.  The format, with an example, is ``rls.cli.CASES_FORMAT``
+database, with the outcome each must have.  The format, with an example, is ``CASES_FORMAT``
 (what ``rowgate policy test --help`` prints, and the README shows).
 
 Every case runs in its own transaction, rolled back afterwards, so cases do not see each
@@ -22,6 +22,34 @@ from rowgate.config.loader import describe_validation_errors, read_yaml
 from rowgate.rls.execute import run
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
+
+#: The format of a cases file, shown by ``rowgate policy test --help``; the README shows the same cases.
+CASES_FORMAT = """\
+A cases file is YAML: statements, each run as a subject, with the outcome each must have.
+
+cases:
+  - name: members see only their organisation's tasks
+    as:
+      groups: [user]
+      tenant: 0a000000-0000-0000-0000-000000000001
+      user: a0000000-0000-0000-0000-000000000001
+    sql: SELECT title FROM tasks WHERE done
+    expect: {rows: []}                       # exactly these rows, in order
+  - name: members cannot delete projects
+    as: {groups: [user], tenant: 0a000000-0000-0000-0000-000000000001}
+    sql: DELETE FROM projects
+    expect: {refused: operation_not_allowed} # a refusal code, or true for any refusal
+  - name: a member adds a task to their organisation
+    as: {groups: [user], tenant: 0a000000-0000-0000-0000-000000000001}
+    sql: INSERT INTO tasks (title) VALUES ($1)
+    params: [try rowgate]                    # the values of $1, $2, ...
+    expect: {rowcount: 1}                    # rows written
+
+as: groups (admin, user, guest; self applies with a user id; role:NAME), tenant, user, role.
+expect: rows, rowcount or refused; without expect, the statement must run.  Each case runs in
+a transaction of its own that is rolled back: the database is left as it was.  The exit code
+is 1 when a case fails.
+"""
 
 #: How to name the cases file, said when it is missing.
 NAME_THE_CASES_FILE = (

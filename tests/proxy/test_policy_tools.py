@@ -130,6 +130,17 @@ def test_a_bad_cases_file_is_named_with_what_is_wrong(
     assert "Traceback" not in result.stderr
 
 
+def test_a_database_that_is_not_there_is_a_sentence(tmp_path: Path) -> None:
+    from tests.proxy.test_cli import free_port
+
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/none"
+    result = rowgate("policy", "check", "--database-url", url, cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert result.stderr.startswith("policy check: the database (--database-url) failed: ")
+    assert "Traceback" not in result.stderr
+
+
 def test_a_stale_embedded_database_is_not_used(tmp_path: Path) -> None:
     assert running_embedded_url(tmp_path) is None
     (tmp_path / "postmaster.pid").write_text(f"4194303\n{tmp_path}\n0\n5432\n{tmp_path}\n\n0 0\nready\n")
