@@ -65,6 +65,14 @@ def parse_master_key(text: str, source: str) -> bytes:
 
 def load_master_key(settings: Settings, environ: Mapping[str, str] | None = None) -> bytes:
     """The master key from the environment, or in dev mode from (or generated into) the data folder."""
+    key = environment_master_key(settings, environ)
+    return key if key is not None else _dev_master_key(settings.data_dir)
+
+
+def environment_master_key(settings: Settings, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The master key the environment gives; ``None`` in dev mode when it gives none.  A
+    ``ConfigError`` for a key that is malformed, unreadable, given twice, or missing in production.
+    Reads no file of the data folder: ``check-config`` asks this without side effects."""
     env = os.environ if environ is None else environ
     inline, file = env.get(MASTER_KEY_ENV, ""), env.get(MASTER_KEY_FILE_ENV, "")
     if inline and file:
@@ -82,7 +90,7 @@ def load_master_key(settings: Settings, environ: Mapping[str, str] | None = None
                 "the stored signing keys and MFA secrets cannot be read."
             ]
         )
-    return _dev_master_key(settings.data_dir)
+    return None
 
 
 def _read_key_file(path: Path, source: str) -> bytes:

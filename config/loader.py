@@ -47,7 +47,7 @@ def load_settings(
     """
     env = os.environ if environ is None else environ
     file = Path(path or env.get("ROWGATE_CONFIG") or DEFAULT_CONFIG)
-    raw = read_yaml(file)
+    raw = read_yaml(file, missing="pass --config PATH or set ROWGATE_CONFIG")
     problems: list[str] = []
     data = interpolate(raw, env, file, (), problems)
     env_values = {key: env[var] for var, key in ENV_OVERRIDES.items() if env.get(var)}
@@ -65,12 +65,16 @@ def load_settings(
     return settings
 
 
-def read_yaml(file: Path) -> dict[str, Any]:
-    """Read a YAML mapping from ``file``; a missing file, bad YAML or a non-mapping is a ConfigError."""
+def read_yaml(file: Path, *, missing: str) -> dict[str, Any]:
+    """Read a YAML mapping from ``file``; a missing file, bad YAML or a non-mapping is a ConfigError.
+
+    ``missing`` says how to name another file (the flag or key that chose this one): a missing
+    file's message ends with it.
+    """
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{file}: file not found (pass --config PATH or set ROWGATE_CONFIG)"]) from None
+        raise ConfigError([f"{file}: file not found ({missing})"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{file}: cannot read the file: {exc}"]) from None
     try:

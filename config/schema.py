@@ -302,7 +302,8 @@ class LoggingSettings(Model):
 class Settings(Model):
     mode: Literal["dev", "production"] = "dev"
     data_dir: Path = Path(".rowgate")
-    policies: Path = Path("policies.yaml")
+    #: The policy file; ``None`` (``policies: null``) runs rowgate without the data API.
+    policies: Path | None = Path("policies.yaml")
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
@@ -344,8 +345,10 @@ class Settings(Model):
 
     def resolved(self, base_dir: Path) -> Settings:
         """Paths made absolute: ``policies`` relative to the config file, ``data_dir`` to the cwd."""
-        policies = self.policies if self.policies.is_absolute() else base_dir / self.policies
-        return self.model_copy(update={"policies": policies.resolve(), "data_dir": self.data_dir.resolve()})
+        policies = self.policies
+        if policies is not None:
+            policies = (policies if policies.is_absolute() else base_dir / policies).resolve()
+        return self.model_copy(update={"policies": policies, "data_dir": self.data_dir.resolve()})
 
 
 def cross_field_problems(settings: Settings) -> list[str]:

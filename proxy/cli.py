@@ -118,23 +118,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_policy(args: argparse.Namespace) -> int:
-    """``rowgate policy check|explain|test|export``: the policy tools, with the configured database
-    (when ``database.url`` is set) for the tables' columns and custom roles, and the configured
-    roles for ``explain --role``."""
+    """``rowgate policy check|explain|test|export``: the policy tools, with a database for the
+    tables' columns and custom roles (``--database-url``, else ``proxy.policy_database`` chooses
+    one), and the configured roles for ``explain --role``."""
+    from rowgate.proxy.policy_database import choose_database
     from rowgate.proxy.roles import role_lookup
     from rowgate.rls.cli import run_policy_command
 
     overrides = {"policies": args.policies} if args.policies else {}
     settings = load_settings(args.config, overrides=overrides)
-    if not args.policies:
+    if not args.policies and settings.policies is not None:
         args.policies = str(settings.policies)
-    url = settings.database.url
-    return run_policy_command(args, url, role_lookup(settings, url))
+    database = choose_database(settings, getattr(args, "database_url", None))
+    return run_policy_command(args, database, role_lookup(settings, database.url))
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Everything ``serve`` checks before it starts (``proxy.preflight``), without starting."""
+    from rowgate.proxy.preflight import preflight
+
     settings = load_settings(args.config, overrides=_overrides(args))
+    policies = preflight(settings)
     print(f"configuration is valid (mode {settings.mode}, listening on {settings.public_url})")
+    if policies is None:
+        print("policies: null: no data API")
+    else:
+        print(f"policies: {policies.source}, {len(policies.tables)} table(s)")
+    print("the database was not contacted: `rowgate policy check` compares the policies with it")
     return 0
 
 
@@ -146,7 +156,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     async def run() -> int:
         from rowgate.auth.db import Database
         from rowgate.auth.migrate import migrate
-        from rowgate.proxy.data.policy import load_data_policy, policy_file
+        from rowgate.proxy.data.policy import load_data_policy
         from rowgate.proxy.services import database_url
 
         db = await Database.connect(await database_url(settings), settings.database)
@@ -154,7 +164,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             async with db.connection() as conn:
                 done = await migrate(conn, progress=print)
                 print(f"database is up to date ({len(done)} migration(s) applied)")
-                policy = await load_data_policy(policy_file(settings.policies), conn, settings.data)
+                policy = await load_data_policy(settings.policies, conn, settings.data)
         finally:
             await db.close()
         if policy.wall_down:
@@ -198,7 +208,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from rowgate.proxy.preflight import preflight
+
     settings = load_settings(args.config, overrides=_overrides(args))
+    preflight(settings)  # the checks check-config makes: a mistake exits 2 before anything starts
     configure_logging(settings.logging)
     _run(_serve(settings))
     return 0
@@ -294,7 +307,7 @@ def _signup_example(settings: Settings, url: str) -> str:
 def _data_examples(settings: Settings, url: str) -> str:
     data, sql = url + settings.mounts.data, url + settings.mounts.sql
     return (
-        f"The data API (tables projects, tasks, posts under {settings.policies.name}):\n"
+        f"The data API (tables projects, tasks, posts under {getattr(settings.policies, 'name', None)}):\n"
         f"  curl {data}/posts                  # guests: published posts\n"
         f"  curl {data}/openapi.json\n"
         f'  curl -H "Authorization: Bearer $TOKEN" "{data}/tasks?done=is.false&order=priority.desc"\n'

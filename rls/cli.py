@@ -1,6 +1,6 @@
 """``rowgate policy ...``: tools for policy authors.
 
-    rowgate policy check   [--policies PATH]                 validate; list tables without policy
+    rowgate policy check   [--policies PATH]                 validate; compare with the database
     rowgate policy explain [--policies PATH] --as user --tenant T --user U "SQL"
     rowgate policy explain [--policies PATH] --role NAME ["SQL"]   what a role gets
     rowgate policy test    [--policies PATH] FILE             run the cases of a test file
@@ -9,10 +9,12 @@
 ``--policies`` defaults to the policy file the configuration names (``--config PATH``, else
 ``ROWGATE_CONFIG``, else the bundled configuration; ``ROWGATE_POLICIES`` overrides it).  The
 configuration's roles (``rbac.roles`` and ``rbac.policy_roles``) are the ones ``role:<name>``
-groups may name.  The commands that can use a database (check, explain, test, export) take the
-database URL from ``rowgate``; run as ``python -m rowgate.rls.cli policy ...``, from ``--database-url``
-or the configuration's ``database.url``.  Exit codes: 0 fine, 1 refused or failed, 2 invalid
-input.
+groups may name.  Every command takes ``--database-url``; without it, ``rowgate`` chooses the
+database (``proxy.policy_database``: the configured one, else the embedded one of a running
+``rowgate demo``), and ``python -m rowgate.rls.cli policy ...`` the configuration's
+``database.url``.  Without a database, ``check`` says that it skipped the comparison and why,
+``explain`` knows only the columns ``columns.all`` lists, and ``test`` exits 2 saying what to
+pass.  Exit codes: 0 fine, 1 refused or failed, 2 invalid input.
 
 ``explain --role`` shows the role's table permissions beside the rows the policy gives it, per
 table and operation (or, with a statement, the permissions the statement needs and whether the
@@ -45,9 +47,9 @@ from rowgate.rls.grants import grant
 from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import ACTIONS, OPERATIONS, PolicySet, load_policies
 from rowgate.rls.rewrite import Rewriter, Rewritten
-from rowgate.rls.schema import Schema, schema_problems
+from rowgate.rls.schema import Schema, missing_tables, schema_problems
 from rowgate.rls.subject import Subject
-from rowgate.rls.testcases import load_cases, run_cases
+from rowgate.rls.testcases import CASES_FORMAT, load_cases, run_cases
 from rowgate.rls.wall import plan_for, script_for
 
 
@@ -70,6 +72,15 @@ class RoleGrants:
 RoleLookup = Callable[[str, str | None], RoleGrants]
 
 
+@dataclass(frozen=True, slots=True)
+class DatabaseChoice:
+    """The database a command reads (``url``), and where it came from or why there is none."""
+
+    url: str | None
+    #: Shown to the user: ``--database-url``, ``database.url of the configuration``, or why none.
+    source: str
+
+
 def add_policy_commands(subparsers: Any) -> None:
     """Add ``policy`` with its subcommands to an argparse subparsers object."""
     common = argparse.ArgumentParser(add_help=False)
@@ -77,11 +88,20 @@ def add_policy_commands(subparsers: Any) -> None:
         "--policies", metavar="PATH", help="the policy file (default: the one the config names)"
     )
     common.add_argument("--config", metavar="PATH", help="the rowgate configuration file")
+    common.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="PostgreSQL to read tables and columns from (default: database.url of the configuration, "
+        "else the embedded database of a running `rowgate demo` in this folder)",
+    )
     policy = subparsers.add_parser(
         "policy", help="check, explain, test and export row-level security policies"
     )
     commands = policy.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
-    commands.add_parser("check", parents=[common], help="validate the policies; list tables without one")
+    commands.add_parser(
+        "check", parents=[common], help="validate the policies; compare them with the database's tables"
+    )
     explain = commands.add_parser("explain", parents=[common], help="show how a statement is rewritten")
     explain.add_argument(
         "--as",
@@ -94,8 +114,15 @@ def add_policy_commands(subparsers: Any) -> None:
     explain.add_argument("--params", type=int, default=0, help="how many $n parameters the statement binds")
     explain.add_argument("--dialect", help="SQL dialect (default: the policies' dialect)")
     explain.add_argument("sql", nargs="?", help="the statement (optional with --role)")
-    test = commands.add_parser("test", parents=[common], help="run a YAML file of policy test cases")
-    test.add_argument("file", help="the test file")
+    test = commands.add_parser(
+        "test",
+        parents=[common],
+        help="run a YAML file of policy test cases against a database",
+        description="Run the cases of a YAML file against a database; each must have its expected outcome.",
+        epilog=CASES_FORMAT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    test.add_argument("file", metavar="FILE", help="the cases file (format below)")
     export = commands.add_parser(
         "export", parents=[common], help="print the second wall: the data role, its grants, native policies"
     )
@@ -107,23 +134,31 @@ def add_policy_commands(subparsers: Any) -> None:
 
 
 def run_policy_command(
-    args: argparse.Namespace, database_url: str | None, roles: RoleLookup | None = None
+    args: argparse.Namespace, database: DatabaseChoice, roles: RoleLookup | None = None
 ) -> int:
-    """Run the ``policy`` subcommand in ``args``; the exit code."""
+    """Run the ``policy`` subcommand in ``args`` with ``database``; the exit code."""
     try:
         policies = _policies(args)
         if args.policy_command == "explain":
-            return _explain(args, policies, database_url, roles)
+            return _explain(args, policies, database, roles)
         command = {"check": _check, "test": _test, "export": _export}[args.policy_command]
-        return command(args, policies, database_url)
+        return command(args, policies, database)
     except ConfigError as error:
         print("\n".join(error.problems), file=sys.stderr)
         return 2
+    except (OSError, asyncpg.PostgresError) as error:
+        print(
+            f"policy {args.policy_command}: the database ({database.source}) failed: {error}", file=sys.stderr
+        )
+        return 1
 
 
 def _policies(args: argparse.Namespace) -> PolicySet:
     settings = load_settings(args.config)
-    return load_policies(args.policies or settings.policies, roles=settings.rbac.known_roles)
+    path = args.policies or settings.policies
+    if path is None:
+        raise ConfigError(["the configuration says policies: null (no data API): pass --policies PATH"])
+    return load_policies(path, roles=settings.rbac.known_roles)
 
 
 def _schema(policies: PolicySet, database_url: str | None) -> Schema:
@@ -144,16 +179,21 @@ def _other_schemas(policies: PolicySet) -> list[str]:
     return sorted({t.schema for t in policies.tables.values()} - {policies.schema})
 
 
-def _check(args: argparse.Namespace, policies: PolicySet, database_url: str | None) -> int:
+def _check(args: argparse.Namespace, policies: PolicySet, database: DatabaseChoice) -> int:
     out = sys.stdout
     print(f"{policies.source}: {len(policies.tables)} table(s), version {policies.version}", file=out)
-    if not database_url:
-        print("(no database given: tables were not compared with the database)", file=out)
+    if not database.url:
+        print(
+            f"database comparison SKIPPED: {database.source}. Pass --database-url URL to check that "
+            "the tables and columns the policies name exist.",
+            file=out,
+        )
         return 0
-    schema = _schema(policies, database_url)
+    print(f"compared with the database ({database.source})", file=out)
+    schema = _schema(policies, database.url)
     problems = schema_problems(policies, schema)
-    missing = [t for t in policies.tables.values() if not schema.knows(t.schema, t.name)]
-    problems += [f"tables.{t.qualified}: the database has no such table" for t in missing]
+    missing = missing_tables(policies, schema)
+    problems += [f"tables.{name}: the database has no such table" for name in missing]
     unprotected = sorted(set(schema.tables()) - set(policies.tables))
     for table in unprotected:
         print(f"no policy (every statement on it is refused): {table}", file=out)
@@ -163,7 +203,7 @@ def _check(args: argparse.Namespace, policies: PolicySet, database_url: str | No
 
 
 def _explain(
-    args: argparse.Namespace, policies: PolicySet, database_url: str | None, roles: RoleLookup | None
+    args: argparse.Namespace, policies: PolicySet, database: DatabaseChoice, roles: RoleLookup | None
 ) -> int:
     role = roles(args.role, args.tenant) if args.role and roles is not None else None
     default = "admin,user" if role is not None and role.admin else "user"
@@ -182,14 +222,16 @@ def _explain(
             return 2
         _print_role_tables(policies, subject, role, sys.stdout)
         return 0
-    rewriter = Rewriter(policies, args.dialect, schema=_schema(policies, database_url))
+    rewriter = Rewriter(policies, args.dialect, schema=_schema(policies, database.url))
     try:
         rewritten = rewriter.rewrite(args.sql, subject, args.params)
     except (QueryRefused, WriteRefused) as error:
         print(f"refused ({error.code}): {error.detail}", file=sys.stderr)
-        if not database_url and "unknown" in error.detail:
+        if not database.url and "unknown" in error.detail:
             print(
-                "(pass --database-url so that rowgate can read the tables and their columns)", file=sys.stderr
+                f"(no database: {database.source}; pass --database-url URL so that rowgate can read "
+                "the tables and their columns)",
+                file=sys.stderr,
             )
         return 1
     _print_explanation(rewritten, rewriter, args.params, sys.stdout)
@@ -247,11 +289,16 @@ def _print_explanation(rewritten: Rewritten, rewriter: Rewriter, params: int, ou
         )
 
 
-def _test(args: argparse.Namespace, policies: PolicySet, database_url: str | None) -> int:
-    if not database_url:
-        print("policy test needs a database: pass --database-url or set database.url", file=sys.stderr)
-        return 2
+def _test(args: argparse.Namespace, policies: PolicySet, database: DatabaseChoice) -> int:
     cases = load_cases(args.file)
+    database_url = database.url
+    if not database_url:
+        print(
+            f"policy test runs its cases in a database, and there is none: {database.source}. "
+            "Pass --database-url URL (or set database.url, or run `rowgate demo` in this folder).",
+            file=sys.stderr,
+        )
+        return 2
 
     async def go() -> int:
         conn = await asyncpg.connect(database_url)
@@ -273,15 +320,18 @@ def _test(args: argparse.Namespace, policies: PolicySet, database_url: str | Non
     return asyncio.run(go())
 
 
-def _export(args: argparse.Namespace, policies: PolicySet, database_url: str | None) -> int:
+def _export(args: argparse.Namespace, policies: PolicySet, database: DatabaseChoice) -> int:
     data = _data_settings(args)
     role = args.data_role or data.role or DEFAULT_ROLE
+    database_url = database.url
     if not args.sql:
         sys.stdout.write(export_postgres(policies, _schema(policies, database_url), role=role))
         return 0
     if not database_url:
         print(
-            "policy export --sql reads the database: pass --database-url or set database.url", file=sys.stderr
+            f"policy export --sql reads the database, and there is none: {database.source}. "
+            "Pass --database-url URL or set database.url.",
+            file=sys.stderr,
         )
         return 2
 
@@ -314,13 +364,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database-url", help="PostgreSQL URL (default: database.url of the configuration)")
     add_policy_commands(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    database_url = args.database_url
-    if database_url is None:
-        try:
-            database_url = load_settings(args.config).database.url
-        except ConfigError:
-            database_url = None
-    return run_policy_command(args, database_url)
+    return run_policy_command(args, _configured_database(args))
+
+
+def _configured_database(args: argparse.Namespace) -> DatabaseChoice:
+    if args.database_url is not None:
+        url = args.database_url or None
+        return DatabaseChoice(url, "--database-url" if url else "--database-url is empty")
+    try:
+        url = load_settings(args.config).database.url
+    except ConfigError:
+        url = None
+    return DatabaseChoice(url, "database.url of the configuration" if url else "database.url is not set")
 
 
 if __name__ == "__main__":

@@ -197,10 +197,17 @@ class PolicySet:
         return tuple(sorted((*groups, ROLE_PREFIX + role))), has_user, has_tenant
 
 
+#: How to name another policy file, said when the file is missing.
+NAME_THE_POLICY_FILE = (
+    "write it, or name yours with the configuration's `policies` key, ROWGATE_POLICIES or --policies; "
+    "`policies: null` runs rowgate without the data API"
+)
+
+
 def load_policies(path: str | os.PathLike[str], *, roles: Collection[str] | None = None) -> PolicySet:
     """Read and validate the policy file at ``path``; a ``ConfigError`` lists every problem."""
     file = Path(path)
-    return parse_policies(read_yaml(file), source=str(file), roles=roles)
+    return parse_policies(read_yaml(file, missing=NAME_THE_POLICY_FILE), source=str(file), roles=roles)
 
 
 def parse_policies(

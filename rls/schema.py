@@ -110,6 +110,11 @@ def schema_problems(policies: PolicySet, schema: Schema) -> list[str]:
     return problems
 
 
+def missing_tables(policies: PolicySet, schema: Schema) -> list[str]:
+    """The tables the policies name that the database does not have (``schema.name``)."""
+    return [t.qualified for t in policies.tables.values() if not schema.knows(t.schema, t.name)]
+
+
 def _qualified(key: str, default_schema: str) -> str:
     schema, _, name = key.rpartition(".")
     return f"{schema or default_schema}.{name}"

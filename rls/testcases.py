@@ -1,23 +1,6 @@
 """Policy test files (``rowgate policy test FILE``): statements run as given subjects against a
-database, with the outcome each must have.
-
-::
-
-    cases:
-      - name: members see only their tenant's tasks
-        as: {groups: [user], tenant: 0a00..., user: a000...}
-        sql: SELECT id FROM tasks ORDER BY id
-        expect:
-          rows: [[1], [2], [4]]          # exact rows, in order (values as YAML scalars)
-      - name: members cannot delete projects
-        as: {groups: [user], tenant: 0a00...}
-        sql: DELETE FROM projects
-        expect: {refused: operation_not_allowed}     # or refused: true for any refusal
-      - name: an insert gets the caller's tenant
-        as: {groups: [user], tenant: 0a00..., user: a000...}
-        sql: INSERT INTO notes (id, body) VALUES ($1, 'hi')
-        params: [100]
-        expect: {rowcount: 1}
+database, with the outcome each must have.  The format, with an example, is ``CASES_FORMAT``
+(what ``rowgate policy test --help`` prints, and the README shows).
 
 Every case runs in its own transaction, rolled back afterwards, so cases do not see each
 other's writes and the database is left as it was.
@@ -39,6 +22,42 @@ from rowgate.config.loader import describe_validation_errors, read_yaml
 from rowgate.rls.execute import run
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
+
+#: The format of a cases file, shown by ``rowgate policy test --help``; the README shows the same cases.
+CASES_FORMAT = """\
+A cases file is YAML: statements, each run as a subject, with the outcome each must have.
+
+cases:
+  - name: members see only their organisation's tasks
+    as:
+      groups: [user]
+      tenant: 0a000000-0000-0000-0000-000000000001
+      user: a0000000-0000-0000-0000-000000000001
+    sql: SELECT title FROM tasks WHERE done
+    expect: {rows: []}                       # exactly these rows, in order
+  - name: members cannot delete projects
+    as: {groups: [user], tenant: 0a000000-0000-0000-0000-000000000001}
+    sql: DELETE FROM projects
+    expect: {refused: operation_not_allowed} # a refusal code, or true for any refusal
+  - name: a member adds a task to their organisation
+    as: {groups: [user], tenant: 0a000000-0000-0000-0000-000000000001}
+    sql: INSERT INTO tasks (title) VALUES ($1)
+    params: [try rowgate]                    # the values of $1, $2, ...
+    expect: {rowcount: 1}                    # rows written
+
+as: groups (admin, user, guest; self applies with a user id; role:NAME), tenant, user, role.
+expect: rows, rowcount or refused; without expect, the statement must run.  Each case runs in
+a transaction of its own that is rolled back: the database is left as it was.  The exit code
+is 1 when a case fails.
+"""
+
+#: How to name the cases file, said when it is missing.
+NAME_THE_CASES_FILE = (
+    "give the cases file as the argument: rowgate policy test FILE; "
+    "`rowgate policy test --help` shows its format"
+)
+
+FORMAT_HINT = "`rowgate policy test --help` shows the format of a cases file"
 
 
 class _Model(BaseModel):
@@ -87,9 +106,10 @@ def load_cases(path: str | Path) -> list[PolicyCase]:
     """Read and validate a test file; a ``ConfigError`` names every problem."""
     file = Path(path)
     try:
-        parsed = CaseFile.model_validate(read_yaml(file))
+        parsed = CaseFile.model_validate(read_yaml(file, missing=NAME_THE_CASES_FILE))
     except ValidationError as exc:
-        raise ConfigError([f"{file}: {line}" for line in describe_validation_errors(exc)]) from None
+        lines = [*describe_validation_errors(exc), FORMAT_HINT]
+        raise ConfigError([f"{file}: {line}" for line in lines]) from None
     problems = []
     for index, case in enumerate(parsed.cases):
         try:

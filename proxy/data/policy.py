@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +88,7 @@ class DataPolicy:
 
 
 def empty_policies() -> PolicySet:
-    """No tables at all: every statement is refused (used when there is no policy file)."""
+    """No tables at all: every statement is refused (``policies: null``: no data API)."""
     return parse_policies({"version": 1}, source="<no policy file>")
 
 
@@ -108,11 +107,9 @@ async def load_data_policy(
     none of ``roles``, a table in rowgate's own schema, rules naming columns the tables lack.
     """
     policies = await _read(path, roles) if path is not None else empty_policies()
-    own = sorted(t.qualified for t in policies.tables.values() if t.schema == OWN_SCHEMA)
-    if own:
-        raise ConfigError(
-            [f"{policies.source}: tables.{name}: rowgate's own schema is never served" for name in own]
-        )
+    problems = own_schema_problems(policies)
+    if problems:
+        raise ConfigError(problems)
     schema = await introspect(conn, settings.schemas)
     catalog = await read_catalog(conn, settings.schemas)
     rewriter = Rewriter(policies, "postgres", schema=schema)
@@ -165,9 +162,10 @@ async def _read(path: Path, roles: Collection[str] | None) -> PolicySet:
     return await asyncio.to_thread(load_policies, path, roles=roles)
 
 
-def policy_file(path: Path) -> Path | None:
-    """``path`` when it exists; ``None`` (no tables served) when it does not."""
-    return path if os.path.exists(path) else None
+def own_schema_problems(policies: PolicySet) -> list[str]:
+    """A table in rowgate's own schema, which is never served, is a mistake of the policy file."""
+    own = sorted(t.qualified for t in policies.tables.values() if t.schema == OWN_SCHEMA)
+    return [f"{policies.source}: tables.{name}: rowgate's own schema is never served" for name in own]
 
 
 def _rest_name(info: TableInfo, default_schema: str) -> str:

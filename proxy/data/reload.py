@@ -37,7 +37,7 @@ _holders: set[PolicyHolder] = set()
 class PolicyHolder:
     """The policy snapshot in force, and how to replace it."""
 
-    def __init__(self, path: Path, loader: Loader, initial: DataPolicy) -> None:
+    def __init__(self, path: Path | None, loader: Loader, initial: DataPolicy) -> None:
         self.path = path
         self.current = initial
         self.last_error: str | None = None
@@ -49,7 +49,7 @@ class PolicyHolder:
         """Load the file again; swap it in when valid.  Returns whether the policy changed."""
         async with self._lock:
             self._stamp = _stamp(self.path)
-            if self._stamp is None:
+            if self._stamp is None and self.path is not None:
                 return self._failed(reason, [f"{self.path}: file not found"])
             try:
                 fresh = await self._loader(self.path)
@@ -127,7 +127,9 @@ def _on_sighup() -> None:
         task.add_done_callback(_pending.discard)
 
 
-def _stamp(path: Path) -> Stamp:
+def _stamp(path: Path | None) -> Stamp:
+    if path is None:  # policies: null, no file to watch
+        return None
     try:
         status = os.stat(path)
     except OSError:

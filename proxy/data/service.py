@@ -1,9 +1,11 @@
 """Opening the data API at start-up: its pool, the policy snapshot (with the second wall put
 up for it), the reload watcher.
 
-An invalid policy file stops start-up with every problem listed (``ConfigError``); a missing one
-serves no table (and says so), so that rowgate still runs as a plain auth proxy.  A second wall
-rowgate may not put up itself closes the data API in ``mode: production`` (``proxy.data.policy``).
+An invalid or missing policy file stops start-up with every problem listed (``ConfigError``);
+``policies: null`` serves no table, so that rowgate runs as a plain auth proxy.  Tables the
+policies name that the database lacks are named in a warning (the data API answers 404 for them
+until they exist).  A second wall rowgate may not put up itself closes the data API in
+``mode: production`` (``proxy.data.policy``).
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import asyncpg
 
 from rowgate.auth.db import translated_errors
 from rowgate.config.schema import Settings
-from rowgate.proxy.data.policy import DataPolicy, load_data_policy, policy_file
+from rowgate.proxy.data.policy import DataPolicy, load_data_policy
 from rowgate.proxy.data.reload import PolicyHolder, watching
 from rowgate.proxy.data.rest import DataApi
 from rowgate.proxy.data.runner import DataRunner
+from rowgate.rls.schema import missing_tables
 
 log = logging.getLogger("rowgate.data")
 
@@ -34,18 +37,19 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
         async def load(path: Path | None) -> DataPolicy:
             with translated_errors(connecting=True):
                 async with runner.pool.connection() as conn, _without_timeout(conn):
-                    return await load_data_policy(
+                    policy = await load_data_policy(
                         path,
                         conn,
                         settings.data,
                         settings.rbac.known_roles,
                         production=settings.mode == "production",
                     )
+            _warn_missing_tables(policy)
+            return policy
 
-        path = policy_file(settings.policies)
-        if path is None:
-            log.warning("no policy file at %s: the data API serves no table", settings.policies)
-        holder = PolicyHolder(settings.policies, load, await load(path))
+        if settings.policies is None:
+            log.info("policies: null: the data API serves no table")
+        holder = PolicyHolder(settings.policies, load, await load(settings.policies))
         log.info(
             "data API: policy version %s, %d table(s) served",
             holder.current.version,
@@ -56,6 +60,18 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
             yield DataApi(runner, holder, settings.data)
     finally:
         await runner.close()
+
+
+def _warn_missing_tables(policy: DataPolicy) -> None:
+    missing = missing_tables(policy.policies, policy.schema)
+    if missing:
+        log.warning(
+            "the policies in %s name tables the database does not have: %s. The data API answers "
+            "404 for them until they exist: create them (`rowgate demo` creates the demo's tables, "
+            "see proxy/data/demo_tables.sql), then reload (SIGHUP) or restart rowgate",
+            policy.policies.source,
+            ", ".join(missing),
+        )
 
 
 @contextlib.asynccontextmanager

@@ -116,6 +116,14 @@ def test_a_missing_file_says_how_to_point_at_one(tmp_path: Path) -> None:
     assert "file not found (pass --config PATH or set ROWGATE_CONFIG)" in problem
 
 
+def test_policies_are_relative_to_the_config_file_and_null_means_no_data_api(tmp_path: Path) -> None:
+    assert (
+        load_settings(write(tmp_path, "policies: rules.yaml\n"), environ={}).policies
+        == tmp_path / "rules.yaml"
+    )
+    assert load_settings(write(tmp_path, "policies: null\n"), environ={}).policies is None
+
+
 def test_environment_interpolation_with_defaults_and_escapes(tmp_path: Path) -> None:
     path = write(
         tmp_path,
