@@ -218,8 +218,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from rowgate.proxy.preflight import preflight
+
     overrides = {"server.port": args.port, "upstream.url": f"http://127.0.0.1:{args.app_port}"}
     settings = load_settings(args.config, overrides=overrides)
+    preflight(settings)  # as serve: a mistake exits 2 before the embedded database starts
     configure_logging(settings.logging)
     _run(_serve(settings, demo_port=args.app_port))
     return 0
