@@ -17,8 +17,8 @@ from pydantic import AfterValidator, Field
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
 from rowgate.config.errors import MalformedBody, PayloadTooLarge, Unauthorized
+from rowgate.proxy.authorize import require_user
 from rowgate.proxy.keys import CLIENT_IP, SERVICES
-from rowgate.proxy.pipeline import require_user
 
 #: Longest password a body may carry (the policy's own maximum is lower; see auth.password).
 MAX_PASSWORD_INPUT = 4096

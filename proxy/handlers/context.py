@@ -14,8 +14,8 @@ from rowgate.auth.audit import ClientContext
 from rowgate.auth.ids import canonical_uuid
 from rowgate.auth.orgs.seams import SignedIn
 from rowgate.config.errors import Forbidden
+from rowgate.proxy.authorize import require_member, require_user
 from rowgate.proxy.keys import CLIENT_IP, SERVICES
-from rowgate.proxy.pipeline import require_member, require_user
 
 
 def client_context(request: web.Request) -> ClientContext:
