@@ -44,6 +44,8 @@ from rowgate.proxy.services import Services
 
 @dataclass(frozen=True, slots=True)
 class Pipeline:
+    """authenticate → rate limit → (rowgate's own endpoint | authorize → rewrite → mutate → forward)."""
+
     authenticators: tuple[Authenticator, ...]
     limits: CallerLimits | None
     own_paths: OwnPaths
@@ -110,6 +112,7 @@ async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 async def upstream(request: web.Request) -> web.StreamResponse:
+    """The catch-all route's handler: every path none of rowgate's endpoints answers."""
     return await request.app[PIPELINE].upstream(request)
 
 
