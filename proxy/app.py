@@ -1,4 +1,6 @@
-"""The application factory: middlewares, rowgate's own endpoints, then the upstream catch-all."""
+"""The application factory: middlewares, rowgate's own endpoints, then the upstream catch-all.
+
+The request pipeline itself (``proxy.pipeline``) is built at startup, once the services are open."""
 
 from __future__ import annotations
 
@@ -9,8 +11,7 @@ from aiohttp import web
 
 from rowgate.config.schema import Settings
 from rowgate.proxy import metrics
-from rowgate.proxy.appkeys import FORWARDER, PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
-from rowgate.proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator, ExternalAuthenticator
+from rowgate.proxy.appkeys import PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
@@ -25,33 +26,20 @@ from rowgate.proxy.handlers import (
     orgs,
     rbac,
     sql,
-    upstream,
     wellknown,
 )
 from rowgate.proxy.middlewares import problems, request_context
-from rowgate.proxy.pipeline import Authenticator, Pipeline, authentication
+from rowgate.proxy.pipeline import add_upstream_route, build_pipeline, pipeline
 from rowgate.proxy.ratelimit import add_rate_limits
-from rowgate.proxy.routes import RouteTable
 from rowgate.proxy.services import Services, open_services
 
 ServicesFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[Services]]
 
 
-def build_pipeline(settings: Settings, services: Services) -> Pipeline:
-    """The authenticators, in the order they are asked, and the compiled route rules."""
-    tenancy = services.tenancy
-    authenticators: list[Authenticator] = []
-    if tenancy.issuers:  # only then is a Bearer token's iss worth a look
-        authenticators.append(ExternalAuthenticator(tenancy.issuers, tenancy.catalog))
-    authenticators.append(BearerAuthenticator(services.tokens, services.revocations, tenancy.catalog))
-    authenticators.append(ApiKeyAuthenticator(tenancy.key_verifier))
-    return Pipeline(authenticators=tuple(authenticators), routes=RouteTable(settings.routes))
-
-
 def build_app(settings: Settings, services_factory: ServicesFactory = open_services) -> web.Application:
     """A ready-to-run rowgate application for ``settings``."""
     app = web.Application(
-        middlewares=[request_context, problems, authentication],
+        middlewares=[request_context, problems, pipeline],
         client_max_size=settings.server.max_body_size,
     )
     app[SETTINGS] = settings
@@ -62,12 +50,12 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
         async with contextlib.AsyncExitStack() as stack:
             services = await stack.enter_async_context(services_factory(settings))
             app[SERVICES] = services
-            app[PIPELINE] = build_pipeline(settings, services)
+            forwarder = None
             if settings.upstream.url:
                 forwarder = Forwarder(settings.upstream, app[TRUSTED_PROXIES])
                 await forwarder.start()
                 stack.push_async_callback(forwarder.close)
-                app[FORWARDER] = forwarder
+            app[PIPELINE] = build_pipeline(app, settings, services, forwarder)
             yield
 
     app.cleanup_ctx.append(lifecycle)
@@ -80,5 +68,5 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     rbac.add_routes(app, settings.mounts.rbac)
     data.add_routes(app)
     sql.add_routes(app)
-    upstream.add_routes(app)
+    add_upstream_route(app)
     return app

@@ -12,7 +12,6 @@ from rowgate.config.schema import Settings
 from rowgate.proxy.clientip import TrustedProxies
 
 if TYPE_CHECKING:
-    from rowgate.proxy.forward import Forwarder
     from rowgate.proxy.pipeline import Pipeline
     from rowgate.proxy.services import Services
 
@@ -20,7 +19,6 @@ SETTINGS = web.AppKey("settings", Settings)
 TRUSTED_PROXIES = web.AppKey("trusted_proxies", TrustedProxies)
 SERVICES: web.AppKey[Services] = web.AppKey("services")
 PIPELINE: web.AppKey[Pipeline] = web.AppKey("pipeline")
-FORWARDER: web.AppKey[Forwarder] = web.AppKey("forwarder")
 
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)

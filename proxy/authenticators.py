@@ -1,6 +1,6 @@
 """Authenticators: each looks for one kind of credential and answers a Principal, or None.
 
-The pipeline asks them in order (``proxy.app.build_pipeline``): external issuers' tokens, then
+The pipeline asks them in order (``authenticators_for``): external issuers' tokens, then
 rowgate's own tokens, then API keys.  The first that finds its kind of credential decides, and an
 invalid credential raises rather than falling through to a guest.  A request carrying both a
 Bearer token and ``X-API-Key`` is decided by the token (the key is not looked at).
@@ -15,6 +15,8 @@ tenant and role (``RoleCatalog``), never read from the token.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from aiohttp import web
 
 from rowgate.auth.apikeys.verify import ApiKeyVerifier
@@ -25,9 +27,14 @@ from rowgate.auth.rbac.permissions import NONE
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.tokens.service import TokenService
 from rowgate.config.errors import InvalidCredentials, InvalidToken
-from rowgate.proxy.pipeline import API_KEY_HEADER
+from rowgate.proxy.services import Services
 
 __all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]
+
+#: Looks at a request: a Principal, or None when it carries no credential of this kind.
+Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
+
+API_KEY_HEADER = "X-API-Key"
 
 _MEMBERLESS = frozenset({"user"})
 
@@ -116,3 +123,14 @@ class ApiKeyAuthenticator:
         if not key:
             raise InvalidCredentials(f"The {API_KEY_HEADER} header is empty.", code="invalid_api_key")
         return await self.verifier.authenticate(key)
+
+
+def authenticators_for(services: Services) -> tuple[Authenticator, ...]:
+    """The authenticators, in the order they are asked."""
+    tenancy = services.tenancy
+    authenticators: list[Authenticator] = []
+    if tenancy.issuers:  # only then is a Bearer token's iss worth a look
+        authenticators.append(ExternalAuthenticator(tenancy.issuers, tenancy.catalog))
+    authenticators.append(BearerAuthenticator(services.tokens, services.revocations, tenancy.catalog))
+    authenticators.append(ApiKeyAuthenticator(tenancy.key_verifier))
+    return tuple(authenticators)

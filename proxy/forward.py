@@ -1,5 +1,7 @@
 """Forwarding to the upstream app: HTTP with streamed bodies both ways, and WebSocket pass-through.
 
+The pipeline (``proxy.pipeline``) hands over the request, its canonical path and the headers to
+send (``end_to_end``, then mutated); the forwarder adds the proxy headers and relays.
 Bodies are never buffered whole: the request body is streamed to the upstream as it arrives and
 the response is streamed back chunk by chunk.  Hop-by-hop headers are dropped in both directions,
 ``X-Forwarded-*`` are set, and one pooled keep-alive client session serves every request.
@@ -19,14 +21,12 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from rowgate.auth.principal import Principal
 from rowgate.config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from rowgate.config.schema import UpstreamSettings
 from rowgate.proxy.appkeys import REQUEST_ID
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.connections import client_gone
 from rowgate.proxy.paths import upstream_path
-from rowgate.proxy.pipeline import mutate
 from rowgate.proxy.upstream_http import (
     InvalidHeader,
     UpstreamConnectionError,
@@ -56,7 +56,7 @@ CHUNK = 64 * 1024
 SMALL_BODY = 64 * 1024
 
 
-def _end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
+def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """``headers`` without hop-by-hop ones (including those named in ``Connection``)."""
     drop = HOP_BY_HOP
     if "Connection" in headers:
@@ -109,10 +109,9 @@ class Forwarder:
             raise RuntimeError("Forwarder.start() was not called")
         return self._session
 
-    def upstream_headers(self, request: web.Request, principal: Principal) -> CIMultiDict[str]:
-        """The request's end-to-end headers, identity scrubbed and set, proxy headers from
-        untrusted clients removed (``TrustedProxies.scrub``), ``X-Forwarded-*`` added."""
-        headers = mutate(_end_to_end(request.headers), principal, keep_bearer=self.settings.forward_bearer)
+    def proxy_headers(self, request: web.Request, headers: CIMultiDict[str]) -> CIMultiDict[str]:
+        """``headers`` with proxy headers from untrusted clients removed (``TrustedProxies.scrub``)
+        and ``X-Forwarded-*`` and ``X-Request-Id`` added."""
         peer = request.remote or ""
         self.trusted.scrub(headers, peer)
         trusted = self.trusted.trusts(peer)
@@ -128,15 +127,15 @@ class Forwarder:
     async def forward(
         self,
         request: web.Request,
-        principal: Principal,
+        headers: CIMultiDict[str],
         path: str,
         *,
         body: bytes | None = None,
         query: str | None = None,
     ) -> web.StreamResponse:
-        """Send ``request`` upstream to ``path`` (canonical: ``proxy.paths``), optionally with a
-        replaced body or query, and stream the answer."""
-        headers = self.upstream_headers(request, principal)
+        """Send ``request`` upstream to ``path`` (canonical: ``proxy.paths``) with ``headers``,
+        optionally with a replaced body or query, and stream the answer."""
+        headers = self.proxy_headers(request, headers)
         target = upstream_path(path) + _query(request, query)
         limit = self.settings.max_body_size
         stream = _BodyStream(request, limit)
@@ -160,7 +159,7 @@ class Forwarder:
             return await self._relay(request, upstream)
 
     async def _relay(self, request: web.Request, upstream: UpstreamResponse) -> web.StreamResponse:
-        headers = _end_to_end(upstream.headers)
+        headers = end_to_end(upstream.headers)
         read_timeout = self.settings.read_timeout.total_seconds()
         length = upstream.content_length
         if length is not None and length <= SMALL_BODY and request.method != "HEAD":
@@ -189,10 +188,10 @@ class Forwarder:
         return response
 
     async def forward_websocket(
-        self, request: web.Request, principal: Principal, path: str
+        self, request: web.Request, headers: CIMultiDict[str], path: str
     ) -> web.StreamResponse:
         """Open the upstream WebSocket first, then accept the client's, and pump both ways."""
-        headers = self.upstream_headers(request, principal)
+        headers = self.proxy_headers(request, headers)
         for name in (
             "Sec-WebSocket-Key",
             "Sec-WebSocket-Version",

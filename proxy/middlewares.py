@@ -1,6 +1,6 @@
 """The outer middlewares: request id and access log, then errors rendered as problem+json.
 
-Order (outermost first): ``request_context`` → ``problems`` → the auth pipeline → handler.
+Order (outermost first): ``request_context`` → ``problems`` → the pipeline (``proxy.pipeline``) → handler.
 """
 
 from __future__ import annotations

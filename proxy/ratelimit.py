@@ -35,7 +35,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from rowgate.auth.principal import Principal
 from rowgate.auth.store import Throttle
@@ -90,7 +89,7 @@ MAX_EMPTY = 10_000
 
 
 class CallerLimits:
-    """The middleware and the response hook, with counts for ``/metrics``."""
+    """The pipeline's rate limit stage (``spend``) and the response hook, with counts for ``/metrics``."""
 
     def __init__(self, settings: Settings) -> None:
         self.limits = settings.rate_limits
@@ -114,10 +113,10 @@ class CallerLimits:
         """Whether a request to ``path`` spends its caller's budget."""
         return not any(path == own or path.startswith(own + "/") for own in self._own)
 
-    @web.middleware
-    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def spend(self, request: web.Request) -> None:
+        """Take one request from the authenticated caller's budget; 429 when it is empty."""
         if not self.counts(request.path):
-            return await handler(request)
+            return
         budget = budget_of(request[PRINCIPAL], request[CLIENT_IP], self.limits)
         verdict = self._still_empty(budget.key)
         if verdict is None:
@@ -126,7 +125,7 @@ class CallerLimits:
             except ServiceUnavailable:
                 self.unchecked += 1
                 log.warning("rate limit not checked: the shared store is unreachable")
-                return await handler(request)
+                return
         request[SPENT] = (budget, verdict)
         if not verdict.allowed:
             self._remember_empty(budget.key, verdict.wait)
@@ -136,7 +135,6 @@ class CallerLimits:
                 f"try again in {seconds(verdict.wait)}s.",
                 retry_after=seconds(verdict.wait),
             )
-        return await handler(request)
 
     def _still_empty(self, key: str) -> Throttle | None:
         """A refusal without asking the store, while a bucket that refused is known to be empty."""
@@ -172,11 +170,10 @@ CALLER_LIMITS = web.AppKey("caller_limits", CallerLimits)
 
 
 def add_rate_limits(app: web.Application, settings: Settings) -> None:
-    """Count proxied and data API requests against their callers' budgets (unless turned off).
-    Call it after the authentication middleware is in place: the budget depends on the caller."""
+    """Count proxied and data API requests against their callers' budgets (unless turned off):
+    the pipeline spends, right after authentication (the budget depends on the caller)."""
     if not settings.rate_limits.enabled:
         return
     limits = CallerLimits(settings)
     app[CALLER_LIMITS] = limits
-    app.middlewares.append(limits.middleware)
     app.on_response_prepare.append(limits.add_fields)

@@ -18,7 +18,7 @@ from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
 from rowgate.config.errors import MalformedBody, PayloadTooLarge, Unauthorized
 from rowgate.proxy.appkeys import CLIENT_IP, SERVICES
-from rowgate.proxy.pipeline import require_user
+from rowgate.proxy.authorize import require_user
 
 #: Longest password a body may carry (the policy's own maximum is lower; see auth.password).
 MAX_PASSWORD_INPUT = 4096

@@ -15,7 +15,7 @@ from rowgate.auth.ids import canonical_uuid
 from rowgate.auth.orgs.seams import SignedIn
 from rowgate.config.errors import Forbidden
 from rowgate.proxy.appkeys import CLIENT_IP, SERVICES
-from rowgate.proxy.pipeline import require_member, require_user
+from rowgate.proxy.authorize import require_member, require_user
 
 
 def client_context(request: web.Request) -> ClientContext:
