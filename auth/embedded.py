@@ -13,7 +13,7 @@ import os
 import warnings
 from pathlib import Path
 
-from rowgate.config.errors import ServiceUnavailable
+from rowgate.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.embedded")
 

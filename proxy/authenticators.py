@@ -24,7 +24,7 @@ from rowgate.auth.rbac.catalog import RoleCatalog, rls_groups
 from rowgate.auth.rbac.permissions import NONE
 from rowgate.auth.revocation import RevocationList
 from rowgate.auth.tokens import TokenService
-from rowgate.config.errors import InvalidCredentials, InvalidToken
+from rowgate.errors import InvalidCredentials, InvalidToken
 from rowgate.proxy.pipeline import API_KEY_HEADER
 
 __all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]

@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from rowgate.config import Settings, load_settings
-from rowgate.config.errors import ConfigError, RowgateError
+from rowgate.errors import ConfigError, RowgateError
 from rowgate.proxy.logs import configure_logging
 
 EXIT_CONFIG = 2

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from rowgate.config.errors import RequestTimeout, RowgateError, TooManyRequests
 from rowgate.config.schema import ServerSettings
+from rowgate.errors import RequestTimeout, RowgateError, TooManyRequests
 from rowgate.proxy.clientip import TrustedProxies
 
 log = logging.getLogger("rowgate.connections")

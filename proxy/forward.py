@@ -20,8 +20,8 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from rowgate.auth.principal import Principal
-from rowgate.config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from rowgate.config.schema import UpstreamSettings
+from rowgate.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.connections import client_gone
 from rowgate.proxy.keys import REQUEST_ID

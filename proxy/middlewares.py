@@ -13,7 +13,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rowgate.config.errors import (
+from rowgate.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,

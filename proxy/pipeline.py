@@ -23,7 +23,7 @@ from multidict import CIMultiDict
 
 from rowgate.auth.principal import GUEST, Principal
 from rowgate.auth.rbac.permissions import missing
-from rowgate.config.errors import Forbidden, ServiceUnavailable, Unauthorized
+from rowgate.errors import Forbidden, ServiceUnavailable, Unauthorized
 from rowgate.proxy.keys import AUTH_ERROR, PIPELINE, PRINCIPAL
 from rowgate.proxy.routes import RouteMatch, RouteTable
 

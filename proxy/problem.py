@@ -6,7 +6,7 @@ import json
 
 from aiohttp import web
 
-from rowgate.config.errors import RowgateError
+from rowgate.errors import RowgateError
 
 PROBLEM_JSON = "application/problem+json"
 

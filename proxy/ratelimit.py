@@ -39,9 +39,9 @@ from aiohttp.typedefs import Handler
 
 from rowgate.auth.principal import Principal
 from rowgate.auth.store import Throttle
-from rowgate.config.errors import ServiceUnavailable, TooManyRequests
 from rowgate.config.limits import RateLimitSettings
 from rowgate.config.schema import Settings
+from rowgate.errors import ServiceUnavailable, TooManyRequests
 from rowgate.proxy.keys import CLIENT_IP, PRINCIPAL, SERVICES
 
 log = logging.getLogger("rowgate.ratelimit")

@@ -17,8 +17,8 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from rowgate.config.errors import BadRequest, HeadersTooLarge, RowgateError
 from rowgate.config.schema import Settings
+from rowgate.errors import BadRequest, HeadersTooLarge, RowgateError
 from rowgate.proxy.connections import CONNECTIONS, ConnectionGuard, GuardedRequestHandler, client_gone
 from rowgate.proxy.keys import TRUSTED_PROXIES
 from rowgate.proxy.problem import problem_response

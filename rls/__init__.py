@@ -14,7 +14,7 @@ Usable on its own (it imports nothing of rowgate's but ``config``)::
     rewritten = rewriter.rewrite("SELECT * FROM tasks WHERE id = $1", subject, params_count=1)
     result = await run(conn, rewritten, subject, [task_id])   # rows, status, rowcount
 
-``rewrite`` raises ``config.errors.QueryRefused`` (400) for statements that cannot run and
+``rewrite`` raises ``rowgate.errors.QueryRefused`` (400) for statements that cannot run and
 ``WriteRefused`` (403) for writes the policy forbids, each with a stable ``code``; nothing else.
 ``run`` raises ``WriteRefused`` for a new row the database refused (rowgate's run-time checks,
 or native policies as a second layer).  Running ``rewritten.sql`` yourself is fine: bind

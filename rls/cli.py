@@ -39,7 +39,7 @@ import sqlglot
 
 from rowgate.config import load_settings
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import ConfigError, QueryRefused, WriteRefused
+from rowgate.errors import ConfigError, QueryRefused, WriteRefused
 from rowgate.rls.export import DEFAULT_ROLE, export_postgres
 from rowgate.rls.grants import grant
 from rowgate.rls.introspect import introspect

@@ -37,7 +37,7 @@ from typing import Any
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 
-from rowgate.config.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed, WriteRefused
+from rowgate.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed, WriteRefused
 from rowgate.rls.bounded import SIZE_MARKER, Columns, bounded
 from rowgate.rls.owners import OWNER, TRIGGER_MARK
 from rowgate.rls.raising import MARKER as RAISE_MARKER

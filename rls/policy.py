@@ -55,9 +55,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, V
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from rowgate.config.errors import ConfigError
 from rowgate.config.loader import describe_validation_errors, read_yaml
 from rowgate.config.tenancy import ROLE_NAME
+from rowgate.errors import ConfigError
 from rowgate.rls import filters as filter_rules
 from rowgate.rls.functions import FunctionPolicy, never_allowed
 from rowgate.rls.names import dialect_of, is_catalog, parse_column, parse_name

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rowgate.config.errors import BadRequest, ValidationFailed
+from rowgate.errors import BadRequest, ValidationFailed
 from rowgate.rls.catalog import ColumnInfo, TableInfo
 from rowgate.rls.restquery import Condition, Filter, Group, Order, ReadQuery
 from rowgate.rls.values import TEXT_FAMILIES, from_json, from_text

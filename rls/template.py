@@ -25,7 +25,7 @@ from typing import Generic, TypeVar
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from rowgate.config.errors import QueryRefused, RowgateError, WriteRefused
+from rowgate.errors import QueryRefused, RowgateError, WriteRefused
 from rowgate.rls.context import TableRule
 from rowgate.rls.newrow import Check
 from rowgate.rls.subject import Subject

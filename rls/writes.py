@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.errors import QueryRefused, WriteRefused
 from rowgate.rls import raising
 from rowgate.rls.context import Context
 from rowgate.rls.grants import Grant

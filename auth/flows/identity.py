@@ -16,9 +16,9 @@ from rowgate.auth.ratelimit import RateLimiter
 from rowgate.auth.revocation import RevocationList
 from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tokens import TokenService
-from rowgate.config.errors import ValidationFailed
 from rowgate.config.identity import AuthSettings
 from rowgate.config.schema import Settings
+from rowgate.errors import ValidationFailed
 
 
 @dataclass(frozen=True)

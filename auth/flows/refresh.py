@@ -14,7 +14,7 @@ from rowgate.auth.flows.identity import Identity, plausible_token
 from rowgate.auth.flows.issuing import Grant, TokenSet, issue
 from rowgate.auth.opaque import digest, new_token
 from rowgate.auth.refresh import SUCCEED, Presented, Verdict, find, judge
-from rowgate.config.errors import InvalidToken
+from rowgate.errors import InvalidToken
 
 _REFUSALS = {
     None: ("The refresh token is not valid; sign in again.", "invalid_refresh_token"),

@@ -23,7 +23,7 @@ from rowgate.auth.opaque import digest, new_token
 from rowgate.auth.repo import sessions, users
 from rowgate.auth.repo.sessions import Session
 from rowgate.auth.repo.users import Membership, User
-from rowgate.config.errors import NotFound, Unauthorized
+from rowgate.errors import NotFound, Unauthorized
 
 
 async def open_session(

@@ -19,7 +19,7 @@ from rowgate.auth.lockout import Locked
 from rowgate.auth.opaque import key_digest
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
-from rowgate.config.errors import Forbidden, InvalidCredentials
+from rowgate.errors import Forbidden, InvalidCredentials
 
 WRONG = "The email address or the password is wrong."
 

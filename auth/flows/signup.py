@@ -28,7 +28,7 @@ from rowgate.auth.flows.verification import queue_verification
 from rowgate.auth.opaque import key_digest
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
-from rowgate.config.errors import Conflict
+from rowgate.errors import Conflict
 
 
 @dataclass(frozen=True, slots=True)

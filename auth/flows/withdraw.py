@@ -17,7 +17,7 @@ from rowgate.auth.flows.password import confirm_identity
 from rowgate.auth.mail import outbox
 from rowgate.auth.opaque import key_digest
 from rowgate.auth.repo import sessions, users
-from rowgate.config.errors import Conflict
+from rowgate.errors import Conflict
 
 
 async def withdraw(ident: Identity, user_id: str, password: str, client: ClientContext) -> None:

@@ -30,8 +30,8 @@ from rowgate.auth.orgs.seams import Mailer, SessionOpener, SignedIn
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.custom_roles import grantable_role
 from rowgate.auth.repo.sessions import require_live
-from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from rowgate.config.tenancy import InvitationSettings
+from rowgate.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 TEMPLATE = "invitation"
 MAX_TOKEN_LENGTH = 512

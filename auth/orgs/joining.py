@@ -20,7 +20,7 @@ from rowgate.auth.orgs.invitations import Accepted, Invitations
 from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.repo import users
 from rowgate.auth.revocation import RevocationList
-from rowgate.config.errors import Conflict
+from rowgate.errors import Conflict
 
 PASSWORD_AMR = ("pwd",)
 

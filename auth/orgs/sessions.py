@@ -19,7 +19,7 @@ from rowgate.auth.flows.identity import Identity
 from rowgate.auth.flows.issuing import Grant, issue
 from rowgate.auth.opaque import digest, new_token
 from rowgate.auth.repo import sessions, users
-from rowgate.config.errors import Unauthorized
+from rowgate.errors import Unauthorized
 
 
 class IdentitySessions:

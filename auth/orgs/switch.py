@@ -20,7 +20,7 @@ from rowgate.auth.orgs.seams import SessionOpener, SignedIn
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.repo.sessions import require_live
 from rowgate.auth.revocation import RevocationList
-from rowgate.config.errors import Conflict, NotFound
+from rowgate.errors import Conflict, NotFound
 
 _MEMBERSHIPS = """
 SELECT o.id::text, o.name, m.role FROM rowgate.memberships m JOIN rowgate.orgs o ON o.id = m.org_id

@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from rowgate.config.errors import (
+from rowgate.errors import (
     BadRequest,
     Conflict,
     Forbidden,

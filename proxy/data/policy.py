@@ -24,7 +24,7 @@ from pathlib import Path
 import asyncpg
 
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import ConfigError, NotFound, ServiceUnavailable
+from rowgate.errors import ConfigError, NotFound, ServiceUnavailable
 from rowgate.rls.catalog import TableInfo, read_catalog
 from rowgate.rls.execute import RunAs
 from rowgate.rls.introspect import introspect

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
+from rowgate.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
 from rowgate.proxy.data.access import UNCHECKED, Caller
 from rowgate.proxy.data.policy import DataPolicy
 from rowgate.proxy.data.reload import PolicyHolder

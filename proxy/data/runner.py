@@ -31,7 +31,7 @@ import orjson
 
 from rowgate.auth.db import SERVER_AWAY, FairPool, translated_errors
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import BadRequest, ValidationFailed
+from rowgate.errors import BadRequest, ValidationFailed
 from rowgate.proxy.data.pgerrors import problem_for
 from rowgate.rls.execute import Result, RunAs, begin_sql, execute, milliseconds
 from rowgate.rls.subject import Subject

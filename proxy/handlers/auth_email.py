@@ -7,7 +7,7 @@ from aiohttp import web
 from rowgate.auth.flows import signin as signin_flow
 from rowgate.auth.flows import signup as signup_flow
 from rowgate.auth.flows import verification
-from rowgate.config.errors import RowgateError
+from rowgate.errors import RowgateError
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import auth_pages
 from rowgate.proxy.handlers.auth_http import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rowgate.auth.flows import password, withdraw
-from rowgate.config.errors import RowgateError, ValidationFailed
+from rowgate.errors import RowgateError, ValidationFailed
 from rowgate.proxy.bodies import Body, parse_body, validated
 from rowgate.proxy.handlers import auth_pages
 from rowgate.proxy.handlers.auth_http import (

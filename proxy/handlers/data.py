@@ -18,7 +18,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rowgate.config.errors import MethodNotAllowed
+from rowgate.errors import MethodNotAllowed
 from rowgate.proxy.bodies import read_json
 from rowgate.proxy.data.access import Caller, data_caller
 from rowgate.proxy.data.rest import DataApi

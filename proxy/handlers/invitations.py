@@ -21,7 +21,7 @@ from aiohttp import web
 from pydantic import StringConstraints
 
 from rowgate.auth.orgs.invitations import Accepted
-from rowgate.config.errors import RowgateError, ValidationFailed
+from rowgate.errors import RowgateError, ValidationFailed
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import auth_pages
 from rowgate.proxy.handlers.auth_http import DisplayName, Password, client, is_form, private_json, read_form

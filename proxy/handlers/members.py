@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rowgate.auth.orgs.members import member_json
-from rowgate.config.errors import BadRequest
+from rowgate.errors import BadRequest
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers.context import current_actor
 from rowgate.proxy.handlers.fields import RoleName

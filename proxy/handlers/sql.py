@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from rowgate.config.errors import Forbidden, NotFound
+from rowgate.errors import Forbidden, NotFound
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.data.sql import RowMode, explain_sql, run_sql
 from rowgate.proxy.handlers.data import caller_of, json_response

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rowgate.config.errors import MethodNotAllowed, NotFound
 from rowgate.config.schema import Settings
+from rowgate.errors import MethodNotAllowed, NotFound
 from rowgate.proxy.data.access import data_caller
 from rowgate.proxy.data.owner import require_owner
 from rowgate.proxy.data.upstream_sql import rewrite_request

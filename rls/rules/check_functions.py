@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
+from rowgate.errors import QueryRefused
 from rowgate.rls.context import Context
 from rowgate.rls.functions import KEYWORD_FUNCTIONS
 

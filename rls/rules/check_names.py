@@ -24,7 +24,7 @@ import re
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
+from rowgate.errors import QueryRefused
 from rowgate.rls.context import Context
 from rowgate.rls.names import RESERVED_PREFIX, speller
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
+from rowgate.errors import QueryRefused
 from rowgate.rls.context import Context
 
 ROOTS: dict[type[exp.Expr], str] = {

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
+from rowgate.errors import QueryRefused
 from rowgate.rls import raising
 from rowgate.rls.context import Context, TableRule
 from rowgate.rls.grants import Grant, qualifies

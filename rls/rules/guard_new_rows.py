@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import WriteRefused
+from rowgate.errors import WriteRefused
 from rowgate.rls.clone import clone
 from rowgate.rls.context import Context
 from rowgate.rls.names import quoted

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import WriteRefused
+from rowgate.errors import WriteRefused
 from rowgate.rls import raising
 from rowgate.rls.clone import clone
 from rowgate.rls.context import Context, TableRule, column_datatype

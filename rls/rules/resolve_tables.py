@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
+from rowgate.errors import QueryRefused
 from rowgate.rls.context import Context
 from rowgate.rls.names import ident_name, is_catalog
 

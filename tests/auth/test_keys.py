@@ -24,8 +24,8 @@ from rowgate.auth.keystore import (
 )
 from rowgate.auth.store import EphemeralStore, MemoryStore, RedisStore
 from rowgate.auth.tokens import TokenService
-from rowgate.config.errors import ConfigError, InvalidToken
 from rowgate.config.schema import DatabaseSettings, TokenSettings
+from rowgate.errors import ConfigError, InvalidToken
 from tests import keykit
 from tests.conftest import REDIS_URL
 

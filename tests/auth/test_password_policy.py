@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rowgate.auth.password_policy import PasswordPolicy, common_passwords
-from rowgate.config.errors import ValidationFailed
 from rowgate.config.identity import PasswordSettings
+from rowgate.errors import ValidationFailed
 
 DEFAULT = PasswordPolicy.from_settings(PasswordSettings())
 NIST = PasswordPolicy.from_settings(PasswordSettings(preset="nist"))

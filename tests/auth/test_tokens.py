@@ -8,8 +8,8 @@ import pytest
 from rowgate.auth.discovery import JWKS_PATH, openid_configuration
 from rowgate.auth.keys import ALGORITHMS, KeyRing
 from rowgate.auth.tokens import TokenService
-from rowgate.config.errors import InvalidToken, TokenExpired, TokenRevoked
 from rowgate.config.schema import MountSettings, ServerSettings, Settings, TokenSettings
+from rowgate.errors import InvalidToken, TokenExpired, TokenRevoked
 from tests import keykit
 
 

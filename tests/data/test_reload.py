@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rowgate.config import Settings
-from rowgate.config.errors import ConfigError
+from rowgate.errors import ConfigError
 from rowgate.proxy.data.access import Access, Caller
 from rowgate.proxy.data.rest import DataApi
 from rowgate.proxy.keys import SERVICES

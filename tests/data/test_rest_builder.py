@@ -11,7 +11,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from rowgate.config.errors import BadRequest, ValidationFailed
+from rowgate.errors import BadRequest, ValidationFailed
 from rowgate.rls.catalog import column, table_info
 from rowgate.rls.rest import (
     build_count,

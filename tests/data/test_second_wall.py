@@ -27,7 +27,7 @@ import asyncpg
 import pytest
 
 from rowgate.config import Settings
-from rowgate.config.errors import Forbidden, WriteRefused
+from rowgate.errors import Forbidden, WriteRefused
 from rowgate.proxy.data.policy import DataPolicy, load_data_policy
 from rowgate.proxy.data.reload import PolicyHolder
 from rowgate.proxy.data.rest import DataApi

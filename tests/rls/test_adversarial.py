@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from rowgate.config.errors import QueryRefused, RowgateError, WriteRefused
+from rowgate.errors import QueryRefused, RowgateError, WriteRefused
 from rowgate.rls.execute import run
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject

@@ -34,7 +34,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.errors import QueryRefused, WriteRefused
 from rowgate.rls.execute import RunAs, begin_sql
 from rowgate.rls.execute import execute as run_rewritten
 from rowgate.rls.export import export_postgres

@@ -9,7 +9,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from rowgate.config.errors import BadRequest, WriteRefused
+from rowgate.errors import BadRequest, WriteRefused
 from rowgate.rls.execute import execute, run, set_subject
 from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import parse_policies

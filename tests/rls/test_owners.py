@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from rowgate.config.errors import WriteRefused
+from rowgate.errors import WriteRefused
 from rowgate.rls.execute import set_subject
 from rowgate.rls.export import export_postgres
 from rowgate.rls.policy import parse_policies

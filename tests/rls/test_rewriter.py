@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 import rowgate.rls.rewrite
-from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.errors import QueryRefused, WriteRefused
 from rowgate.rls.context import Context
 from rowgate.rls.fences import FENCES
 from rowgate.rls.names import dialect_of

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 import rowgate.rls.rewrite
-from rowgate.config.errors import QueryRefused
+from rowgate.errors import QueryRefused
 from rowgate.rls.context import Context
 from rowgate.rls.execute import run
 from rowgate.rls.names import dialect_of

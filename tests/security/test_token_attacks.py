@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from jwt.algorithms import get_default_algorithms
 
 from rowgate.auth.keys import KeyRing, SigningKey
-from rowgate.config.errors import InvalidToken, TokenExpired
+from rowgate.errors import InvalidToken, TokenExpired
 from tests import keykit
 from tests.keykit import DELETE, NOW, b64, b64json, forge, header_for, valid_claims
 

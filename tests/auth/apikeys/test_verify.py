@@ -15,8 +15,8 @@ from rowgate.auth.apikeys.usage import UsageCounter
 from rowgate.auth.apikeys.verify import ApiKeyVerifier
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.store import MemoryStore
-from rowgate.config.errors import InvalidCredentials
 from rowgate.config.tenancy import ApiKeySettings, RbacSettings
+from rowgate.errors import InvalidCredentials
 
 ORG = "4a1c2d7e-6a3b-4f8e-8b1a-2f9d7c5e3b10"
 USER = "7c9e6679-7425-40de-944b-e07fc1f90ae7"

@@ -13,7 +13,7 @@ from rowgate.auth.flows.refresh import refresh
 from rowgate.auth.flows.signin import signin
 from rowgate.auth.flows.signup import SignupForm, signup
 from rowgate.auth.flows.withdraw import withdraw
-from rowgate.config.errors import (
+from rowgate.errors import (
     BadRequest,
     Conflict,
     Forbidden,

@@ -14,7 +14,7 @@ from rowgate.auth.flows.issuing import TokenSet
 from rowgate.auth.flows.refresh import refresh
 from rowgate.auth.flows.signin import signin
 from rowgate.auth.flows.signup import SignupForm, signup
-from rowgate.config.errors import InvalidToken, NotFound
+from rowgate.errors import InvalidToken, NotFound
 from tests.auth.flows.conftest import CLIENT, GOOD_PASSWORD, Harness, claims
 
 pytestmark = pytest.mark.integration

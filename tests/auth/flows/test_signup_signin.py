@@ -13,7 +13,7 @@ from rowgate.auth.flows.password import confirm_reset
 from rowgate.auth.flows.signin import signin
 from rowgate.auth.flows.signup import SignupForm, signup
 from rowgate.auth.flows.verification import resend_verification, verify_email
-from rowgate.config.errors import (
+from rowgate.errors import (
     BadRequest,
     Conflict,
     Forbidden,

@@ -22,9 +22,9 @@ from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import canonical
 from rowgate.auth.store import MemoryStore
-from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from rowgate.config.schema import DatabaseSettings
 from rowgate.config.tenancy import InvitationSettings, RbacSettings
+from rowgate.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 pytestmark = pytest.mark.integration
 
