@@ -11,19 +11,18 @@ from rowgate.config.schema import Settings
 from rowgate.proxy import metrics
 from rowgate.proxy.authenticators import ApiKeyAuthenticator, BearerAuthenticator, ExternalAuthenticator
 from rowgate.proxy.clientip import TrustedProxies
+from rowgate.proxy.data import handlers_rest, handlers_sql
 from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
     api_keys,
     auth_email,
     auth_password,
     auth_sessions,
-    data,
     health,
     invitations,
     members,
     orgs,
     rbac,
-    sql,
     upstream,
     wellknown,
 )
@@ -78,7 +77,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     for area in (auth_email, auth_sessions, auth_password, api_keys, members, invitations, orgs):
         area.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
-    data.add_routes(app)
-    sql.add_routes(app)
+    handlers_rest.add_routes(app)
+    handlers_sql.add_routes(app)
     upstream.add_routes(app)
     return app

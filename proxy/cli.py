@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument(
         "--algorithm", choices=["EdDSA", "ES256", "RS256", "HS256"], help="default: tokens.algorithm"
     )
-    from rowgate.rls.cli import add_policy_commands
+    from rowgate.proxy.data.policy_cli import add_policy_commands
 
     add_policy_commands(commands)
     return parser
@@ -118,8 +118,8 @@ def cmd_policy(args: argparse.Namespace) -> int:
     """``rowgate policy check|explain|test|export``: the policy tools, with the configured database
     (when ``database.url`` is set) for the tables' columns and custom roles, and the configured
     roles for ``explain --role``."""
+    from rowgate.proxy.data.policy_cli import run_policy_command
     from rowgate.proxy.roles import role_lookup
-    from rowgate.rls.cli import run_policy_command
 
     overrides = {"policies": args.policies} if args.policies else {}
     settings = load_settings(args.config, overrides=overrides)

@@ -6,7 +6,7 @@ Usable on its own (it imports nothing of rowgate's but ``config``)::
     from rowgate.rls.introspect import introspect
     from rowgate.rls.rewrite import Rewriter
     from rowgate.rls.subject import Subject
-    from rowgate.rls.execute import run
+    from rowgate.proxy.data.execute import run
 
     policies = load_policies("config/policies.yaml")
     rewriter = Rewriter(policies, "postgres", schema=await introspect(conn))

@@ -49,7 +49,7 @@ class Rewritten:
     On PostgreSQL, bind ``*caller_params, *params``: rowgate's parameters are numbered after
     the caller's.  Other dialects get the values inlined as literals and ``params`` is empty.
     ``discard_rows``: the statement returns rows only because rowgate checks an INSERT's new
-    rows in a RETURNING list of its own; whoever runs it drops them (``rls.execute`` does).
+    rows in a RETURNING list of its own; whoever runs it drops them (``proxy.data.execute`` does).
     ``operations``: what the statement does to each table, as ``(resource, action)`` pairs
     (``("tasks", "read")``), for table permissions (``rls.rules.list_operations``).
     """

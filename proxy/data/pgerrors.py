@@ -18,7 +18,7 @@ the ``sqlstate`` (a public, documented number) and a sentence of rowgate's own i
 
 Row-security refusals raised inside rewritten statements keep the engine's own message, and an
 answer the database refused for its size is a 422 ``response_too_large``
-(``rls.execute.translated``).  Anything else is logged and answered with a bare 500.
+(``proxy.data.execute.translated``).  Anything else is logged and answered with a bare 500.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from rowgate.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from rowgate.rls.execute import translated
+from rowgate.proxy.data.execute import translated
 
 log = logging.getLogger("rowgate.data")
 

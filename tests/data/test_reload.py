@@ -18,9 +18,9 @@ import pytest
 from rowgate.config import Settings
 from rowgate.errors import ConfigError
 from rowgate.proxy.data.access import Access, Caller
+from rowgate.proxy.data.execute import RunAs
 from rowgate.proxy.data.rest import DataApi
 from rowgate.proxy.keys import SERVICES
-from rowgate.rls.execute import RunAs
 from rowgate.rls.subject import Subject
 from tests.conftest import RunningServer
 from tests.data import world

@@ -28,11 +28,11 @@ import pytest
 
 from rowgate.config import Settings
 from rowgate.errors import Forbidden, WriteRefused
+from rowgate.proxy.data.execute import RunAs
 from rowgate.proxy.data.policy import DataPolicy, load_data_policy
 from rowgate.proxy.data.reload import PolicyHolder
 from rowgate.proxy.data.rest import DataApi
 from rowgate.proxy.keys import SERVICES
-from rowgate.rls.execute import RunAs
 from rowgate.rls.export import DEFAULT_ROLE
 from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import load_policies
@@ -561,7 +561,7 @@ async def test_a_reload_in_production_keeps_the_wall_in_force_when_it_cannot_fol
 
 
 def _export_sql(url: str, role: str) -> str:
-    from rowgate.rls.cli import main
+    from rowgate.proxy.data.policy_cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

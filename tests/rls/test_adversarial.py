@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from rowgate.errors import QueryRefused, RowgateError, WriteRefused
-from rowgate.rls.execute import run
+from rowgate.proxy.data.execute import run
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
 from tests.rls import world

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from rowgate.errors import BadRequest, WriteRefused
-from rowgate.rls.execute import execute, run, set_subject
+from rowgate.proxy.data.execute import execute, run, set_subject
 from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import parse_policies
 from rowgate.rls.rewrite import Rewriter

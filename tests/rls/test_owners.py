@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from rowgate.errors import WriteRefused
-from rowgate.rls.execute import set_subject
+from rowgate.proxy.data.execute import set_subject
 from rowgate.rls.export import export_postgres
 from rowgate.rls.policy import parse_policies
 from rowgate.rls.rewrite import Rewriter

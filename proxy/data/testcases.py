@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rowgate.config.loader import describe_validation_errors, read_yaml
 from rowgate.errors import ConfigError, QueryRefused, WriteRefused
-from rowgate.rls.execute import run
+from rowgate.proxy.data.execute import run
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
 

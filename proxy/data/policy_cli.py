@@ -10,9 +10,9 @@
 ``ROWGATE_CONFIG``, else the bundled configuration; ``ROWGATE_POLICIES`` overrides it).  The
 configuration's roles (``rbac.roles`` and ``rbac.policy_roles``) are the ones ``role:<name>``
 groups may name.  The commands that can use a database (check, explain, test, export) take the
-database URL from ``rowgate``; run as ``python -m rowgate.rls.cli policy ...``, from ``--database-url``
-or the configuration's ``database.url``.  Exit codes: 0 fine, 1 refused or failed, 2 invalid
-input.
+database URL from ``rowgate``; run as ``python -m rowgate.proxy.data.policy_cli policy ...``,
+from ``--database-url`` or the configuration's ``database.url``.  Exit codes: 0 fine, 1 refused
+or failed, 2 invalid input.
 
 ``explain --role`` shows the role's table permissions beside the rows the policy gives it, per
 table and operation (or, with a statement, the permissions the statement needs and whether the
@@ -40,6 +40,7 @@ import sqlglot
 from rowgate.config import load_settings
 from rowgate.config.data import DataSettings
 from rowgate.errors import ConfigError, QueryRefused, WriteRefused
+from rowgate.proxy.data.testcases import load_cases, run_cases
 from rowgate.rls.export import DEFAULT_ROLE, export_postgres
 from rowgate.rls.grants import grant
 from rowgate.rls.introspect import introspect
@@ -47,7 +48,6 @@ from rowgate.rls.policy import ACTIONS, OPERATIONS, PolicySet, load_policies
 from rowgate.rls.rewrite import Rewriter, Rewritten
 from rowgate.rls.schema import Schema, schema_problems
 from rowgate.rls.subject import Subject
-from rowgate.rls.testcases import load_cases, run_cases
 from rowgate.rls.wall import plan_for, script_for
 
 
@@ -309,7 +309,7 @@ def _data_settings(args: argparse.Namespace) -> DataSettings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rowgate.rls.cli policy ...``"""
+    """``python -m rowgate.proxy.data.policy_cli policy ...``"""
     parser = argparse.ArgumentParser(prog="rls", description="rowgate's row-level security policy tools")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: database.url of the configuration)")
     add_policy_commands(parser.add_subparsers(dest="command", required=True))

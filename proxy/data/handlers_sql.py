@@ -15,8 +15,8 @@ from aiohttp import web
 
 from rowgate.errors import Forbidden, NotFound
 from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.data.handlers_rest import caller_of, json_response
 from rowgate.proxy.data.sql import RowMode, explain_sql, run_sql
-from rowgate.proxy.handlers.data import caller_of, json_response
 from rowgate.proxy.keys import PRINCIPAL, SERVICES, SETTINGS
 from rowgate.proxy.pipeline import require_identity
 

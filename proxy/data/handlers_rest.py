@@ -21,9 +21,9 @@ from aiohttp.typedefs import Handler
 from rowgate.errors import MethodNotAllowed
 from rowgate.proxy.bodies import read_json
 from rowgate.proxy.data.access import Caller, data_caller
+from rowgate.proxy.data.openapi import openapi_document
 from rowgate.proxy.data.rest import DataApi
 from rowgate.proxy.keys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
-from rowgate.rls.openapi import openapi_document
 
 
 async def caller_of(request: web.Request) -> Caller:
