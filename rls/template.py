@@ -25,8 +25,9 @@ from typing import Generic, TypeVar
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from rowgate.errors import QueryRefused, RowgateError, WriteRefused
+from rowgate.rls import errors
 from rowgate.rls.context import TableRule
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.newrow import Check
 from rowgate.rls.subject import Subject
 
@@ -103,7 +104,7 @@ class Template:
 class Refusal:
     """A cached refusal: the same error, raised afresh for each request."""
 
-    error: type[RowgateError]
+    error: type[errors.Refusal]
     detail: str
     code: str
     #: What the statement does to each table, when the rewrite learnt it before refusing.

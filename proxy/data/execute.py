@@ -37,9 +37,10 @@ from typing import Any
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 
-from rowgate.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed, WriteRefused
+from rowgate.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed
 from rowgate.proxy.data.bounded import SIZE_MARKER, Columns, bounded
 from rowgate.proxy.data.values import from_json, from_text, internal_type
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.owners import OWNER, TRIGGER_MARK
 from rowgate.rls.raising import MARKER as RAISE_MARKER
 from rowgate.rls.subject import Subject

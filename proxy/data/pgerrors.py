@@ -38,6 +38,7 @@ from rowgate.errors import (
     ValidationFailed,
 )
 from rowgate.proxy.data.execute import translated
+from rowgate.proxy.problem import status_of
 
 log = logging.getLogger("rowgate.data")
 
@@ -56,7 +57,7 @@ def problem_for(error: asyncpg.PostgresError) -> RowgateError:
     if found is None:
         log.error("data statement failed with an unexpected database error %s: %s", state, error)
         return RowgateError("The database could not run this statement; the error has been logged.")
-    if found.status >= 500:
+    if status_of(found) >= 500:
         log.warning("data statement failed: %s %s", state, type(error).__name__)
     return _with_state(found, error)
 

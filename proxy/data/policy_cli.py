@@ -39,8 +39,9 @@ import sqlglot
 
 from rowgate.config import load_settings
 from rowgate.config.data import DataSettings
-from rowgate.errors import ConfigError, QueryRefused, WriteRefused
+from rowgate.errors import ConfigError
 from rowgate.proxy.data.testcases import load_cases, run_cases
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.export import DEFAULT_ROLE, export_postgres
 from rowgate.rls.grants import grant
 from rowgate.rls.introspect import introspect

@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from rowgate.config.data import DataSettings
-from rowgate.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
+from rowgate.errors import NotFound, PayloadTooLarge, ValidationFailed
 from rowgate.proxy.data.access import UNCHECKED, Caller
 from rowgate.proxy.data.catalog import TableInfo
 from rowgate.proxy.data.policy import DataPolicy
@@ -35,6 +35,7 @@ from rowgate.proxy.data.restsql import (
     build_update,
 )
 from rowgate.proxy.data.runner import DataRunner, Session
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.grants import grant
 from rowgate.rls.policy import role_of
 from rowgate.rls.subject import Subject

@@ -35,8 +35,9 @@ import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rowgate.config.loader import describe_validation_errors, read_yaml
-from rowgate.errors import ConfigError, QueryRefused, WriteRefused
+from rowgate.errors import ConfigError
 from rowgate.proxy.data.execute import run
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
 

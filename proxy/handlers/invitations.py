@@ -28,6 +28,7 @@ from rowgate.proxy.handlers.auth_http import DisplayName, Password, client, is_f
 from rowgate.proxy.handlers.context import current_actor, signed_in
 from rowgate.proxy.handlers.fields import RoleName
 from rowgate.proxy.keys import SERVICES, SETTINGS
+from rowgate.proxy.problem import status_of
 
 
 class Invite(Body):
@@ -95,7 +96,7 @@ async def accept_page(request: web.Request) -> web.Response:
     try:
         invitee = await request.app[SERVICES].tenancy.invitations.peek(token)
     except RowgateError as error:
-        return auth_pages.message("Invitation not valid", error.detail, error.status)
+        return auth_pages.message("Invitation not valid", error.detail, status_of(error))
     body = (
         f"<p>{html.escape(invitee.email)} is invited to join "
         f"<strong>{html.escape(invitee.org_name)}</strong> "
@@ -125,7 +126,7 @@ async def _accept_form(request: web.Request) -> web.Response:
             form.token, form.password, form.name, client(request)
         )
     except RowgateError as error:
-        return auth_pages.message("Could not join", error.detail, error.status)
+        return auth_pages.message("Could not join", error.detail, status_of(error))
     except ValueError:
         return auth_pages.message("Could not join", "Fill in the form as asked.", 422)
     product = request.app[SETTINGS].mail.product_name

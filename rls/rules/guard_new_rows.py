@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.errors import WriteRefused
 from rowgate.rls.clone import clone
 from rowgate.rls.context import Context
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.names import quoted
 from rowgate.rls.writes import unverifiable
 

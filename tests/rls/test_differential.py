@@ -34,9 +34,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from rowgate.errors import QueryRefused, WriteRefused
 from rowgate.proxy.data.execute import RunAs, begin_sql
 from rowgate.proxy.data.execute import execute as run_rewritten
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.export import export_postgres
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.raising import MARKER
