@@ -1,18 +1,25 @@
-"""The state one rewrite carries from rule to rule.
+"""What the rewrite rules are given, and how they are declared and ordered.
 
-Rules are ``(expression, context) -> expression`` functions.  The context holds what they read
-(policies, schema, dialect, the subject's signature, how many parameters the caller binds) and
-what they leave for later rules and for the verifier: the nodes found by the census, the tables
-resolved to policies, the filters and write guards built (by object identity, which a caller's
-SQL cannot forge), the checks to run when values are bound, and the description of each table
-for ``explain``.
+A rule is a function ``(expression, inputs, found) -> expression`` (or ``(expression, finding)``
+for a rule that finds something), declared with what it reads and what it writes::
+
+    @rule(reads=(Census, CteReferences), writes=Resolution)
+    def resolve_tables(expression, inputs, found): ...
+
+``Inputs`` is what the rewrite is given (policies, schema, dialect, the subject's signature, the
+statement's text), frozen and the same for every rule.  ``Findings`` holds what the rules found
+so far (``rls.findings``): immutable values, one per kind, each written by the one rule that
+declares it and read only by rules declared to read it.  ``in_order`` checks, when the pipeline
+is built, that every finding a rule reads is written by an earlier rule, so the order that the
+rules depend on is stated and checked rather than remembered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar, cast
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -21,7 +28,6 @@ from rowgate.rls.clone import clone
 from rowgate.rls.fences import FENCES, Fence
 from rowgate.rls.grants import Bind, Grant, grant
 from rowgate.rls.names import quoted
-from rowgate.rls.newrow import Check
 from rowgate.rls.policy import PolicySet, TablePolicy
 from rowgate.rls.schema import Schema
 from rowgate.rls.subject import Signature
@@ -87,22 +93,14 @@ class Binder:
         return made[0] if made is not None and made[1] is node else None
 
 
-@dataclass(eq=False)
-class Census:
-    """Nodes of the parsed statement by kind, collected in one walk before any rewriting."""
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What one rewrite is given, the same for every rule: the policies, schema and dialect, the
+    subject's signature, the statement's text and how many parameters its caller binds.
 
-    identifiers: list[exp.Identifier] = field(default_factory=list)
-    tables: list[exp.Table] = field(default_factory=list)
-    columns: list[exp.Column] = field(default_factory=list)
-    functions: list[exp.Func] = field(default_factory=list)
-    parameters: list[exp.Expr] = field(default_factory=list)
-    ctes: list[exp.CTE] = field(default_factory=list)
-    suspicious: list[exp.Expr] = field(default_factory=list)
-
-
-@dataclass(eq=False)
-class Context:
-    """Everything one rewrite knows and produces besides the tree itself."""
+    ``bind`` is the one tool here that changes: it numbers rowgate's own parameters in the order
+    the rules ask for them, and the rewriter reads its slots at the end.
+    """
 
     policies: PolicySet
     schema: Schema
@@ -114,21 +112,6 @@ class Context:
     sql: str = ""
     #: Where the statement's string tokens start (``'...'``, ``$$...$$``, ``E'...'`` ...).
     strings: frozenset[int] = frozenset()
-    kind: str = "select"
-    census: Census = field(default_factory=Census)
-    cte_refs: set[int] = field(default_factory=set)
-    resolved: dict[int, TablePolicy] = field(default_factory=dict)
-    target: exp.Table | None = None
-    filters: dict[int, tuple[exp.Table, exp.Expr]] = field(default_factory=dict)
-    guards: list[exp.Expr] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
-    #: Conditions on an INSERT's new rows for the database to evaluate (``TRUE`` or a failure).
-    row_checks: list[exp.Expr] = field(default_factory=list)
-    #: Whether the statement returns rows only for rowgate's own checks (drop them).
-    discard_rows: bool = False
-    rules: list[TableRule] = field(default_factory=list)
-    #: What the statement does to each table, by permission resource: ``{"tasks": {"read"}}``.
-    operations: dict[str, set[str]] = field(default_factory=dict)
 
     def grant(self, table: TablePolicy, operation: str) -> Grant:
         """The subject's grant of ``operation`` on ``table``."""
@@ -177,7 +160,97 @@ class Context:
         return FENCES[self.dialect_name]
 
 
-Rule = Callable[[exp.Expr, Context], exp.Expr]
+F = TypeVar("F")
+
+
+class Findings:
+    """What the rules have found so far, one immutable value per kind (``rls.findings``)."""
+
+    __slots__ = ("_by_kind",)
+
+    def __init__(self, *findings: object) -> None:
+        self._by_kind: dict[type, object] = {type(f): f for f in findings}
+
+    def __getitem__(self, kind: type[F]) -> F:
+        return cast(F, self._by_kind[kind])
+
+    def __contains__(self, kind: type) -> bool:
+        return kind in self._by_kind
+
+    def get(self, kind: type[F]) -> F | None:
+        """The finding of ``kind``, or ``None`` when no rule has written it (yet)."""
+        return cast(F | None, self._by_kind.get(kind))
+
+    def added(self, finding: object) -> Findings:
+        """These findings and ``finding`` (a kind is written once)."""
+        kind = type(finding)
+        if kind in self._by_kind:
+            raise ValueError(f"{kind.__name__} was found already")
+        more = Findings()
+        more._by_kind = {**self._by_kind, kind: finding}
+        return more
+
+    def only(self, kinds: tuple[type, ...]) -> Findings:
+        """The findings of ``kinds`` alone (to run one rule with just what it declares)."""
+        return Findings(*(self._by_kind[k] for k in kinds if k in self._by_kind))
+
+
+#: What a rule's function returns: the expression, or the expression and what the rule found.
+Step = exp.Expr | tuple[exp.Expr, object]
+RuleFunction = Callable[[exp.Expr, Inputs, Findings], Step]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rewrite rule: its function, the findings it reads and the one it writes (if any)."""
+
+    run: RuleFunction
+    reads: tuple[type, ...] = ()
+    writes: type | None = None
+
+    @property
+    def name(self) -> str:
+        return self.run.__name__
+
+    def __call__(self, expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, Findings]:
+        """Run the rule; return the expression and the findings with this rule's added."""
+        step = self.run(expression, inputs, found)
+        if self.writes is None and not isinstance(step, tuple):
+            return step, found
+        if not isinstance(step, tuple) or type(step[1]) is not self.writes:
+            raise TypeError(f"rule {self.name} must return its {_name(self.writes)}")
+        return step[0], found.added(step[1])
+
+
+def rule(reads: tuple[type, ...] = (), writes: type | None = None) -> Callable[[RuleFunction], Rule]:
+    """Declare a function as a rule that reads the findings ``reads`` and writes ``writes``."""
+
+    def declare(run: RuleFunction) -> Rule:
+        return Rule(run, reads, writes)
+
+    return declare
+
+
+def in_order(*rules: Rule) -> tuple[Rule, ...]:
+    """``rules`` as a pipeline, once checked: every finding a rule reads is written by an earlier
+    rule, and no finding is written by two rules.  Raises ``ValueError`` naming the first
+    rule out of order."""
+    written: dict[type, str] = {}
+    for each in rules:
+        missing = [kind.__name__ for kind in each.reads if kind not in written]
+        if missing:
+            raise ValueError(f"rule {each.name} reads {', '.join(missing)} before any rule writes it")
+        if each.writes is not None:
+            if each.writes in written:
+                first = written[each.writes]
+                raise ValueError(f"rules {first} and {each.name} both write {_name(each.writes)}")
+            written[each.writes] = each.name
+    return rules
+
+
+def _name(kind: type | None) -> str:
+    return "nothing" if kind is None else kind.__name__
+
 
 #: Column types a driver binds from a string as they are; others get ``CAST($n::text AS type)``.
 _STRING_TYPES = ("uuid", "text", "character", "varchar", "citext", "name")

@@ -16,29 +16,32 @@ from sqlglot import exp
 
 from rowgate.config.errors import WriteRefused
 from rowgate.rls.clone import clone
-from rowgate.rls.context import Context
+from rowgate.rls.context import Findings, Inputs, rule
+from rowgate.rls.findings import InsertGuard, NewRowChecks, Resolution
 from rowgate.rls.names import quoted
 from rowgate.rls.writes import unverifiable
 
 CHECK_COLUMN = "rowgate_check"
 
 
-def guard_new_rows(expression: exp.Expr, ctx: Context) -> exp.Expr:
-    """Attach ``ctx.row_checks`` to the INSERT's RETURNING list."""
-    if not ctx.row_checks:
-        return expression
-    checks = exp.and_(*ctx.row_checks, copy=False)
+@rule(reads=(Resolution, InsertGuard), writes=NewRowChecks)
+def guard_new_rows(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, NewRowChecks]:
+    """Attach the INSERT's run-time new-row checks to its RETURNING list."""
+    row_checks = found[InsertGuard].row_checks
+    if not row_checks:
+        return expression, NewRowChecks()
+    checks = exp.and_(*row_checks, copy=False)
     returning = expression.args.get("returning")
     if returning is None:
         alias = exp.Alias(this=checks, alias=quoted(CHECK_COLUMN))
         expression.set("returning", exp.Returning(expressions=[alias]))
-        ctx.discard_rows = True
-        return expression
+        return expression, NewRowChecks(discard_rows=True)
     items = list(returning.expressions)
     position = next((i for i, item in enumerate(items) if hosts_checks(item)), None)
     if position is None:  # RETURNING * of a table whose columns are all hidden
-        assert ctx.target is not None
-        policy = ctx.resolved[id(ctx.target)].name
+        resolution = found[Resolution]
+        assert resolution.target is not None
+        policy = resolution.policies[id(resolution.target)].name
         raise WriteRefused(unverifiable(policy, "new", "insert"), code="write_refused")
     host = items[position]
     if isinstance(host, exp.Alias):
@@ -46,7 +49,7 @@ def guard_new_rows(expression: exp.Expr, ctx: Context) -> exp.Expr:
     else:
         items[position] = exp.Alias(this=_guarded(checks, host), alias=clone(host.this))
         returning.set("expressions", items)
-    return expression
+    return expression, NewRowChecks()
 
 
 def hosts_checks(item: exp.Expr, expanding: bool = False) -> bool:

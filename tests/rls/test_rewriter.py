@@ -3,6 +3,8 @@ other dialects, and the verifier catching what a rule missed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,8 +12,9 @@ from sqlglot import exp
 
 import rowgate.rls.rewrite
 from rowgate.config.errors import QueryRefused, WriteRefused
-from rowgate.rls.context import Context
+from rowgate.rls.context import Findings, Inputs, Rule, Step
 from rowgate.rls.fences import FENCES
+from rowgate.rls.findings import Census, InsertGuard, NewRowChecks, Resolution
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.rewrite import Rewriter
@@ -144,11 +147,14 @@ def test_the_explanation_names_the_rule_for_each_table(rewriter: Rewriter) -> No
 def test_the_verifier_refuses_a_read_a_rule_missed(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def forget_one(expression: exp.Expr, ctx: Context) -> exp.Expr:
-        ctx.census.tables = ctx.census.tables[1:]
-        return filter_reads(expression, ctx)
+    def forget_one(expression: exp.Expr, inputs: Inputs, found: Findings) -> Step:
+        census = found[Census]
+        forgetful = Findings(*(found[kind] for kind in filter_reads.reads if kind is not Census))
+        return filter_reads.run(
+            expression, inputs, forgetful.added(replace(census, tables=census.tables[1:]))
+        )
 
-    rules = tuple(forget_one if rule is filter_reads else rule for rule in RULES)
+    rules = tuple(replace(rule, run=forget_one) if rule is filter_reads else rule for rule in RULES)
     monkeypatch.setattr(rowgate.rls.rewrite, "RULES", rules)
     rewriter = Rewriter(policies, schema=world.world_schema())
 
@@ -169,19 +175,19 @@ def test_the_verifier_refuses_a_read_a_rule_missed(
 def test_the_verifier_refuses_an_insert_whose_new_row_check_is_missing_or_conditional(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch, sql: str, sabotage: str
 ) -> None:
-    def broken(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    def broken(expression: exp.Expr, inputs: Inputs, found: Findings) -> Step:
         if sabotage == "skip":
-            return expression
-        # the check evaluated only for some rows: inside a branch of a CASE
-        checks = ctx.row_checks
-        ctx.row_checks = [
-            exp.Case(ifs=[exp.If(this=exp.false(), true=exp.and_(*checks, copy=False))], default=exp.true())
-        ]
-        result = guard_new_rows(expression, ctx)
-        ctx.row_checks = checks
-        return result
+            return expression, NewRowChecks()
+        # the check evaluated only for some rows: inside a branch of a CASE; the verifier still
+        # reads the checks guard_insert found
+        checks = found[InsertGuard].row_checks
+        buried = exp.Case(
+            ifs=[exp.If(this=exp.false(), true=exp.and_(*checks, copy=False))], default=exp.true()
+        )
+        sabotaged = replace(found[InsertGuard], row_checks=(buried,))
+        return guard_new_rows.run(expression, inputs, Findings(found[Resolution], sabotaged))
 
-    rules = tuple(broken if rule is guard_new_rows else rule for rule in RULES)
+    rules = tuple(replace(rule, run=broken) if rule is guard_new_rows else rule for rule in RULES)
     monkeypatch.setattr(rowgate.rls.rewrite, "RULES", rules)
     rewriter = Rewriter(policies, schema=world.world_schema())
 
@@ -194,10 +200,10 @@ def test_the_verifier_refuses_an_insert_whose_new_row_check_is_missing_or_condit
 def test_an_unexpected_failure_inside_a_rule_is_a_refusal(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    def broken(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
         raise KeyError("bug")
 
-    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", (broken,))
+    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", (Rule(broken),))
     rewriter = Rewriter(policies, schema=world.world_schema())
 
     with pytest.raises(QueryRefused) as caught:
