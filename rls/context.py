@@ -3,7 +3,7 @@
 A rule is a function ``(expression, inputs, found) -> expression`` (or ``(expression, finding)``
 for a rule that finds something), declared with what it reads and what it writes::
 
-    @rule(reads=(Census, CteReferences), writes=Resolution)
+    @rule(reads=(Census, Statement, CteReferences), writes=Resolution)
     def resolve_tables(expression, inputs, found): ...
 
 ``Inputs`` is what the rewrite is given (policies, schema, dialect, the subject's signature, the

@@ -8,13 +8,14 @@ declares who writes and who reads what).  Nodes of the tree are found by object 
 finding                   written by          read by
 ========================  ==================  ==============================================
 ``Census``                take_census         the checks, rename_ctes, resolve_tables, ...
-``Statement``             check_statement     list_operations, guard_target, the rewriter
+``Statement``             check_statement     resolve_tables, list_operations, guard_target, ...
 ``CteReferences``         rename_ctes         resolve_tables
 ``Resolution``            resolve_tables      list_operations, check_columns, the guards, ...
 ``TableOperations``       list_operations     the rewriter (table permissions)
 ``InsertGuard``           guard_insert        guard_new_rows, verify, the rewriter
 ``TargetGuard``           guard_target        verify, the rewriter (``explain``)
 ``UpsertGuard``           guard_upsert        the rewriter (``explain``)
+``Returning``             limit_returning     guard_new_rows
 ``NewRowChecks``          guard_new_rows      the rewriter
 ``Filters``               filter_reads        verify, the rewriter (``explain``)
 ========================  ==================  ==============================================
@@ -100,6 +101,14 @@ class UpsertGuard:
     """The rule ON CONFLICT DO UPDATE applied to the existing row (for ``explain``)."""
 
     rules: tuple[TableRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Returning:
+    """The RETURNING list of a write, with every star written out as the columns it stands for
+    (empty without one)."""
+
+    items: tuple[exp.Expr, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -127,7 +127,7 @@ class Rewriter:
     def _template(self, sql: str, signature: Signature, params_count: int) -> Template | Refusal:
         found = Findings()
         try:
-            expression, inputs = self._start(sql, signature, params_count)
+            expression, inputs = self.prepare(sql, signature, params_count)
             for rule in RULES:
                 expression, found = rule(expression, inputs, found)
             return self._finish(expression, inputs, found)
@@ -140,8 +140,9 @@ class Rewriter:
             log.exception("rls: unexpected error while rewriting a statement")
             return Refusal.of(QueryRefused("rowgate could not rewrite this statement", code="rewrite_failed"))
 
-    def _start(self, sql: str, signature: Signature, params_count: int) -> tuple[exp.Expr, Inputs]:
-        """The parsed statement, and what the rules are given to rewrite it."""
+    def prepare(self, sql: str, signature: Signature, params_count: int) -> tuple[exp.Expr, Inputs]:
+        """The parsed statement, and what the rules are given to rewrite it (to run rules one by
+        one, as the rules' fixture tests do); raises ``QueryRefused``."""
         if not isinstance(sql, str) or not isinstance(params_count, int) or params_count < 0:
             raise QueryRefused("expected SQL text and a parameter count of 0 or more", code="bad_request")
         if len(sql) > MAX_SQL_LENGTH:

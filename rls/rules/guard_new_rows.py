@@ -17,14 +17,14 @@ from sqlglot import exp
 from rowgate.config.errors import WriteRefused
 from rowgate.rls.clone import clone
 from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import InsertGuard, NewRowChecks, Resolution
+from rowgate.rls.findings import InsertGuard, NewRowChecks, Resolution, Returning
 from rowgate.rls.names import quoted
 from rowgate.rls.writes import unverifiable
 
 CHECK_COLUMN = "rowgate_check"
 
 
-@rule(reads=(Resolution, InsertGuard), writes=NewRowChecks)
+@rule(reads=(Resolution, InsertGuard, Returning), writes=NewRowChecks)
 def guard_new_rows(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, NewRowChecks]:
     """Attach the INSERT's run-time new-row checks to its RETURNING list."""
     row_checks = found[InsertGuard].row_checks
@@ -36,7 +36,7 @@ def guard_new_rows(expression: exp.Expr, inputs: Inputs, found: Findings) -> tup
         alias = exp.Alias(this=checks, alias=quoted(CHECK_COLUMN))
         expression.set("returning", exp.Returning(expressions=[alias]))
         return expression, NewRowChecks(discard_rows=True)
-    items = list(returning.expressions)
+    items = list(found[Returning].items)
     position = next((i for i, item in enumerate(items) if hosts_checks(item)), None)
     if position is None:  # RETURNING * of a table whose columns are all hidden
         resolution = found[Resolution]

@@ -7,18 +7,18 @@ from __future__ import annotations
 from sqlglot import exp
 
 from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Resolution
+from rowgate.rls.findings import Resolution, Returning
 from rowgate.rls.names import ident_name, quoted
 from rowgate.rls.sources import alias_of, owner_of, relations
 
 
-@rule(reads=(Resolution,))
-def limit_returning(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
+@rule(reads=(Resolution,), writes=Returning)
+def limit_returning(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, Returning]:
     """Expand stars in RETURNING into the columns the caller may see."""
     returning = expression.args.get("returning")
     target = found[Resolution].target
     if returning is None or target is None:
-        return expression
+        return expression, Returning()
     policy = found[Resolution].policies[id(target)]
     name = alias_of(target, inputs.dialect)
     visible = [
@@ -40,4 +40,4 @@ def limit_returning(expression: exp.Expr, inputs: Inputs, found: Findings) -> ex
         else:
             expanded.append(item)
     returning.set("expressions", expanded)
-    return expression
+    return expression, Returning(tuple(expanded))

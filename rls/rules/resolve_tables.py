@@ -14,7 +14,7 @@ from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
 from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census, CteReferences, Resolution
+from rowgate.rls.findings import Census, CteReferences, Resolution, Statement
 from rowgate.rls.names import ident_name, is_catalog
 from rowgate.rls.policy import TablePolicy
 
@@ -23,10 +23,10 @@ from rowgate.rls.policy import TablePolicy
 TABLE_ARGS = frozenset({"this", "db", "alias", "joins", "only", "sample", "laterals"})
 
 
-@rule(reads=(Census, CteReferences), writes=Resolution)
+@rule(reads=(Census, Statement, CteReferences), writes=Resolution)
 def resolve_tables(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, Resolution]:
     """Map each base-table reference to its ``TablePolicy``; find the target of a write."""
-    target = _target(expression)
+    target = _target(expression) if found[Statement].kind != "select" else None
     ctes = found[CteReferences].ids
     policies: dict[int, TablePolicy] = {}
     for table in found[Census].tables:
@@ -73,9 +73,7 @@ def _shape(table: exp.Table) -> str:
     return "ROWS FROM" if table.args.get("rows_from") else "a table without a name"
 
 
-def _target(expression: exp.Expr) -> exp.Table | None:
-    if not isinstance(expression, exp.Insert | exp.Update | exp.Delete):
-        return None
+def _target(expression: exp.Expr) -> exp.Table:
     target = expression.this
     if isinstance(target, exp.Schema):
         target = target.this

@@ -14,7 +14,7 @@ import rowgate.rls.rewrite
 from rowgate.config.errors import QueryRefused, WriteRefused
 from rowgate.rls.context import Findings, Inputs, Rule, Step
 from rowgate.rls.fences import FENCES
-from rowgate.rls.findings import Census, InsertGuard, NewRowChecks, Resolution
+from rowgate.rls.findings import Census, InsertGuard, NewRowChecks
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.rewrite import Rewriter
@@ -185,7 +185,11 @@ def test_the_verifier_refuses_an_insert_whose_new_row_check_is_missing_or_condit
             ifs=[exp.If(this=exp.false(), true=exp.and_(*checks, copy=False))], default=exp.true()
         )
         sabotaged = replace(found[InsertGuard], row_checks=(buried,))
-        return guard_new_rows.run(expression, inputs, Findings(found[Resolution], sabotaged))
+        return guard_new_rows.run(
+            expression,
+            inputs,
+            Findings(*(found[k] for k in guard_new_rows.reads if k is not InsertGuard), sabotaged),
+        )
 
     rules = tuple(replace(rule, run=broken) if rule is guard_new_rows else rule for rule in RULES)
     monkeypatch.setattr(rowgate.rls.rewrite, "RULES", rules)
