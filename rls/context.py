@@ -174,9 +174,6 @@ class Findings:
     def __getitem__(self, kind: type[F]) -> F:
         return cast(F, self._by_kind[kind])
 
-    def __contains__(self, kind: type) -> bool:
-        return kind in self._by_kind
-
     def get(self, kind: type[F]) -> F | None:
         """The finding of ``kind``, or ``None`` when no rule has written it (yet)."""
         return cast(F | None, self._by_kind.get(kind))
@@ -218,7 +215,10 @@ class Rule:
         if self.writes is None and not isinstance(step, tuple):
             return step, found
         if not isinstance(step, tuple) or type(step[1]) is not self.writes:
-            raise TypeError(f"rule {self.name} must return its {_name(self.writes)}")
+            returned = type(step[1]).__name__ if isinstance(step, tuple) else "nothing"
+            raise TypeError(
+                f"rule {self.name} declares it writes {_name(self.writes)} but returned {returned}"
+            )
         return step[0], found.added(step[1])
 
 

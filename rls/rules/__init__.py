@@ -2,8 +2,11 @@
 
 Each rule is a function in a module named after it, declared with the findings it reads and the
 one it writes (``rls.context.rule``, ``rls.findings``); ``in_order`` refuses, at import, an order
-in which a rule reads what no earlier rule has written.  Each rule has a fixture file of its own
-(``tests/rls/fixtures/rules/<rule>.sql``) that runs it alone.
+in which a rule reads what no earlier rule has written.  What is not a finding is kept by the
+order of this tuple alone: the checks run before the guards and filters rewrite the tree (among
+themselves, their order decides which refusal a statement with several faults gets), and verify
+runs last.  Each rule has a fixture file of its own (``tests/rls/fixtures/rules/<rule>.sql``)
+that runs it alone.
 """
 
 from __future__ import annotations

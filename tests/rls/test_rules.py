@@ -61,7 +61,7 @@ def test_a_rule_must_return_the_finding_it_declares(rewriter: Rewriter) -> None:
     def forgetful(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
         return expression
 
-    with pytest.raises(TypeError, match="rule forgetful must return its Census"):
+    with pytest.raises(TypeError, match="rule forgetful declares it writes Census but returned nothing"):
         Rule(forgetful, writes=Census)(statement, inputs, Findings())
 
 
