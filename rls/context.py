@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -164,7 +164,9 @@ F = TypeVar("F")
 
 
 class Findings:
-    """What the rules have found so far, one immutable value per kind (``rls.findings``)."""
+    """What the rules have found so far, one immutable value per kind (``rls.findings``).
+
+    Rules read it; only the pipeline adds to it, once per kind, what a rule returned."""
 
     __slots__ = ("_by_kind",)
 
@@ -172,20 +174,18 @@ class Findings:
         self._by_kind: dict[type, object] = {type(f): f for f in findings}
 
     def __getitem__(self, kind: type[F]) -> F:
-        return cast(F, self._by_kind[kind])
+        return self._by_kind[kind]  # type: ignore[return-value]  # stored under its own type
 
     def get(self, kind: type[F]) -> F | None:
         """The finding of ``kind``, or ``None`` when no rule has written it (yet)."""
-        return cast(F | None, self._by_kind.get(kind))
+        return self._by_kind.get(kind)  # type: ignore[return-value]
 
-    def added(self, finding: object) -> Findings:
-        """These findings and ``finding`` (a kind is written once)."""
+    def add(self, finding: object) -> None:
+        """Add ``finding`` (a kind is written once, and never changed)."""
         kind = type(finding)
         if kind in self._by_kind:
             raise ValueError(f"{kind.__name__} was found already")
-        more = Findings()
-        more._by_kind = {**self._by_kind, kind: finding}
-        return more
+        self._by_kind[kind] = finding
 
     def only(self, kinds: tuple[type, ...]) -> Findings:
         """The findings of ``kinds`` alone (to run one rule with just what it declares)."""
@@ -209,17 +209,18 @@ class Rule:
     def name(self) -> str:
         return self.run.__name__
 
-    def __call__(self, expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, Findings]:
-        """Run the rule; return the expression and the findings with this rule's added."""
+    def __call__(self, expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
+        """Run the rule on ``expression``, add what it found to ``found``, return the expression."""
         step = self.run(expression, inputs, found)
         if self.writes is None and not isinstance(step, tuple):
-            return step, found
+            return step
         if not isinstance(step, tuple) or type(step[1]) is not self.writes:
             returned = type(step[1]).__name__ if isinstance(step, tuple) else "nothing"
             raise TypeError(
                 f"rule {self.name} declares it writes {_name(self.writes)} but returned {returned}"
             )
-        return step[0], found.added(step[1])
+        found.add(step[1])
+        return step[0]
 
 
 def rule(reads: tuple[type, ...] = (), writes: type | None = None) -> Callable[[RuleFunction], Rule]:

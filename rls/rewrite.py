@@ -129,7 +129,7 @@ class Rewriter:
         try:
             expression, inputs = self.prepare(sql, signature, params_count)
             for rule in RULES:
-                expression, found = rule(expression, inputs, found)
+                expression = rule(expression, inputs, found)
             return self._finish(expression, inputs, found)
         except (QueryRefused, WriteRefused) as error:
             operations = found.get(TableOperations)  # what the rules learnt before the refusal

@@ -69,14 +69,14 @@ def test_a_finding_is_written_once() -> None:
     found = Findings(Census())
 
     with pytest.raises(ValueError, match="Census was found already"):
-        found.added(Census())
+        found.add(Census())
 
 
 def test_findings_cannot_be_changed(rewriter: Rewriter) -> None:
     statement, inputs = rewriter.prepare("SELECT id FROM tasks", SIGNATURE, 0)
     found = Findings()
     for rule in RULES[: RULES.index(resolve_tables) + 1]:
-        statement, found = rule(statement, inputs, found)
+        statement = rule(statement, inputs, found)
     resolution = found[Resolution]
 
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -119,8 +119,9 @@ def run_alone(example: Example) -> tuple[str, str]:
         expression, inputs = rewriter.prepare(example.sql, signature, example.params)
         found = Findings()
         for earlier in writers_of(rule):
-            expression, found = earlier(expression, inputs, found)
-        expression, found = rule(expression, inputs, found.only(rule.reads))
+            expression = earlier(expression, inputs, found)
+        found = found.only(rule.reads)
+        expression = rule(expression, inputs, found)
     except (QueryRefused, WriteRefused) as error:
         return f"refused {error.code}: {error.detail}", ""
     text = expression.sql(dialect=inputs.dialect, identify=True, comments=False)
