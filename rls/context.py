@@ -8,10 +8,10 @@ for a rule that finds something), declared with what it reads and what it writes
 
 ``Inputs`` is what the rewrite is given (policies, schema, dialect, the subject's signature, the
 statement's text), frozen and the same for every rule.  ``Findings`` holds what the rules found
-so far (``rls.findings``): immutable values, one per kind, each written by the one rule that
-declares it and read only by rules declared to read it.  ``in_order`` checks, when the pipeline
-is built, that every finding a rule reads is written by an earlier rule, so the order that the
-rules depend on is stated and checked rather than remembered.
+so far (``rls.findings``): immutable values, one per kind, each returned by the one rule that
+declares it (the pipeline adds it, once) and read by the rules that declare they read it.
+``in_order`` checks, when the pipeline is built, that every finding a rule reads is written by an
+earlier rule, so the order that the rules depend on is stated and checked rather than remembered.
 """
 
 from __future__ import annotations
