@@ -1,15 +1,19 @@
 """What the rewrite rules are given, and how they are declared and ordered.
 
-A rule is a function ``(expression, inputs, found) -> expression`` (or ``(expression, finding)``
-for a rule that finds something), declared with what it reads and what it writes::
+A rule is a function ``(expression, inputs, found) -> expression``, as in sqlglot's optimizer,
+declared with the findings it reads and the one it writes::
 
     @rule(reads=(Census, Statement, CteReferences), writes=Resolution)
-    def resolve_tables(expression, inputs, found): ...
+    def resolve_tables(expression, inputs, found):
+        census, statement, ctes = found.census, found.statement, found.cte_references
+        ...
+        found.add(Resolution(...))
+        return expression
 
 ``Inputs`` is what the rewrite is given (policies, schema, dialect, the subject's signature, the
 statement's text), frozen and the same for every rule.  ``Findings`` holds what the rules found
-so far (``rls.findings``): immutable values, one per kind, each returned by the one rule that
-declares it (the pipeline adds it, once) and read by the rules that declare they read it.
+so far (``rls.findings``): immutable values, one per kind, each made whole and added once by the
+one rule that declares it writes it, and read by the rules that declare they read it.
 ``in_order`` checks, when the pipeline is built, that every finding a rule reads is written by an
 earlier rule, so the order that the rules depend on is stated and checked rather than remembered.
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TypeVar
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -31,6 +35,9 @@ from rowgate.rls.names import quoted
 from rowgate.rls.policy import PolicySet, TablePolicy
 from rowgate.rls.schema import Schema
 from rowgate.rls.subject import Signature
+
+if TYPE_CHECKING:
+    from rowgate.rls.findings import Findings
 
 #: Dialects whose drivers bind ``$n`` parameters; the others get quoted literals.
 PARAMETER_DIALECTS = frozenset({"postgres"})
@@ -160,46 +167,13 @@ class Inputs:
         return FENCES[self.dialect_name]
 
 
-F = TypeVar("F")
-
-
-class Findings:
-    """What the rules have found so far, one immutable value per kind (``rls.findings``).
-
-    Rules read it; only the pipeline adds to it, once per kind, what a rule returned."""
-
-    __slots__ = ("_by_kind",)
-
-    def __init__(self, *findings: object) -> None:
-        self._by_kind: dict[type, object] = {type(f): f for f in findings}
-
-    def __getitem__(self, kind: type[F]) -> F:
-        return self._by_kind[kind]  # type: ignore[return-value]  # stored under its own type
-
-    def get(self, kind: type[F]) -> F | None:
-        """The finding of ``kind``, or ``None`` when no rule has written it (yet)."""
-        return self._by_kind.get(kind)  # type: ignore[return-value]
-
-    def add(self, finding: object) -> None:
-        """Add ``finding`` (a kind is written once, and never changed)."""
-        kind = type(finding)
-        if kind in self._by_kind:
-            raise ValueError(f"{kind.__name__} was found already")
-        self._by_kind[kind] = finding
-
-    def only(self, kinds: tuple[type, ...]) -> Findings:
-        """The findings of ``kinds`` alone (to run one rule with just what it declares)."""
-        return Findings(*(self._by_kind[k] for k in kinds if k in self._by_kind))
-
-
-#: What a rule's function returns: the expression, or the expression and what the rule found.
-Step = exp.Expr | tuple[exp.Expr, object]
-RuleFunction = Callable[[exp.Expr, Inputs, Findings], Step]
+#: ``(expression, inputs, found) -> expression``: a rule adds what it found to ``found``.
+RuleFunction = Callable[[exp.Expr, "Inputs", "Findings"], exp.Expr]
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One rewrite rule: its function, the findings it reads and the one it writes (if any)."""
+    """One rewrite rule: its function, the findings it reads and the one it adds (if any)."""
 
     run: RuleFunction
     reads: tuple[type, ...] = ()
@@ -208,19 +182,6 @@ class Rule:
     @property
     def name(self) -> str:
         return self.run.__name__
-
-    def __call__(self, expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
-        """Run the rule on ``expression``, add what it found to ``found``, return the expression."""
-        step = self.run(expression, inputs, found)
-        if self.writes is None and not isinstance(step, tuple):
-            return step
-        if not isinstance(step, tuple) or type(step[1]) is not self.writes:
-            returned = type(step[1]).__name__ if isinstance(step, tuple) else "nothing"
-            raise TypeError(
-                f"rule {self.name} declares it writes {_name(self.writes)} but returned {returned}"
-            )
-        found.add(step[1])
-        return step[0]
 
 
 def rule(reads: tuple[type, ...] = (), writes: type | None = None) -> Callable[[RuleFunction], Rule]:

@@ -28,9 +28,9 @@ from sqlglot.tokenizer_core import Token, TokenType
 from sqlglot.tokens import Tokenizer
 
 from rowgate.config.errors import ConfigError, QueryRefused, WriteRefused
-from rowgate.rls.context import PARAMETER_DIALECTS, Binder, Findings, Inputs
+from rowgate.rls.context import PARAMETER_DIALECTS, Binder, Inputs
 from rowgate.rls.fences import fence_for
-from rowgate.rls.findings import InsertGuard, NewRowChecks, Statement, TableOperations, explained
+from rowgate.rls.findings import Findings, TableOperations, explained
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.roundtrip import print_verified
@@ -129,7 +129,7 @@ class Rewriter:
         try:
             expression, inputs = self.prepare(sql, signature, params_count)
             for rule in RULES:
-                expression = rule(expression, inputs, found)
+                expression = rule.run(expression, inputs, found)
             return self._finish(expression, inputs, found)
         except (QueryRefused, WriteRefused) as error:
             operations = found.get(TableOperations)  # what the rules learnt before the refusal
@@ -176,12 +176,12 @@ class Rewriter:
         return Template(
             parts,
             slots,
-            found[Statement].kind,
+            found.statement.kind,
             explained(found),
-            found[InsertGuard].checks,
+            found.insert_guard.checks,
             None if self._parametric else self.dialect,
-            found[NewRowChecks].discard_rows,
-            found[TableOperations].pairs,
+            found.new_row_checks.discard_rows,
+            found.table_operations.pairs,
         )
 
     def _reparse(self, text: str) -> list[exp.Expr | None]:

@@ -22,8 +22,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Filters, InsertGuard, Resolution, TargetGuard
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Filters, Findings, InsertGuard, Resolution, TargetGuard
 from rowgate.rls.names import ident_name
 from rowgate.rls.rules.rename_ctes import CTE_PREFIX
 
@@ -74,10 +74,10 @@ def _check_table(table: exp.Table, root: exp.Expr, inputs: Inputs, found: Findin
                 f"a {table.this.key} used as a table" if table.this is not None else "a table without a name"
             )
         return
-    if table is found[Resolution].target:
+    if table is found.resolution.target:
         _check_target(table, root, inputs, found)
         return
-    if _is_filtered(table, found[Filters], inputs):
+    if _is_filtered(table, found.filters, inputs):
         return
     if not table.args.get("db") and table.this.this.startswith(CTE_PREFIX):
         return
@@ -101,20 +101,20 @@ def _is_filtered(table: exp.Table, filters: Filters, inputs: Inputs) -> bool:
 
 def _check_target(table: exp.Table, root: exp.Expr, inputs: Inputs, found: Findings) -> None:
     if isinstance(root, exp.Update | exp.Delete):
-        where, guard = root.args.get("where"), found[TargetGuard].guard
+        where, guard = root.args.get("where"), found.target_guard.guard
         if where is None or guard is None or not is_conjunct(where.this, guard):
             _fail("the write target without its guard")
     elif isinstance(root, exp.Insert):
-        policy = found[Resolution].policies[id(table)]
         schema = root.this
         names = (
             [ident_name(i, inputs.dialect) for i in schema.expressions]
             if isinstance(schema, exp.Schema)
             else []
         )
+        policy = found.resolution.policies[id(table)]
         if policy.tenant_column and policy.tenant_column not in names:
             _fail("an insert without the tenant column")
-        if not all(_checks_every_row(check, root) for check in found[InsertGuard].row_checks):
+        if not all(_checks_every_row(check, root) for check in found.insert_guard.row_checks):
             _fail("an insert without its new-row check")
 
 

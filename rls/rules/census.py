@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, Findings
 
 #: Nodes that have no business inside an allowed statement; check_statement refuses them.
 SUSPICIOUS = (exp.DML, exp.DDL, exp.Into, exp.Lock, exp.Command, exp.Set, exp.Operator, exp.Transaction)
@@ -32,7 +32,7 @@ _KINDS: dict[type[exp.Expr], str] = {}
 
 
 @rule(writes=Census)
-def take_census(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, Census]:
+def take_census(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """File the statement's identifiers, tables, columns, functions, parameters and CTEs."""
     suspicious: list[exp.Expr] = []
     lists: dict[str, list[exp.Expr]] = {
@@ -62,7 +62,8 @@ def take_census(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[
         tuple(lists["ctes"]),  # type: ignore[arg-type]
         tuple(suspicious),
     )
-    return expression, census
+    found.add(census)
+    return expression
 
 
 def _kind(cls: type[exp.Expr]) -> str:

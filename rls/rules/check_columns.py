@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census, Resolution
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, Findings, Resolution
 from rowgate.rls.names import ident_name
 from rowgate.rls.policy import TablePolicy
 from rowgate.rls.sources import alias_of, enclosing_query, owner_of, qualifier_target, relations
@@ -24,7 +24,7 @@ from rowgate.rls.sources import alias_of, enclosing_query, owner_of, qualifier_t
 @rule(reads=(Census, Resolution))
 def check_columns(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse statements that name columns hidden from the caller."""
-    census, resolution = found[Census], found[Resolution]
+    census, resolution = found.census, found.resolution
     target, policies = resolution.target, resolution.policies
     if target is not None:
         _check_target(expression, target, policies[id(target)], census, inputs)

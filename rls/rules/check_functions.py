@@ -9,15 +9,16 @@ from __future__ import annotations
 from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, Findings
 from rowgate.rls.functions import KEYWORD_FUNCTIONS
 
 
 @rule(reads=(Census,))
 def check_functions(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse calls to functions that are not allowed."""
-    policy, census = inputs.policies.functions, found[Census]
+    census = found.census
+    policy = inputs.policies.functions
     for node in census.functions:
         refusal = policy.refusal(node)
         if refusal:

@@ -25,8 +25,8 @@ import re
 from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, Findings
 from rowgate.rls.names import RESERVED_PREFIX, speller
 
 #: An unquoted name: what PostgreSQL, SQLite, MySQL and DuckDB all read as one identifier.
@@ -36,9 +36,10 @@ BARE_NAME = re.compile(r"[^\W\d][\w$]*")
 @rule(reads=(Census,))
 def check_names(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse names that did not come from name tokens; fold unquoted ones for printing."""
+    census = found.census
     strings, spell = inputs.strings, speller(inputs.dialect)
     reserved = RESERVED_PREFIX in inputs.sql.lower()
-    for node in found[Census].identifiers:
+    for node in census.identifiers:
         text = node.this
         if not isinstance(text, str) or (strings and node.meta.get("start") in strings):
             _refuse(node, "written as a string")

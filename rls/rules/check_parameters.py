@@ -11,16 +11,17 @@ from __future__ import annotations
 from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, Findings
 
 
 @rule(reads=(Census,))
 def check_parameters(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse parameters the caller does not bind."""
+    census = found.census
     if not inputs.bind.parametric:
         return expression
-    for node in found[Census].parameters:
+    for node in census.parameters:
         number = _number(node)
         if number is None:
             raise QueryRefused(

@@ -12,8 +12,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census, Statement
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, Findings, Statement
 
 ROOTS: dict[type[exp.Expr], str] = {
     exp.Select: "select",
@@ -43,8 +43,9 @@ _NESTED = (
 
 
 @rule(reads=(Census,), writes=Statement)
-def check_statement(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, Statement]:
+def check_statement(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse anything but one allowed statement; find its kind."""
+    census = found.census
     kind = ROOTS.get(type(expression))
     if kind is None or (isinstance(expression, exp.Subquery) and not isinstance(expression.this, exp.Query)):
         raise QueryRefused(
@@ -56,9 +57,10 @@ def check_statement(expression: exp.Expr, inputs: Inputs, found: Findings) -> tu
         )
         if extra:
             raise QueryRefused(f"this form of {kind.upper()} is not supported ({', '.join(extra)})")
-    for node in found[Census].suspicious:
+    for node in census.suspicious:
         _check_nested(node)
-    return expression, Statement(kind)
+    found.add(Statement(kind))
+    return expression
 
 
 def _check_nested(node: exp.Expr) -> None:

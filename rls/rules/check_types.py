@@ -19,8 +19,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, Findings
 from rowgate.rls.names import ident_name
 
 #: PostgreSQL's built-in scalar types that sqlglot does not know by name.
@@ -49,7 +49,8 @@ PLAIN_TYPES = frozenset(
 @rule(reads=(Census,))
 def check_types(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse casts to types that are not plain values of known kinds."""
-    for node in found[Census].suspicious:
+    census = found.census
+    for node in census.suspicious:
         if isinstance(node, exp.DataType):
             _check(node, inputs)
     return expression

@@ -27,8 +27,8 @@ from types import MappingProxyType
 
 from sqlglot import exp
 
-from rowgate.rls.context import Findings, Inputs, TableRule, rule
-from rowgate.rls.findings import Census, Filters, Resolution
+from rowgate.rls.context import Inputs, TableRule, rule
+from rowgate.rls.findings import Census, Filters, Findings, Resolution
 from rowgate.rls.grants import grouped
 from rowgate.rls.names import ident_name, quoted
 from rowgate.rls.policy import TablePolicy
@@ -37,9 +37,9 @@ from rowgate.rls.sources import alias_of, owner_of, relations
 
 
 @rule(reads=(Census, Resolution), writes=Filters)
-def filter_reads(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, Filters]:
+def filter_reads(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Wrap each base-table read (every resolved table but the write target) in its filter."""
-    census, resolution = found[Census], found[Resolution]
+    census, resolution = found.census, found.resolution
     wrapped: set[tuple[str, str]] = set()
     filters: dict[int, tuple[exp.Table, exp.Expr]] = {}
     rules: list[TableRule] = []
@@ -53,7 +53,8 @@ def filter_reads(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple
             rules.append(described)
     if wrapped:
         _unqualify_schemas(wrapped, census, inputs)
-    return expression, Filters(MappingProxyType(filters), tuple(rules))
+    found.add(Filters(MappingProxyType(filters), tuple(rules)))
+    return expression
 
 
 def _unqualify_schemas(wrapped: set[tuple[str, str]], census: Census, inputs: Inputs) -> None:

@@ -23,8 +23,8 @@ from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
 from rowgate.rls import raising
-from rowgate.rls.context import Findings, Inputs, TableRule, rule
-from rowgate.rls.findings import InsertGuard, Resolution
+from rowgate.rls.context import Inputs, TableRule, rule
+from rowgate.rls.findings import Findings, InsertGuard, Resolution
 from rowgate.rls.grants import Grant, qualifies
 from rowgate.rls.names import quoted
 from rowgate.rls.newrow import UNKNOWN, Value, evaluate
@@ -35,12 +35,14 @@ from rowgate.rls.writes import column_of, is_default, pin_target, refuse_denied,
 
 
 @rule(reads=(Resolution,), writes=InsertGuard)
-def guard_insert(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, InsertGuard]:
+def guard_insert(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Fill and check the tenant and owner columns of an INSERT; check RETURNING's rows."""
-    target = found[Resolution].target
+    resolution = found.resolution
+    target = resolution.target
     if not isinstance(expression, exp.Insert) or target is None:
-        return expression, InsertGuard()
-    policy = found[Resolution].policies[id(target)]
+        found.add(InsertGuard())
+        return expression
+    policy = resolution.policies[id(target)]
     grant = inputs.grant(policy, "insert")
     refuse_denied(grant, inputs)
     owner = owner_rule(policy, "insert", inputs.signature)
@@ -72,7 +74,8 @@ def guard_insert(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple
             elif (check := require(outcome, table, row, operation)) is not None:
                 checks.append(check)
     described = TableRule(policy.qualified, table, "insert", grant.groups, grant.describe())
-    return expression, InsertGuard(tuple(checks), tuple(later.values()), (described,))
+    found.add(InsertGuard(tuple(checks), tuple(later.values()), (described,)))
+    return expression
 
 
 def _run_time_checks(insert: exp.Insert, inputs: Inputs) -> bool:

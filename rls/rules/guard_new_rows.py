@@ -16,8 +16,8 @@ from sqlglot import exp
 
 from rowgate.config.errors import WriteRefused
 from rowgate.rls.clone import clone
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import InsertGuard, NewRowChecks, Resolution, Returning
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Findings, InsertGuard, NewRowChecks, Resolution, Returning
 from rowgate.rls.names import quoted
 from rowgate.rls.writes import unverifiable
 
@@ -25,21 +25,23 @@ CHECK_COLUMN = "rowgate_check"
 
 
 @rule(reads=(Resolution, InsertGuard, Returning), writes=NewRowChecks)
-def guard_new_rows(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, NewRowChecks]:
+def guard_new_rows(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Attach the INSERT's run-time new-row checks to its RETURNING list."""
-    row_checks = found[InsertGuard].row_checks
+    resolution, insert, listed = found.resolution, found.insert_guard, found.returning
+    row_checks = insert.row_checks
     if not row_checks:
-        return expression, NewRowChecks()
+        found.add(NewRowChecks())
+        return expression
     checks = exp.and_(*row_checks, copy=False)
     returning = expression.args.get("returning")
     if returning is None:
         alias = exp.Alias(this=checks, alias=quoted(CHECK_COLUMN))
         expression.set("returning", exp.Returning(expressions=[alias]))
-        return expression, NewRowChecks(discard_rows=True)
-    items = list(found[Returning].items)
+        found.add(NewRowChecks(discard_rows=True))
+        return expression
+    items = list(listed.items)
     position = next((i for i, item in enumerate(items) if hosts_checks(item)), None)
     if position is None:  # RETURNING * of a table whose columns are all hidden
-        resolution = found[Resolution]
         assert resolution.target is not None
         policy = resolution.policies[id(resolution.target)].name
         raise WriteRefused(unverifiable(policy, "new", "insert"), code="write_refused")
@@ -49,7 +51,8 @@ def guard_new_rows(expression: exp.Expr, inputs: Inputs, found: Findings) -> tup
     else:
         items[position] = exp.Alias(this=_guarded(checks, host), alias=clone(host.this))
         returning.set("expressions", items)
-    return expression, NewRowChecks()
+    found.add(NewRowChecks())
+    return expression
 
 
 def hosts_checks(item: exp.Expr, expanding: bool = False) -> bool:

@@ -33,8 +33,8 @@ from sqlglot import exp
 from rowgate.config.errors import WriteRefused
 from rowgate.rls import raising
 from rowgate.rls.clone import clone
-from rowgate.rls.context import Findings, Inputs, TableRule, column_datatype, rule
-from rowgate.rls.findings import Census, Resolution, Statement, TargetGuard
+from rowgate.rls.context import Inputs, TableRule, column_datatype, rule
+from rowgate.rls.findings import Census, Findings, Resolution, Statement, TargetGuard
 from rowgate.rls.grants import Grant
 from rowgate.rls.newrow import OLD, UNKNOWN, Value, evaluate
 from rowgate.rls.owners import OWNER, owner_rule
@@ -53,15 +53,17 @@ from rowgate.rls.writes import (
 
 
 @rule(reads=(Census, Statement, Resolution), writes=TargetGuard)
-def guard_target(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, TargetGuard]:
+def guard_target(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Add the USING predicate (and the CASE guard) to an UPDATE or DELETE."""
-    kind, target = found[Statement].kind, found[Resolution].target
+    census, statement, resolution = found.census, found.statement, found.resolution
+    kind, target = statement.kind, resolution.target
     if kind not in ("update", "delete") or target is None:
-        return expression, TargetGuard()
-    policy = found[Resolution].policies[id(target)]
+        found.add(TargetGuard())
+        return expression
+    policy = resolution.policies[id(target)]
     grant = inputs.grant(policy, kind)
     refuse_denied(grant, inputs)
-    reads = reads_target(expression, target, policy, found[Census], inputs)
+    reads = reads_target(expression, target, policy, census, inputs)
     readable = inputs.grant(policy, "select")
     both = reads and not implied(grant, readable)
     name = pin_target(target, policy, keep_alias=True, inputs=inputs)
@@ -86,7 +88,8 @@ def guard_target(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple
     expression.set("where", exp.Where(this=exp.and_(*parts, copy=False)))
     text = grant.describe() + (f" AND {readable.describe()} (it reads the table)" if both else "")
     described = TableRule(policy.qualified, name, kind, grant.groups, text)
-    return expression, TargetGuard(guard, (described,))
+    found.add(TargetGuard(guard, (described,)))
+    return expression
 
 
 def reads_target(

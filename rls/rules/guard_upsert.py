@@ -18,8 +18,8 @@ from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
 from rowgate.rls import raising
-from rowgate.rls.context import Findings, Inputs, TableRule, rule
-from rowgate.rls.findings import Resolution, UpsertGuard
+from rowgate.rls.context import Inputs, TableRule, rule
+from rowgate.rls.findings import Findings, Resolution, UpsertGuard
 from rowgate.rls.names import ident_name
 from rowgate.rls.newrow import OLD, UNKNOWN, Value, bound, evaluate
 from rowgate.rls.owners import OWNER, owner_rule
@@ -28,19 +28,22 @@ from rowgate.rls.writes import column_of, fill_defaults, refuse_denied, row_valu
 
 
 @rule(reads=(Resolution,), writes=UpsertGuard)
-def guard_upsert(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, UpsertGuard]:
+def guard_upsert(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Guard the existing row of ON CONFLICT DO UPDATE and check the values it sets."""
-    target = found[Resolution].target
+    resolution = found.resolution
+    target = resolution.target
     if not isinstance(expression, exp.Insert) or target is None:
-        return expression, UpsertGuard()
+        found.add(UpsertGuard())
+        return expression
     conflict = expression.args.get("conflict")
     if conflict is None or not does_update(conflict):
-        return expression, UpsertGuard()
+        found.add(UpsertGuard())
+        return expression
     if not inputs.barrier:
         raise QueryRefused(
             f"ON CONFLICT DO UPDATE is supported on PostgreSQL only, not {inputs.dialect_name}"
         )
-    policy = found[Resolution].policies[id(target)]
+    policy = resolution.policies[id(target)]
     grant, readable = inputs.grant(policy, "update"), inputs.grant(policy, "select")
     refuse_denied(grant, inputs)
     alias = target.args.get("alias")
@@ -63,7 +66,8 @@ def guard_upsert(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple
     case = exp.Case(ifs=[exp.If(this=existing, true=allowed)], default=raising.failure(message, name, column))
     conflict.set("where", exp.Where(this=case))
     described = TableRule(policy.qualified, name, "update", grant.groups, grant.describe() + " (on conflict)")
-    return expression, UpsertGuard((described,))
+    found.add(UpsertGuard((described,)))
+    return expression
 
 
 def does_update(conflict: exp.Expr) -> bool:

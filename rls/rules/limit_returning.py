@@ -6,20 +6,22 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Resolution, Returning
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Findings, Resolution, Returning
 from rowgate.rls.names import ident_name, quoted
 from rowgate.rls.sources import alias_of, owner_of, relations
 
 
 @rule(reads=(Resolution,), writes=Returning)
-def limit_returning(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, Returning]:
+def limit_returning(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Expand stars in RETURNING into the columns the caller may see."""
+    resolution = found.resolution
     returning = expression.args.get("returning")
-    target = found[Resolution].target
+    target = resolution.target
     if returning is None or target is None:
-        return expression, Returning()
-    policy = found[Resolution].policies[id(target)]
+        found.add(Returning())
+        return expression
+    policy = resolution.policies[id(target)]
     name = alias_of(target, inputs.dialect)
     visible = [
         exp.Column(this=quoted(c), table=quoted(name))
@@ -40,4 +42,5 @@ def limit_returning(expression: exp.Expr, inputs: Inputs, found: Findings) -> tu
         else:
             expanded.append(item)
     returning.set("expressions", expanded)
-    return expression, Returning(tuple(expanded))
+    found.add(Returning(tuple(expanded)))
+    return expression

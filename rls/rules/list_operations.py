@@ -13,19 +13,17 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Resolution, Statement, TableOperations
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Findings, Resolution, Statement, TableOperations
 from rowgate.rls.policy import ACTIONS
 from rowgate.rls.rules.guard_upsert import does_update
 
 
 @rule(reads=(Statement, Resolution), writes=TableOperations)
-def list_operations(
-    expression: exp.Expr, inputs: Inputs, found: Findings
-) -> tuple[exp.Expr, TableOperations]:
+def list_operations(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Find the actions the statement takes on each table it names."""
-    written = _written(expression, found[Statement].kind)
-    resolution = found[Resolution]
+    statement, resolution = found.statement, found.resolution
+    written = _written(expression, statement.kind)
     target = resolution.target
     operations: dict[str, set[str]] = {}
     for table_id, policy in resolution.policies.items():
@@ -35,7 +33,8 @@ def list_operations(
         else:
             actions.add(ACTIONS["select"])
     pairs = sorted((resource, action) for resource, acts in operations.items() for action in acts)
-    return expression, TableOperations(tuple(pairs))
+    found.add(TableOperations(tuple(pairs)))
+    return expression
 
 
 def _written(expression: exp.Expr, kind: str) -> set[str]:

@@ -22,19 +22,20 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census, CteReferences
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, CteReferences, Findings
 from rowgate.rls.names import ident_name, quoted
 
 CTE_PREFIX = "rowgate_cte_"
 
 
 @rule(reads=(Census,), writes=CteReferences)
-def rename_ctes(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, CteReferences]:
+def rename_ctes(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Give each CTE a reserved name and point its references at it."""
-    census = found[Census]
+    census = found.census
     if not census.ctes:
-        return expression, CteReferences()
+        found.add(CteReferences())
+        return expression
     names = {id(cte): f"{CTE_PREFIX}{index}" for index, cte in enumerate(census.ctes, start=1)}
     defined = {ident_name(cte.args["alias"].this, inputs.dialect) for cte in census.ctes}
     targets = _dml_targets(expression)
@@ -52,7 +53,8 @@ def rename_ctes(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[
     for cte in census.ctes:
         alias = cte.args["alias"]
         alias.set("this", quoted(names[id(cte)]))
-    return expression, CteReferences(frozenset(references))
+    found.add(CteReferences(frozenset(references)))
+    return expression
 
 
 def resolve_cte(table: exp.Table, name: str, inputs: Inputs) -> exp.CTE | None:

@@ -13,8 +13,8 @@ from types import MappingProxyType
 from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Findings, Inputs, rule
-from rowgate.rls.findings import Census, CteReferences, Resolution, Statement
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, CteReferences, Findings, Resolution, Statement
 from rowgate.rls.names import ident_name, is_catalog
 from rowgate.rls.policy import TablePolicy
 
@@ -24,22 +24,23 @@ TABLE_ARGS = frozenset({"this", "db", "alias", "joins", "only", "sample", "later
 
 
 @rule(reads=(Census, Statement, CteReferences), writes=Resolution)
-def resolve_tables(expression: exp.Expr, inputs: Inputs, found: Findings) -> tuple[exp.Expr, Resolution]:
+def resolve_tables(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Map each base-table reference to its ``TablePolicy``; find the target of a write."""
-    target = _target(expression) if found[Statement].kind != "select" else None
-    ctes = found[CteReferences].ids
+    census, statement, ctes = found.census, found.statement, found.cte_references
+    target = _target(expression) if statement.kind != "select" else None
     policies: dict[int, TablePolicy] = {}
-    for table in found[Census].tables:
+    for table in census.tables:
         if not isinstance(table.this, exp.Identifier | exp.Func):
             # ROWS FROM (f(...), g(...)) is a table with functions but no name
             raise QueryRefused(
                 f"this kind of FROM item is not supported ({_shape(table)}): call one function per FROM item",
                 code="table_not_allowed",
             )
-        if id(table) in ctes or not isinstance(table.this, exp.Identifier):
+        if id(table) in ctes.ids or not isinstance(table.this, exp.Identifier):
             continue
         policies[id(table)] = _resolve(table, inputs)
-    return expression, Resolution(MappingProxyType(policies), target)
+    found.add(Resolution(MappingProxyType(policies), target))
+    return expression
 
 
 def _resolve(table: exp.Table, inputs: Inputs) -> TablePolicy:

@@ -12,9 +12,9 @@ from sqlglot import exp
 
 import rowgate.rls.rewrite
 from rowgate.config.errors import QueryRefused, WriteRefused
-from rowgate.rls.context import Findings, Inputs, Rule, Step
+from rowgate.rls.context import Inputs, Rule
 from rowgate.rls.fences import FENCES
-from rowgate.rls.findings import Census, InsertGuard, NewRowChecks
+from rowgate.rls.findings import Findings, NewRowChecks
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.rewrite import Rewriter
@@ -147,11 +147,11 @@ def test_the_explanation_names_the_rule_for_each_table(rewriter: Rewriter) -> No
 def test_the_verifier_refuses_a_read_a_rule_missed(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def forget_one(expression: exp.Expr, inputs: Inputs, found: Findings) -> Step:
-        census = found[Census]
-        forgetful = Findings(*(found[kind] for kind in filter_reads.reads if kind is not Census))
-        forgetful.add(replace(census, tables=census.tables[1:]))
-        return filter_reads.run(expression, inputs, forgetful)
+    def forget_one(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
+        forgetful = Findings(found.census._replace(tables=found.census.tables[1:]), found.resolution)
+        expression = filter_reads.run(expression, inputs, forgetful)
+        found.add(forgetful.filters)
+        return expression
 
     rules = tuple(replace(rule, run=forget_one) if rule is filter_reads else rule for rule in RULES)
     monkeypatch.setattr(rowgate.rls.rewrite, "RULES", rules)
@@ -174,21 +174,20 @@ def test_the_verifier_refuses_a_read_a_rule_missed(
 def test_the_verifier_refuses_an_insert_whose_new_row_check_is_missing_or_conditional(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch, sql: str, sabotage: str
 ) -> None:
-    def broken(expression: exp.Expr, inputs: Inputs, found: Findings) -> Step:
+    def broken(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
         if sabotage == "skip":
-            return expression, NewRowChecks()
+            found.add(NewRowChecks())
+            return expression
         # the check evaluated only for some rows: inside a branch of a CASE; the verifier still
         # reads the checks guard_insert found
-        checks = found[InsertGuard].row_checks
+        insert = found.insert_guard
         buried = exp.Case(
-            ifs=[exp.If(this=exp.false(), true=exp.and_(*checks, copy=False))], default=exp.true()
+            ifs=[exp.If(this=exp.false(), true=exp.and_(*insert.row_checks, copy=False))], default=exp.true()
         )
-        sabotaged = replace(found[InsertGuard], row_checks=(buried,))
-        return guard_new_rows.run(
-            expression,
-            inputs,
-            Findings(*(found[k] for k in guard_new_rows.reads if k is not InsertGuard), sabotaged),
-        )
+        sabotaged = Findings(found.resolution, insert._replace(row_checks=(buried,)), found.returning)
+        expression = guard_new_rows.run(expression, inputs, sabotaged)
+        found.add(sabotaged.new_row_checks)
+        return expression
 
     rules = tuple(replace(rule, run=broken) if rule is guard_new_rows else rule for rule in RULES)
     monkeypatch.setattr(rowgate.rls.rewrite, "RULES", rules)

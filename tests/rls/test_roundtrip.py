@@ -13,8 +13,9 @@ from sqlglot import exp
 
 import rowgate.rls.rewrite
 from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Findings, Inputs, Rule
+from rowgate.rls.context import Inputs, Rule
 from rowgate.rls.execute import run
+from rowgate.rls.findings import Findings
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet, parse_policies
 from rowgate.rls.rewrite import Rewriter

@@ -28,11 +28,12 @@ import pytest
 from sqlglot import exp
 
 from rowgate.config.errors import QueryRefused, WriteRefused
-from rowgate.rls.context import Findings, Inputs, Rule, TableRule
+from rowgate.rls.context import Inputs, Rule, TableRule
 from rowgate.rls.findings import (
     Census,
     CteReferences,
     Filters,
+    Findings,
     InsertGuard,
     NewRowChecks,
     Resolution,
@@ -47,6 +48,19 @@ from rowgate.rls.rules import RULES
 from tests.rls import world
 
 FIXTURES = Path(__file__).with_name("fixtures") / "rules"
+_KINDS = (
+    Census,
+    CteReferences,
+    Filters,
+    InsertGuard,
+    NewRowChecks,
+    Resolution,
+    Returning,
+    Statement,
+    TableOperations,
+    TargetGuard,
+    UpsertGuard,
+)
 BY_NAME = {rule.name: rule for rule in RULES}
 
 
@@ -119,11 +133,14 @@ def run_alone(example: Example) -> tuple[str, str]:
         expression, inputs = rewriter.prepare(example.sql, signature, example.params)
         found = Findings()
         for earlier in writers_of(rule):
-            expression = earlier(expression, inputs, found)
+            expression = earlier.run(expression, inputs, found)
         found = found.only(rule.reads)
-        expression = rule(expression, inputs, found)
+        expression = rule.run(expression, inputs, found)
     except (QueryRefused, WriteRefused) as error:
         return f"refused {error.code}: {error.detail}", ""
+    added = {kind for kind in _KINDS if kind not in rule.reads and found.get(kind) is not None}
+    declared = {rule.writes} if rule.writes is not None else set()
+    assert added == declared, f"{rule.name} adds {added} but declares it writes {declared}"
     text = expression.sql(dialect=inputs.dialect, identify=True, comments=False)
     text = text.replace(inputs.bind.nonce, "rowgate_value_")
     return text, describe(found, rule, expression, inputs) if rule.writes is not None else ""
@@ -132,7 +149,7 @@ def run_alone(example: Example) -> tuple[str, str]:
 def describe(found: Findings, rule: Rule, tree: exp.Expr, inputs: Inputs) -> str:
     """The finding ``rule`` wrote, in one line."""
     assert rule.writes is not None
-    finding = found[rule.writes]
+    finding = found.get(rule.writes)
 
     def sql(node: exp.Expr) -> str:
         return node.sql(dialect=inputs.dialect, identify=True).replace(inputs.bind.nonce, "rowgate_value_")
