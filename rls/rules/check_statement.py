@@ -42,6 +42,9 @@ _NESTED = (
 )
 
 
+_STATEMENTS = {kind: Statement(kind) for kind in set(ROOTS.values())}
+
+
 @rule(reads=(Census,), writes=Statement)
 def check_statement(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse anything but one allowed statement; find its kind."""
@@ -59,7 +62,7 @@ def check_statement(expression: exp.Expr, inputs: Inputs, found: Findings) -> ex
             raise QueryRefused(f"this form of {kind.upper()} is not supported ({', '.join(extra)})")
     for node in census.suspicious:
         _check_nested(node)
-    found.add(Statement(kind))
+    found.add(_STATEMENTS[kind])
     return expression
 
 

@@ -33,6 +33,10 @@ from rowgate.rls.policy import TablePolicy
 from rowgate.rls.rules.guard_new_rows import hosts_checks
 from rowgate.rls.writes import column_of, is_default, pin_target, refuse_denied, require, row_value, violation
 
+#: What this rule finds in a statement it has nothing to do with (one value: findings are
+#: immutable).
+_NOTHING = InsertGuard()
+
 
 @rule(reads=(Resolution,), writes=InsertGuard)
 def guard_insert(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
@@ -40,7 +44,7 @@ def guard_insert(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.E
     resolution = found.resolution
     target = resolution.target
     if not isinstance(expression, exp.Insert) or target is None:
-        found.add(InsertGuard())
+        found.add(_NOTHING)
         return expression
     policy = resolution.policies[id(target)]
     grant = inputs.grant(policy, "insert")

@@ -24,13 +24,17 @@ from rowgate.rls.writes import unverifiable
 CHECK_COLUMN = "rowgate_check"
 
 
+#: The finding when the statement's own rows are returned (one value: findings are immutable).
+_ROWS_KEPT = NewRowChecks()
+
+
 @rule(reads=(Resolution, InsertGuard, Returning), writes=NewRowChecks)
 def guard_new_rows(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Attach the INSERT's run-time new-row checks to its RETURNING list."""
     resolution, insert, listed = found.resolution, found.insert_guard, found.returning
     row_checks = insert.row_checks
     if not row_checks:
-        found.add(NewRowChecks())
+        found.add(_ROWS_KEPT)
         return expression
     checks = exp.and_(*row_checks, copy=False)
     returning = expression.args.get("returning")
@@ -51,7 +55,7 @@ def guard_new_rows(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp
     else:
         items[position] = exp.Alias(this=_guarded(checks, host), alias=clone(host.this))
         returning.set("expressions", items)
-    found.add(NewRowChecks())
+    found.add(_ROWS_KEPT)
     return expression
 
 

@@ -51,6 +51,10 @@ from rowgate.rls.writes import (
     violation,
 )
 
+#: What this rule finds in a statement it has nothing to do with (one value: findings are
+#: immutable).
+_NOTHING = TargetGuard()
+
 
 @rule(reads=(Census, Statement, Resolution), writes=TargetGuard)
 def guard_target(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
@@ -58,7 +62,7 @@ def guard_target(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.E
     census, statement, resolution = found.census, found.statement, found.resolution
     kind, target = statement.kind, resolution.target
     if kind not in ("update", "delete") or target is None:
-        found.add(TargetGuard())
+        found.add(_NOTHING)
         return expression
     policy = resolution.policies[id(target)]
     grant = inputs.grant(policy, kind)

@@ -26,6 +26,10 @@ from rowgate.rls.owners import OWNER, owner_rule
 from rowgate.rls.policy import TablePolicy
 from rowgate.rls.writes import column_of, fill_defaults, refuse_denied, row_value, runtime_check
 
+#: What this rule finds in a statement it has nothing to do with (one value: findings are
+#: immutable).
+_NOTHING = UpsertGuard()
+
 
 @rule(reads=(Resolution,), writes=UpsertGuard)
 def guard_upsert(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
@@ -33,11 +37,11 @@ def guard_upsert(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.E
     resolution = found.resolution
     target = resolution.target
     if not isinstance(expression, exp.Insert) or target is None:
-        found.add(UpsertGuard())
+        found.add(_NOTHING)
         return expression
     conflict = expression.args.get("conflict")
     if conflict is None or not does_update(conflict):
-        found.add(UpsertGuard())
+        found.add(_NOTHING)
         return expression
     if not inputs.barrier:
         raise QueryRefused(

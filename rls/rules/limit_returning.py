@@ -11,6 +11,10 @@ from rowgate.rls.findings import Findings, Resolution, Returning
 from rowgate.rls.names import ident_name, quoted
 from rowgate.rls.sources import alias_of, owner_of, relations
 
+#: What this rule finds in a statement it has nothing to do with (one value: findings are
+#: immutable).
+_NOTHING = Returning()
+
 
 @rule(reads=(Resolution,), writes=Returning)
 def limit_returning(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
@@ -19,7 +23,7 @@ def limit_returning(expression: exp.Expr, inputs: Inputs, found: Findings) -> ex
     returning = expression.args.get("returning")
     target = resolution.target
     if returning is None or target is None:
-        found.add(Returning())
+        found.add(_NOTHING)
         return expression
     policy = resolution.policies[id(target)]
     name = alias_of(target, inputs.dialect)

@@ -29,12 +29,17 @@ from rowgate.rls.names import ident_name, quoted
 CTE_PREFIX = "rowgate_cte_"
 
 
+#: What this rule finds in a statement it has nothing to do with (one value: findings are
+#: immutable).
+_NOTHING = CteReferences()
+
+
 @rule(reads=(Census,), writes=CteReferences)
 def rename_ctes(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Give each CTE a reserved name and point its references at it."""
     census = found.census
     if not census.ctes:
-        found.add(CteReferences())
+        found.add(_NOTHING)
         return expression
     names = {id(cte): f"{CTE_PREFIX}{index}" for index, cte in enumerate(census.ctes, start=1)}
     defined = {ident_name(cte.args["alias"].this, inputs.dialect) for cte in census.ctes}
