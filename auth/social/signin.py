@@ -7,8 +7,9 @@ callback path only.  ``finish`` uses the state once (a replayed or made-up state
 checks that the same browser came back (the cookie: a callback URL carrying someone else's code
 cannot sign a victim in to the attacker's account, which is OAuth login CSRF), has the provider
 redeem the code, and answers where to send the browser: the application's callback with a
-single-use exchange code (``auth.flows.exchange``), or ``?linked=<provider>`` after an explicit
-link.
+single-use exchange code (``auth.flows.exchange``), ``?linked=<provider>`` after an explicit
+link, or ``?error=<code>`` when the sign-in failed (``link_required``,
+``provider_email_unverified``, ``invalid_id_token``, ``provider_failed``, ``provider_refused``).
 
 Explicit linking starts from ``POST /accounts`` by a signed-in user: a single-use link intent
 names the user, and ``start`` turns it into an attempt that links instead of signing in.
@@ -20,6 +21,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,7 +38,9 @@ from rowgate.auth.social.github import GitHubProvider
 from rowgate.auth.social.oidc import OidcProvider
 from rowgate.auth.social.providers import Attempt, Provider, client_secret
 from rowgate.auth.tokens.opaque import digest, new_token
-from rowgate.config.errors import BadRequest, NotFound
+from rowgate.config.errors import BadRequest, NotFound, RowgateError
+
+log = logging.getLogger("rowgate.social")
 
 STATE = "oauth_state"
 LINK_INTENT = "link_intent"
@@ -133,14 +137,31 @@ class SocialSignin:
             )
         return found.user_id, str(found.data["callbackUrl"])
 
-    async def finish(self, name: str, state: str, code: str, binding: str, client: ClientContext) -> str:
-        """Redeem the provider's code; the URL to send the browser to."""
+    async def finish(
+        self, name: str, state: str, code: str | None, binding: str, client: ClientContext
+    ) -> str:
+        """Redeem the provider's code (None: the provider answered with an error); the URL to send
+        the browser to.  Once the attempt is known, a failure goes back to the application as
+        ``?error=<code>`` (its callback URL is trusted); an unknown attempt is a 400."""
         provider = self.provider(name)
         found = await self._use(STATE, state)
         if found is None or found.data.get("provider") != name or not _same_browser(found, binding):
             raise BadRequest(INVALID_STATE, code="invalid_state")
+        callback = str(found.data["callbackUrl"])
+        try:
+            return await self._complete(provider, found, code, client)
+        except RowgateError as error:
+            log.info("sign-in with %s failed: %s", name, error.code)
+            return with_params(callback, error=error.code)
+
+    async def _complete(
+        self, provider: Provider, found: OneTimeToken, code: str | None, client: ClientContext
+    ) -> str:
+        if code is None:
+            raise BadRequest("The provider did not sign the user in.", code="provider_refused")
         if not plausible_token(code):
             raise BadRequest("The provider sent no usable code.", code="invalid_code")
+        name = provider.name
         attempt = Attempt(self.redirect_uri(name), str(found.data["verifier"]), str(found.data["nonce"]))
         identity = await provider.identify(code, attempt)
         callback = str(found.data["callbackUrl"])

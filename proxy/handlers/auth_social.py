@@ -3,7 +3,8 @@
 ``GET /<provider>/authorize?callbackUrl=…`` redirects to the provider and sets a cookie that
 binds the attempt to the browser (for the callback path only); ``GET|POST /<provider>/callback``
 (POST for providers that answer with ``response_mode=form_post``) redirects to the application
-with ``?code=`` for ``POST /token/exchange`` (never tokens in a URL, unlike bkend).
+with ``?code=`` for ``POST /token/exchange`` (never tokens in a URL, unlike bkend), or with
+``?error=<code>`` when the sign-in failed.
 ``GET /accounts`` lists the linked identities; ``POST /accounts {provider, callbackUrl}`` answers
 the URL that starts linking one; ``DELETE /accounts/<provider>`` unlinks it.
 """
@@ -73,13 +74,10 @@ async def callback(request: web.Request) -> web.Response:
     name = request.match_info["provider"]
     social(request).provider(name)
     params = await read_form(request) if is_form(request) else dict(request.query)
-    if "error" in params:
-        raise BadRequest(
-            "The provider did not sign the user in (it answered with an error).", code="provider_refused"
-        )
     state, code = _param(params, "state") or "", _param(params, "code") or ""
     binding = request.cookies.get(COOKIE, "")
-    target = await social(request).finish(name, state, code, binding, client(request))
+    refused = "error" in params  # the user declined, or the provider failed: no code to redeem
+    target = await social(request).finish(name, state, None if refused else code, binding, client(request))
     response = web.HTTPSeeOther(target, headers=NO_STORE)
     response.del_cookie(COOKIE, path=f"{request.app[SETTINGS].mounts.auth}/{name}/callback")
     raise response

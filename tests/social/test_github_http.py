@@ -108,13 +108,13 @@ async def test_github_signs_in_with_its_primary_verified_address(
 
 
 async def test_an_unverified_github_address_is_refused(server: RunningServer, browser: Browser) -> None:
-    status, _, problem = await github_callback(browser, server, "code-eve")
-    assert (status, problem["code"]) == (403, "provider_email_unverified")
+    status, location, _ = await github_callback(browser, server, "code-eve")
+    assert (status, redirect_params(location)) == (303, {"error": "provider_email_unverified"})
 
 
-async def test_a_code_github_refuses_is_a_502(server: RunningServer, browser: Browser) -> None:
-    status, _, problem = await github_callback(browser, server, "code-unknown")
-    assert (status, problem["code"]) == (502, "provider_failed")
+async def test_a_code_github_refuses_goes_back_as_an_error(server: RunningServer, browser: Browser) -> None:
+    status, location, _ = await github_callback(browser, server, "code-unknown")
+    assert (status, redirect_params(location)) == (303, {"error": "provider_failed"})
 
 
 async def test_unlinking_keeps_another_way_to_sign_in(

@@ -146,8 +146,8 @@ async def test_an_unverified_account_is_not_linked_by_address(
     api: Api, browser: Browser, rowgate: Rowgate
 ) -> None:
     squatter = await api.signup("bob@example.com")  # address never verified
-    status, _, problem = await browser.open_callback(await signed_in_at_provider(browser, rowgate, "bob"))
-    assert (status, problem["code"]) == (409, "link_required")
+    status, location, _ = await browser.open_callback(await signed_in_at_provider(browser, rowgate, "bob"))
+    assert (status, redirect_params(location)) == (303, {"error": "link_required"})
     assert await api.server.app[SERVICES].db.fetchval("SELECT count(*) FROM rowgate.linked_accounts") == 0
     # The account's owner may link it explicitly, once signed in.
     start = await api.call(
@@ -168,8 +168,8 @@ async def test_an_unverified_account_is_not_linked_by_address(
 async def test_a_provider_that_does_not_verify_the_address_is_refused(
     api: Api, browser: Browser, rowgate: Rowgate
 ) -> None:
-    status, _, problem = await browser.open_callback(await signed_in_at_provider(browser, rowgate, "eve"))
-    assert (status, problem["code"]) == (403, "provider_email_unverified")
+    status, location, _ = await browser.open_callback(await signed_in_at_provider(browser, rowgate, "eve"))
+    assert (status, redirect_params(location)) == (303, {"error": "provider_email_unverified"})
     assert await api.server.app[SERVICES].db.fetchval("SELECT count(*) FROM rowgate.users") == 0
 
 
@@ -206,8 +206,8 @@ async def test_a_replayed_provider_code_is_refused_by_the_provider(
     second_start = await browser.authorize(rowgate.url, "acme", callbackUrl=APP)
     fresh_state = redirect_params(second_start)["state"]
     replay = first.replace(redirect_params(first)["state"], fresh_state)
-    status, _, problem = await browser.open_callback(replay)
-    assert (status, problem["code"]) == (502, "provider_failed")
+    status, location, _ = await browser.open_callback(replay)
+    assert (status, redirect_params(location)) == (303, {"error": "provider_failed"})
 
 
 async def test_a_wrong_nonce_is_refused(api: Api, browser: Browser, rowgate: Rowgate) -> None:
@@ -217,8 +217,9 @@ async def test_a_wrong_nonce_is_refused(api: Api, browser: Browser, rowgate: Row
         "UPDATE rowgate.one_time_tokens SET data = jsonb_set(data, '{nonce}', '\"other-nonce\"') "
         "WHERE purpose = 'oauth_state'"
     )
-    status, _, problem = await browser.open_callback(callback)
-    assert (status, problem["code"]) == (401, "invalid_id_token")
+    status, location, _ = await browser.open_callback(callback)
+    assert (status, redirect_params(location)) == (303, {"error": "invalid_id_token"})
+    assert await api.server.app[SERVICES].db.fetchval("SELECT count(*) FROM rowgate.users") == 0
 
 
 async def test_a_provider_whose_discovery_names_another_issuer_is_refused(
@@ -259,7 +260,7 @@ async def test_bad_authorize_requests_are_problems(
         ({}, 400, "invalid_state"),
         ({"state": "x", "code": "y"}, 400, "invalid_state"),
         ({"state": "x" * 5000, "code": "y"}, 400, "invalid_parameter"),
-        ({"error": "access_denied", "state": "x"}, 400, "provider_refused"),
+        ({"error": "access_denied", "state": "x"}, 400, "invalid_state"),
     ],
 )
 async def test_bad_callbacks_are_problems(
@@ -270,6 +271,16 @@ async def test_bad_callbacks_are_problems(
     ) as r:
         assert r.status == status
         assert (await r.json())["code"] == code
+
+
+async def test_a_user_who_declines_at_the_provider_goes_back_to_the_app(
+    api: Api, browser: Browser, rowgate: Rowgate
+) -> None:
+    start = await browser.authorize(rowgate.url, "acme", callbackUrl=APP)
+    state = redirect_params(start)["state"]
+    declined = f"{rowgate.callback('acme')}?error=access_denied&error_description=%3Cb%3Eno&state={state}"
+    status, location, _ = await browser.open_callback(declined)
+    assert (status, location) == (303, f"{APP}?error=provider_refused")
 
 
 async def test_an_unknown_provider_is_404(server: RunningServer, browser: Browser) -> None:
