@@ -41,7 +41,7 @@ INVALID_CODE = "This code is invalid, used or expired; sign in again."
 
 def allowed_callback(ident: Identity, url: str) -> str:
     """``url`` when it is one of the application's configured URLs; 400 ``callback_not_allowed``."""
-    if _matches(url, ident.settings.auth.callback_urls):
+    if callback_matches(url, ident.settings.auth.callback_urls):
         return url
     raise ValidationFailed(
         "callbackUrl is not one of the application's URLs this server may return to.",
@@ -50,7 +50,9 @@ def allowed_callback(ident: Identity, url: str) -> str:
     )
 
 
-def _matches(url: str, allowed: tuple[str, ...]) -> bool:
+def callback_matches(url: str, allowed: tuple[str, ...]) -> bool:
+    """True when ``url`` has the scheme, host, port and path of one of ``allowed`` (no user info,
+    no fragment)."""
     try:
         parts = urlsplit(url)
     except ValueError:

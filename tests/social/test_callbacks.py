@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rowgate.auth.flows.exchange import _matches, checked_challenge, with_params
+from rowgate.auth.flows.exchange import callback_matches, checked_challenge, with_params
 from rowgate.config.errors import ValidationFailed
 
 ALLOWED = ("https://app.example.com/signed-in", "http://localhost:3000/cb")
@@ -29,7 +29,7 @@ ALLOWED = ("https://app.example.com/signed-in", "http://localhost:3000/cb")
     ],
 )
 def test_only_configured_urls_match(url: str, ok: bool) -> None:
-    assert _matches(url, ALLOWED) is ok
+    assert callback_matches(url, ALLOWED) is ok
 
 
 def test_the_code_replaces_any_code_the_url_carried() -> None:
