@@ -275,6 +275,8 @@ async def _start_demo_app(port: int) -> web.AppRunner:
 
 
 def _banner(settings: Settings, port: int, demo: bool = False) -> None:
+    from rowgate.proxy.examples import banner_text
+
     url = f"http://{settings.server.host}:{port}"
     database = "your PostgreSQL" if settings.database.url else f"embedded PostgreSQL in {settings.data_dir}"
     store = "Redis" if settings.redis.url else "in-process store (single instance)"
@@ -283,41 +285,9 @@ def _banner(settings: Settings, port: int, demo: bool = False) -> None:
         f"  upstream app: {settings.upstream.url or 'none'}\n"
         f"  database:     {database}\n"
         f"  store:        {store}\n"
-        f"Try:\n"
-        f"  curl {url}/public/hello\n"
-        f"  curl {url}/api/whoami            # 401 until you sign in\n"
-        f"  curl {url}/.well-known/jwks.json\n"
-        f"{_signup_example(settings, url)}"
-        f"{_data_examples(settings, url) if demo else ''}"
+        f"{banner_text(settings, url, demo)}"
         f"Stop with Ctrl-C.",
         flush=True,
-    )
-
-
-def _signup_example(settings: Settings, url: str) -> str:
-    auth = url + settings.mounts.auth
-    return (
-        "Sign up (you become the admin of a new organisation) and keep the access token:\n"
-        f"  TOKEN=$(curl -s -H 'Content-Type: application/json' \\\n"
-        f'       -d \'{{"email": "ada@example.com", "password": "Correct-Horse-9"}}\' \\\n'
-        f"       {auth}/email/signup \\\n"
-        "       | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"accessToken\"])')\n"
-        f'  curl -H "Authorization: Bearer $TOKEN" {url}/api/whoami\n'
-        f'  curl -H "Authorization: Bearer $TOKEN" {auth}/me\n'
-    )
-
-
-def _data_examples(settings: Settings, url: str) -> str:
-    data, sql = url + settings.mounts.data, url + settings.mounts.sql
-    return (
-        f"The data API (tables projects, tasks, posts under {getattr(settings.policies, 'name', None)}):\n"
-        f"  curl {data}/posts                  # guests: published posts\n"
-        f"  curl {data}/openapi.json\n"
-        f'  curl -H "Authorization: Bearer $TOKEN" "{data}/tasks?done=is.false&order=priority.desc"\n'
-        f'  curl -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\\n'
-        f'       -d \'{{"title": "try rowgate", "priority": 2}}\' {data}/tasks\n'
-        f'  curl -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\\n'
-        f'       -d \'{{"sql": "SELECT title FROM tasks WHERE priority >= $1", "params": [1]}}\' {sql}\n'
     )
 
 
