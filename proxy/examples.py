@@ -21,7 +21,11 @@ Shown = Literal["always", "demo", "metrics"]
 JSON = "-H 'Content-Type: application/json'"
 BEARER = '-H "Authorization: Bearer $TOKEN"'
 ADA = """-d '{"email": "ada@example.com", "password": "Correct-Horse-9"}'"""
-TOKEN_OR_REASON = """python3 -c 'import json,sys; d = json.load(sys.stdin); print(d.get("accessToken") or sys.exit(d["detail"]))'"""
+#: Prints the access token of a sign-in answer, or exits 1 with the problem's detail.
+PRINT_ACCESS = (
+    "python3 -c 'import json,sys; d = json.load(sys.stdin); "
+    """print(d.get("accessToken") or sys.exit(d["detail"]))'"""
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +70,7 @@ GROUPS = (
                 "201 the first time, 409 (email_taken) once the account exists",
             ),
             Example(
-                f"TOKEN=$(curl -s {JSON} \\\n  {ADA} \\\n  {{auth}}/email/signin \\\n  | {TOKEN_OR_REASON})",
+                f"TOKEN=$(curl -s {JSON} \\\n  {ADA} \\\n  {{auth}}/email/signin \\\n  | {PRINT_ACCESS})",
                 "the access token; run it again when it expires",
             ),
             Example(f"curl {BEARER} {{url}}/api/whoami", "the demo app sees X-Rowgate-User-Id ...", "demo"),
