@@ -1,4 +1,4 @@
-"""The ``rowgate`` command: serve, demo, migrate, check-config.
+"""The ``rowgate`` command: serve, demo, migrate, check-config, doctor, keys, policy.
 
 Configuration comes from ``--config`` (or ``ROWGATE_CONFIG``, else the bundled default); the
 environment (``ROWGATE_DATABASE_URL``, ``ROWGATE_REDIS_URL``, ``ROWGATE_POLICIES``,
@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate the configuration without starting")
     _config_flag(check)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the configuration and everything rowgate needs (database, Redis, mail, upstream, ...)",
+    )
+    _config_flag(doctor)
+    doctor.add_argument("--upstream", metavar="URL", help="the app to check (upstream.url)")
+    doctor.add_argument("--policies", metavar="PATH", help="row-level security policy file (policies)")
+
     keys = commands.add_parser("keys", help="manage signing keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     rotate = key_commands.add_parser(
@@ -98,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "migrate": cmd_migrate,
         "check-config": cmd_check_config,
+        "doctor": cmd_doctor,
         "keys": cmd_keys,
         "policy": cmd_policy,
     }
@@ -146,6 +155,19 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"policies: {policies.source}, {len(policies.tables)} table(s)")
     print("the database was not contacted: `rowgate policy check` compares the policies with it")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check what rowgate depends on (``proxy.doctor``), one line each; 1 when anything is wrong."""
+    from rowgate.proxy.doctor import examine
+
+    settings = load_settings(args.config, overrides=_overrides(args))
+    findings = asyncio.run(examine(settings))
+    for finding in findings:
+        print(finding.line())
+    problems = sum(not finding.ok for finding in findings)
+    print(f"{problems} problem(s)" if problems else "everything rowgate needs is in place")
+    return 1 if problems else 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
