@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import threading
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from rowgate.proxy.data.demo import create_demo_tables
@@ -175,3 +177,36 @@ def test_production_wants_a_master_key_and_an_https_public_url(
     assert "ROWGATE_MASTER_KEY" in lines["master key"]
     assert lines["public URL"].startswith("PROBLEM not set")
     assert "https" in lines["public URL"]
+
+
+def test_a_second_wall_with_a_gap_is_named_with_the_fix(
+    tmp_path: Path, healthy_database: str, upstream: str
+) -> None:
+    async def revoke() -> None:
+        conn = await asyncpg.connect(healthy_database)
+        try:
+            await conn.execute("REVOKE SELECT ON public.tasks FROM rowgate_data")
+        finally:
+            await conn.close()
+
+    asyncio.run(revoke())
+    code, lines, output = doctor(tmp_path, healthy_database, "--upstream", upstream)
+    assert code == 1, output
+    assert lines["second wall"].startswith("PROBLEM ")
+    assert "public.tasks" in lines["second wall"]
+    assert "run `rowgate migrate`" in lines["second wall"]
+
+
+def test_an_unreachable_smtp_server_is_named(tmp_path: Path, healthy_database: str, upstream: str) -> None:
+    bundled = Path(__file__).parents[2] / "config"
+    text = (bundled / "rowgate.yaml").read_text()
+    text = text.replace("policies: policies.yaml", f"policies: {bundled / 'policies.yaml'}")
+    port = free_port()
+    text = text.replace("backend: file ", "backend: smtp ").replace("port: 587", f"port: {port}")
+    config = tmp_path / "rowgate.yaml"
+    config.write_text(text)
+    code, lines, output = doctor(tmp_path, healthy_database, "--config", str(config), "--upstream", upstream)
+    assert code == 1, output
+    assert lines["mail"].startswith(f"PROBLEM cannot reach SMTP 127.0.0.1:{port}")
+    assert "check mail.smtp.host and port" in lines["mail"]
+    assert "1 problem(s)" in output
