@@ -21,8 +21,8 @@ import asyncpg
 
 from rowgate.auth.crypto import environment_master_key
 from rowgate.auth.migrate import bundled_migrations
-from rowgate.config.errors import ConfigError
 from rowgate.config.schema import Settings
+from rowgate.errors import ConfigError
 from rowgate.proxy.policy_database import choose_database
 from rowgate.proxy.preflight import preflight
 from rowgate.rls.introspect import introspect

@@ -10,8 +10,9 @@ import pytest
 from pydantic.alias_generators import to_snake
 
 import rowgate.proxy
-from rowgate.config.errors import ValidationFailed
+from rowgate.errors import ValidationFailed
 from rowgate.proxy.bodies import Body, validated
+from rowgate.proxy.problem import status_of
 
 
 def _every_body_model() -> list[type[Body]]:
@@ -39,7 +40,7 @@ def field_errors(model: type[Body], data: dict[str, object]) -> dict[str, str]:
     with pytest.raises(ValidationFailed) as caught:
         validated(model, data)
     assert caught.value.code == "validation_failed"
-    assert caught.value.status == 422
+    assert status_of(caught.value) == 422
     return {e["field"]: e["message"] for e in caught.value.extra["errors"]}
 
 
