@@ -117,8 +117,15 @@ def _public_url(settings: Settings) -> Finding:
 
 async def _database(settings: Settings, policies: PolicySet | None) -> list[Finding]:
     choice = choose_database(settings, None)
-    if choice.url is None:
-        return [problem("database", f"none to check: {choice.source}")]
+    if choice.url is None:  # no database.url, and the embedded one is not running
+        folder = settings.data_dir / "postgres"
+        return [
+            ok(
+                "database",
+                f"embedded PostgreSQL in {folder}, not running now: its checks need `rowgate demo` or "
+                "`rowgate serve` running in this folder (or set database.url)",
+            )
+        ]
     try:
         conn = await asyncpg.connect(choice.url, timeout=TIMEOUT)
     except (TimeoutError, OSError, asyncpg.PostgresError) as error:

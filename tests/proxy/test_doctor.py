@@ -47,7 +47,12 @@ def doctor(tmp_path: Path, database: str, *args: str, **env: str) -> tuple[int, 
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env={**clean_env(), "ROWGATE_DATABASE_URL": database, "ROWGATE_REDIS_URL": REDIS_URL, **env},
+        env={
+            **clean_env(),
+            **({"ROWGATE_DATABASE_URL": database} if database else {}),
+            "ROWGATE_REDIS_URL": REDIS_URL,
+            **env,
+        },
     )
     lines: dict[str, str] = {}
     for line in done.stdout.splitlines():
@@ -210,3 +215,14 @@ def test_an_unreachable_smtp_server_is_named(tmp_path: Path, healthy_database: s
     assert lines["mail"].startswith(f"PROBLEM cannot reach SMTP 127.0.0.1:{port}")
     assert "check mail.smtp.host and port" in lines["mail"]
     assert "1 problem(s)" in output
+
+
+def test_an_embedded_database_that_is_not_running_is_said(tmp_path: Path, upstream: str) -> None:
+    """The quick start's setup before ``rowgate demo`` runs: nothing wrong, and nothing started."""
+    code, lines, output = doctor(tmp_path, None, "--upstream", upstream)
+    assert code == 0, output
+    assert lines["database"].startswith(
+        f"ok embedded PostgreSQL in {tmp_path / '.rowgate' / 'postgres'}, not running"
+    )
+    assert "migrations" not in lines
+    assert not (tmp_path / ".rowgate" / "postgres").exists()
