@@ -76,9 +76,7 @@ def _configuration(settings: Settings) -> tuple[PolicySet | None, list[Finding]]
     try:
         policies = preflight(settings)
     except ConfigError as error:
-        return None, [
-            problem("configuration", f"{p} (then run `rowgate doctor` again)") for p in error.problems
-        ]
+        return None, [problem("configuration", p) for p in error.problems]
     tables = "no data API (policies: null)" if policies is None else f"{len(policies.tables)} policy table(s)"
     return policies, [ok("configuration", f"valid (mode {settings.mode}, {tables})")]
 
