@@ -12,7 +12,9 @@ once: a revoked or rotated key (by id), a new key (its digest leaves the unknown
 everywhere from its first request), a creator demoted or removed (every key they created is read
 again).  A lookup that raced with an announcement is used for its own request but not cached (an
 epoch counter tells), and a store reconnection empties the cache.  ``api_keys.cache_ttl`` bounds
-anything a lost announcement could leave behind.
+anything a lost announcement could leave behind.  Whatever outlives a request (a WebSocket
+opened with a key) asks to be called back on every change (``listen``) and asks again
+(``check``, which counts no use).
 
 Usage is counted in memory (``UsageCounter``); keys are never logged.
 """

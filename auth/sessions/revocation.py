@@ -13,6 +13,9 @@ revocations whose access tokens could still be valid (revoked within ``tokens.ac
   announcement lost without a reconnection to tell (the revoking instance cut off from the store
   and dying before it could announce) still holds everywhere within that interval.
 
+Whatever outlives a request (the WebSockets ``proxy.sockets`` watches) asks to be called back
+(``listen``) whenever revocations may have been added, here or heard of.
+
 A revocation takes effect on the revoking instance before it is announced, so it holds there even
 when the store is down.  An announcement that could not be made stays pending: the call fails
 (503: not yet on every instance) and the announcement is made when the store is back.
