@@ -13,6 +13,7 @@ from rowgate.config.schema import Settings
 from rowgate.proxy import metrics
 from rowgate.proxy.appkeys import PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.clientip import TrustedProxies
+from rowgate.proxy.data import handlers_rest, handlers_sql
 from rowgate.proxy.expect import defer_continue
 from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
@@ -20,13 +21,11 @@ from rowgate.proxy.handlers import (
     auth_email,
     auth_password,
     auth_sessions,
-    data,
     health,
     invitations,
     members,
     orgs,
     rbac,
-    sql,
     wellknown,
 )
 from rowgate.proxy.middlewares import problems, request_context
@@ -71,8 +70,8 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     for area in (auth_email, auth_sessions, auth_password, api_keys, members, invitations, orgs):
         area.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
-    data.add_routes(app)
-    sql.add_routes(app)
+    handlers_rest.add_routes(app)
+    handlers_sql.add_routes(app)
     add_upstream_route(app)
     defer_continue(app.router)
     return app

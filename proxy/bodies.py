@@ -14,7 +14,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
-from rowgate.config.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from rowgate.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from rowgate.proxy.expect import send_continue
 
 T = TypeVar("T", bound=BaseModel)

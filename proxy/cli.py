@@ -19,7 +19,7 @@ from aiohttp import web
 
 from rowgate.auth.embedded import stop_embedded
 from rowgate.config import Settings, load_settings
-from rowgate.config.errors import ConfigError, RowgateError
+from rowgate.errors import ConfigError, RowgateError
 from rowgate.proxy.logs import configure_logging
 
 EXIT_CONFIG = 2
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument(
         "--algorithm", choices=["EdDSA", "ES256", "RS256", "HS256"], help="default: tokens.algorithm"
     )
-    from rowgate.rls.cli import add_policy_commands
+    from rowgate.proxy.data.policy_cli import add_policy_commands
 
     add_policy_commands(commands)
     return parser
@@ -121,9 +121,9 @@ def cmd_policy(args: argparse.Namespace) -> int:
     """``rowgate policy check|explain|test|export``: the policy tools, with a database for the
     tables' columns and custom roles (``--database-url``, else ``proxy.policy_database`` chooses
     one), and the configured roles for ``explain --role``."""
+    from rowgate.proxy.data.policy_cli import run_policy_command
     from rowgate.proxy.policy_database import choose_database
     from rowgate.proxy.roles import role_lookup
-    from rowgate.rls.cli import run_policy_command
 
     overrides = {"policies": args.policies} if args.policies else {}
     settings = load_settings(args.config, overrides=overrides)

@@ -16,19 +16,13 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 from aiohttp.http import HttpVersion11
 
-from rowgate.config.errors import RowgateError
+from rowgate.errors import ExpectationFailed
 from rowgate.proxy.problem import problem_response
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 #: Set on a request once ``100 Continue`` was sent (or the client was never waiting for it).
 _CONTINUED = web.RequestKey("continued", bool)
-
-
-class ExpectationFailed(RowgateError):
-    status = 417
-    default_code = "expectation_failed"
-    title = "Expectation failed"
 
 
 def _waits(request: web.BaseRequest) -> bool:

@@ -15,8 +15,8 @@ from typing import TypeVar
 
 from rowgate.auth.crypto import environment_master_key
 from rowgate.auth.mail.backends import SmtpBackend, smtp_password
-from rowgate.config.errors import ConfigError
 from rowgate.config.schema import Settings
+from rowgate.errors import ConfigError
 from rowgate.proxy.data.policy import own_schema_problems
 from rowgate.rls.policy import PolicySet, load_policies
 from rowgate.rls.rewrite import Rewriter

@@ -28,7 +28,7 @@ from rowgate.auth.apikeys.verify import ApiKeyVerifier
 from rowgate.auth.principal import Principal
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.tasks import cancel_and_wait
-from rowgate.config.errors import InvalidCredentials, ServiceUnavailable
+from rowgate.errors import InvalidCredentials, ServiceUnavailable
 
 log = logging.getLogger("rowgate.sockets")
 

@@ -27,8 +27,9 @@ from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
 from sqlglot.tokens import Tokenizer
 
-from rowgate.config.errors import ConfigError, QueryRefused, WriteRefused
+from rowgate.errors import ConfigError
 from rowgate.rls.context import PARAMETER_DIALECTS, Binder, Context
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.fences import fence_for
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet

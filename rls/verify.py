@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls.context import Context
+from rowgate.rls.errors import QueryRefused
 from rowgate.rls.names import ident_name
 from rowgate.rls.rules.rename_ctes import CTE_PREFIX
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused, WriteRefused
 from rowgate.rls import raising
 from rowgate.rls.context import Context
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.grants import Grant
 from rowgate.rls.names import ident_name, quoted
 from rowgate.rls.newrow import Outcome, Value, bound, literal_value, to_check

@@ -18,9 +18,9 @@ from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tokens.opaque import MAX_TOKEN_LENGTH
 from rowgate.auth.tokens.service import TokenService
-from rowgate.config.errors import ValidationFailed
 from rowgate.config.identity import AuthSettings
 from rowgate.config.schema import Settings
+from rowgate.errors import ValidationFailed
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from aiohttp import web
 from rowgate.auth.flows import signin as signin_flow
 from rowgate.auth.flows import signup as signup_flow
 from rowgate.auth.flows import verification
-from rowgate.config.errors import RowgateError
+from rowgate.errors import RowgateError
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import answers, auth_pages
 from rowgate.proxy.handlers.auth_http import (
@@ -21,6 +21,7 @@ from rowgate.proxy.handlers.auth_http import (
     private_json,
     read_form,
 )
+from rowgate.proxy.problem import status_of
 
 VERIFICATION_SENT = {
     "status": "verification_required",
@@ -98,7 +99,7 @@ async def _verify_form(request: web.Request) -> web.Response:
     try:
         await verification.verify_email(identity(request), fields.get("token", ""), client(request))
     except RowgateError as error:
-        return auth_pages.message("Link not valid", error.detail, error.status)
+        return auth_pages.message("Link not valid", error.detail, status_of(error))
     return auth_pages.message("Email address confirmed", "Thank you: your email address is confirmed.")
 
 

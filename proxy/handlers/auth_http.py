@@ -16,7 +16,7 @@ from pydantic import AfterValidator, Field
 
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
-from rowgate.config.errors import MalformedBody, PayloadTooLarge, Unauthorized
+from rowgate.errors import MalformedBody, PayloadTooLarge, Unauthorized
 from rowgate.proxy.appkeys import CLIENT_IP, SERVICES
 from rowgate.proxy.authorize import require_user
 from rowgate.proxy.expect import send_continue

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls.context import Context
+from rowgate.rls.errors import QueryRefused
 from rowgate.rls.names import ident_name
 from rowgate.rls.sources import alias_of, enclosing_query, owner_of, qualifier_target, relations
 

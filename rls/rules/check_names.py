@@ -24,8 +24,8 @@ import re
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls.context import Context
+from rowgate.rls.errors import QueryRefused
 from rowgate.rls.names import RESERVED_PREFIX, speller
 
 #: An unquoted name: what PostgreSQL, SQLite, MySQL and DuckDB all read as one identifier.

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls.context import Context
+from rowgate.rls.errors import QueryRefused
 
 
 def check_parameters(expression: exp.Expr, ctx: Context) -> exp.Expr:

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls.context import Context
+from rowgate.rls.errors import QueryRefused
 from rowgate.rls.names import ident_name
 
 #: PostgreSQL's built-in scalar types that sqlglot does not know by name.

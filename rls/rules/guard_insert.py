@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls import raising
 from rowgate.rls.context import Context, TableRule
+from rowgate.rls.errors import QueryRefused
 from rowgate.rls.grants import Grant, qualifies
 from rowgate.rls.names import quoted
 from rowgate.rls.newrow import UNKNOWN, Value, evaluate

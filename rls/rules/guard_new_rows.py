@@ -7,16 +7,16 @@ columns.
 Each check is ``TRUE`` or fails the statement, so the item keeps its value, type and name; a
 top-level item is evaluated for every inserted row whatever the rest of the list does.  An
 INSERT without RETURNING gets ``RETURNING <checks> AS rowgate_check``, and the statement is
-marked so that its rows are dropped (``Rewritten.discard_rows``; ``rls.execute`` does it).
+marked so that its rows are dropped (``Rewritten.discard_rows``; ``proxy.data.execute`` does it).
 """
 
 from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import WriteRefused
 from rowgate.rls.clone import clone
 from rowgate.rls.context import Context
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.names import quoted
 from rowgate.rls.writes import unverifiable
 

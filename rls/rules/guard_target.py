@@ -30,10 +30,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import WriteRefused
 from rowgate.rls import raising
 from rowgate.rls.clone import clone
 from rowgate.rls.context import Context, TableRule, column_datatype
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.grants import Grant
 from rowgate.rls.newrow import OLD, UNKNOWN, Value, evaluate
 from rowgate.rls.owners import OWNER, owner_rule

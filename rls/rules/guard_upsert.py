@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls import raising
 from rowgate.rls.context import Context, TableRule
+from rowgate.rls.errors import QueryRefused
 from rowgate.rls.names import ident_name
 from rowgate.rls.newrow import OLD, UNKNOWN, Value, bound, evaluate
 from rowgate.rls.owners import OWNER, owner_rule

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls.context import Context
+from rowgate.rls.errors import QueryRefused
 from rowgate.rls.names import ident_name, is_catalog
 
 #: Table arguments a filtered read can carry over; anything else (hints, time travel, pivots

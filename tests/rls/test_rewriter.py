@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 import rowgate.rls.rewrite
-from rowgate.config.errors import QueryRefused, WriteRefused
 from rowgate.rls.context import Context
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.fences import FENCES
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet

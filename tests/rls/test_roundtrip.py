@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 import rowgate.rls.rewrite
-from rowgate.config.errors import QueryRefused
+from rowgate.proxy.data.execute import run
 from rowgate.rls.context import Context
-from rowgate.rls.execute import run
+from rowgate.rls.errors import QueryRefused
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet, parse_policies
 from rowgate.rls.rewrite import Rewriter
