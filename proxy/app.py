@@ -19,8 +19,10 @@ from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
     api_keys,
     auth_email,
+    auth_magiclink,
     auth_password,
     auth_sessions,
+    auth_social,
     health,
     invitations,
     members,
@@ -67,7 +69,17 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     if settings.server.metrics:
         metrics.add_routes(app)
     wellknown.add_routes(app)
-    for area in (auth_email, auth_sessions, auth_password, api_keys, members, invitations, orgs):
+    for area in (
+        auth_email,
+        auth_magiclink,
+        auth_sessions,
+        auth_social,
+        auth_password,
+        api_keys,
+        members,
+        invitations,
+        orgs,
+    ):
         area.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
     handlers_rest.add_routes(app)

@@ -24,10 +24,18 @@ DEFAULT_JSON_LIMIT = 64 * 1024
 
 
 class Body(BaseModel):
-    """Base for request bodies: camelCase on the wire, strict types, unknown fields refused."""
+    """Base for request bodies: camelCase on the wire, strict types, unknown fields refused.
+
+    One spelling per field: ``orgName``, never ``org_name``, which is refused as an unknown field
+    (a second spelling accepted quietly would hide a client's typo in the other fields)."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True, frozen=True
+        alias_generator=to_camel,
+        validate_by_name=False,
+        validate_by_alias=True,
+        extra="forbid",
+        strict=True,
+        frozen=True,
     )
 
 

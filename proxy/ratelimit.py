@@ -97,7 +97,6 @@ class CallerLimits:
         self._own = (
             mounts.auth,
             mounts.rbac,
-            mounts.admin,
             "/.well-known",
             "/healthz",
             "/readyz",

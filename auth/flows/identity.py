@@ -32,6 +32,7 @@ class Guards:
     reset_request: RateLimiter
     verify_resend: RateLimiter
     mail_per_address: RateLimiter
+    magic_link: RateLimiter
     account: Lockout
     ip: Lockout
 
@@ -44,6 +45,7 @@ class Guards:
             reset_request=RateLimiter(store, "reset", limits.reset_request),
             verify_resend=RateLimiter(store, "resend", limits.verify_resend),
             mail_per_address=RateLimiter(store, "mail", limits.mail_per_address),
+            magic_link=RateLimiter(store, "magic", limits.magic_link),
             account=Lockout(store, "account", auth.lockout.account, code="account_locked"),
             ip=Lockout(store, "ip", auth.lockout.ip, code="too_many_failures"),
         )
