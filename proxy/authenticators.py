@@ -20,14 +20,12 @@ from aiohttp import web
 from rowgate.auth.apikeys.verify import ApiKeyVerifier
 from rowgate.auth.external.verify import ExternalIssuers
 from rowgate.auth.principal import Principal
-from rowgate.auth.rbac.catalog import RoleCatalog, rls_groups
+from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import NONE
 from rowgate.auth.revocation import RevocationList
 from rowgate.auth.tokens import TokenService
 from rowgate.config.errors import InvalidCredentials, InvalidToken
 from rowgate.proxy.pipeline import API_KEY_HEADER
-
-__all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]
 
 _MEMBERLESS = frozenset({"user"})
 
