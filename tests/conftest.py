@@ -24,7 +24,7 @@ from aiohttp import web
 from rowgate.auth import migrations
 from rowgate.auth.migrate import migrate
 from rowgate.config import DEFAULT_CONFIG, Settings, load_settings
-from tests.databases import Template, new_database, prepare
+from tests.databases import Template, close_copier, new_database, prepare
 from tests.servers import PrivatePostgres, PrivateRedis
 
 SettingsFactory = Callable[..., Settings]
@@ -39,6 +39,10 @@ async def _migrate(conn: asyncpg.Connection) -> None:
 
 #: Rowgate's migrations applied: what most tests start from.
 MIGRATED = Template("migrated", _migrate, (*MIGRATIONS.glob("*.sql"), MIGRATIONS.parent / "migrate.py"))
+
+
+def pytest_sessionfinish() -> None:
+    close_copier()
 
 
 @dataclass

@@ -15,11 +15,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import threading
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -30,6 +33,7 @@ ADMIN_URL = os.environ.get("ROWGATE_TEST_DATABASE_URL", "postgresql://postgres@1
 TEMPLATE_LOCK = 0x7267746D706C
 
 Build = Callable[[asyncpg.Connection], Awaitable[object]]
+T = TypeVar("T")
 
 
 def database_url(name: str) -> str:
@@ -56,26 +60,97 @@ class Template:
         return f"rowgate_tmpl_{self.kind}_{digest.hexdigest()[:12]}"
 
 
-async def admin(*statements: str) -> None:
-    """Run statements on the admin database (one connection, in order)."""
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+class Lane:
+    """One admin connection that runs one statement at a time (opened on first use)."""
+
+    def __init__(self) -> None:
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def run(self, statement: str) -> None:
+        async with self._lock:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await asyncpg.connect(ADMIN_URL)
+            await self._conn.execute(statement)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+
+class Copier:
+    """Makes the tests' databases on a thread of its own: the database the next test will need is
+    copied while this one runs, and a used one is dropped after its test (on another connection,
+    so that drops never delay copies): neither is on a test's path."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="test databases", daemon=True)
+        self._thread.start()
+        self._creates = Lane()
+        self._drops = Lane()
+        self._spare: dict[str | None, Future[str]] = {}
+        self._dropping: list[Future[None]] = []
+
+    async def take(self, template: str | None) -> str:
+        """A new database (empty, or a copy of ``template``); its name."""
+        spare = self._spare.pop(template, None) or self._submit(self._create(template))
+        self._spare[template] = self._submit(self._create(template))
+        return await asyncio.wrap_future(spare)
+
+    def give_back(self, name: str) -> None:
+        """Drop a database ``take`` gave (later, on the copier's thread)."""
+        self._dropping.append(self._submit(self._drops.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+
+    def close(self) -> None:
+        """Drop the spare databases, wait for every drop, and stop the thread."""
+        for spare in self._spare.values():
+            if spare.exception() is None:
+                self.give_back(spare.result())
+        for drop in self._dropping:
+            drop.result()
+        self._submit(self._creates.close()).result()
+        self._submit(self._drops.close()).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def _submit(self, work: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(work, self._loop)
+
+    async def _create(self, template: str | None) -> str:
+        name = f"rgtest_{uuid.uuid4().hex[:16]}"
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await self._creates.run(f'CREATE DATABASE "{name}"{copy}')
+        return name
+
+
+_copier: Copier | None = None
+
+
+def copier() -> Copier:
+    """The copier of this test run (started on first use; ``close_copier`` ends it)."""
+    global _copier
+    if _copier is None:
+        _copier = Copier()
+    return _copier
+
+
+def close_copier() -> None:
+    global _copier
+    if _copier is not None:
+        _copier.close()
+        _copier = None
 
 
 @asynccontextmanager
 async def new_database(template: str | None = None) -> AsyncIterator[str]:
     """A database of its own (empty, or a copy of ``template``); its URL.  Dropped afterwards."""
-    name = f"rgtest_{uuid.uuid4().hex[:16]}"
-    copy = f' TEMPLATE "{template}"' if template else ""
-    await admin(f'CREATE DATABASE "{name}"{copy}')
+    name = await copier().take(template)
     try:
         yield database_url(name)
     finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        copier().give_back(name)
 
 
 _ready: set[str] = set()
