@@ -7,7 +7,8 @@ goes into it (the migrations, the schema and seed files), so changing one builds
 Templates are built under an advisory lock on the admin database, so test runs sharing the server
 (from several checkouts at once) never race; a half-built template (a run killed while building)
 is not marked as a template yet and is rebuilt.  Templates hold no role: roles belong to the whole
-server, so what a test needs of them it creates in its own copy.
+server, so what a test needs of them it creates in its own copy.  The copies are made one test
+ahead and dropped after their test on a thread of their own (``Copier``), off the tests' path.
 """
 
 from __future__ import annotations
