@@ -22,14 +22,12 @@ from aiohttp import web
 from rowgate.auth.apikeys.verify import ApiKeyVerifier
 from rowgate.auth.external.verify import ExternalIssuers
 from rowgate.auth.principal import Principal
-from rowgate.auth.rbac.catalog import RoleCatalog, rls_groups
+from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import NONE
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.tokens.service import TokenService
 from rowgate.errors import InvalidCredentials, InvalidToken
 from rowgate.proxy.services import Services
-
-__all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]
 
 #: Looks at a request: a Principal, or None when it carries no credential of this kind.
 Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
