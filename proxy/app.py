@@ -17,6 +17,7 @@ from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
     api_keys,
     auth_email,
+    auth_mfa,
     auth_password,
     auth_sessions,
     data,
@@ -63,7 +64,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     if settings.server.metrics:
         metrics.add_routes(app)
     wellknown.add_routes(app)
-    for area in (auth_email, auth_sessions, auth_password, api_keys, members, invitations, orgs):
+    for area in (auth_email, auth_sessions, auth_password, auth_mfa, api_keys, members, invitations, orgs):
         area.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
     data.add_routes(app)

@@ -1,0 +1,93 @@
+"""``/mfa/*``: turning TOTP on and off, backup codes, the second step of sign-in, step-up."""
+
+from __future__ import annotations
+
+from typing import Annotated, Self
+
+from aiohttp import web
+from pydantic import AfterValidator, Field, model_validator
+
+from rowgate.auth.mfa import backup, enrolment, totp
+from rowgate.auth.mfa.service import SecondFactor
+from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.handlers.auth_http import Password, caller, client, identity, no_content, private_json
+
+
+def _code(value: str) -> str:
+    if totp.normalize_code(value) is None:
+        raise ValueError("expected the 6 digits your authenticator app shows")
+    return value
+
+
+def _backup_code(value: str) -> str:
+    if backup.normalize(value) is None:
+        raise ValueError("expected one of your backup codes, like k3m9q-x7v2a")
+    return value
+
+
+MfaCode = Annotated[str, Field(max_length=16), AfterValidator(_code)]
+BackupCode = Annotated[str, Field(max_length=32), AfterValidator(_backup_code)]
+
+
+class EnableBody(Body):
+    password: Password
+
+
+class CodeBody(Body):
+    code: MfaCode
+
+
+class SecondFactorBody(Body):
+    """A second factor: ``code`` from the authenticator app or one ``backupCode``, not both."""
+
+    code: MfaCode | None = None
+    backup_code: BackupCode | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Self:
+        if (self.code is None) == (self.backup_code is None):
+            raise ValueError("send either code or backupCode (exactly one of them)")
+        return self
+
+    def second_factor(self) -> SecondFactor:
+        return SecondFactor(code=self.code, backup_code=self.backup_code)
+
+
+class DisableBody(SecondFactorBody):
+    password: Password
+
+
+async def enable(request: web.Request) -> web.Response:
+    user = caller(request)
+    body = await parse_body(request, EnableBody)
+    started = await enrolment.enable(identity(request), user.user_id, body.password, client(request))
+    return private_json({"secret": started.secret, "otpauthUrl": started.uri, "qrCodeUrl": started.qr_code})
+
+
+async def confirm(request: web.Request) -> web.Response:
+    user = caller(request)
+    body = await parse_body(request, CodeBody)
+    codes = await enrolment.confirm(identity(request), user.user_id, body.code, client(request))
+    return private_json({"enabled": True, "backupCodes": codes})
+
+
+async def backup_codes(request: web.Request) -> web.Response:
+    user = caller(request)
+    body = await parse_body(request, CodeBody)
+    codes = await enrolment.regenerate(identity(request), user.user_id, body.code, client(request))
+    return private_json({"backupCodes": codes})
+
+
+async def disable(request: web.Request) -> web.Response:
+    user = caller(request)
+    body = await parse_body(request, DisableBody)
+    second = body.second_factor()
+    await enrolment.disable(identity(request), user.user_id, body.password, second, client(request))
+    return no_content()
+
+
+def add_routes(app: web.Application, mount: str) -> None:
+    app.router.add_post(f"{mount}/mfa/enable", enable)
+    app.router.add_post(f"{mount}/mfa/confirm", confirm)
+    app.router.add_post(f"{mount}/mfa/backup-codes", backup_codes)
+    app.router.add_post(f"{mount}/mfa/disable", disable)
