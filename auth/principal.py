@@ -25,6 +25,8 @@ class Principal:
     api_key_id: str | None = None
     scopes: frozenset[str] = frozenset()
     amr: tuple[str, ...] = ()
+    #: When the user last proved who they are (the access token's ``auth_time``), Unix seconds.
+    auth_time: int | None = None
     token_id: str | None = None
     #: RLS groups this principal belongs to (``admin``, ``user``, ``guest``).
     groups: frozenset[str] = field(default=frozenset({"guest"}))

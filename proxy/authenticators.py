@@ -76,6 +76,7 @@ class BearerAuthenticator:
             session_id=claims.sid,
             scopes=claims.scopes,
             amr=claims.amr,
+            auth_time=claims.auth_time,
             token_id=claims.jti,
             groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
         )

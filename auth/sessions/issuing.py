@@ -23,6 +23,7 @@ class Grant:
     org_id: str | None
     role: str | None
     amr: tuple[str, ...]
+    #: When the user last proved who they are: the sign-in, or a later second factor (step-up).
     authenticated_at: datetime
 
 
@@ -37,15 +38,21 @@ class TokenSet:
 
 def issue(issuer: TokenService, grant: Grant, refresh_token: str) -> TokenSet:
     """Access and ID tokens for ``grant``, with the session's new refresh token."""
+    auth_time = int(grant.authenticated_at.timestamp())
     access = issuer.issue_access(
-        sub=grant.user_id, sid=grant.session_id, amr=grant.amr, org_id=grant.org_id, role=grant.role
+        sub=grant.user_id,
+        sid=grant.session_id,
+        amr=grant.amr,
+        org_id=grant.org_id,
+        role=grant.role,
+        auth_time=auth_time,
     )
     id_token = issuer.issue_id(
         sub=grant.user_id,
         sid=grant.session_id,
         email=grant.email,
         email_verified=grant.email_verified,
-        auth_time=int(grant.authenticated_at.timestamp()),
+        auth_time=auth_time,
         name=grant.name,
     )
     return TokenSet(access.token, refresh_token, id_token.token, access.expires_in, grant.session_id)

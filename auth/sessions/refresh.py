@@ -47,7 +47,7 @@ class Presented:
     used_at: datetime | None
     session_revoked_at: datetime | None
     session_expires_at: datetime
-    session_created_at: datetime
+    authenticated_at: datetime
     user_id: str
     org_id: str | None
     role: str | None
@@ -71,7 +71,7 @@ def judge(token: Presented, reuse_interval: timedelta) -> Verdict:
 
 FIND = """
 SELECT rt.id, rt.session_id::text, rt.expires_at, rt.used_at,
-       s.revoked_at, s.expires_at, s.created_at,
+       s.revoked_at, s.expires_at, COALESCE(s.mfa_at, s.created_at),
        s.user_id::text, CASE WHEN m.role IS NULL THEN NULL ELSE s.org_id::text END, m.role, s.amr,
        u.email, u.email_verified_at IS NOT NULL, u.name, now()
 FROM rowgate.refresh_tokens rt
@@ -194,5 +194,5 @@ def _grant(presented: Presented) -> Grant:
         org_id=presented.org_id,
         role=presented.role,
         amr=presented.amr,
-        authenticated_at=presented.session_created_at,
+        authenticated_at=presented.authenticated_at,
     )

@@ -13,6 +13,7 @@ from rowgate.proxy.handlers import answers, auth_pages
 from rowgate.proxy.handlers.auth_http import (
     DisplayName,
     EmailText,
+    MfaCode,
     Password,
     TokenText,
     client,
@@ -42,6 +43,7 @@ class SignupBody(Body):
 class SigninBody(Body):
     email: EmailText
     password: Password
+    mfa_code: MfaCode | None = None
 
 
 class TokenBody(Body):
@@ -63,8 +65,9 @@ async def signup(request: web.Request) -> web.Response:
 
 async def signin(request: web.Request) -> web.Response:
     body = await parse_body(request, SigninBody)
-    tokens = await signin_flow.signin(identity(request), body.email, body.password, client(request))
-    return private_json(answers.token_set(tokens))
+    ident = identity(request)
+    result = await signin_flow.signin(ident, body.email, body.password, client(request), body.mfa_code)
+    return private_json(answers.signed_in(result))
 
 
 async def verify(request: web.Request) -> web.Response:

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Self
 
 from aiohttp import web
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import model_validator
 
-from rowgate.auth.mfa import backup, enrolment, totp
+from rowgate.auth.mfa import enrolment, gate
 from rowgate.auth.mfa.service import SecondFactor
 from rowgate.proxy.bodies import Body, parse_body
-from rowgate.proxy.handlers.auth_http import Password, caller, client, identity, no_content, private_json
-
-
-def _code(value: str) -> str:
-    if totp.normalize_code(value) is None:
-        raise ValueError("expected the 6 digits your authenticator app shows")
-    return value
-
-
-def _backup_code(value: str) -> str:
-    if backup.normalize(value) is None:
-        raise ValueError("expected one of your backup codes, like k3m9q-x7v2a")
-    return value
-
-
-MfaCode = Annotated[str, Field(max_length=16), AfterValidator(_code)]
-BackupCode = Annotated[str, Field(max_length=32), AfterValidator(_backup_code)]
+from rowgate.proxy.handlers import answers
+from rowgate.proxy.handlers.auth_http import (
+    BackupCode,
+    MfaCode,
+    Password,
+    TokenText,
+    caller,
+    client,
+    identity,
+    no_content,
+    private_json,
+)
 
 
 class EnableBody(Body):
@@ -51,6 +46,10 @@ class SecondFactorBody(Body):
 
     def second_factor(self) -> SecondFactor:
         return SecondFactor(code=self.code, backup_code=self.backup_code)
+
+
+class VerifyBody(SecondFactorBody):
+    mfa_token: TokenText
 
 
 class DisableBody(SecondFactorBody):
@@ -86,8 +85,16 @@ async def disable(request: web.Request) -> web.Response:
     return no_content()
 
 
+async def verify(request: web.Request) -> web.Response:
+    """The second step of a sign-in that answered ``mfaRequired``: the session's tokens."""
+    body = await parse_body(request, VerifyBody)
+    tokens = await gate.verify(identity(request), body.mfa_token, body.second_factor(), client(request))
+    return private_json(answers.token_set(tokens))
+
+
 def add_routes(app: web.Application, mount: str) -> None:
     app.router.add_post(f"{mount}/mfa/enable", enable)
     app.router.add_post(f"{mount}/mfa/confirm", confirm)
     app.router.add_post(f"{mount}/mfa/backup-codes", backup_codes)
     app.router.add_post(f"{mount}/mfa/disable", disable)
+    app.router.add_post(f"{mount}/mfa/verify", verify)
