@@ -36,8 +36,23 @@ class TokenSet:
     session_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Reissued:
+    """New access and ID tokens for a live session (a step-up), its refresh token unchanged."""
+
+    access_token: str
+    id_token: str
+    expires_in: int
+
+
 def issue(issuer: TokenService, grant: Grant, refresh_token: str) -> TokenSet:
     """Access and ID tokens for ``grant``, with the session's new refresh token."""
+    tokens = reissue(issuer, grant)
+    return TokenSet(tokens.access_token, refresh_token, tokens.id_token, tokens.expires_in, grant.session_id)
+
+
+def reissue(issuer: TokenService, grant: Grant) -> Reissued:
+    """Access and ID tokens for ``grant``."""
     auth_time = int(grant.authenticated_at.timestamp())
     access = issuer.issue_access(
         sub=grant.user_id,
@@ -55,4 +70,4 @@ def issue(issuer: TokenService, grant: Grant, refresh_token: str) -> TokenSet:
         auth_time=auth_time,
         name=grant.name,
     )
-    return TokenSet(access.token, refresh_token, id_token.token, access.expires_in, grant.session_id)
+    return Reissued(access.token, id_token.token, access.expires_in)

@@ -16,7 +16,8 @@ from pydantic import AfterValidator, Field
 
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
-from rowgate.auth.mfa import backup, totp
+from rowgate.auth.mfa import backup, stepup, totp
+from rowgate.auth.mfa.stepup import Authentication
 from rowgate.config.errors import MalformedBody, PayloadTooLarge, Unauthorized
 from rowgate.proxy.appkeys import CLIENT_IP, SERVICES
 from rowgate.proxy.authorize import require_user
@@ -103,6 +104,15 @@ class Caller:
     user_id: str
     org_id: str | None
     session_id: str | None
+
+
+async def require_recent_mfa(request: web.Request) -> None:
+    """Sensitive operations: 403 ``mfa_required`` unless the caller (a user with MFA) gave a second
+    factor within ``auth.mfa.step_up_window`` (see ``auth.mfa.stepup``)."""
+    principal = require_user(request)
+    if principal.user_id is not None:
+        auth = Authentication(principal.user_id, principal.amr, principal.auth_time)
+        await stepup.require_recent_mfa(identity(request), auth)
 
 
 def caller(request: web.Request) -> Caller:

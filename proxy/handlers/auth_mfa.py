@@ -7,7 +7,7 @@ from typing import Self
 from aiohttp import web
 from pydantic import model_validator
 
-from rowgate.auth.mfa import enrolment, gate
+from rowgate.auth.mfa import enrolment, gate, stepup
 from rowgate.auth.mfa.service import SecondFactor
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import answers
@@ -46,6 +46,10 @@ class SecondFactorBody(Body):
 
     def second_factor(self) -> SecondFactor:
         return SecondFactor(code=self.code, backup_code=self.backup_code)
+
+
+class StepUpBody(SecondFactorBody):
+    pass
 
 
 class VerifyBody(SecondFactorBody):
@@ -92,9 +96,26 @@ async def verify(request: web.Request) -> web.Response:
     return private_json(answers.token_set(tokens))
 
 
+async def step_up(request: web.Request) -> web.Response:
+    """A second factor for the signed-in user: access and ID tokens that pass step-up checks."""
+    user = caller(request)
+    body = await parse_body(request, StepUpBody)
+    second = body.second_factor()
+    tokens = await stepup.step_up(identity(request), user.user_id, user.session_id, second, client(request))
+    return private_json(
+        {
+            "accessToken": tokens.access_token,
+            "tokenType": "Bearer",
+            "expiresIn": tokens.expires_in,
+            "idToken": tokens.id_token,
+        }
+    )
+
+
 def add_routes(app: web.Application, mount: str) -> None:
     app.router.add_post(f"{mount}/mfa/enable", enable)
     app.router.add_post(f"{mount}/mfa/confirm", confirm)
     app.router.add_post(f"{mount}/mfa/backup-codes", backup_codes)
     app.router.add_post(f"{mount}/mfa/disable", disable)
     app.router.add_post(f"{mount}/mfa/verify", verify)
+    app.router.add_post(f"{mount}/mfa/step-up", step_up)
