@@ -6,6 +6,8 @@
   invalid raises, and the request continues as a guest with the error kept: public routes still
   work, every route that needs identity answers 401 with the reason.
 * **rate limit** (``proxy.ratelimit``): the caller's budget, known only once it is authenticated.
+* **enrolment first** (``proxy.authorize``): a member whose organisation requires MFA and who has
+  none may only turn it on (403 ``mfa_enrolment_required`` for anything else).
 * **route**: rowgate's own endpoints (the router found one) check what they need in their
   handlers (``proxy.authorize.require_*``); every other path is the upstream's and goes on:
 * **authorize** (``proxy.paths``, ``proxy.own_paths``, ``proxy.routes``, ``proxy.authorize``): the
@@ -31,7 +33,7 @@ from rowgate.config.errors import Forbidden, NotFound, RowgateError, ServiceUnav
 from rowgate.config.schema import Settings
 from rowgate.proxy.appkeys import AUTH_ERROR, PIPELINE, PRINCIPAL
 from rowgate.proxy.authenticators import Authenticator, authenticators_for
-from rowgate.proxy.authorize import authorize
+from rowgate.proxy.authorize import authorize, enrolment_paths, require_enrolment_first
 from rowgate.proxy.data_rules import apply_data_rules
 from rowgate.proxy.forward import Forwarder, end_to_end
 from rowgate.proxy.mutate import mutate
@@ -53,6 +55,8 @@ class Pipeline:
     services: Services
     forwarder: Forwarder | None
     keep_bearer: bool
+    #: What a member who must turn MFA on first may still call (``auth.mfa.policy``).
+    enrolment: frozenset[tuple[str, str]]
 
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every request: authenticate, spend the caller's budget, then rowgate's own endpoint or
@@ -60,6 +64,7 @@ class Pipeline:
         request[PRINCIPAL], request[AUTH_ERROR] = await self.authenticate(request)
         if self.limits is not None:
             await self.limits.spend(request)
+        require_enrolment_first(request, self.enrolment)
         return await handler(request)
 
     async def upstream(self, request: web.Request) -> web.StreamResponse:
@@ -102,6 +107,7 @@ def build_pipeline(
         services=services,
         forwarder=forwarder,
         keep_bearer=settings.upstream.forward_bearer,
+        enrolment=enrolment_paths(settings.mounts.auth),
     )
 
 

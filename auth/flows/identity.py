@@ -67,7 +67,7 @@ class Identity:
     @cached_property
     def sessions(self) -> SessionOpener:
         """Opens sessions: sign-in and signup here, switch-org and invitations in ``auth.orgs``."""
-        return SessionOpener(self.tokens, self.settings.tokens.refresh_ttl)
+        return SessionOpener(self.tokens, self.settings.tokens.refresh_ttl, self.settings.rbac.admin_roles)
 
 
 def email_or_422(raw: str, field: str = "email") -> str:

@@ -7,6 +7,9 @@ from datetime import datetime
 
 from rowgate.auth.tokens.service import TokenService
 
+#: The access token claim of a member who must turn MFA on first (see ``auth.mfa.policy``).
+ENROLMENT_CLAIM = "mfa_enrolment_required"
+
 #: The authentication method of a password sign-in (RFC 8176).
 PASSWORD_AMR = ("pwd",)
 
@@ -25,6 +28,8 @@ class Grant:
     amr: tuple[str, ...]
     #: When the user last proved who they are: the sign-in, or a later second factor (step-up).
     authenticated_at: datetime
+    #: The organisation's MFA policy covers this member and they have no MFA (``auth.mfa.policy``).
+    mfa_enrolment_required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +66,7 @@ def reissue(issuer: TokenService, grant: Grant) -> Reissued:
         org_id=grant.org_id,
         role=grant.role,
         auth_time=auth_time,
+        extra={ENROLMENT_CLAIM: True} if grant.mfa_enrolment_required else None,
     )
     id_token = issuer.issue_id(
         sub=grant.user_id,

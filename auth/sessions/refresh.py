@@ -24,6 +24,7 @@ import asyncpg
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, plausible_token
+from rowgate.auth.mfa import policy
 from rowgate.auth.sessions.issuing import Grant, TokenSet, issue
 from rowgate.auth.tokens.opaque import digest, new_token
 from rowgate.config.errors import InvalidToken
@@ -132,7 +133,10 @@ async def refresh(ident: Identity, token: str, client: ClientContext) -> TokenSe
         await ident.revocations.revoke(presented.session_id)
     if presented is None or verdict not in (Verdict.ROTATE, Verdict.RETRY):
         raise _refusal(verdict)
-    return issue(ident.tokens, _grant(presented), successor)
+    async with ident.db.connection() as conn:
+        roles = ident.settings.rbac.admin_roles
+        must_enrol = await policy.enrolment_required(conn, presented.user_id, presented.org_id, roles)
+    return issue(ident.tokens, _grant(presented, must_enrol), successor)
 
 
 async def _rotate(
@@ -184,7 +188,7 @@ def _refusal(verdict: Verdict | None) -> InvalidToken:
     return InvalidToken(message, code=code)
 
 
-def _grant(presented: Presented) -> Grant:
+def _grant(presented: Presented, must_enrol: bool) -> Grant:
     return Grant(
         user_id=presented.user_id,
         session_id=presented.session_id,
@@ -195,4 +199,5 @@ def _grant(presented: Presented) -> Grant:
         role=presented.role,
         amr=presented.amr,
         authenticated_at=presented.authenticated_at,
+        mfa_enrolment_required=must_enrol,
     )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Literal, Self
 
 from aiohttp import web
 from pydantic import model_validator
 
-from rowgate.auth.mfa import enrolment, gate, stepup
+from rowgate.auth.mfa import enrolment, gate, org_setting, stepup
 from rowgate.auth.mfa.service import SecondFactor
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import answers
@@ -21,7 +21,9 @@ from rowgate.proxy.handlers.auth_http import (
     identity,
     no_content,
     private_json,
+    require_recent_mfa,
 )
+from rowgate.proxy.handlers.context import current_actor
 
 
 class EnableBody(Body):
@@ -50,6 +52,11 @@ class SecondFactorBody(Body):
 
 class StepUpBody(SecondFactorBody):
     pass
+
+
+class PolicyBody(Body):
+    #: Who in the active organisation must use MFA: nobody required, its admins, or all members.
+    mfa_policy: Literal["off", "admins", "all"]
 
 
 class VerifyBody(SecondFactorBody):
@@ -112,6 +119,21 @@ async def step_up(request: web.Request) -> web.Response:
     )
 
 
+async def get_policy(request: web.Request) -> web.Response:
+    actor = await current_actor(request)
+    return private_json({"mfaPolicy": await org_setting.current(identity(request), actor)})
+
+
+async def put_policy(request: web.Request) -> web.Response:
+    """Require MFA of the active organisation's admins or members (admins only, with a step-up)."""
+    actor = await current_actor(request)
+    body = await parse_body(request, PolicyBody)
+    actor.require_admin()
+    await require_recent_mfa(request)
+    await org_setting.change(identity(request), actor, body.mfa_policy)
+    return private_json({"mfaPolicy": body.mfa_policy})
+
+
 def add_routes(app: web.Application, mount: str) -> None:
     app.router.add_post(f"{mount}/mfa/enable", enable)
     app.router.add_post(f"{mount}/mfa/confirm", confirm)
@@ -119,3 +141,5 @@ def add_routes(app: web.Application, mount: str) -> None:
     app.router.add_post(f"{mount}/mfa/disable", disable)
     app.router.add_post(f"{mount}/mfa/verify", verify)
     app.router.add_post(f"{mount}/mfa/step-up", step_up)
+    app.router.add_get(f"{mount}/mfa/policy", get_policy, allow_head=False)
+    app.router.add_put(f"{mount}/mfa/policy", put_policy)

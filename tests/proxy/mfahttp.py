@@ -34,15 +34,15 @@ async def api(settings_for: Any, start_rowgate: Start, http: aiohttp.ClientSessi
     return Api(http, await start_rowgate(settings_for()))
 
 
-async def signed_up(api: Api, email: str) -> str:
-    answer = await api.signup(email)
+async def signed_up(api: Api, email: str, **extra: Any) -> str:
+    answer = await api.signup(email, **extra)
     assert answer.status == 201, answer.body
     return str(answer.body["accessToken"])
 
 
-async def enrolled(api: Api, email: str) -> tuple[str, Authenticator, list[str]]:
-    """A user with MFA on: their access token, authenticator and backup codes."""
-    token = await signed_up(api, email)
+async def enrolled(api: Api, email: str, **extra: Any) -> tuple[str, Authenticator, list[str]]:
+    """A user with MFA on: their (signup) access token, authenticator and backup codes."""
+    token = await signed_up(api, email, **extra)
     started = await api.call("POST", "/mfa/enable", {"password": PASSWORD}, token=token)
     assert started.status == 200, started.body
     phone = Authenticator(started.body["secret"])
