@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from rowgate.proxy.appkeys import SERVICES
-from tests.proxy.authkit import PASSWORD, Api, Start
+from tests.proxy.authkit import PASSWORD, Api, Start, delivered, token_of
 from tests.proxy.mfahttp import api, claims, enrolled, settings_for, signed_in_with_mfa, upstream
 
 __all__ = ["api", "settings_for", "upstream"]  # fixtures
@@ -146,3 +146,16 @@ async def test_a_malformed_mfa_code_at_sign_in_is_a_422_problem(api: Api, code: 
         assert answer.status == 200  # null: no code
     else:
         assert (answer.status, answer.code) == (422, "validation_failed")
+
+
+async def test_accepting_an_invitation_with_the_password_alone_is_refused_with_mfa(api: Api) -> None:
+    await enrolled(api, EMAIL)
+    bob = await api.signup("bob@example.com", orgName="Bob's")
+    sent = await api.call(
+        "POST", "/invitations", {"email": EMAIL, "role": "member"}, token=bob.body["accessToken"]
+    )
+    assert sent.status == 201
+    (mail,) = await delivered(api.server, EMAIL, "invited you to join")
+    answer = await api.call("POST", "/invitations/accept", {"token": token_of(mail), "password": PASSWORD})
+    assert (answer.status, answer.code) == (403, "mfa_required")
+    assert "accessToken" not in answer.body
