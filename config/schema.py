@@ -285,7 +285,6 @@ class MountSettings(Model):
     rbac: str = "/v1/rbac"
     data: str = "/v1/data"
     sql: str = "/v1/sql"
-    admin: str = "/admin"
 
     @field_validator("*")
     @classmethod

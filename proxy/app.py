@@ -13,20 +13,21 @@ from rowgate.config.schema import Settings
 from rowgate.proxy import metrics
 from rowgate.proxy.appkeys import PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.clientip import TrustedProxies
+from rowgate.proxy.data import handlers_rest, handlers_sql
 from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
     api_keys,
     auth_email,
+    auth_magiclink,
     auth_mfa,
     auth_password,
     auth_sessions,
-    data,
+    auth_social,
     health,
     invitations,
     members,
     orgs,
     rbac,
-    sql,
     wellknown,
 )
 from rowgate.proxy.middlewares import problems, request_context
@@ -64,10 +65,21 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     if settings.server.metrics:
         metrics.add_routes(app)
     wellknown.add_routes(app)
-    for area in (auth_email, auth_sessions, auth_password, auth_mfa, api_keys, members, invitations, orgs):
+    for area in (
+        auth_email,
+        auth_magiclink,
+        auth_sessions,
+        auth_social,
+        auth_password,
+        auth_mfa,
+        api_keys,
+        members,
+        invitations,
+        orgs,
+    ):
         area.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
-    data.add_routes(app)
-    sql.add_routes(app)
+    handlers_rest.add_routes(app)
+    handlers_sql.add_routes(app)
     add_upstream_route(app)
     return app

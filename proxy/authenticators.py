@@ -27,7 +27,7 @@ from rowgate.auth.rbac.permissions import NONE
 from rowgate.auth.sessions.issuing import ENROLMENT_CLAIM
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.tokens.service import TokenService
-from rowgate.config.errors import InvalidCredentials, InvalidToken
+from rowgate.errors import InvalidCredentials, InvalidToken
 from rowgate.proxy.services import Services
 
 __all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]

@@ -21,8 +21,8 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from rowgate.config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from rowgate.config.schema import UpstreamSettings
+from rowgate.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from rowgate.proxy.appkeys import REQUEST_ID
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.connections import client_gone

@@ -13,7 +13,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rowgate.config.errors import (
+from rowgate.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
@@ -24,7 +24,7 @@ from rowgate.proxy.appkeys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TR
 from rowgate.proxy.connections import CLIENT_CLOSED_REQUEST, client_disconnected, client_gone
 from rowgate.proxy.logs import request_id_var
 from rowgate.proxy.metrics import METRICS
-from rowgate.proxy.problem import problem_response
+from rowgate.proxy.problem import problem_response, status_of
 
 access_log = logging.getLogger("rowgate.access")
 log = logging.getLogger("rowgate.errors")
@@ -88,7 +88,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         return await handler(request)
     except RowgateError as error:
-        if error.status >= 500:
+        if status_of(error) >= 500:
             cause = error.__cause__
             log.warning(
                 "%s: %s (%s)", error.code, error.detail, type(cause).__name__ if cause else "no cause"

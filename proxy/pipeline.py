@@ -29,8 +29,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from rowgate.auth.principal import GUEST, Principal
-from rowgate.config.errors import Forbidden, NotFound, RowgateError, ServiceUnavailable, Unauthorized
 from rowgate.config.schema import Settings
+from rowgate.errors import Forbidden, NotFound, RowgateError, ServiceUnavailable, Unauthorized
 from rowgate.proxy.appkeys import AUTH_ERROR, PIPELINE, PRINCIPAL
 from rowgate.proxy.authenticators import Authenticator, authenticators_for
 from rowgate.proxy.authorize import authorize, enrolment_paths, require_enrolment_first

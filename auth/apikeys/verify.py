@@ -36,8 +36,8 @@ from rowgate.auth.principal import Principal
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import canonical
 from rowgate.auth.store import EphemeralStore
-from rowgate.config.errors import InvalidCredentials
 from rowgate.config.tenancy import ApiKeySettings
+from rowgate.errors import InvalidCredentials
 
 log = logging.getLogger("rowgate.api_keys")
 

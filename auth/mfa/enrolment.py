@@ -17,7 +17,7 @@ from rowgate.auth.mfa.proof import guarded
 from rowgate.auth.mfa.service import NOT_ENABLED, Enrolment, SecondFactor
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
-from rowgate.config.errors import Conflict, Unauthorized
+from rowgate.errors import Conflict, Unauthorized
 
 
 async def enable(ident: Identity, user_id: str, password: str, client: ClientContext) -> Enrolment:

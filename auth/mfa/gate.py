@@ -22,7 +22,7 @@ from rowgate.auth.mfa.service import SecondFactor
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
 from rowgate.auth.sessions.issuing import TokenSet
-from rowgate.config.errors import InvalidToken
+from rowgate.errors import InvalidToken
 
 #: Added to the first factor's ``amr`` by a second factor (RFC 8176: one-time password, MFA).
 SECOND_FACTOR_AMR = ("otp", "mfa")

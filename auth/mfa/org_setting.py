@@ -6,7 +6,7 @@ from rowgate.auth.actor import Actor
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.mfa import policy
 from rowgate.auth.mfa.policy import Policy
-from rowgate.config.errors import Conflict
+from rowgate.errors import Conflict
 
 
 async def current(ident: Identity, actor: Actor) -> Policy:

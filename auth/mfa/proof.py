@@ -17,7 +17,7 @@ from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.repo.users import User
 from rowgate.auth.tokens.opaque import key_digest
-from rowgate.config.errors import Forbidden, InvalidCredentials, RowgateError
+from rowgate.errors import Forbidden, InvalidCredentials, RowgateError
 
 T = TypeVar("T")
 WRONG_CODE = "The code is wrong, expired or was used already."

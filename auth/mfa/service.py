@@ -17,7 +17,7 @@ from rowgate.auth.db import Database
 from rowgate.auth.mail.outbox import Sealer
 from rowgate.auth.mfa import backup, repo, totp
 from rowgate.auth.mfa.replay import ReplayGuard
-from rowgate.config.errors import Conflict
+from rowgate.errors import Conflict
 
 
 @dataclass(frozen=True, slots=True)

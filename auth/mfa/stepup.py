@@ -23,7 +23,7 @@ from rowgate.auth.mfa.proof import guarded
 from rowgate.auth.mfa.service import NOT_ENABLED, SecondFactor
 from rowgate.auth.repo import users
 from rowgate.auth.sessions.issuing import Grant, Reissued, reissue
-from rowgate.config.errors import Conflict, Forbidden, Unauthorized
+from rowgate.errors import Conflict, Forbidden, Unauthorized
 
 STEP_UP = (
     "This operation needs a recent second factor: send a code to POST /v1/auth/mfa/step-up, "

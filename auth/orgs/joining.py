@@ -23,7 +23,7 @@ from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.repo import users
 from rowgate.auth.sessions.issuing import PASSWORD_AMR
 from rowgate.auth.sessions.revocation import RevocationList
-from rowgate.config.errors import Conflict, Forbidden
+from rowgate.errors import Conflict, Forbidden
 
 
 class Joining:

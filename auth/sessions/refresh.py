@@ -27,7 +27,7 @@ from rowgate.auth.flows.identity import Identity, plausible_token
 from rowgate.auth.mfa import policy
 from rowgate.auth.sessions.issuing import Grant, TokenSet, issue
 from rowgate.auth.tokens.opaque import digest, new_token
-from rowgate.config.errors import InvalidToken
+from rowgate.errors import InvalidToken
 
 
 class Verdict(enum.Enum):

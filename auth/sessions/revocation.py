@@ -30,8 +30,8 @@ from rowgate.auth.db import Database
 from rowgate.auth.sessions import repo as sessions
 from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tasks import cancel_and_wait
-from rowgate.config.errors import ServiceUnavailable
 from rowgate.config.schema import TokenSettings
+from rowgate.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.revocation")
 

@@ -30,8 +30,8 @@ from functools import lru_cache
 from rowgate.auth.principal import Principal
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import canonical, grants
-from rowgate.config.errors import Forbidden
 from rowgate.config.schema import Settings
+from rowgate.errors import Forbidden
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.subject import Subject
 

@@ -1,7 +1,7 @@
 """The REST data API as a service: requests in, rows out, every statement through the rewriter.
 
 Each operation takes the policy snapshot in force when it starts (``PolicyHolder.current``),
-builds SQL over the plain table (``rls.rest``), has the rewriter confine it to the caller
+builds SQL over the plain table (``proxy.data.restsql``), has the rewriter confine it to the caller
 (``Rewriter.rewrite``: the same path raw SQL takes), checks the caller's table permissions
 against what the statement does (``proxy.data.access``), and runs it in one transaction
 (``proxy.data.runner``).  Rows the caller may not see do not exist for it: a read or write of one is
@@ -18,15 +18,13 @@ from typing import Any
 import asyncpg
 
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
+from rowgate.errors import NotFound, PayloadTooLarge, ValidationFailed
 from rowgate.proxy.data.access import UNCHECKED, Caller
+from rowgate.proxy.data.catalog import TableInfo
 from rowgate.proxy.data.policy import DataPolicy
 from rowgate.proxy.data.reload import PolicyHolder
-from rowgate.proxy.data.runner import DataRunner, Session
-from rowgate.rls.catalog import TableInfo
-from rowgate.rls.grants import grant
-from rowgate.rls.policy import role_of
-from rowgate.rls.rest import (
+from rowgate.proxy.data.restquery import parse_read, parse_select
+from rowgate.proxy.data.restsql import (
     Statement,
     build_count,
     build_delete,
@@ -36,7 +34,10 @@ from rowgate.rls.rest import (
     build_read,
     build_update,
 )
-from rowgate.rls.restquery import parse_read, parse_select
+from rowgate.proxy.data.runner import DataRunner, Session
+from rowgate.rls.errors import WriteRefused
+from rowgate.rls.grants import grant
+from rowgate.rls.policy import role_of
 from rowgate.rls.subject import Subject
 
 Row = dict[str, Any]

@@ -24,8 +24,8 @@ import orjson
 from aiohttp import web
 from sqlglot.errors import SqlglotError
 
-from rowgate.config.errors import BadRequest, MalformedBody, PayloadTooLarge
 from rowgate.config.schema import SqlCarrier
+from rowgate.errors import BadRequest, MalformedBody, PayloadTooLarge
 from rowgate.proxy.bodies import read_json
 from rowgate.proxy.data.access import Caller
 from rowgate.proxy.data.policy import DataPolicy

@@ -18,7 +18,7 @@ from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.mfa import backup, stepup, totp
 from rowgate.auth.mfa.stepup import Authentication
-from rowgate.config.errors import MalformedBody, PayloadTooLarge, Unauthorized
+from rowgate.errors import MalformedBody, PayloadTooLarge, Unauthorized
 from rowgate.proxy.appkeys import CLIENT_IP, SERVICES
 from rowgate.proxy.authorize import require_user
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rowgate.auth.flows import password, withdraw
-from rowgate.config.errors import RowgateError, ValidationFailed
+from rowgate.errors import RowgateError, ValidationFailed
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body, validated
 from rowgate.proxy.handlers import auth_pages
@@ -22,6 +22,7 @@ from rowgate.proxy.handlers.auth_http import (
     read_form,
     require_recent_mfa,
 )
+from rowgate.proxy.problem import status_of
 
 RESET_ACCEPTED = {
     "status": "accepted",
@@ -110,7 +111,7 @@ async def _reset_form(request: web.Request) -> web.Response:
         product = ident.settings.mail.product_name
         return auth_pages.reset_form(product, token, ident.policy.describe(), messages, status=422)
     except RowgateError as error:
-        return auth_pages.message("Link not valid", error.detail, error.status)
+        return auth_pages.message("Link not valid", error.detail, status_of(error))
     return auth_pages.message("Password changed", "Your new password is set. Sign in with it everywhere.")
 
 

@@ -27,12 +27,14 @@ import asyncpg
 import pytest
 
 from rowgate.config import Settings
-from rowgate.config.errors import Forbidden, WriteRefused
+from rowgate.errors import Forbidden
 from rowgate.proxy.appkeys import SERVICES
+from rowgate.proxy.data.execute import RunAs
 from rowgate.proxy.data.policy import DataPolicy, load_data_policy
 from rowgate.proxy.data.reload import PolicyHolder
 from rowgate.proxy.data.rest import DataApi
-from rowgate.rls.execute import RunAs
+from rowgate.proxy.problem import status_of
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.export import DEFAULT_ROLE
 from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import load_policies
@@ -156,7 +158,7 @@ async def test_a_statement_the_rewriter_let_through_is_refused_by_the_wall(
     await _plant_a_user(world_database)
     with pytest.raises((Forbidden, WriteRefused)) as raised:
         await _unrewritten(api_of(server), sql)
-    assert raised.value.status == 403
+    assert status_of(raised.value) == 403
 
 
 @pytest.mark.parametrize(
@@ -561,7 +563,7 @@ async def test_a_reload_in_production_keeps_the_wall_in_force_when_it_cannot_fol
 
 
 def _export_sql(url: str, role: str) -> str:
-    from rowgate.rls.cli import main
+    from rowgate.proxy.data.policy_cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

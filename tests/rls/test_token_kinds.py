@@ -35,7 +35,7 @@ import sqlglot
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.export import export_postgres
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.rewrite import Rewriter

@@ -17,8 +17,8 @@ from rowgate.auth.mail.backends import SmtpBackend, is_permanent, smtp_password
 from rowgate.auth.mail.compose import build_message, render
 from rowgate.auth.mail.outbox import Mailer
 from rowgate.auth.mail.sender import MailSender
-from rowgate.config.errors import ConfigError
 from rowgate.config.identity import MailSettings, SmtpSettings
+from rowgate.errors import ConfigError
 from rowgate.proxy.appkeys import SERVICES
 from tests.auth.mail.smtpkit import Sink, free_port, password_check, self_signed, smtp_server
 from tests.conftest import SettingsFactory

@@ -131,7 +131,7 @@ async def test_a_secret_sealed_for_one_user_does_not_open_for_another(db: Databa
         ada,
         bob,
     )
-    from rowgate.config.errors import DecryptionFailed
+    from rowgate.errors import DecryptionFailed
 
     with pytest.raises(DecryptionFailed):
         await service.confirm(bob, oathtool(started.secret, clock.now))

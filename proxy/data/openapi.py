@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rowgate.rls.catalog import ColumnInfo, TableInfo
+from rowgate.proxy.data.catalog import ColumnInfo, TableInfo
+from rowgate.proxy.data.restquery import OPERATORS
+from rowgate.proxy.data.values import ColumnType
 from rowgate.rls.policy import PolicySet, TablePolicy
-from rowgate.rls.restquery import OPERATORS
-from rowgate.rls.values import ColumnType
 
 _FORMATS: Mapping[str, dict[str, Any]] = {
     "int2": {"type": "integer", "format": "int32", "minimum": -32768, "maximum": 32767},

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from rowgate.rls.values import ColumnType, column_type
+from rowgate.proxy.data.values import ColumnType, column_type
 
 CATALOG = """
 SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, a.attname AS column,
