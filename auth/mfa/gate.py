@@ -1,7 +1,8 @@
 """The MFA gate every sign-in passes: after the first factor, before the session opens.
 
 Every way of signing in (password, and any other first factor such as an emailed link or an
-identity provider) ends with ``sign_in``: given the user and how they proved who they are
+identity provider: ``auth.flows.completion``) ends with ``sign_in`` (or ``pass_gate`` inside the
+caller's transaction): given the user and how they proved who they are
 (``amr``), it opens the session, unless the user has MFA.  Then it answers an ``MfaChallenge``
 (no tokens) which ``verify`` completes with a code, or, when the caller already holds the code
 (``mfaCode`` in the sign-in body), checks it at once.  A session opened after a second factor
@@ -12,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import asyncpg
+
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, plausible_token
-from rowgate.auth.mfa import challenge
+from rowgate.auth.mfa import challenge, repo
 from rowgate.auth.mfa.challenge import MfaChallenge
 from rowgate.auth.mfa.proof import guarded
 from rowgate.auth.mfa.service import SecondFactor
@@ -42,13 +45,22 @@ async def sign_in(
     ``second``: a code the caller sent along with the first factor (checked under the lockout;
     a wrong one is 401 ``invalid_mfa_code``).  Ignored for users without MFA.
     """
-    if not await ident.mfa.enabled(user.id):
-        return await _open(ident, user, client, amr)
-    if second is None:
+    if second is None or not await ident.mfa.enabled(user.id):
         async with ident.db.transaction() as conn:
-            return await challenge.create(conn, user, amr, client, ident.settings.auth.mfa.challenge_ttl)
+            return await pass_gate(ident, conn, user, client, amr)
     await _prove(ident, user, client, second)
     return await _open(ident, user, client, (*amr, *SECOND_FACTOR_AMR))
+
+
+async def pass_gate(
+    ident: Identity, conn: asyncpg.Connection, user: User, client: ClientContext, amr: Sequence[str]
+) -> TokenSet | MfaChallenge:
+    """``sign_in`` without a code at hand, in the caller's transaction: the session, or for a
+    user with MFA the challenge (bound to ``client``, who will send the code to ``verify``)."""
+    if await repo.enabled(conn, user.id):
+        return await challenge.create(conn, user, amr, client, ident.settings.auth.mfa.challenge_ttl)
+    membership = await users.primary_membership(conn, user.id)
+    return await ident.sessions.open(conn, user, membership, client, amr)
 
 
 async def verify(ident: Identity, mfa_token: str, second: SecondFactor, client: ClientContext) -> TokenSet:
