@@ -81,6 +81,7 @@ class BearerAuthenticator:
             mfa_enrolment_required=claims.extra.get(ENROLMENT_CLAIM) is True,
             token_id=claims.jti,
             groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
+            expires_at=claims.exp,
         )
 
 
@@ -109,6 +110,7 @@ class ExternalAuthenticator:
             amr=("ext",),
             token_id=identity.token_id,
             groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
+            expires_at=identity.expires_at,
         )
 
 
@@ -126,6 +128,13 @@ class ApiKeyAuthenticator:
         if not key:
             raise InvalidCredentials(f"The {API_KEY_HEADER} header is empty.", code="invalid_api_key")
         return await self.verifier.authenticate(key)
+
+
+def api_key_of(request: web.Request, principal: Principal) -> str | None:
+    """The API key ``principal`` was authenticated with; None when it came from something else."""
+    if principal.api_key_id is None:
+        return None
+    return request.headers.get(API_KEY_HEADER, "").strip() or None
 
 
 def authenticators_for(services: Services) -> tuple[Authenticator, ...]:
