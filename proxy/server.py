@@ -142,6 +142,7 @@ async def serve_until_stopped(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopped.set)
+    log.info("serving on port %d", port)
     if on_started:
         on_started(port)
     try:

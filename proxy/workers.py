@@ -114,6 +114,7 @@ class Supervisor:
         if pid == 0:  # the worker: it never returns from here
             code = 1
             try:
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # not fatal before the worker's handler
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
                 code = self.worker(slot.index, first, self.sock)
             except BaseException:
