@@ -236,10 +236,12 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rowgate.proxy.preflight import preflight
+    from rowgate.proxy.server import check_port
     from rowgate.proxy.workers import worker_count
 
     settings = load_settings(args.config, overrides=_overrides(args))
     preflight(settings)  # the checks check-config makes: a mistake exits 2 before anything starts
+    check_port(settings.server.host, settings.server.port, flag="--port")  # busy: one sentence, at once
     configure_logging(settings.logging)
     count = worker_count(settings)
     if count > 1:
@@ -250,11 +252,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve_workers(settings: Settings, count: int) -> int:
     """Migrate once, bind once, then fork ``count`` workers and supervise them (``proxy.workers``)."""
-    from rowgate.proxy.server import cannot_listen, check_port
+    from rowgate.proxy.server import cannot_listen
     from rowgate.proxy.workers import Supervisor, listen
 
     host, port = settings.server.host, settings.server.port
-    check_port(host, port, flag="--port")
     url = asyncio.run(_migrate_once(settings))
     database = settings.database.model_copy(update={"url": url})  # an embedded one is started once
     settings = settings.model_copy(update={"database": database})

@@ -42,10 +42,13 @@ Worker = Callable[[int, bool, socket.socket], int]
 
 
 def worker_count(settings: Settings, cpus: int | None = None) -> int:
-    """How many workers to run: ``server.workers``, else one per CPU, but one without Redis."""
+    """How many workers to run: ``server.workers``, else one per CPU, but one without Redis
+    (a warning when workers were asked for, a note when they were the default)."""
     wanted = settings.server.workers or cpus or len(os.sched_getaffinity(0))
     if wanted > 1 and not settings.redis.url:
-        log.warning(
+        level = logging.WARNING if settings.server.workers else logging.INFO
+        log.log(
+            level,
             "serving with 1 worker instead of %d: redis.url is not set, and the in-process store "
             "(revocations, lockouts, rate limits) cannot be shared between workers; set redis.url "
             "(or ROWGATE_REDIS_URL) to use more",

@@ -46,7 +46,7 @@ class Served:
     def served_by(self, path: str, status: int | None = None) -> set[int]:
         """The workers (indexes) whose access log shows ``path`` answered (with ``status``)."""
         return {
-            entry["worker"]
+            entry.get("worker", 0)
             for entry in self.logs()
             if entry.get("logger") == "rowgate.access"
             and entry.get("path") == path
@@ -74,11 +74,14 @@ def write_config(folder: Path, database: str, **changes: Any) -> Path:
 
 
 @contextmanager
-def serving(config: Path, *args: str, workers: int = 2) -> Iterator[Served]:
+def serving(
+    config: Path, *args: str, workers: int = 2, environ: dict[str, str] | None = None
+) -> Iterator[Served]:
     """``rowgate serve --config config --workers N *args`` until the block ends (then SIGTERM, or
     SIGKILL)."""
     port = int(yaml.safe_load(config.read_text())["server"]["port"])
     env = {k: v for k, v in os.environ.items() if k not in ENV_OVERRIDES and k != "ROWGATE_CONFIG"}
+    env.update(environ or {})
     log = config.with_suffix(".log")
     with log.open("wb") as stderr:
         process = subprocess.Popen(
