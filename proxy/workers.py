@@ -20,6 +20,7 @@ says so (``worker_count``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -36,6 +37,7 @@ SIGNALS = frozenset({signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHU
 FIRST_DELAY = 0.1  # seconds before forking a dead worker again ...
 LONGEST_DELAY = 10.0  # ... doubling up to this while it keeps dying young
 YOUNG = 10.0  # a worker that lived longer than this starts its back-off afresh
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 #: What a worker runs: ``(index, first_start, listening socket) -> exit code``.
 Worker = Callable[[int, bool, socket.socket], int]
@@ -112,13 +114,14 @@ class Supervisor:
         return max(0.0, min(dues) - time.monotonic()) if dues else 1.0
 
     def _fork(self, slot: Slot) -> None:
-        first = slot.forks == 0
+        first, supervisor = slot.forks == 0, os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker: it never returns from here
             code = 1
             try:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)  # not fatal before the worker's handler
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
+                _drain_when_orphaned(supervisor)
                 code = self.worker(slot.index, first, self.sock)
             except BaseException:
                 log.exception("worker %d failed", slot.index)
@@ -182,3 +185,12 @@ def _describe(status: int) -> str:
     if os.WIFSIGNALED(status):
         return f"was killed by {signal.Signals(os.WTERMSIG(status)).name}"
     return f"exited with code {os.waitstatus_to_exitcode(status)}"
+
+
+def _drain_when_orphaned(supervisor: int) -> None:
+    """Linux: have the kernel send this worker SIGTERM (drain and exit) when the supervisor dies,
+    even by SIGKILL, so that no worker is left holding the port."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != supervisor:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -161,3 +161,23 @@ def test_a_sign_out_reaches_every_worker(fresh_database: str, tmp_path: Path) ->
                 break
         assert set(statuses) == {401}
         assert {e.get("worker") for e in served.logs()[before:] if e.get("path") == "/v1/auth/me"} == {0, 1}
+
+
+def test_workers_stop_when_the_supervisor_is_killed(fresh_database: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, fresh_database)
+    with serving(config) as served:
+        workers = served.workers()
+        served.process.kill()
+        served.process.wait()
+
+        def gone() -> bool:
+            return not any(Path(f"/proc/{pid}").exists() and b"zombie" not in _status(pid) for pid in workers)
+
+        until(gone, "the workers exited")
+
+
+def _status(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/status").read_bytes()
+    except OSError:
+        return b"zombie"
