@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rowgate.config.schema import Settings
+from rowgate.errors import RowgateError
 
 log = logging.getLogger("rowgate.workers")
 
@@ -123,6 +124,8 @@ class Supervisor:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
                 _drain_when_orphaned(supervisor)
                 code = self.worker(slot.index, first, self.sock)
+            except RowgateError as exc:  # a database or store it cannot reach: one line, as the CLI
+                log.error("worker %d stopped: %s", slot.index, exc.detail)
             except BaseException:
                 log.exception("worker %d failed", slot.index)
             finally:
