@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rowgate.config.loader import DEFAULT_CONFIG, load_settings
+from rowgate.proxy.data.demo import create_demo_tables
 from rowgate.proxy.workers import worker_count
 from tests.proxy.workerkit import Served, call, serving, signed_in, write_config
 
@@ -134,16 +135,28 @@ def test_sigterm_lets_the_request_in_flight_finish_and_exits_0(
     assert any(e["msg"] == "worker 1 stopped (exited with code 0)" for e in served.logs())
 
 
-def test_sighup_reloads_the_policies_in_every_worker(fresh_database: str, tmp_path: Path) -> None:
-    policies = str(DEFAULT_CONFIG.with_name("policies.yaml"))
-    config = write_config(tmp_path, fresh_database, policies=policies, data={"reload": False})
+async def test_sighup_reloads_the_policies_in_every_worker(fresh_database: str, tmp_path: Path) -> None:
+    await create_demo_tables(fresh_database)
+    bundled = DEFAULT_CONFIG.with_name("policies.yaml").read_text(encoding="utf-8")
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(bundled, encoding="utf-8")
+    config = write_config(tmp_path, fresh_database, policies=str(policies), data={"reload": False})
     with serving(config) as served:
+        assert set(spread(served, "/v1/data/posts")) == {200}  # the published post, to a guest
+        policies.write_text(bundled[: bundled.index("\n  posts:")] + "\n", encoding="utf-8")
         served.process.send_signal(signal.SIGHUP)
 
         def reloaded() -> set[int]:
             return {e["worker"] for e in served.logs() if e["msg"].startswith("policy reloaded (SIGHUP)")}
 
         until(lambda: reloaded() == {0, 1}, "both workers reloaded")
+        before = len(served.logs())
+        for _ in range(400):
+            assert call(f"{served.url}/v1/data/posts")[0] == 404  # no longer served, by any worker
+            answered = {e.get("worker") for e in served.logs()[before:] if e.get("path") == "/v1/data/posts"}
+            if answered == {0, 1}:
+                break
+        assert answered == {0, 1}
 
 
 def test_a_sign_out_reaches_every_worker(fresh_database: str, tmp_path: Path) -> None:
