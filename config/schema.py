@@ -68,6 +68,8 @@ class ServerSettings(Model):
     proxy_headers: tuple[str, ...] = PROXY_HEADERS
     #: Serve Prometheus metrics at /metrics (aggregates only; scrape it from inside your network).
     metrics: bool = True
+    #: Worker processes sharing the port (``None``: one per CPU available to the process).
+    workers: int | None = Field(None, ge=1, le=256)
 
     @field_validator("proxy_headers")
     @classmethod
