@@ -16,6 +16,8 @@ from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.data import handlers_rest, handlers_sql
 from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
+    admin_audit,
+    admin_users,
     api_keys,
     auth_email,
     auth_magiclink,
@@ -77,6 +79,8 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     ):
         area.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
+    admin_audit.add_routes(app, settings.mounts.admin)
+    admin_users.add_routes(app, settings.mounts.admin)
     handlers_rest.add_routes(app)
     handlers_sql.add_routes(app)
     add_upstream_route(app)

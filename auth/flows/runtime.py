@@ -70,7 +70,7 @@ async def open_identity(
         guards=Guards.build(store, settings.auth),
         links=links,
     )
-    janitor = Janitor(db, settings.auth.retention, settings.auth.purge_interval)
+    janitor = Janitor(db, settings.auth.retention, settings.auth.purge_interval, settings.audit.retention)
     if send_mail:
         sender.start()
         janitor.start()
