@@ -122,7 +122,7 @@ def _event(row: asyncpg.Record) -> AuditEvent:
         user_id=row["user_id"],
         org_id=row["org_id"],
         session_id=row["session_id"],
-        ip=row["ip"],
+        ip=row["ip"] or None,
         user_agent=agent,
         device=device_label(agent) if agent else None,
         details=json.loads(row["details"]),

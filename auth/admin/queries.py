@@ -23,7 +23,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 100, 500
 MAX_TEXT = 100
 _EVENT = re.compile(r"[a-z0-9_.]{1,64}")
 #: Events that record a refusal or an attack (the last word of the event name).
-_FAILURE = re.compile(r"(^|\.)(failed|locked|reused|check_failed|duplicate|denied|refused)$")
+_FAILURE = re.compile(r"(^|[._])(failed|locked|reused|duplicate|denied|refused)$")
 
 
 def outcome_of(event: str) -> Outcome:
@@ -31,8 +31,8 @@ def outcome_of(event: str) -> Outcome:
     return "failure" if _FAILURE.search(event) else "success"
 
 
-#: The same test in SQL (a POSIX regular expression).
-FAILURE_SQL = _FAILURE.pattern.replace("(^|\\.)", "(^|[.])")
+#: The same test in SQL (the pattern is also a valid POSIX regular expression).
+FAILURE_SQL = _FAILURE.pattern
 
 
 @dataclass(frozen=True, slots=True)

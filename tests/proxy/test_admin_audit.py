@@ -221,3 +221,23 @@ async def test_the_janitor_purges_events_past_the_audit_retention(t: Tenancy) ->
     removed = await purge(t.db, timedelta(days=7), timedelta(days=30))
     assert removed["audit_events"] == 1
     assert await ids(t, admin) == [str(recent)]
+
+
+async def test_sign_out_and_a_refused_refresh_are_recorded(
+    server: RunningServer, http: aiohttp.ClientSession, t: Tenancy
+) -> None:
+    api = Api(http, server)
+    first = (await api.signup("founder@example.com")).body
+    assert (await api.call("POST", "/signout", token=first["accessToken"])).status == 204
+    refused = await api.call("POST", "/refresh", {"refreshToken": first["refreshToken"]})
+    assert refused.code == "session_revoked"
+    token = (await api.signin("founder@example.com")).body["accessToken"]
+    answer = await t.call("GET", AUDIT + "?event=s", headers={"Authorization": f"Bearer {token}"})
+    assert [e["event"] for e in answer.body["events"]][:2] == ["signin.succeeded", "signout"]
+    answer = await t.call("GET", AUDIT + "?outcome=failure", headers={"Authorization": f"Bearer {token}"})
+    [event] = answer.body["events"]
+    assert (event["event"], event["details"], event["sessionId"]) == (
+        "refresh.refused",
+        {"reason": "revoked"},
+        first["sessionId"],
+    )
