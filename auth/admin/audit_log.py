@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from rowgate.auth import audit
 from rowgate.auth.admin.queries import (
     FAILURE_SQL,
     AuditFilter,
@@ -30,6 +31,7 @@ from rowgate.auth.admin.queries import (
     outcome_of,
 )
 from rowgate.auth.db import Database
+from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.sessions.device import device_label
 
 #: Events read per round trip while exporting.
@@ -129,6 +131,10 @@ def _event(row: asyncpg.Record) -> AuditEvent:
     )
 
 
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def cursor_of(event: AuditEvent) -> str:
     return encode_cursor(event.at.isoformat(), str(event.id))
 
@@ -170,6 +176,20 @@ class AuditLog:
             events = await read(conn, scope, found, limit + 1, after)
         shown = events[:limit]
         return AuditPage(shown, cursor_of(shown[-1]) if len(events) > limit else None)
+
+    async def note_export(self, who: SignedIn, scope: Scope, found: AuditFilter) -> None:
+        """Record that ``who`` exported the events of ``scope`` (an export is worth knowing of)."""
+        window = {"from": _iso(found.since), "to": _iso(found.until), "all": scope is None}
+        async with self._db.connection() as conn:
+            await audit.record(
+                conn,
+                "audit.exported",
+                who.client,
+                user_id=who.user_id,
+                org_id=scope,
+                session_id=who.session_id,
+                details=window,
+            )
 
     async def export(self, scope: Scope, found: AuditFilter) -> AsyncIterator[AuditEvent]:
         """Every event matching ``found``, newest first, read a batch at a time (no long transaction)."""

@@ -14,6 +14,7 @@ from aiohttp import web
 from rowgate.auth.admin import queries
 from rowgate.auth.admin.audit_log import Scope
 from rowgate.auth.admin.queries import AuditFilter
+from rowgate.auth.orgs.seams import SignedIn
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.handlers import answers
 from rowgate.proxy.handlers.auth_http import NO_STORE, private_json
@@ -22,9 +23,8 @@ from rowgate.proxy.handlers.context import current_actor, signed_in
 NDJSON = "application/x-ndjson"
 
 
-async def scope(request: web.Request) -> Scope:
+async def scope(request: web.Request, user: SignedIn) -> Scope:
     """Every organisation for a platform operator; otherwise the caller's, if they are its admin."""
-    user = signed_in(request)
     if await request.app[SERVICES].tenancy.audit_log.is_operator(user.user_id):
         return None
     actor = await current_actor(request)
@@ -36,7 +36,7 @@ async def audit(request: web.Request) -> web.StreamResponse:
     """``GET /audit?user=&event=&outcome=&ip=&from=&to=&limit=&cursor=``: ``{"events", "next"}``."""
     if NDJSON in request.headers.get("Accept", ""):
         return await export(request)
-    within = await scope(request)
+    within = await scope(request, signed_in(request))
     found = queries.audit_filter(request.query)
     page = await request.app[SERVICES].tenancy.audit_log.page(
         within, found, queries.limit(request.query.get("limit")), request.query.get("cursor")
@@ -46,8 +46,10 @@ async def audit(request: web.Request) -> web.StreamResponse:
 
 async def export(request: web.Request) -> web.StreamResponse:
     """``GET /audit/export?from=&to=&...``: the events as NDJSON, newest first, streamed."""
-    within = await scope(request)
+    user = signed_in(request)
+    within = await scope(request, user)
     found = queries.export_filter(request.query)
+    await request.app[SERVICES].tenancy.audit_log.note_export(user, within, found)
     return await _stream(request, within, found)
 
 

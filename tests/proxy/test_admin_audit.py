@@ -159,6 +159,13 @@ async def test_export_streams_a_time_range_as_ndjson(t: Tenancy, server: Running
         rows = [json.loads(line) for line in lines]
         assert [r["id"] for r in rows] == [str(i) for i in reversed(made)]
         assert all(r["orgId"] == admin.org_id for r in rows)
+    exports = await t.audit(admin.org_id, "audit.exported")
+    assert [(e["user_id"], json.loads(e["details"])) for e in exports] == 2 * [
+        (
+            admin.user_id,
+            {"from": "2026-11-01T00:00:00+00:00", "to": "2026-11-02T00:00:00+00:00", "all": False},
+        )
+    ]
     missing = await t.call("GET", f"{AUDIT}/export?from=2026-11-01T00:00:00Z", admin)
     assert (missing.status, missing.body["code"]) == (400, "time_range_required")
 
