@@ -13,11 +13,13 @@ describe.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+
+from rowgate.auth.db import Database
 
 #: Keys that must never appear in ``details``.
 _SECRET_WORDS = ("password", "token", "secret", "code")
@@ -35,6 +37,10 @@ class ClientContext:
     @classmethod
     def of(cls, ip: str, user_agent: str | None) -> ClientContext:
         return cls(ip=ip, user_agent=(user_agent or "")[:MAX_USER_AGENT])
+
+
+#: Where rowgate's own events come from (a policy reload): no client.
+SYSTEM = ClientContext(ip="")
 
 
 async def record(
@@ -71,3 +77,13 @@ def event_args(
     if leaked:
         raise ValueError(f"audit details must not hold secrets: {leaked}")
     return (event, user_id, org_id, session_id, client.ip, client.user_agent, json.dumps(safe))
+
+
+def recorder(db: Database) -> Callable[[str, Mapping[str, Any]], Awaitable[None]]:
+    """Records rowgate's own events (no client, no user) on a connection of their own."""
+
+    async def write(event: str, details: Mapping[str, Any]) -> None:
+        async with db.connection() as conn:
+            await record(conn, event, SYSTEM, details=details)
+
+    return write

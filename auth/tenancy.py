@@ -12,6 +12,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from rowgate.auth.admin.audit_log import AuditLog
+from rowgate.auth.admin.members import MemberSessions
 from rowgate.auth.apikeys.service import ApiKeys
 from rowgate.auth.apikeys.usage import UsageCounter
 from rowgate.auth.apikeys.verify import ApiKeyVerifier
@@ -42,6 +44,8 @@ class Tenancy:
     invitations: Invitations
     joining: Joining
     orgs: Orgs
+    audit_log: AuditLog
+    member_sessions: MemberSessions
 
 
 @contextlib.asynccontextmanager
@@ -83,4 +87,6 @@ async def open_tenancy(
             invitations=invitations,
             joining=Joining(invitations, identity, revocations),
             orgs=Orgs(db, catalog, revocations, sessions),
+            audit_log=AuditLog(db, settings.audit.operators),
+            member_sessions=MemberSessions(db, revocations),
         )

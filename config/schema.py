@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from rowgate.config.audit import AuditSettings
 from rowgate.config.data import DataSettings
 from rowgate.config.identity import AuthSettings, MailSettings, identity_problems
 from rowgate.config.limits import RateLimitSettings, rate_limit_problems
@@ -289,6 +290,7 @@ class MountSettings(Model):
     rbac: str = "/v1/rbac"
     data: str = "/v1/data"
     sql: str = "/v1/sql"
+    admin: str = "/v1/admin"
 
     @field_validator("*")
     @classmethod
@@ -324,6 +326,7 @@ class Settings(Model):
     api_keys: ApiKeySettings = ApiKeySettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
     invitations: InvitationSettings = InvitationSettings()
+    audit: AuditSettings = AuditSettings()
     issuers: tuple[ExternalIssuer, ...] = ()
 
     @model_validator(mode="before")

@@ -17,6 +17,8 @@ from rowgate.proxy.data import handlers_rest, handlers_sql
 from rowgate.proxy.expect import defer_continue
 from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
+    admin_audit,
+    admin_users,
     api_keys,
     auth_email,
     auth_magiclink,
@@ -84,6 +86,8 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     ):
         area.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
+    admin_audit.add_routes(app, settings.mounts.admin)
+    admin_users.add_routes(app, settings.mounts.admin)
     handlers_rest.add_routes(app)
     handlers_sql.add_routes(app)
     add_upstream_route(app)

@@ -23,6 +23,7 @@ def own_prefixes(settings: Settings) -> tuple[str, ...]:
         mounts.rbac,
         mounts.data,
         mounts.sql,
+        mounts.admin,
         "/.well-known",
         "/healthz",
         "/readyz",

@@ -97,6 +97,7 @@ class CallerLimits:
         self._own = (
             mounts.auth,
             mounts.rbac,
+            mounts.admin,
             "/.well-known",
             "/healthz",
             "/readyz",

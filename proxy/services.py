@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from rowgate.auth import audit
 from rowgate.auth.crypto import SecretBox, load_master_key
 from rowgate.auth.db import Database
 from rowgate.auth.embedded import start_embedded
@@ -80,7 +81,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         tenancy = await stack.enter_async_context(
             open_tenancy(settings, db, store, revocations, identity.identity)
         )
-        data = await stack.enter_async_context(open_data_api(settings, url))
+        data = await stack.enter_async_context(open_data_api(settings, url, audit.recorder(db)))
         social = await stack.enter_async_context(open_social(identity.identity))
         yield Services(
             settings=settings,

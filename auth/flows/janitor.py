@@ -3,7 +3,8 @@ revocations whose tokens expired long ago.
 
 Every refresh adds a row and every mail leaves a delivery record, so without this the tables grow
 for ever.  Rows are kept ``auth.retention`` after they stopped mattering (for support and
-forensics; the audit trail keeps the events themselves).  One instance at a time does the work
+forensics; the audit trail keeps the events themselves); audit events are kept
+``audit.retention``.  One instance at a time does the work
 (a transaction-level advisory lock), in batches so that no delete holds locks for long.
 """
 
@@ -33,10 +34,18 @@ PURGES = (
 )
 
 
-async def purge(db: Database, retention: timedelta) -> dict[str, int]:
-    """Delete every row past retention; how many per table (empty when another instance is at it)."""
+#: The audit trail's own purge; $1 is ``audit.retention``.
+AUDIT_PURGE = ("audit_events", "at < now() - $1::interval")
+
+
+async def purge(db: Database, retention: timedelta, audit: timedelta | None = None) -> dict[str, int]:
+    """Delete every row past retention (audit events past ``audit``; kept when None); how many
+    per table (empty when another instance is at it)."""
     removed: dict[str, int] = {}
-    for table, condition in PURGES:
+    plan = [(table, condition, retention) for table, condition in PURGES]
+    if audit is not None:
+        plan.append((*AUDIT_PURGE, audit))
+    for table, condition, kept in plan:
         while True:
             async with db.transaction() as conn:
                 if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", LOCK_ID):
@@ -44,7 +53,7 @@ async def purge(db: Database, retention: timedelta) -> dict[str, int]:
                 status = await conn.execute(
                     f"DELETE FROM rowgate.{table} WHERE ctid IN "
                     f"(SELECT ctid FROM rowgate.{table} WHERE {condition} LIMIT {BATCH})",
-                    retention,
+                    kept,
                 )
             count = int(status.split()[-1])
             removed[table] = removed.get(table, 0) + count
@@ -56,9 +65,9 @@ async def purge(db: Database, retention: timedelta) -> dict[str, int]:
 class Janitor:
     """Runs ``purge`` every ``interval`` in the background."""
 
-    def __init__(self, db: Database, retention: timedelta, interval: timedelta) -> None:
+    def __init__(self, db: Database, retention: timedelta, interval: timedelta, audit: timedelta) -> None:
         self._db = db
-        self._retention = retention
+        self._retention, self._audit = retention, audit
         self._interval = interval.total_seconds()
         self._task: asyncio.Task[None] | None = None
 
@@ -73,7 +82,7 @@ class Janitor:
         while True:
             await asyncio.sleep(self._interval)
             try:
-                removed = await purge(self._db, self._retention)
+                removed = await purge(self._db, self._retention, self._audit)
                 if any(removed.values()):
                     log.info("purged old identity rows: %s", removed)
             except ServiceUnavailable:

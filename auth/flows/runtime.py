@@ -73,7 +73,7 @@ async def open_identity(
         links=links,
         mfa=MfaService(db, sealer or Unsealed(), ReplayGuard(db, store)),
     )
-    janitor = Janitor(db, settings.auth.retention, settings.auth.purge_interval)
+    janitor = Janitor(db, settings.auth.retention, settings.auth.purge_interval, settings.audit.retention)
     if send_mail:
         sender.start()
         janitor.start()

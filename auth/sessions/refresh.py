@@ -164,6 +164,16 @@ async def _rotate(
             )
         elif verdict is Verdict.REUSED:
             await _revoke_family(conn, presented, client)
+        else:  # a token of an ended session, or an expired one, came back
+            await audit.record(
+                conn,
+                "refresh.refused",
+                client,
+                user_id=presented.user_id,
+                org_id=presented.org_id,
+                session_id=presented.session_id,
+                details={"reason": verdict.value},
+            )
     return verdict, presented
 
 

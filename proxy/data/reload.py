@@ -29,6 +29,9 @@ from rowgate.proxy.data.policy import DataPolicy
 log = logging.getLogger("rowgate.policy")
 
 Loader = Callable[[Path | None], Awaitable[DataPolicy]]
+#: Told of every reload for the audit trail: the event (``policy.reloaded``,
+#: ``policy.reload_failed``) and its details (versions, counts; never policy text).
+Reporter = Callable[[str, dict[str, object]], Awaitable[None]]
 Stamp = tuple[int, int, int] | None
 
 _holders: set[PolicyHolder] = set()
@@ -37,8 +40,11 @@ _holders: set[PolicyHolder] = set()
 class PolicyHolder:
     """The policy snapshot in force, and how to replace it."""
 
-    def __init__(self, path: Path | None, loader: Loader, initial: DataPolicy) -> None:
+    def __init__(
+        self, path: Path | None, loader: Loader, initial: DataPolicy, report: Reporter | None = None
+    ) -> None:
         self.path = path
+        self._report = report
         self.current = initial
         self.last_error: str | None = None
         self._loader = loader
@@ -47,6 +53,24 @@ class PolicyHolder:
 
     async def reload(self, reason: str = "requested") -> bool:
         """Load the file again; swap it in when valid.  Returns whether the policy changed."""
+        previous = self.current.version
+        changed = await self._reload(reason)
+        details: dict[str, object] = {"reason": reason, "version": self.current.version}
+        if changed:
+            await self._tell("policy.reloaded", {**details, "previous": previous})
+        else:
+            await self._tell("policy.reload_failed", details)
+        return changed
+
+    async def _tell(self, event: str, details: dict[str, object]) -> None:
+        if self._report is None:
+            return
+        try:
+            await self._report(event, details)
+        except Exception:  # the reload stands whether or not the audit trail heard of it
+            log.warning("could not record %s in the audit trail", event, exc_info=True)
+
+    async def _reload(self, reason: str) -> bool:
         async with self._lock:
             self._stamp = _stamp(self.path)
             if self._stamp is None and self.path is not None:

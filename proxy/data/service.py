@@ -20,7 +20,7 @@ import asyncpg
 from rowgate.auth.db import translated_errors
 from rowgate.config.schema import Settings
 from rowgate.proxy.data.policy import DataPolicy, load_data_policy
-from rowgate.proxy.data.reload import PolicyHolder, watching
+from rowgate.proxy.data.reload import PolicyHolder, Reporter, watching
 from rowgate.proxy.data.rest import DataApi
 from rowgate.proxy.data.runner import DataRunner
 from rowgate.rls.schema import missing_tables
@@ -29,8 +29,11 @@ log = logging.getLogger("rowgate.data")
 
 
 @contextlib.asynccontextmanager
-async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[DataApi]:
-    """The data API on ``database_url``, watching ``settings.policies`` while the block runs."""
+async def open_data_api(
+    settings: Settings, database_url: str, report: Reporter | None = None
+) -> AsyncIterator[DataApi]:
+    """The data API on ``database_url``, watching ``settings.policies`` while the block runs;
+    ``report`` hears of every reload (for the audit trail)."""
     runner = await DataRunner.connect(database_url, settings.data)
     try:
 
@@ -49,7 +52,7 @@ async def open_data_api(settings: Settings, database_url: str) -> AsyncIterator[
 
         if settings.policies is None:
             log.info("policies: null: the data API serves no table")
-        holder = PolicyHolder(settings.policies, load, await load(settings.policies))
+        holder = PolicyHolder(settings.policies, load, await load(settings.policies), report)
         log.info(
             "data API: policy version %s, %d table(s) served",
             holder.current.version,

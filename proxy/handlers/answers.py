@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from rowgate.auth.admin.audit_log import AuditEvent
+from rowgate.auth.admin.members import AdminUser
 from rowgate.auth.apikeys.service import CreatedKey, KeyView
 from rowgate.auth.mfa.challenge import MfaChallenge
 from rowgate.auth.orgs.invitations import Accepted, InvitationView
@@ -16,6 +18,7 @@ from rowgate.auth.orgs.repo import Member
 from rowgate.auth.orgs.switch import OrgView
 from rowgate.auth.rbac.custom_roles import RoleView
 from rowgate.auth.sessions.issuing import TokenSet
+from rowgate.auth.sessions.repo import Session
 from rowgate.auth.sessions.service import Me, SessionView
 
 Json = dict[str, Any]
@@ -48,7 +51,10 @@ def token_set(tokens: TokenSet) -> Json:
 
 
 def session(view: SessionView) -> Json:
-    s = view.session
+    return {**session_of(view.session), "current": view.current}
+
+
+def session_of(s: Session) -> Json:
     return {
         "id": s.id,
         "device": s.device,
@@ -56,7 +62,6 @@ def session(view: SessionView) -> Json:
         "createdAt": iso(s.created_at),
         "lastSeenAt": iso(s.last_seen_at),
         "expiresAt": iso(s.expires_at),
-        "current": view.current,
     }
 
 
@@ -148,3 +153,31 @@ def api_key(view: KeyView, now: datetime) -> Json:
 def created_key(created: CreatedKey, now: datetime) -> Json:
     """A new key's view with the key itself: the one answer that ever shows it."""
     return {**api_key(created.view, now), "key": created.key}
+
+
+def audit_event(event: AuditEvent) -> Json:
+    return {
+        "id": str(event.id),
+        "at": iso(event.at),
+        "event": event.event,
+        "outcome": event.outcome,
+        "userId": event.user_id,
+        "orgId": event.org_id,
+        "sessionId": event.session_id,
+        "ip": event.ip,
+        "userAgent": event.user_agent,
+        "device": event.device,
+        "details": event.details,
+    }
+
+
+def admin_user(user: AdminUser) -> Json:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "emailVerified": user.email_verified,
+        "role": user.role,
+        "joinedAt": iso(user.joined_at),
+        "activeSessions": user.sessions,
+    }

@@ -144,3 +144,21 @@ async def test_requests_in_flight_finish_under_the_policy_they_started_with(
     api.runner.single_read = original  # type: ignore[method-assign]
     assert len(body["data"]) == len(world.visible_tasks(world.CALLERS["user_a"]))
     assert (await api.read(USER_A, "tasks", [("limit", "1000")]))["data"] == []
+
+
+async def test_every_reload_is_recorded_in_the_audit_trail(
+    data_settings: Callable[..., Settings], start_rowgate: Start, policy_copy: Path
+) -> None:
+    server = await start_rowgate(data_settings(**{"policies": str(policy_copy), "data.reload": False}))
+    api = api_of(server)
+    assert await api.holder.reload("SIGHUP") is True
+    policy_copy.write_text("{not yaml")
+    assert await api.holder.reload("file changed") is False
+    rows = await server.app[SERVICES].db.fetch(
+        "SELECT event, details->>'reason' AS reason, user_id, org_id FROM rowgate.audit_events "
+        "WHERE event LIKE 'policy.%' ORDER BY id"
+    )
+    assert [(r["event"], r["reason"], r["user_id"], r["org_id"]) for r in rows] == [
+        ("policy.reloaded", "SIGHUP", None, None),
+        ("policy.reload_failed", "file changed", None, None),
+    ]

@@ -67,6 +67,13 @@ ATTEMPTS = (
     Attempt("revoke B's invitation", "DELETE", lambda o: f"/v1/auth/invitations/{o.invitation_id}"),
     Attempt("end a session of B's member", "DELETE", lambda o: f"/v1/auth/sessions/{o.member.session_id}"),
     Attempt("end a session of B's admin", "DELETE", lambda o: f"/v1/auth/sessions/{o.admin.session_id}"),
+    Attempt("list B's member's sessions", "GET", lambda o: f"/v1/admin/users/{o.member.user_id}/sessions"),
+    Attempt("end B's member's sessions", "DELETE", lambda o: f"/v1/admin/users/{o.member.user_id}/sessions"),
+    Attempt(
+        "end a session of B's admin as an admin",
+        "DELETE",
+        lambda o: f"/v1/admin/users/{o.admin.user_id}/sessions/{o.admin.session_id}",
+    ),
 )
 
 
@@ -136,7 +143,8 @@ async def test_no_list_shows_another_organisation(t: Tenancy) -> None:
         "/v1/auth/orgs",
         "/v1/auth/sessions",
     )
-    for path in (*paths, "/v1/rbac/roles", "/v1/rbac/permissions"):
+    admin_paths = ("/v1/admin/users", "/v1/admin/audit")
+    for path in (*paths, "/v1/rbac/roles", "/v1/rbac/permissions", *admin_paths):
         answer = await t.call("GET", path, admin)
         assert answer.status == 200, path
         seen += str(answer.body)
