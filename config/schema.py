@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from rowgate.config.alerts import AlertSettings, alert_problems
 from rowgate.config.data import DataSettings
 from rowgate.config.identity import AuthSettings, MailSettings, identity_problems
 from rowgate.config.limits import RateLimitSettings, rate_limit_problems
@@ -319,6 +320,7 @@ class Settings(Model):
     rate_limits: RateLimitSettings = RateLimitSettings()
     invitations: InvitationSettings = InvitationSettings()
     issuers: tuple[ExternalIssuer, ...] = ()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -404,6 +406,7 @@ def cross_field_problems(settings: Settings) -> list[str]:
             )
     problems.extend(tenancy_problems(settings.mode, settings.issuer, settings.rbac, settings.issuers))
     problems.extend(rate_limit_problems(settings.rate_limits))
+    problems.extend(alert_problems(settings.mode, settings.alerts))
     return problems
 
 

@@ -16,6 +16,7 @@ from rowgate.auth.db import Database
 from rowgate.auth.embedded import start_embedded
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.flows.runtime import open_identity
+from rowgate.auth.alerts.runtime import Alerts
 from rowgate.auth.mail.sender import MailSender
 from rowgate.auth.migrate import migrate
 from rowgate.auth.sessions.revocation import RevocationList, database_source, horizon
@@ -46,6 +47,7 @@ class Services:
     data: DataApi
     tenancy: Tenancy
     social: SocialSignin
+    alerts: Alerts
 
 
 async def database_url(settings: Settings) -> str:
@@ -95,4 +97,5 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             data=data,
             tenancy=tenancy,
             social=social,
+            alerts=identity.alerts,
         )

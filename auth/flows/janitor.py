@@ -29,6 +29,7 @@ PURGES = (
     ("sessions", "revoked_at < now() - $1::interval OR expires_at < now() - $1::interval"),
     ("revoked_sessions", "revoked_at < now() - $1::interval"),
     ("mail_outbox", "sent_at < now() - $1::interval OR failed_at < now() - $1::interval"),
+    ("webhook_outbox", "sent_at < now() - $1::interval OR failed_at < now() - $1::interval"),
 )
 
 

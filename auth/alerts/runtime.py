@@ -1,0 +1,45 @@
+"""Opening the alerts at start-up: the GeoIP database, the webhook secret, the two background tasks."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from rowgate.auth.alerts.geo import GeoLocator
+from rowgate.auth.alerts.signing import webhook_secret
+from rowgate.auth.alerts.watcher import AlertWatcher
+from rowgate.auth.alerts.webhooks import WebhookSender
+from rowgate.auth.db import Database
+from rowgate.auth.mail.outbox import Mailer
+from rowgate.config.alerts import AlertSettings
+
+
+@dataclass(frozen=True)
+class Alerts:
+    watcher: AlertWatcher
+    webhooks: WebhookSender
+
+
+@contextlib.asynccontextmanager
+async def open_alerts(
+    settings: AlertSettings, db: Database, mailer: Mailer, *, run: bool = True
+) -> AsyncIterator[Alerts]:
+    """The watcher and webhook sender, running when ``run`` and ``alerts.enabled``.
+
+    A missing webhook secret or an unreadable GeoIP file is a ConfigError naming the key."""
+    secret = webhook_secret(settings.webhooks)
+    geo = GeoLocator(settings.geoip_database) if settings.geoip_database else None
+    sender = WebhookSender(db, settings, secret)
+    watcher = AlertWatcher(db, settings, mailer, geo, on_alert=sender.wakeup.set)
+    running = run and settings.enabled
+    if running:
+        watcher.start()
+        sender.start()
+    try:
+        yield Alerts(watcher, sender)
+    finally:
+        await watcher.stop()
+        await sender.stop()
+        if geo is not None:
+            geo.close()
