@@ -11,12 +11,12 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from rowgate.auth.alerts.runtime import Alerts
 from rowgate.auth.crypto import SecretBox, load_master_key
 from rowgate.auth.db import Database
 from rowgate.auth.embedded import start_embedded
 from rowgate.auth.flows.identity import Identity
 from rowgate.auth.flows.runtime import open_identity
-from rowgate.auth.alerts.runtime import Alerts
 from rowgate.auth.mail.sender import MailSender
 from rowgate.auth.migrate import migrate
 from rowgate.auth.sessions.revocation import RevocationList, database_source, horizon
