@@ -66,6 +66,9 @@ class AlertSettings(Model):
     refresh_reuse: AlertRule = AlertRule(notify=("user", "admins"))
     failure_burst: BurstRule = BurstRule()
     lockout: AlertRule = AlertRule()
+    api_key_network: AlertRule = AlertRule(notify=("admins",))
+    #: How often each instance writes the networks it saw API keys used from (``apikey.network``).
+    sightings_interval: Duration = timedelta(seconds=5)
 
     @field_validator("webhooks")
     @classmethod
@@ -84,7 +87,7 @@ class AlertSettings(Model):
 def alert_problems(mode: str, alerts: AlertSettings) -> list[str]:
     """Checks of ``alerts`` keys; each problem as ``key.path: message``."""
     problems = []
-    for key in ("poll_interval", "webhook_timeout"):
+    for key in ("poll_interval", "webhook_timeout", "sightings_interval"):
         if getattr(alerts, key) <= timedelta(0):
             problems.append(f"alerts.{key}: must be longer than zero")
     if alerts.settle < timedelta(0):

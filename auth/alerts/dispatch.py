@@ -34,13 +34,19 @@ WORDING = {
     ),
     "failure_burst": ("many failed sign-ins", "Many sign-ins to your account failed in a short time."),
     "lockout": ("sign-ins locked", "Sign-ins were locked for a while after repeated failures."),
+    "api_key_network": (
+        "API key used from a new network",
+        "An API key of your organisation was used from a network it was not used from before.",
+    ),
 }
 
+# The admins of the event's organisation, else of every organisation the user belongs to.
 ADMINS = """
-SELECT DISTINCT u.email FROM rowgate.memberships m
-JOIN rowgate.memberships a ON a.org_id = m.org_id AND a.role = ANY($3::text[])
-JOIN rowgate.users u ON u.id = a.user_id
-WHERE m.user_id = $1 AND ($2::uuid IS NULL OR m.org_id = $2)
+SELECT DISTINCT u.email FROM rowgate.memberships a JOIN rowgate.users u ON u.id = a.user_id
+WHERE a.role = ANY($3::text[]) AND a.org_id IN (
+    SELECT $2::uuid WHERE $2::uuid IS NOT NULL
+    UNION ALL SELECT org_id FROM rowgate.memberships WHERE user_id = $1 AND $2::uuid IS NULL
+)
 """
 
 
@@ -71,7 +77,7 @@ async def dispatch(conn: asyncpg.Connection, alert: Alert, settings: AlertSettin
     rule: AlertRule = getattr(settings, alert.rule)
     account = await _email(conn, event.user_id)
     for recipient in await _recipients(conn, rule, settings, event.user_id, event.org_id, account):
-        await mailer.queue(conn, "security_alert", recipient, _mail_values(alert, account or ""))
+        await mailer.queue(conn, "security_alert", recipient, _mail_values(alert, account))
     if settings.webhooks:
         await webhooks.queue(conn, settings.webhooks, json.dumps(payload(alert, alert_id)))
 
@@ -92,18 +98,19 @@ async def _recipients(
     account: str | None,
 ) -> list[str]:
     found = [account] if "user" in rule.notify and account else []
-    if "admins" in rule.notify and user_id is not None:
+    if "admins" in rule.notify and (user_id or org_id):
         rows = await conn.fetch(ADMINS, user_id, org_id, list(settings.admin_roles))
         found += [row["email"] for row in rows if row["email"] not in found]
     return found
 
 
-def _mail_values(alert: Alert, account: str) -> dict[str, str]:
+def _mail_values(alert: Alert, account: str | None) -> dict[str, str]:
     title, summary = WORDING[alert.rule]
+    key = alert.details.get("keyId")
     return {
         "title": title,
         "summary": summary,
-        "account": account,
+        "account": account or (f"API key {key}" if key else "unknown"),
         "at": alert.event.at.strftime("%Y-%m-%d %H:%M:%S"),
         "ip": alert.event.ip or "unknown",
     }

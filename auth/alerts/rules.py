@@ -139,12 +139,30 @@ async def lockout(conn: asyncpg.Connection, event: Event, ctx: Context) -> Alert
     return Alert("lockout", event, {key: event.details[key] for key in keep if key in event.details})
 
 
+NETWORKS = """
+SELECT count(*), count(*) FILTER (WHERE details->>'network' = $3) FROM rowgate.audit_events
+WHERE event = 'apikey.network' AND details->>'keyId' = $1 AND id < $2
+"""
+
+
+async def api_key_network(conn: asyncpg.Connection, event: Event, ctx: Context) -> Alert | None:
+    """An API key used from a network (/24, /48) it was not used from before (its first excepted)."""
+    key_id, network = str(event.details.get("keyId", "")), str(event.details.get("network", ""))
+    if not ctx.settings.api_key_network.enabled or not key_id:
+        return None
+    total, same = await conn.fetchrow(NETWORKS, key_id, event.id, network)
+    if total == 0 or same:
+        return None
+    return Alert("api_key_network", event, {"keyId": key_id, "network": network})
+
+
 #: The rules of each event name, in the order they are evaluated.
 RULES: dict[str, tuple[Rule, ...]] = {
     "signin.succeeded": (impossible_travel, new_device),
     "refresh.reused": (refresh_reuse,),
     "signin.failed": (failure_burst,),
     "signin.locked": (lockout,),
+    "apikey.network": (api_key_network,),
 }
 
 

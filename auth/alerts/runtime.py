@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from rowgate.auth.alerts.geo import GeoLocator
+from rowgate.auth.alerts.networks import KeySightings
 from rowgate.auth.alerts.signing import webhook_secret
 from rowgate.auth.alerts.watcher import AlertWatcher
 from rowgate.auth.alerts.webhooks import WebhookSender
@@ -19,6 +20,7 @@ from rowgate.config.alerts import AlertSettings
 class Alerts:
     watcher: AlertWatcher
     webhooks: WebhookSender
+    sightings: KeySightings
 
 
 @contextlib.asynccontextmanager
@@ -32,13 +34,15 @@ async def open_alerts(
     geo = GeoLocator(settings.geoip_database) if settings.geoip_database else None
     sender = WebhookSender(db, settings, secret)
     watcher = AlertWatcher(db, settings, mailer, geo, on_alert=sender.wakeup.set)
-    running = run and settings.enabled
-    if running:
+    sightings = KeySightings(db, settings.sightings_interval.total_seconds())
+    if run and settings.enabled:
         watcher.start()
         sender.start()
+        sightings.start()
     try:
-        yield Alerts(watcher, sender)
+        yield Alerts(watcher, sender, sightings)
     finally:
+        await sightings.stop()
         await watcher.stop()
         await sender.stop()
         if geo is not None:

@@ -21,5 +21,8 @@ CREATE TABLE rowgate.webhook_outbox (
 );
 CREATE INDEX webhook_outbox_due_idx ON rowgate.webhook_outbox (next_attempt_at, id)
     WHERE sent_at IS NULL AND failed_at IS NULL;
+-- The networks each API key was used from (first sightings).
+CREATE INDEX audit_events_key_network_idx ON rowgate.audit_events ((details->>'keyId'), id)
+    WHERE event = 'apikey.network';
 -- Rules look back over one account's sign-ins by event name.
 CREATE INDEX audit_events_user_event_idx ON rowgate.audit_events (user_id, event, id DESC);

@@ -177,3 +177,25 @@ async def test_each_event_is_judged_once_by_one_of_two_watchers(db: Database) ->
         await db.fetchval("SELECT count(*) FROM rowgate.audit_events WHERE event = 'alert.refresh_reuse'")
         == 1
     )
+
+
+async def test_an_api_key_used_from_a_new_network_alerts_the_admins(db: Database) -> None:
+    from rowgate.auth.alerts.networks import KeySightings, network_of
+
+    org = await add_org(db, "Acme")
+    await add_user(db, "boss@example.com", org, "admin")
+    key = "0b9c7f4e-8f64-4c1e-9d51-3f1f3a0c2b11"
+    first, again = KeySightings(db, 60), KeySightings(db, 60)  # two instances
+    first.saw(key, org, LONDON)  # the first network: the baseline
+    first.saw(key, org, LONDON_2)  # the same /24: nothing new
+    assert await first.flush() == 1
+    again.saw(key, org, LONDON)  # another instance's first sighting of a known pair
+    again.saw(key, org, "2001:db8:1:2::5")
+    again.saw(key, org, "2001:db8:1:3::5")  # the same /48
+    assert await again.flush() == 2
+    alerts = await judge(db, None)
+    assert [(name, d["network"]) for name, d in alerts] == [("alert.api_key_network", "2001:db8:1::/48")]
+    assert {r["recipient"] for r in await db.fetch("SELECT recipient FROM rowgate.mail_outbox")} == {
+        "boss@example.com"
+    }
+    assert (network_of("81.2.69.160"), network_of("not an ip")) == ("81.2.69.0/24", None)
