@@ -3,14 +3,15 @@
 Rules run here, after the events commit, never in the request that records them: a sign-in pays
 nothing for alerts.  One instance at a time holds the cursor row (``FOR UPDATE SKIP LOCKED``);
 the events, the alerts they raise and the new cursor commit together, so each event is judged
-once.  The watcher wakes every ``alerts.poll_interval`` and reads events at least
-``alerts.settle`` old: an event whose transaction stays open longer than that, and commits after
-a later one was read, is not judged (auth transactions last milliseconds).
+once.  The watcher wakes every ``alerts.poll_interval`` and reads, in id order, the events up to
+the first one younger than ``alerts.settle``: an event whose transaction stays open longer than
+that, and commits after a later one was read, is not judged (auth transactions last milliseconds).
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 from collections.abc import Callable
@@ -30,9 +31,10 @@ from rowgate.errors import ServiceUnavailable
 log = logging.getLogger("rowgate.alerts")
 
 READ = """
-SELECT id, at, event, user_id::text, org_id::text, session_id::text, ip, user_agent, details
+SELECT id, at, event, user_id::text, org_id::text, session_id::text, ip, user_agent, details,
+       at > now() - $2::interval AS young
 FROM rowgate.audit_events
-WHERE id > $1 AND at <= now() - $2::interval
+WHERE id > $1
 ORDER BY id LIMIT $3
 """
 
@@ -69,7 +71,8 @@ class AlertWatcher:
             if cursor is None:
                 return 0  # another instance holds it
             wait = self._settings.settle if settle is None else settle
-            rows = await conn.fetch(READ, cursor, wait, self._settings.batch_size)
+            read = await conn.fetch(READ, cursor, wait, self._settings.batch_size)
+            rows = list(itertools.takewhile(lambda row: not row["young"], read))  # in id order
             raised = sum([await self._judge(conn, _event(row)) for row in rows])
             if rows:
                 await conn.execute("UPDATE rowgate.alert_cursor SET last_event_id = $1", rows[-1]["id"])

@@ -199,3 +199,15 @@ async def test_an_api_key_used_from_a_new_network_alerts_the_admins(db: Database
         "boss@example.com"
     }
     assert (network_of("81.2.69.160"), network_of("not an ip")) == ("81.2.69.0/24", None)
+
+
+async def test_events_younger_than_settle_wait_for_a_later_round(db: Database) -> None:
+    user = await add_user(db, "ann@example.com")
+    await event(db, "refresh.reused", user, LONDON, at=NOW - timedelta(hours=2))
+    await event(db, "refresh.reused", user, LONDON)  # just now
+    await event(db, "refresh.reused", user, LONDON, at=NOW - timedelta(hours=2))  # a long transaction's
+    watcher = AlertWatcher(db, AlertSettings(), Mailer(MailSettings()), None)
+    assert await watcher.run_once(settle=timedelta(hours=1)) == 1  # stops at the young one, in id order
+    assert await db.fetchval("SELECT count(*) FROM rowgate.audit_events WHERE event LIKE 'alert.%'") == 1
+    assert await watcher.run_once(settle=timedelta(0)) == 3  # the rest, and the first alert's own event
+    assert await db.fetchval("SELECT count(*) FROM rowgate.audit_events WHERE event LIKE 'alert.%'") == 3

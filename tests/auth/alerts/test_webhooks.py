@@ -175,3 +175,22 @@ def test_the_secret_comes_from_the_environment_and_is_required_with_webhooks() -
         webhook_secret(("https://h.example.com/x",), {})
     with pytest.raises(ConfigError, match="at least 16"):
         webhook_secret(("https://h.example.com/x",), {"ROWGATE_ALERTS_WEBHOOK_SECRET": "short"})
+
+
+async def test_the_janitor_purges_delivered_and_given_up_webhooks_past_retention(db: Database) -> None:
+    from datetime import timedelta
+
+    from rowgate.auth.flows.janitor import purge
+
+    for _ in range(3):
+        await queue(db, "https://h.example.com/x", {"type": "alert.lockout"})
+    first, last = (
+        await db.fetchval("SELECT min(id) FROM rowgate.webhook_outbox"),
+        await db.fetchval("SELECT max(id) FROM rowgate.webhook_outbox"),
+    )
+    old = "now() - interval '8 days'"
+    await db.execute(f"UPDATE rowgate.webhook_outbox SET sent_at = {old} WHERE id = $1", first)
+    await db.execute(f"UPDATE rowgate.webhook_outbox SET failed_at = {old} WHERE id = $1", last)
+    removed = await purge(db, timedelta(days=7))
+    assert removed["webhook_outbox"] == 2
+    assert await db.fetchval("SELECT count(*) FROM rowgate.webhook_outbox") == 1  # the pending one stays
