@@ -122,7 +122,7 @@ class WebhookSender:
                 hook.url, data=body, headers=headers, allow_redirects=False
             ) as resp:
                 error = None if 200 <= resp.status < 300 else f"HTTP {resp.status}"
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except Exception as exc:  # any failure is a failed attempt (else the row stays claimed)
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
         async with self._db.connection() as conn:
             await self._record(conn, hook, error)
