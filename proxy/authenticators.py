@@ -23,15 +23,13 @@ from rowgate.auth.alerts.networks import KeySightings
 from rowgate.auth.apikeys.verify import ApiKeyVerifier
 from rowgate.auth.external.verify import ExternalIssuers
 from rowgate.auth.principal import Principal
-from rowgate.auth.rbac.catalog import RoleCatalog, rls_groups
+from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import NONE
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.tokens.service import TokenService
 from rowgate.errors import InvalidCredentials, InvalidToken
 from rowgate.proxy.appkeys import CLIENT_IP
 from rowgate.proxy.services import Services
-
-__all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]
 
 #: Looks at a request: a Principal, or None when it carries no credential of this kind.
 Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
@@ -80,6 +78,7 @@ class BearerAuthenticator:
             amr=claims.amr,
             token_id=claims.jti,
             groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
+            expires_at=claims.exp,
         )
 
 
@@ -108,6 +107,7 @@ class ExternalAuthenticator:
             amr=("ext",),
             token_id=identity.token_id,
             groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
+            expires_at=identity.expires_at,
         )
 
 
@@ -129,6 +129,13 @@ class ApiKeyAuthenticator:
         if self.sightings is not None and principal.api_key_id is not None:
             self.sightings.saw(principal.api_key_id, principal.org_id, request[CLIENT_IP])
         return principal
+
+
+def api_key_of(request: web.Request, principal: Principal) -> str | None:
+    """The API key ``principal`` was authenticated with; None when it came from something else."""
+    if principal.api_key_id is None:
+        return None
+    return request.headers.get(API_KEY_HEADER, "").strip() or None
 
 
 def authenticators_for(services: Services) -> tuple[Authenticator, ...]:
