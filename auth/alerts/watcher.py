@@ -54,6 +54,8 @@ class AlertWatcher:
         self._context = Context(settings, geo)
         self._on_alert = on_alert
         self._task: asyncio.Task[None] | None = None
+        #: Alerts this instance raised (``rowgate_alerts_total``).
+        self.raised = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="rowgate-alert-watcher")
@@ -76,6 +78,7 @@ class AlertWatcher:
             raised = sum([await self._judge(conn, _event(row)) for row in rows])
             if rows:
                 await conn.execute("UPDATE rowgate.alert_cursor SET last_event_id = $1", rows[-1]["id"])
+        self.raised += raised
         if raised:
             self._mailer.wake()
             self._on_alert()

@@ -116,6 +116,8 @@ async def test_alerts_arrive_by_mail_and_signed_webhook(
     subjects = {str(received.message["Subject"]) for received in sink.received}
     assert "Security alert for ann@example.com on rowgate: sign-in from far away" in subjects
     assert all(received.recipients == ["ann@example.com"] for received in sink.received)
+    async with http.get(f"{api.server.url}/metrics") as response:
+        assert "rowgate_alerts_total 4" in await response.text()
     trail = {
         row["event"]
         for row in await db.fetch("SELECT event FROM rowgate.audit_events WHERE event LIKE 'alert.%'")
