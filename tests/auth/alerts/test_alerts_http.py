@@ -123,3 +123,14 @@ async def test_alerts_arrive_by_mail_and_signed_webhook(
         for row in await db.fetch("SELECT event FROM rowgate.audit_events WHERE event LIKE 'alert.%'")
     }
     assert trail == expected
+
+
+async def test_webhooks_without_a_secret_stop_start_up_naming_the_key(
+    make_settings: SettingsFactory, start_rowgate: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rowgate.errors import ConfigError
+
+    monkeypatch.delenv("ROWGATE_ALERTS_WEBHOOK_SECRET", raising=False)
+    settings = make_settings(**FAST, **{"alerts.webhooks": ["https://hooks.example.com/rowgate"]})
+    with pytest.raises(ConfigError, match=r"alerts\.webhooks: set ROWGATE_ALERTS_WEBHOOK_SECRET"):
+        await start_rowgate(settings)
