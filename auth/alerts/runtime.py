@@ -30,12 +30,13 @@ async def open_alerts(
     """The watcher and webhook sender, running when ``run`` and ``alerts.enabled``.
 
     A missing webhook secret or an unreadable GeoIP file is a ConfigError naming the key."""
-    secret = webhook_secret(settings.webhooks)
-    geo = GeoLocator(settings.geoip_database) if settings.geoip_database else None
+    on = settings.enabled
+    secret = webhook_secret(settings.webhooks) if on else None
+    geo = GeoLocator(settings.geoip_database) if on and settings.geoip_database else None
     sender = WebhookSender(db, settings, secret)
     watcher = AlertWatcher(db, settings, mailer, geo, on_alert=sender.wakeup.set)
     sightings = KeySightings(db, settings.sightings_interval.total_seconds())
-    if run and settings.enabled:
+    if run and on:
         watcher.start()
         sender.start()
         sightings.start()
