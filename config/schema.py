@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from rowgate.config.alerts import AlertSettings, alert_problems
 from rowgate.config.audit import AuditSettings
 from rowgate.config.data import DataSettings
 from rowgate.config.identity import AuthSettings, MailSettings, identity_problems
@@ -328,6 +329,7 @@ class Settings(Model):
     invitations: InvitationSettings = InvitationSettings()
     audit: AuditSettings = AuditSettings()
     issuers: tuple[ExternalIssuer, ...] = ()
+    alerts: AlertSettings = AlertSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -418,6 +420,7 @@ def cross_field_problems(settings: Settings) -> list[str]:
             )
     problems.extend(tenancy_problems(settings.mode, settings.issuer, settings.rbac, settings.issuers))
     problems.extend(rate_limit_problems(settings.rate_limits))
+    problems.extend(alert_problems(settings.mode, settings.alerts))
     return problems
 
 

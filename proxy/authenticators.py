@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from rowgate.auth.alerts.networks import KeySightings
 from rowgate.auth.apikeys.verify import ApiKeyVerifier
 from rowgate.auth.external.verify import ExternalIssuers
 from rowgate.auth.principal import Principal
@@ -28,6 +29,7 @@ from rowgate.auth.sessions.issuing import ENROLMENT_CLAIM
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.tokens.service import TokenService
 from rowgate.errors import InvalidCredentials, InvalidToken
+from rowgate.proxy.appkeys import CLIENT_IP
 from rowgate.proxy.services import Services
 
 #: Looks at a request: a Principal, or None when it carries no credential of this kind.
@@ -115,8 +117,9 @@ class ExternalAuthenticator:
 class ApiKeyAuthenticator:
     """``X-API-Key: rg_sk_...`` or ``rg_pk_...``: the key's tenant, scopes and groups."""
 
-    def __init__(self, verifier: ApiKeyVerifier) -> None:
+    def __init__(self, verifier: ApiKeyVerifier, sightings: KeySightings | None = None) -> None:
         self.verifier = verifier
+        self.sightings = sightings
 
     async def __call__(self, request: web.Request) -> Principal | None:
         key = request.headers.get(API_KEY_HEADER)
@@ -125,7 +128,10 @@ class ApiKeyAuthenticator:
         key = key.strip()
         if not key:
             raise InvalidCredentials(f"The {API_KEY_HEADER} header is empty.", code="invalid_api_key")
-        return await self.verifier.authenticate(key)
+        principal = await self.verifier.authenticate(key)
+        if self.sightings is not None and principal.api_key_id is not None:
+            self.sightings.saw(principal.api_key_id, principal.org_id, request[CLIENT_IP])
+        return principal
 
 
 def api_key_of(request: web.Request, principal: Principal) -> str | None:
@@ -142,5 +148,6 @@ def authenticators_for(services: Services) -> tuple[Authenticator, ...]:
     if tenancy.issuers:  # only then is a Bearer token's iss worth a look
         authenticators.append(ExternalAuthenticator(tenancy.issuers, tenancy.catalog))
     authenticators.append(BearerAuthenticator(services.tokens, services.revocations, tenancy.catalog))
-    authenticators.append(ApiKeyAuthenticator(tenancy.key_verifier))
+    sightings = services.alerts.sightings if services.settings.alerts.enabled else None
+    authenticators.append(ApiKeyAuthenticator(tenancy.key_verifier, sightings))
     return tuple(authenticators)

@@ -69,6 +69,7 @@ async def metrics(request: web.Request) -> web.Response:
         "rowgate_token_cache_size": float(len(tokens.cache)),
         # Revocations enforced here but not yet shared through the store (it was unreachable).
         "rowgate_revocations_pending": float(services.revocations.pending),
+        "rowgate_alerts_total": float(services.alerts.watcher.raised),
     }
     limits = request.app.get(CALLER_LIMITS)
     if limits is not None:

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from rowgate.auth import audit
+from rowgate.auth.alerts.runtime import Alerts
 from rowgate.auth.crypto import SecretBox, load_master_key
 from rowgate.auth.db import Database
 from rowgate.auth.embedded import start_embedded
@@ -47,6 +48,7 @@ class Services:
     data: DataApi
     tenancy: Tenancy
     social: SocialSignin
+    alerts: Alerts
 
 
 async def database_url(settings: Settings) -> str:
@@ -96,4 +98,5 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             data=data,
             tenancy=tenancy,
             social=social,
+            alerts=identity.alerts,
         )

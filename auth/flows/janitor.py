@@ -31,6 +31,7 @@ PURGES = (
     ("revoked_sessions", "revoked_at < now() - $1::interval"),
     ("mfa_used_steps", "expires_at < now() - $1::interval"),
     ("mail_outbox", "sent_at < now() - $1::interval OR failed_at < now() - $1::interval"),
+    ("webhook_outbox", "sent_at < now() - $1::interval OR failed_at < now() - $1::interval"),
 )
 
 

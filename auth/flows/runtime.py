@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from rowgate.auth.alerts.runtime import Alerts, open_alerts
 from rowgate.auth.db import Database
 from rowgate.auth.flows.identity import Guards, Identity
 from rowgate.auth.flows.janitor import Janitor
@@ -31,6 +32,7 @@ class IdentityRuntime:
     identity: Identity
     sender: MailSender
     backend: MailBackend
+    alerts: Alerts
 
 
 def mail_backend(settings: Settings) -> MailBackend:
@@ -78,7 +80,8 @@ async def open_identity(
         sender.start()
         janitor.start()
     try:
-        yield IdentityRuntime(identity, sender, backend)
+        async with open_alerts(settings.alerts, db, mailer, run=send_mail) as alerts:
+            yield IdentityRuntime(identity, sender, backend, alerts)
     finally:
         await janitor.stop()
         await sender.stop()
