@@ -19,6 +19,8 @@ from typing import Any
 
 import asyncpg
 
+from rowgate.auth import telemetry
+
 #: Keys that must never appear in ``details``.
 _SECRET_WORDS = ("password", "token", "secret", "code")
 #: Longest user agent kept.
@@ -49,6 +51,7 @@ async def record(
 ) -> None:
     """Write one audit event on ``conn`` (inside the caller's transaction)."""
     await conn.execute(INSERT, *event_args(event, client, user_id, org_id, session_id, details))
+    telemetry.count_event(event)
 
 
 INSERT = """

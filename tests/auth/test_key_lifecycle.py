@@ -22,6 +22,7 @@ import pytest
 from rowgate.auth.crypto import SecretBox
 from rowgate.auth.db import Database
 from rowgate.auth.store import MemoryStore
+from rowgate.auth.telemetry import REGISTRY
 from rowgate.auth.tokens import lifecycle
 from rowgate.auth.tokens.keystore import SigningKeys
 from rowgate.auth.tokens.service import TokenService
@@ -114,6 +115,7 @@ async def test_keys_rotate_on_their_own_and_no_valid_token_is_ever_refused(
     published: dict[str, float] = {}  # kid -> first seen in a JWKS
     signed: dict[str, float] = {}  # kid -> first token it signed
     issued: list[tuple[str, float]] = []
+    rotations_before = REGISTRY.get_sample_value("rowgate_key_rotations_total") or 0.0
 
     for step in range(4 * 60 + 5):
         clock.now += STEP.total_seconds()
@@ -132,6 +134,7 @@ async def test_keys_rotate_on_their_own_and_no_valid_token_is_ever_refused(
                     assert service.verify_access(text).sub == "u"
 
     assert events.count("key.rotated") == 4
+    assert (REGISTRY.get_sample_value("rowgate_key_rotations_total") or 0.0) - rotations_before == 4
     assert events.count("key.published") == 4
     ahead = TOKENS.jwks_max_age.total_seconds()
     later_keys = [kid for kid in signed if kid != next(iter(signed))]
