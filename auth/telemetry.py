@@ -13,6 +13,7 @@ them across scrape targets (``sum by (outcome) (rate(rowgate_signins_total[5m]))
 
 from __future__ import annotations
 
+import functools
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
@@ -94,6 +95,16 @@ METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OP
 
 
 def observe_request(method: str, status: int, group: str, seconds: float) -> None:
-    """Count one answered request and its latency."""
-    REQUESTS.labels(method if method in METHODS else "OTHER", f"{status // 100}xx").inc()
-    DURATION.labels(group).observe(seconds)
+    """Count one answered request and its latency (the labelled children are looked up once)."""
+    _request_counter(method if method in METHODS else "OTHER", status // 100).inc()
+    _latency(group).observe(seconds)
+
+
+@functools.cache
+def _request_counter(method: str, status_class: int) -> Counter:
+    return REQUESTS.labels(method, f"{status_class}xx")
+
+
+@functools.cache
+def _latency(group: str) -> Histogram:
+    return DURATION.labels(group)
