@@ -32,7 +32,7 @@ from rowgate.auth.tokens.keystore import (
 )
 from rowgate.auth.tokens.service import TokenService
 from rowgate.config.schema import DatabaseSettings, TokenSettings
-from rowgate.errors import ConfigError, InvalidToken
+from rowgate.errors import ConfigError, Conflict, InvalidToken, NotFound
 from tests import keykit
 from tests.conftest import REDIS_URL
 
@@ -368,3 +368,40 @@ async def test_a_database_outage_during_a_reload_keeps_the_current_ring(
         assert keys.ring is ring
     finally:
         await keys.close()
+
+
+async def test_a_next_key_retired_early_leaves_the_jwks_and_the_active_key_cannot_be(
+    db: Database, box: SecretBox
+) -> None:
+    now = time.time()
+    await ensure_signing_key(db, box, EDDSA, now)
+    active = (await load_keyring(db, box, EDDSA, now)).signing.kid
+    (published,) = await lifecycle.rotate(db, box, EDDSA, now, "EdDSA")
+    assert published.kid in {k["kid"] for k in (await load_keyring(db, box, EDDSA, now)).jwks(now)["keys"]}
+
+    change = await lifecycle.retire(db, published.kid, now)
+    assert (change.event, change.details["was"]) == ("key.retired", "next")
+    ring = await load_keyring(db, box, EDDSA, now)
+    assert [k["kid"] for k in ring.jwks(now)["keys"]] == [active]
+    with pytest.raises(Conflict, match="rotate first"):
+        await lifecycle.retire(db, active, now)
+    with pytest.raises(NotFound):
+        await lifecycle.retire(db, "no-such-kid", now)
+    recorded = await db.fetch("SELECT event, details->>'kid' AS kid FROM rowgate.audit_events ORDER BY id")
+    assert [(r["event"], r["kid"]) for r in recorded] == [
+        ("key.published", published.kid),
+        ("key.retired", published.kid),
+    ]
+
+
+async def test_a_lifecycle_step_is_skipped_while_another_instance_holds_the_lock(
+    db: Database, box: SecretBox
+) -> None:
+    settings = TokenSettings(algorithm="EdDSA", rotation={"every": "1h"})
+    now = time.time()
+    await ensure_signing_key(db, box, settings, now)
+    due = now + 3600
+    async with db.transaction() as conn:
+        await lifecycle.lock(conn, wait=True)  # another instance is stepping
+        assert await lifecycle.advance(db, box, settings, due) == []
+    assert [c.event for c in await lifecycle.advance(db, box, settings, due)] == ["key.published"]

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import jwt
 import pytest
 from aiohttp import web
 
@@ -164,6 +165,28 @@ async def test_a_key_rotation_reaches_a_second_instance(
     async with http.get(f"{second.url}/.well-known/jwks.json") as response:
         kids = {key["kid"] for key in (await response.json())["keys"]}
     assert kids == {new_kid}
+
+
+async def test_a_next_key_is_published_by_every_instance_before_it_signs(
+    make_settings: SettingsFactory, start_rowgate: Start, upstream: str, http: aiohttp.ClientSession
+) -> None:
+    settings = make_settings(**ROUTES, **{"upstream.url": upstream, "tokens.jwks_max_age": "2m"})
+    first = await start_rowgate(settings)
+    second = await start_rowgate(settings)
+    signing = first.app[SERVICES].tokens.keyring.signing.kid
+    (published,) = await first.app[SERVICES].keys.rotate()
+    assert published.event == "key.published"
+    for _ in range(50):
+        if published.kid in second.app[SERVICES].tokens.keyring.keys:
+            break
+        await asyncio.sleep(0.05)
+    async with http.get(f"{second.url}/.well-known/jwks.json") as response:
+        assert response.headers["Cache-Control"] == "public, max-age=120"
+        kids = [key["kid"] for key in (await response.json(content_type=None))["keys"]]
+    assert kids == [signing, published.kid]  # the active key first, then the next one
+    token = access_token(second)
+    assert jwt.get_unverified_header(token)["kid"] == signing  # the next key does not sign yet
+    assert (await whoami(http, first, {"Authorization": f"Bearer {token}"}))[0] == 200
 
 
 async def test_jwks_and_discovery_are_published(server: RunningServer, http: aiohttp.ClientSession) -> None:
