@@ -53,7 +53,9 @@ async def ensure_signing_key(
 
     Creates the key at first start, or after ``tokens.algorithm`` changed (the keys of the previous
     algorithm start retiring: they keep verifying for ``retired_key_lifetime``; a next key of
-    theirs is withdrawn).
+    theirs is withdrawn).  A next key already published for the new algorithm signs rather than a
+    fresh one, so ``rowgate keys rotate --algorithm`` ahead of the change keeps relying parties'
+    cached JWKS good.
     """
     now = time.time() if now is None else now
     async with db.transaction() as conn:
@@ -75,9 +77,23 @@ async def ensure_signing_key(
             at(now),
         )
         if settings.algorithm not in active:
-            kid = await insert_key(conn, box, settings.algorithm, "active", now)
-            log.info("created signing key %s (%s)", kid, settings.algorithm)
+            kid = await _promote_published(conn, settings.algorithm, now)
+            if kid is None:
+                kid = await insert_key(conn, box, settings.algorithm, "active", now)
+            log.info("signing key %s (%s) signs", kid, settings.algorithm)
         return True
+
+
+async def _promote_published(conn: asyncpg.Connection, algorithm: str, now: float) -> str | None:
+    """A next key of the new algorithm (``rowgate keys rotate --algorithm``) signs, if there is one:
+    relying parties already hold it."""
+    kid: str | None = await conn.fetchval(
+        "UPDATE rowgate.signing_keys SET status = 'active', activated_at = $2 "
+        "WHERE status = 'next' AND algorithm = $1 RETURNING kid",
+        algorithm,
+        at(now),
+    )
+    return kid
 
 
 async def load_keyring(

@@ -405,3 +405,19 @@ async def test_a_lifecycle_step_is_skipped_while_another_instance_holds_the_lock
         await lifecycle.lock(conn, wait=True)  # another instance is stepping
         assert await lifecycle.advance(db, box, settings, due) == []
     assert [c.event for c in await lifecycle.advance(db, box, settings, due)] == ["key.published"]
+
+
+async def test_an_algorithm_change_promotes_the_next_key_published_for_it(
+    db: Database, box: SecretBox
+) -> None:
+    now = time.time()
+    await ensure_signing_key(db, box, EDDSA, now)
+    (published,) = await lifecycle.rotate(db, box, EDDSA, now, "ES256")  # ahead of the change
+    es256 = TokenSettings(algorithm="ES256")
+    assert await ensure_signing_key(db, box, es256, now + 600) is True
+    ring = await load_keyring(db, box, es256, now + 600)
+    assert ring.signing.kid == published.kid
+    assert sorted((r["algorithm"], r["status"]) for r in await rows(db)) == [
+        ("ES256", "active"),
+        ("EdDSA", "retiring"),
+    ]
