@@ -25,11 +25,18 @@ class Principal:
     api_key_id: str | None = None
     scopes: frozenset[str] = frozenset()
     amr: tuple[str, ...] = ()
+    #: When the user last proved who they are (the access token's ``auth_time``), Unix seconds.
+    auth_time: int | None = None
+    #: The organisation requires MFA of this member, who has none yet: only enrolment is allowed.
+    mfa_enrolment_required: bool = False
     token_id: str | None = None
     #: RLS groups this principal belongs to (``admin``, ``user``, ``guest``).
     groups: frozenset[str] = field(default=frozenset({"guest"}))
     #: A secret API key's own rate limit, ``(requests, window in seconds)``; None: the configured one.
     rate_limit: tuple[int, int] | None = None
+    #: When the credential stops being accepted (epoch seconds: a token's ``exp``, an API key's
+    #: expiry); None: not by itself.  A WebSocket opened with it is closed then.
+    expires_at: float | None = None
 
     @property
     def is_authenticated(self) -> bool:

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -68,6 +68,8 @@ class ServerSettings(Model):
     proxy_headers: tuple[str, ...] = PROXY_HEADERS
     #: Serve Prometheus metrics at /metrics (aggregates only; scrape it from inside your network).
     metrics: bool = True
+    #: Worker processes sharing the port (``None``: one per CPU available to the process).
+    workers: int | None = Field(None, ge=1, le=256)
 
     @field_validator("proxy_headers")
     @classmethod
@@ -146,6 +148,8 @@ class UpstreamSettings(Model):
     read_timeout: Duration = timedelta(seconds=60)
     max_connections: int = Field(100, ge=1, le=10000)
     max_body_size: Size = 1024 * 1024 * 1024
+    #: The largest WebSocket message relayed either way; a bigger one closes the socket with 1009.
+    websocket_max_message: Annotated[Size, Field(ge=1)] = 4 * 1024 * 1024
     keepalive_timeout: Duration = timedelta(seconds=4)
     #: Pass the client's Bearer token on to the app (off: the app relies on X-Rowgate-* alone and
     #: never holds the token).
@@ -263,6 +267,8 @@ class RouteRule(Model):
     owner: OwnerCheck | None = None
     #: Permissions the caller must hold, all of them (levels authenticated, admin and owner only).
     permissions: tuple[str, ...] = ()
+    #: The caller must have signed in with a second factor (their token's ``amr`` holds ``mfa``).
+    mfa: bool = False
 
     @field_validator("path")
     @classmethod
@@ -428,6 +434,11 @@ def cross_field_problems(settings: Settings) -> list[str]:
             problems.append(
                 f"routes.rules[{index}].permissions: only rules of level authenticated, admin or owner "
                 f"can require permissions (this one is {rule.level})"
+            )
+        if rule.mfa and rule.level not in ("authenticated", "admin", "owner"):
+            problems.append(
+                f"routes.rules[{index}].mfa: only rules of level authenticated, admin or owner "
+                f"can require MFA (this one is {rule.level})"
             )
     problems.extend(tenancy_problems(settings.mode, settings.issuer, settings.rbac, settings.issuers))
     problems.extend(rate_limit_problems(settings.rate_limits))

@@ -14,11 +14,13 @@ from rowgate.proxy import metrics
 from rowgate.proxy.appkeys import PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.data import handlers_rest, handlers_sql
+from rowgate.proxy.expect import defer_continue
 from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
     api_keys,
     auth_email,
     auth_magiclink,
+    auth_mfa,
     auth_password,
     auth_sessions,
     auth_social,
@@ -33,6 +35,7 @@ from rowgate.proxy.middlewares import problems, request_context
 from rowgate.proxy.pipeline import add_upstream_route, build_pipeline, pipeline
 from rowgate.proxy.ratelimit import add_rate_limits
 from rowgate.proxy.services import Services, open_services
+from rowgate.proxy.sockets import SocketWatch
 
 ServicesFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[Services]]
 
@@ -56,7 +59,10 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
                 forwarder = Forwarder(settings.upstream, app[TRUSTED_PROXIES])
                 await forwarder.start()
                 stack.push_async_callback(forwarder.close)
-            app[PIPELINE] = build_pipeline(app, settings, services, forwarder)
+            sockets = SocketWatch(services.revocations, services.tenancy.key_verifier)
+            await sockets.start()
+            stack.push_async_callback(sockets.close)
+            app[PIPELINE] = build_pipeline(app, settings, services, forwarder, sockets)
             yield
 
     app.cleanup_ctx.append(lifecycle)
@@ -70,6 +76,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
         auth_sessions,
         auth_social,
         auth_password,
+        auth_mfa,
         api_keys,
         members,
         invitations,
@@ -80,4 +87,5 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     handlers_rest.add_routes(app)
     handlers_sql.add_routes(app)
     add_upstream_route(app)
+    defer_continue(app.router)
     return app

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from rowgate.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from rowgate.proxy.expect import send_continue
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -50,6 +51,7 @@ async def read_json(request: web.Request, limit: int = DEFAULT_JSON_LIMIT) -> An
         )
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    await send_continue(request)
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")

@@ -24,6 +24,7 @@ from rowgate.errors import (
 )
 from rowgate.proxy.appkeys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.connections import CLIENT_CLOSED_REQUEST, client_disconnected, client_gone
+from rowgate.proxy.expect import close_unless_continued
 from rowgate.proxy.logs import request_id_var
 from rowgate.proxy.metrics import METRICS
 from rowgate.proxy.problem import problem_response, status_of
@@ -50,6 +51,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         response = await handler(request)
         status = response.status
+        close_unless_continued(request, response)
         if not response.prepared:
             response.headers["X-Request-Id"] = request_id
             response.headers.setdefault("Server", "rowgate")

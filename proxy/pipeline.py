@@ -6,6 +6,8 @@
   invalid raises, and the request continues as a guest with the error kept: public routes still
   work, every route that needs identity answers 401 with the reason.
 * **rate limit** (``proxy.ratelimit``): the caller's budget, known only once it is authenticated.
+* **enrolment first** (``proxy.authorize``): a member whose organisation requires MFA and who has
+  none may only turn it on (403 ``mfa_enrolment_required`` for anything else).
 * **route**: rowgate's own endpoints (the router found one) check what they need in their
   handlers (``proxy.authorize.require_*``); every other path is the upstream's and goes on:
 * **authorize** (``proxy.paths``, ``proxy.own_paths``, ``proxy.routes``, ``proxy.authorize``): the
@@ -13,7 +15,9 @@
 * **rewrite** (``proxy.data_rules``): the owner check and the SQL rewrite a rule asks for.
 * **mutate** (``proxy.mutate``): every ``X-Rowgate-*`` header the client sent is deleted, then the
   trusted identity headers are added.
-* **forward** (``proxy.forward``): streamed to the upstream, and the answer streamed back.
+* **forward** (``proxy.forward``): streamed to the upstream, and the answer streamed back; a
+  WebSocket is watched while it is open (``proxy.sockets``) and closed once its credential is
+  no longer accepted.
 
 Around it (``proxy.middlewares``): the request id, access log, metrics and 499 for clients that
 went away, and errors rendered as problem+json.
@@ -30,8 +34,8 @@ from rowgate.auth.principal import GUEST, Principal
 from rowgate.config.schema import Settings
 from rowgate.errors import Forbidden, NotFound, RowgateError, ServiceUnavailable, Unauthorized
 from rowgate.proxy.appkeys import AUTH_ERROR, PIPELINE, PRINCIPAL
-from rowgate.proxy.authenticators import Authenticator, authenticators_for
-from rowgate.proxy.authorize import authorize
+from rowgate.proxy.authenticators import Authenticator, api_key_of, authenticators_for
+from rowgate.proxy.authorize import authorize, enrolment_paths, require_enrolment_first
 from rowgate.proxy.data_rules import apply_data_rules
 from rowgate.proxy.forward import Forwarder, end_to_end
 from rowgate.proxy.mutate import mutate
@@ -40,6 +44,7 @@ from rowgate.proxy.paths import canonical_path
 from rowgate.proxy.ratelimit import CALLER_LIMITS, CallerLimits
 from rowgate.proxy.routes import RouteTable
 from rowgate.proxy.services import Services
+from rowgate.proxy.sockets import SocketWatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +57,10 @@ class Pipeline:
     routes: RouteTable
     services: Services
     forwarder: Forwarder | None
+    sockets: SocketWatch
     keep_bearer: bool
+    #: What a member who must turn MFA on first may still call (``auth.mfa.policy``).
+    enrolment: frozenset[tuple[str, str]]
 
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every request: authenticate, spend the caller's budget, then rowgate's own endpoint or
@@ -60,6 +68,7 @@ class Pipeline:
         request[PRINCIPAL], request[AUTH_ERROR] = await self.authenticate(request)
         if self.limits is not None:
             await self.limits.spend(request)
+        require_enrolment_first(request, self.enrolment)
         return await handler(request)
 
     async def upstream(self, request: web.Request) -> web.StreamResponse:
@@ -74,7 +83,8 @@ class Pipeline:
         new = await apply_data_rules(request, match, principal, self.services, websocket=websocket)
         headers = mutate(end_to_end(request.headers), principal, keep_bearer=self.keep_bearer)
         if websocket:
-            return await self.forwarder.forward_websocket(request, headers, path)
+            with self.sockets.watching(principal, api_key_of(request, principal)) as watched:
+                return await self.forwarder.forward_websocket(request, headers, path, watched.ended)
         return await self.forwarder.forward(request, headers, path, body=new.body, query=new.query)
 
     async def authenticate(self, request: web.Request) -> tuple[Principal, RowgateError | None]:
@@ -91,7 +101,11 @@ class Pipeline:
 
 
 def build_pipeline(
-    app: web.Application, settings: Settings, services: Services, forwarder: Forwarder | None
+    app: web.Application,
+    settings: Settings,
+    services: Services,
+    forwarder: Forwarder | None,
+    sockets: SocketWatch,
 ) -> Pipeline:
     """The pipeline for ``settings``; call it once every route of ``app`` is added."""
     return Pipeline(
@@ -101,7 +115,9 @@ def build_pipeline(
         routes=RouteTable(settings.routes),
         services=services,
         forwarder=forwarder,
+        sockets=sockets,
         keep_bearer=settings.upstream.forward_bearer,
+        enrolment=enrolment_paths(settings.mounts.auth),
     )
 
 

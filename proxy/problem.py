@@ -27,6 +27,7 @@ STATUS: dict[type[RowgateError], int] = {
     errors.HeadersTooLarge: 431,
     errors.RequestTimeout: 408,
     errors.UnsupportedMediaType: 415,
+    errors.ExpectationFailed: 417,
     QueryRefused: 400,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,

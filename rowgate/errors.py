@@ -17,7 +17,8 @@ bare 500 that reveals nothing.  The RLS engine's refusals (``rowgate.rls.errors`
     │   ├── ResponseTooLarge          response_too_large      (data API: the answer would be too large)
     │   ├── HeadersTooLarge           headers_too_large
     │   ├── RequestTimeout            request_timeout         (headers or body sent too slowly)
-    │   └── UnsupportedMediaType      unsupported_media_type
+    │   ├── UnsupportedMediaType      unsupported_media_type
+    │   └── ExpectationFailed         expectation_failed      (an Expect header other than 100-continue)
     ├── Unauthorized                  unauthorized
     │   ├── InvalidToken              invalid_token
     │   │   ├── TokenExpired          token_expired
@@ -138,6 +139,13 @@ class RequestTimeout(BadRequest):
 class UnsupportedMediaType(BadRequest):
     default_code = "unsupported_media_type"
     title = "Unsupported media type"
+
+
+class ExpectationFailed(BadRequest):
+    """An ``Expect`` header rowgate cannot meet (anything but ``100-continue``)."""
+
+    default_code = "expectation_failed"
+    title = "Expectation failed"
 
 
 class Unauthorized(RowgateError):

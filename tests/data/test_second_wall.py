@@ -40,9 +40,10 @@ from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import load_policies
 from rowgate.rls.subject import Subject
 from rowgate.rls.wall import Mend, inspect, install, plan_for
-from tests.conftest import ADMIN_URL, RunningServer, SettingsFactory, database_url
+from tests.conftest import RunningServer, SettingsFactory
 from tests.data import world
 from tests.data.conftest import Client, Start
+from tests.databases import ADMIN_URL, new_database
 
 pytestmark = pytest.mark.integration
 
@@ -248,24 +249,13 @@ async def test_the_escapes_of_the_issue_find_nothing_through_sql(
 @pytest.fixture
 async def second_world() -> AsyncIterator[str]:
     """Another database holding the world (roles are shared by every database of the server)."""
-    name = f"rgtest_{uuid.uuid4().hex[:16]}"
-    admin = await connect(ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = database_url(name)
-    conn = await connect(url)
-    try:
-        await world.build(conn)
-    finally:
-        await conn.close()
-    yield url
-    admin = await connect(ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with new_database() as url:
+        conn = await connect(url)
+        try:
+            await world.build(conn)
+        finally:
+            await conn.close()
+        yield url
 
 
 async def test_several_processes_and_databases_create_the_same_role_at_once(
