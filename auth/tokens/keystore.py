@@ -183,7 +183,7 @@ class SigningKeys:
     async def start(self) -> KeyRing:
         """Create the key if needed, step the lifecycle, load the ring, and follow changes from now on."""
         changed = await ensure_signing_key(self._db, self._box, self._settings, self._clock())
-        if changed or await self._advance():
+        if await self._advance() or changed:
             await self._announce()
         await self.reload()
         await self._store.subscribe(CHANNEL, self._on_message)
