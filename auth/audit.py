@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from rowgate.auth import telemetry
 from rowgate.auth.db import Database
 
 #: Keys that must never appear in ``details``.
@@ -55,6 +56,7 @@ async def record(
 ) -> None:
     """Write one audit event on ``conn`` (inside the caller's transaction)."""
     await conn.execute(INSERT, *event_args(event, client, user_id, org_id, session_id, details))
+    telemetry.count_event(event)
 
 
 INSERT = """

@@ -167,6 +167,15 @@ class UpstreamSettings(Model):
         return value.rstrip("/")
 
 
+class KeyRotation(Model):
+    """``tokens.rotation``: when signing keys rotate on their own (see ``auth.tokens.lifecycle``)."""
+
+    #: Rotate every so often (e.g. ``30d``); unset (the default): only ``rowgate keys rotate`` does.
+    every: Duration | None = None
+    #: How often each instance steps the lifecycle (publishes, promotes, retires when due).
+    check_interval: Duration = timedelta(minutes=1)
+
+
 class TokenSettings(Model):
     algorithm: Literal["EdDSA", "ES256", "RS256", "HS256"] = "EdDSA"
     issuer: str | None = None
@@ -180,6 +189,24 @@ class TokenSettings(Model):
     #: algorithm change.  Unset: the longest token lifetime (access or ID) plus the leeway, so no
     #: token signed just before the rotation is cut short.
     retired_key_ttl: Duration | None = None
+    #: The ``Cache-Control: max-age`` served with the JWKS: how long relying parties may cache it.
+    jwks_max_age: Duration = timedelta(minutes=5)
+    rotation: KeyRotation = KeyRotation()
+
+    @model_validator(mode="after")
+    def _rotation_outlasts_publication(self) -> TokenSettings:
+        every = self.rotation.every
+        if every is not None and every <= self.publish_ahead:
+            raise ValueError(
+                f"tokens.rotation.every ({every}) must be longer than jwks_max_age + leeway "
+                f"({self.publish_ahead}): a next key is published that long before it signs"
+            )
+        return self
+
+    @property
+    def publish_ahead(self) -> timedelta:
+        """How long a next key is in the JWKS before it signs: every cached JWKS has it by then."""
+        return self.jwks_max_age + self.leeway
 
     @property
     def retired_key_lifetime(self) -> timedelta:

@@ -70,7 +70,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     app.cleanup_ctx.append(lifecycle)
     health.add_routes(app)
     if settings.server.metrics:
-        metrics.add_routes(app)
+        metrics.add_routes(app, settings)
     wellknown.add_routes(app)
     for area in (
         auth_email,

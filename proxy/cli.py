@@ -72,15 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.add_argument("--upstream", metavar="URL", help="the app to check (upstream.url)")
     doctor.add_argument("--policies", metavar="PATH", help="row-level security policy file (policies)")
 
-    keys = commands.add_parser("keys", help="manage signing keys")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
-    rotate = key_commands.add_parser(
-        "rotate", help="make a new signing key active; the old one verifies until its tokens expire"
-    )
-    _config_flag(rotate)
-    rotate.add_argument(
-        "--algorithm", choices=["EdDSA", "ES256", "RS256", "HS256"], help="default: tokens.algorithm"
-    )
+    from rowgate.proxy.keys_cli import add_key_commands
+
+    add_key_commands(commands)
     from rowgate.proxy.data.policy_cli import add_policy_commands
 
     add_policy_commands(commands)
@@ -205,33 +199,12 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
+    """``rowgate keys list|rotate|retire`` (``proxy.keys_cli``)."""
+    from rowgate.proxy.keys_cli import run_key_command
+
     settings = load_settings(args.config, overrides=_overrides(args))
     configure_logging(settings.logging)
-
-    async def rotate() -> str:
-        from rowgate.auth.crypto import SecretBox, load_master_key
-        from rowgate.auth.db import Database
-        from rowgate.auth.store import open_store
-        from rowgate.auth.tokens.keystore import SigningKeys
-        from rowgate.proxy.services import database_url
-
-        box = SecretBox(load_master_key(settings))
-        db = await Database.connect(await database_url(settings), settings.database)
-        store = await open_store(settings.redis)
-        keys = SigningKeys(db, box, store, settings.tokens)
-        try:
-            await keys.start()
-            return await keys.rotate(args.algorithm)
-        finally:
-            await keys.close()
-            await store.close()
-            await db.close()
-
-    kid = asyncio.run(rotate())
-    print(f"new signing key {kid} is active; the previous one verifies until its tokens expire")
-    if not settings.redis.url:
-        print("redis.url is not set: running instances pick the new key up within 5 minutes")
-    return 0
+    return run_key_command(args, settings)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -1,92 +1,106 @@
-"""``/metrics``: request counts and latencies in the Prometheus text format.
+"""``/metrics``: what operators expect, in the Prometheus text format, rendered by ``prometheus_client``.
 
-Counting costs a dictionary update per request; nothing is exported but aggregates (no paths, no
-user ids), so the endpoint reveals nothing about individual callers.  Scrape it from inside your
-network; ``server.metrics: false`` turns it off.
+Two registries make the page: the process-wide counters and histograms of ``auth.telemetry``
+(requests, latency per route group, sign-ins, refreshes, revocations, alerts, rate-limit
+rejections, RLS refusals, key rotations), then this app's own figures read when scraped (token
+cache, pending revocations, rate-limit and slow-client counts).  Nothing is exported but
+aggregates (no paths, no user ids), so the endpoint reveals nothing about individual callers.
+Scrape it from inside your network; ``server.metrics: false`` turns it off.
 """
 
 from __future__ import annotations
 
-import bisect
-from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from rowgate.auth.telemetry import REGISTRY
+from rowgate.config.schema import Settings
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.connections import CONNECTIONS
 from rowgate.proxy.ratelimit import CALLER_LIMITS
 
-#: Upper bounds (seconds) of the latency histogram buckets.
-BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+@dataclass(frozen=True, slots=True)
+class RouteGroups:
+    """Names the group of a path (``auth``, ``data``, ``health``, ..., else ``upstream``) for the
+    latency histogram: a handful of labels, whatever paths clients invent."""
+
+    prefixes: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(cls, settings: Settings) -> RouteGroups:
+        mounts = settings.mounts
+        pairs = (
+            (mounts.auth, "auth"), (mounts.rbac, "rbac"), (mounts.data, "data"), (mounts.sql, "data"),
+            ("/v1/admin", "admin"), ("/admin", "admin"), ("/.well-known", "well_known"),
+            ("/healthz", "health"), ("/readyz", "health"), ("/metrics", "metrics"),
+        )  # fmt: skip
+        return cls(tuple(sorted(pairs, key=lambda pair: -len(pair[0]))))
+
+    def of_path(self, path: str) -> str:
+        for prefix, group in self.prefixes:
+            if path == prefix or path.startswith(prefix + "/"):
+                return group
+        return "upstream"
 
 
-class Metrics:
-    """Requests by method and status class, and a latency histogram."""
-
-    def __init__(self) -> None:
-        self.requests: Counter[tuple[str, str]] = Counter()
-        self.buckets = [0] * (len(BUCKETS) + 1)
-        self.duration_sum = 0.0
-
-    def observe(self, method: str, status: int, seconds: float) -> None:
-        self.requests[(method, f"{status // 100}xx")] += 1
-        self.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
-        self.duration_sum += seconds
-
-    def render(self, extra: dict[str, float]) -> str:
-        lines = [
-            "# HELP rowgate_requests_total HTTP requests answered, by method and status class.",
-            "# TYPE rowgate_requests_total counter",
-        ]
-        for (method, status), count in sorted(self.requests.items()):
-            lines.append(f'rowgate_requests_total{{method="{method}",status="{status}"}} {count}')
-        lines += [
-            "# HELP rowgate_request_duration_seconds Time to answer a request.",
-            "# TYPE rowgate_request_duration_seconds histogram",
-        ]
-        cumulative = 0
-        for bound, count in zip((*BUCKETS, float("inf")), self.buckets, strict=True):
-            cumulative += count
-            label = "+Inf" if bound == float("inf") else f"{bound:g}"
-            lines.append(f'rowgate_request_duration_seconds_bucket{{le="{label}"}} {cumulative}')
-        lines.append(f"rowgate_request_duration_seconds_sum {self.duration_sum:.6f}")
-        lines.append(f"rowgate_request_duration_seconds_count {cumulative}")
-        for name, value in sorted(extra.items()):
-            kind = "counter" if name.endswith("_total") else "gauge"
-            lines += [f"# TYPE {name} {kind}", f"{name} {value:g}"]
-        return "\n".join(lines) + "\n"
+METRICS = web.AppKey("metrics", RouteGroups)
 
 
-METRICS = web.AppKey("metrics", Metrics)
+class AppFigures(Collector):
+    """This app's figures, read at scrape time (names kept from the first ``/metrics``)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    def collect(self) -> Iterator[Metric]:
+        services = self._app[SERVICES]
+        cache = services.tokens.cache
+        yield _gauge("rowgate_token_cache_hits", "Verified-token cache hits.", cache.hits)
+        yield _gauge("rowgate_token_cache_misses", "Verified-token cache misses.", cache.misses)
+        yield _gauge("rowgate_token_cache_size", "Verified tokens cached.", len(cache))
+        pending = services.revocations.pending
+        yield _gauge("rowgate_revocations_pending", "Revocations not yet shared (store down).", pending)
+        limits = self._app.get(CALLER_LIMITS)
+        if limits is not None:
+            yield _gauge(
+                "rowgate_rate_limit_refused", "Requests refused by the caller limits.", limits.refused
+            )
+            yield _gauge(
+                "rowgate_rate_limit_unchecked", "Let through unchecked (store down).", limits.unchecked
+            )
+        guard = self._app.get(CONNECTIONS)
+        if guard is not None:
+            yield _counter("rowgate_client_disconnects", "Clients gone before the answer.", guard.disconnects)
+            yield _counter("rowgate_header_timeouts", "Headers sent too slowly.", guard.header_timeouts)
+            yield _counter("rowgate_slow_connections_refused", "Slow connections refused.", guard.refused)
+            yield _gauge("rowgate_slow_connections", "Slow connections open.", sum(guard.slow.values()))
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
+
+
+APP_REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    services = request.app[SERVICES]
-    tokens = services.tokens
-    extra = {
-        "rowgate_token_cache_hits": float(tokens.cache.hits),
-        "rowgate_token_cache_misses": float(tokens.cache.misses),
-        "rowgate_token_cache_size": float(len(tokens.cache)),
-        # Revocations enforced here but not yet shared through the store (it was unreachable).
-        "rowgate_revocations_pending": float(services.revocations.pending),
-        "rowgate_alerts_total": float(services.alerts.watcher.raised),
-    }
-    limits = request.app.get(CALLER_LIMITS)
-    if limits is not None:
-        extra["rowgate_rate_limit_refused"] = float(limits.refused)
-        # Requests let through without a check because the shared store was unreachable.
-        extra["rowgate_rate_limit_unchecked"] = float(limits.unchecked)
-    guard = request.app.get(CONNECTIONS)
-    if guard is not None:
-        extra |= {
-            "rowgate_client_disconnects_total": float(guard.disconnects),
-            "rowgate_header_timeouts_total": float(guard.header_timeouts),
-            "rowgate_slow_connections_refused_total": float(guard.refused),
-            "rowgate_slow_connections": float(sum(guard.slow.values())),
-        }
-    return web.Response(text=request.app[METRICS].render(extra), content_type="text/plain", charset="utf-8")
+    body = generate_latest(REGISTRY) + generate_latest(request.app[APP_REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def add_routes(app: web.Application) -> None:
-    app[METRICS] = Metrics()
+def add_routes(app: web.Application, settings: Settings) -> None:
+    app[METRICS] = RouteGroups.of(settings)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(AppFigures(app))
+    app[APP_REGISTRY] = registry
     app.router.add_get("/metrics", metrics)

@@ -13,12 +13,14 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from rowgate.auth.telemetry import count_rate_limited, count_refusal, observe_request
 from rowgate.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     RowgateError,
+    TooManyRequests,
 )
 from rowgate.proxy.appkeys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.connections import CLIENT_CLOSED_REQUEST, client_disconnected, client_gone
@@ -26,6 +28,7 @@ from rowgate.proxy.expect import close_unless_continued
 from rowgate.proxy.logs import request_id_var
 from rowgate.proxy.metrics import METRICS
 from rowgate.proxy.problem import problem_response, status_of
+from rowgate.rls.errors import Refusal
 
 access_log = logging.getLogger("rowgate.access")
 log = logging.getLogger("rowgate.errors")
@@ -60,9 +63,9 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         raise
     finally:
         elapsed = time.perf_counter() - started
-        counters = request.app.get(METRICS)
-        if counters is not None:
-            counters.observe(request.method, status, elapsed)
+        groups = request.app.get(METRICS)
+        if groups is not None:
+            observe_request(request.method, status, groups.of_path(request.path), elapsed)
         if request.app[SETTINGS].logging.access_log:
             principal = request.get(PRINCIPAL)
             access_log.info(
@@ -90,6 +93,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         return await handler(request)
     except RowgateError as error:
+        _count(request, error)
         if status_of(error) >= 500:
             cause = error.__cause__
             log.warning(
@@ -105,6 +109,17 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
             raise  # nobody to answer; counted by request_context, dropped quietly by aiohttp
         log.exception("unhandled error in %s %s", request.method, request.path)
         return problem_response(RowgateError("Something went wrong on our side; it has been logged."))
+
+
+def _count(request: web.Request, error: RowgateError) -> None:
+    """Count the refusals operators watch: 429s by route group, RLS refusals by code."""
+    groups = request.app.get(METRICS)
+    if groups is None:
+        return
+    if isinstance(error, TooManyRequests):
+        count_rate_limited(groups.of_path(request.path))
+    elif isinstance(error, Refusal):
+        count_refusal(error.code)
 
 
 def _from_http(exc: web.HTTPException) -> RowgateError:

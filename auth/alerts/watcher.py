@@ -19,6 +19,7 @@ from datetime import timedelta
 
 import asyncpg
 
+from rowgate.auth import telemetry
 from rowgate.auth.alerts.dispatch import dispatch
 from rowgate.auth.alerts.geo import GeoLocator
 from rowgate.auth.alerts.rules import Context, Event, evaluate
@@ -54,7 +55,7 @@ class AlertWatcher:
         self._context = Context(settings, geo)
         self._on_alert = on_alert
         self._task: asyncio.Task[None] | None = None
-        #: Alerts this instance raised (``rowgate_alerts_total``).
+        #: Alerts this instance raised (also counted in ``rowgate_alerts_total{rule}``).
         self.raised = 0
 
     def start(self) -> None:
@@ -75,21 +76,24 @@ class AlertWatcher:
             wait = self._settings.settle if settle is None else settle
             read = await conn.fetch(READ, cursor, wait, self._settings.batch_size)
             rows = list(itertools.takewhile(lambda row: not row["young"], read))  # in id order
-            raised = sum([await self._judge(conn, _event(row)) for row in rows])
+            rules = [rule for row in rows for rule in await self._judge(conn, _event(row))]
             if rows:
                 await conn.execute("UPDATE rowgate.alert_cursor SET last_event_id = $1", rows[-1]["id"])
-        self.raised += raised
-        if raised:
+        for rule in rules:  # counted once committed: a rolled-back round raised nothing
+            telemetry.count_alert(rule)
+        self.raised += len(rules)
+        if rules:
             self._mailer.wake()
             self._on_alert()
         return len(rows)
 
-    async def _judge(self, conn: asyncpg.Connection, event: Event) -> int:
+    async def _judge(self, conn: asyncpg.Connection, event: Event) -> list[str]:
+        """The rules that raised an alert for ``event`` (each dispatched in ``conn``'s transaction)."""
         alerts = await evaluate(conn, event, self._context)
         for alert in alerts:
             await dispatch(conn, alert, self._settings, self._mailer)
             log.warning("alert %s for user %s (event %d)", alert.rule, event.user_id, event.id)
-        return len(alerts)
+        return [alert.rule for alert in alerts]
 
     async def _loop(self) -> None:
         while True:

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from rowgate.auth import audit
+from rowgate.auth import audit, telemetry
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, plausible_token
 from rowgate.auth.mfa import policy
@@ -162,6 +162,7 @@ async def _rotate(
                 client.ip,
                 client.user_agent,
             )
+            telemetry.count_event(event)
         elif verdict is Verdict.REUSED:
             await _revoke_family(conn, presented, client)
         else:  # a token of an ended session, or an expired one, came back

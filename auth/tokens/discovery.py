@@ -3,8 +3,9 @@
 rowgate is not a full OAuth 2.0 authorization server (it has no authorization endpoint: clients sign
 in through its JSON API).  The document exists so that standard JWT and OIDC libraries can discover
 the issuer, the JWKS and the algorithm without configuration.  The proxy serves it, and
-``KeyRing.jwks()`` at ``/.well-known/jwks.json``, with the ``Cache-Control`` values below: short,
-so that relying parties see a rotated key within minutes.
+``KeyRing.jwks()`` at ``/.well-known/jwks.json``, with the ``Cache-Control`` values below: the JWKS
+for ``tokens.jwks_max_age`` (5 minutes by default), and a next key is published longer than that
+before it signs (``auth.tokens.lifecycle``), so a relying party's cached copy always has it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,16 @@ from rowgate.config.schema import Settings
 
 JWKS_PATH: Final = "/.well-known/jwks.json"
 DISCOVERY_CACHE_CONTROL: Final = "public, max-age=3600"
-JWKS_CACHE_CONTROL: Final = "public, max-age=300"
 
 CLAIMS_SUPPORTED: Final = (
     "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "auth_time", "nonce", "sid", "amr",
     "client_id", "org_id", "role", "scope", "perms", "email", "email_verified", "name",
 )  # fmt: skip
+
+
+def jwks_cache_control(settings: Settings) -> str:
+    """The ``Cache-Control`` of the JWKS: cacheable for ``tokens.jwks_max_age``."""
+    return f"public, max-age={int(settings.tokens.jwks_max_age.total_seconds())}"
 
 
 def openid_configuration(settings: Settings) -> dict[str, Any]:

@@ -5,8 +5,9 @@ made for.  Verification always takes the algorithm from the key found by ``kid``
 header is only ever compared with it.  For HS256 the key is 32 random bytes that are never
 published, so a public key can never be used as an HMAC secret.
 
-A ``KeyRing`` is an immutable snapshot: the active key that signs, and every key that still
-verifies (the active ones, and retired ones until their ``usable_until``).  A new snapshot replaces
+A ``KeyRing`` is an immutable snapshot: the active key that signs, and every key that verifies
+and is published: the next key (announced ahead, not signing yet), the active ones, and retiring
+ones until their ``usable_until`` (see ``auth.tokens.lifecycle`` for the states).  A new snapshot replaces
 it when keys change (see ``auth.tokens.keystore``).
 """
 
@@ -16,7 +17,7 @@ import secrets
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -27,6 +28,9 @@ RSA_BITS: Final = 3072
 HMAC_BYTES: Final = 32
 #: JWK members that may be published; anything else (d, p, q, dp, dq, qi, k, oth) never is.
 PUBLIC_JWK_MEMBERS: Final = frozenset({"kty", "crv", "x", "y", "n", "e"})
+#: The states of a key that verifies (a ``retired`` key is never loaded).
+State = Literal["next", "active", "retiring"]
+_JWKS_ORDER: Final = {"active": 0, "next": 1, "retiring": 2}
 
 _IMPLEMENTATIONS: Final[Mapping[str, Algorithm]] = {
     name: impl for name, impl in get_default_algorithms().items() if name in ALGORITHMS
@@ -35,19 +39,20 @@ _IMPLEMENTATIONS: Final[Mapping[str, Algorithm]] = {
 
 @dataclass(frozen=True, slots=True, eq=False)
 class SigningKey:
-    """One key: its id, its algorithm, parsed key objects, and until when it verifies."""
+    """One key: its id, its algorithm, parsed key objects, its state and until when it verifies."""
 
     kid: str
     algorithm: str
     private: Any = field(repr=False)  # cryptography private key, or the HMAC secret
     public: Any = field(repr=False)  # cryptography public key, or the same HMAC secret
     impl: Algorithm = field(repr=False)
-    #: ``None`` while active; for a retired key, the epoch second after which it no longer verifies.
+    #: ``None`` unless retiring; then the epoch second after which it no longer verifies.
     usable_until: float | None = None
+    state: State = "active"
 
     @property
     def active(self) -> bool:
-        return self.usable_until is None
+        return self.state == "active"
 
     def usable(self, now: float) -> bool:
         return self.usable_until is None or now < self.usable_until
@@ -69,8 +74,14 @@ class SigningKey:
         return {**jwk, "kid": self.kid, "alg": self.algorithm, "use": "sig"}
 
     def retired(self, usable_until: float) -> SigningKey:
-        """This key, retired: it verifies until ``usable_until`` and no longer signs."""
-        return SigningKey(self.kid, self.algorithm, self.private, self.public, self.impl, usable_until)
+        """This key, retiring: it verifies until ``usable_until`` and no longer signs."""
+        return SigningKey(
+            self.kid, self.algorithm, self.private, self.public, self.impl, usable_until, "retiring"
+        )
+
+    def upcoming(self) -> SigningKey:
+        """This key as the next one: published and verifying, not signing yet."""
+        return SigningKey(self.kid, self.algorithm, self.private, self.public, self.impl, None, "next")
 
 
 def new_kid() -> str:
@@ -104,16 +115,22 @@ def private_bytes(key: SigningKey) -> bytes:
     return data
 
 
-def load_key(kid: str, algorithm: str, data: bytes, usable_until: float | None = None) -> SigningKey:
-    """The key serialised by ``private_bytes``; ValueError if it is not a key for ``algorithm``."""
+def load_key(
+    kid: str, algorithm: str, data: bytes, usable_until: float | None = None, state: State | None = None
+) -> SigningKey:
+    """The key serialised by ``private_bytes``; ValueError if it is not a key for ``algorithm``.
+
+    ``state`` defaults to ``retiring`` when ``usable_until`` is given, else ``active``.
+    """
+    state = state or ("active" if usable_until is None else "retiring")
     if algorithm == "HS256":
         if len(data) != HMAC_BYTES:
             raise ValueError(f"an HS256 secret is {HMAC_BYTES} random bytes")
-        return _make(kid, algorithm, bytes(data), usable_until)
+        return _make(kid, algorithm, bytes(data), usable_until, state)
     private = serialization.load_der_private_key(data, password=None)
     if not _fits(algorithm, private):
         raise ValueError(f"the stored private key is not a {algorithm} key")
-    return _make(kid, algorithm, private, usable_until)
+    return _make(kid, algorithm, private, usable_until, state)
 
 
 def _fits(algorithm: str, private: object) -> bool:
@@ -126,9 +143,11 @@ def _fits(algorithm: str, private: object) -> bool:
     return False
 
 
-def _make(kid: str, algorithm: str, private: Any, usable_until: float | None) -> SigningKey:
+def _make(
+    kid: str, algorithm: str, private: Any, usable_until: float | None, state: State = "active"
+) -> SigningKey:
     public = private if algorithm == "HS256" else private.public_key()
-    return SigningKey(kid, algorithm, private, public, _IMPLEMENTATIONS[algorithm], usable_until)
+    return SigningKey(kid, algorithm, private, public, _IMPLEMENTATIONS[algorithm], usable_until, state)
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,7 +177,7 @@ class KeyRing:
         """The JWK Set to publish: public members of every key that still verifies (none for HS256)."""
         now = time.time() if now is None else now
         published = []
-        for key in sorted(self.keys.values(), key=lambda k: (not k.active, k.kid)):
+        for key in sorted(self.keys.values(), key=lambda k: (_JWKS_ORDER[k.state], k.kid)):
             jwk = key.public_jwk() if key.usable(now) else None
             if jwk is not None:
                 published.append(jwk)
@@ -174,5 +193,5 @@ class KeyRing:
         return self.signing.kid == other.signing.kid and _state(self) == _state(other)
 
 
-def _state(ring: KeyRing) -> dict[str, tuple[str, float | None]]:
-    return {kid: (key.algorithm, key.usable_until) for kid, key in ring.keys.items()}
+def _state(ring: KeyRing) -> dict[str, tuple[str, float | None, str]]:
+    return {kid: (key.algorithm, key.usable_until, key.state) for kid, key in ring.keys.items()}

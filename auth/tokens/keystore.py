@@ -2,14 +2,16 @@
 
 Rows live in ``rowgate.signing_keys``; the private part is sealed with the master key, bound to
 its kid and algorithm (``signing-key:<alg>:<kid>``), so a sealed key copied into another row does
-not open.  Every change (the first key, a rotation, an algorithm change) runs under one
+not open.  Every change (the first key, a lifecycle step, an algorithm change) runs under one
 transaction-scoped advisory lock, so instances starting at once create a single key; the partial
-unique index (one active key per algorithm) backs that up.
+unique indexes (one active and one next key per algorithm) back that up.  The lifecycle itself
+(next, active, retiring, retired) is ``auth.tokens.lifecycle``.
 
 Each instance holds its ring in memory (``SigningKeys``) and reloads it when a change is announced
 on the store channel ``keys``, after every store reconnection (the subscriber gets ``None``), and
-every ``refresh_interval`` seconds as a safety net.  Listeners (the ``TokenService``) get the new
-ring at once, so a removed key stops verifying everywhere.
+every ``tokens.rotation.check_interval`` as a safety net, right after stepping the lifecycle.
+Listeners (the ``TokenService``) get the new ring at once, so a removed key stops verifying
+everywhere.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
-from datetime import timedelta
+import time
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -26,100 +28,84 @@ from rowgate.auth.crypto import SecretBox
 from rowgate.auth.db import Database
 from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tasks import cancel_and_wait
-from rowgate.auth.tokens.keys import KeyRing, SigningKey, generate_key, load_key, private_bytes
+from rowgate.auth.tokens import lifecycle
+from rowgate.auth.tokens.keys import KeyRing, SigningKey, State, load_key
+from rowgate.auth.tokens.lifecycle import KeyChange, KeyRow, at, insert_key, sealing_purpose
 from rowgate.config.schema import TokenSettings
 from rowgate.errors import ConfigError, DecryptionFailed, RowgateError
 
 log = logging.getLogger("rowgate.keys")
 
 CHANNEL = "keys"
-#: Arbitrary constant naming the signing-key lock (``pg_advisory_xact_lock`` takes a bigint).
-LOCK_ID = 0x726F776B6579  # "rowkey"
 
 _SELECT = """
 SELECT kid, algorithm, public_jwk::text AS public_jwk, private_key_enc, status, retired_at
 FROM rowgate.signing_keys
-WHERE status = 'active' OR retired_at > now() - $1::interval
+WHERE status IN ('next', 'active') OR (status = 'retiring' AND retired_at > $1::timestamptz - $2::interval)
 ORDER BY created_at DESC, kid
 """
 
 
-def sealing_purpose(kid: str, algorithm: str) -> bytes:
-    """Associated data for a sealed signing key: it opens only as this kid and algorithm."""
-    return f"signing-key:{algorithm}:{kid}".encode()
-
-
-async def ensure_signing_key(db: Database, box: SecretBox, settings: TokenSettings) -> bool:
+async def ensure_signing_key(
+    db: Database, box: SecretBox, settings: TokenSettings, now: float | None = None
+) -> bool:
     """Make ``settings.algorithm`` the one algorithm with an active key; True if anything changed.
 
     Creates the key at first start, or after ``tokens.algorithm`` changed (the keys of the previous
-    algorithm are retired: they keep verifying for ``retired_key_lifetime``).  Retired keys past
-    that window are deleted.
+    algorithm start retiring: they keep verifying for ``retired_key_lifetime``; a next key of
+    theirs is withdrawn).  A next key already published for the new algorithm signs rather than a
+    fresh one, so ``rowgate keys rotate --algorithm`` ahead of the change keeps relying parties'
+    cached JWKS good.
     """
+    now = time.time() if now is None else now
     async with db.transaction() as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_ID)
-        await _prune(conn, settings.retired_key_lifetime)
+        await lifecycle.lock(conn, wait=True)
         rows = await conn.fetch("SELECT algorithm FROM rowgate.signing_keys WHERE status = 'active'")
         active = {row["algorithm"] for row in rows}
         if active == {settings.algorithm}:
             return False
         await conn.execute(
-            "UPDATE rowgate.signing_keys SET status = 'retired', retired_at = now() "
+            "UPDATE rowgate.signing_keys SET status = 'retired', private_key_enc = NULL, retired_at = $2 "
+            "WHERE status = 'next' AND algorithm <> $1",
+            settings.algorithm,
+            at(now),
+        )
+        await conn.execute(
+            "UPDATE rowgate.signing_keys SET status = 'retiring', retired_at = $2 "
             "WHERE status = 'active' AND algorithm <> $1",
             settings.algorithm,
+            at(now),
         )
         if settings.algorithm not in active:
-            kid = await _insert(conn, box, settings.algorithm)
-            log.info("created signing key %s (%s)", kid, settings.algorithm)
+            kid = await _promote_published(conn, settings.algorithm, now)
+            if kid is None:
+                kid = await insert_key(conn, box, settings.algorithm, "active", now)
+            log.info("signing key %s (%s) signs", kid, settings.algorithm)
         return True
 
 
-async def rotate_signing_key(
-    db: Database, box: SecretBox, algorithm: str, retired_lifetime: timedelta | None = None
-) -> str:
-    """Create a new active key for ``algorithm`` and retire the current one; the new kid.
-
-    Callers announce the change (``SigningKeys.rotate`` does) so that every instance reloads.
-    """
-    async with db.transaction() as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOCK_ID)
-        if retired_lifetime is not None:
-            await _prune(conn, retired_lifetime)
-        await conn.execute(
-            "UPDATE rowgate.signing_keys SET status = 'retired', retired_at = now() "
-            "WHERE status = 'active' AND algorithm = $1",
-            algorithm,
-        )
-        kid = await _insert(conn, box, algorithm)
-    log.info("rotated the %s signing key; new kid %s", algorithm, kid)
+async def _promote_published(conn: asyncpg.Connection, algorithm: str, now: float) -> str | None:
+    """A next key of the new algorithm (``rowgate keys rotate --algorithm``) signs, if there is one:
+    relying parties already hold it."""
+    kid: str | None = await conn.fetchval(
+        "UPDATE rowgate.signing_keys SET status = 'active', activated_at = $2 "
+        "WHERE status = 'next' AND algorithm = $1 RETURNING kid",
+        algorithm,
+        at(now),
+    )
     return kid
 
 
-async def _insert(conn: asyncpg.Connection, box: SecretBox, algorithm: str) -> str:
-    key = await asyncio.to_thread(generate_key, algorithm)  # RSA-3072 takes a moment: off the loop
-    public = key.public_jwk()
-    await conn.execute(
-        "INSERT INTO rowgate.signing_keys (kid, algorithm, public_jwk, private_key_enc, status) "
-        "VALUES ($1, $2, $3::jsonb, $4, 'active')",
-        key.kid,
-        algorithm,
-        None if public is None else json.dumps(public),
-        box.seal(private_bytes(key), sealing_purpose(key.kid, algorithm)),
-    )
-    return key.kid
-
-
-async def _prune(conn: asyncpg.Connection, retired_lifetime: timedelta) -> None:
-    await conn.execute(
-        "DELETE FROM rowgate.signing_keys WHERE status = 'retired' AND retired_at <= now() - $1::interval",
-        retired_lifetime,
-    )
-
-
-async def load_keyring(db: Database, box: SecretBox, settings: TokenSettings) -> KeyRing:
-    """Every key that still verifies, decrypted and parsed once; signing with ``settings.algorithm``."""
+async def load_keyring(
+    db: Database, box: SecretBox, settings: TokenSettings, now: float | None = None
+) -> KeyRing:
+    """Every key that verifies, decrypted and parsed once; signing with ``settings.algorithm``."""
+    now = time.time() if now is None else now
     lifetime = settings.retired_key_lifetime
-    keys = [_key_from_row(row, box, lifetime) for row in await db.fetch(_SELECT, lifetime)]
+    keys = [
+        _key_from_row(row, box, lifetime.total_seconds())
+        for row in await db.fetch(_SELECT, at(now), lifetime)
+    ]
     active = [key for key in keys if key.active]
     if not active:
         raise ConfigError(["tokens: no active signing key in rowgate.signing_keys (run start-up first)"])
@@ -134,12 +120,13 @@ async def load_keyring(db: Database, box: SecretBox, settings: TokenSettings) ->
     return KeyRing.of(signing, keys)
 
 
-def _key_from_row(row: asyncpg.Record, box: SecretBox, lifetime: timedelta) -> SigningKey:
+def _key_from_row(row: asyncpg.Record, box: SecretBox, lifetime: float) -> SigningKey:
     kid, algorithm = row["kid"], row["algorithm"]
-    until = None if row["status"] == "active" else row["retired_at"].timestamp() + lifetime.total_seconds()
+    state: State = row["status"]
+    until = row["retired_at"].timestamp() + lifetime if state == "retiring" else None
     try:
         plain = box.open(row["private_key_enc"], sealing_purpose(kid, algorithm))
-        key = load_key(kid, algorithm, plain, until)
+        key = load_key(kid, algorithm, plain, until, state)
     except DecryptionFailed as exc:
         raise ConfigError(
             [
@@ -156,6 +143,7 @@ def _key_from_row(row: asyncpg.Record, box: SecretBox, lifetime: timedelta) -> S
 
 
 Listener = Callable[[KeyRing], None]
+ChangeListener = Callable[[list[KeyChange]], None]
 
 
 class SigningKeys:
@@ -168,13 +156,19 @@ class SigningKeys:
         store: EphemeralStore,
         settings: TokenSettings,
         *,
-        refresh_interval: float = 300.0,
+        refresh_interval: float | None = None,
         retry_interval: float = 2.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._db, self._box, self._store, self._settings = db, box, store, settings
-        self._intervals = (refresh_interval, retry_interval)
+        refresh = (
+            settings.rotation.check_interval.total_seconds() if refresh_interval is None else refresh_interval
+        )
+        self._intervals = (refresh, retry_interval)
+        self._clock = clock
         self._ring: KeyRing | None = None
         self._listeners: list[Listener] = []
+        self._change_listeners: list[ChangeListener] = []
         self._lock = asyncio.Lock()
         self._stale = False
         self._task: asyncio.Task[None] | None = None
@@ -187,8 +181,9 @@ class SigningKeys:
         return self._ring
 
     async def start(self) -> KeyRing:
-        """Create the key if needed, load the ring, and follow changes from now on."""
-        if await ensure_signing_key(self._db, self._box, self._settings):
+        """Create the key if needed, step the lifecycle, load the ring, and follow changes from now on."""
+        changed = await ensure_signing_key(self._db, self._box, self._settings, self._clock())
+        if await self._advance() or changed:
             await self._announce()
         await self.reload()
         await self._store.subscribe(CHANNEL, self._on_message)
@@ -200,19 +195,42 @@ class SigningKeys:
         self._listeners.append(listener)
         listener(self.ring)
 
-    async def rotate(self, algorithm: str | None = None) -> str:
-        """Rotate the signing key (default: the configured algorithm) everywhere; the new kid."""
-        kid = await rotate_signing_key(
-            self._db, self._box, algorithm or self._settings.algorithm, self._settings.retired_key_lifetime
+    def on_changes(self, listener: ChangeListener) -> None:
+        """Call ``listener`` with the lifecycle steps this instance takes (metrics count them)."""
+        self._change_listeners.append(listener)
+
+    async def rotate(self, algorithm: str | None = None, *, at_once: bool = False) -> list[KeyChange]:
+        """Rotate the signing key (default: the configured algorithm) everywhere: see
+        ``lifecycle.rotate``; the steps taken."""
+        algorithm = algorithm or self._settings.algorithm
+        changes = await lifecycle.rotate(
+            self._db, self._box, self._settings, self._clock(), algorithm, at_once=at_once
         )
+        await self._changed(changes)
+        return changes
+
+    async def retire(self, kid: str) -> KeyChange:
+        """Retire a next or retiring key now, everywhere."""
+        change = await lifecycle.retire(self._db, kid, self._clock())
+        await self._changed([change])
+        return change
+
+    async def listing(self) -> list[KeyRow]:
+        """Every key with its state, newest first."""
+        return await lifecycle.list_keys(self._db)
+
+    async def tick(self) -> list[KeyChange]:
+        """Take the lifecycle steps that are due (one instance at a time), then re-read the keys."""
+        changes = await self._advance()
+        if changes:
+            await self._announce()
         await self.reload()
-        await self._announce()
-        return kid
+        return changes
 
     async def reload(self) -> KeyRing:
         """Re-read the keys; listeners hear of the new ring only when something changed."""
         async with self._lock:
-            ring = await load_keyring(self._db, self._box, self._settings)
+            ring = await load_keyring(self._db, self._box, self._settings, self._clock())
             if self._ring is not None and ring.same_as(self._ring):
                 return self._ring
             self._ring = ring
@@ -225,23 +243,39 @@ class SigningKeys:
         self._closed = True
         await cancel_and_wait(self._task)
 
+    async def _advance(self) -> list[KeyChange]:
+        changes = await lifecycle.advance(self._db, self._box, self._settings, self._clock())
+        self._tell(changes)
+        return changes
+
+    async def _changed(self, changes: list[KeyChange]) -> None:
+        self._tell(changes)
+        await self.reload()
+        await self._announce()
+
+    def _tell(self, changes: list[KeyChange]) -> None:
+        for change in changes:
+            log.info("signing key %s (%s): %s %s", change.kid, change.algorithm, change.event, change.details)
+        for listener in self._change_listeners:
+            listener(changes)
+
     async def _announce(self) -> None:
         await self._store.publish(CHANNEL, "changed")
 
     async def _on_message(self, message: str | None) -> None:
         # Any message (or a reconnection, None) means "re-read": the database is the truth.
         if not self._closed:
-            await self._reload_quietly()
+            await self._quietly(self.reload)
 
     async def _refresh_forever(self) -> None:
         refresh, retry = self._intervals
         while True:
             await asyncio.sleep(retry if self._stale else refresh)
-            await self._reload_quietly()
+            await self._quietly(self.tick)
 
-    async def _reload_quietly(self) -> None:
+    async def _quietly(self, step: Callable[[], Awaitable[object]]) -> None:
         try:
-            await self.reload()
+            await step()
             self._stale = False
         except RowgateError as exc:
             self._stale = True

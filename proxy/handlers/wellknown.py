@@ -6,8 +6,8 @@ from aiohttp import web
 
 from rowgate.auth.tokens.discovery import (
     DISCOVERY_CACHE_CONTROL,
-    JWKS_CACHE_CONTROL,
     JWKS_PATH,
+    jwks_cache_control,
     openid_configuration,
 )
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
@@ -16,7 +16,9 @@ from rowgate.proxy.appkeys import SERVICES, SETTINGS
 async def jwks(request: web.Request) -> web.Response:
     document = request.app[SERVICES].tokens.keyring.jwks()
     return web.json_response(
-        document, content_type="application/jwk-set+json", headers={"Cache-Control": JWKS_CACHE_CONTROL}
+        document,
+        content_type="application/jwk-set+json",
+        headers={"Cache-Control": jwks_cache_control(request.app[SETTINGS])},
     )
 
 

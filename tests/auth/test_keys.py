@@ -14,6 +14,7 @@ import pytest
 from rowgate.auth.crypto import SecretBox
 from rowgate.auth.db import Database
 from rowgate.auth.store import EphemeralStore, MemoryStore, RedisStore
+from rowgate.auth.tokens import lifecycle
 from rowgate.auth.tokens.keys import (
     ALGORITHMS,
     PUBLIC_JWK_MEMBERS,
@@ -27,12 +28,11 @@ from rowgate.auth.tokens.keystore import (
     SigningKeys,
     ensure_signing_key,
     load_keyring,
-    rotate_signing_key,
     sealing_purpose,
 )
 from rowgate.auth.tokens.service import TokenService
 from rowgate.config.schema import DatabaseSettings, TokenSettings
-from rowgate.errors import ConfigError, InvalidToken
+from rowgate.errors import ConfigError, Conflict, InvalidToken, NotFound
 from tests import keykit
 from tests.conftest import REDIS_URL
 
@@ -176,7 +176,7 @@ async def test_changing_the_algorithm_keeps_old_tokens_valid(db: Database, box: 
     after = await load_keyring(db, box, es256)
     assert after.signing.algorithm == "ES256"
     assert {(r["algorithm"], r["status"]) for r in await rows(db)} == {
-        ("EdDSA", "retired"),
+        ("EdDSA", "retiring"),
         ("ES256", "active"),
     }
     assert {k["alg"] for k in after.jwks()["keys"]} == {"EdDSA", "ES256"}
@@ -194,7 +194,7 @@ async def test_the_wrong_master_key_stops_start_up_with_a_clear_error(db: Databa
 
 async def test_a_sealed_key_copied_to_another_row_does_not_open(db: Database, box: SecretBox) -> None:
     await ensure_signing_key(db, box, EDDSA)
-    await rotate_signing_key(db, box, "EdDSA")
+    await lifecycle.rotate(db, box, EDDSA, time.time(), "EdDSA")  # publishes the next key
     first, second = await rows(db)
     await db.execute(
         "UPDATE rowgate.signing_keys SET private_key_enc = $1 WHERE kid = $2",
@@ -213,27 +213,32 @@ async def test_an_altered_public_jwk_is_refused(db: Database, box: SecretBox) ->
         await load_keyring(db, box, EDDSA)
 
 
-async def test_retired_keys_past_their_window_stop_verifying_and_are_deleted(
+async def test_retired_keys_past_their_window_stop_verifying_and_lose_their_private_part(
     db: Database, box: SecretBox
 ) -> None:
     settings = TokenSettings(algorithm="EdDSA", retired_key_ttl=timedelta(minutes=10))
-    await ensure_signing_key(db, box, settings)
-    ring = await load_keyring(db, box, settings)
+    now = time.time()
+    await ensure_signing_key(db, box, settings, now)
+    ring = await load_keyring(db, box, settings, now)
     service = keykit.service(ring, clock=time.time)
     token = service.issue_access(sub="u", sid="s", amr=["pwd"]).token
     old_kid = ring.signing.kid
 
-    await rotate_signing_key(db, box, "EdDSA")
-    service.use_keyring(await load_keyring(db, box, settings))
-    assert service.verify_access(token).sub == "u"  # retired, inside its window
+    await lifecycle.rotate(db, box, settings, now, "EdDSA")
+    now += settings.publish_ahead.total_seconds()
+    assert [c.event for c in await lifecycle.advance(db, box, settings, now)] == ["key.rotated"]
+    service.use_keyring(await load_keyring(db, box, settings, now))
+    assert service.keyring.signing.kid != old_kid
+    assert service.verify_access(token).sub == "u"  # retiring, inside its window
 
-    await db.execute("UPDATE rowgate.signing_keys SET retired_at = now() - interval '11 minutes'")
-    service.use_keyring(await load_keyring(db, box, settings))
+    now += 601
+    assert [c.event for c in await lifecycle.advance(db, box, settings, now)] == ["key.retired"]
+    service.use_keyring(await load_keyring(db, box, settings, now))
     assert old_kid not in {k["kid"] for k in service.keyring.jwks()["keys"]}
     with pytest.raises(InvalidToken, match="key this server does not know"):
         service.verify_access(token)
-    await ensure_signing_key(db, box, settings)  # start-up prunes it
-    assert old_kid not in {r["kid"] for r in await rows(db)}
+    (old,) = [r for r in await rows(db) if r["kid"] == old_kid]
+    assert (old["status"], old["private_key_enc"]) == ("retired", None)
 
 
 # -- following rotations across instances ----------------------------------------------------
@@ -259,8 +264,23 @@ async def stores(request: pytest.FixtureRequest, redis_prefix: str) -> AsyncIter
         await store.close()
 
 
-async def instance(url: str, box: SecretBox, store: EphemeralStore, **options: float) -> SigningKeys:
-    keys = SigningKeys(await connect(url), box, store, EDDSA, **options)
+class Clock:
+    """A clock the test moves: starts at the real time (the database's ``now()`` agrees)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, duration: timedelta) -> None:
+        self.now += duration.total_seconds()
+
+
+async def instance(
+    url: str, box: SecretBox, store: EphemeralStore, clock: Callable[[], float] = time.time, **options: float
+) -> SigningKeys:
+    keys = SigningKeys(await connect(url), box, store, EDDSA, clock=clock, **options)
     await keys.start()
     return keys
 
@@ -274,8 +294,9 @@ async def stop(*instances: SigningKeys) -> None:
 async def test_a_rotation_reaches_every_instance(
     migrated_database: str, box: SecretBox, stores: StoreFactory
 ) -> None:
-    a = await instance(migrated_database, box, await stores())
-    b = await instance(migrated_database, box, await stores())
+    clock = Clock()
+    a = await instance(migrated_database, box, await stores(), clock)
+    b = await instance(migrated_database, box, await stores(), clock)
     try:
         assert a.ring.signing.kid == b.ring.signing.kid
         issuer, verifier = TokenService(keykit.settings(), a.ring), TokenService(keykit.settings(), b.ring)
@@ -285,7 +306,12 @@ async def test_a_rotation_reaches_every_instance(
         verifier.verify_access(before)
         assert len(verifier.cache) == 1
 
-        new_kid = await a.rotate()
+        (published,) = await a.rotate()
+        new_kid = published.kid
+        await eventually(lambda: new_kid in b.ring.keys)
+        assert b.ring.keys[new_kid].state == "next"
+        clock.advance(EDDSA.publish_ahead)
+        assert [c.event for c in await a.tick()] == ["key.rotated"]
         await eventually(lambda: b.ring.signing.kid == new_kid)
         assert verifier.keyring is b.ring
         assert len(verifier.cache) == 0  # the ring changed: what verified before is checked again
@@ -309,9 +335,7 @@ async def test_a_removed_key_stops_verifying_at_once_even_when_cached(
         verifier.verify_access(token)
         old_kid = a.ring.signing.kid
 
-        await a.rotate()
-        await a._db.execute("DELETE FROM rowgate.signing_keys WHERE kid = $1", old_kid)
-        await b_store.publish(CHANNEL, "changed")  # e.g. an operator removing a compromised key
+        await a.rotate(at_once=True)  # the emergency: the old key leaked
         await eventually(lambda: b.ring.find(old_kid, 0) is None)
         with pytest.raises(InvalidToken):
             verifier.verify_access(token)
@@ -325,7 +349,8 @@ async def test_a_missed_announcement_is_caught_up_by_the_periodic_refresh(
     store = MemoryStore("test:")
     keys = await instance(migrated_database, box, store, refresh_interval=0.05)
     try:
-        new_kid = await rotate_signing_key(keys._db, box, "EdDSA")  # nobody announces it
+        changes = await lifecycle.rotate(keys._db, box, EDDSA, time.time(), "EdDSA", at_once=True)
+        new_kid = changes[-1].kid  # nobody announces it
         await eventually(lambda: keys.ring.signing.kid == new_kid)
     finally:
         await stop(keys)
@@ -343,3 +368,56 @@ async def test_a_database_outage_during_a_reload_keeps_the_current_ring(
         assert keys.ring is ring
     finally:
         await keys.close()
+
+
+async def test_a_next_key_retired_early_leaves_the_jwks_and_the_active_key_cannot_be(
+    db: Database, box: SecretBox
+) -> None:
+    now = time.time()
+    await ensure_signing_key(db, box, EDDSA, now)
+    active = (await load_keyring(db, box, EDDSA, now)).signing.kid
+    (published,) = await lifecycle.rotate(db, box, EDDSA, now, "EdDSA")
+    assert published.kid in {k["kid"] for k in (await load_keyring(db, box, EDDSA, now)).jwks(now)["keys"]}
+
+    change = await lifecycle.retire(db, published.kid, now)
+    assert (change.event, change.details["was"]) == ("key.retired", "next")
+    ring = await load_keyring(db, box, EDDSA, now)
+    assert [k["kid"] for k in ring.jwks(now)["keys"]] == [active]
+    with pytest.raises(Conflict, match="rotate first"):
+        await lifecycle.retire(db, active, now)
+    with pytest.raises(NotFound):
+        await lifecycle.retire(db, "no-such-kid", now)
+    recorded = await db.fetch("SELECT event, details->>'kid' AS kid FROM rowgate.audit_events ORDER BY id")
+    assert [(r["event"], r["kid"]) for r in recorded] == [
+        ("key.published", published.kid),
+        ("key.retired", published.kid),
+    ]
+
+
+async def test_a_lifecycle_step_is_skipped_while_another_instance_holds_the_lock(
+    db: Database, box: SecretBox
+) -> None:
+    settings = TokenSettings(algorithm="EdDSA", rotation={"every": "1h"})
+    now = time.time()
+    await ensure_signing_key(db, box, settings, now)
+    due = now + 3600
+    async with db.transaction() as conn:
+        await lifecycle.lock(conn, wait=True)  # another instance is stepping
+        assert await lifecycle.advance(db, box, settings, due) == []
+    assert [c.event for c in await lifecycle.advance(db, box, settings, due)] == ["key.published"]
+
+
+async def test_an_algorithm_change_promotes_the_next_key_published_for_it(
+    db: Database, box: SecretBox
+) -> None:
+    now = time.time()
+    await ensure_signing_key(db, box, EDDSA, now)
+    (published,) = await lifecycle.rotate(db, box, EDDSA, now, "ES256")  # ahead of the change
+    es256 = TokenSettings(algorithm="ES256")
+    assert await ensure_signing_key(db, box, es256, now + 600) is True
+    ring = await load_keyring(db, box, es256, now + 600)
+    assert ring.signing.kid == published.kid
+    assert sorted((r["algorithm"], r["status"]) for r in await rows(db)) == [
+        ("ES256", "active"),
+        ("EdDSA", "retiring"),
+    ]

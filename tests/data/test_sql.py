@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rowgate.config import Settings
 from tests.conftest import RunningServer
@@ -305,3 +306,19 @@ async def test_sql_access_follows_config(
     server: RunningServer = await start_rowgate(data_settings(**{"data.sql_access": access}))
     got, body = await sql(Client(client.http, server), caller, "SELECT id FROM posts")
     assert got == status, body
+
+
+async def test_refusals_are_counted_by_code_in_the_metrics(client: Client) -> None:
+    async def refused(code: str) -> float:
+        async with client.http.get(f"{client.server.url}/metrics") as response:
+            text = await response.text()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "rowgate_rls_refusals_total" and sample.labels == {"code": code}:
+                    return sample.value
+        return 0.0
+
+    before = await refused("table_not_allowed")
+    status, body = await sql(client, "admin_a", "SELECT * FROM unlisted")
+    assert (status, body["code"]) == (400, "table_not_allowed")
+    assert await refused("table_not_allowed") == before + 1

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import jwt
 import pytest
 from aiohttp import web
 
@@ -152,22 +153,46 @@ async def test_a_key_rotation_reaches_a_second_instance(
     settings = make_settings(**ROUTES, **{"upstream.url": upstream})
     first = await start_rowgate(settings)
     second = await start_rowgate(settings)
-    new_kid = await first.app[SERVICES].keys.rotate()
+    old = access_token(first)
+    new_kid = (await first.app[SERVICES].keys.rotate(at_once=True))[-1].kid  # the emergency rotation
     for _ in range(50):
         if second.app[SERVICES].tokens.keyring.signing.kid == new_kid:
             break
         await asyncio.sleep(0.05)
     token = access_token(first)
     assert (await whoami(http, second, {"Authorization": f"Bearer {token}"}))[0] == 200
+    assert (await whoami(http, second, {"Authorization": f"Bearer {old}"}))[0] == 401  # old key retired
     async with http.get(f"{second.url}/.well-known/jwks.json") as response:
         kids = {key["kid"] for key in (await response.json())["keys"]}
-    assert new_kid in kids
+    assert kids == {new_kid}
+
+
+async def test_a_next_key_is_published_by_every_instance_before_it_signs(
+    make_settings: SettingsFactory, start_rowgate: Start, upstream: str, http: aiohttp.ClientSession
+) -> None:
+    settings = make_settings(**ROUTES, **{"upstream.url": upstream, "tokens.jwks_max_age": "2m"})
+    first = await start_rowgate(settings)
+    second = await start_rowgate(settings)
+    signing = first.app[SERVICES].tokens.keyring.signing.kid
+    (published,) = await first.app[SERVICES].keys.rotate()
+    assert published.event == "key.published"
+    for _ in range(50):
+        if published.kid in second.app[SERVICES].tokens.keyring.keys:
+            break
+        await asyncio.sleep(0.05)
+    async with http.get(f"{second.url}/.well-known/jwks.json") as response:
+        assert response.headers["Cache-Control"] == "public, max-age=120"
+        kids = [key["kid"] for key in (await response.json(content_type=None))["keys"]]
+    assert kids == [signing, published.kid]  # the active key first, then the next one
+    token = access_token(second)
+    assert jwt.get_unverified_header(token)["kid"] == signing  # the next key does not sign yet
+    assert (await whoami(http, first, {"Authorization": f"Bearer {token}"}))[0] == 200
 
 
 async def test_jwks_and_discovery_are_published(server: RunningServer, http: aiohttp.ClientSession) -> None:
     async with http.get(f"{server.url}/.well-known/jwks.json") as response:
         assert response.status == 200
-        assert response.headers["Cache-Control"].startswith("public")
+        assert response.headers["Cache-Control"] == "public, max-age=300"  # tokens.jwks_max_age
         jwks = await response.json(content_type=None)
     assert jwks["keys"]
     for key in jwks["keys"]:

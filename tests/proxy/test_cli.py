@@ -38,7 +38,18 @@ def test_version() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["demo"], ["migrate"], ["check-config"], ["doctor"], ["keys"], ["keys", "rotate"]],
+    [
+        [],
+        ["serve"],
+        ["demo"],
+        ["migrate"],
+        ["check-config"],
+        ["doctor"],
+        ["keys"],
+        ["keys", "rotate"],
+        ["keys", "list"],
+        ["keys", "retire"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = rowgate(*command, "--help")
@@ -163,24 +174,33 @@ def test_the_quick_start_runs_with_an_embedded_database(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_keys_rotate_makes_a_new_active_key(migrated_database: str, tmp_path: Path) -> None:
+def test_keys_rotate_publishes_the_next_key_and_now_replaces_it_at_once(
+    migrated_database: str, tmp_path: Path
+) -> None:
     env = {"ROWGATE_DATABASE_URL": migrated_database, "ROWGATE_DATA_DIR": str(tmp_path)}
     first = rowgate("keys", "rotate", env=env)
     assert first.returncode == 0, first.stderr
-    second = rowgate("keys", "rotate", "--algorithm", "ES256", env=env)
-    assert second.returncode == 0, second.stderr
-    kid = second.stdout.split()[3]
-    assert kid != first.stdout.split()[3]
-    import asyncio
+    assert first.stdout.startswith("published next signing key ")
+    assert "it signs from " in first.stdout
+    upcoming = first.stdout.split()[4]
+    again = rowgate("keys", "rotate", env=env)
+    assert "a next key is already published and not due yet" in again.stdout
 
-    import asyncpg
+    listing = rowgate("keys", "list", env=env).stdout
+    states = {line.split()[0]: line.split()[2] for line in listing.splitlines()[1:]}
+    assert states[upcoming] == "next"
+    (active,) = [kid for kid, state in states.items() if state == "active"]
 
-    async def active() -> list[tuple[str, str]]:
-        conn = await asyncpg.connect(migrated_database)
-        try:
-            rows = await conn.fetch("SELECT kid, algorithm FROM rowgate.signing_keys WHERE status = 'active'")
-        finally:
-            await conn.close()
-        return [(r["kid"], r["algorithm"]) for r in rows]
+    emergency = rowgate("keys", "rotate", "--now", env=env)
+    assert emergency.returncode == 0, emergency.stderr
+    assert f"retired signing key {active}" in emergency.stdout
+    assert f"retired signing key {upcoming}" in emergency.stdout
+    assert "signs now; every other EdDSA key is retired" in emergency.stdout
+    states = {
+        line.split()[0]: line.split()[2] for line in rowgate("keys", "list", env=env).stdout.splitlines()[1:]
+    }
+    assert sorted(states.values()) == ["active", "retired", "retired"]
 
-    assert (kid, "ES256") in asyncio.run(active())
+    refused = rowgate("keys", "retire", next(k for k, s in states.items() if s == "active"), env=env)
+    assert refused.returncode == 1
+    assert "rotate first" in refused.stderr

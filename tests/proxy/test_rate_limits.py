@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rowgate.auth.principal import Principal
 from rowgate.config import Settings
@@ -67,8 +68,21 @@ async def spend(t: Tenancy, count: int, path: str = "/public/hello", **kwargs: A
     return [await t.call("GET", path, **kwargs) for _ in range(count)]
 
 
+async def rate_limited(t: Tenancy, group: str) -> float:
+    """``rowgate_rate_limited_total{group}`` as ``/metrics`` shows it."""
+    async with t.http.get(f"{t.server.url}/metrics") as response:
+        text = await response.text()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "rowgate_rate_limited_total" and sample.labels == {"group": group}:
+                return sample.value
+    return 0.0
+
+
 async def test_guests_spend_their_ips_budget_and_then_get_a_429_problem(t: Tenancy) -> None:
+    counted = await rate_limited(t, "upstream")
     answers = await spend(t, 4)
+    assert await rate_limited(t, "upstream") == counted + 1
 
     assert [a.status for a in answers] == [200, 200, 200, 429]
     assert {a.headers["RateLimit-Policy"] for a in answers} == {'"ip";q=3;w=60'}

@@ -34,6 +34,19 @@ def verified(header: str, body: bytes) -> bool:
     return hmac.compare_digest(expected, parts["v1"])
 
 
+async def alert_counts(http: aiohttp.ClientSession, url: str) -> dict[str, float]:
+    """``rowgate_alerts_total`` per rule as /metrics shows it (counters live for the process)."""
+    async with http.get(f"{url}/metrics") as response:
+        text = await response.text()
+    prefix = 'rowgate_alerts_total{rule="'
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            rule, value = line[len(prefix) :].split('"} ')
+            counts[rule] = float(value)
+    return counts
+
+
 async def test_alerts_arrive_by_mail_and_signed_webhook(
     make_settings: SettingsFactory,
     start_rowgate: Start,
@@ -72,6 +85,7 @@ async def test_alerts_arrive_by_mail_and_signed_webhook(
             },
         )
         api = Api(http, await start_rowgate(settings))
+        before = await alert_counts(http, api.server.url)
         london, sydney = {"X-Forwarded-For": LONDON}, {"X-Forwarded-For": SYDNEY}
         signup = await api.call(
             "POST", "/email/signup", {"email": "ann@example.com", "password": PASSWORD}, headers=london
@@ -116,8 +130,9 @@ async def test_alerts_arrive_by_mail_and_signed_webhook(
     subjects = {str(received.message["Subject"]) for received in sink.received}
     assert "Security alert for ann@example.com on rowgate: sign-in from far away" in subjects
     assert all(received.recipients == ["ann@example.com"] for received in sink.received)
-    async with http.get(f"{api.server.url}/metrics") as response:
-        assert "rowgate_alerts_total 4" in await response.text()
+    after = await alert_counts(http, api.server.url)
+    raised = {rule: after[rule] - before.get(rule, 0.0) for rule in after}
+    assert {f"alert.{rule}": n for rule, n in raised.items() if n} == dict.fromkeys(expected, 1.0)
     trail = {
         row["event"]
         for row in await db.fetch("SELECT event FROM rowgate.audit_events WHERE event LIKE 'alert.%'")
