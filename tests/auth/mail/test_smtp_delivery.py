@@ -221,7 +221,8 @@ async def test_with_smtp_down_requests_are_answered_and_the_mail_follows(
     assert reset.status == 202
     db = api.server.app[SERVICES].db
     async with asyncio.timeout(30):  # generous: a busy machine is slow, not wrong
-        while not await db.fetchval("SELECT bool_and(attempts > 0) FROM rowgate.mail_outbox"):
+        # An attempt is counted when a message is claimed, its error written when the send fails.
+        while not await db.fetchval("SELECT bool_and(last_error IS NOT NULL) FROM rowgate.mail_outbox"):
             await asyncio.sleep(0.05)
     pending = await db.fetch("SELECT message, last_error FROM rowgate.mail_outbox")
     assert len(pending) == 2
