@@ -167,7 +167,7 @@ def test_an_unreachable_redis_is_named(tmp_path: Path, healthy_database: str, up
 def test_a_malformed_redis_url_is_a_configuration_error(tmp_path: Path, healthy_database: str) -> None:
     code, _, output = doctor(tmp_path, healthy_database, ROWGATE_REDIS_URL="http://cache.internal:6379")
     assert code == 2
-    assert "redis.url: expected a URL like redis://127.0.0.1:6379/0" in output
+    assert "redis.url (from ROWGATE_REDIS_URL): expected a URL like redis://127.0.0.1:6379/0" in output
     assert "Traceback" not in output
 
 
