@@ -27,9 +27,9 @@ from rowgate.rls.values import ColumnType
 _NO_NUL = "^[^\\x00]*$"
 _FORMATS: Mapping[str, dict[str, Any]] = {
     "int2": {"type": "integer", "format": "int32", "minimum": -32768, "maximum": 32767},
-    "int4": {"type": "integer", "format": "int32"},
-    "int8": {"type": "integer", "format": "int64"},
-    "numeric": {"type": "string", "format": "decimal", "description": "exact decimal, as a string"},
+    "int4": {"type": "integer", "format": "int32", "minimum": -(2**31), "maximum": 2**31 - 1},
+    "int8": {"type": "integer", "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1},
+    "numeric": {"type": ["string", "number"], "description": "exact decimal (answered as a string)"},
     "float": {"type": "number"},
     "text": {"type": "string", "pattern": _NO_NUL},
     "bool": {"type": "boolean"},
@@ -289,13 +289,18 @@ def _names(table: TableInfo) -> str:
     return "(" + "|".join(re.escape(name) for name in table.order) + ")"
 
 
+def _listed(item: str) -> str:
+    """A pattern for ``item`` repeated, comma-separated, with spaces around each (as the parser
+    strips them)."""
+    return rf"^\s*{item}\s*(,\s*{item}\s*)*$"
+
+
 def _select(table: TableInfo) -> dict[str, Any]:
-    names = _names(table)
     return {
         "name": "select",
         "in": "query",
-        "schema": {"type": "string", "pattern": f"^{names}(,{names})*$"},
-        "description": "columns, such as id,title",
+        "schema": {"type": "string", "pattern": rf"^\s*\*\s*$|{_listed(_names(table))}"},
+        "description": "columns, such as id,title (* for every column the caller may see)",
     }
 
 
@@ -304,7 +309,7 @@ def _order(table: TableInfo) -> dict[str, Any]:
     return {
         "name": "order",
         "in": "query",
-        "schema": {"type": "string", "pattern": f"^{one}(,{one})*$"},
+        "schema": {"type": "string", "pattern": _listed(one)},
         "description": "column[.asc|.desc][.nullsfirst|.nullslast],...",
     }
 
