@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from rowgate.config.schema import Settings
-from rowgate.proxy import metrics
+from rowgate.proxy import metrics, openapi
 from rowgate.proxy.appkeys import PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.forward import Forwarder
@@ -68,5 +68,6 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     rbac.add_routes(app, settings.mounts.rbac)
     data.add_routes(app)
     sql.add_routes(app)
+    openapi.add_routes(app)
     add_upstream_route(app)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from rowgate.auth.rbac.permissions import is_grantable
 from rowgate.config.limits import MAX_LIMIT, CallerLimit, check_window
@@ -40,8 +40,23 @@ def _text_timestamp(value: object) -> object:
 
 def _duration(value: object) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("expected seconds (a whole number) or a duration like 15m, 24h, 7d")
-    return parse_duration(value)
+        raise ValueError(DURATION_TEXT)
+    try:
+        return parse_duration(value)
+    except OverflowError:
+        raise ValueError(f"{DURATION_TEXT}, of at most {timedelta.max.days} days") from None
+
+
+DURATION_TEXT = "expected seconds (a whole number) or a duration like 15m, 24h, 7d"
+#: What the OpenAPI document says of a duration (the grammar, ``1h30m``, is in the description).
+_DURATION_SCHEMA = {
+    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "minLength": 1}],
+    "description": "seconds, or a duration such as 90s, 15m, 1h30m, 7d",
+}
+_WINDOW_SCHEMA = {
+    "anyOf": [{"type": "integer", "minimum": 1, "maximum": 86400}, {"type": "string", "minLength": 1}],
+    "description": "whole seconds from 1 to 86400, or a duration such as 1m, 1h (at most 1d)",
+}
 
 
 Name = Annotated[
@@ -54,8 +69,16 @@ RoleName = Annotated[str, StringConstraints(max_length=40), AfterValidator(_role
 #: An id in a body: checked to be a UUID by the service (an unknown one is a 404 like any other).
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_timestamp), Field(strict=False)]
-Duration = Annotated[timedelta, BeforeValidator(_duration), Field(strict=False)]
-Window = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(check_window), Field(strict=False)]
+Duration = Annotated[
+    timedelta, BeforeValidator(_duration), Field(strict=False), WithJsonSchema(_DURATION_SCHEMA)
+]
+Window = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    AfterValidator(check_window),
+    Field(strict=False),
+    WithJsonSchema(_WINDOW_SCHEMA),
+]
 
 
 class RateLimit(Body):

@@ -1,0 +1,143 @@
+"""``GET /openapi.json``: one OpenAPI 3.1 document for everything rowgate answers itself.
+
+The auth, tenancy, API key, rbac, session, well-known and health endpoints come from the table in
+``proxy.openapi_surface`` (request bodies are the handlers' own pydantic models, answers the
+schemas of ``proxy.openapi_answers``); the data API's paths are generated from the policy in force
+and the introspected tables (``rls.openapi``), as its own document at ``{data}/openapi.json`` is.
+Every error is an RFC 9457 problem (``components.schemas.Problem``).  Paths the upstream serves
+are not rowgate's to describe and are left out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from rowgate.config.schema import Settings
+from rowgate.proxy import openapi_answers
+from rowgate.proxy.appkeys import SERVICES, SETTINGS
+from rowgate.proxy.data.policy import DataPolicy
+from rowgate.proxy.handlers.data import data_limits, json_response
+from rowgate.proxy.openapi_surface import ENDPOINTS, Endpoint
+from rowgate.rls.openapi import PROBLEM_SCHEMA, data_paths, problems
+
+PATH = "/openapi.json"
+_SECURITY = {
+    "public": [{}],
+    "optional": [{"bearer": []}, {"apiKey": []}, {}],
+    "user": [{"bearer": []}],
+    "member": [{"bearer": []}, {"apiKey": []}],
+}
+_HTML_ERRORS = ("400", "404", "410", "422", "429", "503")
+
+
+def surface_document(settings: Settings, policy: DataPolicy) -> dict[str, Any]:
+    """The document for ``settings`` and the data policy in force."""
+    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA, **openapi_answers.SCHEMAS}
+    paths: dict[str, Any] = {}
+    for endpoint in ENDPOINTS:
+        if endpoint.path == "/metrics" and not settings.server.metrics:
+            continue
+        path = _mount(settings, endpoint.mount) + endpoint.path
+        paths.setdefault(path, {})[endpoint.method] = _operation(endpoint, schemas)
+    rows, row_schemas = data_paths(policy.policies, policy.tables, data_limits(settings.data))
+    for path, operations in rows.items():
+        for operation in operations.values():
+            operation["tags"] = ["data"]
+        paths[settings.mounts.data + path] = operations
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "rowgate",
+            "version": policy.policies.version,
+            "description": "Everything rowgate answers itself: accounts, sessions, organisations, API "
+            "keys, roles, the data API (generated from the row-level security policy in force) and "
+            "health. Errors are RFC 9457 problems with a stable code.",
+        },
+        "servers": [{"url": settings.public_url}],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": {**schemas, **row_schemas},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
+        },
+    }
+
+
+def _mount(settings: Settings, mount: str) -> str:
+    return getattr(settings.mounts, mount) if mount else ""
+
+
+def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": endpoint.summary,
+        "tags": [endpoint.tag],
+        "security": _SECURITY[endpoint.access],
+        "responses": {endpoint.status: _success(endpoint), **_errors(endpoint)},
+    }
+    parameters = [*endpoint.query, *_path_parameters(endpoint.path)]
+    if endpoint.media == "text/html":
+        parameters.append(_TOKEN)
+    if parameters:
+        operation["parameters"] = parameters
+    if endpoint.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": _model_schema(endpoint.body, schemas)}},
+        }
+    return operation
+
+
+_TOKEN = {
+    "name": "token",
+    "in": "query",
+    "schema": {"type": "string"},
+    "description": "the token from the mail",
+}
+
+
+def _success(endpoint: Endpoint) -> dict[str, Any]:
+    if endpoint.status == "204":
+        return {"description": "Done"}
+    if endpoint.media != "application/json" or endpoint.answer is None:
+        return {"description": "OK", "content": {endpoint.media: {"schema": {"type": "string"}}}}
+    return {"description": "OK", "content": {endpoint.media: {"schema": endpoint.answer}}}
+
+
+def _errors(endpoint: Endpoint) -> dict[str, Any]:
+    if endpoint.media == "text/html":
+        page = {"text/html": {"schema": {"type": "string"}}}
+        return {status: {"description": "The link is not valid", "content": page} for status in _HTML_ERRORS}
+    found = problems(endpoint.statuses())
+    if endpoint.path == "/email/signup":
+        found["202"] = {
+            "description": "The address must be confirmed first: a link was mailed",
+            "content": {"application/json": {"schema": openapi_answers.VERIFICATION_SENT}},
+        }
+    return found
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    names = [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+    return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names]
+
+
+def _model_schema(model: type[Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """``model``'s JSON Schema as clients send it (camelCase), its nested models hoisted into
+    ``schemas``."""
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    schemas.update(schema.pop("$defs", {}))
+    schemas[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+async def openapi(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    return json_response(surface_document(request.app[SETTINGS], services.data.policy))
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get(PATH, openapi, allow_head=True)
