@@ -102,7 +102,7 @@ _TOKEN = {
 def _success(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.status == "204":
         return {"description": "Done"}
-    if endpoint.media != "application/json" or endpoint.answer is None:
+    if endpoint.answer is None:
         return {"description": "OK", "content": {endpoint.media: {"schema": {"type": "string"}}}}
     return {"description": "OK", "content": {endpoint.media: {"schema": endpoint.answer}}}
 

@@ -74,7 +74,6 @@ def _query(name: str, schema: dict[str, Any], description: str, required: bool =
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
-_TOKEN_QUERY = _query("token", {"type": "string"}, "the token from the link in the mail")
 HTML = "text/html"
 _MEMBER_PAGE = (
     _query("limit", {"type": "integer", "minimum": 1, "maximum": members.MAX_LIMIT}, "members per page"),

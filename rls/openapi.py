@@ -25,11 +25,15 @@ from rowgate.rls.values import ColumnType
 
 #: Text PostgreSQL can store (it has no NUL character).
 _NO_NUL = "^[^\\x00]*$"
+_DECIMAL = "^\\s*[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?\\s*$"
 _FORMATS: Mapping[str, dict[str, Any]] = {
     "int2": {"type": "integer", "format": "int32", "minimum": -32768, "maximum": 32767},
     "int4": {"type": "integer", "format": "int32", "minimum": -(2**31), "maximum": 2**31 - 1},
     "int8": {"type": "integer", "format": "int64", "minimum": -(2**63), "maximum": 2**63 - 1},
-    "numeric": {"type": ["string", "number"], "description": "exact decimal (answered as a string)"},
+    "numeric": {
+        "anyOf": [{"type": "string", "pattern": _DECIMAL}, {"type": "number"}],
+        "description": "exact decimal (answered as a string)",
+    },
     "float": {"type": "number"},
     "text": {"type": "string", "pattern": _NO_NUL},
     "bool": {"type": "boolean"},
@@ -156,8 +160,11 @@ def json_schema(kind: ColumnType, column: ColumnInfo | None = None) -> dict[str,
         schema["minLength"] = column.min_length
     if kind.array:
         schema = {"type": "array", "items": schema}
-    if column is not None and not column.not_null and "type" in schema:
-        schema["type"] = [schema["type"], "null"]
+    if column is not None and not column.not_null:
+        if "anyOf" in schema:
+            schema["anyOf"] = [*schema["anyOf"], {"type": "null"}]
+        elif "type" in schema:
+            schema["type"] = [schema["type"], "null"]
         if "enum" in schema:
             schema["enum"] = [*schema["enum"], None]
     return schema

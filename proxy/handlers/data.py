@@ -140,6 +140,7 @@ def add_routes(app: web.Application) -> None:
     mount = app[SETTINGS].mounts.data
     router = app.router
     router.add_get(f"{mount}/openapi.json", openapi, allow_head=True)
+    router.add_route("*", f"{mount}/openapi.json", _not_allowed("GET, HEAD"))
     router.add_get(f"{mount}/{{table}}", list_rows, allow_head=True)
     router.add_post(f"{mount}/{{table}}", insert_rows)
     router.add_route("*", f"{mount}/{{table}}", _not_allowed("GET, HEAD, POST"))
