@@ -21,6 +21,7 @@ from typing import Any
 from rowgate.rls.catalog import ColumnInfo, TableInfo
 from rowgate.rls.policy import PolicySet, TablePolicy
 from rowgate.rls.restquery import MAX_OFFSET, OPERATORS
+from rowgate.rls.rewrite import MAX_TOKENS
 from rowgate.rls.values import ColumnType
 
 #: Text PostgreSQL can store (it has no NUL character).
@@ -222,7 +223,7 @@ def _paths(name: str, table: TableInfo, rules: TablePolicy, limits: Limits) -> d
     if rules.groups("insert") and table.writable:
         written = _data({"anyOf": [row, _array(row)]})
         operation = _operation(f"Insert rows into {name}", rules, "insert", [], written, "201")
-        operation["requestBody"] = _body(_insert_body(name, limits.max_rows))
+        operation["requestBody"] = _body(_insert_body(name, max_insert_rows(table, limits.max_rows)))
         collection["post"] = operation
     key = table.key
     if key is not None:
@@ -251,6 +252,15 @@ def _data(schema: Any) -> dict[str, Any]:
 
 def _array(items: Any, **bounds: int) -> dict[str, Any]:
     return {"type": "array", "items": items, **bounds}
+
+
+def max_insert_rows(table: TableInfo, max_rows: int) -> int:
+    """How many rows one insert may carry: ``data.max_rows``, or fewer when rows naming every
+    writable column would make a statement longer than the rewriter reads (``MAX_TOKENS``: each
+    value is two tokens and a comma, each row two brackets and a comma)."""
+    columns = sum(1 for name in table.order if not table.columns[name].generated)
+    header = 2 * columns + 9  # INSERT INTO "s" . "t" ( columns ) VALUES ... RETURNING *
+    return max(1, min(max_rows, (MAX_TOKENS - header + 1) // (3 * columns + 2)))
 
 
 def _insert_body(name: str, max_rows: int) -> dict[str, Any]:

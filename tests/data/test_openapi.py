@@ -5,8 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlglot.dialects.postgres import Postgres
 
+from rowgate.proxy.appkeys import SERVICES
 from rowgate.rls.checks import read_checks
+from rowgate.rls.openapi import max_insert_rows
+from rowgate.rls.rest import build_insert
+from rowgate.rls.rewrite import MAX_TOKENS
 from tests.data import world
 from tests.data.conftest import Client
 
@@ -145,3 +150,16 @@ async def test_every_status_an_operation_answers_is_documented_as_a_problem(clie
 def test_check_constraints_read_plainly(column: str, definition: str, expected: tuple[object, ...]) -> None:
     found = read_checks(column, [definition])
     assert (found.labels, found.min_length) == expected
+
+
+async def test_the_most_rows_documented_for_an_insert_fit_in_one_statement(client: Client) -> None:
+    """An insert of as many rows as the document allows, each naming every column, is one the
+    rewriter reads (one more would not be)."""
+    tasks = client.server.app[SERVICES].data.policy.table("tasks")
+    most = max_insert_rows(tasks, 10_000)
+    row = {name: None for name in tasks.order if not tasks.columns[name].generated}
+    tokens = Postgres().tokenize(build_insert(tasks, [row] * most).sql)
+    assert len(tokens) <= MAX_TOKENS < len(Postgres().tokenize(build_insert(tasks, [row] * (most + 1)).sql))
+    _, doc = await client.call("GET", "/v1/data/openapi.json")
+    body = doc["paths"]["/tasks"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["anyOf"][2]["maxItems"] == most

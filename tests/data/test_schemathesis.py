@@ -27,8 +27,9 @@ pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 #: Examples per operation and phase: enough to reach every status, few enough for CI (minutes).
 EXAMPLES = int(os.environ.get("ROWGATE_SCHEMATHESIS_EXAMPLES", "25"))
-#: Operations that end the signed-in run's own session (they are run signed out as well).
-_ENDS_SESSION = r"^/v1/auth/(signout|sessions.*|withdraw|password/change)$"
+#: Operations that end the signed-in run's own session (switching organisation too: the new
+#: tokens replace it); they are run signed out as well.
+_ENDS_SESSION = r"^/v1/auth/(signout|sessions.*|withdraw|password/change|switch-org)$"
 
 
 async def schemathesis(url: str, *extra: str) -> tuple[int, str]:
@@ -56,6 +57,7 @@ async def schemathesis(url: str, *extra: str) -> tuple[int, str]:
         "--output-sanitize",
         "false",
         *extra,
+        *os.environ.get("ROWGATE_SCHEMATHESIS_ARGS", "").split(),
     ]
     process = await asyncio.create_subprocess_exec(
         *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
