@@ -121,8 +121,16 @@ def _errors(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _path_parameters(path: str) -> list[dict[str, Any]]:
+    """The path's parameters: ids are UUIDs (anything else is a 404, as an unknown id is)."""
     names = [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
-    return [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in names]
+    return [
+        {"name": name, "in": "path", "required": True, "schema": _ROLE if name == "name" else _UUID}
+        for name in names
+    ]
+
+
+_UUID = {"type": "string", "format": "uuid"}
+_ROLE = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,39}$"}
 
 
 def _model_schema(model: type[Any], schemas: dict[str, Any]) -> dict[str, Any]:

@@ -91,7 +91,9 @@ RoleName = Annotated[
     Field(json_schema_extra={"pattern": f"^{ROLE_NAME.pattern}$"}),
 ]
 #: An id in a body: checked to be a UUID by the service (an unknown one is a 404 like any other).
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Id = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), Field(json_schema_extra={"format": "uuid"})
+]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_timestamp), Field(strict=False)]
 Duration = Annotated[
     timedelta, BeforeValidator(_duration), Field(strict=False), WithJsonSchema(_DURATION_SCHEMA)

@@ -92,7 +92,16 @@ async def test_bodies_are_the_handlers_models_and_errors_are_problems(client: Cl
     assert schemas["tasks.insert"] == data["components"]["schemas"]["tasks.insert"]
 
 
-async def test_a_wrong_method_on_the_document_is_405(client: Client) -> None:
-    status, body = await client.call("POST", "/openapi.json", json={})
-    assert status == 405
-    assert body["code"] == "method_not_allowed"
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("POST", "/openapi.json", "GET, HEAD"),
+        ("POST", "/v1/data/openapi.json", "GET, HEAD"),  # not a table named openapi.json
+        ("DELETE", "/v1/auth/invitations/accept", "GET, POST"),  # not an invitation named accept
+    ],
+)
+async def test_an_undocumented_method_is_405(client: Client, method: str, path: str, allow: str) -> None:
+    async with client.http.request(method, client.server.url + path, json={}) as response:
+        assert response.status == 405
+        assert response.headers["Allow"] == allow
+        assert (await response.json(content_type=None))["code"] == "method_not_allowed"

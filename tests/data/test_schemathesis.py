@@ -65,8 +65,9 @@ async def schemathesis(url: str, *extra: str) -> tuple[int, str]:
     output, _ = await process.communicate()
     assert process.returncode is not None
     text = output.decode(errors="replace")
-    if os.environ.get("ROWGATE_SCHEMATHESIS_LOG"):
-        Path(os.environ["ROWGATE_SCHEMATHESIS_LOG"]).write_text(text)
+    if os.environ.get("ROWGATE_SCHEMATHESIS_LOG"):  # the whole report of every run, for a look
+        with Path(os.environ["ROWGATE_SCHEMATHESIS_LOG"]).open("a") as log:
+            log.write(text)
     return process.returncode, text
 
 
