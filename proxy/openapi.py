@@ -112,11 +112,9 @@ def _errors(endpoint: Endpoint) -> dict[str, Any]:
         page = {"text/html": {"schema": {"type": "string"}}}
         return {status: {"description": "The link is not valid", "content": page} for status in _HTML_ERRORS}
     found = problems(endpoint.statuses())
-    if endpoint.path == "/email/signup":
-        found["202"] = {
-            "description": "The address must be confirmed first: a link was mailed",
-            "content": {"application/json": {"schema": openapi_answers.VERIFICATION_SENT}},
-        }
+    if endpoint.also is not None:
+        status, description, schema = endpoint.also
+        found[status] = {"description": description, "content": {"application/json": {"schema": schema}}}
     return found
 
 

@@ -52,6 +52,8 @@ class Endpoint:
     access: Access = "public"
     errors: tuple[str, ...] = ()
     query: tuple[dict[str, Any], ...] = ()
+    #: A second success: its status, what it means, its schema.
+    also: tuple[str, str, dict[str, Any]] | None = None
     #: The answer's media type: HTML for rowgate's own link pages (their errors too).
     media: str = "application/json"
 
@@ -116,6 +118,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         ref("TokenSet"),
         auth_email.SignupBody,
         errors=("409",),
+        also=("202", "The address must be confirmed first: a link was mailed", ref("VerificationSent")),
     ),
     Endpoint(
         "post",
