@@ -1,9 +1,10 @@
 """``GET /openapi.json``: one OpenAPI 3.1 document for everything rowgate answers itself.
 
-The auth, tenancy, API key, rbac, session, well-known and health endpoints come from the table in
-``proxy.openapi_surface`` (request bodies are the handlers' own pydantic models, answers the
-schemas of ``proxy.openapi_answers``); the data API's paths are generated from the policy in force
-and the introspected tables (``rls.openapi``), as its own document at ``{data}/openapi.json`` is.
+The auth, tenancy, API key, rbac, session, well-known and health endpoints come from the tables in
+``proxy.openapi_surface`` and ``proxy.openapi_tenancy`` (request bodies are the handlers' own
+pydantic models, answers the schemas of ``proxy.openapi_answers``); the data API's paths are
+generated from the policy in force and the introspected tables (``rls.openapi``), as its own
+document at ``{data}/openapi.json`` is.
 Every error is an RFC 9457 problem (``components.schemas.Problem``).  Paths the upstream serves
 are not rowgate's to describe and are left out.
 """
@@ -19,7 +20,8 @@ from rowgate.proxy import openapi_answers
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
 from rowgate.proxy.data.policy import DataPolicy
 from rowgate.proxy.handlers.data import data_limits, json_response
-from rowgate.proxy.openapi_surface import ENDPOINTS, Endpoint
+from rowgate.proxy.openapi_surface import ACCOUNTS, Endpoint
+from rowgate.proxy.openapi_tenancy import TENANCY
 from rowgate.rls.openapi import PROBLEM_SCHEMA, data_paths, problems
 
 PATH = "/openapi.json"
@@ -36,7 +38,7 @@ def surface_document(settings: Settings, policy: DataPolicy) -> dict[str, Any]:
     """The document for ``settings`` and the data policy in force."""
     schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA, **openapi_answers.SCHEMAS}
     paths: dict[str, Any] = {}
-    for endpoint in ENDPOINTS:
+    for endpoint in ACCOUNTS + TENANCY:
         if endpoint.path == "/metrics" and not settings.server.metrics:
             continue
         path = _mount(settings, endpoint.mount) + endpoint.path

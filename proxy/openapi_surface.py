@@ -3,7 +3,8 @@
 Each ``Endpoint`` names the body model its handler parses (so the document's request schemas are
 the handlers' own pydantic models and cannot drift), who may call it, what it answers, and the
 problem statuses it can give besides the ones its shape implies (see ``Endpoint.statuses``).  A
-test checks that this table and the registered aiohttp routes hold the same endpoints.
+test checks that these tables (``ACCOUNTS`` here, ``proxy.openapi_tenancy.TENANCY``) and the
+registered aiohttp routes hold the same endpoints.
 """
 
 from __future__ import annotations
@@ -16,15 +17,9 @@ from pydantic import BaseModel
 from rowgate.auth.tokens.discovery import JWKS_PATH
 from rowgate.proxy import openapi_answers as answer
 from rowgate.proxy.handlers import (
-    api_keys,
     auth_email,
     auth_password,
     auth_sessions,
-    invitations,
-    members,
-    orgs,
-    rbac,
-    sql,
 )
 
 #: Who may call: anyone; anyone, and a credential sent must be valid; a signed-in user; a member of
@@ -72,17 +67,14 @@ class Endpoint:
         return tuple(sorted(found))
 
 
-def _query(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+def query(name: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
 
 
 HTML = "text/html"
-_MEMBER_PAGE = (
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": members.MAX_LIMIT}, "members per page"),
-    _query("cursor", {"type": "string"}, "the next value of the previous page"),
-)
 
-ENDPOINTS: tuple[Endpoint, ...] = (
+#: Health, the well-known documents, accounts, sign-in and sessions.
+ACCOUNTS: tuple[Endpoint, ...] = (
     Endpoint("get", "", "/healthz", "Liveness: the process answers", "health", answer=answer.HEALTH),
     Endpoint("get", "", "/readyz", "Readiness: database and store answer", "health", answer=answer.READY),
     Endpoint(
@@ -218,203 +210,4 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         access="user",
     ),
     Endpoint("delete", "auth", "/sessions/{session_id}", "End one session", "sessions", "204", access="user"),
-    # Tenancy
-    Endpoint(
-        "get", "auth", "/orgs", "The caller's organisations", "tenancy", answer=answer.ORGS, access="user"
-    ),
-    Endpoint(
-        "post",
-        "auth",
-        "/orgs",
-        "Create an organisation",
-        "tenancy",
-        "201",
-        ref("Org"),
-        orgs.CreateOrg,
-        "user",
-    ),
-    Endpoint(
-        "post",
-        "auth",
-        "/switch-org",
-        "Make another organisation the active one (new tokens)",
-        "tenancy",
-        answer=ref("Switched"),
-        body=orgs.SwitchOrg,
-        access="user",
-        errors=("404",),
-    ),
-    Endpoint(
-        "get",
-        "auth",
-        "/members",
-        "Members of the organisation",
-        "tenancy",
-        answer=answer.MEMBERS,
-        access="member",
-        query=_MEMBER_PAGE,
-        errors=("400",),
-    ),
-    Endpoint(
-        "patch",
-        "auth",
-        "/members/{user_id}",
-        "Change a member's role",
-        "tenancy",
-        answer=ref("Member"),
-        body=members.ChangeRole,
-        access="member",
-        errors=("409",),
-    ),
-    Endpoint(
-        "delete",
-        "auth",
-        "/members/{user_id}",
-        "Remove a member",
-        "tenancy",
-        "204",
-        access="member",
-        errors=("409",),
-    ),
-    Endpoint(
-        "post",
-        "auth",
-        "/invitations",
-        "Invite an address",
-        "tenancy",
-        "201",
-        ref("Invitation"),
-        invitations.Invite,
-        "member",
-        errors=("409",),
-    ),
-    Endpoint(
-        "get",
-        "auth",
-        "/invitations",
-        "Open invitations",
-        "tenancy",
-        answer=answer.INVITATIONS,
-        access="member",
-    ),
-    Endpoint(
-        "delete", "auth", "/invitations/{id}", "Revoke an invitation", "tenancy", "204", access="member"
-    ),
-    Endpoint(
-        "post",
-        "auth",
-        "/invitations/accept",
-        "Accept an invitation (signed in: the token alone; otherwise with the account's password)",
-        "tenancy",
-        answer=ref("Joined"),
-        body=invitations.Accept,
-        access="optional",
-        errors=("403", "404", "409"),
-    ),
-    Endpoint(
-        "get", "auth", "/invitations/accept", "The page an invitation link opens", "tenancy", media=HTML
-    ),
-    # API keys
-    Endpoint(
-        "post",
-        "auth",
-        "/api-keys",
-        "Create an API key",
-        "api-keys",
-        "201",
-        ref("CreatedKey"),
-        api_keys.CreateKey,
-        "member",
-    ),
-    Endpoint(
-        "get",
-        "auth",
-        "/api-keys",
-        "The organisation's API keys",
-        "api-keys",
-        answer=answer.KEYS,
-        access="member",
-    ),
-    Endpoint("delete", "auth", "/api-keys/{id}", "Revoke an API key", "api-keys", "204", access="member"),
-    Endpoint(
-        "post",
-        "auth",
-        "/api-keys/{id}/rotate",
-        "Replace an API key (the old one works for the grace period)",
-        "api-keys",
-        "201",
-        ref("RotatedKey"),
-        api_keys.RotateKey,
-        "member",
-        errors=("409",),
-    ),
-    # Roles and permissions
-    Endpoint(
-        "get", "rbac", "/roles", "Roles, built-in and custom", "rbac", answer=answer.ROLES, access="member"
-    ),
-    Endpoint(
-        "post",
-        "rbac",
-        "/roles",
-        "Create a custom role",
-        "rbac",
-        "201",
-        ref("Role"),
-        rbac.CreateRole,
-        "member",
-        errors=("409",),
-    ),
-    Endpoint(
-        "put",
-        "rbac",
-        "/roles/{name}",
-        "Change a custom role",
-        "rbac",
-        answer=ref("Role"),
-        body=rbac.UpdateRole,
-        access="member",
-        errors=("409",),
-    ),
-    Endpoint(
-        "delete",
-        "rbac",
-        "/roles/{name}",
-        "Delete a custom role",
-        "rbac",
-        "204",
-        access="member",
-        errors=("409",),
-    ),
-    Endpoint(
-        "get",
-        "rbac",
-        "/permissions",
-        "Every permission named, and the caller's",
-        "rbac",
-        answer=answer.PERMISSIONS,
-        access="member",
-    ),
-    Endpoint(
-        "post",
-        "rbac",
-        "/assign",
-        "Give a member a role",
-        "rbac",
-        answer=ref("Member"),
-        body=rbac.Assign,
-        access="member",
-        errors=("404", "409"),
-    ),
-    # SQL
-    Endpoint(
-        "post",
-        "sql",
-        "",
-        "Run one SQL statement under the policy (data.sql_access says who may)",
-        "data",
-        answer=answer.SQL_RESULT,
-        body=sql.SqlBody,
-        access="optional",
-        errors=("403", "404", "409"),
-    ),
 )
