@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from rowgate.config.schema import Settings
+from rowgate.config.tenancy import ROLE_NAME
 from rowgate.proxy import openapi_answers
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
 from rowgate.proxy.data.policy import DataPolicy
@@ -96,8 +97,9 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
 _TOKEN = {
     "name": "token",
     "in": "query",
-    "schema": {"type": "string"},
-    "description": "the token from the mail",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},
+    "description": "the token from the link in the mail (without one the page says the link is incomplete)",
 }
 
 
@@ -130,7 +132,7 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
 
 
 _UUID = {"type": "string", "format": "uuid"}
-_ROLE = {"type": "string", "pattern": "^[a-z][a-z0-9_-]{0,39}$"}
+_ROLE = {"type": "string", "pattern": f"^{ROLE_NAME.pattern}$"}
 
 
 def _model_schema(model: type[Any], schemas: dict[str, Any]) -> dict[str, Any]:
