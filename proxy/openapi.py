@@ -23,7 +23,7 @@ from rowgate.proxy.data.policy import DataPolicy
 from rowgate.proxy.handlers.data import data_limits, json_response
 from rowgate.proxy.openapi_surface import ACCOUNTS, Endpoint
 from rowgate.proxy.openapi_tenancy import TENANCY
-from rowgate.rls.openapi import PROBLEM_SCHEMA, data_paths, problems
+from rowgate.rls.openapi import JSON_VALUE, PROBLEM_SCHEMA, data_paths, problems
 
 PATH = "/openapi.json"
 _SECURITY = {
@@ -37,7 +37,7 @@ _HTML_ERRORS = ("400", "404", "410", "422", "429", "503")
 
 def surface_document(settings: Settings, policy: DataPolicy) -> dict[str, Any]:
     """The document for ``settings`` and the data policy in force."""
-    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA, **openapi_answers.SCHEMAS}
+    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA, "JsonValue": JSON_VALUE, **openapi_answers.SCHEMAS}
     paths: dict[str, Any] = {}
     for endpoint in ACCOUNTS + TENANCY:
         if endpoint.path == "/metrics" and not settings.server.metrics:

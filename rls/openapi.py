@@ -45,11 +45,25 @@ _FORMATS: Mapping[str, dict[str, Any]] = {
     "time": {"type": "string", "format": "time"},
     "timetz": {"type": "string", "format": "time"},
     "interval": {"type": "number", "description": "seconds"},
-    "json": {},
+    "json": {"$ref": "#/components/schemas/JsonValue"},
     "bytea": {"type": "string", "contentEncoding": "base64"},
     "inet": {"type": "string"},
     "cidr": {"type": "string"},
 }
+#: Any JSON value whose strings PostgreSQL can store (jsonb refuses \u0000).
+JSON_VALUE: dict[str, Any] = {
+    "anyOf": [
+        {"type": ["number", "boolean", "null"]},
+        {"type": "string", "pattern": _NO_NUL},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": _NO_NUL},
+            "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
+        },
+    ]
+}
+_PRECISION = re.compile(r"numeric\((\d+)(?:,\s*(\d+))?\)")
 #: An RFC 9457 problem as rowgate writes it (``errors`` on 422, ``retryAfter`` on 429).
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -101,6 +115,26 @@ def problems(statuses: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
+def _decimal(type_name: str) -> dict[str, Any]:
+    """``numeric``, or ``numeric(p, s)`` bounded as the column stores it: at most ``p - s`` digits
+    before the point, and (as text) at most ``s`` after it, so that no rounding carries over."""
+    found = _PRECISION.search(type_name)
+    if found is None:
+        return dict(_FORMATS["numeric"])
+    whole = int(found[1]) - int(found[2] or 0)
+    scale = int(found[2] or 0)
+    largest = 10**whole - 10**-scale if scale else 10**whole - 1
+    fraction = rf"(\.[0-9]{{0,{scale}}})?" if scale else ""
+    digits = rf"([0-9]{{1,{whole}}}{fraction}|\.[0-9]{{1,{scale}}})" if scale else rf"[0-9]{{1,{whole}}}"
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": rf"^\s*[+-]?{digits}\s*$"},
+            {"type": "number", "minimum": -largest, "maximum": largest},
+        ],
+        "description": f"exact decimal, {type_name} (answered as a string)",
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """The server's paging and batch limits (``data.*``), stated in the document."""
@@ -127,7 +161,7 @@ def openapi_document(
         "security": [{"bearer": []}, {}],
         "paths": paths,
         "components": {
-            "schemas": {**schemas, "Problem": PROBLEM_SCHEMA},
+            "schemas": {**schemas, "Problem": PROBLEM_SCHEMA, "JsonValue": JSON_VALUE},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
@@ -153,6 +187,8 @@ def data_paths(
 def json_schema(kind: ColumnType, column: ColumnInfo | None = None) -> dict[str, Any]:
     """The JSON Schema of a value of ``kind`` (``column`` adds nullability, labels and length)."""
     schema = dict(_FORMATS.get(kind.family, {"type": "string"}))
+    if kind.family == "numeric":
+        schema = _decimal(kind.name)
     if column is not None and column.labels:
         schema = {"type": "string", "enum": list(column.labels)}
     if kind.max_length is not None:
