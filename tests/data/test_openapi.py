@@ -85,6 +85,13 @@ async def test_constraints_are_stated_as_the_server_enforces_them(client: Client
     schemas = doc["components"]["schemas"]
     assert schemas["posts"]["properties"]["status"] == {"type": "string", "enum": ["draft", "published"]}
     assert schemas["projects"]["properties"]["name"]["minLength"] == 1
+    # numeric(6, 2): what the column stores, as text or a number; jsonb: no \u0000 anywhere.
+    estimate = schemas["tasks.insert"]["properties"]["estimate"]["anyOf"]
+    assert estimate[1] == {"type": "number", "minimum": -9999.99, "maximum": 9999.99}
+    for value, fits in [("9999.99", True), ("-0.5", True), ("10000", False), ("1.234", False)]:
+        assert bool(re.search(estimate[0]["pattern"], value)) is fits, value
+    assert schemas["tasks.insert"]["properties"]["meta"] == {"$ref": "#/components/schemas/JsonValue"}
+    assert schemas["JsonValue"]["anyOf"][1] == {"type": "string", "pattern": "^[^\\x00]*$"}
     body = doc["paths"]["/tasks"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert [alternative.get("minItems") for alternative in body["anyOf"]] == [None, 1, 1]
     listing = {p["name"]: p["schema"] for p in doc["paths"]["/tasks"]["get"]["parameters"]}
