@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,12 +58,13 @@ async def schemathesis(url: str, *extra: str) -> tuple[int, str]:
         "--output-sanitize",
         "false",
         *extra,
-        *os.environ.get("ROWGATE_SCHEMATHESIS_ARGS", "").split(),
+        *os.environ.get("ROWGATE_SCHEMATHESIS_ARGS", "").split(),  # e.g. another --seed
     ]
-    process = await asyncio.create_subprocess_exec(
-        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-    )
-    output, _ = await process.communicate()
+    with tempfile.TemporaryDirectory() as scratch:  # schemathesis keeps a cache where it runs
+        process = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=scratch
+        )
+        output, _ = await process.communicate()
     assert process.returncode is not None
     text = output.decode(errors="replace")
     if os.environ.get("ROWGATE_SCHEMATHESIS_LOG"):  # the whole report of every run, for a look
