@@ -14,7 +14,7 @@ import asyncpg
 
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
-from rowgate.config.errors import Forbidden
+from rowgate.errors import Forbidden
 
 
 @dataclass(frozen=True, slots=True)

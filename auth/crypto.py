@@ -29,8 +29,8 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from rowgate.config.errors import ConfigError, DecryptionFailed
 from rowgate.config.schema import Settings
+from rowgate.errors import ConfigError, DecryptionFailed
 
 log = logging.getLogger("rowgate.crypto")
 

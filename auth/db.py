@@ -20,8 +20,8 @@ from typing import Any
 
 import asyncpg
 
-from rowgate.config.errors import GatewayTimeout, ServiceUnavailable
 from rowgate.config.schema import DatabaseSettings
+from rowgate.errors import GatewayTimeout, ServiceUnavailable
 
 log = logging.getLogger("rowgate.db")
 

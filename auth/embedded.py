@@ -29,7 +29,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from rowgate.config.errors import ServiceUnavailable
+from rowgate.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.embedded")
 

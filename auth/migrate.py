@@ -18,7 +18,7 @@ from importlib import resources
 
 import asyncpg
 
-from rowgate.config.errors import ConfigError
+from rowgate.errors import ConfigError
 
 log = logging.getLogger("rowgate.migrate")
 

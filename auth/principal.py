@@ -30,6 +30,9 @@ class Principal:
     groups: frozenset[str] = field(default=frozenset({"guest"}))
     #: A secret API key's own rate limit, ``(requests, window in seconds)``; None: the configured one.
     rate_limit: tuple[int, int] | None = None
+    #: When the credential stops being accepted (epoch seconds: a token's ``exp``, an API key's
+    #: expiry); None: not by itself.  A WebSocket opened with it is closed then.
+    expires_at: float | None = None
 
     @property
     def is_authenticated(self) -> bool:

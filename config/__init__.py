@@ -1,5 +1,4 @@
-"""Settings for rowgate: the typed model, YAML loading with environment interpolation, and the
-error hierarchy every package shares."""
+"""Settings for rowgate: the typed model and YAML loading with environment interpolation."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from rowgate.config.model import Model
+from rowgate.config.social import MagicLinkSettings, ProviderSettings, social_problems
 from rowgate.config.units import Duration
 
 #: OWASP's argon2id configurations of equal strength: memory (KiB) needed for each time cost.
@@ -76,6 +77,8 @@ class RateLimitSettings(Model):
     reset_request: RateLimit = RateLimit(limit=20, window=timedelta(hours=1))
     verify_resend: RateLimit = RateLimit(limit=20, window=timedelta(hours=1))
     mail_per_address: RateLimit = RateLimit(limit=5, window=timedelta(hours=1))
+    #: Magic-link requests per client IP (each address also counts against ``mail_per_address``).
+    magic_link: RateLimit = RateLimit(limit=20, window=timedelta(hours=1))
 
 
 class AuthSettings(Model):
@@ -92,6 +95,13 @@ class AuthSettings(Model):
     lockout: LockoutSettings = LockoutSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
     retention: Duration = timedelta(days=7)
+    magic_link: MagicLinkSettings = MagicLinkSettings()
+    #: The application URLs a magic link or a social sign-in may return to (scheme, host, port
+    #: and path must match one exactly; the query may differ).
+    callback_urls: tuple[str, ...] = ()
+    #: How long the single-use code a sign-in hands the application stays valid.
+    exchange_ttl: Duration = timedelta(minutes=1)
+    providers: dict[str, ProviderSettings] = {}
     purge_interval: Duration = timedelta(hours=1)
 
     @field_validator("verify_url", "reset_url")
@@ -154,9 +164,12 @@ def identity_problems(mode: str, auth: AuthSettings, mail: MailSettings) -> list
             problems.append(f"auth.lockout.{name}.base_delay: must not exceed auth.lockout.{name}.max_delay")
         if lockout.base_delay <= timedelta(0):
             problems.append(f"auth.lockout.{name}.base_delay: must be longer than zero")
-    for key in ("verification_ttl", "reset_ttl", "purge_interval"):
+    problems.extend(social_problems(auth.callback_urls, auth.providers, mode))
+    for key in ("verification_ttl", "reset_ttl", "purge_interval", "exchange_ttl"):
         if getattr(auth, key) <= timedelta(0):
             problems.append(f"auth.{key}: must be longer than zero")
+    if auth.magic_link.ttl <= timedelta(0):
+        problems.append("auth.magic_link.ttl: must be longer than zero")
     if auth.refresh_reuse_interval > timedelta(minutes=1):
         problems.append(
             "auth.refresh_reuse_interval: at most 1m (longer lets a stolen token fork the session)"

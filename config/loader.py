@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from rowgate.config.errors import ConfigError
 from rowgate.config.schema import Settings, cross_field_problems
+from rowgate.errors import ConfigError
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 

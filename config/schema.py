@@ -12,7 +12,7 @@ import ipaddress
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -146,6 +146,8 @@ class UpstreamSettings(Model):
     read_timeout: Duration = timedelta(seconds=60)
     max_connections: int = Field(100, ge=1, le=10000)
     max_body_size: Size = 1024 * 1024 * 1024
+    #: The largest WebSocket message relayed either way; a bigger one closes the socket with 1009.
+    websocket_max_message: Annotated[Size, Field(ge=1)] = 4 * 1024 * 1024
     keepalive_timeout: Duration = timedelta(seconds=4)
     #: Pass the client's Bearer token on to the app (off: the app relies on X-Rowgate-* alone and
     #: never holds the token).
@@ -283,7 +285,6 @@ class MountSettings(Model):
     rbac: str = "/v1/rbac"
     data: str = "/v1/data"
     sql: str = "/v1/sql"
-    admin: str = "/admin"
 
     @field_validator("*")
     @classmethod

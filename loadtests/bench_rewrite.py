@@ -7,8 +7,8 @@ Targets: a cached rewrite under 10 µs; an uncached rewrite of a three-table joi
 500 µs (compiled sqlglot), of which reading the rewritten text back to prove it is the checked
 tree is a part of its own (``test_read_back_of_the_rewritten_statement``).  The execution
 benchmarks run the rewritten query and the same query with the tenant filters written by hand,
-on a database of 20 tenants (40,000 tasks).  Figures and plans are recorded in
-``loadtests/RESULTS.md``.  Needs PostgreSQL
+on a database of 20 tenants (40,000 tasks).  Figures are recorded in ``loadtests/RESULTS.md``;
+``test_plans`` prints the plans (run with -s).  Needs PostgreSQL
 (``ROWGATE_TEST_DATABASE_URL``, by default the local server).
 """
 
@@ -228,7 +228,7 @@ def test_execute_ordered_read_by_hand(benchmark: Any, database: Any) -> None:
 
 
 def test_plans(database: Any) -> None:
-    """Print the plans recorded in RESULTS.md (run with -s)."""
+    """Print the plans of the rewritten and the hand-written queries (run with -s)."""
     cases = [
         ("leakproof filter, rewritten", rewriter().rewrite(LEAKPROOF, SUBJECT), ()),
         ("leakproof filter, by hand", None, (LEAKPROOF_BY_HAND, ORGS[0])),

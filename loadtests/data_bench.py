@@ -132,12 +132,12 @@ async def plans(database_url: str) -> None:
     import asyncpg
 
     from rowgate.config.data import DataSettings
-    from rowgate.rls.bounded import bounded
-    from rowgate.rls.catalog import read_catalog
+    from rowgate.proxy.data.bounded import bounded
+    from rowgate.proxy.data.catalog import read_catalog
+    from rowgate.proxy.data.restquery import parse_read
+    from rowgate.proxy.data.restsql import build_read
     from rowgate.rls.introspect import introspect
     from rowgate.rls.policy import load_policies
-    from rowgate.rls.rest import build_read
-    from rowgate.rls.restquery import parse_read
     from rowgate.rls.rewrite import Rewriter
     from rowgate.rls.subject import Subject
 

@@ -13,25 +13,28 @@ from rowgate.config.schema import Settings
 from rowgate.proxy import metrics, openapi
 from rowgate.proxy.appkeys import PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.clientip import TrustedProxies
+from rowgate.proxy.data import handlers_rest, handlers_sql
+from rowgate.proxy.expect import defer_continue
 from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.handlers import (
     api_keys,
     auth_email,
+    auth_magiclink,
     auth_password,
     auth_sessions,
-    data,
+    auth_social,
     health,
     invitations,
     members,
     orgs,
     rbac,
-    sql,
     wellknown,
 )
 from rowgate.proxy.middlewares import problems, request_context
 from rowgate.proxy.pipeline import add_upstream_route, build_pipeline, pipeline
 from rowgate.proxy.ratelimit import add_rate_limits
 from rowgate.proxy.services import Services, open_services
+from rowgate.proxy.sockets import SocketWatch
 
 ServicesFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[Services]]
 
@@ -55,7 +58,10 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
                 forwarder = Forwarder(settings.upstream, app[TRUSTED_PROXIES])
                 await forwarder.start()
                 stack.push_async_callback(forwarder.close)
-            app[PIPELINE] = build_pipeline(app, settings, services, forwarder)
+            sockets = SocketWatch(services.revocations, services.tenancy.key_verifier)
+            await sockets.start()
+            stack.push_async_callback(sockets.close)
+            app[PIPELINE] = build_pipeline(app, settings, services, forwarder, sockets)
             yield
 
     app.cleanup_ctx.append(lifecycle)
@@ -63,11 +69,22 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     if settings.server.metrics:
         metrics.add_routes(app)
     wellknown.add_routes(app)
-    for area in (auth_email, auth_sessions, auth_password, api_keys, members, invitations, orgs):
+    for area in (
+        auth_email,
+        auth_magiclink,
+        auth_sessions,
+        auth_social,
+        auth_password,
+        api_keys,
+        members,
+        invitations,
+        orgs,
+    ):
         area.add_routes(app, settings.mounts.auth)
     rbac.add_routes(app, settings.mounts.rbac)
-    data.add_routes(app)
-    sql.add_routes(app)
+    handlers_rest.add_routes(app)
+    handlers_sql.add_routes(app)
     openapi.add_routes(app)
     add_upstream_route(app)
+    defer_continue(app.router)
     return app

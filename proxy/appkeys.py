@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from rowgate.auth.principal import Principal
-from rowgate.config.errors import RowgateError
 from rowgate.config.schema import Settings
+from rowgate.errors import RowgateError
 from rowgate.proxy.clientip import TrustedProxies
 
 if TYPE_CHECKING:

@@ -22,14 +22,12 @@ from aiohttp import web
 from rowgate.auth.apikeys.verify import ApiKeyVerifier
 from rowgate.auth.external.verify import ExternalIssuers
 from rowgate.auth.principal import Principal
-from rowgate.auth.rbac.catalog import RoleCatalog, rls_groups
+from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import NONE
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.tokens.service import TokenService
-from rowgate.config.errors import InvalidCredentials, InvalidToken
+from rowgate.errors import InvalidCredentials, InvalidToken
 from rowgate.proxy.services import Services
-
-__all__ = ["ApiKeyAuthenticator", "BearerAuthenticator", "ExternalAuthenticator", "rls_groups"]
 
 #: Looks at a request: a Principal, or None when it carries no credential of this kind.
 Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
@@ -78,6 +76,7 @@ class BearerAuthenticator:
             amr=claims.amr,
             token_id=claims.jti,
             groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
+            expires_at=claims.exp,
         )
 
 
@@ -106,6 +105,7 @@ class ExternalAuthenticator:
             amr=("ext",),
             token_id=identity.token_id,
             groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
+            expires_at=identity.expires_at,
         )
 
 
@@ -123,6 +123,13 @@ class ApiKeyAuthenticator:
         if not key:
             raise InvalidCredentials(f"The {API_KEY_HEADER} header is empty.", code="invalid_api_key")
         return await self.verifier.authenticate(key)
+
+
+def api_key_of(request: web.Request, principal: Principal) -> str | None:
+    """The API key ``principal`` was authenticated with; None when it came from something else."""
+    if principal.api_key_id is None:
+        return None
+    return request.headers.get(API_KEY_HEADER, "").strip() or None
 
 
 def authenticators_for(services: Services) -> tuple[Authenticator, ...]:

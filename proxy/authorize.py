@@ -13,7 +13,7 @@ from aiohttp import web
 
 from rowgate.auth.principal import Principal
 from rowgate.auth.rbac.permissions import missing
-from rowgate.config.errors import Forbidden, Unauthorized
+from rowgate.errors import Forbidden, Unauthorized
 from rowgate.proxy.appkeys import AUTH_ERROR, PRINCIPAL
 from rowgate.proxy.routes import RouteMatch
 

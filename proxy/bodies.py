@@ -14,7 +14,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
-from rowgate.config.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from rowgate.errors import MalformedBody, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from rowgate.proxy.expect import send_continue
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -23,10 +24,18 @@ DEFAULT_JSON_LIMIT = 64 * 1024
 
 
 class Body(BaseModel):
-    """Base for request bodies: camelCase on the wire, strict types, unknown fields refused."""
+    """Base for request bodies: camelCase on the wire, strict types, unknown fields refused.
+
+    One spelling per field: ``orgName``, never ``org_name``, which is refused as an unknown field
+    (a second spelling accepted quietly would hide a client's typo in the other fields)."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", strict=True, frozen=True
+        alias_generator=to_camel,
+        validate_by_name=False,
+        validate_by_alias=True,
+        extra="forbid",
+        strict=True,
+        frozen=True,
     )
 
 
@@ -42,6 +51,7 @@ async def read_json(request: web.Request, limit: int = DEFAULT_JSON_LIMIT) -> An
         )
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    await send_continue(request)
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")

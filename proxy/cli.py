@@ -1,4 +1,4 @@
-"""The ``rowgate`` command: serve, demo, migrate, check-config.
+"""The ``rowgate`` command: serve, demo, migrate, check-config, doctor, keys, policy.
 
 Configuration comes from ``--config`` (or ``ROWGATE_CONFIG``, else the bundled default); the
 environment (``ROWGATE_DATABASE_URL``, ``ROWGATE_REDIS_URL``, ``ROWGATE_POLICIES``,
@@ -19,7 +19,7 @@ from aiohttp import web
 
 from rowgate.auth.embedded import stop_embedded
 from rowgate.config import Settings, load_settings
-from rowgate.config.errors import ConfigError, RowgateError
+from rowgate.errors import ConfigError, RowgateError
 from rowgate.proxy.logs import configure_logging
 
 EXIT_CONFIG = 2
@@ -60,6 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate the configuration without starting")
     _config_flag(check)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="check the configuration and everything rowgate needs (database, Redis, mail, upstream, ...)",
+    )
+    _config_flag(doctor)
+    doctor.add_argument("--upstream", metavar="URL", help="the app to check (upstream.url)")
+    doctor.add_argument("--policies", metavar="PATH", help="row-level security policy file (policies)")
+
     keys = commands.add_parser("keys", help="manage signing keys")
     key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
     rotate = key_commands.add_parser(
@@ -69,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument(
         "--algorithm", choices=["EdDSA", "ES256", "RS256", "HS256"], help="default: tokens.algorithm"
     )
-    from rowgate.rls.cli import add_policy_commands
+    from rowgate.proxy.data.policy_cli import add_policy_commands
 
     add_policy_commands(commands)
     return parser
@@ -98,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": cmd_demo,
         "migrate": cmd_migrate,
         "check-config": cmd_check_config,
+        "doctor": cmd_doctor,
         "keys": cmd_keys,
         "policy": cmd_policy,
     }
@@ -121,9 +130,9 @@ def cmd_policy(args: argparse.Namespace) -> int:
     """``rowgate policy check|explain|test|export``: the policy tools, with a database for the
     tables' columns and custom roles (``--database-url``, else ``proxy.policy_database`` chooses
     one), and the configured roles for ``explain --role``."""
+    from rowgate.proxy.data.policy_cli import run_policy_command
     from rowgate.proxy.policy_database import choose_database
     from rowgate.proxy.roles import role_lookup
-    from rowgate.rls.cli import run_policy_command
 
     overrides = {"policies": args.policies} if args.policies else {}
     settings = load_settings(args.config, overrides=overrides)
@@ -146,6 +155,19 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"policies: {policies.source}, {len(policies.tables)} table(s)")
     print("the database was not contacted: `rowgate policy check` compares the policies with it")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check what rowgate depends on (``proxy.doctor``), one line each; 1 when anything is wrong."""
+    from rowgate.proxy.doctor import examine
+
+    settings = load_settings(args.config, overrides=_overrides(args))
+    findings = asyncio.run(examine(settings))
+    for finding in findings:
+        print(finding.line())
+    problems = sum(not finding.ok for finding in findings)
+    print(f"{problems} problem(s)" if problems else "everything rowgate needs is in place")
+    return 1 if problems else 0
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -275,6 +297,8 @@ async def _start_demo_app(port: int) -> web.AppRunner:
 
 
 def _banner(settings: Settings, port: int, demo: bool = False) -> None:
+    from rowgate.proxy.examples import banner_text
+
     url = f"http://{settings.server.host}:{port}"
     database = "your PostgreSQL" if settings.database.url else f"embedded PostgreSQL in {settings.data_dir}"
     store = "Redis" if settings.redis.url else "in-process store (single instance)"
@@ -283,41 +307,9 @@ def _banner(settings: Settings, port: int, demo: bool = False) -> None:
         f"  upstream app: {settings.upstream.url or 'none'}\n"
         f"  database:     {database}\n"
         f"  store:        {store}\n"
-        f"Try:\n"
-        f"  curl {url}/public/hello\n"
-        f"  curl {url}/api/whoami            # 401 until you sign in\n"
-        f"  curl {url}/.well-known/jwks.json\n"
-        f"{_signup_example(settings, url)}"
-        f"{_data_examples(settings, url) if demo else ''}"
+        f"{banner_text(settings, url, demo)}"
         f"Stop with Ctrl-C.",
         flush=True,
-    )
-
-
-def _signup_example(settings: Settings, url: str) -> str:
-    auth = url + settings.mounts.auth
-    return (
-        "Sign up (you become the admin of a new organisation) and keep the access token:\n"
-        f"  TOKEN=$(curl -s -H 'Content-Type: application/json' \\\n"
-        f'       -d \'{{"email": "ada@example.com", "password": "Correct-Horse-9"}}\' \\\n'
-        f"       {auth}/email/signup \\\n"
-        "       | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"accessToken\"])')\n"
-        f'  curl -H "Authorization: Bearer $TOKEN" {url}/api/whoami\n'
-        f'  curl -H "Authorization: Bearer $TOKEN" {auth}/me\n'
-    )
-
-
-def _data_examples(settings: Settings, url: str) -> str:
-    data, sql = url + settings.mounts.data, url + settings.mounts.sql
-    return (
-        f"The data API (tables projects, tasks, posts under {getattr(settings.policies, 'name', None)}):\n"
-        f"  curl {data}/posts                  # guests: published posts\n"
-        f"  curl {data}/openapi.json\n"
-        f'  curl -H "Authorization: Bearer $TOKEN" "{data}/tasks?done=is.false&order=priority.desc"\n'
-        f'  curl -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\\n'
-        f'       -d \'{{"title": "try rowgate", "priority": 2}}\' {data}/tasks\n'
-        f'  curl -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\\n'
-        f'       -d \'{{"sql": "SELECT title FROM tasks WHERE priority >= $1", "params": [1]}}\' {sql}\n'
     )
 
 

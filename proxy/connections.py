@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
-from rowgate.config.errors import RequestTimeout, RowgateError, TooManyRequests
 from rowgate.config.schema import ServerSettings
+from rowgate.errors import RequestTimeout, RowgateError, TooManyRequests
 from rowgate.proxy.clientip import TrustedProxies
+from rowgate.proxy.problem import problem, status_of
 
 log = logging.getLogger("rowgate.connections")
 
@@ -81,9 +82,10 @@ def client_disconnected(request: web.Request) -> None:
 def raw_problem(error: RowgateError) -> bytes:
     """A complete HTTP/1.1 answer for ``error`` that closes the connection (for when no request
     could be read, so no response object exists)."""
-    body = json.dumps(error.problem(), separators=(",", ":")).encode()
+    status = status_of(error)
+    body = json.dumps(problem(error), separators=(",", ":")).encode()
     head = [
-        f"HTTP/1.1 {error.status} {http.HTTPStatus(error.status).phrase}",
+        f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
         "Content-Type: application/problem+json",
         f"Content-Length: {len(body)}",
         "Cache-Control: no-store",

@@ -15,18 +15,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from rowgate.config.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from rowgate.config.schema import UpstreamSettings
+from rowgate.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from rowgate.proxy.appkeys import REQUEST_ID
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.connections import client_gone
+from rowgate.proxy.expect import send_continue
 from rowgate.proxy.paths import upstream_path
+from rowgate.proxy.sockets import POLICY_VIOLATION
 from rowgate.proxy.upstream_http import (
     InvalidHeader,
     UpstreamConnectionError,
@@ -146,6 +149,7 @@ class Forwarder:
         elif request.body_exists:
             if request.content_length is not None and request.content_length > limit:
                 raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+            await send_continue(request)
             data = stream.__aiter__()
         try:
             upstream = await self.pool.request(request.method, target, headers.items(), data)
@@ -188,9 +192,11 @@ class Forwarder:
         return response
 
     async def forward_websocket(
-        self, request: web.Request, headers: CIMultiDict[str], path: str
+        self, request: web.Request, headers: CIMultiDict[str], path: str, ended: asyncio.Future[str]
     ) -> web.StreamResponse:
-        """Open the upstream WebSocket first, then accept the client's, and pump both ways."""
+        """Open the upstream WebSocket first, then accept the client's, and pump both ways until
+        either side closes (its close code and reason passed on to the other) or ``ended`` gives
+        the reason rowgate closes both (1008: the credential is no longer accepted)."""
         headers = self.proxy_headers(request, headers)
         for name in (
             "Sec-WebSocket-Key",
@@ -206,53 +212,73 @@ class Forwarder:
             self.base.replace("http", "ws", 1) + upstream_path(path) + _query(request, None),
             encoded=True,
         )
+        refused = self.settings.websocket_max_message + 1  # aiohttp refuses messages this size and up
         try:
             upstream = await self.session.ws_connect(
-                target, headers=headers, protocols=protocols, autoclose=False
+                target, headers=headers, protocols=protocols, autoclose=False, max_msg_size=refused
             )
         except TimeoutError as exc:
             raise UpstreamTimeout("The upstream app did not accept the WebSocket in time.") from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise UpstreamError("The upstream app refused the WebSocket.") from exc
         client = web.WebSocketResponse(
-            protocols=[upstream.protocol] if upstream.protocol else (), autoclose=False
+            protocols=[upstream.protocol] if upstream.protocol else (),
+            autoclose=False,
+            max_msg_size=refused,
         )
         await client.prepare(request)
         async with upstream:
-            await _pump_both(client, upstream)
+            await _pump_both(client, upstream, ended)
         return client
 
 
-async def _pump_both(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
-    tasks = [asyncio.create_task(_pump(client, upstream)), asyncio.create_task(_pump(upstream, client))]
-    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    for task in tasks:
+WebSocket = web.WebSocketResponse | aiohttp.ClientWebSocketResponse
+
+#: Close codes that must never be sent (RFC 6455 7.4.1): they only describe a close.
+_UNSENDABLE = frozenset({1005, 1006, 1015})
+
+
+async def _pump_both(
+    client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse, ended: asyncio.Future[str]
+) -> None:
+    pumps = [asyncio.create_task(_pump(client, upstream)), asyncio.create_task(_pump(upstream, client))]
+    waiting: list[asyncio.Future[Any]] = [*pumps, ended]
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+    if ended.done():
+        reason = ended.result().encode()
+        closing = (side.close(code=POLICY_VIOLATION, message=reason) for side in (client, upstream))
+        await asyncio.gather(*closing)
+    for task in pumps:
         task.cancel()
-    for task in tasks:
+    for task in pumps:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     for side in (client, upstream):
-        if not side.closed:
-            await side.close()
+        if not side.closed:  # answers the close it received with the same code, or ends it
+            await side.close(code=_sendable(side.close_code))
 
 
-async def _pump(
-    source: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-    sink: web.WebSocketResponse | aiohttp.ClientWebSocketResponse,
-) -> None:
-    async for message in source:
+async def _pump(source: WebSocket, sink: WebSocket) -> None:
+    """Relay ``source``'s messages to ``sink`` until it closes; its close code and reason are
+    passed on (and a message over the size limit closes both with 1009)."""
+    while True:
+        message = await source.receive()
         if message.type == aiohttp.WSMsgType.TEXT:
             await sink.send_str(message.data)
         elif message.type == aiohttp.WSMsgType.BINARY:
             await sink.send_bytes(message.data)
         elif message.type == aiohttp.WSMsgType.CLOSE:
-            await sink.close(code=message.data or 1000, message=(message.extra or "").encode())
+            await sink.close(code=_sendable(message.data), message=(message.extra or "").encode())
             return
-        else:
+        elif message.type == aiohttp.WSMsgType.ERROR:  # source closed itself (1009: too big)
+            await sink.close(code=_sendable(source.close_code))
             return
-    if not sink.closed:
-        code = source.close_code or 1000
-        await sink.close(code=code)
+        else:  # CLOSING, CLOSED: the other pump, or rowgate, is closing both
+            return
+
+
+def _sendable(code: int | None) -> int:
+    return 1000 if not code or code in _UNSENDABLE else code
 
 
 def _upstream_error(exc: BaseException, stream: _BodyStream | None) -> BaseException:

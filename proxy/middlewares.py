@@ -13,7 +13,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from rowgate.config.errors import (
+from rowgate.errors import (
     BadRequest,
     MethodNotAllowed,
     NotFound,
@@ -22,9 +22,10 @@ from rowgate.config.errors import (
 )
 from rowgate.proxy.appkeys import CLIENT_IP, PRINCIPAL, REQUEST_ID, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.connections import CLIENT_CLOSED_REQUEST, client_disconnected, client_gone
+from rowgate.proxy.expect import close_unless_continued
 from rowgate.proxy.logs import request_id_var
 from rowgate.proxy.metrics import METRICS
-from rowgate.proxy.problem import problem_response
+from rowgate.proxy.problem import problem_response, status_of
 
 access_log = logging.getLogger("rowgate.access")
 log = logging.getLogger("rowgate.errors")
@@ -47,6 +48,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     try:
         response = await handler(request)
         status = response.status
+        close_unless_continued(request, response)
         if not response.prepared:
             response.headers["X-Request-Id"] = request_id
             response.headers.setdefault("Server", "rowgate")
@@ -88,7 +90,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         return await handler(request)
     except RowgateError as error:
-        if error.status >= 500:
+        if status_of(error) >= 500:
             cause = error.__cause__
             log.warning(
                 "%s: %s (%s)", error.code, error.detail, type(cause).__name__ if cause else "no cause"

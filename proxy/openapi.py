@@ -19,11 +19,11 @@ from rowgate.config.schema import Settings
 from rowgate.config.tenancy import ROLE_NAME
 from rowgate.proxy import openapi_answers
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
+from rowgate.proxy.data.handlers_rest import data_limits, json_response
+from rowgate.proxy.data.openapi import JSON_VALUE, PROBLEM_SCHEMA, data_paths, problems
 from rowgate.proxy.data.policy import DataPolicy
-from rowgate.proxy.handlers.data import data_limits, json_response
 from rowgate.proxy.openapi_surface import ACCOUNTS, Endpoint
 from rowgate.proxy.openapi_tenancy import TENANCY
-from rowgate.rls.openapi import JSON_VALUE, PROBLEM_SCHEMA, data_paths, problems
 
 PATH = "/openapi.json"
 _SECURITY = {
@@ -32,7 +32,7 @@ _SECURITY = {
     "user": [{"bearer": []}],
     "member": [{"bearer": []}, {"apiKey": []}],
 }
-_HTML_ERRORS = ("400", "404", "410", "422", "429", "503")
+_HTML_ERRORS = ("400", "401", "403", "404", "409", "410", "413", "415", "422", "429", "503")
 
 
 def surface_document(settings: Settings, policy: DataPolicy) -> dict[str, Any]:
@@ -87,10 +87,14 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
     if parameters:
         operation["parameters"] = parameters
     if endpoint.body is not None:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _model_schema(endpoint.body, schemas)}},
-        }
+        schema = _model_schema(endpoint.body, schemas)
+        if endpoint.alternatives:
+            schema = {"anyOf": [schema, *(_model_schema(m, schemas) for m in endpoint.alternatives)]}
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    if endpoint.form:
+        fields = {name: {"type": "string"} for name in endpoint.form}
+        form = {"type": "object", "required": list(endpoint.form), "properties": fields}
+        operation["requestBody"] = {"required": True, "content": {FORM: {"schema": form}}}
     return operation
 
 
@@ -106,6 +110,9 @@ _TOKEN = {
 def _success(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.status == "204":
         return {"description": "Done"}
+    if endpoint.status == "303":
+        location = {"Location": {"schema": {"type": "string"}, "description": "where to go next"}}
+        return {"description": "See the application's callback", "headers": location}
     if endpoint.answer is None:
         return {"description": "OK", "content": {endpoint.media: {"schema": {"type": "string"}}}}
     return {"description": "OK", "content": {endpoint.media: {"schema": endpoint.answer}}}
@@ -126,13 +133,17 @@ def _path_parameters(path: str) -> list[dict[str, Any]]:
     """The path's parameters: ids are UUIDs (anything else is a 404, as an unknown id is)."""
     names = [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
     return [
-        {"name": name, "in": "path", "required": True, "schema": _ROLE if name == "name" else _UUID}
+        {"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS.get(name, _UUID)}
         for name in names
     ]
 
 
 _UUID = {"type": "string", "format": "uuid"}
-_ROLE = {"type": "string", "pattern": f"^{ROLE_NAME.pattern}$"}
+FORM = "application/x-www-form-urlencoded"
+_PATH_SCHEMAS = {
+    "name": {"type": "string", "pattern": f"^{ROLE_NAME.pattern}$"},
+    "provider": {"type": "string", "minLength": 1, "maxLength": 64},
+}
 
 
 def _model_schema(model: type[Any], schemas: dict[str, Any]) -> dict[str, Any]:

@@ -135,6 +135,17 @@ DISCOVERY = object_of({"issuer": _TEXT, "jwks_uri": _TEXT})
 HEALTH = object_of({"status": {"type": "string", "enum": ["ok"]}})
 READY = object_of({"status": {"type": "string", "enum": ["ready"]}, "database": _TEXT, "store": _TEXT})
 
+LINKED_ACCOUNTS = object_of(
+    {
+        "accounts": {
+            "type": "array",
+            "items": object_of({"provider": _TEXT, "email": _OPTIONAL_TEXT, "linkedAt": _MOMENT}),
+        },
+        "hasPassword": {"type": "boolean"},
+        "providers": {"type": "array", "items": _TEXT},
+    }
+)
+
 #: The named answers, as they appear under ``components.schemas``.
 SCHEMAS: dict[str, Schema] = {
     "Org": ORG,

@@ -18,8 +18,10 @@ from rowgate.auth.tokens.discovery import JWKS_PATH
 from rowgate.proxy import openapi_answers as answer
 from rowgate.proxy.handlers import (
     auth_email,
+    auth_magiclink,
     auth_password,
     auth_sessions,
+    auth_social,
 )
 
 #: Who may call: anyone; anyone, and a credential sent must be valid; a signed-in user; a member of
@@ -47,6 +49,10 @@ class Endpoint:
     access: Access = "public"
     errors: tuple[str, ...] = ()
     query: tuple[dict[str, Any], ...] = ()
+    #: Other bodies the handler accepts instead of ``body`` (a magic-link request, say).
+    alternatives: tuple[type[BaseModel], ...] = ()
+    #: The fields of an HTML form the endpoint takes instead of JSON (rowgate's link pages).
+    form: tuple[str, ...] = ()
     #: A second success: its status, what it means, its schema.
     also: tuple[str, str, dict[str, Any]] | None = None
     #: The answer's media type: HTML for rowgate's own link pages (their errors too).
@@ -56,7 +62,7 @@ class Endpoint:
         """The problem statuses: the body's (400, 413, 415, 422), the caller's (401, 403), rate
         limits and an unavailable store (429, 503), and the endpoint's own ``errors``."""
         found = {"429", "503", *self.errors}
-        if self.body is not None:
+        if self.body is not None or self.form:
             found |= {"400", "413", "415", "422"}
         if self.access != "public":
             found.add("401")
@@ -110,7 +116,12 @@ ACCOUNTS: tuple[Endpoint, ...] = (
         ref("TokenSet"),
         auth_email.SignupBody,
         errors=("409",),
-        also=("202", "The address must be confirmed first: a link was mailed", ref("VerificationSent")),
+        alternatives=(auth_magiclink.MagicLinkBody,),
+        also=(
+            "202",
+            "The address must be confirmed first, or (method: magiclink) a sign-in link was mailed",
+            {"anyOf": [ref("VerificationSent"), ref("Accepted")]},
+        ),
     ),
     Endpoint(
         "post",
@@ -121,6 +132,60 @@ ACCOUNTS: tuple[Endpoint, ...] = (
         answer=ref("TokenSet"),
         body=auth_email.SigninBody,
         errors=("401", "403"),
+        alternatives=(auth_magiclink.MagicLinkBody,),
+        also=("202", "(method: magiclink) a sign-in link was mailed", ref("Accepted")),
+    ),
+    Endpoint("get", "auth", "/email/magiclink", "The page a sign-in link opens", "auth", media=HTML),
+    Endpoint(
+        "post",
+        "auth",
+        "/email/magiclink",
+        "The sign-in page's form: 303 to the application's callbackUrl with ?code=",
+        "auth",
+        "303",
+        media=HTML,
+        form=("token",),
+    ),
+    Endpoint(
+        "post",
+        "auth",
+        "/token/exchange",
+        "Tokens for the code a sign-in link or a social sign-in gave the application",
+        "auth",
+        answer=ref("TokenSet"),
+        body=auth_magiclink.ExchangeBody,
+        errors=("401",),
+    ),
+    Endpoint(
+        "get",
+        "auth",
+        "/accounts",
+        "The caller's linked sign-in accounts, and the providers configured",
+        "auth",
+        answer=answer.LINKED_ACCOUNTS,
+        access="user",
+    ),
+    Endpoint(
+        "post",
+        "auth",
+        "/accounts",
+        "Start linking a provider's account (the answer's URL goes to the provider)",
+        "auth",
+        "201",
+        answer.object_of({"authorizeUrl": {"type": "string"}}),
+        auth_social.LinkBody,
+        "user",
+        errors=("404", "409"),
+    ),
+    Endpoint(
+        "delete",
+        "auth",
+        "/accounts/{provider}",
+        "Unlink a provider's account",
+        "auth",
+        "204",
+        access="user",
+        errors=("409",),
     ),
     Endpoint(
         "post",

@@ -5,7 +5,8 @@ an ``Endpoint``)."""
 from __future__ import annotations
 
 from rowgate.proxy import openapi_answers as answer
-from rowgate.proxy.handlers import api_keys, invitations, members, orgs, rbac, sql
+from rowgate.proxy.data import handlers_sql
+from rowgate.proxy.handlers import api_keys, invitations, members, orgs, rbac
 from rowgate.proxy.openapi_surface import HTML, Endpoint, query, ref
 
 _MEMBER_PAGE = (
@@ -209,7 +210,7 @@ TENANCY: tuple[Endpoint, ...] = (
         "Run one SQL statement under the policy (data.sql_access says who may)",
         "data",
         answer=answer.SQL_RESULT,
-        body=sql.SqlBody,
+        body=handlers_sql.SqlBody,
         access="optional",
         errors=("403", "404", "409"),
     ),

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from rowgate.config.errors import MethodNotAllowed, NotFound
 from rowgate.config.schema import Settings
+from rowgate.errors import MethodNotAllowed, NotFound
 
 
 def own_prefixes(settings: Settings) -> tuple[str, ...]:
@@ -23,7 +23,6 @@ def own_prefixes(settings: Settings) -> tuple[str, ...]:
         mounts.rbac,
         mounts.data,
         mounts.sql,
-        mounts.admin,
         "/.well-known",
         "/healthz",
         "/readyz",

@@ -30,7 +30,7 @@ import re
 import unicodedata
 from urllib.parse import quote, unquote
 
-from rowgate.config.errors import BadRequest
+from rowgate.errors import BadRequest
 
 #: Percent-escapes whose decoded byte could change the path's structure on a second reading.
 _FORBIDDEN_ESCAPE = re.compile(r"%(?:2[eEfF5]|5[cC]|3[bB]|[01][0-9a-fA-F]|7[fF])")

@@ -13,7 +13,9 @@
 * **rewrite** (``proxy.data_rules``): the owner check and the SQL rewrite a rule asks for.
 * **mutate** (``proxy.mutate``): every ``X-Rowgate-*`` header the client sent is deleted, then the
   trusted identity headers are added.
-* **forward** (``proxy.forward``): streamed to the upstream, and the answer streamed back.
+* **forward** (``proxy.forward``): streamed to the upstream, and the answer streamed back; a
+  WebSocket is watched while it is open (``proxy.sockets``) and closed once its credential is
+  no longer accepted.
 
 Around it (``proxy.middlewares``): the request id, access log, metrics and 499 for clients that
 went away, and errors rendered as problem+json.
@@ -27,10 +29,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from rowgate.auth.principal import GUEST, Principal
-from rowgate.config.errors import Forbidden, NotFound, RowgateError, ServiceUnavailable, Unauthorized
 from rowgate.config.schema import Settings
+from rowgate.errors import Forbidden, NotFound, RowgateError, ServiceUnavailable, Unauthorized
 from rowgate.proxy.appkeys import AUTH_ERROR, PIPELINE, PRINCIPAL
-from rowgate.proxy.authenticators import Authenticator, authenticators_for
+from rowgate.proxy.authenticators import Authenticator, api_key_of, authenticators_for
 from rowgate.proxy.authorize import authorize
 from rowgate.proxy.data_rules import apply_data_rules
 from rowgate.proxy.forward import Forwarder, end_to_end
@@ -40,6 +42,7 @@ from rowgate.proxy.paths import canonical_path
 from rowgate.proxy.ratelimit import CALLER_LIMITS, CallerLimits
 from rowgate.proxy.routes import RouteTable
 from rowgate.proxy.services import Services
+from rowgate.proxy.sockets import SocketWatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Pipeline:
     routes: RouteTable
     services: Services
     forwarder: Forwarder | None
+    sockets: SocketWatch
     keep_bearer: bool
 
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -74,7 +78,8 @@ class Pipeline:
         new = await apply_data_rules(request, match, principal, self.services, websocket=websocket)
         headers = mutate(end_to_end(request.headers), principal, keep_bearer=self.keep_bearer)
         if websocket:
-            return await self.forwarder.forward_websocket(request, headers, path)
+            with self.sockets.watching(principal, api_key_of(request, principal)) as watched:
+                return await self.forwarder.forward_websocket(request, headers, path, watched.ended)
         return await self.forwarder.forward(request, headers, path, body=new.body, query=new.query)
 
     async def authenticate(self, request: web.Request) -> tuple[Principal, RowgateError | None]:
@@ -91,7 +96,11 @@ class Pipeline:
 
 
 def build_pipeline(
-    app: web.Application, settings: Settings, services: Services, forwarder: Forwarder | None
+    app: web.Application,
+    settings: Settings,
+    services: Services,
+    forwarder: Forwarder | None,
+    sockets: SocketWatch,
 ) -> Pipeline:
     """The pipeline for ``settings``; call it once every route of ``app`` is added."""
     return Pipeline(
@@ -101,6 +110,7 @@ def build_pipeline(
         routes=RouteTable(settings.routes),
         services=services,
         forwarder=forwarder,
+        sockets=sockets,
         keep_bearer=settings.upstream.forward_bearer,
     )
 

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from rowgate.config.schema import Settings
-from rowgate.rls.cli import DatabaseChoice
+from rowgate.proxy.data.policy_cli import DatabaseChoice
 
 
 def choose_database(settings: Settings, flag: str | None) -> DatabaseChoice:

@@ -2,10 +2,10 @@
 
 One path for both, so that they can never disagree: the settings loaded (``config.loader``),
 then the parts that live outside the settings file but need no server: the master key from the
-environment, the SMTP password, and the policy file (valid, naming known roles, outside
-rowgate's own schema, in a dialect rowgate can confine).  Every problem is gathered into one
-``ConfigError``.  What needs the database (tables and columns the policies name) is checked at
-start-up and by ``rowgate policy check``.
+environment, the SMTP password, each sign-in provider's client secret, and the policy file
+(valid, naming known roles, outside rowgate's own schema, in a dialect rowgate can confine).
+Every problem is gathered into one ``ConfigError``.  What needs the database (tables and
+columns the policies name) is checked at start-up and by ``rowgate policy check``.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from typing import TypeVar
 
 from rowgate.auth.crypto import environment_master_key
 from rowgate.auth.mail.backends import SmtpBackend, smtp_password
-from rowgate.config.errors import ConfigError
+from rowgate.auth.social.providers import client_secret
 from rowgate.config.schema import Settings
+from rowgate.config.social import ProviderSettings
+from rowgate.errors import ConfigError
 from rowgate.proxy.data.policy import own_schema_problems
 from rowgate.rls.policy import PolicySet, load_policies
 from rowgate.rls.rewrite import Rewriter
@@ -31,6 +33,8 @@ def preflight(settings: Settings) -> PolicySet | None:
     _gather(problems, lambda: environment_master_key(settings))
     if settings.mail.backend == "smtp":
         _gather(problems, lambda: SmtpBackend(settings.mail.smtp, smtp_password()))
+    for name, provider in settings.auth.providers.items():
+        _gather(problems, _secret_check(name, provider))
     policies = _gather(problems, lambda: _policies(settings))
     if problems:
         raise ConfigError(problems)
@@ -46,6 +50,10 @@ def _policies(settings: Settings) -> PolicySet | None:
         raise ConfigError(problems)
     Rewriter(policies, "postgres")  # the data API's dialect: refuses what it cannot confine
     return policies
+
+
+def _secret_check(name: str, provider: ProviderSettings) -> Callable[[], str]:
+    return lambda: client_secret(name, provider)
 
 
 def _gather(problems: list[str], check: Callable[[], T]) -> T | None:

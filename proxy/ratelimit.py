@@ -38,9 +38,9 @@ from aiohttp import web
 
 from rowgate.auth.principal import Principal
 from rowgate.auth.store import Throttle
-from rowgate.config.errors import ServiceUnavailable, TooManyRequests
 from rowgate.config.limits import RateLimitSettings
 from rowgate.config.schema import Settings
+from rowgate.errors import ServiceUnavailable, TooManyRequests
 from rowgate.proxy.appkeys import CLIENT_IP, PRINCIPAL, SERVICES
 
 log = logging.getLogger("rowgate.ratelimit")
@@ -97,7 +97,6 @@ class CallerLimits:
         self._own = (
             mounts.auth,
             mounts.rbac,
-            mounts.admin,
             "/.well-known",
             "/healthz",
             "/readyz",

@@ -14,7 +14,7 @@ import asyncpg
 from rowgate.auth.ids import canonical_uuid
 from rowgate.auth.rbac.permissions import canonical, grants
 from rowgate.config.schema import Settings
-from rowgate.rls.cli import RoleGrants, RoleLookup
+from rowgate.proxy.data.policy_cli import RoleGrants, RoleLookup
 
 _CUSTOM = "SELECT permissions FROM rowgate.custom_roles WHERE org_id = $1 AND name = $2"
 

@@ -19,8 +19,8 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from rowgate.config.errors import BadRequest, HeadersTooLarge, RowgateError, ServiceUnavailable
 from rowgate.config.schema import Settings
+from rowgate.errors import BadRequest, HeadersTooLarge, RowgateError, ServiceUnavailable
 from rowgate.proxy.appkeys import TRUSTED_PROXIES
 from rowgate.proxy.connections import CONNECTIONS, ConnectionGuard, GuardedRequestHandler, client_gone
 from rowgate.proxy.problem import problem_response

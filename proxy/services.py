@@ -19,6 +19,7 @@ from rowgate.auth.flows.runtime import open_identity
 from rowgate.auth.mail.sender import MailSender
 from rowgate.auth.migrate import migrate
 from rowgate.auth.sessions.revocation import RevocationList, database_source, horizon
+from rowgate.auth.social.signin import SocialSignin, open_social
 from rowgate.auth.store import EphemeralStore, open_store
 from rowgate.auth.tenancy import Tenancy, open_tenancy
 from rowgate.auth.tokens.keystore import SigningKeys
@@ -44,6 +45,7 @@ class Services:
     mail: MailSender
     data: DataApi
     tenancy: Tenancy
+    social: SocialSignin
 
 
 async def database_url(settings: Settings) -> str:
@@ -79,6 +81,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             open_tenancy(settings, db, store, revocations, identity.identity)
         )
         data = await stack.enter_async_context(open_data_api(settings, url))
+        social = await stack.enter_async_context(open_social(identity.identity))
         yield Services(
             settings=settings,
             db=db,
@@ -91,4 +94,5 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             mail=identity.sender,
             data=data,
             tenancy=tenancy,
+            social=social,
         )

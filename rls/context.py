@@ -1,18 +1,29 @@
-"""The state one rewrite carries from rule to rule.
+"""What the rewrite rules are given, and how they are declared and ordered.
 
-Rules are ``(expression, context) -> expression`` functions.  The context holds what they read
-(policies, schema, dialect, the subject's signature, how many parameters the caller binds) and
-what they leave for later rules and for the verifier: the nodes found by the census, the tables
-resolved to policies, the filters and write guards built (by object identity, which a caller's
-SQL cannot forge), the checks to run when values are bound, and the description of each table
-for ``explain``.
+A rule is a function ``(expression, inputs, found) -> expression``, as in sqlglot's optimizer,
+declared with the findings it reads and the one it writes::
+
+    @rule(reads=(Census, Statement, CteReferences), writes=Resolution)
+    def resolve_tables(expression, inputs, found):
+        census, statement, ctes = found.census, found.statement, found.cte_references
+        ...
+        found.add(Resolution(...))
+        return expression
+
+``Inputs`` is what the rewrite is given (policies, schema, dialect, the subject's signature, the
+statement's text), frozen and the same for every rule.  ``Findings`` holds what the rules found
+so far (``rls.findings``): immutable values, one per kind, each made whole and added once by the
+one rule that declares it writes it, and read by the rules that declare they read it.
+``in_order`` checks, when the pipeline is built, that every finding a rule reads is written by an
+earlier rule, so the order that the rules depend on is stated and checked rather than remembered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
@@ -21,10 +32,12 @@ from rowgate.rls.clone import clone
 from rowgate.rls.fences import FENCES, Fence
 from rowgate.rls.grants import Bind, Grant, grant
 from rowgate.rls.names import quoted
-from rowgate.rls.newrow import Check
 from rowgate.rls.policy import PolicySet, TablePolicy
 from rowgate.rls.schema import Schema
 from rowgate.rls.subject import Signature
+
+if TYPE_CHECKING:
+    from rowgate.rls.findings import Findings
 
 #: Dialects whose drivers bind ``$n`` parameters; the others get quoted literals.
 PARAMETER_DIALECTS = frozenset({"postgres"})
@@ -87,22 +100,14 @@ class Binder:
         return made[0] if made is not None and made[1] is node else None
 
 
-@dataclass(eq=False)
-class Census:
-    """Nodes of the parsed statement by kind, collected in one walk before any rewriting."""
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    """What one rewrite is given, the same for every rule: the policies, schema and dialect, the
+    subject's signature, the statement's text and how many parameters its caller binds.
 
-    identifiers: list[exp.Identifier] = field(default_factory=list)
-    tables: list[exp.Table] = field(default_factory=list)
-    columns: list[exp.Column] = field(default_factory=list)
-    functions: list[exp.Func] = field(default_factory=list)
-    parameters: list[exp.Expr] = field(default_factory=list)
-    ctes: list[exp.CTE] = field(default_factory=list)
-    suspicious: list[exp.Expr] = field(default_factory=list)
-
-
-@dataclass(eq=False)
-class Context:
-    """Everything one rewrite knows and produces besides the tree itself."""
+    ``bind`` is the one tool here that changes: it numbers rowgate's own parameters in the order
+    the rules ask for them, and the rewriter reads its slots at the end.
+    """
 
     policies: PolicySet
     schema: Schema
@@ -114,21 +119,6 @@ class Context:
     sql: str = ""
     #: Where the statement's string tokens start (``'...'``, ``$$...$$``, ``E'...'`` ...).
     strings: frozenset[int] = frozenset()
-    kind: str = "select"
-    census: Census = field(default_factory=Census)
-    cte_refs: set[int] = field(default_factory=set)
-    resolved: dict[int, TablePolicy] = field(default_factory=dict)
-    target: exp.Table | None = None
-    filters: dict[int, tuple[exp.Table, exp.Expr]] = field(default_factory=dict)
-    guards: list[exp.Expr] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
-    #: Conditions on an INSERT's new rows for the database to evaluate (``TRUE`` or a failure).
-    row_checks: list[exp.Expr] = field(default_factory=list)
-    #: Whether the statement returns rows only for rowgate's own checks (drop them).
-    discard_rows: bool = False
-    rules: list[TableRule] = field(default_factory=list)
-    #: What the statement does to each table, by permission resource: ``{"tasks": {"read"}}``.
-    operations: dict[str, set[str]] = field(default_factory=dict)
 
     def grant(self, table: TablePolicy, operation: str) -> Grant:
         """The subject's grant of ``operation`` on ``table``."""
@@ -177,7 +167,52 @@ class Context:
         return FENCES[self.dialect_name]
 
 
-Rule = Callable[[exp.Expr, Context], exp.Expr]
+#: ``(expression, inputs, found) -> expression``: a rule adds what it found to ``found``.
+RuleFunction = Callable[[exp.Expr, "Inputs", "Findings"], exp.Expr]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One rewrite rule: its function, the findings it reads and the one it adds (if any)."""
+
+    run: RuleFunction
+    reads: tuple[type, ...] = ()
+    writes: type | None = None
+
+    @property
+    def name(self) -> str:
+        return self.run.__name__
+
+
+def rule(reads: tuple[type, ...] = (), writes: type | None = None) -> Callable[[RuleFunction], Rule]:
+    """Declare a function as a rule that reads the findings ``reads`` and writes ``writes``."""
+
+    def declare(run: RuleFunction) -> Rule:
+        return Rule(run, reads, writes)
+
+    return declare
+
+
+def in_order(*rules: Rule) -> tuple[Rule, ...]:
+    """``rules`` as a pipeline, once checked: every finding a rule reads is written by an earlier
+    rule, and no finding is written by two rules.  Raises ``ValueError`` naming the first
+    rule out of order."""
+    written: dict[type, str] = {}
+    for each in rules:
+        missing = [kind.__name__ for kind in each.reads if kind not in written]
+        if missing:
+            raise ValueError(f"rule {each.name} reads {', '.join(missing)} before any rule writes it")
+        if each.writes is not None:
+            if each.writes in written:
+                first = written[each.writes]
+                raise ValueError(f"rules {first} and {each.name} both write {_name(each.writes)}")
+            written[each.writes] = each.name
+    return rules
+
+
+def _name(kind: type | None) -> str:
+    return "nothing" if kind is None else kind.__name__
+
 
 #: Column types a driver binds from a string as they are; others get ``CAST($n::text AS type)``.
 _STRING_TYPES = ("uuid", "text", "character", "varchar", "citext", "name")

@@ -26,7 +26,7 @@ has not reloaded yet) finishes under the old policies, in the database as in the
 ``rls.wall`` keeps the generation before the current one and drops older ones.  Each policy's
 comment holds the digest of its text and its version, which is how ``rls.wall`` tells them apart.
 
-The caller comes from the settings ``rls.execute`` sets per transaction: ``rowgate.user_id``,
+The caller comes from the settings ``proxy.data.execute`` sets per transaction: ``rowgate.user_id``,
 ``rowgate.org_id``, ``rowgate.role``, ``rowgate.groups`` (comma-separated) and ``rowgate.policy``
 (the version), read with ``current_setting(name, true)`` (NULL when unset, and '' turned into
 NULL).  Group membership is

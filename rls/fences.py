@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from rowgate.config.errors import ConfigError
+from rowgate.errors import ConfigError
 
 _MAX_SIGNED = "9223372036854775807"
 _MAX_UNSIGNED = "18446744073709551615"

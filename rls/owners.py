@@ -32,7 +32,7 @@ from rowgate.rls.subject import Signature
 
 #: The label ``rls.writes`` uses for the owner rule in its messages.
 OWNER = "owner"
-#: What the native trigger's error (``rls.export.owner_trigger``) says, so that ``rls.execute``
+#: What the native trigger's error (``rls.export.owner_trigger``) says, so that ``proxy.data.execute``
 #: can tell the owner rule's refusal from a policy's.
 TRIGGER_MARK = "(owner column)"
 

@@ -49,81 +49,41 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from rowgate.config.errors import ConfigError
-from rowgate.config.loader import describe_validation_errors, read_yaml
-from rowgate.config.tenancy import ROLE_NAME
+from rowgate.errors import ConfigError
 from rowgate.rls import filters as filter_rules
 from rowgate.rls.functions import FunctionPolicy, never_allowed
 from rowgate.rls.names import dialect_of, is_catalog, parse_column, parse_name
+from rowgate.rls.policy_file import (
+    OPERATIONS,
+    POLICY_GROUPS,
+    ROLE_PREFIX,
+    Defaults,
+    File,
+    Table,
+    read_file,
+    read_yaml,
+    role_of,
+)
 from rowgate.rls.subject import Signature, Subject
 
-OPERATIONS = ("select", "insert", "update", "delete")
-POLICY_GROUPS = ("admin", "user", "self", "guest")
+__all__ = [
+    "ACTIONS",
+    "OPERATIONS",
+    "POLICY_GROUPS",
+    "PolicySet",
+    "TablePolicy",
+    "load_policies",
+    "parse_policies",
+    "role_of",
+]
+
 #: The action of each operation in a table permission (``tasks:read`` lets a caller select).
 ACTIONS = {"select": "read", "insert": "create", "update": "update", "delete": "delete"}
-ROLE_PREFIX = "role:"
-
-
-def role_of(group: str) -> str | None:
-    """The role name of a ``role:<name>`` group (None for the other groups)."""
-    return group[len(ROLE_PREFIX) :] if group.startswith(ROLE_PREFIX) else None
-
-
-def _group(value: str) -> str:
-    role = role_of(value)
-    if value in POLICY_GROUPS or (role is not None and ROLE_NAME.fullmatch(role)):
-        return value
-    raise ValueError(f"expected admin, user, self, guest or role:<role name>, got {value!r}")
-
-
-Group = Annotated[str, AfterValidator(_group)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class _Columns(_Model):
-    all: tuple[str, ...] | None = None
-    hidden: dict[Group, tuple[str, ...]] = {}
-
-
-class _Table(_Model):
-    tenant_column: str | None = None
-    owner_column: str | None = None
-    shared: StrictBool = False
-    owner_writable: StrictBool = False
-    select: tuple[Group, ...] = ()
-    insert: tuple[Group, ...] = ()
-    update: tuple[Group, ...] = ()
-    delete: tuple[Group, ...] = ()
-    columns: _Columns = _Columns()
-    filters: dict[Group, str] = {}
-
-
-class _Defaults(_Model):
-    tenant_column: str | None = None
-    owner_column: str | None = None
-
-
-class _Functions(_Model):
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-
-
-class _File(_Model):
-    version: Literal[1] = 1
-    dialect: str = "postgres"
-    default_schema: str = Field("public", alias="schema")
-    defaults: _Defaults = _Defaults()
-    functions: _Functions = _Functions()
-    tables: dict[str, _Table] = {}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -216,17 +176,16 @@ def parse_policies(
     """Validate a policy mapping (as read from YAML); a ``ConfigError`` lists every problem.
 
     ``roles``: the role names ``role:<name>`` groups may name (None: any well-formed name)."""
-    try:
-        raw = _File.model_validate(dict(data))
-    except ValidationError as exc:
-        raise ConfigError([f"{source}: {line}" for line in describe_validation_errors(exc)]) from None
+    problems: list[str] = []
+    raw = read_file(data, problems)
+    if raw is None:
+        raise ConfigError([f"{source}: {line}" for line in problems])
     try:
         dialect = dialect_of(raw.dialect)
     except ValueError:
         raise ConfigError(
             [f"{source}: dialect: expected a sqlglot dialect name, got {raw.dialect!r}"]
         ) from None
-    problems: list[str] = []
     functions = _function_policy(raw, problems)
     tables: dict[str, TablePolicy] = {}
     for key, table in raw.tables.items():
@@ -238,7 +197,7 @@ def parse_policies(
             tables[compiled.qualified] = compiled
     if problems:
         raise ConfigError([f"{source}: {line}" for line in problems])
-    canonical = json.dumps(raw.model_dump(by_alias=True), sort_keys=True, default=list)
+    canonical = json.dumps(raw.canonical(), sort_keys=True, default=list)
     version = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     named = {role_of(g) for t in tables.values() for g in _groups_named(t)}
     roles_named = frozenset(r for r in named if r is not None)
@@ -250,7 +209,7 @@ def _groups_named(table: TablePolicy) -> set[str]:
     return named | set(table.hidden) | set(table.filters)
 
 
-def _check_roles(where: str, raw: _Table, roles: Collection[str] | None, problems: list[str]) -> None:
+def _check_roles(where: str, raw: Table, roles: Collection[str] | None, problems: list[str]) -> None:
     if roles is None:
         return
     places = [(f"{where}.{op}[{i}]", g) for op in OPERATIONS for i, g in enumerate(getattr(raw, op))]
@@ -265,7 +224,7 @@ def _check_roles(where: str, raw: _Table, roles: Collection[str] | None, problem
             )
 
 
-def _function_policy(raw: _File, problems: list[str]) -> FunctionPolicy:
+def _function_policy(raw: File, problems: list[str]) -> FunctionPolicy:
     for index, name in enumerate(raw.functions.allow):
         if parse_column(name, dialect_of(raw.dialect)) is None:
             problems.append(f"functions.allow[{index}]: expected a function name, got {name!r}")
@@ -278,7 +237,7 @@ def _function_policy(raw: _File, problems: list[str]) -> FunctionPolicy:
 
 
 def _compile_table(
-    key: str, raw: _Table, file: _File, dialect: Dialect, functions: FunctionPolicy, problems: list[str]
+    key: str, raw: Table, file: File, dialect: Dialect, functions: FunctionPolicy, problems: list[str]
 ) -> TablePolicy | None:
     where = f"tables.{key}"
     parsed = parse_name(key, dialect)
@@ -329,9 +288,9 @@ def _compile_table(
 
 
 def _column_setting(
-    raw: _Table, defaults: _Defaults, key: str, where: str, dialect: Dialect, problems: list[str]
+    raw: Table, defaults: Defaults, key: str, where: str, dialect: Dialect, problems: list[str]
 ) -> str | None:
-    value = getattr(raw, key) if key in raw.model_fields_set else getattr(defaults, key)
+    value = getattr(raw, key) if key in raw.written else getattr(defaults, key)
     if value is None:
         return None
     column = parse_column(value, dialect)
@@ -356,7 +315,7 @@ def _column_list(
 
 
 def _check_self(
-    where: str, operations: Mapping[str, frozenset[str]], raw: _Table, owner: str | None, problems: list[str]
+    where: str, operations: Mapping[str, frozenset[str]], raw: Table, owner: str | None, problems: list[str]
 ) -> None:
     if owner is not None:
         return
@@ -379,7 +338,7 @@ _TENANT_WIDE = ("admin", "user", "guest")
 def _check_sharing(
     where: str,
     operations: Mapping[str, frozenset[str]],
-    raw: _Table,
+    raw: Table,
     tenant: str | None,
     owner: str | None,
     problems: list[str],

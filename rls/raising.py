@@ -9,7 +9,7 @@ same, rowgate puts the check inside the statement, on the rows being written::
 where ``<failure>`` casts a message to boolean, which fails with ``invalid input syntax for
 type boolean: "rowgate: ..."``.  The cast reads a column of the row (and uses none of its
 characters), so the planner cannot evaluate it ahead of time and its text reveals nothing of
-the row.  ``rls.execute`` turns the error into ``WriteRefused``.
+the row.  ``proxy.data.execute`` turns the error into ``WriteRefused``.
 """
 
 from __future__ import annotations

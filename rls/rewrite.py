@@ -27,16 +27,18 @@ from sqlglot.parser import Parser
 from sqlglot.tokenizer_core import Token, TokenType
 from sqlglot.tokens import Tokenizer
 
-from rowgate.config.errors import ConfigError, QueryRefused, WriteRefused
-from rowgate.rls.context import PARAMETER_DIALECTS, Binder, Context
+from rowgate.errors import ConfigError
+from rowgate.rls.context import PARAMETER_DIALECTS, Binder, Inputs
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.fences import fence_for
+from rowgate.rls.findings import Findings, TableOperations, explained
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.roundtrip import print_verified
 from rowgate.rls.rules import RULES
 from rowgate.rls.schema import Schema, SchemaInput, schema_problems
 from rowgate.rls.subject import Signature, Subject
-from rowgate.rls.template import LRU, Operations, Permit, Refusal, Rewritten, Template, split_sentinels
+from rowgate.rls.template import LRU, Permit, Refusal, Rewritten, Template, split_sentinels
 
 __all__ = ["Rewriter", "Rewritten"]
 
@@ -124,18 +126,24 @@ class Rewriter:
         return template.render(subject, permit)
 
     def _template(self, sql: str, signature: Signature, params_count: int) -> Template | Refusal:
-        contexts: list[Context] = []
+        found = Findings()
         try:
-            return self._build(sql, signature, params_count, contexts)
+            expression, inputs = self.prepare(sql, signature, params_count)
+            for rule in RULES:
+                expression = rule.run(expression, inputs, found)
+            return self._finish(expression, inputs, found)
         except (QueryRefused, WriteRefused) as error:
-            return Refusal.of(error, _operations(contexts[0]) if contexts else ())
+            operations = found.get(TableOperations)  # what the rules learnt before the refusal
+            return Refusal.of(error, operations.pairs if operations is not None else ())
         except RecursionError:
             return Refusal.of(QueryRefused("the statement is nested too deeply", code="too_complex"))
         except Exception:  # fail closed: any surprise in parsing or rewriting is a refusal
             log.exception("rls: unexpected error while rewriting a statement")
             return Refusal.of(QueryRefused("rowgate could not rewrite this statement", code="rewrite_failed"))
 
-    def _build(self, sql: str, signature: Signature, params_count: int, contexts: list[Context]) -> Template:
+    def prepare(self, sql: str, signature: Signature, params_count: int) -> tuple[exp.Expr, Inputs]:
+        """The parsed statement, and what the rules are given to rewrite it (to run rules one by
+        one, as the rules' fixture tests do); raises ``QueryRefused``."""
         if not isinstance(sql, str) or not isinstance(params_count, int) or params_count < 0:
             raise QueryRefused("expected SQL text and a parameter count of 0 or more", code="bad_request")
         if len(sql) > MAX_SQL_LENGTH:
@@ -144,7 +152,7 @@ class Rewriter:
             raise QueryRefused("the statement contains a reserved marker", code="reserved_name")
         expression, strings = self._parse(sql)
         bind = Binder(self._parametric, params_count, self._nonce)
-        ctx = Context(
+        inputs = Inputs(
             self.policies,
             self.schema,
             self.dialect,
@@ -155,11 +163,13 @@ class Rewriter:
             sql,
             strings,
         )
-        contexts.append(ctx)  # what the rules learnt, should one refuse the statement
-        for rule in RULES:
-            expression = rule(expression, ctx)
-        text = print_verified(expression, self.dialect, self._reparse, sql)
+        return expression, inputs
+
+    def _finish(self, expression: exp.Expr, inputs: Inputs, found: Findings) -> Template:
+        """The verified statement printed, as a template with holes for the subject's values."""
+        text = print_verified(expression, self.dialect, self._reparse, inputs.sql)
         parts: tuple[str, ...]
+        bind = inputs.bind
         if self._parametric:
             parts, slots = (text,), tuple(bind.slots)
         else:
@@ -167,12 +177,12 @@ class Rewriter:
         return Template(
             parts,
             slots,
-            ctx.kind,
-            tuple(ctx.rules),
-            tuple(ctx.checks),
+            found.statement.kind,
+            explained(found),
+            found.insert_guard.checks,
             None if self._parametric else self.dialect,
-            ctx.discard_rows,
-            _operations(ctx),
+            found.new_row_checks.discard_rows,
+            found.table_operations.pairs,
         )
 
     def _reparse(self, text: str) -> list[exp.Expr | None]:
@@ -206,10 +216,6 @@ class Rewriter:
                 "several statements are not allowed: send one at a time", code="statement_not_allowed"
             )
         return statements[0], strings
-
-
-def _operations(ctx: Context) -> Operations:
-    return tuple(sorted((resource, action) for resource, acts in ctx.operations.items() for action in acts))
 
 
 @dataclass(frozen=True, slots=True)

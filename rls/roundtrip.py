@@ -51,7 +51,7 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.dialects.sqlite import SQLite
 from sqlglot.errors import ErrorLevel, UnsupportedError
 
-from rowgate.config.errors import QueryRefused
+from rowgate.rls.errors import QueryRefused
 from rowgate.rls.names import folder
 
 log = logging.getLogger(__name__)

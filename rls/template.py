@@ -25,8 +25,9 @@ from typing import Generic, TypeVar
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-from rowgate.config.errors import QueryRefused, RowgateError, WriteRefused
+from rowgate.rls import errors
 from rowgate.rls.context import TableRule
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.newrow import Check
 from rowgate.rls.subject import Subject
 
@@ -49,7 +50,7 @@ class Rewritten:
     On PostgreSQL, bind ``*caller_params, *params``: rowgate's parameters are numbered after
     the caller's.  Other dialects get the values inlined as literals and ``params`` is empty.
     ``discard_rows``: the statement returns rows only because rowgate checks an INSERT's new
-    rows in a RETURNING list of its own; whoever runs it drops them (``rls.execute`` does).
+    rows in a RETURNING list of its own; whoever runs it drops them (``proxy.data.execute`` does).
     ``operations``: what the statement does to each table, as ``(resource, action)`` pairs
     (``("tasks", "read")``), for table permissions (``rls.rules.list_operations``).
     """
@@ -103,7 +104,7 @@ class Template:
 class Refusal:
     """A cached refusal: the same error, raised afresh for each request."""
 
-    error: type[RowgateError]
+    error: type[errors.Refusal]
     detail: str
     code: str
     #: What the statement does to each table, when the rewrite learnt it before refusing.

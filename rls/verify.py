@@ -21,15 +21,17 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.errors import QueryRefused
+from rowgate.rls.findings import Filters, Findings, InsertGuard, Resolution, TargetGuard
 from rowgate.rls.names import ident_name
 from rowgate.rls.rules.rename_ctes import CTE_PREFIX
 
 _RELATIONS = (exp.Table, exp.Subquery, exp.Lateral, exp.Values, exp.Unnest)
 
 
-def verify(expression: exp.Expr, ctx: Context) -> exp.Expr:
+@rule(reads=(Resolution, InsertGuard, TargetGuard, Filters))
+def verify(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse the rewritten statement unless every table read is filtered or guarded."""
     kinds = _KINDS
     for node in expression.walk():
@@ -37,7 +39,7 @@ def verify(expression: exp.Expr, ctx: Context) -> exp.Expr:
         if kind is None:
             kind = _kind(type(node))
         if kind == _TABLE:
-            _check_table(node, expression, ctx)  # type: ignore[arg-type]
+            _check_table(node, expression, inputs, found)  # type: ignore[arg-type]
         elif kind == _FROM and not isinstance(node.this, _RELATIONS):
             _fail(f"a {node.this.key} in FROM")
         elif kind == _DML and node is not expression:
@@ -65,27 +67,27 @@ def _kind(cls: type[exp.Expr]) -> int:
     return kind
 
 
-def _check_table(table: exp.Table, root: exp.Expr, ctx: Context) -> None:
+def _check_table(table: exp.Table, root: exp.Expr, inputs: Inputs, found: Findings) -> None:
     if not isinstance(table.this, exp.Identifier):
         if not isinstance(table.this, exp.Func):
             _fail(
                 f"a {table.this.key} used as a table" if table.this is not None else "a table without a name"
             )
         return
-    if table is ctx.target:
-        _check_target(table, root, ctx)
+    if table is found.resolution.target:
+        _check_target(table, root, inputs, found)
         return
-    if _is_filtered(table, ctx):
+    if _is_filtered(table, found.filters, inputs):
         return
     if not table.args.get("db") and table.this.this.startswith(CTE_PREFIX):
         return
-    _fail(f"table {table.sql(ctx.dialect)}")
+    _fail(f"table {table.sql(inputs.dialect)}")
 
 
-def _is_filtered(table: exp.Table, ctx: Context) -> bool:
+def _is_filtered(table: exp.Table, filters: Filters, inputs: Inputs) -> bool:
     from_ = table.parent
     select = from_.parent if isinstance(from_, exp.From) else None
-    record = ctx.filters.get(id(select)) if select is not None else None
+    record = filters.by_select.get(id(select)) if select is not None else None
     if record is None or record[0] is not table or select is None:
         return False
     predicate = record[1]
@@ -94,23 +96,25 @@ def _is_filtered(table: exp.Table, ctx: Context) -> bool:
         return False
     if not is_conjunct(where.this, predicate):
         return False
-    return ctx.fence.holds(select)
+    return inputs.fence.holds(select)
 
 
-def _check_target(table: exp.Table, root: exp.Expr, ctx: Context) -> None:
+def _check_target(table: exp.Table, root: exp.Expr, inputs: Inputs, found: Findings) -> None:
     if isinstance(root, exp.Update | exp.Delete):
-        where = root.args.get("where")
-        if where is None or not any(is_conjunct(where.this, guard) for guard in ctx.guards):
+        where, guard = root.args.get("where"), found.target_guard.guard
+        if where is None or guard is None or not is_conjunct(where.this, guard):
             _fail("the write target without its guard")
     elif isinstance(root, exp.Insert):
-        policy = ctx.resolved[id(table)]
         schema = root.this
         names = (
-            [ident_name(i, ctx.dialect) for i in schema.expressions] if isinstance(schema, exp.Schema) else []
+            [ident_name(i, inputs.dialect) for i in schema.expressions]
+            if isinstance(schema, exp.Schema)
+            else []
         )
+        policy = found.resolution.policies[id(table)]
         if policy.tenant_column and policy.tenant_column not in names:
             _fail("an insert without the tenant column")
-        if not all(_checks_every_row(check, root) for check in ctx.row_checks):
+        if not all(_checks_every_row(check, root) for check in found.insert_guard.row_checks):
             _fail("an insert without its new-row check")
 
 

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused, WriteRefused
 from rowgate.rls import raising
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.grants import Grant
 from rowgate.rls.names import ident_name, quoted
-from rowgate.rls.newrow import Outcome, Value, bound, literal_value, to_check
+from rowgate.rls.newrow import Check, Outcome, Value, bound, literal_value, to_check
 from rowgate.rls.owners import OWNER
 from rowgate.rls.policy import TablePolicy
 
 _PREPOSITIONS = {"insert": "into", "update": "", "delete": "from", "select": "from"}
 
 
-def refuse_denied(grant: Grant, ctx: Context) -> None:
+def refuse_denied(grant: Grant, inputs: Inputs) -> None:
     """Raise ``WriteRefused`` when ``grant`` lets the subject touch no row at all."""
     if not grant.denied:
         return
@@ -25,26 +25,26 @@ def refuse_denied(grant: Grant, ctx: Context) -> None:
     verb = f"{operation} {_PREPOSITIONS[operation]} {table.name}".replace("  ", " ")
     if grant.groups:
         raise WriteRefused(f"a caller without a tenant may not {verb}", code="operation_not_allowed")
-    who = ", ".join(sorted(ctx.signature[0])) or "none"
+    who = ", ".join(sorted(inputs.signature[0])) or "none"
     raise WriteRefused(f"role {who} may not {verb}", code="operation_not_allowed")
 
 
-def pin_target(target: exp.Table, policy: TablePolicy, keep_alias: bool, ctx: Context) -> str:
+def pin_target(target: exp.Table, policy: TablePolicy, keep_alias: bool, inputs: Inputs) -> str:
     """Point the write target at the exact table; return the name it is referred to by, as the
     database folds it (rowgate writes it quoted: ``UPDATE tasks T`` is ``"t"``)."""
     original = target.this
     alias = target.args.get("alias")
     target.set("this", quoted(policy.name))
-    target.set("db", ctx.schema_of(policy))
+    target.set("db", inputs.schema_of(policy))
     if alias is None and keep_alias and isinstance(original, exp.Identifier):
         target.set("alias", exp.TableAlias(this=original))
-        return ident_name(original, ctx.dialect)
-    return ident_name(alias.this, ctx.dialect) if alias is not None else policy.name
+        return ident_name(original, inputs.dialect)
+    return ident_name(alias.this, inputs.dialect) if alias is not None else policy.name
 
 
-def row_value(node: exp.Expr, ctx: Context) -> Value:
+def row_value(node: exp.Expr, inputs: Inputs) -> Value:
     """How a value written into a column reads to ``rls.newrow``."""
-    slot = ctx.bind.slot_of(node)
+    slot = inputs.bind.slot_of(node)
     return bound(slot) if slot is not None else literal_value(node)
 
 
@@ -75,20 +75,18 @@ def unverifiable(table: str, row: str, policy: str) -> str:
     )
 
 
-def require(outcome: Outcome, table: str, row: str, policy: str, ctx: Context) -> None:
-    """Keep the bind-time check ``outcome`` needs, or refuse the write now."""
+def require(outcome: Outcome, table: str, row: str, policy: str) -> Check | None:
+    """The bind-time check ``outcome`` needs (``None``: none), or refuse the write now."""
     if outcome is None:
         raise WriteRefused(unverifiable(table, row, policy), code="write_refused")
     try:
-        check = to_check(outcome, violation(table, row, policy))
+        return to_check(outcome, violation(table, row, policy))
     except ValueError:
         raise WriteRefused(violation(table, row, policy), code="write_refused") from None
-    if check is not None:
-        ctx.checks.append(check)
 
 
 def runtime_check(
-    outcome: Outcome, table: str, policy: str, qualifier: str, column: str, ctx: Context
+    outcome: Outcome, table: str, policy: str, qualifier: str, column: str, inputs: Inputs
 ) -> exp.Expr | None:
     """SQL that fails at run time, on an updated row, unless ``outcome`` holds; ``None`` when it
     always holds.  What cannot be decided even then (``None`` outcome) is refused now."""
@@ -96,14 +94,14 @@ def runtime_check(
         raise WriteRefused(unverifiable(table, "updated", policy), code="write_refused")
     if any(not conjunction for conjunction in outcome):
         return None
-    condition = raising.outcome_condition(outcome, ctx.bind)
-    if not ctx.barrier:
+    condition = raising.outcome_condition(outcome, inputs.bind)
+    if not inputs.barrier:
         # Only PostgreSQL's failing cast is relied on to raise; elsewhere the row is just not written.
         return condition
     return raising.unless(condition, violation(table, "updated", policy), qualifier, column)
 
 
-def column_of(node: exp.Expr, ctx: Context) -> str:
+def column_of(node: exp.Expr, inputs: Inputs) -> str:
     """The folded name of a column reference or identifier (a write names only columns)."""
     if isinstance(node, exp.Column):
         node = node.this
@@ -112,21 +110,21 @@ def column_of(node: exp.Expr, ctx: Context) -> str:
             "a write names something other than a column where a column must stand",
             code="statement_not_allowed",
         )
-    return ident_name(node, ctx.dialect)
+    return ident_name(node, inputs.dialect)
 
 
-def fill_defaults(assignments: list[exp.Expr], policy: TablePolicy, ctx: Context) -> None:
+def fill_defaults(assignments: list[exp.Expr], policy: TablePolicy, inputs: Inputs) -> None:
     """``SET <tenant or owner column> = DEFAULT`` writes the caller's value (NULL for a caller
     without a user id), as the column defaults of the native export (``rls.export``) do."""
-    slots = {policy.tenant_column: "tenant", policy.owner_column: "user" if ctx.signature[1] else None}
+    slots = {policy.tenant_column: "tenant", policy.owner_column: "user" if inputs.signature[1] else None}
     for assignment in assignments:
         value = assignment.expression
         if not is_default(value):
             continue
-        column = column_of(assignment.this, ctx)
+        column = column_of(assignment.this, inputs)
         if column in slots and column is not None:
             slot = slots[column]
-            value.replace(ctx.value(slot, policy, column) if slot is not None else exp.Null())
+            value.replace(inputs.value(slot, policy, column) if slot is not None else exp.Null())
 
 
 def is_default(node: exp.Expr) -> bool:

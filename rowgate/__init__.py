@@ -7,6 +7,8 @@ name, so that nothing generic lands at the top of site-packages::
     rowgate.auth     identity: passwords, tokens, sessions, API keys, organisations, roles, mail
     rowgate.rls      the row-level security engine (policies, the sqlglot rewriter, native export)
     rowgate.proxy    the aiohttp application: the pipeline, rowgate's endpoints, the data API, the CLI
+    rowgate.errors   every error rowgate raises on purpose, one tree, free of HTTP (this folder)
 
-``rowgate/`` holds this file and one link per part (``rowgate/rls`` → ``rls/``).
+``rowgate/`` holds this file, ``errors.py`` and one link per part (``rowgate/rls`` → ``rls/``).
+Importing ``rowgate`` imports nothing else, so ``rowgate.rls`` runs with only sqlglot installed.
 """

@@ -1,9 +1,10 @@
-"""Shared fixtures: real PostgreSQL and Redis, a fresh database per test.
+"""Shared fixtures: real PostgreSQL and Redis, a database per test.
 
 ``ROWGATE_TEST_DATABASE_URL`` names a server and a database the tests may connect to in order to
 create others (default: the local server, database ``postgres``); ``ROWGATE_TEST_REDIS_URL``
-a Redis server (default: the local one).  Every test gets its own database, and its own Redis key
-prefix, so tests run in any order and several test runs can share the servers.
+a Redis server (default: the local one).  Every test gets its own database (a copy of a template
+migrated once, see ``tests.databases``), and its own Redis key prefix, so tests run in any order
+and several test runs can share the servers.
 """
 
 from __future__ import annotations
@@ -14,20 +15,34 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
 
+from rowgate.auth import migrations
+from rowgate.auth.migrate import migrate
 from rowgate.config import DEFAULT_CONFIG, Settings, load_settings
+from tests.databases import Template, close_copier, new_database, prepare
 from tests.servers import PrivatePostgres, PrivateRedis
 
 SettingsFactory = Callable[..., Settings]
 
-ADMIN_URL = os.environ.get("ROWGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("ROWGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+MIGRATIONS = Path(migrations.__file__).parent
+
+
+async def _migrate(conn: asyncpg.Connection) -> None:
+    await migrate(conn, progress=lambda _: None)
+
+
+#: Rowgate's migrations applied: what most tests start from.
+MIGRATED = Template("migrated", _migrate, (*MIGRATIONS.glob("*.sql"), MIGRATIONS.parent / "migrate.py"))
+
+
+def pytest_sessionfinish() -> None:
+    close_copier()
 
 
 @dataclass
@@ -36,29 +51,24 @@ class RunningServer:
     app: web.Application
 
 
-def database_url(name: str) -> str:
-    """``ADMIN_URL`` pointed at database ``name``."""
-    parts = urlsplit(ADMIN_URL)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture
 async def fresh_database() -> AsyncIterator[str]:
     """A new, empty database for this test; its URL.  Dropped afterwards."""
-    name = f"rgtest_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield database_url(name)
-    finally:
-        admin = await asyncpg.connect(ADMIN_URL)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+    async with new_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def migrated_template() -> str:
+    """The name of the template database holding rowgate's migrations (built once per session)."""
+    return prepare(MIGRATED)
+
+
+@pytest.fixture
+def database_template(migrated_template: str) -> str:
+    """The template this test's ``migrated_database`` is copied from (a folder's conftest may
+    choose one that holds more, such as a test world)."""
+    return migrated_template
 
 
 @pytest.fixture
@@ -68,16 +78,10 @@ def redis_prefix() -> str:
 
 
 @pytest.fixture
-async def migrated_database(fresh_database: str) -> str:
-    """A fresh database with rowgate's migrations applied; its URL."""
-    from rowgate.auth.migrate import migrate
-
-    conn = await asyncpg.connect(fresh_database)
-    try:
-        await migrate(conn, progress=lambda _: None)
-    finally:
-        await conn.close()
-    return fresh_database
+async def migrated_database(database_template: str) -> AsyncIterator[str]:
+    """A database of this test's own with rowgate's migrations applied; its URL.  Dropped afterwards."""
+    async with new_database(database_template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -54,7 +54,13 @@ def key_principal(
     if record.created_by is None or record.creator_role is None:
         return None
     if record.kind == "publishable":
-        return Principal(method="api_key", org_id=record.org_id, api_key_id=record.id, groups=GUEST_GROUPS)
+        return Principal(
+            method="api_key",
+            org_id=record.org_id,
+            api_key_id=record.id,
+            groups=GUEST_GROUPS,
+            expires_at=record.usable_until,
+        )
     effective = intersection(record.scopes, creator_permissions) if creator_permissions else NONE
     full = record.creator_role in admin_roles and within(creator_permissions, record.scopes)
     return Principal(
@@ -65,4 +71,5 @@ def key_principal(
         scopes=record.scopes,
         groups=ADMIN_GROUPS if full else USER_GROUPS,
         rate_limit=record.rate_limit,
+        expires_at=record.usable_until,
     )

@@ -29,9 +29,9 @@ from rowgate.auth.orgs.repo import lock_org
 from rowgate.auth.rbac.custom_roles import check_grantable_by
 from rowgate.auth.rbac.permissions import canonical
 from rowgate.auth.sessions.repo import require_live
-from rowgate.config.errors import Conflict, NotFound, ValidationFailed
 from rowgate.config.limits import CallerLimit
 from rowgate.config.tenancy import ApiKeySettings
+from rowgate.errors import Conflict, NotFound, ValidationFailed
 
 _COLUMNS = """id::text, name, type, prefix, scopes, created_by::text, created_at, expires_at,
 last_used_at, use_count, replaced_by::text, grace_until, rate_limit, rate_window"""

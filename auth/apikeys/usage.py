@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from rowgate.auth.db import Database
 from rowgate.auth.tasks import cancel_and_wait
-from rowgate.config.errors import RowgateError
+from rowgate.errors import RowgateError
 
 log = logging.getLogger("rowgate.api_keys")
 

@@ -12,7 +12,9 @@ once: a revoked or rotated key (by id), a new key (its digest leaves the unknown
 everywhere from its first request), a creator demoted or removed (every key they created is read
 again).  A lookup that raced with an announcement is used for its own request but not cached (an
 epoch counter tells), and a store reconnection empties the cache.  ``api_keys.cache_ttl`` bounds
-anything a lost announcement could leave behind.
+anything a lost announcement could leave behind.  Whatever outlives a request (a WebSocket
+opened with a key) asks to be called back on every change (``listen``) and asks again
+(``check``, which counts no use).
 
 Usage is counted in memory (``UsageCounter``); keys are never logged.
 """
@@ -36,8 +38,8 @@ from rowgate.auth.principal import Principal
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import canonical
 from rowgate.auth.store import EphemeralStore
-from rowgate.config.errors import InvalidCredentials
 from rowgate.config.tenancy import ApiKeySettings
+from rowgate.errors import InvalidCredentials
 
 log = logging.getLogger("rowgate.api_keys")
 
@@ -93,12 +95,27 @@ class ApiKeyVerifier:
         self._epoch = 0
         #: Announcements received from the store (this instance's own included).
         self.heard = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, changed: Callable[[], None]) -> None:
+        """Call ``changed`` whenever keys may have changed (an announcement, a reconnection)."""
+        self._listeners.append(changed)
 
     async def start(self) -> None:
         await self._store.subscribe(CHANNEL, self._on_message)
 
     async def authenticate(self, text: str) -> Principal:
-        """The Principal the key ``text`` acts as; InvalidCredentials otherwise."""
+        """The Principal the key ``text`` acts as, counting one use; InvalidCredentials otherwise."""
+        record, principal = await self._verified(text)
+        self._usage.record(record.id, self.clock())
+        return principal
+
+    async def check(self, text: str) -> Principal:
+        """The Principal the key ``text`` acts as now, without counting a use (a WebSocket opened
+        with it asks again whenever keys change); InvalidCredentials otherwise."""
+        return (await self._verified(text))[1]
+
+    async def _verified(self, text: str) -> tuple[KeyRecord, Principal]:
         if parse(text) is None:
             raise _invalid()
         key_digest = digest(text)
@@ -119,8 +136,7 @@ class ApiKeyVerifier:
                 "This API key no longer works: the member who created it left the organisation.",
                 code="api_key_inactive",
             )
-        self._usage.record(record.id, now)
-        return principal
+        return record, principal
 
     async def _principal(self, entry: _Entry) -> Principal | None:
         version = self._catalog.version
@@ -216,6 +232,7 @@ class ApiKeyVerifier:
             self._entries.clear()
             self._by_id.clear()
             self._unknown.clear()
+            self._notify()
             return
         self.heard += 1
         try:
@@ -223,7 +240,15 @@ class ApiKeyVerifier:
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("ignored a malformed api-keys announcement")
 
+    def _notify(self) -> None:
+        for changed in self._listeners:
+            changed()
+
     def _apply(self, message: dict[str, object]) -> None:
+        self._forget(message)
+        self._notify()
+
+    def _forget(self, message: dict[str, object]) -> None:
         self._epoch += 1
         if "created" in message:
             self._unknown.pop(bytes.fromhex(str(message["created"])), None)

@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt import PyJWK
 from jwt.exceptions import PyJWTError
 
-from rowgate.config.errors import InvalidToken, ServiceUnavailable
 from rowgate.config.tenancy import ExternalIssuer
+from rowgate.errors import InvalidToken, ServiceUnavailable
 
 log = logging.getLogger("rowgate.issuers")
 

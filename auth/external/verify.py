@@ -34,8 +34,8 @@ import jwt
 from rowgate.auth.external.jwks import JwksCache
 from rowgate.auth.tokens.jws import check_size
 from rowgate.auth.tokens.verify_cache import VerifiedCache
-from rowgate.config.errors import InvalidToken, TokenExpired
 from rowgate.config.tenancy import ExternalIssuer
+from rowgate.errors import InvalidToken, TokenExpired
 
 _REFUSED_HEADERS = ("jku", "jwk", "x5u", "x5c", "crit")
 MAX_CLAIM_LENGTH = 255

@@ -18,9 +18,9 @@ from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tokens.opaque import MAX_TOKEN_LENGTH
 from rowgate.auth.tokens.service import TokenService
-from rowgate.config.errors import ValidationFailed
 from rowgate.config.identity import AuthSettings
 from rowgate.config.schema import Settings
+from rowgate.errors import ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class Guards:
     reset_request: RateLimiter
     verify_resend: RateLimiter
     mail_per_address: RateLimiter
+    magic_link: RateLimiter
     account: Lockout
     ip: Lockout
 
@@ -44,6 +45,7 @@ class Guards:
             reset_request=RateLimiter(store, "reset", limits.reset_request),
             verify_resend=RateLimiter(store, "resend", limits.verify_resend),
             mail_per_address=RateLimiter(store, "mail", limits.mail_per_address),
+            magic_link=RateLimiter(store, "magic", limits.magic_link),
             account=Lockout(store, "account", auth.lockout.account, code="account_locked"),
             ip=Lockout(store, "ip", auth.lockout.ip, code="too_many_failures"),
         )

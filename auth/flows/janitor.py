@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from rowgate.auth.db import Database
 from rowgate.auth.tasks import cancel_and_wait
-from rowgate.config.errors import ServiceUnavailable
+from rowgate.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.janitor")
 

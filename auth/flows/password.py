@@ -21,7 +21,7 @@ from rowgate.auth.repo.one_time_tokens import RESET_PASSWORD
 from rowgate.auth.repo.users import User
 from rowgate.auth.sessions import repo as sessions
 from rowgate.auth.tokens.opaque import digest, key_digest, new_token
-from rowgate.config.errors import BadRequest, Forbidden, Unauthorized
+from rowgate.errors import BadRequest, Forbidden, Unauthorized
 
 INVALID_LINK = "This password reset link is invalid, used or expired; ask for a new one."
 

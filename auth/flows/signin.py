@@ -18,7 +18,7 @@ from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
 from rowgate.auth.sessions.issuing import TokenSet
 from rowgate.auth.tokens.opaque import key_digest
-from rowgate.config.errors import Forbidden, InvalidCredentials
+from rowgate.errors import Forbidden, InvalidCredentials
 
 WRONG = "The email address or the password is wrong."
 

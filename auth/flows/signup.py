@@ -27,7 +27,7 @@ from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
 from rowgate.auth.sessions.issuing import TokenSet
 from rowgate.auth.tokens.opaque import key_digest
-from rowgate.config.errors import Conflict
+from rowgate.errors import Conflict
 
 
 @dataclass(frozen=True, slots=True)

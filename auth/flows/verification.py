@@ -17,7 +17,7 @@ from rowgate.auth.repo import one_time_tokens, users
 from rowgate.auth.repo.one_time_tokens import VERIFY_EMAIL
 from rowgate.auth.repo.users import User
 from rowgate.auth.tokens.opaque import digest, key_digest, new_token
-from rowgate.config.errors import BadRequest
+from rowgate.errors import BadRequest
 
 INVALID_LINK = "This verification link is invalid, used or expired; ask for a new one."
 

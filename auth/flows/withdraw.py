@@ -18,7 +18,7 @@ from rowgate.auth.mail import outbox
 from rowgate.auth.repo import users
 from rowgate.auth.sessions import repo as sessions
 from rowgate.auth.tokens.opaque import key_digest
-from rowgate.config.errors import Conflict
+from rowgate.errors import Conflict
 
 
 async def withdraw(ident: Identity, user_id: str, password: str, client: ClientContext) -> None:

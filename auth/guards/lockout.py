@@ -20,8 +20,8 @@ import math
 from dataclasses import dataclass
 
 from rowgate.auth.store import EphemeralStore
-from rowgate.config.errors import TooManyRequests
 from rowgate.config.identity import LockoutPolicy
+from rowgate.errors import TooManyRequests
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 
 from rowgate.auth.store import EphemeralStore
-from rowgate.config.errors import TooManyRequests
 from rowgate.config.identity import RateLimit
+from rowgate.errors import TooManyRequests
 
 
 class RateLimiter:

@@ -20,8 +20,8 @@ from typing import Protocol
 
 import aiosmtplib
 
-from rowgate.config.errors import ConfigError
 from rowgate.config.identity import SmtpSettings
+from rowgate.errors import ConfigError
 
 log = logging.getLogger("rowgate.mail")
 

@@ -19,3 +19,4 @@ class Links:
     verify_email: Link
     reset_password: Link
     accept_invitation: Link
+    magic_link: Link

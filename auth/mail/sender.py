@@ -20,8 +20,8 @@ from rowgate.auth.mail.backends import MailBackend, is_permanent
 from rowgate.auth.mail.compose import envelope_sender
 from rowgate.auth.mail.outbox import Claimed, Mailer
 from rowgate.auth.tasks import cancel_and_wait
-from rowgate.config.errors import ServiceUnavailable
 from rowgate.config.identity import MailSettings
+from rowgate.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.mail")
 

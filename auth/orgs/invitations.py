@@ -32,8 +32,8 @@ from rowgate.auth.repo.users import Membership
 from rowgate.auth.sessions.issuing import TokenSet
 from rowgate.auth.sessions.opener import SessionOpener
 from rowgate.auth.sessions.repo import require_live
-from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from rowgate.config.tenancy import InvitationSettings
+from rowgate.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 TEMPLATE = "invitation"
 MAX_TOKEN_LENGTH = 512

@@ -21,7 +21,7 @@ from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.repo import users
 from rowgate.auth.sessions.issuing import PASSWORD_AMR
 from rowgate.auth.sessions.revocation import RevocationList
-from rowgate.config.errors import Conflict
+from rowgate.errors import Conflict
 
 
 class Joining:

@@ -32,7 +32,7 @@ from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.custom_roles import grantable_role, role_permissions
 from rowgate.auth.rbac.permissions import within
 from rowgate.auth.sessions.revocation import RevocationList
-from rowgate.config.errors import BadRequest, Conflict, NotFound
+from rowgate.errors import BadRequest, Conflict, NotFound
 
 
 @dataclass(frozen=True, slots=True)

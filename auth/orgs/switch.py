@@ -21,7 +21,7 @@ from rowgate.auth.sessions.issuing import TokenSet
 from rowgate.auth.sessions.opener import SessionOpener
 from rowgate.auth.sessions.repo import require_live
 from rowgate.auth.sessions.revocation import RevocationList
-from rowgate.config.errors import Conflict, NotFound
+from rowgate.errors import Conflict, NotFound
 
 _MEMBERSHIPS = """
 SELECT o.id::text, o.name, m.role FROM rowgate.memberships m JOIN rowgate.orgs o ON o.id = m.org_id

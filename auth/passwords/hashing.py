@@ -28,8 +28,8 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from rowgate.auth.passwords.policy import normalize_password
-from rowgate.config.errors import ServiceUnavailable
 from rowgate.config.identity import Argon2Settings, Priority
+from rowgate.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.hashing")
 T = TypeVar("T")

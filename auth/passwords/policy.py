@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-from rowgate.config.errors import ValidationFailed
 from rowgate.config.identity import PasswordSettings
+from rowgate.errors import ValidationFailed
 
 PRESETS = {
     "default": {"min_length": 8, "upper": True, "lower": True, "digit": True, "special": False},

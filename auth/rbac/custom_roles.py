@@ -21,8 +21,8 @@ from rowgate.auth.db import Database
 from rowgate.auth.orgs.repo import custom_role_permissions, lock_org
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import canonical, within
-from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from rowgate.config.tenancy import RbacSettings
+from rowgate.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,12 @@ def _user(row: asyncpg.Record | None) -> User | None:
 
 
 async def insert_user(
-    conn: asyncpg.Connection, email: str, password_hash: str, name: str | None, *, verified: bool = False
+    conn: asyncpg.Connection,
+    email: str,
+    password_hash: str | None,
+    name: str | None,
+    *,
+    verified: bool = False,
 ) -> User | None:
     """The new user, or None when the (normalised) address is taken."""
     row = await conn.fetchrow(
@@ -176,3 +181,10 @@ async def delete_user(conn: asyncpg.Connection, user_id: str) -> list[str]:
         org_ids,
     )
     return [r[0] for r in rows]
+
+
+async def drop_password(conn: asyncpg.Connection, user_id: str) -> None:
+    """Remove the user's password (the account then signs in by link or provider until one is set)."""
+    await conn.execute(
+        "UPDATE rowgate.users SET password_hash = NULL, updated_at = now() WHERE id = $1", user_id
+    )

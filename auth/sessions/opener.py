@@ -24,7 +24,7 @@ from rowgate.auth.sessions.issuing import PASSWORD_AMR, Grant, TokenSet, issue
 from rowgate.auth.sessions.repo import Session
 from rowgate.auth.tokens.opaque import digest, new_token
 from rowgate.auth.tokens.service import TokenService
-from rowgate.config.errors import Unauthorized
+from rowgate.errors import Unauthorized
 
 
 class SessionOpener:

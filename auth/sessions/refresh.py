@@ -26,7 +26,7 @@ from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, plausible_token
 from rowgate.auth.sessions.issuing import Grant, TokenSet, issue
 from rowgate.auth.tokens.opaque import digest, new_token
-from rowgate.config.errors import InvalidToken
+from rowgate.errors import InvalidToken
 
 
 class Verdict(enum.Enum):

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from rowgate.config.errors import Unauthorized
+from rowgate.errors import Unauthorized
 
 
 @dataclass(frozen=True, slots=True)

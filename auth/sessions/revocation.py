@@ -13,6 +13,9 @@ revocations whose access tokens could still be valid (revoked within ``tokens.ac
   announcement lost without a reconnection to tell (the revoking instance cut off from the store
   and dying before it could announce) still holds everywhere within that interval.
 
+Whatever outlives a request (the WebSockets ``proxy.sockets`` watches) asks to be called back
+(``listen``) whenever revocations may have been added, here or heard of.
+
 A revocation takes effect on the revoking instance before it is announced, so it holds there even
 when the store is down.  An announcement that could not be made stays pending: the call fails
 (503: not yet on every instance) and the announcement is made when the store is back.
@@ -30,8 +33,8 @@ from rowgate.auth.db import Database
 from rowgate.auth.sessions import repo as sessions
 from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tasks import cancel_and_wait
-from rowgate.config.errors import ServiceUnavailable
 from rowgate.config.schema import TokenSettings
+from rowgate.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.revocation")
 
@@ -76,6 +79,11 @@ class RevocationList:
         self._local: dict[str, float] = {}
         self._pending: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def listen(self, revoked: Callable[[], None]) -> None:
+        """Call ``revoked`` whenever sessions may have been revoked (here, or heard of)."""
+        self._listeners.append(revoked)
 
     async def start(self) -> None:
         """Read the recent revocations, follow announcements, and catch up periodically."""
@@ -95,6 +103,7 @@ class RevocationList:
         for revoked in ids:
             self._local[revoked] = until
             self._pending[revoked] = until
+        self._notify()
         await self._flush()
 
     def is_revoked(self, revoked_id: str) -> bool:
@@ -123,7 +132,12 @@ class RevocationList:
         now = self._clock()
         for revoked in [r for r, until in self._local.items() if until < now]:
             del self._local[revoked]
+        self._notify()
         return len(found)
+
+    def _notify(self) -> None:
+        for revoked in self._listeners:
+            revoked()
 
     async def _flush(self) -> None:
         """Announce the pending revocations; those announced leave the pending list."""
@@ -154,6 +168,8 @@ class RevocationList:
             self._local.update(dict.fromkeys(map(str, payload["ids"]), until))
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed revocation announcement")
+            return
+        self._notify()
 
     async def _catch_up_forever(self) -> None:
         while True:

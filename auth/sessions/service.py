@@ -17,7 +17,7 @@ from rowgate.auth.repo import users
 from rowgate.auth.repo.users import Membership, User
 from rowgate.auth.sessions import repo as sessions
 from rowgate.auth.sessions.repo import Session
-from rowgate.config.errors import NotFound, Unauthorized
+from rowgate.errors import NotFound, Unauthorized
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 
 from rowgate.auth.store.base import Handler, Throttle
 from rowgate.auth.tasks import cancel_and_wait
-from rowgate.config.errors import ServiceUnavailable
+from rowgate.errors import ServiceUnavailable
 
 log = logging.getLogger("rowgate.store")
 

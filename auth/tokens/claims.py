@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final
 
-from rowgate.config.errors import InvalidToken, TokenExpired
+from rowgate.errors import InvalidToken, TokenExpired
 
 ACCESS_TYP: Final = "at+jwt"
 ACCESS_TYPES: Final = frozenset({"at+jwt", "application/at+jwt"})

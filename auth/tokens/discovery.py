@@ -13,7 +13,6 @@ from typing import Any, Final
 
 from rowgate.config.schema import Settings
 
-DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 JWKS_PATH: Final = "/.well-known/jwks.json"
 DISCOVERY_CACHE_CONTROL: Final = "public, max-age=3600"
 JWKS_CACHE_CONTROL: Final = "public, max-age=300"

@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from rowgate.auth.tokens.keys import KeyRing, SigningKey
-from rowgate.config.errors import InvalidToken
+from rowgate.errors import InvalidToken
 
 MAX_TOKEN_LENGTH: Final = 8192
 HEADER_PARAMETERS: Final = frozenset({"alg", "kid", "typ"})

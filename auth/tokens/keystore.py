@@ -27,8 +27,8 @@ from rowgate.auth.db import Database
 from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tasks import cancel_and_wait
 from rowgate.auth.tokens.keys import KeyRing, SigningKey, generate_key, load_key, private_bytes
-from rowgate.config.errors import ConfigError, DecryptionFailed, RowgateError
 from rowgate.config.schema import TokenSettings
+from rowgate.errors import ConfigError, DecryptionFailed, RowgateError
 
 log = logging.getLogger("rowgate.keys")
 

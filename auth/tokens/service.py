@@ -34,8 +34,8 @@ from rowgate.auth.tokens.claims import (
 )
 from rowgate.auth.tokens.keys import KeyRing
 from rowgate.auth.tokens.verify_cache import VerifiedCache
-from rowgate.config.errors import TokenRevoked
 from rowgate.config.schema import Settings
+from rowgate.errors import TokenRevoked
 
 #: ``client_id`` of tokens rowgate issues for itself (its own first-party sign-in flows).
 CLIENT_ID = "rowgate"

@@ -30,8 +30,8 @@ from functools import lru_cache
 from rowgate.auth.principal import Principal
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import canonical, grants
-from rowgate.config.errors import Forbidden
 from rowgate.config.schema import Settings
+from rowgate.errors import Forbidden
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.subject import Subject
 
@@ -74,6 +74,8 @@ class Caller:
 
     subject: Subject
     access: Access
+    #: No credential was sent at all: a refusal tells it to sign in (401), not that it may not (403).
+    anonymous: bool = False
 
 
 async def data_caller(
@@ -85,9 +87,10 @@ async def data_caller(
     subject = Subject(
         user_id=principal.user_id, tenant_id=principal.org_id, groups=principal.groups, role=role
     )
+    anonymous = principal.method == "guest"
     if settings.data.permissions == "off":
-        return Caller(subject, UNCHECKED)
-    return Caller(subject, Access(_held(principal, settings.rbac.guest_permissions)))
+        return Caller(subject, UNCHECKED, anonymous)
+    return Caller(subject, Access(_held(principal, settings.rbac.guest_permissions)), anonymous)
 
 
 def _held(principal: Principal, guest: tuple[str, ...]) -> frozenset[str]:

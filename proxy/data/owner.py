@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rowgate.config.errors import Forbidden, NotFound
 from rowgate.config.schema import OwnerCheck
+from rowgate.errors import Forbidden, NotFound
 from rowgate.proxy.data.rest import DataApi
-from rowgate.rls.rest import build_owned
+from rowgate.proxy.data.restsql import build_owned
 from rowgate.rls.subject import Subject
 
 

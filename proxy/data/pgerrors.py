@@ -18,7 +18,7 @@ the ``sqlstate`` (a public, documented number) and a sentence of rowgate's own i
 
 Row-security refusals raised inside rewritten statements keep the engine's own message, and an
 answer the database refused for its size is a 422 ``response_too_large``
-(``rls.execute.translated``).  Anything else is logged and answered with a bare 500.
+(``proxy.data.execute.translated``).  Anything else is logged and answered with a bare 500.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from rowgate.config.errors import (
+from rowgate.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -37,7 +37,8 @@ from rowgate.config.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
-from rowgate.rls.execute import translated
+from rowgate.proxy.data.execute import translated
+from rowgate.proxy.problem import status_of
 
 log = logging.getLogger("rowgate.data")
 
@@ -56,7 +57,7 @@ def problem_for(error: asyncpg.PostgresError) -> RowgateError:
     if found is None:
         log.error("data statement failed with an unexpected database error %s: %s", state, error)
         return RowgateError("The database could not run this statement; the error has been logged.")
-    if found.status >= 500:
+    if status_of(found) >= 500:
         log.warning("data statement failed: %s %s", state, type(error).__name__)
     return _with_state(found, error)
 

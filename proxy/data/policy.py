@@ -23,9 +23,9 @@ from pathlib import Path
 import asyncpg
 
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import ConfigError, NotFound, ServiceUnavailable
-from rowgate.rls.catalog import TableInfo, read_catalog
-from rowgate.rls.execute import RunAs
+from rowgate.errors import ConfigError, NotFound, ServiceUnavailable
+from rowgate.proxy.data.catalog import TableInfo, read_catalog
+from rowgate.proxy.data.execute import RunAs
 from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import PolicySet, load_policies, parse_policies
 from rowgate.rls.rewrite import Rewriter

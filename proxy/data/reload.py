@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from rowgate.auth.tasks import cancel_and_wait
-from rowgate.config.errors import ConfigError, RowgateError
+from rowgate.errors import ConfigError, RowgateError
 from rowgate.proxy.data.policy import DataPolicy
 
 log = logging.getLogger("rowgate.policy")

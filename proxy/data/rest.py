@@ -1,7 +1,7 @@
 """The REST data API as a service: requests in, rows out, every statement through the rewriter.
 
 Each operation takes the policy snapshot in force when it starts (``PolicyHolder.current``),
-builds SQL over the plain table (``rls.rest``), has the rewriter confine it to the caller
+builds SQL over the plain table (``proxy.data.restsql``), has the rewriter confine it to the caller
 (``Rewriter.rewrite``: the same path raw SQL takes), checks the caller's table permissions
 against what the statement does (``proxy.data.access``), and runs it in one transaction
 (``proxy.data.runner``).  Rows the caller may not see do not exist for it: a read or write of one is
@@ -18,15 +18,13 @@ from typing import Any
 import asyncpg
 
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import NotFound, PayloadTooLarge, ValidationFailed, WriteRefused
+from rowgate.errors import Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed
 from rowgate.proxy.data.access import UNCHECKED, Caller
+from rowgate.proxy.data.catalog import TableInfo
 from rowgate.proxy.data.policy import DataPolicy
 from rowgate.proxy.data.reload import PolicyHolder
-from rowgate.proxy.data.runner import DataRunner, Session
-from rowgate.rls.catalog import TableInfo
-from rowgate.rls.grants import grant
-from rowgate.rls.policy import role_of
-from rowgate.rls.rest import (
+from rowgate.proxy.data.restquery import parse_read, parse_select
+from rowgate.proxy.data.restsql import (
     Statement,
     build_count,
     build_delete,
@@ -36,7 +34,10 @@ from rowgate.rls.rest import (
     build_read,
     build_update,
 )
-from rowgate.rls.restquery import parse_read, parse_select
+from rowgate.proxy.data.runner import DataRunner, Session
+from rowgate.rls.errors import WriteRefused
+from rowgate.rls.grants import grant
+from rowgate.rls.policy import TablePolicy, role_of
 from rowgate.rls.subject import Subject
 
 Row = dict[str, Any]
@@ -63,11 +64,23 @@ class DataApi:
         return self.holder.current
 
     def permit(self, caller: Caller, table_name: str, action: str) -> None:
-        """404 unless ``table_name`` is served, 403 ``permission_denied`` unless the caller may
-        ``action`` it: what a REST request needs before its body is even read."""
+        """What a REST request needs before its body is even read: 404 unless ``table_name`` is
+        served; 403 ``permission_denied`` unless the caller may ``action`` it, or
+        ``operation_not_allowed`` for a write the policy gives none of its groups; 401 instead of
+        either for a caller that sent no credential at all."""
         policy = self.policy
         rules = policy.policies.tables[policy.table(table_name).qualified]
-        caller.access.require(f"{policy.policies.resource(rules)}:{action}")
+        try:
+            caller.access.require(f"{policy.policies.resource(rules)}:{action}")
+            operation = _WRITES.get(action)
+            if operation and grant(rules, operation, policy.policies.signature(caller.subject)).denied:
+                raise WriteRefused(_closed(rules, operation), code="operation_not_allowed")
+        except (Forbidden, WriteRefused) as refused:
+            if caller.anonymous:
+                sign_in = Unauthorized(f"Sign in first. As a guest: {refused.detail}")
+                sign_in.extra.update(refused.extra)
+                raise sign_in from None
+            raise
 
     async def read(self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         """``GET /{table}``: ``{"data": [rows], "count": total}`` (count with ``count=exact``)."""
@@ -176,6 +189,15 @@ def _refusal(policy: DataPolicy, table: TableInfo, operation: str, subject: Subj
     described = ", ".join(_group_words(g) for g in sorted(rules.groups(operation))) or "nobody"
     mine = " (you qualify only through rules this row does not meet)" if groups else ""
     return f"You may not {operation} this row of {table.name}: {operation} is allowed to {described}{mine}."
+
+
+def _closed(rules: TablePolicy, operation: str) -> str:
+    described = ", ".join(_group_words(g) for g in sorted(rules.groups(operation))) or "nobody"
+    return f"You may not {operation} {_PREPOSITIONS[operation]}{rules.name}: it is allowed to {described}."
+
+
+_WRITES: Mapping[str, str] = {"create": "insert", "update": "update", "delete": "delete"}
+_PREPOSITIONS: Mapping[str, str] = {"insert": "into ", "update": "", "delete": "from "}
 
 
 def _group_words(group: str) -> str:

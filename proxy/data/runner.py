@@ -2,7 +2,7 @@
 
 Every connection of the data pool runs with ``statement_timeout`` from ``data.statement_timeout``
 (a session setting given when it connects).  Every transaction starts with one round trip,
-``BEGIN`` and the ``SET LOCAL`` settings for that transaction only (``rls.execute.begin_sql``): the
+``BEGIN`` and the ``SET LOCAL`` settings for that transaction only (``proxy.data.execute.begin_sql``): the
 caller's identity as ``rowgate.user_id``, ``rowgate.org_id``, ``rowgate.role`` and
 ``rowgate.groups``, the policy version as ``rowgate.policy`` (what the native policies of the
 second wall read), and ``role``: the least-privileged role of the second wall (``data.role``) that
@@ -11,7 +11,7 @@ the statement runs as.  Reads run in ``READ ONLY`` transactions.
 A read that is one statement rowgate built itself (a REST ``GET``, an existence check) needs none
 of that when there is no role to switch to (``data.role: null``, or the second wall is down in
 ``mode: dev``): it runs alone, in its own implicit transaction, one round trip instead of three.
-Statements run through ``rls.execute.execute``, the engine's one runner: from the connection's
+Statements run through ``proxy.data.execute.execute``, the engine's one runner: from the connection's
 statement cache (parsed and planned once per connection, then one round trip), with ``/v1/sql``
 reading through a portal that stops after ``data.max_rows`` rows.
 
@@ -31,9 +31,9 @@ import orjson
 
 from rowgate.auth.db import SERVER_AWAY, FairPool, translated_errors
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import BadRequest, ValidationFailed
+from rowgate.errors import BadRequest, ValidationFailed
+from rowgate.proxy.data.execute import Result, RunAs, begin_sql, execute, milliseconds
 from rowgate.proxy.data.pgerrors import problem_for
-from rowgate.rls.execute import Result, RunAs, begin_sql, execute, milliseconds
 from rowgate.rls.subject import Subject
 from rowgate.rls.template import Rewritten
 

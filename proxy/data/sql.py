@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from rowgate.config.errors import BadRequest
+from rowgate.errors import BadRequest
 from rowgate.proxy.data.access import Caller
 from rowgate.proxy.data.policy import DataPolicy
 from rowgate.proxy.data.rest import DataApi

@@ -24,11 +24,12 @@ import orjson
 from aiohttp import web
 from sqlglot.errors import SqlglotError
 
-from rowgate.config.errors import BadRequest, MalformedBody, PayloadTooLarge
 from rowgate.config.schema import SqlCarrier
+from rowgate.errors import BadRequest, MalformedBody, PayloadTooLarge
 from rowgate.proxy.bodies import read_json
 from rowgate.proxy.data.access import Caller
 from rowgate.proxy.data.policy import DataPolicy
+from rowgate.proxy.expect import send_continue
 from rowgate.rls.names import dialect_of
 
 
@@ -101,6 +102,7 @@ def _rewrite_query(request: web.Request, name: str, dialect: str, caller: Caller
 async def _read(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
+    await send_continue(request)
     raw = await request.content.read(limit + 1)
     if len(raw) > limit:
         raise PayloadTooLarge(f"The body is larger than {limit} bytes.")

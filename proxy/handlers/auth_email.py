@@ -1,15 +1,18 @@
-"""``/email/*``: signup, sign-in, verification (API and link page), resending the link."""
+"""``/email/*``: signup, sign-in (with a password, or a magic link: ``method: magiclink``),
+verification (API and link page), resending the link."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from aiohttp import web
 
 from rowgate.auth.flows import signin as signin_flow
 from rowgate.auth.flows import signup as signup_flow
 from rowgate.auth.flows import verification
-from rowgate.config.errors import RowgateError
-from rowgate.proxy.bodies import Body, parse_body
-from rowgate.proxy.handlers import answers, auth_pages
+from rowgate.errors import RowgateError
+from rowgate.proxy.bodies import Body, parse_body, read_json, validated
+from rowgate.proxy.handlers import answers, auth_magiclink, auth_pages
 from rowgate.proxy.handlers.auth_http import (
     DisplayName,
     EmailText,
@@ -21,6 +24,7 @@ from rowgate.proxy.handlers.auth_http import (
     private_json,
     read_form,
 )
+from rowgate.proxy.problem import status_of
 
 VERIFICATION_SENT = {
     "status": "verification_required",
@@ -33,6 +37,7 @@ RESEND_ACCEPTED = {
 
 
 class SignupBody(Body):
+    method: Literal["password"] = "password"
     email: EmailText
     password: Password
     name: DisplayName | None = None
@@ -40,6 +45,7 @@ class SignupBody(Body):
 
 
 class SigninBody(Body):
+    method: Literal["password"] = "password"
     email: EmailText
     password: Password
 
@@ -53,7 +59,10 @@ class EmailBody(Body):
 
 
 async def signup(request: web.Request) -> web.Response:
-    body = await parse_body(request, SignupBody)
+    data = await read_json(request)
+    if auth_magiclink.is_magic_link(data):
+        return await auth_magiclink.request_link(request, data, signup=True)
+    body = validated(SignupBody, data)
     form = signup_flow.SignupForm(body.email, body.password, body.name, body.org_name)
     result = await signup_flow.signup(identity(request), form, client(request))
     if result.tokens is None:
@@ -62,7 +71,10 @@ async def signup(request: web.Request) -> web.Response:
 
 
 async def signin(request: web.Request) -> web.Response:
-    body = await parse_body(request, SigninBody)
+    data = await read_json(request)
+    if auth_magiclink.is_magic_link(data):
+        return await auth_magiclink.request_link(request, data, signup=False)
+    body = validated(SigninBody, data)
     tokens = await signin_flow.signin(identity(request), body.email, body.password, client(request))
     return private_json(answers.token_set(tokens))
 
@@ -98,7 +110,7 @@ async def _verify_form(request: web.Request) -> web.Response:
     try:
         await verification.verify_email(identity(request), fields.get("token", ""), client(request))
     except RowgateError as error:
-        return auth_pages.message("Link not valid", error.detail, error.status)
+        return auth_pages.message("Link not valid", error.detail, status_of(error))
     return auth_pages.message("Email address confirmed", "Thank you: your email address is confirmed.")
 
 

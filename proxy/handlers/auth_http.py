@@ -16,9 +16,10 @@ from pydantic import AfterValidator, Field
 
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
-from rowgate.config.errors import MalformedBody, PayloadTooLarge, Unauthorized
+from rowgate.errors import MalformedBody, PayloadTooLarge, Unauthorized
 from rowgate.proxy.appkeys import CLIENT_IP, SERVICES
 from rowgate.proxy.authorize import require_user
+from rowgate.proxy.expect import send_continue
 
 #: Longest password a body may carry (the policy's own maximum is lower; see auth.password).
 MAX_PASSWORD_INPUT = 4096
@@ -70,6 +71,7 @@ async def read_form(request: web.Request) -> dict[str, str]:
     """The fields of a small URL-encoded form post."""
     if request.content_length is not None and request.content_length > FORM_LIMIT:
         raise PayloadTooLarge(f"The form is larger than {FORM_LIMIT} bytes.")
+    await send_continue(request)
     raw = await request.content.read(FORM_LIMIT + 1)
     if len(raw) > FORM_LIMIT:
         raise PayloadTooLarge(f"The form is larger than {FORM_LIMIT} bytes.")

@@ -36,14 +36,34 @@ button{{background:#1f6feb;color:#fff;border:0;border-radius:6px;cursor:pointer}
 """
 
 
-def page(title: str, body: str, status: int = 200) -> web.Response:
-    """An HTML page; ``body`` is trusted markup (escape every value put into it)."""
+def page(title: str, body: str, status: int = 200, *, form_targets: Sequence[str] = ()) -> web.Response:
+    """An HTML page; ``body`` is trusted markup (escape every value put into it).
+
+    ``form_targets``: origins a form post may be redirected to besides rowgate itself."""
     text = _FRAME.format(title=html.escape(title), body=body)
-    return web.Response(text=text, status=status, content_type="text/html", headers=PAGE_HEADERS)
+    headers = PAGE_HEADERS
+    if form_targets:
+        policy = PAGE_HEADERS["Content-Security-Policy"]
+        targets = " ".join(["'self'", *form_targets])
+        headers = {
+            **PAGE_HEADERS,
+            "Content-Security-Policy": policy.replace("form-action 'self'", f"form-action {targets}"),
+        }
+    return web.Response(text=text, status=status, content_type="text/html", headers=headers)
 
 
 def message(title: str, text: str, status: int = 200) -> web.Response:
     return page(title, f"<p>{html.escape(text)}</p>", status)
+
+
+def token_form(title: str, text: str, token: str, button: str, form_targets: Sequence[str]) -> web.Response:
+    """A button that posts ``token`` back; the answer may redirect to one of ``form_targets``."""
+    body = (
+        f"<p>{html.escape(text)}</p>"
+        '<form method="post"><input type="hidden" name="token" value="'
+        f'{html.escape(token, quote=True)}"><button type="submit">{html.escape(button)}</button></form>'
+    )
+    return page(title, body, form_targets=form_targets)
 
 
 def verify_form(product: str, token: str) -> web.Response:

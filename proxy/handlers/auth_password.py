@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rowgate.auth.flows import password, withdraw
-from rowgate.config.errors import RowgateError, ValidationFailed
+from rowgate.errors import RowgateError, ValidationFailed
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body, validated
 from rowgate.proxy.handlers import auth_pages
@@ -21,6 +21,7 @@ from rowgate.proxy.handlers.auth_http import (
     private_json,
     read_form,
 )
+from rowgate.proxy.problem import status_of
 
 RESET_ACCEPTED = {
     "status": "accepted",
@@ -107,7 +108,7 @@ async def _reset_form(request: web.Request) -> web.Response:
         product = ident.settings.mail.product_name
         return auth_pages.reset_form(product, token, ident.policy.describe(), messages, status=422)
     except RowgateError as error:
-        return auth_pages.message("Link not valid", error.detail, error.status)
+        return auth_pages.message("Link not valid", error.detail, status_of(error))
     return auth_pages.message("Password changed", "Your new password is set. Sign in with it everywhere.")
 
 

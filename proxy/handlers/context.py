@@ -13,7 +13,7 @@ from rowgate.auth.actor import Actor
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.ids import canonical_uuid
 from rowgate.auth.orgs.seams import SignedIn
-from rowgate.config.errors import Forbidden
+from rowgate.errors import Forbidden
 from rowgate.proxy.appkeys import CLIENT_IP, SERVICES
 from rowgate.proxy.authorize import require_member, require_user
 

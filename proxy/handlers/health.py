@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rowgate.config.errors import ServiceUnavailable
+from rowgate.errors import ServiceUnavailable
 from rowgate.proxy.appkeys import SERVICES
 
 

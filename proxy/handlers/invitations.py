@@ -21,13 +21,14 @@ from aiohttp import web
 from pydantic import StringConstraints
 
 from rowgate.auth.orgs.invitations import Accepted
-from rowgate.config.errors import MethodNotAllowed, RowgateError, ValidationFailed
+from rowgate.errors import MethodNotAllowed, RowgateError, ValidationFailed
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import answers, auth_pages
 from rowgate.proxy.handlers.auth_http import DisplayName, Password, client, is_form, private_json, read_form
 from rowgate.proxy.handlers.context import current_actor, signed_in
 from rowgate.proxy.handlers.fields import RoleName
+from rowgate.proxy.problem import status_of
 
 
 class Invite(Body):
@@ -94,7 +95,7 @@ async def accept_page(request: web.Request) -> web.Response:
     try:
         invitee = await request.app[SERVICES].tenancy.invitations.peek(token)
     except RowgateError as error:
-        return auth_pages.message("Invitation not valid", error.detail, error.status)
+        return auth_pages.message("Invitation not valid", error.detail, status_of(error))
     body = (
         f"<p>{html.escape(invitee.email)} is invited to join "
         f"<strong>{html.escape(invitee.org_name)}</strong> "
@@ -124,7 +125,7 @@ async def _accept_form(request: web.Request) -> web.Response:
             form.token, form.password, form.name, client(request)
         )
     except RowgateError as error:
-        return auth_pages.message("Could not join", error.detail, error.status)
+        return auth_pages.message("Could not join", error.detail, status_of(error))
     except ValueError:
         return auth_pages.message("Could not join", "Fill in the form as asked.", 422)
     product = request.app[SETTINGS].mail.product_name

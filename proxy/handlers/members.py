@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from rowgate.config.errors import BadRequest
+from rowgate.errors import BadRequest
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import answers

@@ -1,11 +1,17 @@
 """The rewrite rules, in the order they run: checks first, then the rewrites, then the verifier.
 
-Each rule is a function ``(expression, context) -> expression`` in a module named after it.
+Each rule is a function in a module named after it, declared with the findings it reads and the
+one it writes (``rls.context.rule``, ``rls.findings``); ``in_order`` refuses, at import, an order
+in which a rule reads what no earlier rule has written.  What is not a finding is kept by the
+order of this tuple alone: the checks run before the guards and filters rewrite the tree (among
+themselves, their order decides which refusal a statement with several faults gets), and verify
+runs last.  Each rule has a fixture file of its own (``tests/rls/fixtures/rules/<rule>.sql``)
+that runs it alone.
 """
 
 from __future__ import annotations
 
-from rowgate.rls.context import Rule
+from rowgate.rls.context import Rule, in_order
 from rowgate.rls.rules.census import take_census
 from rowgate.rls.rules.check_columns import check_columns
 from rowgate.rls.rules.check_functions import check_functions
@@ -24,7 +30,7 @@ from rowgate.rls.rules.rename_ctes import rename_ctes
 from rowgate.rls.rules.resolve_tables import resolve_tables
 from rowgate.rls.verify import verify
 
-RULES: tuple[Rule, ...] = (
+RULES: tuple[Rule, ...] = in_order(
     take_census,
     check_names,
     check_statement,

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, Findings
 
 #: Nodes that have no business inside an allowed statement; check_statement refuses them.
 SUSPICIOUS = (exp.DML, exp.DDL, exp.Into, exp.Lock, exp.Command, exp.Set, exp.Operator, exp.Transaction)
@@ -30,18 +31,19 @@ _ORDER: tuple[tuple[type[exp.Expr] | tuple[type[exp.Expr], ...], str], ...] = (
 _KINDS: dict[type[exp.Expr], str] = {}
 
 
-def take_census(expression: exp.Expr, ctx: Context) -> exp.Expr:
-    """File the statement's tables, columns, functions, parameters and CTEs in ``ctx.census``."""
-    census = ctx.census
+@rule(writes=Census)
+def take_census(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
+    """File the statement's identifiers, tables, columns, functions, parameters and CTEs."""
+    suspicious: list[exp.Expr] = []
     lists: dict[str, list[exp.Expr]] = {
-        "identifiers": census.identifiers,  # type: ignore[dict-item]
-        "columns": census.columns,  # type: ignore[dict-item]
-        "tables": census.tables,  # type: ignore[dict-item]
-        "functions": census.functions,  # type: ignore[dict-item]
-        "parameters": census.parameters,
-        "ctes": census.ctes,  # type: ignore[dict-item]
-        "suspicious": census.suspicious,
-        "nested": census.suspicious,
+        "identifiers": [],
+        "columns": [],
+        "tables": [],
+        "functions": [],
+        "parameters": [],
+        "ctes": [],
+        "suspicious": suspicious,
+        "nested": suspicious,
     }
     kinds = _KINDS
     for node in expression.walk():
@@ -51,6 +53,16 @@ def take_census(expression: exp.Expr, ctx: Context) -> exp.Expr:
         if kind == "" or (kind == "nested" and node is expression):
             continue
         lists[kind].append(node)
+    census = Census(
+        tuple(lists["identifiers"]),  # type: ignore[arg-type]
+        tuple(lists["tables"]),  # type: ignore[arg-type]
+        tuple(lists["columns"]),  # type: ignore[arg-type]
+        tuple(lists["functions"]),  # type: ignore[arg-type]
+        tuple(lists["parameters"]),
+        tuple(lists["ctes"]),  # type: ignore[arg-type]
+        tuple(suspicious),
+    )
+    found.add(census)
     return expression
 
 

@@ -8,25 +8,28 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.errors import QueryRefused
+from rowgate.rls.findings import Census, Findings
 from rowgate.rls.functions import KEYWORD_FUNCTIONS
 
 
-def check_functions(expression: exp.Expr, ctx: Context) -> exp.Expr:
+@rule(reads=(Census,))
+def check_functions(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse calls to functions that are not allowed."""
-    policy = ctx.policies.functions
-    for node in ctx.census.functions:
+    census = found.census
+    policy = inputs.policies.functions
+    for node in census.functions:
         refusal = policy.refusal(node)
         if refusal:
             raise QueryRefused(refusal, code="function_not_allowed")
-    for other in ctx.census.suspicious:
+    for other in census.suspicious:
         if isinstance(other, exp.Dot) and isinstance(other.expression, exp.Func):
             raise QueryRefused(
                 "schema-qualified function calls are not allowed: call functions by their unqualified name",
                 code="function_not_allowed",
             )
-    for column in ctx.census.columns:
+    for column in census.columns:
         identifier = column.this
         if (
             isinstance(identifier, exp.Identifier)

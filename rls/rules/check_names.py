@@ -24,19 +24,22 @@ import re
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.errors import QueryRefused
+from rowgate.rls.findings import Census, Findings
 from rowgate.rls.names import RESERVED_PREFIX, speller
 
 #: An unquoted name: what PostgreSQL, SQLite, MySQL and DuckDB all read as one identifier.
 BARE_NAME = re.compile(r"[^\W\d][\w$]*")
 
 
-def check_names(expression: exp.Expr, ctx: Context) -> exp.Expr:
+@rule(reads=(Census,))
+def check_names(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse names that did not come from name tokens; fold unquoted ones for printing."""
-    strings, spell = ctx.strings, speller(ctx.dialect)
-    reserved = RESERVED_PREFIX in ctx.sql.lower()
-    for node in ctx.census.identifiers:
+    census = found.census
+    strings, spell = inputs.strings, speller(inputs.dialect)
+    reserved = RESERVED_PREFIX in inputs.sql.lower()
+    for node in census.identifiers:
         text = node.this
         if not isinstance(text, str) or (strings and node.meta.get("start") in strings):
             _refuse(node, "written as a string")

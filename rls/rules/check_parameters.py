@@ -10,23 +10,27 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.errors import QueryRefused
+from rowgate.rls.findings import Census, Findings
 
 
-def check_parameters(expression: exp.Expr, ctx: Context) -> exp.Expr:
+@rule(reads=(Census,))
+def check_parameters(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse parameters the caller does not bind."""
-    if not ctx.bind.parametric:
+    census = found.census
+    if not inputs.bind.parametric:
         return expression
-    for node in ctx.census.parameters:
+    for node in census.parameters:
         number = _number(node)
         if number is None:
             raise QueryRefused(
-                f"parameters must be written $1, $2, ... (got {node.sql(ctx.dialect)})", code="bad_parameter"
+                f"parameters must be written $1, $2, ... (got {node.sql(inputs.dialect)})",
+                code="bad_parameter",
             )
-        if not 1 <= number <= ctx.params_count:
+        if not 1 <= number <= inputs.params_count:
             raise QueryRefused(
-                f"the statement uses ${number} but {ctx.params_count} parameter(s) were given",
+                f"the statement uses ${number} but {inputs.params_count} parameter(s) were given",
                 code="bad_parameter",
             )
     return expression

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.errors import QueryRefused
+from rowgate.rls.findings import Census, Findings, Statement
 
 ROOTS: dict[type[exp.Expr], str] = {
     exp.Select: "select",
@@ -41,26 +42,31 @@ _NESTED = (
 )
 
 
-def check_statement(expression: exp.Expr, ctx: Context) -> exp.Expr:
-    """Refuse anything but one allowed statement; record its kind in ``ctx.kind``."""
+_STATEMENTS = {kind: Statement(kind) for kind in set(ROOTS.values())}
+
+
+@rule(reads=(Census,), writes=Statement)
+def check_statement(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
+    """Refuse anything but one allowed statement; find its kind."""
+    census = found.census
     kind = ROOTS.get(type(expression))
     if kind is None or (isinstance(expression, exp.Subquery) and not isinstance(expression.this, exp.Query)):
         raise QueryRefused(
-            f"statement type {ctx.statement_word} is not allowed", code="statement_not_allowed"
+            f"statement type {inputs.statement_word} is not allowed", code="statement_not_allowed"
         )
-    ctx.kind = kind
     if kind in DML_ARGS:
         extra = sorted(
             k for k, v in expression.args.items() if v not in (None, False, []) and k not in DML_ARGS[kind]
         )
         if extra:
             raise QueryRefused(f"this form of {kind.upper()} is not supported ({', '.join(extra)})")
-    for node in ctx.census.suspicious:
-        _check_nested(node, ctx)
+    for node in census.suspicious:
+        _check_nested(node)
+    found.add(_STATEMENTS[kind])
     return expression
 
 
-def _check_nested(node: exp.Expr, ctx: Context) -> None:
+def _check_nested(node: exp.Expr) -> None:
     for kind, message in _NESTED:
         if isinstance(node, kind):
             raise QueryRefused(message, code="statement_not_allowed")

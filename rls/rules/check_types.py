@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.errors import QueryRefused
+from rowgate.rls.findings import Census, Findings
 from rowgate.rls.names import ident_name
 
 #: PostgreSQL's built-in scalar types that sqlglot does not know by name.
@@ -45,44 +46,46 @@ PLAIN_TYPES = frozenset(
 )
 
 
-def check_types(expression: exp.Expr, ctx: Context) -> exp.Expr:
+@rule(reads=(Census,))
+def check_types(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Refuse casts to types that are not plain values of known kinds."""
-    for node in ctx.census.suspicious:
+    census = found.census
+    for node in census.suspicious:
         if isinstance(node, exp.DataType):
-            _check(node, ctx)
+            _check(node, inputs)
     return expression
 
 
-def _check(node: exp.DataType, ctx: Context) -> None:
-    if _catalog_type(node, ctx):
-        raise QueryRefused(f"type {node.sql(ctx.dialect).lower()} is not allowed", code="type_not_allowed")
+def _check(node: exp.DataType, inputs: Inputs) -> None:
+    if _catalog_type(node, inputs):
+        raise QueryRefused(f"type {node.sql(inputs.dialect).lower()} is not allowed", code="type_not_allowed")
     if node.this != exp.DataType.Type.USERDEFINED:
         return
-    name = _name(node.args.get("kind"), ctx)
-    default = f"{ctx.policies.schema}."
+    name = _name(node.args.get("kind"), inputs)
+    default = f"{inputs.policies.schema}."
     bare = name.removeprefix(default)
-    known = ctx.schema.type_names()
+    known = inputs.schema.type_names()
     if bare in PLAIN_TYPES or bare in known or default + bare in known:
         return
     raise QueryRefused(
-        f"type {name or node.sql(ctx.dialect)} is not allowed: a cast may name a built-in type or the type "
-        "of a column of a served table, not a table's row type or another composite type",
+        f"type {name or node.sql(inputs.dialect)} is not allowed: a cast may name a built-in type or the "
+        "type of a column of a served table, not a table's row type or another composite type",
         code="type_not_allowed",
     )
 
 
-def _name(kind: object, ctx: Context) -> str:
+def _name(kind: object, inputs: Inputs) -> str:
     # "mood", or "public.mood" for a schema-qualified type
     if isinstance(kind, exp.Identifier):
-        return ident_name(kind, ctx.dialect).lower()
+        return ident_name(kind, inputs.dialect).lower()
     if isinstance(kind, exp.Dot):
         return ".".join(
-            ident_name(i, ctx.dialect) for i in kind.dfs() if isinstance(i, exp.Identifier)
+            ident_name(i, inputs.dialect) for i in kind.dfs() if isinstance(i, exp.Identifier)
         ).lower()
     return str(kind or "").lower()
 
 
-def _catalog_type(node: exp.DataType, ctx: Context) -> bool:
+def _catalog_type(node: exp.DataType, inputs: Inputs) -> bool:
     # regclass, regproc, regtype, regrole, regnamespace ... look names up in the catalogs.
-    name = node.sql(ctx.dialect).lower().replace('"', "").rsplit(".", 1)[-1]
+    name = node.sql(inputs.dialect).lower().replace('"', "").rsplit(".", 1)[-1]
     return name.startswith("reg")

@@ -23,9 +23,12 @@ a sort of every row the caller may see; the query keeps its own ORDER BY, LIMIT 
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from sqlglot import exp
 
-from rowgate.rls.context import Context, TableRule
+from rowgate.rls.context import Inputs, TableRule, rule
+from rowgate.rls.findings import Census, Filters, Findings, Resolution
 from rowgate.rls.grants import grouped
 from rowgate.rls.names import ident_name, quoted
 from rowgate.rls.policy import TablePolicy
@@ -33,45 +36,57 @@ from rowgate.rls.pushdown import conjuncts, leakproof_column, ordered_limit
 from rowgate.rls.sources import alias_of, owner_of, relations
 
 
-def filter_reads(expression: exp.Expr, ctx: Context) -> exp.Expr:
+@rule(reads=(Census, Resolution), writes=Filters)
+def filter_reads(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Wrap each base-table read (every resolved table but the write target) in its filter."""
+    census, resolution = found.census, found.resolution
     wrapped: set[tuple[str, str]] = set()
-    for table in ctx.census.tables:
-        policy = ctx.resolved.get(id(table))
-        if policy is not None and table is not ctx.target:
+    filters: dict[int, tuple[exp.Table, exp.Expr]] = {}
+    rules: list[TableRule] = []
+    for table in census.tables:
+        policy = resolution.policies.get(id(table))
+        if policy is not None and table is not resolution.target:
             if not table.args.get("alias"):
                 wrapped.add((policy.schema, policy.name))
-            _wrap(table, policy, ctx)
+            select, inner, predicate, described = _wrap(table, policy, inputs)
+            filters[id(select)] = (inner, predicate)
+            rules.append(described)
     if wrapped:
-        _unqualify_schemas(wrapped, ctx)
+        _unqualify_schemas(wrapped, census, inputs)
+    found.add(Filters(MappingProxyType(filters), tuple(rules)))
     return expression
 
 
-def _unqualify_schemas(wrapped: set[tuple[str, str]], ctx: Context) -> None:
+def _unqualify_schemas(wrapped: set[tuple[str, str]], census: Census, inputs: Inputs) -> None:
     """``public.tasks.id`` becomes ``tasks.id``: the read it names is now a subquery called
     ``tasks``, which a schema-qualified reference would no longer find."""
-    for column in ctx.census.columns:
+    for column in census.columns:
         db = column.args.get("db")
         if (
             db is not None
-            and (ident_name(db, ctx.dialect), ident_name(column.args.get("table"), ctx.dialect)) in wrapped
+            and (ident_name(db, inputs.dialect), ident_name(column.args.get("table"), inputs.dialect))
+            in wrapped
         ):
             column.set("db", None)
             column.set("catalog", None)
 
 
-def _wrap(table: exp.Table, policy: TablePolicy, ctx: Context) -> None:
-    grant = ctx.grant(policy, "select")
-    everything = ctx.columns(policy)
+def _wrap(
+    table: exp.Table, policy: TablePolicy, inputs: Inputs
+) -> tuple[exp.Select, exp.Table, exp.Expr, TableRule]:
+    """Replace ``table`` with its filtered subquery: return the subquery's SELECT, the table it
+    reads, the policy predicate and the rule that applied."""
+    grant = inputs.grant(policy, "select")
+    everything = inputs.columns(policy)
     columns = grant.visible(everything) if grant.hidden else everything
     args = table.args
-    inner = exp.Table(this=quoted(policy.name), db=ctx.schema_of(policy))
+    inner = exp.Table(this=quoted(policy.name), db=inputs.schema_of(policy))
     for arg in ("only", "sample"):
         if args.get(arg) is not None:
             inner.set(arg, args[arg])
-    predicate = grant.predicate(policy.name, ctx.values(policy))
+    predicate = grant.predicate(policy.name, inputs.values(policy))
     condition = grouped(predicate)
-    for part in _take_leakproof(table, columns, policy.name, ctx):
+    for part in _take_leakproof(table, columns, policy.name, inputs):
         condition = exp.And(this=condition, expression=grouped(part))
     select = exp.Select(
         # The filter's own columns are qualified (never captured by an outer query); the listed
@@ -80,25 +95,25 @@ def _wrap(table: exp.Table, policy: TablePolicy, ctx: Context) -> None:
         from_=exp.From(this=inner),
         where=exp.Where(this=condition),
     )
-    if ctx.barrier:
-        ordered = _take_order(table, columns, policy.name, ctx)
+    if inputs.barrier:
+        ordered = _take_order(table, columns, policy.name, inputs)
         if ordered is not None:
             select.set("order", ordered[0])
             select.set("limit", ordered[1])
-    ctx.fence.put(select)
+    inputs.fence.put(select)
     alias = args.get("alias") or exp.TableAlias(this=table.this)
     subquery = exp.Subquery(this=select, alias=alias)
     for arg in ("joins", "laterals"):
         if args.get(arg):
             subquery.set(arg, args[arg])
     table.replace(subquery)
-    ctx.filters[id(select)] = (inner, predicate)
     hidden = tuple(c for c in everything if c in grant.hidden) if grant.hidden else ()
-    name = alias_of(subquery, ctx.dialect)
-    ctx.rules.append(TableRule(policy.qualified, name, "select", grant.groups, grant.describe(), hidden))
+    name = alias_of(subquery, inputs.dialect)
+    described = TableRule(policy.qualified, name, "select", grant.groups, grant.describe(), hidden)
+    return select, inner, predicate, described
 
 
-def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, ctx: Context) -> list[exp.Expr]:
+def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, inputs: Inputs) -> list[exp.Expr]:
     """Move the owning query's leakproof conditions on ``table`` into its filter."""
     query = owner_of(table)
     if not isinstance(query, exp.Select):
@@ -107,14 +122,14 @@ def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, ctx:
     alias = table.args.get("alias")
     if where is None or (alias is not None and alias.columns) or not _never_null_extended(table, query):
         return []
-    name = alias_of(table, ctx.dialect)
+    name = alias_of(table, inputs.dialect)
     taken, kept = [], []
     for part in conjuncts(where.this):
         column = leakproof_column(part)
         qualifier = column.args.get("table") if column is not None else None
-        column_name = ident_name(column.this, ctx.dialect) if column is not None else ""
+        column_name = ident_name(column.this, inputs.dialect) if column is not None else ""
         ours = column is not None and (
-            ident_name(qualifier, ctx.dialect) == name if qualifier else len(relations(query)) == 1
+            ident_name(qualifier, inputs.dialect) == name if qualifier else len(relations(query)) == 1
         )
         if ours and column_name in visible and column is not None:
             column.set("this", quoted(column_name))
@@ -128,7 +143,7 @@ def _take_leakproof(table: exp.Table, visible: tuple[str, ...], inner: str, ctx:
 
 
 def _take_order(
-    table: exp.Table, visible: tuple[str, ...], inner: str, ctx: Context
+    table: exp.Table, visible: tuple[str, ...], inner: str, inputs: Inputs
 ) -> tuple[exp.Order, exp.Limit] | None:
     """The ORDER BY and LIMIT a single-table read may also apply inside its filter (after its
     leakproof conditions moved in: any condition left outside must see every row)."""
@@ -140,7 +155,7 @@ def _take_order(
     from_ = query.args.get("from_")
     if from_ is None or from_.this is not table or (table.args.get("alias") or exp.TableAlias()).columns:
         return None
-    return ordered_limit(query, alias_of(table, ctx.dialect), visible, inner, ctx.dialect)
+    return ordered_limit(query, alias_of(table, inputs.dialect), visible, inner, inputs.dialect)
 
 
 def _never_null_extended(table: exp.Table, query: exp.Expr) -> bool:

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls import raising
-from rowgate.rls.context import Context, TableRule
+from rowgate.rls.context import Inputs, TableRule, rule
+from rowgate.rls.errors import QueryRefused
+from rowgate.rls.findings import Findings, InsertGuard, Resolution
 from rowgate.rls.grants import Grant, qualifies
 from rowgate.rls.names import quoted
 from rowgate.rls.newrow import UNKNOWN, Value, evaluate
@@ -32,71 +33,80 @@ from rowgate.rls.policy import TablePolicy
 from rowgate.rls.rules.guard_new_rows import hosts_checks
 from rowgate.rls.writes import column_of, is_default, pin_target, refuse_denied, require, row_value, violation
 
+#: What this rule finds in a statement it has nothing to do with (one value: findings are
+#: immutable).
+_NOTHING = InsertGuard()
 
-def guard_insert(expression: exp.Expr, ctx: Context) -> exp.Expr:
+
+@rule(reads=(Resolution,), writes=InsertGuard)
+def guard_insert(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Fill and check the tenant and owner columns of an INSERT; check RETURNING's rows."""
-    if not isinstance(expression, exp.Insert) or ctx.target is None:
+    resolution = found.resolution
+    target = resolution.target
+    if not isinstance(expression, exp.Insert) or target is None:
+        found.add(_NOTHING)
         return expression
-    policy = ctx.resolved[id(ctx.target)]
-    grant = ctx.grant(policy, "insert")
-    refuse_denied(grant, ctx)
-    owner = owner_rule(policy, "insert", ctx.signature)
+    policy = resolution.policies[id(target)]
+    grant = inputs.grant(policy, "insert")
+    refuse_denied(grant, inputs)
+    owner = owner_rule(policy, "insert", inputs.signature)
     filled: list[tuple[str, str | None]] = []
     if grant.tenant:
         filled.append((grant.tenant, "tenant"))
-    if policy.owner_column and (qualifies("self", ctx.signature) or owner is not None):
-        filled.append((policy.owner_column, "user" if ctx.signature[1] else None))
-    columns = _column_list(expression, bool(filled), ctx)
+    if policy.owner_column and (qualifies("self", inputs.signature) or owner is not None):
+        filled.append((policy.owner_column, "user" if inputs.signature[1] else None))
+    columns = _column_list(expression, bool(filled), policy, inputs)
     rows = _rows(expression)
     for column, slot in filled:
-        _fill(expression, columns, rows, column, slot, ctx)
-    name = pin_target(ctx.target, policy, keep_alias=False, ctx=ctx)
+        _fill(expression, columns, rows, column, slot, policy, inputs)
+    name = pin_target(target, policy, keep_alias=False, inputs=inputs)
     table = policy.name
     checked = [(grant, "new", "insert")]
     if owner is not None:
         checked.append((owner, "new", OWNER))
     if expression.args.get("returning") is not None:
-        checked.append((ctx.grant(policy, "select"), "new (RETURNING reads it back)", "select"))
-    at_run_time = _run_time_checks(expression, ctx)
+        checked.append((inputs.grant(policy, "select"), "new (RETURNING reads it back)", "select"))
+    at_run_time = _run_time_checks(expression, inputs)
     later: dict[str, exp.Expr] = {}
-    for values in _row_values(expression, columns, ctx):
+    checks = []
+    for values in _row_values(expression, columns, policy, inputs):
         for rules, row, operation in checked:
             outcome = evaluate(rules, values, False)
             if outcome is None and at_run_time:
                 if operation not in later:
-                    later[operation] = _new_row_check(rules, policy, name, row, operation, ctx)
-            else:
-                require(outcome, table, row, operation, ctx)
-    ctx.row_checks.extend(later.values())
-    ctx.rules.append(TableRule(policy.qualified, table, "insert", grant.groups, grant.describe()))
+                    later[operation] = _new_row_check(rules, policy, name, row, operation, inputs)
+            elif (check := require(outcome, table, row, operation)) is not None:
+                checks.append(check)
+    described = TableRule(policy.qualified, table, "insert", grant.groups, grant.describe())
+    found.add(InsertGuard(tuple(checks), tuple(later.values()), (described,)))
     return expression
 
 
-def _run_time_checks(insert: exp.Insert, ctx: Context) -> bool:
+def _run_time_checks(insert: exp.Insert, inputs: Inputs) -> bool:
     """Whether rows rowgate cannot check may be checked by the database as they are inserted."""
-    if not ctx.barrier or insert.args.get("conflict") is not None:
+    if not inputs.barrier or insert.args.get("conflict") is not None:
         return False
     returning = insert.args.get("returning")
     if returning is None:
         # rowgate adds a RETURNING list of its own, whose rows only its own runner drops.
-        return ctx.bind.parametric
+        return inputs.bind.parametric
     return any(hosts_checks(item, expanding=True) for item in returning.expressions)
 
 
 def _new_row_check(
-    rules: Grant, policy: TablePolicy, name: str, row: str, operation: str, ctx: Context
+    rules: Grant, policy: TablePolicy, name: str, row: str, operation: str, inputs: Inputs
 ) -> exp.Expr:
     """``TRUE`` for a new row that passes ``rules``, a failure naming the policy otherwise."""
-    column = policy.tenant_column or ctx.columns(policy)[0]
-    predicate = rules.predicate(name, ctx.values(policy))
+    column = policy.tenant_column or inputs.columns(policy)[0]
+    predicate = rules.predicate(name, inputs.values(policy))
     return raising.unless(predicate, violation(policy.name, row, operation), name, column)
 
 
-def _column_list(insert: exp.Insert, filling: bool, ctx: Context) -> list[str]:
+def _column_list(insert: exp.Insert, filling: bool, policy: TablePolicy, inputs: Inputs) -> list[str]:
     """The target columns, written out when the statement leaves them implicit."""
     target = insert.this
     if isinstance(target, exp.Schema):
-        return [column_of(identifier, ctx) for identifier in target.expressions]
+        return [column_of(identifier, inputs) for identifier in target.expressions]
     source = insert.expression
     if insert.args.get("default"):
         if not filling:
@@ -106,7 +116,7 @@ def _column_list(insert: exp.Insert, filling: bool, ctx: Context) -> list[str]:
         count = len(source.expressions[0].expressions)
     else:
         raise QueryRefused("name the columns of an INSERT ... SELECT: INSERT INTO t (a, b) SELECT ...")
-    names = list(ctx.columns(ctx.resolved[id(ctx.target)])[:count])
+    names = list(inputs.columns(policy)[:count])
     insert.set("this", exp.Schema(this=target, expressions=[quoted(n) for n in names]))
     return names
 
@@ -128,15 +138,14 @@ def _fill(
     rows: list[list[exp.Expr]] | None,
     column: str,
     slot: str | None,
-    ctx: Context,
+    policy: TablePolicy,
+    inputs: Inputs,
 ) -> None:
     """Give ``column`` the subject's ``slot`` value (``None``: NULL) where the statement leaves
     it out or writes DEFAULT."""
-    assert ctx.target is not None
-    policy = ctx.resolved[id(ctx.target)]
 
     def value() -> exp.Expr:
-        return ctx.value(slot, policy, column) if slot is not None else exp.Null()
+        return inputs.value(slot, policy, column) if slot is not None else exp.Null()
 
     if column in columns:
         if rows is not None:
@@ -166,19 +175,19 @@ def _fill(
         insert.set("expression", wrapper)
 
 
-def _row_values(insert: exp.Insert, columns: list[str], ctx: Context) -> list[dict[str, Value]]:
+def _row_values(
+    insert: exp.Insert, columns: list[str], policy: TablePolicy, inputs: Inputs
+) -> list[dict[str, Value]]:
     """Each new row, column by column: the values given, and the defaults of the others."""
-    assert ctx.target is not None
-    policy = ctx.resolved[id(ctx.target)]
     defaults: dict[str, Value] = {}
-    for column in ctx.columns(policy):
+    for column in inputs.columns(policy):
         if column not in columns:
-            default = ctx.schema.default(policy, column)
-            defaults[column] = UNKNOWN if default is None else row_value(default, ctx)
+            default = inputs.schema.default(policy, column)
+            defaults[column] = UNKNOWN if default is None else row_value(default, inputs)
     source = insert.expression
     if isinstance(source, exp.Values):
         return [
-            {**defaults, **{c: row_value(v, ctx) for c, v in zip(columns, row.expressions, strict=False)}}
+            {**defaults, **{c: row_value(v, inputs) for c, v in zip(columns, row.expressions, strict=False)}}
             for row in source.expressions
             if isinstance(row, exp.Tuple)
         ]
@@ -188,5 +197,5 @@ def _row_values(insert: exp.Insert, columns: list[str], ctx: Context) -> list[di
     tail = projections[stars[-1] + 1 :] if stars else projections
     if stars or len(tail) == len(columns):
         for column, projection in zip(columns[len(columns) - len(tail) :], tail, strict=True):
-            values[column] = row_value(projection.unalias(), ctx)
+            values[column] = row_value(projection.unalias(), inputs)
     return [values]

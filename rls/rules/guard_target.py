@@ -30,10 +30,11 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import WriteRefused
 from rowgate.rls import raising
 from rowgate.rls.clone import clone
-from rowgate.rls.context import Context, TableRule, column_datatype
+from rowgate.rls.context import Inputs, TableRule, column_datatype, rule
+from rowgate.rls.errors import WriteRefused
+from rowgate.rls.findings import Census, Findings, Resolution, Statement, TargetGuard
 from rowgate.rls.grants import Grant
 from rowgate.rls.newrow import OLD, UNKNOWN, Value, evaluate
 from rowgate.rls.owners import OWNER, owner_rule
@@ -50,59 +51,68 @@ from rowgate.rls.writes import (
     violation,
 )
 
+#: What this rule finds in a statement it has nothing to do with (one value: findings are
+#: immutable).
+_NOTHING = TargetGuard()
 
-def guard_target(expression: exp.Expr, ctx: Context) -> exp.Expr:
+
+@rule(reads=(Census, Statement, Resolution), writes=TargetGuard)
+def guard_target(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Add the USING predicate (and the CASE guard) to an UPDATE or DELETE."""
-    if ctx.kind not in ("update", "delete") or ctx.target is None:
+    census, statement, resolution = found.census, found.statement, found.resolution
+    kind, target = statement.kind, resolution.target
+    if kind not in ("update", "delete") or target is None:
+        found.add(_NOTHING)
         return expression
-    policy = ctx.resolved[id(ctx.target)]
-    grant = ctx.grant(policy, ctx.kind)
-    refuse_denied(grant, ctx)
-    reads = reads_target(expression, ctx)
-    readable = ctx.grant(policy, "select")
+    policy = resolution.policies[id(target)]
+    grant = inputs.grant(policy, kind)
+    refuse_denied(grant, inputs)
+    reads = reads_target(expression, target, policy, census, inputs)
+    readable = inputs.grant(policy, "select")
     both = reads and not implied(grant, readable)
-    name = pin_target(ctx.target, policy, keep_alias=True, ctx=ctx)
+    name = pin_target(target, policy, keep_alias=True, inputs=inputs)
 
     def using() -> exp.Expr:
-        predicate = grant.predicate(name, ctx.values(policy))
+        predicate = grant.predicate(name, inputs.values(policy))
         return (
-            exp.and_(predicate, readable.predicate(name, ctx.values(policy)), copy=False)
+            exp.and_(predicate, readable.predicate(name, inputs.values(policy)), copy=False)
             if both
             else predicate
         )
 
     where = expression.args.get("where")
-    pushed, rest = _split(where.this, name, ctx) if where is not None else ([], [])
-    checks = _new_row_checks(expression, grant, readable if reads else None, name, ctx)
+    pushed, rest = _split(where.this, name, inputs) if where is not None else ([], [])
+    checks = _new_row_checks(expression, grant, readable if reads else None, name, policy, inputs)
     guard = using()
-    ctx.guards.append(guard)
     parts = [guard, *pushed]
     inner = _nest(rest, checks)
     if inner is not None:
         condition = exp.and_(using(), *(clone(p) for p in pushed), copy=False)
         parts.append(exp.Case(ifs=[exp.If(this=condition, true=inner)], default=exp.false()))
     expression.set("where", exp.Where(this=exp.and_(*parts, copy=False)))
-    rule = grant.describe() + (f" AND {readable.describe()} (it reads the table)" if both else "")
-    ctx.rules.append(TableRule(policy.qualified, name, ctx.kind, grant.groups, rule))
+    text = grant.describe() + (f" AND {readable.describe()} (it reads the table)" if both else "")
+    described = TableRule(policy.qualified, name, kind, grant.groups, text)
+    found.add(TargetGuard(guard, (described,)))
     return expression
 
 
-def reads_target(expression: exp.Expr, ctx: Context) -> bool:
+def reads_target(
+    expression: exp.Expr, target: exp.Table, policy: TablePolicy, census: Census, inputs: Inputs
+) -> bool:
     """Whether the statement reads the target's columns (beyond the columns it assigns)."""
-    assert ctx.target is not None
-    name = alias_of(ctx.target, ctx.dialect)
-    columns = set(ctx.columns(ctx.resolved[id(ctx.target)]))
+    name = alias_of(target, inputs.dialect)
+    columns = set(inputs.columns(policy))
     returning = expression.args.get("returning")
     if returning is not None and returning.find(exp.Star):
         return True
-    for column in ctx.census.columns:
+    for column in census.columns:
         if _assigned(column, expression):
             continue
         qualifier = column.args.get("table")
         if qualifier is not None:
-            if column_of(qualifier, ctx) == name:
+            if column_of(qualifier, inputs) == name:
                 return True
-        elif column_of(column, ctx) in columns | {name}:
+        elif column_of(column, inputs) in columns | {name}:
             return True
     return False
 
@@ -139,18 +149,18 @@ def _assigned(column: exp.Column, statement: exp.Expr) -> bool:
     )
 
 
-def _split(condition: exp.Expr, name: str, ctx: Context) -> tuple[list[exp.Expr], list[exp.Expr]]:
+def _split(condition: exp.Expr, name: str, inputs: Inputs) -> tuple[list[exp.Expr], list[exp.Expr]]:
     """The caller's leakproof conjuncts (safe on any row) and the rest."""
     pushed, rest = [], []
     for part in conjuncts(condition):
-        if leakproof_column(part) is not None or _join_equality(part, name, ctx):
+        if leakproof_column(part) is not None or _join_equality(part, name, inputs):
             pushed.append(part)
         else:
             rest.append(part)
     return pushed, rest
 
 
-def _join_equality(part: exp.Expr, name: str, ctx: Context) -> bool:
+def _join_equality(part: exp.Expr, name: str, inputs: Inputs) -> bool:
     """``target.col = other.col``: a join condition between two plain columns, leakproof for the
     built-in types (an equality of two columns cannot fail on a row)."""
     if not isinstance(part, exp.EQ):
@@ -162,30 +172,28 @@ def _join_equality(part: exp.Expr, name: str, ctx: Context) -> bool:
     )
     if not plain:
         return False
-    qualifiers = [column_of(s.args["table"], ctx) for s in sides]
+    qualifiers = [column_of(s.args["table"], inputs) for s in sides]
     return qualifiers.count(name) == 1
 
 
 def _new_row_checks(
-    statement: exp.Expr, grant: Grant, readable: Grant | None, name: str, ctx: Context
+    statement: exp.Expr, grant: Grant, readable: Grant | None, name: str, policy: TablePolicy, inputs: Inputs
 ) -> list[exp.Expr]:
     if not isinstance(statement, exp.Update):
         return []
-    assert ctx.target is not None
-    policy = ctx.resolved[id(ctx.target)]
-    fill_defaults(statement.expressions, policy, ctx)
-    values: dict[str, Value] = dict.fromkeys(ctx.columns(policy), OLD)
+    fill_defaults(statement.expressions, policy, inputs)
+    values: dict[str, Value] = dict.fromkeys(inputs.columns(policy), OLD)
     for assignment in statement.expressions:
         for target, value in _pairs(assignment.this, assignment.expression):
-            values[column_of(target, ctx)] = _assigned_value(column_of(target, ctx), value, ctx)
-    column = policy.tenant_column or ctx.columns(policy)[0]
+            values[column_of(target, inputs)] = _assigned_value(column_of(target, inputs), value, inputs)
+    column = policy.tenant_column or inputs.columns(policy)[0]
     found = []
-    owner = owner_rule(policy, "update", ctx.signature)
+    owner = owner_rule(policy, "update", inputs.signature)
     # A statement that sets the owner column, even to itself, names an owner: the rule (and the
     # native trigger, which fires on UPDATE OF the column) holds it to the caller.
     owned = policy.owner_column
     sets_owner = owned is not None and any(
-        column_of(target, ctx) == owned
+        column_of(target, inputs) == owned
         for assignment in statement.expressions
         for target, _ in _pairs(assignment.this, assignment.expression)
     )
@@ -199,9 +207,9 @@ def _new_row_checks(
             continue
         outcome = evaluate(checked, seen, True)
         check = (
-            _new_row_predicate(statement, checked, policy, name, operation, column, ctx)
-            if outcome is None and ctx.barrier
-            else runtime_check(outcome, policy.name, operation, name, column, ctx)
+            _new_row_predicate(statement, checked, policy, name, operation, column, inputs)
+            if outcome is None and inputs.barrier
+            else runtime_check(outcome, policy.name, operation, name, column, inputs)
         )
         if check is not None:
             found.append(check)
@@ -215,18 +223,18 @@ def _new_row_predicate(
     name: str,
     operation: str,
     column: str,
-    ctx: Context,
+    inputs: Inputs,
 ) -> exp.Expr:
     """``TRUE`` for an updated row whose new values pass ``checked``, a failure otherwise: the
     predicate with each assigned column replaced by its assignment."""
     assigned: dict[str, exp.Expr | None] = {}
     for assignment in statement.expressions:
         for target, value in _pairs(assignment.this, assignment.expression):
-            assigned[column_of(target, ctx)] = value
-    types = ctx.schema.types(policy.qualified)
-    predicate = checked.predicate(name, ctx.values(policy))
+            assigned[column_of(target, inputs)] = value
+    types = inputs.schema.types(policy.qualified)
+    predicate = checked.predicate(name, inputs.values(policy))
     for reference in list(predicate.find_all(exp.Column)):
-        key = column_of(reference, ctx)
+        key = column_of(reference, inputs)
         if key not in assigned:
             continue  # unchanged: the new row holds the old value
         value, cast = assigned[key], column_datatype(types.get(key))
@@ -283,9 +291,9 @@ def _pairs(targets: exp.Expr, sources: exp.Expr) -> list[tuple[exp.Expr, exp.Exp
     return list(zip(targets.expressions, values, strict=True))
 
 
-def _assigned_value(name: str, value: exp.Expr | None, ctx: Context) -> Value:
+def _assigned_value(name: str, value: exp.Expr | None, inputs: Inputs) -> Value:
     if value is None:
         return UNKNOWN
-    if isinstance(value, exp.Column) and not value.args.get("table") and column_of(value, ctx) == name:
+    if isinstance(value, exp.Column) and not value.args.get("table") and column_of(value, inputs) == name:
         return OLD
-    return row_value(value, ctx)
+    return row_value(value, inputs)

@@ -16,37 +16,50 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused
 from rowgate.rls import raising
-from rowgate.rls.context import Context, TableRule
+from rowgate.rls.context import Inputs, TableRule, rule
+from rowgate.rls.errors import QueryRefused
+from rowgate.rls.findings import Findings, Resolution, UpsertGuard
 from rowgate.rls.names import ident_name
 from rowgate.rls.newrow import OLD, UNKNOWN, Value, bound, evaluate
 from rowgate.rls.owners import OWNER, owner_rule
+from rowgate.rls.policy import TablePolicy
 from rowgate.rls.writes import column_of, fill_defaults, refuse_denied, row_value, runtime_check
 
+#: What this rule finds in a statement it has nothing to do with (one value: findings are
+#: immutable).
+_NOTHING = UpsertGuard()
 
-def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
+
+@rule(reads=(Resolution,), writes=UpsertGuard)
+def guard_upsert(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Guard the existing row of ON CONFLICT DO UPDATE and check the values it sets."""
-    if not isinstance(expression, exp.Insert) or ctx.target is None:
+    resolution = found.resolution
+    target = resolution.target
+    if not isinstance(expression, exp.Insert) or target is None:
+        found.add(_NOTHING)
         return expression
     conflict = expression.args.get("conflict")
     if conflict is None or not does_update(conflict):
+        found.add(_NOTHING)
         return expression
-    if not ctx.barrier:
-        raise QueryRefused(f"ON CONFLICT DO UPDATE is supported on PostgreSQL only, not {ctx.dialect_name}")
-    policy = ctx.resolved[id(ctx.target)]
-    grant, readable = ctx.grant(policy, "update"), ctx.grant(policy, "select")
-    refuse_denied(grant, ctx)
-    alias = ctx.target.args.get("alias")
-    name = ident_name(alias.this, ctx.dialect) if alias is not None else policy.name
-    column = policy.tenant_column or ctx.columns(policy)[0]
-    bind = ctx.values(policy)
+    if not inputs.barrier:
+        raise QueryRefused(
+            f"ON CONFLICT DO UPDATE is supported on PostgreSQL only, not {inputs.dialect_name}"
+        )
+    policy = resolution.policies[id(target)]
+    grant, readable = inputs.grant(policy, "update"), inputs.grant(policy, "select")
+    refuse_denied(grant, inputs)
+    alias = target.args.get("alias")
+    name = ident_name(alias.this, inputs.dialect) if alias is not None else policy.name
+    column = policy.tenant_column or inputs.columns(policy)[0]
+    bind = inputs.values(policy)
     existing = exp.and_(grant.predicate(name, bind), readable.predicate(name, bind), copy=False)
     where = conflict.args.get("where")
-    values = _new_values(expression, conflict, ctx)
-    owner = owner_rule(policy, "update", ctx.signature)
+    values = _new_values(expression, conflict, policy, inputs)
+    owner = owner_rule(policy, "update", inputs.signature)
     checks = [
-        runtime_check(evaluate(g, values, True), policy.name, op, name, column, ctx)
+        runtime_check(evaluate(g, values, True), policy.name, op, name, column, inputs)
         for g, op in ((grant, "update"), (readable, "select"), (owner, OWNER))
         if g is not None
     ]
@@ -56,10 +69,8 @@ def guard_upsert(expression: exp.Expr, ctx: Context) -> exp.Expr:
     message = f"the existing row is not one this caller may update (row-level policy of {policy.name})"
     case = exp.Case(ifs=[exp.If(this=existing, true=allowed)], default=raising.failure(message, name, column))
     conflict.set("where", exp.Where(this=case))
-    ctx.guards.append(existing)
-    ctx.rules.append(
-        TableRule(policy.qualified, name, "update", grant.groups, grant.describe() + " (on conflict)")
-    )
+    described = TableRule(policy.qualified, name, "update", grant.groups, grant.describe() + " (on conflict)")
+    found.add(UpsertGuard((described,)))
     return expression
 
 
@@ -69,29 +80,29 @@ def does_update(conflict: exp.Expr) -> bool:
     return action is not None and "UPDATE" in action.name.upper()
 
 
-def _new_values(insert: exp.Insert, conflict: exp.Expr, ctx: Context) -> dict[str, Value]:
-    assert ctx.target is not None
-    policy = ctx.resolved[id(ctx.target)]
-    fill_defaults(conflict.expressions, policy, ctx)
-    values: dict[str, Value] = dict.fromkeys(ctx.columns(policy), OLD)
+def _new_values(
+    insert: exp.Insert, conflict: exp.Expr, policy: TablePolicy, inputs: Inputs
+) -> dict[str, Value]:
+    fill_defaults(conflict.expressions, policy, inputs)
+    values: dict[str, Value] = dict.fromkeys(inputs.columns(policy), OLD)
     for assignment in conflict.expressions:
-        column = column_of(assignment.this, ctx)
+        column = column_of(assignment.this, inputs)
         value = assignment.expression
         qualifier = value.args.get("table") if isinstance(value, exp.Column) else None
-        if qualifier is not None and column_of(qualifier, ctx) == "excluded":
-            excluded = column_of(value, ctx)
+        if qualifier is not None and column_of(qualifier, inputs) == "excluded":
+            excluded = column_of(value, inputs)
             values[column] = (
-                bound("tenant") if excluded == policy.tenant_column else _proposed(insert, excluded, ctx)
+                bound("tenant") if excluded == policy.tenant_column else _proposed(insert, excluded, inputs)
             )
         else:
-            values[column] = row_value(value, ctx)
+            values[column] = row_value(value, inputs)
     return values
 
 
-def _proposed(insert: exp.Insert, column: str, ctx: Context) -> Value:
+def _proposed(insert: exp.Insert, column: str, inputs: Inputs) -> Value:
     source, target = insert.expression, insert.this
     if isinstance(source, exp.Values) and len(source.expressions) == 1 and isinstance(target, exp.Schema):
-        names = [column_of(i, ctx) for i in target.expressions]
+        names = [column_of(i, inputs) for i in target.expressions]
         if column in names:
-            return row_value(source.expressions[0].expressions[names.index(column)], ctx)
+            return row_value(source.expressions[0].expressions[names.index(column)], inputs)
     return UNKNOWN

@@ -13,27 +13,34 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Findings, Resolution, Statement, TableOperations
 from rowgate.rls.policy import ACTIONS
 from rowgate.rls.rules.guard_upsert import does_update
 
 
-def list_operations(expression: exp.Expr, ctx: Context) -> exp.Expr:
-    """Record in ``ctx.operations`` the actions the statement takes on each table it names."""
-    written = _written(expression, ctx)
-    for table_id, policy in ctx.resolved.items():
-        actions = ctx.operations.setdefault(ctx.policies.resource(policy), set())
-        if ctx.target is not None and table_id == id(ctx.target):
+@rule(reads=(Statement, Resolution), writes=TableOperations)
+def list_operations(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
+    """Find the actions the statement takes on each table it names."""
+    statement, resolution = found.statement, found.resolution
+    written = _written(expression, statement.kind)
+    target = resolution.target
+    operations: dict[str, set[str]] = {}
+    for table_id, policy in resolution.policies.items():
+        actions = operations.setdefault(inputs.policies.resource(policy), set())
+        if target is not None and table_id == id(target):
             actions.update(written)
         else:
             actions.add(ACTIONS["select"])
+    pairs = sorted((resource, action) for resource, acts in operations.items() for action in acts)
+    found.add(TableOperations(tuple(pairs)))
     return expression
 
 
-def _written(expression: exp.Expr, ctx: Context) -> set[str]:
-    if ctx.kind == "select":
+def _written(expression: exp.Expr, kind: str) -> set[str]:
+    if kind == "select":
         return set()
-    actions = {ACTIONS[ctx.kind]}
+    actions = {ACTIONS[kind]}
     conflict = expression.args.get("conflict") if isinstance(expression, exp.Insert) else None
     if conflict is not None and does_update(conflict):
         actions.add(ACTIONS["update"])

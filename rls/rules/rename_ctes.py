@@ -22,36 +22,47 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, rule
+from rowgate.rls.findings import Census, CteReferences, Findings
 from rowgate.rls.names import ident_name, quoted
 
 CTE_PREFIX = "rowgate_cte_"
 
 
-def rename_ctes(expression: exp.Expr, ctx: Context) -> exp.Expr:
+#: What this rule finds in a statement it has nothing to do with (one value: findings are
+#: immutable).
+_NOTHING = CteReferences()
+
+
+@rule(reads=(Census,), writes=CteReferences)
+def rename_ctes(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
     """Give each CTE a reserved name and point its references at it."""
-    if not ctx.census.ctes:
+    census = found.census
+    if not census.ctes:
+        found.add(_NOTHING)
         return expression
-    names = {id(cte): f"{CTE_PREFIX}{index}" for index, cte in enumerate(ctx.census.ctes, start=1)}
-    defined = {ident_name(cte.args["alias"].this, ctx.dialect) for cte in ctx.census.ctes}
+    names = {id(cte): f"{CTE_PREFIX}{index}" for index, cte in enumerate(census.ctes, start=1)}
+    defined = {ident_name(cte.args["alias"].this, inputs.dialect) for cte in census.ctes}
     targets = _dml_targets(expression)
-    for table in ctx.census.tables:
+    references = set()
+    for table in census.tables:
         if id(table) in targets or table.args.get("db") or not isinstance(table.this, exp.Identifier):
             continue
-        name = ident_name(table.this, ctx.dialect)
+        name = ident_name(table.this, inputs.dialect)
         if name not in defined:
             continue  # no CTE anywhere has this name: a table, wherever it stands
-        cte = resolve_cte(table, name, ctx)
+        cte = resolve_cte(table, name, inputs)
         if cte is not None:
             _point_at(table, names[id(cte)])
-            ctx.cte_refs.add(id(table))
-    for cte in ctx.census.ctes:
+            references.add(id(table))
+    for cte in census.ctes:
         alias = cte.args["alias"]
         alias.set("this", quoted(names[id(cte)]))
+    found.add(CteReferences(frozenset(references)))
     return expression
 
 
-def resolve_cte(table: exp.Table, name: str, ctx: Context) -> exp.CTE | None:
+def resolve_cte(table: exp.Table, name: str, inputs: Inputs) -> exp.CTE | None:
     """The CTE that ``name`` at ``table``'s position refers to, if any."""
     child: exp.Expr = table
     node = table.parent
@@ -59,19 +70,21 @@ def resolve_cte(table: exp.Table, name: str, ctx: Context) -> exp.CTE | None:
         if isinstance(node, exp.With):
             items = node.expressions
             position = next(i for i, item in enumerate(items) if item is child)
-            found = _find(items if node.args.get("recursive") else items[:position], name, ctx)
+            found = _find(items if node.args.get("recursive") else items[:position], name, inputs)
         else:
             with_ = node.args.get("with_")
-            found = _find(with_.expressions, name, ctx) if with_ is not None and with_ is not child else None
+            found = (
+                _find(with_.expressions, name, inputs) if with_ is not None and with_ is not child else None
+            )
         if found is not None:
             return found
         child, node = node, node.parent
     return None
 
 
-def _find(items: list[exp.Expr], name: str, ctx: Context) -> exp.CTE | None:
+def _find(items: list[exp.Expr], name: str, inputs: Inputs) -> exp.CTE | None:
     for item in items:
-        if isinstance(item, exp.CTE) and ident_name(item.args["alias"].this, ctx.dialect) == name:
+        if isinstance(item, exp.CTE) and ident_name(item.args["alias"].this, inputs.dialect) == name:
             return item
     return None
 

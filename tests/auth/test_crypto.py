@@ -19,8 +19,8 @@ from rowgate.auth.crypto import (
     load_master_key,
     parse_master_key,
 )
-from rowgate.config.errors import ConfigError, DecryptionFailed
 from rowgate.config.schema import Settings
+from rowgate.errors import ConfigError, DecryptionFailed
 
 KEY = bytes(range(32))
 B64_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"

@@ -10,8 +10,8 @@ import socket
 import pytest
 
 from rowgate.auth.db import Database
-from rowgate.config.errors import ServiceUnavailable
 from rowgate.config.schema import DatabaseSettings
+from rowgate.errors import ServiceUnavailable
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ import pytest
 from rowgate.auth.guards.lockout import Lockout
 from rowgate.auth.guards.ratelimit import RateLimiter
 from rowgate.auth.store import EphemeralStore, MemoryStore, RedisStore
-from rowgate.config.errors import TooManyRequests
 from rowgate.config.identity import LockoutPolicy, RateLimit
+from rowgate.errors import TooManyRequests
 from tests.conftest import REDIS_URL
 
 POLICY = LockoutPolicy(

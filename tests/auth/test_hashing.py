@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from rowgate.auth.passwords.hashing import PasswordHasher
-from rowgate.config.errors import ServiceUnavailable
 from rowgate.config.identity import Argon2Settings
+from rowgate.errors import ServiceUnavailable
 
 FAST = Argon2Settings(memory_cost=64, time_cost=1, parallelism=1, threads=2)
 

@@ -31,8 +31,8 @@ from rowgate.auth.tokens.keystore import (
     sealing_purpose,
 )
 from rowgate.auth.tokens.service import TokenService
-from rowgate.config.errors import ConfigError, InvalidToken
 from rowgate.config.schema import DatabaseSettings, TokenSettings
+from rowgate.errors import ConfigError, InvalidToken
 from tests import keykit
 from tests.conftest import REDIS_URL
 

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from rowgate.auth.migrate import Migration, bundled_migrations, migrate
-from rowgate.config.errors import ConfigError
+from rowgate.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 

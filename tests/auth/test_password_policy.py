@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rowgate.auth.passwords.policy import PasswordPolicy, common_passwords
-from rowgate.config.errors import ValidationFailed
 from rowgate.config.identity import PasswordSettings
+from rowgate.errors import ValidationFailed
+from rowgate.proxy.problem import problem
 
 DEFAULT = PasswordPolicy.from_settings(PasswordSettings())
 NIST = PasswordPolicy.from_settings(PasswordSettings(preset="nist"))
@@ -82,10 +83,10 @@ def test_overrides_win_over_the_preset() -> None:
 def test_check_raises_one_422_listing_each_rule_for_the_field() -> None:
     with pytest.raises(ValidationFailed) as caught:
         DEFAULT.check("abc", field="newPassword")
-    problem = caught.value.problem()
-    assert problem["status"] == 422
-    assert problem["code"] == "weak_password"
-    assert [(e["field"], e["code"]) for e in problem["errors"]] == [
+    document = problem(caught.value)
+    assert document["status"] == 422
+    assert document["code"] == "weak_password"
+    assert [(e["field"], e["code"]) for e in document["errors"]] == [
         ("newPassword", "too_short"),
         ("newPassword", "missing_upper"),
         ("newPassword", "missing_digit"),

@@ -71,7 +71,7 @@ async def test_two_redis_clients_share_state(redis_prefix: str) -> None:
 
 
 async def test_an_unreachable_redis_is_a_clear_error() -> None:
-    from rowgate.config.errors import ServiceUnavailable
+    from rowgate.errors import ServiceUnavailable
 
     with pytest.raises(ServiceUnavailable, match="Redis"):
         await RedisStore.connect("redis://127.0.0.1:1/0", "x:")

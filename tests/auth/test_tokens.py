@@ -8,8 +8,8 @@ import pytest
 from rowgate.auth.tokens.discovery import JWKS_PATH, openid_configuration
 from rowgate.auth.tokens.keys import ALGORITHMS, KeyRing
 from rowgate.auth.tokens.service import TokenService
-from rowgate.config.errors import InvalidToken, TokenExpired, TokenRevoked
 from rowgate.config.schema import MountSettings, ServerSettings, Settings, TokenSettings
+from rowgate.errors import InvalidToken, TokenExpired, TokenRevoked
 from tests import keykit
 
 

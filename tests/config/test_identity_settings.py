@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rowgate.config import DEFAULT_CONFIG, load_settings
-from rowgate.config.errors import ConfigError
 from rowgate.config.identity import AuthSettings, MailSettings
+from rowgate.errors import ConfigError
 
 
 def problems(tmp_path: Path, text: str) -> list[str]:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from rowgate.config import DEFAULT_CONFIG, load_settings
-from rowgate.config.errors import ConfigError
 from rowgate.config.units import parse_duration, parse_size
+from rowgate.errors import ConfigError
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rowgate.config import DEFAULT_CONFIG, load_settings
-from rowgate.config.errors import ConfigError
+from rowgate.errors import ConfigError
 
 ISSUER = {
     "issuer": "https://idp.example.com/",

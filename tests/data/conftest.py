@@ -1,32 +1,47 @@
-"""Fixtures for the data API tests: the test world in a fresh database, rowgate running on it
-under the test policies, and a client that calls it as any of the world's callers."""
+"""Fixtures for the data API tests: the test world in a database of the test's own (a copy of a
+template), rowgate running on it under the test policies, and a client that calls it as any of
+the world's callers."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
-import asyncpg
 import pytest
 
 from rowgate.config import Settings
 from rowgate.proxy.appkeys import SERVICES
-from tests.conftest import RunningServer, SettingsFactory
+from tests.conftest import MIGRATED, RunningServer, SettingsFactory
 from tests.data import world
+from tests.databases import Template, prepare
 
 Start = Callable[[Settings], Awaitable[RunningServer]]
 
+#: Rowgate's migrations and the test world's tables and rows.
+WORLD = Template("data_world", world.build, (world.SCHEMA, Path(world.__file__)), parent=MIGRATED)
+
+
+@pytest.fixture(scope="session")
+def world_template() -> str:
+    """The name of the template database holding rowgate's migrations and the test world."""
+    return prepare(WORLD)
+
 
 @pytest.fixture
-async def world_database(migrated_database: str) -> str:
-    conn = await asyncpg.connect(migrated_database)
-    try:
-        await world.build(conn)
-    finally:
-        await conn.close()
+def database_template(request: pytest.FixtureRequest, migrated_template: str) -> str:
+    """A test that asks for the world gets its migrated database with the world in it."""
+    if "world_database" in request.fixturenames:
+        return str(request.getfixturevalue("world_template"))
+    return migrated_template
+
+
+@pytest.fixture
+def world_database(migrated_database: str) -> str:
+    """This test's migrated database, holding the test world; its URL."""
     return migrated_database
 
 

@@ -78,6 +78,8 @@ CASES = [
     ("POST", "/v1/data/projects", None, b'{"name": ""}', 422, "check_violation"),
     ("PATCH", "/v1/data/tasks/" + TASK, None, b"{}", 422, "empty_body"),
     ("PATCH", "/v1/data/tasks/" + TASK, None, b"[]", 422, "validation_failed"),
+    ("PATCH", "/v1/data/tasks/" + TASK, None, b'{"nope": 1}', 400, "unknown_column"),
+    ("POST", "/v1/data/tasks", None, b'{"title": "x", "org_name": "y"}', 400, "unknown_column"),
     ("PATCH", "/v1/data/tasks/" + TASK, None, b'{"title": null}', 422, "not_null_violation"),
     ("PATCH", "/v1/data/tasks/" + TASK, None, b'{"priority": 1.5}', 422, "invalid_value"),
     ("PUT", "/v1/data/tasks/" + TASK, None, b"{}", 405, "method_not_allowed"),

@@ -20,7 +20,7 @@ import asyncpg
 import pytest
 
 from rowgate.config import DEFAULT_CONFIG, Settings, load_settings
-from rowgate.config.errors import ConfigError
+from rowgate.errors import ConfigError
 from tests.conftest import REDIS_URL
 from tests.data import world
 from tests.data.conftest import Client, Start

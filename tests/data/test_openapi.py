@@ -8,9 +8,9 @@ import pytest
 from sqlglot.dialects.postgres import Postgres
 
 from rowgate.proxy.appkeys import SERVICES
-from rowgate.rls.checks import read_checks
-from rowgate.rls.openapi import max_insert_rows
-from rowgate.rls.rest import build_insert
+from rowgate.proxy.data.checks import read_checks
+from rowgate.proxy.data.openapi import max_insert_rows
+from rowgate.proxy.data.restsql import build_insert
 from rowgate.rls.rewrite import MAX_TOKENS
 from tests.data import world
 from tests.data.conftest import Client

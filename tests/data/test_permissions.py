@@ -37,6 +37,12 @@ def denied(answer: tuple[int, Any], *missing: str) -> bool:
     return (status, body["code"], body["missing"]) == (403, "permission_denied", list(missing))
 
 
+def sign_in_first(answer: tuple[int, Any], *missing: str) -> bool:
+    """A caller without credentials is told to sign in (401), with what it lacked as a guest."""
+    status, body = answer
+    return (status, body["code"], body["missing"]) == (401, "unauthorized", list(missing))
+
+
 async def snapshot(client: Client) -> list[Any]:
     status, body = await client.call(
         "GET", "/v1/data/tasks", "admin_a", params={"limit": "1000", "order": "id"}
@@ -251,9 +257,9 @@ async def test_guests_hold_the_configured_guest_permissions(
 ) -> None:
     status, body = await client.call("GET", "/v1/data/posts")
     assert (status, len(body["data"])) == (200, len(world.visible_posts(world.CALLERS["guest"])))
-    assert denied(await client.call("POST", "/v1/data/posts", json={"title": "spam"}), "posts:create")
+    assert sign_in_first(await client.call("POST", "/v1/data/posts", json={"title": "spam"}), "posts:create")
     closed = Client(client.http, await start_rowgate(data_settings(**{"rbac.guest_permissions": []})))
-    assert denied(await closed.call("GET", "/v1/data/posts"), "posts:read")
+    assert sign_in_first(await closed.call("GET", "/v1/data/posts"), "posts:read")
     status, _ = await closed.call("GET", "/v1/data/posts", "user_a")
     assert status == 200
 

@@ -96,7 +96,7 @@ def test_explain_role_reads_an_organisations_custom_role_and_checks_a_statement(
 
 @pytest.mark.integration
 def test_policy_explain_shows_the_rewrite(capsys: pytest.CaptureFixture[str], world_database: str) -> None:
-    from rowgate.rls.cli import main as rls_main
+    from rowgate.proxy.data.policy_cli import main as rls_main
 
     code = rls_main(
         [

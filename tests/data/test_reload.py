@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 
 from rowgate.config import Settings
-from rowgate.config.errors import ConfigError
+from rowgate.errors import ConfigError
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.data.access import Access, Caller
+from rowgate.proxy.data.execute import RunAs
 from rowgate.proxy.data.rest import DataApi
-from rowgate.rls.execute import RunAs
 from rowgate.rls.subject import Subject
 from tests.conftest import RunningServer
 from tests.data import world

@@ -11,9 +11,10 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from rowgate.config.errors import BadRequest, ValidationFailed
-from rowgate.rls.catalog import column, table_info
-from rowgate.rls.rest import (
+from rowgate.errors import BadRequest, ValidationFailed
+from rowgate.proxy.data.catalog import column, table_info
+from rowgate.proxy.data.restquery import Filter, Group, Order, parse_read
+from rowgate.proxy.data.restsql import (
     build_count,
     build_delete,
     build_get,
@@ -22,8 +23,7 @@ from rowgate.rls.rest import (
     build_update,
     quote,
 )
-from rowgate.rls.restquery import Filter, Group, Order, parse_read
-from rowgate.rls.values import column_type, from_json, from_text
+from rowgate.proxy.data.values import column_type, from_json, from_text
 
 TASKS = table_info(
     "public",

@@ -27,20 +27,23 @@ import asyncpg
 import pytest
 
 from rowgate.config import Settings
-from rowgate.config.errors import Forbidden, WriteRefused
+from rowgate.errors import Forbidden
 from rowgate.proxy.appkeys import SERVICES
+from rowgate.proxy.data.execute import RunAs
 from rowgate.proxy.data.policy import DataPolicy, load_data_policy
 from rowgate.proxy.data.reload import PolicyHolder
 from rowgate.proxy.data.rest import DataApi
-from rowgate.rls.execute import RunAs
+from rowgate.proxy.problem import status_of
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.export import DEFAULT_ROLE
 from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import load_policies
 from rowgate.rls.subject import Subject
 from rowgate.rls.wall import Mend, inspect, install, plan_for
-from tests.conftest import ADMIN_URL, RunningServer, SettingsFactory, database_url
+from tests.conftest import RunningServer, SettingsFactory
 from tests.data import world
 from tests.data.conftest import Client, Start
+from tests.databases import ADMIN_URL, new_database
 
 pytestmark = pytest.mark.integration
 
@@ -156,7 +159,7 @@ async def test_a_statement_the_rewriter_let_through_is_refused_by_the_wall(
     await _plant_a_user(world_database)
     with pytest.raises((Forbidden, WriteRefused)) as raised:
         await _unrewritten(api_of(server), sql)
-    assert raised.value.status == 403
+    assert status_of(raised.value) == 403
 
 
 @pytest.mark.parametrize(
@@ -246,24 +249,13 @@ async def test_the_escapes_of_the_issue_find_nothing_through_sql(
 @pytest.fixture
 async def second_world() -> AsyncIterator[str]:
     """Another database holding the world (roles are shared by every database of the server)."""
-    name = f"rgtest_{uuid.uuid4().hex[:16]}"
-    admin = await connect(ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = database_url(name)
-    conn = await connect(url)
-    try:
-        await world.build(conn)
-    finally:
-        await conn.close()
-    yield url
-    admin = await connect(ADMIN_URL)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with new_database() as url:
+        conn = await connect(url)
+        try:
+            await world.build(conn)
+        finally:
+            await conn.close()
+        yield url
 
 
 async def test_several_processes_and_databases_create_the_same_role_at_once(
@@ -561,7 +553,7 @@ async def test_a_reload_in_production_keeps_the_wall_in_force_when_it_cannot_fol
 
 
 def _export_sql(url: str, role: str) -> str:
-    from rowgate.rls.cli import main
+    from rowgate.proxy.data.policy_cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -9,9 +9,9 @@ import pytest
 
 from rowgate.config import load_settings
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import Forbidden, GatewayTimeout
+from rowgate.errors import Forbidden, GatewayTimeout
+from rowgate.proxy.data.execute import RunAs
 from rowgate.proxy.data.runner import DataRunner
-from rowgate.rls.execute import RunAs
 from rowgate.rls.subject import Subject
 
 pytestmark = pytest.mark.integration

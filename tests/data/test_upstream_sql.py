@@ -325,7 +325,7 @@ async def test_owner_routes_refuse_malformed_ids(owner_client: tuple[Client, Rec
 
 
 def test_owner_rules_are_checked_in_config(make_settings: SettingsFactory) -> None:
-    from rowgate.config.errors import ConfigError
+    from rowgate.errors import ConfigError
 
     with pytest.raises(ConfigError) as raised:
         make_settings(**{"routes.rules": [{"path": "/x/{id}", "level": "owner"}]})

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from aiohttp import web
+from pydantic.alias_generators import to_camel
 
 from rowgate.auth.mail.backends import links_in
 from rowgate.config import Settings
@@ -73,7 +74,8 @@ class Api:
             return Answer(response.status, dict(response.headers), parsed)
 
     async def signup(self, email: str, password: str = PASSWORD, **extra: Any) -> Answer:
-        return await self.call("POST", "/email/signup", {"email": email, "password": password, **extra})
+        fields = {to_camel(name): value for name, value in extra.items()}  # org_name= → orgName
+        return await self.call("POST", "/email/signup", {"email": email, "password": password, **fields})
 
     async def signin(self, email: str, password: str = PASSWORD) -> Answer:
         return await self.call("POST", "/email/signin", {"email": email, "password": password})

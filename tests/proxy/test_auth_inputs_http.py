@@ -126,6 +126,15 @@ async def test_invalid_addresses_are_422_naming_the_field(api: Api, email: str, 
         assert reason in answer.body["errors"][0]["message"]
 
 
+async def test_signup_refuses_a_field_it_does_not_know_naming_it(api: Api) -> None:
+    """``org_name`` is not ``orgName``: a 422 naming it, not an organisation with the default name."""
+    body = {"email": "new@example.com", "password": PASSWORD, "org_name": "Acme"}
+    answer = await api.call("POST", "/email/signup", body)
+    assert_problem(answer, 422, "validation_failed")
+    assert answer.body["errors"] == [{"field": "org_name", "message": "unknown field"}]
+    assert "org_name" in answer.body["detail"]
+
+
 async def test_fullwidth_look_alikes_are_the_same_account(api: Api) -> None:
     assert (await api.signup("example@example.com")).status == 201
     again = await api.signup("\uff45xample@\uff45xample.com")

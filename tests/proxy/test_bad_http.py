@@ -123,6 +123,15 @@ async def test_unknown_paths_under_own_mounts_never_reach_the_upstream(
         assert (await response.json())["code"] == "not_found"
 
 
+async def test_admin_is_the_apps_path_not_an_empty_mount_of_rowgate(
+    server: RunningServer, http: aiohttp.ClientSession
+) -> None:
+    """rowgate serves nothing under /admin, so it claims nothing there: the route rules decide."""
+    async with http.get(f"{server.url}/admin/users") as response:
+        assert response.status == 403
+        assert (await response.json())["code"] == "route_denied"
+
+
 async def test_a_hostile_request_id_is_replaced(server: RunningServer, http: aiohttp.ClientSession) -> None:
     async with http.get(f"{server.url}/healthz", headers={"X-Request-Id": "x" * 500}) as response:
         assert response.headers["X-Request-Id"] != "x" * 500

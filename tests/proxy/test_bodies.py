@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from rowgate.config.errors import RowgateError
+from rowgate.errors import RowgateError
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.problem import problem_response
 

@@ -81,6 +81,12 @@ MISTAKES = {
         "mail: {backend: smtp, smtp: {host: mail.example.org, username: rg}}\n",
         "mail.smtp.username is set but ROWGATE_SMTP_PASSWORD is not",
     ),
+    "a sign-in provider without its client secret": Mistake(
+        f"policies: {SHIPPED_POLICIES}\n"
+        "auth: {providers: {google: {preset: google, client_id: c,\n"
+        "  client_secret_env: RG_TEST_GOOGLE_SECRET}}}\n",
+        "auth.providers.google.client_secret_env: RG_TEST_GOOGLE_SECRET is not set",
+    ),
     "a configuration that is not YAML": Mistake(
         "server: [port\n", "{dir}/rowgate.yaml: invalid YAML at line 2"
     ),

@@ -37,7 +37,8 @@ def test_version() -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["serve"], ["demo"], ["migrate"], ["check-config"], ["keys"], ["keys", "rotate"]]
+    "command",
+    [[], ["serve"], ["demo"], ["migrate"], ["check-config"], ["doctor"], ["keys"], ["keys", "rotate"]],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = rowgate(*command, "--help")

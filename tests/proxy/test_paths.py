@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rowgate.config.errors import BadRequest
+from rowgate.errors import BadRequest
 from rowgate.proxy.paths import canonical_path, upstream_path
 
 HOSTILE = [

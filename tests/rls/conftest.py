@@ -1,11 +1,12 @@
 """Fixtures for the rls tests: the test policies and schema, a rewriter, and built databases
-(one per test, or one per module for table-driven suites whose cases roll back)."""
+(one per test, or one per module for table-driven suites whose cases roll back), each a copy of
+a template holding the test world."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -13,8 +14,11 @@ import pytest_asyncio
 
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.rewrite import Rewriter
-from tests.conftest import ADMIN_URL, database_url
+from tests.databases import ADMIN_URL, Template, new_database, prepare
 from tests.rls import world
+
+#: The test world's tables and rows (its role is made per copy: roles belong to the whole server).
+WORLD = Template("rls_world", world.fill, (world.DATA / "schema.sql", Path(world.__file__)))
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +42,7 @@ class World:
 
 async def _open_world(url: str) -> World:
     conn = await asyncpg.connect(url)
-    return World(url, conn, await world.build(conn))
+    return World(url, conn, await world.add_role(conn))
 
 
 async def _close_world(built: World) -> None:
@@ -46,32 +50,29 @@ async def _close_world(built: World) -> None:
     await world.drop_role(ADMIN_URL, built.url, built.role)
 
 
+@pytest.fixture(scope="session")
+def world_template() -> str:
+    """The name of the template database holding the test world (built once per session)."""
+    return prepare(WORLD)
+
+
 @pytest.fixture
-async def built(fresh_database: str) -> AsyncIterator[World]:
-    """The test world in a fresh database of its own."""
-    opened = await _open_world(fresh_database)
-    try:
-        yield opened
-    finally:
-        await _close_world(opened)
+async def built(world_template: str) -> AsyncIterator[World]:
+    """The test world in a database of its own."""
+    async with new_database(world_template) as url:
+        opened = await _open_world(url)
+        try:
+            yield opened
+        finally:
+            await _close_world(opened)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_world() -> AsyncIterator[World]:
+async def shared_world(world_template: str) -> AsyncIterator[World]:
     """The test world in one database for a whole module (tests must roll back what they do)."""
-    name = f"rgtest_{uuid.uuid4().hex[:16]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    opened = await _open_world(database_url(name))
-    try:
-        yield opened
-    finally:
-        await _close_world(opened)
-        admin = await asyncpg.connect(ADMIN_URL)
+    async with new_database(world_template) as url:
+        opened = await _open_world(url)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            yield opened
         finally:
-            await admin.close()
+            await _close_world(opened)

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from rowgate.rls.execute import set_subject
+from rowgate.proxy.data.execute import set_subject
 from rowgate.rls.raising import MARKER
 from rowgate.rls.subject import Subject
 from tests.rls import world

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from rowgate.config.errors import QueryRefused, RowgateError, WriteRefused
-from rowgate.rls.execute import run
+from rowgate.errors import RowgateError
+from rowgate.proxy.data.execute import run
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
 from tests.rls import world

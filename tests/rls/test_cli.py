@@ -1,4 +1,4 @@
-"""``rowgate policy check|explain|test|export``, run through ``rls.cli.main``."""
+"""``rowgate policy check|explain|test|export``, run through ``proxy.data.policy_cli.main``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from rowgate.rls.cli import main
+from rowgate.proxy.data.policy_cli import main
 from tests.rls import world
 from tests.rls.conftest import World
 

@@ -6,7 +6,7 @@ not own the tables, its grants, and the native policies.  1,000 generated statem
 (``tests.rls.corpus``) run for every test subject three times, each time in a transaction that is
 rolled back: (a) rewritten by rowgate and run by the table owner (a superuser, whom native
 policies never touch): the rewriter alone, the wall off; (b) rewritten by rowgate and run the
-way the data API runs it (``begin_sql`` with the role, then ``rls.execute.execute``): the
+way the data API runs it (``begin_sql`` with the role, then ``proxy.data.execute.execute``): the
 rewriter with the wall on; (c) unmodified, as the role, under the native policies alone.  Both
 (a) and (b) must agree with (c) on the rows returned, the rows affected, the state of every table
 afterwards, and on failing: a write refused natively must be refused by rowgate, and a condition
@@ -34,9 +34,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused, WriteRefused
-from rowgate.rls.execute import RunAs, begin_sql
-from rowgate.rls.execute import execute as run_rewritten
+from rowgate.proxy.data.execute import RunAs, begin_sql
+from rowgate.proxy.data.execute import execute as run_rewritten
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.export import export_postgres
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.raising import MARKER
@@ -170,7 +170,7 @@ async def _through_the_data_api(
     conn: asyncpg.Connection, rewritten: Rewritten, subject: Subject, role: str
 ) -> Outcome:
     """Run ``rewritten`` as the data API does with the second wall on: ``begin_sql`` with the
-    role and the caller's settings, then ``rls.execute.execute``; rolled back."""
+    role and the caller's settings, then ``proxy.data.execute.execute``; rolled back."""
     await conn.execute(begin_sql(subject, readonly=rewritten.kind == "select", run_as=RunAs(role, VERSION)))
     try:
         try:

@@ -9,8 +9,9 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from rowgate.config.errors import BadRequest, WriteRefused
-from rowgate.rls.execute import execute, run, set_subject
+from rowgate.errors import BadRequest
+from rowgate.proxy.data.execute import execute, run, set_subject
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import parse_policies
 from rowgate.rls.rewrite import Rewriter

@@ -26,8 +26,8 @@ import duckdb
 import pymysql
 import pytest
 
-from rowgate.config.errors import ConfigError
 from rowgate.config.schema import UPSTREAM_SQL_DIALECTS
+from rowgate.errors import ConfigError
 from rowgate.rls.fences import FENCES
 from rowgate.rls.policy import parse_policies
 from rowgate.rls.rewrite import Rewriter

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.rewrite import Rewriter
 from tests.rls import world
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
-from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.names import dialect_of
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
@@ -120,7 +120,7 @@ def test_deep_nesting_is_refused_without_crashing(sql: str, code: str) -> None:
     program = (
         "import sys\n"
         "from rowgate.rls.rewrite import Rewriter\n"
-        "from rowgate.config.errors import QueryRefused\n"
+        "from rowgate.rls.errors import QueryRefused\n"
         "from tests.rls import world\n"
         "rewriter = Rewriter(world.world_policies(), schema=world.world_schema())\n"
         "try:\n"

@@ -9,8 +9,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from rowgate.config.errors import WriteRefused
-from rowgate.rls.execute import set_subject
+from rowgate.proxy.data.execute import set_subject
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.export import export_postgres
 from rowgate.rls.policy import parse_policies
 from rowgate.rls.rewrite import Rewriter

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rowgate.config.errors import ConfigError
+from rowgate.errors import ConfigError
 from rowgate.rls.policy import load_policies, parse_policies
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject

@@ -3,15 +3,18 @@ other dialects, and the verifier catching what a rule missed."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
 import rowgate.rls.rewrite
-from rowgate.config.errors import QueryRefused, WriteRefused
-from rowgate.rls.context import Context
+from rowgate.rls.context import Inputs, Rule
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.fences import FENCES
+from rowgate.rls.findings import Findings, NewRowChecks
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.rewrite import Rewriter
@@ -144,11 +147,13 @@ def test_the_explanation_names_the_rule_for_each_table(rewriter: Rewriter) -> No
 def test_the_verifier_refuses_a_read_a_rule_missed(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def forget_one(expression: exp.Expr, ctx: Context) -> exp.Expr:
-        ctx.census.tables = ctx.census.tables[1:]
-        return filter_reads(expression, ctx)
+    def forget_one(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
+        forgetful = Findings(found.census._replace(tables=found.census.tables[1:]), found.resolution)
+        expression = filter_reads.run(expression, inputs, forgetful)
+        found.add(forgetful.filters)
+        return expression
 
-    rules = tuple(forget_one if rule is filter_reads else rule for rule in RULES)
+    rules = tuple(replace(rule, run=forget_one) if rule is filter_reads else rule for rule in RULES)
     monkeypatch.setattr(rowgate.rls.rewrite, "RULES", rules)
     rewriter = Rewriter(policies, schema=world.world_schema())
 
@@ -169,19 +174,22 @@ def test_the_verifier_refuses_a_read_a_rule_missed(
 def test_the_verifier_refuses_an_insert_whose_new_row_check_is_missing_or_conditional(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch, sql: str, sabotage: str
 ) -> None:
-    def broken(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    def broken(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
         if sabotage == "skip":
+            found.add(NewRowChecks())
             return expression
-        # the check evaluated only for some rows: inside a branch of a CASE
-        checks = ctx.row_checks
-        ctx.row_checks = [
-            exp.Case(ifs=[exp.If(this=exp.false(), true=exp.and_(*checks, copy=False))], default=exp.true())
-        ]
-        result = guard_new_rows(expression, ctx)
-        ctx.row_checks = checks
-        return result
+        # the check evaluated only for some rows: inside a branch of a CASE; the verifier still
+        # reads the checks guard_insert found
+        insert = found.insert_guard
+        buried = exp.Case(
+            ifs=[exp.If(this=exp.false(), true=exp.and_(*insert.row_checks, copy=False))], default=exp.true()
+        )
+        sabotaged = Findings(found.resolution, insert._replace(row_checks=(buried,)), found.returning)
+        expression = guard_new_rows.run(expression, inputs, sabotaged)
+        found.add(sabotaged.new_row_checks)
+        return expression
 
-    rules = tuple(broken if rule is guard_new_rows else rule for rule in RULES)
+    rules = tuple(replace(rule, run=broken) if rule is guard_new_rows else rule for rule in RULES)
     monkeypatch.setattr(rowgate.rls.rewrite, "RULES", rules)
     rewriter = Rewriter(policies, schema=world.world_schema())
 
@@ -194,10 +202,10 @@ def test_the_verifier_refuses_an_insert_whose_new_row_check_is_missing_or_condit
 def test_an_unexpected_failure_inside_a_rule_is_a_refusal(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    def broken(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
         raise KeyError("bug")
 
-    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", (broken,))
+    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", (Rule(broken),))
     rewriter = Rewriter(policies, schema=world.world_schema())
 
     with pytest.raises(QueryRefused) as caught:

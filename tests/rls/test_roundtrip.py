@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from sqlglot import exp
 
 import rowgate.rls.rewrite
-from rowgate.config.errors import QueryRefused
-from rowgate.rls.context import Context
-from rowgate.rls.execute import run
+from rowgate.proxy.data.execute import run
+from rowgate.rls.context import Inputs, Rule
+from rowgate.rls.errors import QueryRefused
+from rowgate.rls.findings import Findings
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet, parse_policies
 from rowgate.rls.rewrite import Rewriter
@@ -91,14 +92,14 @@ async def test_a_folded_name_still_reads_the_table_on_postgresql(built: World, r
 def test_a_tree_the_printer_writes_ambiguously_is_refused_and_logged(
     policies: PolicySet, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def unparenthesised(expression: exp.Expr, ctx: Context) -> exp.Expr:
+    def unparenthesised(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.Expr:
         # (1 + 2) * 3 built without its parentheses prints as 1 + 2 * 3, which reads back as 7
         assert isinstance(expression, exp.Select)
         sum_ = exp.Add(this=exp.Literal.number(1), expression=exp.Literal.number(2))
         expression.select(exp.Mul(this=sum_, expression=exp.Literal.number(3)), copy=False)
         return expression
 
-    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", (*RULES, unparenthesised))
+    monkeypatch.setattr(rowgate.rls.rewrite, "RULES", (*RULES, Rule(unparenthesised)))
     rewriter = Rewriter(policies, schema=world.world_schema())
 
     with (

@@ -24,23 +24,21 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import asyncpg
 import pytest
 import sqlglot
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from rowgate.config.errors import QueryRefused, WriteRefused
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.export import export_postgres
 from rowgate.rls.policy import PolicySet
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
-from tests.conftest import ADMIN_URL, database_url
+from tests.databases import new_database
 from tests.rls import test_fuzz, world
 from tests.rls.conftest import World, _close_world, _open_world
 from tests.rls.outcomes import Outcome, execute
@@ -64,31 +62,27 @@ class Postgres:
 
 
 @pytest.fixture(scope="module")
-def postgres(policies: PolicySet) -> Iterator[Postgres]:
+def postgres(policies: PolicySet, world_template: str) -> Iterator[Postgres]:
     """The test world with its native policies, driven from synchronous hypothesis tests."""
     loop = asyncio.new_event_loop()
-    name = f"rgtest_{uuid.uuid4().hex[:16]}"
-    loop.run_until_complete(_admin(f'CREATE DATABASE "{name}"'))
-    built = loop.run_until_complete(_open_world(database_url(name)))
+    opened = _world_with_native_policies(policies, world_template)
     try:
-        loop.run_until_complete(
-            built.conn.execute(
-                export_postgres(policies, world.world_schema(), role=built.role, defaults=True)
-            )
-        )
-        yield Postgres(loop, built)
+        yield Postgres(loop, loop.run_until_complete(anext(opened)))
     finally:
-        loop.run_until_complete(_close_world(built))
-        loop.run_until_complete(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        loop.run_until_complete(opened.aclose())
         loop.close()
 
 
-async def _admin(statement: str) -> None:
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
+async def _world_with_native_policies(policies: PolicySet, template: str) -> AsyncIterator[World]:
+    async with new_database(template) as url:
+        built = await _open_world(url)
+        try:
+            await built.conn.execute(
+                export_postgres(policies, world.world_schema(), role=built.role, defaults=True)
+            )
+            yield built
+        finally:
+            await _close_world(built)
 
 
 def _rewrite(rewriter: Rewriter, sql: str, subject: Subject) -> Any:

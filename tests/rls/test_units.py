@@ -9,7 +9,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from rowgate.rls.bounded import bounded
+from rowgate.proxy.data.bounded import bounded
 from rowgate.rls.export import create_role, export_postgres, plan_wall, policy_name
 from rowgate.rls.functions import POSTGRES, FunctionPolicy, never_allowed
 from rowgate.rls.grants import grant

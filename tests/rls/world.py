@@ -1,6 +1,6 @@
 """The little world the rls tests live in: two tenants, their users, four tables with policies,
-a deterministic seed, and helpers to build it in a fresh database (with a non-owner role for
-the native policies)."""
+a deterministic seed, and helpers to fill a fresh database with it (the template each test's
+world is copied from) and to add a non-owner role for the native policies."""
 
 from __future__ import annotations
 
@@ -143,15 +143,19 @@ def seed_rows(seed: int = 7) -> dict[str, list[tuple[Any, ...]]]:
     return rows
 
 
-async def build(conn: asyncpg.Connection) -> str:
-    """Create the tables and rows in the connected (fresh) database, and a role that is not
-    their owner with every privilege on them; returns the role's name (drop it with ``drop_role``)."""
+async def fill(conn: asyncpg.Connection) -> None:
+    """Create the tables and rows in the connected (fresh) database."""
     await conn.execute((DATA / "schema.sql").read_text())
     for table, rows in seed_rows().items():
         if rows:
             marks = ", ".join(f"${i}" for i in range(1, len(rows[0]) + 1))
             await conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
     await conn.execute("ANALYZE")
+
+
+async def add_role(conn: asyncpg.Connection) -> str:
+    """Create a role that is not the tables' owner with every privilege on them (in the connected
+    database); returns its name (drop it with ``drop_role``)."""
     role = f"rgtest_{uuid.uuid4().hex[:12]}"
     await conn.execute(f'CREATE ROLE "{role}" NOLOGIN')
     await conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"')
@@ -159,7 +163,7 @@ async def build(conn: asyncpg.Connection) -> str:
 
 
 async def drop_role(admin_url: str, database_url: str, role: str) -> None:
-    """Remove a role made by ``build`` (its privileges first, in the database that has them)."""
+    """Remove a role made by ``add_role`` (its privileges first, in the database that has them)."""
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(f'DROP OWNED BY "{role}"')

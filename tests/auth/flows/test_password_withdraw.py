@@ -13,7 +13,7 @@ from rowgate.auth.flows.signup import SignupForm, signup
 from rowgate.auth.flows.withdraw import withdraw
 from rowgate.auth.sessions.issuing import TokenSet
 from rowgate.auth.sessions.refresh import refresh
-from rowgate.config.errors import (
+from rowgate.errors import (
     BadRequest,
     Conflict,
     Forbidden,

@@ -14,7 +14,7 @@ from rowgate.auth.flows.signup import SignupForm, signup
 from rowgate.auth.sessions import service as session_flows
 from rowgate.auth.sessions.issuing import TokenSet
 from rowgate.auth.sessions.refresh import refresh
-from rowgate.config.errors import InvalidToken, NotFound
+from rowgate.errors import InvalidToken, NotFound
 from rowgate.proxy.handlers import answers
 from tests.auth.flows.conftest import CLIENT, GOOD_PASSWORD, Harness, claims
 

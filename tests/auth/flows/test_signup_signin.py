@@ -13,7 +13,7 @@ from rowgate.auth.flows.password import confirm_reset
 from rowgate.auth.flows.signin import signin
 from rowgate.auth.flows.signup import SignupForm, signup
 from rowgate.auth.flows.verification import resend_verification, verify_email
-from rowgate.config.errors import (
+from rowgate.errors import (
     BadRequest,
     Conflict,
     Forbidden,
@@ -21,6 +21,7 @@ from rowgate.config.errors import (
     TooManyRequests,
     ValidationFailed,
 )
+from rowgate.proxy.problem import problem
 from tests.auth.flows.conftest import CLIENT, GOOD_PASSWORD, Harness, claims
 
 pytestmark = pytest.mark.integration
@@ -115,7 +116,7 @@ async def test_unknown_address_and_wrong_password_fail_alike(harness: Harness) -
         with pytest.raises(InvalidCredentials) as caught:
             await signin(harness.ident, email, "Wrong-Password-1", CLIENT)
         errors.append(caught.value)
-    assert errors[0].problem() == errors[1].problem()
+    assert problem(errors[0]) == problem(errors[1])
     assert errors[0].headers == errors[1].headers
     # The unknown address ran argon2 on a dummy hash, exactly once.
     assert hasher.dummy_verifications == 1

@@ -25,9 +25,9 @@ from rowgate.auth.sessions.opener import SessionOpener
 from rowgate.auth.store import MemoryStore
 from rowgate.auth.tokens.keys import KeyRing
 from rowgate.auth.tokens.service import TokenService
-from rowgate.config.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from rowgate.config.schema import DatabaseSettings
 from rowgate.config.tenancy import InvitationSettings, RbacSettings
+from rowgate.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from tests import keykit
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from rowgate.rls.checks import read_checks
-from rowgate.rls.values import ColumnType, column_type
+from rowgate.proxy.data.checks import read_checks
+from rowgate.proxy.data.values import ColumnType, column_type
 
 CATALOG = """
 SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, a.attname AS column,

@@ -17,9 +17,10 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rowgate.config.errors import ConfigError, QueryRefused, WriteRefused
 from rowgate.config.loader import describe_validation_errors, read_yaml
-from rowgate.rls.execute import run
+from rowgate.errors import ConfigError
+from rowgate.proxy.data.execute import run
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
 

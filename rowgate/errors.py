@@ -1,40 +1,46 @@
-"""Every error rowgate raises on purpose, in one tree.
+"""Every error rowgate raises on purpose, in one tree, free of HTTP.
 
-Each class carries the HTTP ``status`` it maps to and a stable machine ``code``
-(clients match on the code, never on the message).  One middleware renders any
-``RowgateError`` as RFC 9457 ``application/problem+json``; anything else that
-escapes a handler is logged and answered with a bare 500 that reveals nothing.
+Each class carries a stable machine ``code`` (clients match on the code, never on the message)
+and a short ``title``.  Which HTTP status a class answers with is the HTTP layer's business
+alone: ``rowgate.proxy.problem`` maps classes to statuses in one table and renders RFC 9457
+``application/problem+json``; anything else that escapes a handler is logged and answered with a
+bare 500 that reveals nothing.  The RLS engine's refusals (``rowgate.rls.errors``) hang under
+``RowgateError`` too, so the engine needs nothing but this module and sqlglot.
 
-    RowgateError                      500 internal
-    ├── ConfigError                   (start-up only: exit code 2)
-    ├── DecryptionFailed              500 decryption_failed   (wrong master key or tampered ciphertext)
-    ├── BadRequest                    400 bad_request
-    │   ├── ValidationFailed          422 validation_failed   (field errors in ``errors``)
-    │   ├── MalformedBody             400 malformed_body
-    │   ├── PayloadTooLarge           413 payload_too_large
-    │   ├── ResponseTooLarge          422 response_too_large  (data API: the answer would be too large)
-    │   ├── HeadersTooLarge           431 headers_too_large
-    │   ├── RequestTimeout            408 request_timeout     (headers or body sent too slowly)
-    │   ├── UnsupportedMediaType      415 unsupported_media_type
-    │   └── QueryRefused              400 query_refused       (RLS: the statement cannot run)
-    ├── Unauthorized                  401 unauthorized
-    │   ├── InvalidToken              401 invalid_token
-    │   ├── TokenExpired              401 token_expired
-    │   ├── TokenRevoked              401 token_revoked
-    │   └── InvalidCredentials        401 invalid_credentials
-    ├── Forbidden                     403 forbidden
-    │   └── WriteRefused              403 write_refused       (RLS: policy forbids this write)
-    ├── NotFound                      404 not_found
-    ├── MethodNotAllowed              405 method_not_allowed
-    ├── Conflict                      409 conflict
-    ├── TooManyRequests               429 rate_limited        (``retry_after`` seconds)
-    ├── UpstreamError                 502 upstream_unavailable
-    │   └── UpstreamTimeout           504 upstream_timeout
-    ├── ServiceUnavailable            503 service_unavailable
-    └── GatewayTimeout                504 timeout
+    RowgateError                      internal
+    ├── ConfigError                   config_invalid          (start-up only: exit code 2)
+    ├── DecryptionFailed              decryption_failed       (wrong master key or tampered ciphertext)
+    ├── BadRequest                    bad_request
+    │   ├── ValidationFailed          validation_failed       (field errors in ``errors``)
+    │   ├── MalformedBody             malformed_body
+    │   ├── PayloadTooLarge           payload_too_large
+    │   ├── ResponseTooLarge          response_too_large      (data API: the answer would be too large)
+    │   ├── HeadersTooLarge           headers_too_large
+    │   ├── RequestTimeout            request_timeout         (headers or body sent too slowly)
+    │   ├── UnsupportedMediaType      unsupported_media_type
+    │   └── ExpectationFailed         expectation_failed      (an Expect header other than 100-continue)
+    ├── Unauthorized                  unauthorized
+    │   ├── InvalidToken              invalid_token
+    │   │   ├── TokenExpired          token_expired
+    │   │   └── TokenRevoked          token_revoked
+    │   └── InvalidCredentials        invalid_credentials
+    ├── Forbidden                     forbidden
+    ├── NotFound                      not_found
+    ├── MethodNotAllowed              method_not_allowed
+    ├── Conflict                      conflict
+    ├── TooManyRequests               rate_limited            (``retry_after`` seconds)
+    ├── UpstreamError                 upstream_unavailable
+    │   └── UpstreamTimeout           upstream_timeout
+    ├── ServiceUnavailable            service_unavailable
+    ├── GatewayTimeout                timeout
+    └── rls.errors.Refusal            refused                 (the RLS engine will not run a statement)
+        ├── QueryRefused              query_refused           (the statement cannot run)
+        └── WriteRefused              write_refused           (the policy forbids this write)
 
 Subclasses may refine ``code`` per raise site (``Conflict(code="email_taken")``)
-so that callers can distinguish cases without new classes for every one.
+so that callers can distinguish cases without new classes for every one.  ``extra`` holds
+members a client needs beyond the message (``errors``, ``retryAfter``) and ``headers`` the
+response headers that go with the error (``WWW-Authenticate``, ``Retry-After``).
 
 Messages (``detail``) are written for the developer calling rowgate: what went
 wrong and what to do.  They never carry SQL, tokens, secrets or policy text.
@@ -49,7 +55,6 @@ from typing import Any, ClassVar
 class RowgateError(Exception):
     """Base of every deliberate rowgate error."""
 
-    status: ClassVar[int] = 500
     default_code: ClassVar[str] = "internal"
     title: ClassVar[str] = "Internal error"
 
@@ -66,20 +71,6 @@ class RowgateError(Exception):
         self.code = code or self.default_code
         self.extra: dict[str, Any] = dict(extra or {})
         self.headers: dict[str, str] = dict(headers or {})
-
-    def problem(self, instance: str | None = None) -> dict[str, Any]:
-        """The RFC 9457 problem document for this error."""
-        body: dict[str, Any] = {
-            "type": f"https://rowgate.dev/problems/{self.code.replace('_', '-')}",
-            "title": self.title,
-            "status": self.status,
-            "code": self.code,
-            "detail": self.detail,
-        }
-        if instance:
-            body["instance"] = instance
-        body.update(self.extra)
-        return body
 
 
 class ConfigError(RowgateError):
@@ -102,7 +93,6 @@ class DecryptionFailed(RowgateError):
 
 
 class BadRequest(RowgateError):
-    status = 400
     default_code = "bad_request"
     title = "Bad request"
 
@@ -110,7 +100,6 @@ class BadRequest(RowgateError):
 class ValidationFailed(BadRequest):
     """Well-formed input with invalid fields; ``errors`` lists each field and what was expected."""
 
-    status = 422
     default_code = "validation_failed"
     title = "Validation failed"
 
@@ -126,7 +115,6 @@ class MalformedBody(BadRequest):
 
 
 class PayloadTooLarge(BadRequest):
-    status = 413
     default_code = "payload_too_large"
     title = "Payload too large"
 
@@ -134,38 +122,33 @@ class PayloadTooLarge(BadRequest):
 class ResponseTooLarge(BadRequest):
     """The answer to a well-formed request would exceed a size limit (413 is about requests)."""
 
-    status = 422
     default_code = "response_too_large"
     title = "Response too large"
 
 
 class HeadersTooLarge(BadRequest):
-    status = 431
     default_code = "headers_too_large"
     title = "Request header fields too large"
 
 
 class RequestTimeout(BadRequest):
-    status = 408
     default_code = "request_timeout"
     title = "Request timeout"
 
 
 class UnsupportedMediaType(BadRequest):
-    status = 415
     default_code = "unsupported_media_type"
     title = "Unsupported media type"
 
 
-class QueryRefused(BadRequest):
-    """The RLS engine refuses to run a statement; ``detail`` says which rule and what to change."""
+class ExpectationFailed(BadRequest):
+    """An ``Expect`` header rowgate cannot meet (anything but ``100-continue``)."""
 
-    default_code = "query_refused"
-    title = "Query refused"
+    default_code = "expectation_failed"
+    title = "Expectation failed"
 
 
 class Unauthorized(RowgateError):
-    status = 401
     default_code = "unauthorized"
     title = "Authentication required"
 
@@ -194,38 +177,26 @@ class InvalidCredentials(Unauthorized):
 
 
 class Forbidden(RowgateError):
-    status = 403
     default_code = "forbidden"
     title = "Forbidden"
 
 
-class WriteRefused(Forbidden):
-    """A write the policy does not allow this caller (the table or operation is closed to its groups)."""
-
-    default_code = "write_refused"
-    title = "Write refused by policy"
-
-
 class NotFound(RowgateError):
-    status = 404
     default_code = "not_found"
     title = "Not found"
 
 
 class MethodNotAllowed(RowgateError):
-    status = 405
     default_code = "method_not_allowed"
     title = "Method not allowed"
 
 
 class Conflict(RowgateError):
-    status = 409
     default_code = "conflict"
     title = "Conflict"
 
 
 class TooManyRequests(RowgateError):
-    status = 429
     default_code = "rate_limited"
     title = "Too many requests"
 
@@ -238,19 +209,16 @@ class TooManyRequests(RowgateError):
 
 
 class UpstreamError(RowgateError):
-    status = 502
     default_code = "upstream_unavailable"
     title = "Upstream unavailable"
 
 
 class UpstreamTimeout(UpstreamError):
-    status = 504
     default_code = "upstream_timeout"
     title = "Upstream timed out"
 
 
 class ServiceUnavailable(RowgateError):
-    status = 503
     default_code = "service_unavailable"
     title = "Service unavailable"
 
@@ -259,6 +227,5 @@ class ServiceUnavailable(RowgateError):
 
 
 class GatewayTimeout(RowgateError):
-    status = 504
     default_code = "timeout"
     title = "Timed out"

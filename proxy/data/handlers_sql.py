@@ -13,12 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from rowgate.config.errors import Forbidden, NotFound
+from rowgate.errors import Forbidden, NotFound
 from rowgate.proxy.appkeys import PRINCIPAL, SERVICES, SETTINGS
 from rowgate.proxy.authorize import require_identity
 from rowgate.proxy.bodies import Body, parse_body
+from rowgate.proxy.data.handlers_rest import caller_of, json_response
 from rowgate.proxy.data.sql import RowMode, explain_sql, run_sql
-from rowgate.proxy.handlers.data import caller_of, json_response
 
 
 class SqlBody(Body):

@@ -37,13 +37,14 @@ from typing import Any
 import asyncpg
 from asyncpg.prepared_stmt import PreparedStatement
 
-from rowgate.config.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed, WriteRefused
-from rowgate.rls.bounded import SIZE_MARKER, Columns, bounded
+from rowgate.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed
+from rowgate.proxy.data.bounded import SIZE_MARKER, Columns, bounded
+from rowgate.proxy.data.values import from_json, from_text, internal_type
+from rowgate.rls.errors import WriteRefused
 from rowgate.rls.owners import OWNER, TRIGGER_MARK
 from rowgate.rls.raising import MARKER as RAISE_MARKER
 from rowgate.rls.subject import Subject
 from rowgate.rls.template import Rewritten
-from rowgate.rls.values import from_json, from_text, internal_type
 from rowgate.rls.writes import violation
 
 SET_SUBJECT = (
@@ -152,7 +153,7 @@ async def execute(
     PostgreSQL inferred (``ValidationFailed`` when one does not fit).  ``max_rows``: read at most
     that many rows (more is ``BadRequest`` ``too_many_rows``) instead of relying on the
     statement's own ``LIMIT``.  ``max_bytes``: the database refuses to produce rows beyond that
-    many bytes (``ResponseTooLarge``; see ``rls.bounded``).  ``describe``: also return the result
+    many bytes (``ResponseTooLarge``; see ``proxy.data.bounded``).  ``describe``: also return the result
     columns' names and types.  A row-security refusal by the database is raised as
     ``WriteRefused``.
     """

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from rowgate.config.errors import BadRequest
+from rowgate.errors import BadRequest
 
 OPERATORS = frozenset({"eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "in", "is"})
 IS_VALUES = frozenset({"null", "true", "false"})

@@ -19,12 +19,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import MethodNotAllowed
+from rowgate.errors import MethodNotAllowed
 from rowgate.proxy.appkeys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
 from rowgate.proxy.bodies import read_json
 from rowgate.proxy.data.access import Caller, data_caller
+from rowgate.proxy.data.openapi import Limits, openapi_document
 from rowgate.proxy.data.rest import DataApi
-from rowgate.rls.openapi import Limits, openapi_document
 
 
 async def caller_of(request: web.Request) -> Caller:

@@ -21,10 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rowgate.config.errors import BadRequest, ValidationFailed
-from rowgate.rls.catalog import ColumnInfo, TableInfo
-from rowgate.rls.restquery import Condition, Filter, Group, Order, ReadQuery
-from rowgate.rls.values import TEXT_FAMILIES, from_json, from_text
+from rowgate.errors import BadRequest, ValidationFailed
+from rowgate.proxy.data.catalog import ColumnInfo, TableInfo
+from rowgate.proxy.data.restquery import Condition, Filter, Group, Order, ReadQuery
+from rowgate.proxy.data.values import TEXT_FAMILIES, from_json, from_text
 
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 

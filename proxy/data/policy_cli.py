@@ -11,7 +11,7 @@
 configuration's roles (``rbac.roles`` and ``rbac.policy_roles``) are the ones ``role:<name>``
 groups may name.  Every command takes ``--database-url``; without it, ``rowgate`` chooses the
 database (``proxy.policy_database``: the configured one, else the embedded one of a running
-``rowgate demo``), and ``python -m rowgate.rls.cli policy ...`` the configuration's
+``rowgate demo``), and ``python -m rowgate.proxy.data.policy_cli policy ...`` the configuration's
 ``database.url``.  Without a database, ``check`` says that it skipped the comparison and why,
 ``explain`` knows only the columns ``columns.all`` lists, and ``test`` exits 2 saying what to
 pass.  Exit codes: 0 fine, 1 refused or failed, 2 invalid input.
@@ -41,7 +41,9 @@ import sqlglot
 
 from rowgate.config import load_settings
 from rowgate.config.data import DataSettings
-from rowgate.config.errors import ConfigError, QueryRefused, WriteRefused
+from rowgate.errors import ConfigError
+from rowgate.proxy.data.testcases import CASES_FORMAT, load_cases, run_cases
+from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.export import DEFAULT_ROLE, export_postgres
 from rowgate.rls.grants import grant
 from rowgate.rls.introspect import introspect
@@ -49,7 +51,6 @@ from rowgate.rls.policy import ACTIONS, OPERATIONS, PolicySet, load_policies
 from rowgate.rls.rewrite import Rewriter, Rewritten
 from rowgate.rls.schema import Schema, missing_tables, schema_problems
 from rowgate.rls.subject import Subject
-from rowgate.rls.testcases import CASES_FORMAT, load_cases, run_cases
 from rowgate.rls.wall import plan_for, script_for
 
 
@@ -359,7 +360,7 @@ def _data_settings(args: argparse.Namespace) -> DataSettings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m rowgate.rls.cli policy ...``"""
+    """``python -m rowgate.proxy.data.policy_cli policy ...``"""
     parser = argparse.ArgumentParser(prog="rls", description="rowgate's row-level security policy tools")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: database.url of the configuration)")
     add_policy_commands(parser.add_subparsers(dest="command", required=True))

@@ -18,11 +18,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rowgate.rls.catalog import ColumnInfo, TableInfo
+from rowgate.proxy.data.catalog import ColumnInfo, TableInfo
+from rowgate.proxy.data.restquery import MAX_OFFSET, OPERATORS
+from rowgate.proxy.data.values import ColumnType
 from rowgate.rls.policy import PolicySet, TablePolicy
-from rowgate.rls.restquery import MAX_OFFSET, OPERATORS
 from rowgate.rls.rewrite import MAX_TOKENS
-from rowgate.rls.values import ColumnType
 
 #: Text PostgreSQL can store (it has no NUL character).
 _NO_NUL = "^[^\\x00]*$"

@@ -1,0 +1,1 @@
+"""Sign-in through other providers: any OpenID Connect provider (by discovery), and GitHub."""

@@ -1,0 +1,201 @@
+"""Test databases: each test gets a database of its own, copied from a template built once.
+
+Applying rowgate's migrations (or loading a test world) takes far longer than ``CREATE DATABASE
+... TEMPLATE``, a copy of the template's files; so what a test needs is built once into a template
+database, and every test gets a copy, dropped afterwards.  A template's name holds a hash of what
+goes into it (the migrations, the schema and seed files), so changing one builds a new template.
+Templates are built under an advisory lock on the admin database, so test runs sharing the server
+(from several checkouts at once) never race; a half-built template (a run killed while building)
+is not marked as a template yet and is rebuilt.  Templates hold no role: roles belong to the whole
+server, so what a test needs of them it creates in its own copy.  The copies are made one test
+ahead and dropped after their test on a thread of their own (``Copier``), off the tests' path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+ADMIN_URL = os.environ.get("ROWGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+#: Arbitrary constant naming the lock under which templates are built ("rgtmpl").
+TEMPLATE_LOCK = 0x7267746D706C
+
+Build = Callable[[asyncpg.Connection], Awaitable[object]]
+T = TypeVar("T")
+
+
+def database_url(name: str) -> str:
+    """``ADMIN_URL`` pointed at database ``name``."""
+    parts = urlsplit(ADMIN_URL)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@dataclass(frozen=True)
+class Template:
+    """A template database: built by ``build`` on a copy of ``parent`` (or of an empty database),
+    named after ``kind`` and a hash of the files ``sources`` (and of the parent's name)."""
+
+    kind: str
+    build: Build
+    sources: tuple[Path, ...]
+    parent: Template | None = None
+
+    @property
+    def name(self) -> str:
+        digest = hashlib.sha256(self.parent.name.encode() if self.parent else b"")
+        for path in sorted(self.sources):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+        return f"rowgate_tmpl_{self.kind}_{digest.hexdigest()[:12]}"
+
+
+class Lane:
+    """One admin connection that runs one statement at a time (opened on first use)."""
+
+    def __init__(self) -> None:
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def run(self, statement: str) -> None:
+        async with self._lock:
+            if self._conn is None or self._conn.is_closed():
+                self._conn = await asyncpg.connect(ADMIN_URL)
+            await self._conn.execute(statement)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+
+class Copier:
+    """Makes the tests' databases on a thread of its own: the database the next test will need is
+    copied while this one runs, and a used one is dropped after its test (on another connection,
+    so that drops never delay copies): neither is on a test's path."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="test databases", daemon=True)
+        self._thread.start()
+        self._creates = Lane()
+        self._drops = Lane()
+        self._spare: dict[str | None, Future[str]] = {}
+        self._dropping: list[Future[None]] = []
+
+    async def take(self, template: str | None) -> str:
+        """A new database (empty, or a copy of ``template``); its name."""
+        spare = self._spare.pop(template, None) or self._submit(self._create(template))
+        self._spare[template] = self._submit(self._create(template))
+        return await asyncio.wrap_future(spare)
+
+    def give_back(self, name: str) -> None:
+        """Drop a database ``take`` gave (later, on the copier's thread)."""
+        self._dropping.append(self._submit(self._drops.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+
+    def close(self) -> None:
+        """Drop the spare databases, wait for every drop, and stop the thread."""
+        for spare in self._spare.values():
+            if spare.exception() is None:
+                self.give_back(spare.result())
+        for drop in self._dropping:
+            drop.result()
+        self._submit(self._creates.close()).result()
+        self._submit(self._drops.close()).result()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    def _submit(self, work: Coroutine[Any, Any, T]) -> Future[T]:
+        return asyncio.run_coroutine_threadsafe(work, self._loop)
+
+    async def _create(self, template: str | None) -> str:
+        name = f"rgtest_{uuid.uuid4().hex[:16]}"
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await self._creates.run(f'CREATE DATABASE "{name}"{copy}')
+        return name
+
+
+_copier: Copier | None = None
+
+
+def copier() -> Copier:
+    """The copier of this test run (started on first use; ``close_copier`` ends it)."""
+    global _copier
+    if _copier is None:
+        _copier = Copier()
+    return _copier
+
+
+def close_copier() -> None:
+    global _copier
+    if _copier is not None:
+        _copier.close()
+        _copier = None
+
+
+@asynccontextmanager
+async def new_database(template: str | None = None) -> AsyncIterator[str]:
+    """A database of its own (empty, or a copy of ``template``); its URL.  Dropped afterwards."""
+    name = await copier().take(template)
+    try:
+        yield database_url(name)
+    finally:
+        copier().give_back(name)
+
+
+_ready: set[str] = set()
+
+
+def prepare(template: Template) -> str:
+    """Make sure ``template`` exists on the server (building it if not); its name.  Runs on an event
+    loop of its own, so that session fixtures may call it whatever loop the tests use."""
+    if template.name not in _ready:
+        loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(_prepare(template))
+        finally:
+            loop.close()
+    return template.name
+
+
+async def _prepare(template: Template) -> None:
+    if template.parent:
+        await _prepare(template.parent)
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", TEMPLATE_LOCK)
+        try:
+            await _build_unless_ready(conn, template)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", TEMPLATE_LOCK)
+    finally:
+        await conn.close()
+    _ready.add(template.name)
+
+
+async def _build_unless_ready(conn: asyncpg.Connection, template: Template) -> None:
+    name = template.name
+    ready = await conn.fetchval("SELECT datistemplate FROM pg_database WHERE datname = $1", name)
+    if ready:
+        return
+    if ready is not None:  # left half-built by a run that stopped
+        await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    copy = f' TEMPLATE "{template.parent.name}"' if template.parent else ""
+    await conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    built = await asyncpg.connect(database_url(name))
+    try:
+        await template.build(built)
+    finally:
+        await built.close()
+    await conn.execute(f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
