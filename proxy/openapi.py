@@ -82,7 +82,7 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         "responses": {endpoint.status: _success(endpoint), **_errors(endpoint)},
     }
     parameters = [*endpoint.query, *_path_parameters(endpoint.path)]
-    if endpoint.media == "text/html":
+    if endpoint.media == "text/html" and endpoint.method == "get":
         parameters.append(_TOKEN)
     if parameters:
         operation["parameters"] = parameters
@@ -92,7 +92,7 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
             schema = {"anyOf": [schema, *(_model_schema(m, schemas) for m in endpoint.alternatives)]}
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     if endpoint.form:
-        fields = {name: {"type": "string"} for name in endpoint.form}
+        fields = {name: {"type": "string", "minLength": 1} for name in endpoint.form}
         form = {"type": "object", "required": list(endpoint.form), "properties": fields}
         operation["requestBody"] = {"required": True, "content": {FORM: {"schema": form}}}
     return operation

@@ -115,7 +115,7 @@ ACCOUNTS: tuple[Endpoint, ...] = (
         "201",
         ref("TokenSet"),
         auth_email.SignupBody,
-        errors=("409",),
+        errors=("403", "409"),
         alternatives=(auth_magiclink.MagicLinkBody,),
         also=(
             "202",
