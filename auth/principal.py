@@ -25,6 +25,10 @@ class Principal:
     api_key_id: str | None = None
     scopes: frozenset[str] = frozenset()
     amr: tuple[str, ...] = ()
+    #: When the user last proved who they are (the access token's ``auth_time``), Unix seconds.
+    auth_time: int | None = None
+    #: The organisation requires MFA of this member, who has none yet: only enrolment is allowed.
+    mfa_enrolment_required: bool = False
     token_id: str | None = None
     #: RLS groups this principal belongs to (``admin``, ``user``, ``guest``).
     groups: frozenset[str] = field(default=frozenset({"guest"}))

@@ -71,6 +71,17 @@ class LockoutSettings(Model):
     ip: IpLockoutPolicy = IpLockoutPolicy()
 
 
+class MfaSettings(Model):
+    """TOTP multi-factor authentication (RFC 6238, 30-second steps, 6 digits)."""
+
+    #: The issuer an authenticator app shows next to the account (default: ``mail.product_name``).
+    issuer: str | None = Field(None, min_length=1, max_length=100)
+    #: How long the ``mfaToken`` of a sign-in waiting for its second factor lives.
+    challenge_ttl: Duration = timedelta(minutes=5)
+    #: Sensitive operations need an MFA verification this recent (for users who have MFA).
+    step_up_window: Duration = timedelta(minutes=10)
+
+
 class RateLimitSettings(Model):
     signin: RateLimit = RateLimit(limit=100, window=timedelta(minutes=1))
     signup: RateLimit = RateLimit(limit=20, window=timedelta(hours=1))
@@ -94,6 +105,7 @@ class AuthSettings(Model):
     reset_url: str | None = None
     lockout: LockoutSettings = LockoutSettings()
     rate_limits: RateLimitSettings = RateLimitSettings()
+    mfa: MfaSettings = MfaSettings()
     retention: Duration = timedelta(days=7)
     magic_link: MagicLinkSettings = MagicLinkSettings()
     #: The application URLs a magic link or a social sign-in may return to (scheme, host, port

@@ -2,7 +2,8 @@
 
 The steps are plain functions: ``yaml.safe_load`` → ``interpolate`` (``${VAR}``,
 ``${VAR:-default}``, ``$$`` for a literal dollar) → ``apply_overrides`` (environment
-and command-line values, which win over the file) → pydantic validation →
+values from ``ENV_OVERRIDES`` and command-line values, which win over any file; a bad
+value from the environment is reported with its variable's name) → pydantic validation →
 cross-field checks.  Every problem becomes one line
 ``<file>: <key.path>: <what was expected>, got <what was there>`` and all of them
 are raised together as one ``ConfigError``.
@@ -31,6 +32,11 @@ ENV_OVERRIDES: Mapping[str, str] = {
     "ROWGATE_DATABASE_URL": "database.url",
     "ROWGATE_REDIS_URL": "redis.url",
     "ROWGATE_POLICIES": "policies",
+    "ROWGATE_MODE": "mode",
+    "ROWGATE_PUBLIC_URL": "server.public_url",
+    "ROWGATE_TRUSTED_PROXIES": "server.trusted_proxies",
+    "ROWGATE_DATA_DIR": "data_dir",
+    "ROWGATE_WORKERS": "server.workers",
 }
 
 
@@ -57,7 +63,10 @@ def load_settings(
     try:
         settings = Settings.model_validate(data, context={"base_dir": file.parent})
     except ValidationError as exc:
-        raise ConfigError([f"{file}: {line}" for line in describe_validation_errors(exc)]) from None
+        sources = {key: var for var, key in ENV_OVERRIDES.items() if key in env_values}
+        sources = {key: var for key, var in sources.items() if key not in (overrides or {})}
+        lines = [_name_source(line, sources) for line in describe_validation_errors(exc)]
+        raise ConfigError([f"{file}: {line}" for line in lines]) from None
     settings = settings.resolved(file.parent)
     problems = [f"{file}: {line}" for line in cross_field_problems(settings)]
     if problems:
@@ -136,6 +145,14 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[
             node = child
         node[leaf] = value
     return result
+
+
+def _name_source(line: str, sources: Mapping[str, str]) -> str:
+    """``server.workers: ...`` → ``server.workers (from ROWGATE_WORKERS): ...`` for a value that
+    came from the environment, so that the message names what to fix."""
+    key, sep, rest = line.partition(": ")
+    var = sources.get(key)
+    return f"{key} (from {var}){sep}{rest}" if var else line
 
 
 def describe_validation_errors(exc: ValidationError) -> list[str]:

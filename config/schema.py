@@ -68,6 +68,8 @@ class ServerSettings(Model):
     proxy_headers: tuple[str, ...] = PROXY_HEADERS
     #: Serve Prometheus metrics at /metrics (aggregates only; scrape it from inside your network).
     metrics: bool = True
+    #: Worker processes sharing the port (``None``: one per CPU available to the process).
+    workers: int | None = Field(None, ge=1, le=256)
 
     @field_validator("proxy_headers")
     @classmethod
@@ -238,6 +240,8 @@ class RouteRule(Model):
     owner: OwnerCheck | None = None
     #: Permissions the caller must hold, all of them (levels authenticated, admin and owner only).
     permissions: tuple[str, ...] = ()
+    #: The caller must have signed in with a second factor (their token's ``amr`` holds ``mfa``).
+    mfa: bool = False
 
     @field_validator("path")
     @classmethod
@@ -403,6 +407,11 @@ def cross_field_problems(settings: Settings) -> list[str]:
             problems.append(
                 f"routes.rules[{index}].permissions: only rules of level authenticated, admin or owner "
                 f"can require permissions (this one is {rule.level})"
+            )
+        if rule.mfa and rule.level not in ("authenticated", "admin", "owner"):
+            problems.append(
+                f"routes.rules[{index}].mfa: only rules of level authenticated, admin or owner "
+                f"can require MFA (this one is {rule.level})"
             )
     problems.extend(tenancy_problems(settings.mode, settings.issuer, settings.rbac, settings.issuers))
     problems.extend(rate_limit_problems(settings.rate_limits))

@@ -92,7 +92,7 @@ def write_config(folder: Path, port: int, database_url: str, access_log: bool, w
         f"""
 data_dir: {folder / "data"}
 policies: {ROOT / "config" / "policies.yaml"}
-server: {{host: 127.0.0.1, port: {port}}}
+server: {{host: 127.0.0.1, port: {port}, workers: 1}}
 tokens: {{issuer: "http://rowgate.bench"}}
 database: {{url: "{database_url}", pool_max_size: 4}}
 upstream: {{url: null}}

@@ -61,7 +61,7 @@ def write_config(
 rate_limits: {{api_key: {generous}, user: {generous}, ip: {generous}, max_api_key: {generous}}}
 data_dir: {folder / "data"}
 policies: {ROOT / "config" / "policies.yaml"}
-server: {{host: 127.0.0.1, port: {port}}}
+server: {{host: 127.0.0.1, port: {port}, workers: 1}}
 database: {{url: "{database_url}"}}
 upstream: {{url: "{upstream}"}}
 routes:

@@ -58,7 +58,7 @@ def write_config(folder: Path, name: str, port: int, upstream: str, database_url
         f"""
 data_dir: {folder / name}
 policies: {ROOT / "config" / "policies.yaml"}
-server: {{host: 127.0.0.1, port: {port}}}
+server: {{host: 127.0.0.1, port: {port}, workers: 1}}
 database: {{url: "{database_url}"}}
 redis: {{url: "{redis}", key_prefix: "rowgate-bench-{uuid.uuid4().hex[:8]}:"}}
 upstream: {{url: "{upstream}"}}

@@ -50,7 +50,7 @@ def write_config(folder: Path, name: str, port: int, upstream: str, database_url
         f"""
 data_dir: {folder / "data"}
 policies: {ROOT / "config" / "policies.yaml"}
-server: {{host: 127.0.0.1, port: {port}, public_url: "http://rowgate.bench"}}
+server: {{host: 127.0.0.1, port: {port}, public_url: "http://rowgate.bench", workers: 1}}
 database: {{url: "{database_url}"}}
 redis: {{url: "{redis}", key_prefix: "{folder.name}:"}}
 upstream: {{url: "{upstream}"}}

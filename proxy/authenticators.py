@@ -24,6 +24,7 @@ from rowgate.auth.external.verify import ExternalIssuers
 from rowgate.auth.principal import Principal
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import NONE
+from rowgate.auth.sessions.issuing import ENROLMENT_CLAIM
 from rowgate.auth.sessions.revocation import RevocationList
 from rowgate.auth.tokens.service import TokenService
 from rowgate.errors import InvalidCredentials, InvalidToken
@@ -74,6 +75,8 @@ class BearerAuthenticator:
             session_id=claims.sid,
             scopes=claims.scopes,
             amr=claims.amr,
+            auth_time=claims.auth_time,
+            mfa_enrolment_required=claims.extra.get(ENROLMENT_CLAIM) is True,
             token_id=claims.jti,
             groups=self.catalog.groups(role) if org_id else _MEMBERLESS,
             expires_at=claims.exp,

@@ -1,7 +1,8 @@
 """The authorizer: may this caller go on?
 
-For upstream paths the route rule decides (``authorize``): its level, then its ``permissions``
-(all required; an API key's scopes are already folded into its permissions).  rowgate's own
+For upstream paths the route rule decides (``authorize``): its level, then ``mfa`` (the token
+shows a second factor: API keys and external tokens never do), then its ``permissions`` (all
+required; an API key's scopes are already folded into its permissions).  rowgate's own
 endpoints ask for what they need in their handlers (``require_identity``, ``require_user``,
 ``require_member``).  A credential that was sent but refused answers 401 with its own reason
 wherever identity is needed.
@@ -16,6 +17,22 @@ from rowgate.auth.rbac.permissions import missing
 from rowgate.errors import Forbidden, Unauthorized
 from rowgate.proxy.appkeys import AUTH_ERROR, PRINCIPAL
 from rowgate.proxy.routes import RouteMatch
+
+
+def enrolment_paths(mount: str) -> frozenset[tuple[str, str]]:
+    """What a member who must turn MFA on first may still do (see ``auth.mfa.policy``)."""
+    allowed = [("POST", "/mfa/enable"), ("POST", "/mfa/confirm"), ("GET", "/me"), ("POST", "/signout")]
+    return frozenset((method, mount + path) for method, path in allowed)
+
+
+def require_enrolment_first(request: web.Request, allowed: frozenset[tuple[str, str]]) -> None:
+    """403 ``mfa_enrolment_required`` for every other request of such a member."""
+    if request[PRINCIPAL].mfa_enrolment_required and (request.method, request.path) not in allowed:
+        raise Forbidden(
+            "Your organisation requires multi-factor authentication: turn it on first "
+            "(POST /v1/auth/mfa/enable, then /v1/auth/mfa/confirm), then sign in again or refresh.",
+            code="mfa_enrolment_required",
+        )
 
 
 def require_identity(request: web.Request) -> Principal:
@@ -67,6 +84,11 @@ def authorize(request: web.Request, match: RouteMatch) -> Principal:
     principal = require_identity(request)
     if match.level == "admin" and "admin" not in principal.groups:
         raise Forbidden("This path is for organisation admins.", code="admin_required")
+    if match.rule is not None and match.rule.mfa and "mfa" not in principal.amr:
+        raise Forbidden(
+            "This path needs a sign-in with a second factor (multi-factor authentication).",
+            code="mfa_required",
+        )
     if match.rule is not None and match.rule.permissions:
         lacking = missing(principal.permissions, match.rule.permissions)
         if lacking:

@@ -1,8 +1,8 @@
 """The ``rowgate`` command: serve, demo, migrate, check-config, doctor, keys, policy.
 
 Configuration comes from ``--config`` (or ``ROWGATE_CONFIG``, else the bundled default); the
-environment (``ROWGATE_DATABASE_URL``, ``ROWGATE_REDIS_URL``, ``ROWGATE_POLICIES``,
-``ROWGATE_MASTER_KEY``) wins over the file, and flags win over both.  Bad configuration exits
+environment (``config.loader.ENV_OVERRIDES``: ``ROWGATE_DATABASE_URL``, ``ROWGATE_WORKERS``, ...,
+and ``ROWGATE_MASTER_KEY``) wins over the file, and flags win over both.  Bad configuration exits
 with code 2 and one screen that names every file and key at fault.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (server.port)")
     serve.add_argument("--upstream", metavar="URL", help="the app to protect (upstream.url)")
     serve.add_argument("--policies", metavar="PATH", help="row-level security policy file (policies)")
+    serve.add_argument(
+        "--workers", type=int, metavar="N", help="worker processes (server.workers; default one per CPU)"
+    )
 
     demo = commands.add_parser("demo", help="run rowgate with the demo app behind it (the quick start)")
     _config_flag(demo)
@@ -95,6 +99,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "server.port": getattr(args, "port", None),
         "upstream.url": getattr(args, "upstream", None),
         "policies": getattr(args, "policies", None),
+        "server.workers": getattr(args, "workers", None),
     }
     return {key: value for key, value in flags.items() if value is not None}
 
@@ -231,12 +236,57 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from rowgate.proxy.preflight import preflight
+    from rowgate.proxy.server import check_port
+    from rowgate.proxy.workers import worker_count
 
     settings = load_settings(args.config, overrides=_overrides(args))
     preflight(settings)  # the checks check-config makes: a mistake exits 2 before anything starts
+    check_port(settings.server.host, settings.server.port, flag="--port")  # busy: one sentence, at once
     configure_logging(settings.logging)
+    count = worker_count(settings)
+    if count > 1:
+        return _serve_workers(settings, count)
     _run(_serve(settings))
     return 0
+
+
+def _serve_workers(settings: Settings, count: int) -> int:
+    """Migrate once, bind once, then fork ``count`` workers and supervise them (``proxy.workers``)."""
+    from rowgate.proxy.server import cannot_listen
+    from rowgate.proxy.workers import Supervisor, listen
+
+    host, port = settings.server.host, settings.server.port
+    url = asyncio.run(_migrate_once(settings))
+    database = settings.database.model_copy(update={"url": url})  # an embedded one is started once
+    settings = settings.model_copy(update={"database": database})
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        raise cannot_listen(host, port, exc, flag="--port") from exc
+
+    def worker(index: int, first: bool, sock: socket.socket) -> int:
+        configure_logging(settings.logging, worker=index)
+        _run(_serve(settings, sock=sock, banner=first and index == 0, workers=count))
+        return 0
+
+    drain = settings.server.shutdown_timeout.total_seconds() + 10
+    return Supervisor(count, sock, worker, drain).run()
+
+
+async def _migrate_once(settings: Settings) -> str:
+    """Apply the migrations before any worker starts; the database's URL."""
+    from rowgate.auth.db import Database
+    from rowgate.auth.migrate import migrate
+    from rowgate.proxy.services import database_url
+
+    url = await database_url(settings)
+    db = await Database.connect(url, settings.database)
+    try:
+        async with db.connection() as conn:
+            await migrate(conn)
+    finally:
+        await db.close()
+    return url
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -260,11 +310,19 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-async def _serve(settings: Settings, demo_port: int | None = None) -> None:
+async def _serve(
+    settings: Settings,
+    demo_port: int | None = None,
+    *,
+    sock: socket.socket | None = None,
+    banner: bool = True,
+    workers: int = 1,
+) -> None:
     from rowgate.proxy.app import build_app
     from rowgate.proxy.server import check_port, serve_until_stopped
 
-    check_port(settings.server.host, settings.server.port, flag="--port")
+    if sock is None:
+        check_port(settings.server.host, settings.server.port, flag="--port")
     demo_runner = None if demo_port is None else await _start_demo_app(demo_port)
     try:
         if demo_port is not None:
@@ -272,10 +330,12 @@ async def _serve(settings: Settings, demo_port: int | None = None) -> None:
             from rowgate.proxy.services import database_url
 
             await create_demo_tables(await database_url(settings))
+        demo = demo_port is not None
         await serve_until_stopped(
             build_app(settings),
             settings,
-            on_started=lambda port: _banner(settings, port, demo_port is not None),
+            on_started=(lambda port: _banner(settings, port, demo, workers)) if banner else None,
+            sock=sock,
         )
     finally:
         if demo_runner is not None:
@@ -296,17 +356,19 @@ async def _start_demo_app(port: int) -> web.AppRunner:
     return runner
 
 
-def _banner(settings: Settings, port: int, demo: bool = False) -> None:
+def _banner(settings: Settings, port: int, demo: bool = False, workers: int = 1) -> None:
     from rowgate.proxy.examples import banner_text
 
     url = f"http://{settings.server.host}:{port}"
     database = "your PostgreSQL" if settings.database.url else f"embedded PostgreSQL in {settings.data_dir}"
     store = "Redis" if settings.redis.url else "in-process store (single instance)"
+    workers_line = f"  workers:      {workers} processes\n" if workers > 1 else ""
     print(
         f"rowgate is running at {url}\n"
         f"  upstream app: {settings.upstream.url or 'none'}\n"
         f"  database:     {database}\n"
         f"  store:        {store}\n"
+        f"{workers_line}"
         f"{banner_text(settings, url, demo)}"
         f"Stop with Ctrl-C.",
         flush=True,

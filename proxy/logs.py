@@ -42,13 +42,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, separators=(",", ":"))
 
 
-def configure_logging(settings: LoggingSettings) -> None:
-    """Send rowgate's logs to stderr in the configured format and level."""
+def configure_logging(settings: LoggingSettings, worker: int | None = None) -> None:
+    """Send rowgate's logs to stderr in the configured format and level; a worker process
+    (``proxy.workers``) tags each line with its index (``"worker": 1``)."""
     handler = logging.StreamHandler(sys.stderr)
+    tag = ""
+    if worker is not None:
+        handler.addFilter(_WorkerTag(worker))
+        tag = " [worker %(worker)s]"
     if settings.format == "json":
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s %(name)s{tag}: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level.upper())
@@ -56,3 +61,15 @@ def configure_logging(settings: LoggingSettings) -> None:
     logging.getLogger("aiohttp.access").disabled = True
     # The embedded database's launcher narrates every command it runs; keep its warnings only.
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+class _WorkerTag(logging.Filter):
+    """Adds ``worker`` (the worker's index) to every record of a worker process."""
+
+    def __init__(self, worker: int) -> None:
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.worker = self.worker
+        return True

@@ -6,6 +6,8 @@
   invalid raises, and the request continues as a guest with the error kept: public routes still
   work, every route that needs identity answers 401 with the reason.
 * **rate limit** (``proxy.ratelimit``): the caller's budget, known only once it is authenticated.
+* **enrolment first** (``proxy.authorize``): a member whose organisation requires MFA and who has
+  none may only turn it on (403 ``mfa_enrolment_required`` for anything else).
 * **route**: rowgate's own endpoints (the router found one) check what they need in their
   handlers (``proxy.authorize.require_*``); every other path is the upstream's and goes on:
 * **authorize** (``proxy.paths``, ``proxy.own_paths``, ``proxy.routes``, ``proxy.authorize``): the
@@ -33,7 +35,7 @@ from rowgate.config.schema import Settings
 from rowgate.errors import Forbidden, NotFound, RowgateError, ServiceUnavailable, Unauthorized
 from rowgate.proxy.appkeys import AUTH_ERROR, PIPELINE, PRINCIPAL
 from rowgate.proxy.authenticators import Authenticator, api_key_of, authenticators_for
-from rowgate.proxy.authorize import authorize
+from rowgate.proxy.authorize import authorize, enrolment_paths, require_enrolment_first
 from rowgate.proxy.data_rules import apply_data_rules
 from rowgate.proxy.forward import Forwarder, end_to_end
 from rowgate.proxy.mutate import mutate
@@ -57,6 +59,8 @@ class Pipeline:
     forwarder: Forwarder | None
     sockets: SocketWatch
     keep_bearer: bool
+    #: What a member who must turn MFA on first may still call (``auth.mfa.policy``).
+    enrolment: frozenset[tuple[str, str]]
 
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every request: authenticate, spend the caller's budget, then rowgate's own endpoint or
@@ -64,6 +68,7 @@ class Pipeline:
         request[PRINCIPAL], request[AUTH_ERROR] = await self.authenticate(request)
         if self.limits is not None:
             await self.limits.spend(request)
+        require_enrolment_first(request, self.enrolment)
         return await handler(request)
 
     async def upstream(self, request: web.Request) -> web.StreamResponse:
@@ -112,6 +117,7 @@ def build_pipeline(
         forwarder=forwarder,
         sockets=sockets,
         keep_bearer=settings.upstream.forward_bearer,
+        enrolment=enrolment_paths(settings.mounts.auth),
     )
 
 

@@ -74,9 +74,15 @@ class ProblemAppRunner(web.AppRunner):
 
 
 async def start(
-    app: web.Application, settings: Settings, *, host: str | None = None, port: int | None = None
+    app: web.Application,
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    sock: socket.socket | None = None,
 ) -> tuple[ProblemAppRunner, int]:
-    """Start serving ``app``; returns the runner and the port actually bound."""
+    """Start serving ``app`` (on ``sock`` when given: a worker's shared socket); returns the runner
+    and the port actually bound."""
     app[CONNECTIONS] = ConnectionGuard.from_settings(settings.server, app[TRUSTED_PROXIES])
     runner = ProblemAppRunner(
         app,
@@ -88,6 +94,9 @@ async def start(
         max_headers=100,
     )
     await runner.setup()
+    if sock is not None:
+        await web.SockSite(runner, sock).start()
+        return runner, int(sock.getsockname()[1])
     host, port = host or settings.server.host, settings.server.port if port is None else port
     try:
         await web.TCPSite(runner, host, port).start()
@@ -122,14 +131,18 @@ def cannot_listen(host: str, port: int, exc: OSError, *, flag: str) -> ServiceUn
 
 
 async def serve_until_stopped(
-    app: web.Application, settings: Settings, on_started: Callable[[int], None] | None = None
+    app: web.Application,
+    settings: Settings,
+    on_started: Callable[[int], None] | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
     """Serve until SIGINT or SIGTERM, then finish requests in flight and close cleanly."""
-    runner, port = await start(app, settings)
+    runner, port = await start(app, settings, sock=sock)
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopped.set)
+    log.info("serving on port %d", port)
     if on_started:
         on_started(port)
     try:

@@ -11,7 +11,8 @@ import asyncpg
 
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
-from rowgate.auth.repo import users
+from rowgate.auth.mfa import gate
+from rowgate.auth.mfa.challenge import MfaChallenge
 from rowgate.auth.repo.users import User
 from rowgate.auth.sessions.issuing import TokenSet
 
@@ -20,8 +21,8 @@ MAGIC_LINK = "magiclink"
 
 async def complete_signin(
     ident: Identity, conn: asyncpg.Connection, user: User, method: str, client: ClientContext
-) -> TokenSet:
+) -> TokenSet | MfaChallenge:
     """Sign ``user`` in (proven by ``method``): a session in the user's first organisation, opened
-    in the caller's transaction by the one ``SessionOpener``."""
-    membership = await users.primary_membership(conn, user.id)
-    return await ident.sessions.open(conn, user, membership, client, amr=(method,))
+    in the caller's transaction by the one ``SessionOpener``; for a user with MFA, the challenge
+    that ``POST /mfa/verify`` completes with a code (the MFA gate, ``auth.mfa.gate``)."""
+    return await gate.pass_gate(ident, conn, user, client, (method,))

@@ -27,6 +27,7 @@ import asyncpg
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.completion import complete_signin
 from rowgate.auth.flows.identity import Identity, plausible_token
+from rowgate.auth.mfa.challenge import MfaChallenge
 from rowgate.auth.repo import one_time_tokens, users
 from rowgate.auth.sessions.issuing import TokenSet
 from rowgate.auth.tokens.opaque import digest, new_token
@@ -103,8 +104,11 @@ async def issue_code(
     return code
 
 
-async def exchange(ident: Identity, code: str, verifier: str | None, client: ClientContext) -> TokenSet:
-    """The tokens for a code from ``issue_code``; 400 ``invalid_code`` for anything wrong with it."""
+async def exchange(
+    ident: Identity, code: str, verifier: str | None, client: ClientContext
+) -> TokenSet | MfaChallenge:
+    """The tokens for a code from ``issue_code`` (for a user with MFA, the challenge their code
+    completes); 400 ``invalid_code`` for anything wrong with it."""
     if not plausible_token(code) or (verifier is not None and not VERIFIER.fullmatch(verifier)):
         raise BadRequest(INVALID_CODE, code="invalid_code")
     async with ident.db.transaction() as conn:

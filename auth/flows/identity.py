@@ -11,6 +11,7 @@ from rowgate.auth.guards.lockout import Lockout
 from rowgate.auth.guards.ratelimit import RateLimiter
 from rowgate.auth.mail.links import Links
 from rowgate.auth.mail.outbox import Mailer
+from rowgate.auth.mfa.service import MfaService
 from rowgate.auth.passwords.hashing import PasswordHasher
 from rowgate.auth.passwords.policy import PasswordPolicy
 from rowgate.auth.sessions.opener import SessionOpener
@@ -63,11 +64,12 @@ class Identity:
     guards: Guards
     #: The links the mails carry (the HTTP layer builds them).
     links: Links
+    mfa: MfaService
 
     @cached_property
     def sessions(self) -> SessionOpener:
         """Opens sessions: sign-in and signup here, switch-org and invitations in ``auth.orgs``."""
-        return SessionOpener(self.tokens, self.settings.tokens.refresh_ttl)
+        return SessionOpener(self.tokens, self.settings.tokens.refresh_ttl, self.settings.rbac.admin_roles)
 
 
 def email_or_422(raw: str, field: str = "email") -> str:

@@ -28,6 +28,7 @@ PURGES = (
     ("refresh_tokens", "expires_at < now() - $1::interval"),
     ("sessions", "revoked_at < now() - $1::interval OR expires_at < now() - $1::interval"),
     ("revoked_sessions", "revoked_at < now() - $1::interval"),
+    ("mfa_used_steps", "expires_at < now() - $1::interval"),
     ("mail_outbox", "sent_at < now() - $1::interval OR failed_at < now() - $1::interval"),
 )
 

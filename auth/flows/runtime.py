@@ -12,8 +12,10 @@ from rowgate.auth.flows.identity import Guards, Identity
 from rowgate.auth.flows.janitor import Janitor
 from rowgate.auth.mail.backends import FileBackend, MailBackend, SmtpBackend, smtp_password
 from rowgate.auth.mail.links import Links
-from rowgate.auth.mail.outbox import Mailer, Sealer
+from rowgate.auth.mail.outbox import Mailer, Sealer, Unsealed
 from rowgate.auth.mail.sender import MailSender
+from rowgate.auth.mfa.replay import ReplayGuard
+from rowgate.auth.mfa.service import MfaService
 from rowgate.auth.passwords.hashing import PasswordHasher
 from rowgate.auth.passwords.policy import PasswordPolicy, common_passwords
 from rowgate.auth.sessions.revocation import RevocationList
@@ -69,6 +71,7 @@ async def open_identity(
         mailer=mailer,
         guards=Guards.build(store, settings.auth),
         links=links,
+        mfa=MfaService(db, sealer or Unsealed(), ReplayGuard(db, store)),
     )
     janitor = Janitor(db, settings.auth.retention, settings.auth.purge_interval)
     if send_mail:

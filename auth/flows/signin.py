@@ -5,7 +5,8 @@ before the password is checked, see ``auth.guards.lockout``), then the password.
 address and a wrong password get one answer (401 ``invalid_credentials``) after the same work:
 unknown addresses run a dummy argon2 verification, and the account lockout is keyed by the
 address whether or not an account exists.  A success clears the account's failures, upgrades the stored
-hash when the argon2 parameters changed, and opens a session.
+hash when the argon2 parameters changed, and passes the MFA gate (``auth.mfa.gate``): a session,
+or for a user with MFA a challenge their code completes.
 """
 
 from __future__ import annotations
@@ -14,16 +15,22 @@ from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, email_or_422
 from rowgate.auth.guards.lockout import Locked
+from rowgate.auth.mfa import gate
+from rowgate.auth.mfa.challenge import MfaChallenge
+from rowgate.auth.mfa.service import SecondFactor
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import User
-from rowgate.auth.sessions.issuing import TokenSet
+from rowgate.auth.sessions.issuing import PASSWORD_AMR, TokenSet
 from rowgate.auth.tokens.opaque import key_digest
 from rowgate.errors import Forbidden, InvalidCredentials
 
 WRONG = "The email address or the password is wrong."
 
 
-async def signin(ident: Identity, raw_email: str, password: str, client: ClientContext) -> TokenSet:
+async def signin(
+    ident: Identity, raw_email: str, password: str, client: ClientContext, mfa_code: str | None = None
+) -> TokenSet | MfaChallenge:
+    """Tokens, or (for a user with MFA and no ``mfa_code``) the challenge the code completes."""
     guards = ident.guards
     await guards.signin.hit(client.ip, message="Too many sign-in attempts from this address; wait a moment.")
     await guards.ip.check(client.ip)
@@ -42,9 +49,8 @@ async def signin(ident: Identity, raw_email: str, password: str, client: ClientC
             "Confirm your email address first: open the link we sent, or ask for a new one.",
             code="email_not_verified",
         )
-    async with ident.db.transaction() as conn:
-        membership = await users.primary_membership(conn, user.id)
-        return await ident.sessions.open(conn, user, membership, client)
+    second = SecondFactor(code=mfa_code) if mfa_code is not None else None
+    return await gate.sign_in(ident, user, client, PASSWORD_AMR, second)
 
 
 async def check_password(ident: Identity, user: User | None, password: str) -> bool:

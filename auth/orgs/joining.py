@@ -7,7 +7,8 @@ password policy, argon2id and the signup rate limit).  An account created here i
 once (the link proves the address) and gets no organisation of its own: the invitee joins the
 inviting one.  The invitation is then accepted as for a signed-in user, and the answer is a
 session in the invited organisation; the session that signing in opened in the user's first
-organisation ends at once, so one sign-in leaves one live session.
+organisation ends at once, so one sign-in leaves one live session.  An account with MFA is
+refused here (403 ``mfa_required``): its owner signs in with the code, then accepts signed in.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows import signin as signin_flow
 from rowgate.auth.flows.identity import Identity
+from rowgate.auth.mfa.challenge import MfaChallenge
 from rowgate.auth.orgs.invitations import Accepted, Invitations
 from rowgate.auth.orgs.seams import SignedIn
 from rowgate.auth.repo import users
 from rowgate.auth.sessions.issuing import PASSWORD_AMR
 from rowgate.auth.sessions.revocation import RevocationList
-from rowgate.errors import Conflict
+from rowgate.errors import Conflict, Forbidden
 
 
 class Joining:
@@ -36,6 +38,12 @@ class Joining:
             existing = await users.by_email(conn, invitee.email)
         if existing is not None:
             signed_in = await signin_flow.signin(self._identity, invitee.email, password, client)
+            if isinstance(signed_in, MfaChallenge):
+                raise Forbidden(
+                    "This account uses multi-factor authentication: sign in with your code first, "
+                    "then accept the invitation signed in.",
+                    code="mfa_required",
+                )
             user_id, ended = existing.id, signed_in.session_id
         else:
             user_id, ended = await self._create(invitee.email, password, name, client), None

@@ -16,6 +16,7 @@ import asyncpg
 
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
+from rowgate.auth.mfa import policy
 from rowgate.auth.repo import users
 from rowgate.auth.repo.users import Membership, User
 from rowgate.auth.sessions import repo as sessions
@@ -28,9 +29,10 @@ from rowgate.errors import Unauthorized
 
 
 class SessionOpener:
-    def __init__(self, tokens: TokenService, lifetime: timedelta) -> None:
+    def __init__(self, tokens: TokenService, lifetime: timedelta, admin_roles: Sequence[str] = ()) -> None:
         self._tokens = tokens
         self._lifetime = lifetime
+        self._admin_roles = tuple(admin_roles)
 
     async def open(
         self,
@@ -61,7 +63,9 @@ class SessionOpener:
             session_id=session.id,
             details={"method": _method(session.amr), "device": session.device},
         )
-        return issue(self._tokens, _grant(user, membership, session), refresh)
+        org_id = membership.org_id if membership else None
+        must_enrol = await policy.enrolment_required(conn, user.id, org_id, self._admin_roles)
+        return issue(self._tokens, _grant(user, membership, session, must_enrol), refresh)
 
     async def open_for(
         self,
@@ -83,7 +87,7 @@ def _method(amr: tuple[str, ...]) -> str:
     return "password" if "pwd" in amr else " ".join(amr)
 
 
-def _grant(user: User, membership: Membership | None, session: Session) -> Grant:
+def _grant(user: User, membership: Membership | None, session: Session, must_enrol: bool) -> Grant:
     return Grant(
         user_id=user.id,
         session_id=session.id,
@@ -94,4 +98,5 @@ def _grant(user: User, membership: Membership | None, session: Session) -> Grant
         role=membership.role if membership else None,
         amr=session.amr,
         authenticated_at=session.created_at,
+        mfa_enrolment_required=must_enrol,
     )

@@ -24,6 +24,7 @@ import asyncpg
 from rowgate.auth import audit
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity, plausible_token
+from rowgate.auth.mfa import policy
 from rowgate.auth.sessions.issuing import Grant, TokenSet, issue
 from rowgate.auth.tokens.opaque import digest, new_token
 from rowgate.errors import InvalidToken
@@ -47,7 +48,7 @@ class Presented:
     used_at: datetime | None
     session_revoked_at: datetime | None
     session_expires_at: datetime
-    session_created_at: datetime
+    authenticated_at: datetime
     user_id: str
     org_id: str | None
     role: str | None
@@ -71,7 +72,7 @@ def judge(token: Presented, reuse_interval: timedelta) -> Verdict:
 
 FIND = """
 SELECT rt.id, rt.session_id::text, rt.expires_at, rt.used_at,
-       s.revoked_at, s.expires_at, s.created_at,
+       s.revoked_at, s.expires_at, COALESCE(s.mfa_at, s.created_at),
        s.user_id::text, CASE WHEN m.role IS NULL THEN NULL ELSE s.org_id::text END, m.role, s.amr,
        u.email, u.email_verified_at IS NOT NULL, u.name, now()
 FROM rowgate.refresh_tokens rt
@@ -132,7 +133,10 @@ async def refresh(ident: Identity, token: str, client: ClientContext) -> TokenSe
         await ident.revocations.revoke(presented.session_id)
     if presented is None or verdict not in (Verdict.ROTATE, Verdict.RETRY):
         raise _refusal(verdict)
-    return issue(ident.tokens, _grant(presented), successor)
+    async with ident.db.connection() as conn:
+        roles = ident.settings.rbac.admin_roles
+        must_enrol = await policy.enrolment_required(conn, presented.user_id, presented.org_id, roles)
+    return issue(ident.tokens, _grant(presented, must_enrol), successor)
 
 
 async def _rotate(
@@ -184,7 +188,7 @@ def _refusal(verdict: Verdict | None) -> InvalidToken:
     return InvalidToken(message, code=code)
 
 
-def _grant(presented: Presented) -> Grant:
+def _grant(presented: Presented, must_enrol: bool) -> Grant:
     return Grant(
         user_id=presented.user_id,
         session_id=presented.session_id,
@@ -194,5 +198,6 @@ def _grant(presented: Presented) -> Grant:
         org_id=presented.org_id,
         role=presented.role,
         amr=presented.amr,
-        authenticated_at=presented.session_created_at,
+        authenticated_at=presented.authenticated_at,
+        mfa_enrolment_required=must_enrol,
     )

@@ -45,8 +45,8 @@ async def create(
 ) -> Session:
     row = await conn.fetchrow(
         f"""
-        INSERT INTO rowgate.sessions (user_id, org_id, device, ip, amr, expires_at)
-        VALUES ($1, $2, $3, $4, $5, now() + $6::interval)
+        INSERT INTO rowgate.sessions (user_id, org_id, device, ip, amr, expires_at, mfa_at)
+        VALUES ($1, $2, $3, $4, $5, now() + $6::interval, CASE WHEN 'mfa' = ANY($5::text[]) THEN now() END)
         RETURNING {_COLUMNS}
         """,
         user_id,

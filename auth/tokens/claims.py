@@ -30,7 +30,9 @@ RESERVED: Final = frozenset(
 _REQUIRED_STRINGS: Final = ("iss", "aud", "sub", "sid", "jti", "client_id")
 _NUMERIC_DATES: Final = ("exp", "nbf", "iat")
 _OPTIONAL_STRINGS: Final = ("org_id", "role", "scope")
-_KNOWN: Final = frozenset(_REQUIRED_STRINGS + _NUMERIC_DATES + _OPTIONAL_STRINGS + ("amr", "perms"))
+_KNOWN: Final = frozenset(
+    _REQUIRED_STRINGS + _NUMERIC_DATES + _OPTIONAL_STRINGS + ("amr", "perms", "auth_time")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,8 @@ class AccessClaims:
     role: str | None = None
     scope: str | None = None
     perms: tuple[str, ...] = ()
+    #: When the user last proved who they are (RFC 9068 section 2.2.1; a second factor counts).
+    auth_time: int | None = None
     #: Any other claims the issuer added, read-only.
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -107,6 +111,7 @@ def validate_access(payload: Mapping[str, Any], expected: Expected, now: float) 
         role=payload.get("role"),
         scope=payload.get("scope"),
         perms=_validate_perms(payload),
+        auth_time=_validate_auth_time(payload),
         extra=MappingProxyType({k: v for k, v in payload.items() if k not in _KNOWN}),
     )
 
@@ -157,6 +162,13 @@ def _validate_amr(payload: Mapping[str, Any]) -> tuple[str, ...]:
     return _string_list(payload, "amr", required=True)
 
 
+def _validate_auth_time(payload: Mapping[str, Any]) -> int | None:
+    value = payload.get("auth_time")
+    if value is not None and not _is_int(value):
+        raise InvalidToken("The token's 'auth_time' claim must be a whole number of seconds.")
+    return value
+
+
 def _validate_perms(payload: Mapping[str, Any]) -> tuple[str, ...]:
     return _string_list(payload, "perms", required=False)
 
@@ -186,6 +198,7 @@ def access_payload(
     now: int,
     ttl: int,
     extra: Mapping[str, Any] | None = None,
+    auth_time: int | None = None,
 ) -> dict[str, Any]:
     """The claims of a new access token (``extra`` adds e.g. ``scope`` or ``perms``)."""
     payload: dict[str, Any] = {
@@ -204,6 +217,8 @@ def access_payload(
         payload["org_id"] = org_id
     if role is not None:
         payload["role"] = role
+    if auth_time is not None:
+        payload["auth_time"] = auth_time
     return payload | check_extras(extra)
 
 

@@ -83,6 +83,7 @@ class TokenService:
         role: str | None = None,
         client_id: str = CLIENT_ID,
         extra: Mapping[str, Any] | None = None,
+        auth_time: int | None = None,
     ) -> IssuedToken:
         """A signed RFC 9068 access token; ``extra`` adds claims such as ``scope`` or ``perms``."""
         now = int(self._clock())
@@ -97,6 +98,7 @@ class TokenService:
             now=now,
             ttl=self._access_ttl,
             extra=extra,
+            auth_time=auth_time,
         )
         token = jws.sign(payload, self._ring.signing, ACCESS_TYP)
         return IssuedToken(token, self._access_ttl, payload["exp"])

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rowgate.auth.apikeys.service import CreatedKey, KeyView
+from rowgate.auth.mfa.challenge import MfaChallenge
 from rowgate.auth.orgs.invitations import Accepted, InvitationView
 from rowgate.auth.orgs.repo import Member
 from rowgate.auth.orgs.switch import OrgView
@@ -26,6 +27,13 @@ def iso(value: datetime) -> str:
 
 def _iso_or_none(value: datetime | None) -> str | None:
     return None if value is None else iso(value)
+
+
+def signed_in(result: TokenSet | MfaChallenge) -> Json:
+    """A sign-in's answer: the tokens, or what the second factor needs (``mfaRequired``)."""
+    if isinstance(result, MfaChallenge):
+        return {"mfaRequired": True, "mfaToken": result.mfa_token, "expiresIn": result.expires_in}
+    return token_set(result)
 
 
 def token_set(tokens: TokenSet) -> Json:

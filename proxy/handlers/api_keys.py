@@ -13,6 +13,7 @@ from rowgate.config.limits import CallerLimit
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import answers
+from rowgate.proxy.handlers.auth_http import require_recent_mfa
 from rowgate.proxy.handlers.context import current_actor
 from rowgate.proxy.handlers.fields import Duration, Name, Permissions, RateLimit, Timestamp
 
@@ -41,6 +42,7 @@ class RotateKey(Body):
 
 async def create(request: web.Request) -> web.Response:
     actor = await current_actor(request)
+    await require_recent_mfa(request)
     body = await parse_body(request, CreateKey)
     created = await request.app[SERVICES].tenancy.api_keys.create(
         actor,
@@ -68,6 +70,7 @@ async def revoke(request: web.Request) -> web.Response:
 
 async def rotate(request: web.Request) -> web.Response:
     actor = await current_actor(request)
+    await require_recent_mfa(request)
     body = await parse_body(request, RotateKey)
     created, previous = await request.app[SERVICES].tenancy.api_keys.rotate(
         actor, request.match_info["id"], body.grace_period, body.expires_at, body.new_rate_limit()

@@ -16,6 +16,7 @@ from rowgate.proxy.handlers import answers, auth_magiclink, auth_pages
 from rowgate.proxy.handlers.auth_http import (
     DisplayName,
     EmailText,
+    MfaCode,
     Password,
     TokenText,
     client,
@@ -48,6 +49,7 @@ class SigninBody(Body):
     method: Literal["password"] = "password"
     email: EmailText
     password: Password
+    mfa_code: MfaCode | None = None
 
 
 class TokenBody(Body):
@@ -75,8 +77,9 @@ async def signin(request: web.Request) -> web.Response:
     if auth_magiclink.is_magic_link(data):
         return await auth_magiclink.request_link(request, data, signup=False)
     body = validated(SigninBody, data)
-    tokens = await signin_flow.signin(identity(request), body.email, body.password, client(request))
-    return private_json(answers.token_set(tokens))
+    ident = identity(request)
+    result = await signin_flow.signin(ident, body.email, body.password, client(request), body.mfa_code)
+    return private_json(answers.signed_in(result))
 
 
 async def verify(request: web.Request) -> web.Response:

@@ -16,6 +16,8 @@ from pydantic import AfterValidator, Field
 
 from rowgate.auth.audit import ClientContext
 from rowgate.auth.flows.identity import Identity
+from rowgate.auth.mfa import backup, stepup, totp
+from rowgate.auth.mfa.stepup import Authentication
 from rowgate.errors import MalformedBody, PayloadTooLarge, Unauthorized
 from rowgate.proxy.appkeys import CLIENT_IP, SERVICES
 from rowgate.proxy.authorize import require_user
@@ -42,6 +44,22 @@ Password = Annotated[str, Field(max_length=MAX_PASSWORD_INPUT)]
 EmailText = Annotated[str, Field(max_length=1024, json_schema_extra={"format": "email"})]
 TokenText = Annotated[str, Field(max_length=1024)]
 DisplayName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_display_name)]
+
+
+def _code(value: str) -> str:
+    if totp.normalize_code(value) is None:
+        raise ValueError("expected the 6 digits your authenticator app shows")
+    return value
+
+
+def _backup_code(value: str) -> str:
+    if backup.normalize(value) is None:
+        raise ValueError("expected one of your backup codes, like k3m9q-x7v2a")
+    return value
+
+
+MfaCode = Annotated[str, Field(max_length=16), AfterValidator(_code)]
+BackupCode = Annotated[str, Field(max_length=32), AfterValidator(_backup_code)]
 
 
 def client(request: web.Request) -> ClientContext:
@@ -89,6 +107,15 @@ class Caller:
     user_id: str
     org_id: str | None
     session_id: str | None
+
+
+async def require_recent_mfa(request: web.Request) -> None:
+    """Sensitive operations: 403 ``mfa_required`` unless the caller (a user with MFA) gave a second
+    factor within ``auth.mfa.step_up_window`` (see ``auth.mfa.stepup``)."""
+    principal = require_user(request)
+    if principal.user_id is not None:
+        auth = Authentication(principal.user_id, principal.amr, principal.auth_time)
+        await stepup.require_recent_mfa(identity(request), auth)
 
 
 def caller(request: web.Request) -> Caller:

@@ -85,8 +85,8 @@ async def use_link(request: web.Request) -> web.Response:
 
 async def token_exchange(request: web.Request) -> web.Response:
     body = await parse_body(request, ExchangeBody)
-    tokens = await exchange.exchange(identity(request), body.code, body.code_verifier, client(request))
-    return private_json(answers.token_set(tokens))
+    result = await exchange.exchange(identity(request), body.code, body.code_verifier, client(request))
+    return private_json(answers.signed_in(result))
 
 
 def add_routes(app: web.Application, mount: str) -> None:

@@ -20,6 +20,7 @@ from rowgate.proxy.handlers.auth_http import (
     no_content,
     private_json,
     read_form,
+    require_recent_mfa,
 )
 from rowgate.proxy.problem import status_of
 
@@ -75,6 +76,7 @@ async def reset_page(request: web.Request) -> web.Response:
 
 async def change(request: web.Request) -> web.Response:
     user = caller(request)
+    await require_recent_mfa(request)
     body = await parse_body(request, ChangeBody)
     revoked = await password.change_password(
         identity(request),
@@ -89,6 +91,7 @@ async def change(request: web.Request) -> web.Response:
 
 async def withdraw_account(request: web.Request) -> web.Response:
     user = caller(request)
+    await require_recent_mfa(request)
     body = await parse_body(request, WithdrawBody)
     await withdraw.withdraw(identity(request), user.user_id, body.password, client(request))
     # The API keys the user created stop with them: every instance reads them again at once.

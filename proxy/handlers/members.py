@@ -8,6 +8,7 @@ from rowgate.errors import BadRequest
 from rowgate.proxy.appkeys import SERVICES
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import answers
+from rowgate.proxy.handlers.auth_http import require_recent_mfa
 from rowgate.proxy.handlers.context import current_actor
 from rowgate.proxy.handlers.fields import RoleName
 
@@ -42,6 +43,7 @@ def _limit(text: str | None) -> int:
 
 async def change_role(request: web.Request) -> web.Response:
     actor = await current_actor(request)
+    await require_recent_mfa(request)
     body = await parse_body(request, ChangeRole)
     member = await request.app[SERVICES].tenancy.members.change_role(
         actor, request.match_info["user_id"], body.role

@@ -18,7 +18,7 @@ FRESH = Presented(
     used_at=None,
     session_revoked_at=None,
     session_expires_at=NOW + timedelta(days=30),
-    session_created_at=NOW - timedelta(days=1),
+    authenticated_at=NOW - timedelta(days=1),
     user_id="u",
     org_id="o",
     role="admin",

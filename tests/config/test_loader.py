@@ -156,6 +156,57 @@ def test_environment_wins_over_the_file_and_flags_win_over_both(tmp_path: Path) 
     assert flagged.server.port == 2000
 
 
+def test_deployment_variables_override_any_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "mode: dev\ndata_dir: /file\nserver:\n  public_url: http://file:1\n  workers: 1\n")
+    env = {
+        "ROWGATE_MODE": "production",
+        "ROWGATE_PUBLIC_URL": "https://auth.example.com/",
+        "ROWGATE_TRUSTED_PROXIES": "10.0.0.0/8, 172.16.0.1",
+        "ROWGATE_DATA_DIR": str(tmp_path / "state"),
+        "ROWGATE_WORKERS": "3",
+        "ROWGATE_MASTER_KEY": "k" * 43,
+    }
+    settings = load_settings(path, environ=env)
+    assert settings.mode == "production"
+    assert settings.public_url == "https://auth.example.com"
+    assert settings.server.trusted_proxies == ("10.0.0.0/8", "172.16.0.1")
+    assert settings.data_dir == tmp_path / "state"
+    assert settings.server.workers == 3
+    assert load_settings(path, environ={"ROWGATE_WORKERS": ""}).server.workers == 1  # empty: the file's
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("ROWGATE_WORKERS", "many", "server.workers (from ROWGATE_WORKERS): input should be a valid integer"),
+        (
+            "ROWGATE_WORKERS",
+            "0",
+            "server.workers (from ROWGATE_WORKERS): input should be greater than or equal to 1",
+        ),
+        ("ROWGATE_MODE", "staging", "mode (from ROWGATE_MODE): input should be 'dev' or 'production'"),
+        (
+            "ROWGATE_PUBLIC_URL",
+            "auth.example.com",
+            "server.public_url (from ROWGATE_PUBLIC_URL): expected an http(s) URL",
+        ),
+        (
+            "ROWGATE_TRUSTED_PROXIES",
+            "10.0.0.0/33",
+            "server.trusted_proxies (from ROWGATE_TRUSTED_PROXIES): expected IP",
+        ),
+    ],
+)
+def test_a_bad_value_from_the_environment_names_its_variable(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    path = write(tmp_path, "server:\n  port: 1000\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={variable: value})
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{path}: {expected}")
+
+
 def test_rowgate_config_variable_selects_the_file(tmp_path: Path) -> None:
     path = write(tmp_path, "server:\n  port: 4321\n")
     assert load_settings(environ={"ROWGATE_CONFIG": str(path)}).server.port == 4321

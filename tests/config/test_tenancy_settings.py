@@ -55,6 +55,11 @@ def test_a_route_rule_may_require_permissions() -> None:
             {"routes.rules": [{"path": "/x", "level": "public", "permissions": ["tasks:read"]}]},
             "routes.rules[0].permissions: only rules of level authenticated, admin or owner",
         ),
+        (
+            {"routes.rules": [{"path": "/x", "level": "public", "mfa": True}]},
+            "routes.rules[0].mfa: only rules of level authenticated, admin or owner can require MFA",
+        ),
+        ({"auth.mfa.step_up_window": "soon"}, "auth.mfa.step_up_window: "),
         ({"rbac.roles": {"Admin": ["*"]}}, "rbac.roles: expected role names like member"),
         ({"rbac.roles": {"admin": ["tasks"]}}, "rbac.roles: expected permissions like tasks:read"),
         ({"rbac.admin_roles": ["owner"]}, "rbac.admin_roles: ['owner'] are not roles declared"),

@@ -136,7 +136,7 @@ def rowgate_process(world_database: str, redis_prefix: str, tmp_path: Path) -> I
         f"""
 data_dir: {tmp_path / "data"}
 policies: {world.POLICIES}
-server: {{host: 127.0.0.1, port: {port}}}
+server: {{host: 127.0.0.1, port: {port}, workers: 1}}  # one process: its memory is measured
 database: {{url: "{world_database}"}}
 redis: {{url: "{REDIS_URL}", key_prefix: "{redis_prefix}"}}
 upstream: {{url: null}}

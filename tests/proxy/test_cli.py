@@ -96,14 +96,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(url: str, seconds: float) -> bytes:
+def wait_for(url: str, seconds: float, process: subprocess.Popen[str] | None = None) -> bytes:
+    """The body at ``url`` once it answers; gives up after ``seconds`` or when ``process`` ends."""
     deadline = time.monotonic() + seconds
     while True:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (local test URL)
                 return bytes(response.read())
         except OSError:
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline or (process is not None and process.poll() is not None):
                 raise
             time.sleep(0.3)
 
@@ -125,7 +126,13 @@ def test_the_quick_start_runs_with_an_embedded_database(tmp_path: Path) -> None:
         text=True,
     )
     try:
-        assert wait_for(f"http://127.0.0.1:{port}/healthz", 90) == b'{"status": "ok"}'
+        try:
+            healthz = wait_for(f"http://127.0.0.1:{port}/healthz", 180, process)
+        except OSError:
+            process.send_signal(signal.SIGTERM)
+            stdout, stderr = process.communicate(timeout=60)
+            pytest.fail(f"the demo did not come up (exit {process.returncode}):\n{stdout}\n{stderr}")
+        assert healthz == b'{"status": "ok"}'
         assert b"hello from the demo app" in wait_for(f"http://127.0.0.1:{port}/public/hello", 10)
         # What the banner suggests: sign up, then call the app and the data API with the token.
         signup = urllib.request.Request(

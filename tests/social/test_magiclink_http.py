@@ -18,6 +18,7 @@ from rowgate.proxy.appkeys import SERVICES
 from tests.auth.mail.smtpkit import Sink, smtp_server
 from tests.conftest import SettingsFactory
 from tests.proxy.authkit import FAST, PASSWORD, Api, Start
+from tests.proxy.mfahttp import claims, enrolled
 
 pytestmark = pytest.mark.integration
 APP = "https://app.example.com/after-signin"
@@ -244,3 +245,18 @@ async def test_a_bad_link_page_and_form_are_pages_not_errors(api: Api) -> None:
     async with api.http.post(f"{api.base}/email/magiclink", data={"token": "nope"}) as used:
         assert used.status == 400
         assert "invalid, used or expired" in await used.text()
+
+
+async def test_with_mfa_on_the_link_leads_to_the_mfa_step(api: Api, smtp: tuple[Sink, int]) -> None:
+    _, phone, _ = await enrolled(api, "ada@example.com")
+    assert (await ask(api, "ada@example.com")).status == 202
+    (link,) = (await mailed_links(api, smtp[0], 2))[1:]
+    exchanged = await api.call("POST", "/token/exchange", {"code": code_in(await open_link(api, link))})
+    assert exchanged.status == 200
+    assert exchanged.body["mfaRequired"] is True
+    assert "accessToken" not in exchanged.body
+    done = await api.call(
+        "POST", "/mfa/verify", {"mfaToken": exchanged.body["mfaToken"], "code": phone.fresh()}
+    )
+    assert done.status == 200, done.body
+    assert claims(done.body["accessToken"])["amr"] == ["magiclink", "otp", "mfa"]

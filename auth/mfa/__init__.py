@@ -1,0 +1,1 @@
+"""TOTP multi-factor authentication: enrolment, backup codes, the sign-in gate and step-up."""
