@@ -146,10 +146,32 @@ LINKED_ACCOUNTS = object_of(
     }
 )
 
+MFA_REQUIRED = object_of(
+    {"mfaRequired": {"type": "boolean", "enum": [True]}, "mfaToken": _TEXT, "expiresIn": {"type": "integer"}}
+)
+#: A sign-in's answer: the tokens, or (MFA on) what the second step needs.
+SIGNED_IN = {
+    "anyOf": [{"$ref": "#/components/schemas/TokenSet"}, {"$ref": "#/components/schemas/MfaRequired"}]
+}
+MFA_STARTED = object_of({"secret": _TEXT, "otpauthUrl": _TEXT, "qrCodeUrl": _TEXT})
+MFA_ENABLED = object_of({"enabled": {"type": "boolean"}, "backupCodes": {"type": "array", "items": _TEXT}})
+BACKUP_CODES = object_of({"backupCodes": {"type": "array", "items": _TEXT}})
+STEPPED_UP = object_of(
+    {
+        "accessToken": _TEXT,
+        "tokenType": {"type": "string", "enum": ["Bearer"]},
+        "expiresIn": {"type": "integer", "minimum": 0},
+        "idToken": _OPTIONAL_TEXT,
+    }
+)
+MFA_POLICY = object_of({"mfaPolicy": {"type": "string", "enum": ["off", "admins", "all"]}})
+
 #: The named answers, as they appear under ``components.schemas``.
 SCHEMAS: dict[str, Schema] = {
     "Org": ORG,
     "TokenSet": TOKEN_SET,
+    "MfaRequired": MFA_REQUIRED,
+    "SignedIn": SIGNED_IN,
     "Switched": SWITCHED,
     "Session": SESSION,
     "User": USER,
