@@ -1,8 +1,9 @@
 """What the REST API needs to know about each table: columns, their types, and the primary key.
 
 ``read_catalog(conn, schemas)`` reads it from PostgreSQL's catalogs (domains resolved to their
-base type, enum labels kept for the OpenAPI document); the REST builder and the OpenAPI generator
-only ever see the resulting ``TableInfo`` values, so they are pure and tested without a database.
+base type; enum labels and plainly readable CHECK constraints kept for the OpenAPI document); the
+REST builder and the OpenAPI generator only ever see the resulting ``TableInfo`` values, so they
+are pure and tested without a database.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from rowgate.proxy.data.checks import read_checks
 from rowgate.proxy.data.values import ColumnType, column_type
 
 CATALOG = """
@@ -23,7 +25,10 @@ SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind, a.attnam
        a.attgenerated <> '' AS generated,
        array_position(pk.indkey::int2[], a.attnum) AS key_position,
        (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
-          FROM pg_catalog.pg_enum e WHERE e.enumtypid = a.atttypid) AS labels
+          FROM pg_catalog.pg_enum e WHERE e.enumtypid = a.atttypid) AS labels,
+       (SELECT array_agg(pg_catalog.pg_get_constraintdef(k.oid) ORDER BY k.conname)
+          FROM pg_catalog.pg_constraint k
+         WHERE k.conrelid = c.oid AND k.contype = 'c' AND k.conkey = ARRAY[a.attnum]) AS checks
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -45,6 +50,8 @@ class ColumnInfo:
     has_default: bool = False
     generated: bool = False
     labels: tuple[str, ...] = ()
+    #: At least this many characters (a ``CHECK (column <> '')``).
+    min_length: int | None = None
 
     @property
     def required(self) -> bool:
@@ -100,9 +107,10 @@ def column(
     has_default: bool = False,
     generated: bool = False,
     labels: tuple[str, ...] = (),
+    min_length: int | None = None,
 ) -> ColumnInfo:
     """A ``ColumnInfo`` from a type name as ``format_type`` prints it."""
-    return ColumnInfo(name, column_type(type_name), not_null, has_default, generated, labels)
+    return ColumnInfo(name, column_type(type_name), not_null, has_default, generated, labels, min_length)
 
 
 async def read_catalog(conn: asyncpg.Connection, schemas: Sequence[str]) -> dict[str, TableInfo]:
@@ -111,6 +119,7 @@ async def read_catalog(conn: asyncpg.Connection, schemas: Sequence[str]) -> dict
     for row in await conn.fetch(CATALOG, list(schemas)):
         key = f"{row['schema']}.{row['name']}"
         entry = found.setdefault(key, (row["schema"], row["name"], row["kind"], [], {}))
+        checks = read_checks(row["column"], row["checks"] or ())
         entry[3].append(
             ColumnInfo(
                 row["column"],
@@ -118,7 +127,8 @@ async def read_catalog(conn: asyncpg.Connection, schemas: Sequence[str]) -> dict
                 bool(row["not_null"]),
                 bool(row["has_default"]),
                 bool(row["generated"]),
-                tuple(row["labels"] or ()),
+                tuple(row["labels"] or ()) or checks.labels,
+                checks.min_length,
             )
         )
         if row["key_position"] is not None:

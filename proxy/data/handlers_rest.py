@@ -18,11 +18,12 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from rowgate.config.data import DataSettings
 from rowgate.errors import MethodNotAllowed
 from rowgate.proxy.appkeys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
 from rowgate.proxy.bodies import read_json
 from rowgate.proxy.data.access import Caller, data_caller
-from rowgate.proxy.data.openapi import openapi_document
+from rowgate.proxy.data.openapi import Limits, openapi_document
 from rowgate.proxy.data.rest import DataApi
 
 
@@ -117,10 +118,14 @@ async def openapi(request: web.Request) -> web.Response:
         policy.policies,
         policy.tables,
         base_url=settings.public_url + settings.mounts.data,
-        max_limit=settings.data.max_limit,
-        default_limit=settings.data.default_limit,
+        limits=data_limits(settings.data),
     )
     return json_response(document)
+
+
+def data_limits(settings: DataSettings) -> Limits:
+    """The paging and batch limits the data API enforces, for its OpenAPI documents."""
+    return Limits(settings.max_limit, settings.default_limit, settings.max_rows)
 
 
 def _not_allowed(methods: str) -> Handler:
@@ -135,6 +140,7 @@ def add_routes(app: web.Application) -> None:
     mount = app[SETTINGS].mounts.data
     router = app.router
     router.add_get(f"{mount}/openapi.json", openapi, allow_head=True)
+    router.add_route("*", f"{mount}/openapi.json", _not_allowed("GET, HEAD"))
     router.add_get(f"{mount}/{{table}}", list_rows, allow_head=True)
     router.add_post(f"{mount}/{{table}}", insert_rows)
     router.add_route("*", f"{mount}/{{table}}", _not_allowed("GET, HEAD, POST"))

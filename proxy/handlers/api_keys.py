@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from aiohttp import web
+from pydantic import Field
 
 from rowgate.auth.apikeys.service import Keep
 from rowgate.config.limits import CallerLimit
@@ -28,7 +29,7 @@ class CreateKey(Body):
 
 
 class RotateKey(Body):
-    grace_period: Duration = timedelta(0)
+    grace_period: Duration = Field(timedelta(0), json_schema_extra={"default": 0})
     expires_at: Timestamp | None = None
     #: Left out: the old key's; ``null``: the configured one.
     rate_limit: RateLimit | None = None

@@ -40,7 +40,8 @@ def _display_name(value: str) -> str:
 
 
 Password = Annotated[str, Field(max_length=MAX_PASSWORD_INPUT)]
-EmailText = Annotated[str, Field(max_length=1024)]
+#: An address (``auth.email_address`` validates it; ``format`` tells clients what to send).
+EmailText = Annotated[str, Field(max_length=1024, json_schema_extra={"format": "email"})]
 TokenText = Annotated[str, Field(max_length=1024)]
 DisplayName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_display_name)]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 from rowgate.auth.rbac.permissions import is_grantable
 from rowgate.config.limits import MAX_LIMIT, CallerLimit, check_window
-from rowgate.config.tenancy import ROLE_NAME
+from rowgate.config.tenancy import GRANTED_PERMISSION, ROLE_NAME
 from rowgate.config.units import parse_duration
 from rowgate.proxy.bodies import Body
 
@@ -40,22 +40,71 @@ def _text_timestamp(value: object) -> object:
 
 def _duration(value: object) -> timedelta:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError("expected seconds (a whole number) or a duration like 15m, 24h, 7d")
-    return parse_duration(value)
+        raise ValueError(DURATION_TEXT)
+    try:
+        return parse_duration(value)
+    except OverflowError:
+        raise ValueError(f"{DURATION_TEXT}, of at most {timedelta.max.days} days") from None
 
 
+DURATION_TEXT = "expected seconds (a whole number) or a duration like 15m, 24h, 7d"
+#: What the OpenAPI document says of a duration (the grammar, ``1h30m``, is in the description).
+_DURATION_TEXT_PATTERN = "^\\s*([0-9]+(\\.[0-9]+)?([mM][sS]|[sSmMhHdDwW]))+\\s*$"
+_DURATION_SCHEMA = {
+    "anyOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": _DURATION_TEXT_PATTERN}],
+    "description": "seconds, or a duration such as 90s, 15m, 1h30m, 7d",
+}
+_WINDOW_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 1, "maximum": 86400},
+        {"type": "string", "pattern": _DURATION_TEXT_PATTERN},
+    ],
+    "description": "whole seconds from 1 to 86400, or a duration such as 1m, 1h (at most 1d)",
+}
+
+
+#: The validators' rules as JSON Schema patterns, for the OpenAPI document (validation is theirs).
+_PRINTABLE = "[^\\x00-\\x1f\\x7f]"
 Name = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_printable)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+    AfterValidator(_printable),
+    Field(json_schema_extra={"pattern": f"^{_PRINTABLE}*[^\\s\\x00-\\x1f\\x7f]{_PRINTABLE}*$"}),
 ]
-Description = Annotated[str, StringConstraints(max_length=500), AfterValidator(_printable)]
-Permission = Annotated[str, StringConstraints(max_length=130), AfterValidator(_grantable)]
+Description = Annotated[
+    str,
+    StringConstraints(max_length=500),
+    AfterValidator(_printable),
+    Field(json_schema_extra={"pattern": f"^{_PRINTABLE}*$"}),
+]
+Permission = Annotated[
+    str,
+    StringConstraints(max_length=130),
+    AfterValidator(_grantable),
+    Field(json_schema_extra={"pattern": f"^({GRANTED_PERMISSION.pattern})$"}),
+]
 Permissions = Annotated[list[Permission], Field(max_length=200)]
-RoleName = Annotated[str, StringConstraints(max_length=40), AfterValidator(_role)]
+RoleName = Annotated[
+    str,
+    StringConstraints(max_length=40),
+    AfterValidator(_role),
+    Field(json_schema_extra={"pattern": f"^{ROLE_NAME.pattern}$"}),
+]
 #: An id in a body: checked to be a UUID by the service (an unknown one is a 404 like any other).
-Id = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Id = Annotated[
+    str, StringConstraints(min_length=1, max_length=64), Field(json_schema_extra={"format": "uuid"})
+]
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_timestamp), Field(strict=False)]
-Duration = Annotated[timedelta, BeforeValidator(_duration), Field(strict=False)]
-Window = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(check_window), Field(strict=False)]
+Duration = Annotated[
+    timedelta, BeforeValidator(_duration), Field(strict=False), WithJsonSchema(_DURATION_SCHEMA)
+]
+Window = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    AfterValidator(check_window),
+    Field(strict=False),
+    WithJsonSchema(_WINDOW_SCHEMA),
+]
 
 
 class RateLimit(Body):

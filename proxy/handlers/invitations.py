@@ -21,7 +21,7 @@ from aiohttp import web
 from pydantic import StringConstraints
 
 from rowgate.auth.orgs.invitations import Accepted
-from rowgate.errors import RowgateError, ValidationFailed
+from rowgate.errors import MethodNotAllowed, RowgateError, ValidationFailed
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
 from rowgate.proxy.bodies import Body, parse_body
 from rowgate.proxy.handlers import answers, auth_pages
@@ -135,9 +135,15 @@ async def _accept_form(request: web.Request) -> web.Response:
     )
 
 
+async def _accept_not_allowed(request: web.Request) -> web.Response:
+    raise MethodNotAllowed("Use one of: GET, POST.", headers={"Allow": "GET, POST"})
+
+
 def add_routes(app: web.Application, mount: str) -> None:
     app.router.add_post(f"{mount}/invitations/accept", accept)
     app.router.add_get(f"{mount}/invitations/accept", accept_page, allow_head=False)
+    # Any other method on it is a 405, not an invitation whose id is "accept".
+    app.router.add_route("*", f"{mount}/invitations/accept", _accept_not_allowed)
     app.router.add_post(f"{mount}/invitations", invite)
     app.router.add_get(f"{mount}/invitations", list_invitations)
     app.router.add_delete(mount + "/invitations/{id}", revoke)
