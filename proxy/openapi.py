@@ -22,6 +22,8 @@ from rowgate.proxy.appkeys import SERVICES, SETTINGS
 from rowgate.proxy.data.handlers_rest import data_limits, json_response
 from rowgate.proxy.data.openapi import JSON_VALUE, PROBLEM_SCHEMA, data_paths, problems
 from rowgate.proxy.data.policy import DataPolicy
+from rowgate.proxy.openapi_admin import ADMIN
+from rowgate.proxy.openapi_admin import SCHEMAS as ADMIN_SCHEMAS
 from rowgate.proxy.openapi_surface import ACCOUNTS, Endpoint
 from rowgate.proxy.openapi_tenancy import TENANCY
 
@@ -37,9 +39,14 @@ _HTML_ERRORS = ("400", "401", "403", "404", "409", "410", "413", "415", "422", "
 
 def surface_document(settings: Settings, policy: DataPolicy) -> dict[str, Any]:
     """The document for ``settings`` and the data policy in force."""
-    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA, "JsonValue": JSON_VALUE, **openapi_answers.SCHEMAS}
+    schemas: dict[str, Any] = {
+        "Problem": PROBLEM_SCHEMA,
+        "JsonValue": JSON_VALUE,
+        **openapi_answers.SCHEMAS,
+        **ADMIN_SCHEMAS,
+    }
     paths: dict[str, Any] = {}
-    for endpoint in ACCOUNTS + TENANCY:
+    for endpoint in ACCOUNTS + TENANCY + ADMIN:
         if endpoint.path == "/metrics" and not settings.server.metrics:
             continue
         path = _mount(settings, endpoint.mount) + endpoint.path

@@ -3,8 +3,8 @@
 Each ``Endpoint`` names the body model its handler parses (so the document's request schemas are
 the handlers' own pydantic models and cannot drift), who may call it, what it answers, and the
 problem statuses it can give besides the ones its shape implies (see ``Endpoint.statuses``).  A
-test checks that these tables (``ACCOUNTS`` here, ``proxy.openapi_tenancy.TENANCY``) and the
-registered aiohttp routes hold the same endpoints.
+test checks that these tables (``ACCOUNTS`` here, ``proxy.openapi_tenancy.TENANCY``,
+``proxy.openapi_admin.ADMIN``) and the registered aiohttp routes hold the same endpoints.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from rowgate.proxy.handlers import (
 #: Who may call: anyone; anyone, and a credential sent must be valid; a signed-in user; a member of
 #: the active organisation (an API key acts as one).
 Access = Literal["public", "optional", "user", "member"]
-Mount = Literal["", "auth", "rbac", "sql", "data"]
+Mount = Literal["", "auth", "rbac", "sql", "data", "admin"]
 
 
 def ref(name: str) -> dict[str, Any]:
