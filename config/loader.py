@@ -17,11 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from rowgate.config.schema import Settings, cross_field_problems
 from rowgate.errors import ConfigError
+from rowgate.yamlfile import read_yaml
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
@@ -72,34 +72,6 @@ def load_settings(
     if problems:
         raise ConfigError(problems)
     return settings
-
-
-def read_yaml(file: Path, *, missing: str) -> dict[str, Any]:
-    """Read a YAML mapping from ``file``; a missing file, bad YAML or a non-mapping is a ConfigError.
-
-    ``missing`` says how to name another file (the flag or key that chose this one): a missing
-    file's message ends with it.
-    """
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{file}: file not found ({missing})"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{file}: cannot read the file: {exc}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError([f"{file}: invalid YAML{where}: {problem}"]) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [f"{file}: expected a mapping of settings at the top level, got {type(data).__name__}"]
-        )
-    return data
 
 
 def interpolate(

@@ -66,10 +66,10 @@ from rowgate.rls.policy_file import (
     File,
     Table,
     read_file,
-    read_yaml,
     role_of,
 )
 from rowgate.rls.subject import Signature, Subject
+from rowgate.yamlfile import read_yaml
 
 __all__ = [
     "ACTIONS",

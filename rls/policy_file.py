@@ -3,9 +3,8 @@
 ``read_file(data, problems)`` turns a mapping (as read from YAML) into frozen dataclasses, or
 appends one line per problem (``tables.tasks.select[0]: expected ..., got 'owner'``) and returns
 None; ``rls.policy`` compiles what it returns.  Unknown keys are problems, as are values of the
-wrong type (``shared: 'yes'``, ``select: admin``).  ``read_yaml`` reads a file; it is the one
-place that needs PyYAML, imported only when a file is read, so that the engine runs on a mapping
-with nothing but sqlglot installed.
+wrong type (``shared: 'yes'``, ``select: admin``).  Files are read by ``rowgate.yamlfile``, which
+imports PyYAML only then, so that the engine runs on a mapping with nothing but sqlglot installed.
 """
 
 from __future__ import annotations
@@ -13,10 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypeVar
-
-from rowgate.errors import ConfigError
 
 OPERATIONS = ("select", "insert", "update", "delete")
 POLICY_GROUPS = ("admin", "user", "self", "guest")
@@ -104,33 +100,6 @@ def read_file(data: Mapping[str, Any], problems: list[str]) -> File | None:
     if len(problems) > start:
         return None
     return File(1, dialect, schema, defaults or Defaults(), functions or Functions(), read)
-
-
-def read_yaml(file: Path, *, missing: str = "pass --config PATH or set ROWGATE_CONFIG") -> dict[str, Any]:
-    """Read a YAML mapping from ``file``; a missing file (``missing`` says what to do), bad YAML or a
-    non-mapping is a ConfigError."""
-    import yaml  # only to read a file: the engine itself needs no PyYAML
-
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{file}: file not found ({missing})"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{file}: cannot read the file: {exc}"]) from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError([f"{file}: invalid YAML{where}: {problem}"]) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [f"{file}: expected a mapping of settings at the top level, got {type(data).__name__}"]
-        )
-    return data
 
 
 _TABLE_KEYS = ("tenant_column", "owner_column", "shared", "owner_writable", *OPERATIONS, "columns", "filters")

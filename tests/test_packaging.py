@@ -38,10 +38,13 @@ def _imports(*files: Path) -> set[str]:
     return found
 
 
-def test_the_engine_imports_only_itself_and_the_error_tree_of_rowgate() -> None:
+def test_the_engine_imports_only_itself_and_the_error_tree_and_yaml_reader_of_rowgate() -> None:
     ours = {name for name in _imports(*(ROOT / "rls").rglob("*.py")) if name.split(".")[0] == "rowgate"}
 
-    assert {name for name in ours if not name.startswith("rowgate.rls")} == {"rowgate.errors"}
+    assert {name for name in ours if not name.startswith("rowgate.rls")} == {
+        "rowgate.errors",
+        "rowgate.yamlfile",
+    }
 
 
 def test_the_error_tree_knows_nothing_of_http() -> None:
@@ -50,3 +53,13 @@ def test_the_error_tree_knows_nothing_of_http() -> None:
         - {"__future__", "collections.abc", "typing"}
         == set()
     )
+
+
+def test_the_yaml_reader_needs_only_the_error_tree_and_pyyaml() -> None:
+    assert _imports(ROOT / "rowgate" / "yamlfile.py") == {
+        "__future__",
+        "pathlib",
+        "typing",
+        "rowgate.errors",
+        "yaml",
+    }

@@ -17,12 +17,13 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rowgate.config.loader import describe_validation_errors, read_yaml
+from rowgate.config.loader import describe_validation_errors
 from rowgate.errors import ConfigError
 from rowgate.proxy.data.execute import run
 from rowgate.rls.errors import QueryRefused, WriteRefused
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.subject import Subject
+from rowgate.yamlfile import read_yaml
 
 #: The format of a cases file, shown by ``rowgate policy test --help``; the README shows the same cases.
 CASES_FORMAT = """\

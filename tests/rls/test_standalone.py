@@ -41,7 +41,7 @@ print(json.dumps({"sql": rewritten.sql, "params": rewritten.params, "refused": r
 def _copy_engine(target: Path) -> None:
     package = target / "rowgate"
     package.mkdir(parents=True)
-    for name in ("__init__.py", "errors.py"):
+    for name in ("__init__.py", "errors.py", "yamlfile.py"):
         shutil.copy(ROOT / "rowgate" / name, package / name)
     shutil.copytree(ROOT / "rls", package / "rls", ignore=shutil.ignore_patterns("__pycache__"))
 
