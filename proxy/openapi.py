@@ -24,7 +24,7 @@ from rowgate.proxy.data.openapi import JSON_VALUE, PROBLEM_SCHEMA, data_paths, p
 from rowgate.proxy.data.policy import DataPolicy
 from rowgate.proxy.openapi_admin import ADMIN
 from rowgate.proxy.openapi_admin import SCHEMAS as ADMIN_SCHEMAS
-from rowgate.proxy.openapi_surface import ACCOUNTS, Endpoint
+from rowgate.proxy.openapi_surface import ACCOUNTS, Endpoint, provider_endpoints
 from rowgate.proxy.openapi_tenancy import TENANCY
 
 PATH = "/openapi.json"
@@ -46,7 +46,7 @@ def surface_document(settings: Settings, policy: DataPolicy) -> dict[str, Any]:
         **ADMIN_SCHEMAS,
     }
     paths: dict[str, Any] = {}
-    for endpoint in ACCOUNTS + TENANCY + ADMIN:
+    for endpoint in ACCOUNTS + TENANCY + ADMIN + provider_endpoints(settings.auth.providers):
         if endpoint.path == "/metrics" and not settings.server.metrics:
             continue
         path = _mount(settings, endpoint.mount) + endpoint.path
@@ -88,7 +88,7 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         "security": _SECURITY[endpoint.access],
         "responses": {endpoint.status: _success(endpoint), **_errors(endpoint)},
     }
-    parameters = [*endpoint.query, *_path_parameters(endpoint.path)]
+    parameters = [*endpoint.query, *_path_parameters(endpoint.path, dict(endpoint.path_schemas))]
     if endpoint.media == "text/html" and endpoint.method == "get":
         parameters.append(_TOKEN)
     if parameters:
@@ -117,9 +117,12 @@ _TOKEN = {
 def _success(endpoint: Endpoint) -> dict[str, Any]:
     if endpoint.status == "204":
         return {"description": "Done"}
-    if endpoint.status == "303":
+    if endpoint.status in ("302", "303"):
         location = {"Location": {"schema": {"type": "string"}, "description": "where to go next"}}
-        return {"description": "See the application's callback", "headers": location}
+        where = (
+            "The provider's sign-in page" if endpoint.status == "302" else "See the application's callback"
+        )
+        return {"description": where, "headers": location}
     if endpoint.answer is None:
         return {"description": "OK", "content": {endpoint.media: {"schema": {"type": "string"}}}}
     return {"description": "OK", "content": {endpoint.media: {"schema": endpoint.answer}}}
@@ -136,11 +139,17 @@ def _errors(endpoint: Endpoint) -> dict[str, Any]:
     return found
 
 
-def _path_parameters(path: str) -> list[dict[str, Any]]:
-    """The path's parameters: ids are UUIDs (anything else is a 404, as an unknown id is)."""
+def _path_parameters(path: str, schemas: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The path's parameters: ids are UUIDs (anything else is a 404, as an unknown id is), unless
+    the endpoint says otherwise."""
     names = [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
     return [
-        {"name": name, "in": "path", "required": True, "schema": _PATH_SCHEMAS.get(name, _UUID)}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": schemas.get(name) or _PATH_SCHEMAS.get(name, _UUID),
+        }
         for name in names
     ]
 

@@ -9,6 +9,7 @@ test checks that these tables (``ACCOUNTS`` here, ``proxy.openapi_tenancy.TENANC
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,6 +59,8 @@ class Endpoint:
     also: tuple[str, str, dict[str, Any]] | None = None
     #: The answer's media type: HTML for rowgate's own link pages (their errors too).
     media: str = "application/json"
+    #: Schemas of path parameters that differ from the usual ones (name: schema).
+    path_schemas: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     def statuses(self) -> tuple[str, ...]:
         """The problem statuses: the body's (400, 413, 415, 422), the caller's (401, 403), rate
@@ -363,3 +366,48 @@ ACCOUNTS: tuple[Endpoint, ...] = (
     ),
     Endpoint("delete", "auth", "/sessions/{session_id}", "End one session", "sessions", "204", access="user"),
 )
+
+
+def provider_endpoints(names: Iterable[str]) -> tuple[Endpoint, ...]:
+    """The sign-in routes of the configured providers (``auth.providers``; none without one), their
+    ``{provider}`` one of the configured names."""
+    provider = (("provider", {"type": "string", "enum": sorted(names)}),)
+    if not provider[0][1]["enum"]:
+        return ()
+    callback = (
+        query("state", {"type": "string", "maxLength": 256}, "the attempt's state"),
+        query("code", {"type": "string", "maxLength": 2048}, "the provider's code"),
+    )
+    return (
+        Endpoint(
+            "get",
+            "auth",
+            "/{provider}/authorize",
+            "Start signing in with a provider: to its sign-in page, the attempt bound to this browser",
+            "social",
+            "302",
+            query=(
+                query(
+                    "callbackUrl", {"type": "string", "maxLength": 2048}, "one of auth.callback_urls", True
+                ),
+                query("codeChallenge", {"type": "string", "maxLength": 128}, "PKCE S256, for the exchange"),
+                query("linkToken", {"type": "string", "maxLength": 256}, "from POST /accounts, to link"),
+            ),
+            errors=("400", "422"),
+            path_schemas=provider,
+        ),
+        *(
+            Endpoint(
+                method,
+                "auth",
+                "/{provider}/callback",
+                "The provider returns here: on to the application with a single-use code (or ?error=)",
+                "social",
+                "303",
+                query=callback,
+                errors=("400",),
+                path_schemas=provider,
+            )
+            for method in ("get", "post")
+        ),
+    )

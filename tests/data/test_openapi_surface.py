@@ -65,6 +65,38 @@ async def test_mounts_and_metrics_follow_the_settings(
     assert documented(doc, "/rows") == registered(moved.app)
 
 
+async def test_each_configured_provider_s_sign_in_routes_are_documented(
+    data_settings: Callable[..., Settings],
+    start_rowgate: Start,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("GITHUB_SECRET", "s3cret")
+    github = {
+        "kind": "github",
+        "client_id": "rowgate",
+        "client_secret_env": "GITHUB_SECRET",
+        "authorize_url": "http://127.0.0.1:9/login/oauth/authorize",
+        "token_url": "http://127.0.0.1:9/login/oauth/access_token",
+        "api_url": "http://127.0.0.1:9",
+    }
+    settings = data_settings(
+        **{"auth.providers": {"github": github}, "auth.callback_urls": ["http://127.0.0.1:3000/cb"]}
+    )
+    server: RunningServer = await start_rowgate(settings)
+    status, doc = await Client(client.http, server).call("GET", "/openapi.json")
+    assert status == 200
+    assert documented(doc, "/v1/data") == registered(server.app)
+    authorize = doc["paths"]["/v1/auth/{provider}/authorize"]["get"]
+    assert "302" in authorize["responses"]
+    required = {p["name"]: p["schema"] for p in authorize["parameters"] if p["required"]}
+    assert required == {
+        "callbackUrl": {"type": "string", "maxLength": 2048},
+        "provider": {"type": "string", "enum": ["github"]},
+    }
+    assert sorted(doc["paths"]["/v1/auth/{provider}/callback"]) == ["get", "post"]
+
+
 async def test_bodies_are_the_handlers_models_and_errors_are_problems(client: Client) -> None:
     _, doc = await client.call("GET", "/openapi.json")
     schemas = doc["components"]["schemas"]
