@@ -11,7 +11,8 @@ demo app and its tables (``python loadtests/locust_target.py`` starts that)::
 
 Every user sends ``X-Forwarded-For`` with an address of its own: a rowgate that trusts the load
 generator (``server.trusted_proxies``) then sees many clients, as in production, each with its own
-sign-up, sign-in and IP budgets; one that does not ignores the header.
+sign-up, sign-in and IP budgets (``ROWGATE_TRUSTED_PROXIES=127.0.0.1 rowgate demo``); one that
+does not ignores the header, and its per-address limits allow only a handful of users.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """The locust file runs headless for a few seconds against a live ``rowgate demo``, so that it
-cannot rot: every endpoint group gets requests, none fails, and no user raises."""
+cannot rot: every endpoint group gets requests, none fails, and no user raises. Each user visits
+every endpoint once as it starts; 10 s leave room for its argon2 sign-up and sign-in on a busy
+machine."""
 
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveDemo]:
 
 def run_locust(base: str, folder: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
-    command += ["-u", "3", "-r", "3", "-t", "5s", "--host", base, "--csv", str(folder / "run")]
+    command += ["-u", "3", "-r", "3", "-t", "10s", "--host", base, "--csv", str(folder / "run")]
     return subprocess.run(
         command, cwd=folder, env=clean_env(), capture_output=True, text=True, timeout=120, check=False
     )
