@@ -3,7 +3,7 @@
 The auth, tenancy, API key, rbac, session, well-known and health endpoints come from the tables in
 ``proxy.openapi_surface`` and ``proxy.openapi_tenancy`` (request bodies are the handlers' own
 pydantic models, answers the schemas of ``proxy.openapi_answers``); the data API's paths are
-generated from the policy in force and the introspected tables (``rls.openapi``), as its own
+generated from the policy in force and the introspected tables (``proxy.data.openapi``), as its own
 document at ``{data}/openapi.json`` is.
 Every error is an RFC 9457 problem (``components.schemas.Problem``).  Paths the upstream serves
 are not rowgate's to describe and are left out.
