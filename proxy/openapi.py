@@ -1,7 +1,7 @@
 """``GET /openapi.json``: one OpenAPI 3.1 document for everything rowgate answers itself.
 
-The auth, tenancy, API key, rbac, session, well-known and health endpoints come from the tables in
-``proxy.openapi_surface`` and ``proxy.openapi_tenancy`` (request bodies are the handlers' own
+The auth, tenancy, API key, rbac, session, admin, well-known and health endpoints come from the
+tables in ``proxy.openapi_surface``, ``proxy.openapi_tenancy`` and ``proxy.openapi_admin`` (request bodies are the handlers' own
 pydantic models, answers the schemas of ``proxy.openapi_answers``); the data API's paths are
 generated from the policy in force and the introspected tables (``proxy.data.openapi``), as its own
 document at ``{data}/openapi.json`` is.
