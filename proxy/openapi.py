@@ -1,8 +1,9 @@
 """``GET /openapi.json``: one OpenAPI 3.1 document for everything rowgate answers itself.
 
 The auth, tenancy, API key, rbac, session, admin, well-known and health endpoints come from the
-tables in ``proxy.openapi_surface``, ``proxy.openapi_tenancy`` and ``proxy.openapi_admin`` (request bodies are the handlers' own
-pydantic models, answers the schemas of ``proxy.openapi_answers``); the data API's paths are
+tables in ``proxy.openapi_surface``, ``proxy.openapi_tenancy`` and ``proxy.openapi_admin``
+(request bodies are the handlers' own pydantic models, answers the schemas of
+``proxy.openapi_answers``); the data API's paths are
 generated from the policy in force and the introspected tables (``proxy.data.openapi``), as its own
 document at ``{data}/openapi.json`` is.
 Every error is an RFC 9457 problem (``components.schemas.Problem``).  Paths the upstream serves
