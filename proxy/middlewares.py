@@ -5,10 +5,11 @@ Order (outermost first): ``request_context`` → ``problems`` → the pipeline (
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import re
 import time
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -36,11 +37,30 @@ log = logging.getLogger("rowgate.errors")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+class _RequestIds:
+    """Fresh request ids: a random per-process prefix and a counter, 32 hex characters like a
+    ``uuid4().hex`` at a fraction of its cost; a forked worker draws its own prefix."""
+
+    def __init__(self) -> None:
+        self.reseed()
+        os.register_at_fork(after_in_child=self.reseed)
+
+    def reseed(self) -> None:
+        self._prefix = os.urandom(8).hex()
+        self._counter = itertools.count(int.from_bytes(os.urandom(4)))
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
+_new_request_id = _RequestIds().next
+
+
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give the request an id (a sane client ``X-Request-Id`` is kept) and log one access line."""
     given = request.headers.get("X-Request-Id", "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+    request_id = given if _REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
     request[CLIENT_IP] = request.app[TRUSTED_PROXIES].client_ip(
         request.remote, request.headers.get("X-Forwarded-For")
@@ -66,7 +86,7 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         groups = request.app.get(METRICS)
         if groups is not None:
             observe_request(request.method, status, groups.of_path(request.path), elapsed)
-        if request.app[SETTINGS].logging.access_log:
+        if request.app[SETTINGS].logging.access_log and access_log.isEnabledFor(logging.INFO):
             principal = request.get(PRINCIPAL)
             access_log.info(
                 "%s %s %s",

@@ -194,6 +194,9 @@ class UpstreamResponse:
             self._wakeup.set_result(None)
 
     async def wait_headers(self, read_timeout: float) -> None:
+        if self._headers_done.done():  # already here: no deadline to arm
+            self._headers_done.result()  # raises the error that ended it, if any
+            return
         async with asyncio.timeout(read_timeout):
             await self._headers_done
 
