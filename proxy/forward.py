@@ -57,14 +57,23 @@ HOP_BY_HOP = frozenset(
 CHUNK = 64 * 1024
 #: Responses up to this size (with a Content-Length) are relayed in one piece.
 SMALL_BODY = 64 * 1024
+#: Set by ``web.Response`` from the body it is given.
+_BODY_SET = frozenset({"content-length"})
 
 
 def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
     """``headers`` without hop-by-hop ones (including those named in ``Connection``)."""
-    drop = HOP_BY_HOP
+    return CIMultiDict(_end_to_end_items(headers))
+
+
+def _end_to_end_items(
+    headers: CIMultiDictProxy[str] | CIMultiDict[str], also: frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
+    """The end-to-end headers (and not those in ``also``) as pairs: copied once by their taker."""
+    drop = HOP_BY_HOP | also
     if "Connection" in headers:
         drop = drop | {t.strip().lower() for v in headers.getall("Connection") for t in v.split(",")}
-    return CIMultiDict((k, v) for k, v in headers.items() if k.lower() not in drop)
+    return [(k, v) for k, v in headers.items() if k.lower() not in drop]
 
 
 class Forwarder:
@@ -163,7 +172,6 @@ class Forwarder:
             return await self._relay(request, upstream)
 
     async def _relay(self, request: web.Request, upstream: UpstreamResponse) -> web.StreamResponse:
-        headers = end_to_end(upstream.headers)
         read_timeout = self.settings.read_timeout.total_seconds()
         length = upstream.content_length
         if length is not None and length <= SMALL_BODY and request.method != "HEAD":
@@ -172,10 +180,10 @@ class Forwarder:
                 body = await upstream.read(read_timeout)
             except (TimeoutError, UpstreamConnectionError) as exc:
                 raise _upstream_error(exc, None) from exc
-            headers.popall("Content-Length", None)
+            headers = _end_to_end_items(upstream.headers, _BODY_SET)
             return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(headers)
+        response.headers.extend(_end_to_end_items(upstream.headers))
         response.headers.setdefault("Server", "rowgate")
         response.headers["X-Request-Id"] = request[REQUEST_ID]
         await response.prepare(request)
