@@ -1,4 +1,4 @@
-"""Prometheus counters and histograms for this process, in one registry (``REGISTRY``).
+"""Prometheus counters and histograms, in one registry per process (``REGISTRY``).
 
 The functions below are the only way in: ``count_event`` (called for every audit event, so
 sign-ins, refreshes, revocations and key rotations are counted where they are recorded),
@@ -7,16 +7,23 @@ sign-ins, refreshes, revocations and key rotations are counted where they are re
 fixed sets (event names, outcomes, rule names, refusal codes, route groups): never a path, a
 user or an organisation, so ``/metrics`` reveals nothing about individual callers.
 
-Values are per process: with several worker processes each exposes its own, and Prometheus sums
-them across scrape targets (``sum by (outcome) (rate(rowgate_signins_total[5m]))``).
+One process keeps its values in memory.  Worker processes (``rowgate serve --workers N``) share
+them instead: each worker calls ``share_between_processes`` right after the fork, and from then on
+every value lives in a file of its own in the supervisor's directory (``prometheus_client``'s
+multiprocess mode); ``scraped()`` then sums every worker's files, those of workers that died
+included (a counter never goes backwards when a worker is replaced), so whichever worker answers
+a scrape shows the whole server's figures.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+from pathlib import Path
 from typing import Final
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, values
+from prometheus_client.multiprocess import MultiProcessCollector
 
 # No ``*_created`` series: they double the output and nobody reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -24,70 +31,132 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 #: Upper bounds (seconds) of the latency histogram buckets.
 BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
+#: Where ``prometheus_client`` keeps the values of processes that share them.
+DIRECTORY_VARIABLE: Final = "PROMETHEUS_MULTIPROC_DIR"
+
 REGISTRY: Final = CollectorRegistry(auto_describe=True)
 
-REQUESTS: Final = Counter(
-    "rowgate_requests", "HTTP requests answered, by method and status class.", ["method", "status"],
-    registry=REGISTRY,
-)  # fmt: skip
-DURATION: Final = Histogram(
-    "rowgate_request_duration_seconds", "Time to answer a request, by route group.", ["group"],
-    buckets=BUCKETS, registry=REGISTRY,
-)  # fmt: skip
-AUTH_EVENTS: Final = Counter(
-    "rowgate_auth_events", "Audit events recorded, by event name.", ["event"], registry=REGISTRY
-)
-SIGNINS: Final = Counter(
-    "rowgate_signins", "Sign-ins by outcome (succeeded, failed, locked).", ["outcome"], registry=REGISTRY
-)
-REFRESHES: Final = Counter(
-    "rowgate_token_refreshes", "Refresh-token uses by outcome (rotated, retried, reused).", ["outcome"],
-    registry=REGISTRY,
-)  # fmt: skip
-REVOCATIONS: Final = Counter(
-    "rowgate_revocations", "Revocations by what was revoked (signout, session, api_key, ...).", ["what"],
-    registry=REGISTRY,
-)  # fmt: skip
-KEY_ROTATIONS: Final = Counter(
-    "rowgate_key_rotations", "Signing keys that started signing (key.rotated).", registry=REGISTRY
-)
-ALERTS: Final = Counter(
-    "rowgate_alerts", "Suspicious-activity alerts raised, by rule.", ["rule"], registry=REGISTRY
-)
-RATE_LIMITED: Final = Counter(
-    "rowgate_rate_limited", "Requests refused with 429, by route group.", ["group"], registry=REGISTRY
-)
-RLS_REFUSALS: Final = Counter(
-    "rowgate_rls_refusals", "Statements the row-level security engine refused, by code.", ["code"],
-    registry=REGISTRY,
-)  # fmt: skip
+
+class Metrics:
+    """The counters and histograms, registered in ``registry`` (none when shared: the files are read)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.requests = Counter(
+            "rowgate_requests", "HTTP requests answered, by method and status class.", ["method", "status"],
+            registry=registry,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "rowgate_request_duration_seconds", "Time to answer a request, by route group.", ["group"],
+            buckets=BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.auth_events = Counter(
+            "rowgate_auth_events", "Audit events recorded, by event name.", ["event"], registry=registry
+        )
+        self.signins = Counter(
+            "rowgate_signins", "Sign-ins by outcome (succeeded, failed, locked).", ["outcome"],
+            registry=registry,
+        )  # fmt: skip
+        self.refreshes = Counter(
+            "rowgate_token_refreshes", "Refresh-token uses by outcome (rotated, retried, reused).",
+            ["outcome"], registry=registry,
+        )  # fmt: skip
+        self.revocations = Counter(
+            "rowgate_revocations", "Revocations by what was revoked (signout, session, api_key, ...).",
+            ["what"], registry=registry,
+        )  # fmt: skip
+        self.key_rotations = Counter(
+            "rowgate_key_rotations", "Signing keys that started signing (key.rotated).", registry=registry
+        )
+        self.alerts = Counter(
+            "rowgate_alerts", "Suspicious-activity alerts raised, by rule.", ["rule"], registry=registry
+        )
+        self.rate_limited = Counter(
+            "rowgate_rate_limited", "Requests refused with 429, by route group.", ["group"],
+            registry=registry,
+        )  # fmt: skip
+        self.rls_refusals = Counter(
+            "rowgate_rls_refusals", "Statements the row-level security engine refused, by code.", ["code"],
+            registry=registry,
+        )  # fmt: skip
+
+
+_metrics = Metrics(REGISTRY)
+_scraped = REGISTRY
+_shared: Path | None = None
+
+
+def share_between_processes(directory: Path) -> None:
+    """Keep this process's values in ``directory``, where every worker's are read and summed.
+
+    Called in a worker right after the fork, before it counts anything: the metrics are built
+    again on ``prometheus_client``'s file-backed values (the in-memory ones inherited from the
+    supervisor are dropped), and ``scraped()`` becomes a registry that reads the whole directory.
+    """
+    global _metrics, _scraped, _shared
+    os.environ[DIRECTORY_VARIABLE] = str(directory)  # read by prometheus_client as it opens its files
+    values.ValueClass = values.MultiProcessValue(process_identifier=_this_pid)  # type: ignore[no-untyped-call]
+    for collector in vars(_metrics).values():
+        REGISTRY.unregister(collector)
+    _request_counter.cache_clear()
+    _latency.cache_clear()
+    _metrics = Metrics(registry=None)
+    _scraped = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(_scraped, path=str(directory))  # type: ignore[no-untyped-call]
+    _shared = directory
+
+
+def shared_directory() -> Path | None:
+    """The directory the values are shared through, or ``None`` in a process on its own."""
+    return _shared
+
+
+def scraped() -> CollectorRegistry:
+    """The registry ``/metrics`` renders: this process's metrics, or every worker's summed."""
+    return _scraped
+
+
+_pid = os.getpid()
+
+
+def _this_pid() -> int:
+    """``os.getpid()`` remembered (a system call costs more than the counting it would guard)."""
+    return _pid
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def count_event(event: str) -> None:
     """Count one audit event, and the operator-facing counter it belongs to."""
-    AUTH_EVENTS.labels(event).inc()
+    metrics = _metrics
+    metrics.auth_events.labels(event).inc()
     kind, _, outcome = event.partition(".")
     if kind == "signin":
-        SIGNINS.labels(outcome).inc()
+        metrics.signins.labels(outcome).inc()
     elif kind == "refresh":
-        REFRESHES.labels(outcome or "rotated").inc()
+        metrics.refreshes.labels(outcome or "rotated").inc()
     elif outcome == "revoked" or event == "signout":
-        REVOCATIONS.labels(kind).inc()
+        metrics.revocations.labels(kind).inc()
     elif event == "key.rotated":
-        KEY_ROTATIONS.inc()
+        metrics.key_rotations.inc()
 
 
 def count_alert(rule: str) -> None:
     """Count an alert raised by ``rule`` (a rule name from the configuration, never user input)."""
-    ALERTS.labels(rule).inc()
+    _metrics.alerts.labels(rule).inc()
 
 
 def count_rate_limited(group: str) -> None:
-    RATE_LIMITED.labels(group).inc()
+    _metrics.rate_limited.labels(group).inc()
 
 
 def count_refusal(code: str) -> None:
-    RLS_REFUSALS.labels(code).inc()
+    _metrics.rls_refusals.labels(code).inc()
 
 
 #: Methods counted by name; any other a client invents is ``OTHER`` (labels stay a small set).
@@ -102,9 +171,9 @@ def observe_request(method: str, status: int, group: str, seconds: float) -> Non
 
 @functools.cache
 def _request_counter(method: str, status_class: int) -> Counter:
-    return REQUESTS.labels(method, f"{status_class}xx")
+    return _metrics.requests.labels(method, f"{status_class}xx")
 
 
 @functools.cache
 def _latency(group: str) -> Histogram:
-    return DURATION.labels(group)
+    return _metrics.duration.labels(group)

@@ -243,7 +243,7 @@ def _serve_workers(settings: Settings, count: int) -> int:
         return 0
 
     drain = settings.server.shutdown_timeout.total_seconds() + 10
-    return Supervisor(count, sock, worker, drain).run()
+    return Supervisor(count, sock, worker, drain, share_metrics=settings.server.metrics).run()
 
 
 async def _migrate_once(settings: Settings) -> str:

@@ -14,21 +14,31 @@ is forked again after a back-off that doubles while it keeps dying young.
 
 Shared state (revocations, lockouts, rate limits, replay guards) lives in the store, and only
 Redis is shared between processes: without ``redis.url`` rowgate serves with one worker and
-says so (``worker_count``).
+says so (``worker_count``).  The metrics are shared through files (``auth.telemetry``) in a
+private directory the supervisor makes at start and removes at exit (``MetricsDirectory``), so
+that a scrape answered by any worker shows every worker's counts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import logging
 import os
+import shutil
 import signal
 import socket
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
 
+from prometheus_client.multiprocess import mark_process_dead
+
+from rowgate.auth import telemetry
 from rowgate.config.schema import Settings
 from rowgate.errors import RowgateError
 
@@ -72,6 +82,56 @@ def listen(host: str, port: int, backlog: int = 1024) -> socket.socket:
     return sock
 
 
+class MetricsDirectory:
+    """Where the workers keep their metrics: a directory of the temporary folder (``TMPDIR``),
+    private (0700), made empty at start and removed at exit.
+
+    A lock file in it stays locked while the supervisor or any of its workers lives (they share
+    the open file), so that a supervisor starting removes the directories that one killed by
+    SIGKILL left behind, and never one in use.  The lock file is locked before it takes its name:
+    a directory without it is never removed (it is being made).
+    """
+
+    PREFIX = "rowgate-metrics-"
+    LOCK = "lock"
+
+    def __init__(self, path: Path, lock: IO[str]) -> None:
+        self.path, self._lock = path, lock
+
+    @classmethod
+    def create(cls) -> MetricsDirectory:
+        root = Path(tempfile.gettempdir())
+        for left in root.glob(cls.PREFIX + "*"):
+            cls._remove_abandoned(left)
+        path = Path(tempfile.mkdtemp(prefix=cls.PREFIX, dir=root))  # mode 0700
+        pending = path / f"{cls.LOCK}.pending"
+        lock = pending.open("w", encoding="utf-8")
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        pending.rename(path / cls.LOCK)
+        return cls(path, lock)
+
+    @classmethod
+    def _remove_abandoned(cls, folder: Path) -> None:
+        try:
+            if folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                return
+            with (folder / cls.LOCK).open(encoding="utf-8") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while in use
+                shutil.rmtree(folder)
+        except OSError:
+            return  # in use, being made, or not ours
+        log.info("removed %s, left by a rowgate that was killed", folder)
+
+    def process_dead(self, pid: int) -> None:
+        """Forget the gauges of what a dead worker had open (its counts stay: counters never go
+        backwards)."""
+        mark_process_dead(pid, str(self.path))  # type: ignore[no-untyped-call]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        self._lock.close()
+
+
 @dataclass
 class Slot:
     """One worker's place: its process, and when it may be forked again after dying."""
@@ -85,30 +145,47 @@ class Slot:
 
 
 class Supervisor:
-    """Forks ``count`` workers running ``worker`` on ``sock`` and keeps them running."""
+    """Forks ``count`` workers running ``worker`` on ``sock`` and keeps them running; with
+    ``share_metrics`` (``server.metrics``) they share their metrics through a ``MetricsDirectory``."""
 
-    def __init__(self, count: int, sock: socket.socket, worker: Worker, drain_seconds: float) -> None:
+    def __init__(
+        self,
+        count: int,
+        sock: socket.socket,
+        worker: Worker,
+        drain_seconds: float,
+        share_metrics: bool = True,
+    ) -> None:
         self.slots = [Slot(index) for index in range(count)]
         self.sock = sock
         self.worker = worker
         self.drain_seconds = drain_seconds
+        self.share_metrics = share_metrics
+        self.metrics: MetricsDirectory | None = None
         self.stopping = False
 
     def run(self) -> int:
         """Supervise until SIGTERM or SIGINT, then drain the workers; the exit code."""
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
-        for slot in self.slots:
-            self._fork(slot)
-        while True:
-            received = signal.sigtimedwait(SIGNALS, self._wait())
-            self._reap()
-            if received is None or received.si_signo == signal.SIGCHLD:
-                self._fork_due()
-            elif received.si_signo == signal.SIGHUP:
-                log.info("SIGHUP: every worker reloads its policies")
-                self._signal_all(signal.SIGHUP)
-            else:
-                return self._drain()
+        if self.share_metrics:
+            self.metrics = MetricsDirectory.create()
+            log.info("workers share their metrics through %s", self.metrics.path)
+        try:
+            for slot in self.slots:
+                self._fork(slot)
+            while True:
+                received = signal.sigtimedwait(SIGNALS, self._wait())
+                self._reap()
+                if received is None or received.si_signo == signal.SIGCHLD:
+                    self._fork_due()
+                elif received.si_signo == signal.SIGHUP:
+                    log.info("SIGHUP: every worker reloads its policies")
+                    self._signal_all(signal.SIGHUP)
+                else:
+                    return self._drain()
+        finally:
+            if self.metrics is not None:
+                self.metrics.remove()
 
     def _wait(self) -> float:
         dues = [slot.due for slot in self.slots if slot.pid is None]
@@ -123,6 +200,8 @@ class Supervisor:
                 signal.signal(signal.SIGHUP, signal.SIG_IGN)  # not fatal before the worker's handler
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
                 _drain_when_orphaned(supervisor)
+                if self.metrics is not None:
+                    telemetry.share_between_processes(self.metrics.path)
                 code = self.worker(slot.index, first, self.sock)
             except RowgateError as exc:  # a database or store it cannot reach: one line, as the CLI
                 log.error("worker %d stopped: %s", slot.index, exc.detail)
@@ -147,6 +226,8 @@ class Supervisor:
                     self._died(slot, status)
 
     def _died(self, slot: Slot, status: int) -> None:
+        if self.metrics is not None and slot.pid is not None:
+            self.metrics.process_dead(slot.pid)
         if self.stopping:
             slot.pid = None
             log.info("worker %d stopped (%s)", slot.index, _describe(status))
