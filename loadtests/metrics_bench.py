@@ -5,21 +5,32 @@
 Each request counts one answer by method and status class and observes its latency in the
 13-bucket histogram: the former code (a ``Counter`` update and a ``bisect`` into a bucket list,
 copied here as it was) against ``auth.telemetry.observe_request`` (a labelled counter and a
-labelled histogram).  It also times one scrape of each with the same traffic recorded.  Figures
-are recorded in ``loadtests/RESULTS.md``.
+labelled histogram).  It also times one scrape of each with the same traffic recorded.
+
+Then the same with the values shared between worker processes (``rowgate serve --workers N``:
+``telemetry.share_between_processes``, every value in a memory-mapped file): each round forks a
+child that switches to a temporary directory and measures there, alternating with the parent's
+single-process measurement, once with the process id remembered (as rowgate does) and once
+asking the kernel for it on every update (``prometheus_client``'s default).  Figures are recorded
+in ``loadtests/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import bisect
+import os
 import random
+import struct
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 from prometheus_client import generate_latest
 
+from rowgate.auth import telemetry
 from rowgate.auth.telemetry import BUCKETS, REGISTRY, observe_request
 
 
@@ -74,6 +85,7 @@ def best(runs: int, measure: Callable[[], float]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     requests = traffic(args.requests)
     former = FormerMetrics()
@@ -83,6 +95,50 @@ def main() -> None:
     new_scrape = best(20, lambda: _timed(lambda: generate_latest(REGISTRY)))
     print(f"per request: former {old * 1e6:.2f} us, prometheus_client {new * 1e6:.2f} us")
     print(f"one scrape:  former {old_scrape * 1e3:.3f} ms, prometheus_client {new_scrape * 1e3:.3f} ms")
+    single, shared, shared_getpid, shared_scrape = [], [], [], []
+    for _ in range(args.rounds):
+        single.append(per_request(observe_request, requests))
+        each, scrape = in_a_worker(requests, remember_pid=True)
+        shared.append(each)
+        shared_scrape.append(scrape)
+        shared_getpid.append(in_a_worker(requests, remember_pid=False)[0])
+    print(
+        f"alternated, {args.rounds} rounds, best (median): single process {_us(single)}, "
+        f"shared between workers {_us(shared)}, the same with os.getpid per update {_us(shared_getpid)}"
+    )
+    print(f"one scrape of the shared files (one worker's): {min(shared_scrape) * 1e3:.3f} ms")
+
+
+def in_a_worker(requests: Traffic, remember_pid: bool) -> tuple[float, float]:
+    """In a forked child sharing its values through a temporary directory: the time per request
+    and the time of one scrape."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            os.close(read)
+            with tempfile.TemporaryDirectory() as folder:
+                if not remember_pid:
+                    setattr(telemetry, "_this_pid", os.getpid)  # noqa: B010 (prometheus_client's default)
+                telemetry.share_between_processes(Path(folder))
+                each = per_request(observe_request, requests)
+                scrape = best(20, lambda: _timed(lambda: generate_latest(telemetry.scraped())))
+                os.write(write, struct.pack("dd", each, scrape))
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    data = os.read(read, 16)
+    os.close(read)
+    os.waitpid(child, 0)
+    each, scrape = struct.unpack("dd", data)
+    return each, scrape
+
+
+def _us(figures: list[float]) -> str:
+    ordered = sorted(figures)
+    return f"{ordered[0] * 1e6:.2f} us ({ordered[len(ordered) // 2] * 1e6:.2f})"
 
 
 def _timed(work: Callable[[], object]) -> float:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.proxy.workerkit import Served, call, serving, write_config
+from tests.proxy.workerkit import Served, call, serving, signed_in, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +26,9 @@ JWKS_COUNT = ("rowgate_request_duration_seconds_count", frozenset({("group", "we
 JWKS_ALL = ("rowgate_request_duration_seconds_bucket", frozenset({("group", "well_known"), ("le", "+Inf")}))
 JWKS_SUM = ("rowgate_request_duration_seconds_sum", frozenset({("group", "well_known")}))
 SIGNIN = "/v1/auth/email/signin"
+CACHE_HITS = ("rowgate_token_cache_hits", frozenset())
+CACHE_MISSES = ("rowgate_token_cache_misses", frozenset())
+CACHE_SIZE = ("rowgate_token_cache_size", frozenset())
 
 
 def scrape(served: Served) -> Samples:
@@ -133,21 +136,35 @@ def test_the_app_figures_of_every_worker_are_summed(fresh_database: str, tmp_pat
     tmp.mkdir()
     config = write_config(tmp_path, fresh_database)
     with serving(config, environ={"TMPDIR": str(tmp)}) as served:
-        names = {name for name, _ in every_scrape(served)[-1]}
+        token = signed_in(served.url, "ada@example.com")
+        since, asked = len(served.logs()), 0
+        while asked < 10 or answered_by(served, "/v1/auth/me", since) != {0, 1}:
+            assert call(f"{served.url}/v1/auth/me", token=token)[0] == 200
+            asked += 1
+            assert asked < 400, "the requests never reached both workers"
+
+        def verified(samples: Samples) -> float:  # each request verified its token once
+            return samples[CACHE_HITS] + samples[CACHE_MISSES]
+
+        # the other worker writes its figures every second: until then a scrape may show less
+        until(lambda: verified(scrape(served)) == asked, "every worker's figures written")
+        for samples in every_scrape(served):
+            assert verified(samples) == asked
+            assert samples[CACHE_MISSES] == 2  # once per worker
+            assert samples[CACHE_SIZE] == 2  # the token, cached by each worker
         for name in (
-            "rowgate_token_cache_hits",
-            "rowgate_token_cache_size",
             "rowgate_revocations_pending",
             "rowgate_client_disconnects_total",
             "rowgate_header_timeouts_total",
             "rowgate_slow_connections",
         ):
-            assert name in names
-        # each worker wrote its figures: one file of each kind per worker
-        pids = served.workers()
-        assert {p.name for p in folders(tmp)[0].glob("gauge_livesum_*.db")} == {
-            f"gauge_livesum_{pid}.db" for pid in pids
-        }
+            assert (name, frozenset()) in samples
+
+        victim = served.workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        until(lambda: len(served.workers()) == 2 and victim not in served.workers(), "a new worker")
+        until(lambda: scrape(served)[CACHE_SIZE] == 1, "the dead worker's cache no longer counted")
+        assert verified(scrape(served)) == asked  # what it verified still is
 
 
 def test_a_killed_supervisors_folder_goes_at_the_next_start(fresh_database: str, tmp_path: Path) -> None:
