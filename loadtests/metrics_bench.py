@@ -106,6 +106,13 @@ def main() -> None:
         f"alternated, {args.rounds} rounds, best (median): single process {_us(single)}, "
         f"shared between workers {_us(shared)}, the same with os.getpid per update {_us(shared_getpid)}"
     )
+    ratios = sorted(b / a for a, b in zip(single, shared, strict=True))
+    getpid = sorted(b / a for a, b in zip(shared, shared_getpid, strict=True))
+    print(
+        f"ratios in each round, median (range): shared / single {ratios[len(ratios) // 2]:.2f} "
+        f"({ratios[0]:.2f}-{ratios[-1]:.2f}); os.getpid / remembered {getpid[len(getpid) // 2]:.2f} "
+        f"({getpid[0]:.2f}-{getpid[-1]:.2f})"
+    )
     print(f"one scrape of the shared files (one worker's): {min(shared_scrape) * 1e3:.3f} ms")
 
 
