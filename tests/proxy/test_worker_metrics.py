@@ -192,12 +192,13 @@ def test_one_worker_or_metrics_off_make_no_folder(
     tmp.mkdir()
     config = write_config(tmp_path, fresh_database, server={"metrics": metrics})
     with serving(config, workers=workers, environ={"TMPDIR": str(tmp)}) as served:
-        status, _ = call(f"{served.url}/metrics")
+        status, body = call(f"{served.url}/metrics")
         if metrics:
             assert status == 200
             assert fail_sign_ins_once(served) == 1.0
-        else:
-            assert status != 200  # not served by rowgate: the route is off, as before
+        else:  # not served by rowgate: the route is off, as before
+            assert status != 200
+            assert "rowgate_requests_total" not in str(body)
         assert folders(tmp) == []
 
 
