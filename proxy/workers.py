@@ -40,7 +40,7 @@ from prometheus_client.multiprocess import mark_process_dead
 
 from rowgate.auth import telemetry
 from rowgate.config.schema import Settings
-from rowgate.errors import RowgateError
+from rowgate.errors import RowgateError, ServiceUnavailable
 
 log = logging.getLogger("rowgate.workers")
 
@@ -103,11 +103,18 @@ class MetricsDirectory:
         root = Path(tempfile.gettempdir())
         for left in root.glob(cls.PREFIX + "*"):
             cls._remove_abandoned(left)
-        path = Path(tempfile.mkdtemp(prefix=cls.PREFIX, dir=root))  # mode 0700
-        pending = path / f"{cls.LOCK}.pending"
-        lock = pending.open("w", encoding="utf-8")
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        pending.rename(path / cls.LOCK)
+        try:
+            path = Path(tempfile.mkdtemp(prefix=cls.PREFIX, dir=root))  # mode 0700
+            pending = path / f"{cls.LOCK}.pending"
+            lock = pending.open("w", encoding="utf-8")
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            pending.rename(path / cls.LOCK)
+        except OSError as exc:
+            raise ServiceUnavailable(
+                f"the workers cannot share their metrics: no directory can be made in {root} "
+                f"({exc.strerror or exc}); set TMPDIR to a writable folder, or server.metrics: false",
+                code="metrics_directory",
+            ) from exc
         return cls(path, lock)
 
     @classmethod

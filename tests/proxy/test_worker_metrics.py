@@ -8,12 +8,15 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from rowgate.errors import ServiceUnavailable
+from rowgate.proxy.workers import MetricsDirectory
 from tests.proxy.workerkit import Served, call, serving, signed_in, write_config
 
 pytestmark = pytest.mark.integration
@@ -214,3 +217,16 @@ def _alive(pid: int) -> bool:
         return b"zombie" not in Path(f"/proc/{pid}/status").read_bytes()
     except OSError:
         return False
+
+
+def test_a_temporary_folder_that_cannot_be_written_is_one_sentence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with pytest.raises(ServiceUnavailable) as raised:
+        MetricsDirectory.create()
+    assert raised.value.code == "metrics_directory"
+    assert raised.value.detail.startswith(
+        f"the workers cannot share their metrics: no directory can be made in {tmp_path / 'missing'}"
+    )
+    assert "set TMPDIR to a writable folder, or server.metrics: false" in raised.value.detail
