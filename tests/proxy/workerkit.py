@@ -81,6 +81,7 @@ def serving(
     SIGKILL)."""
     port = int(yaml.safe_load(config.read_text())["server"]["port"])
     env = {k: v for k, v in os.environ.items() if k not in ENV_OVERRIDES and k != "ROWGATE_CONFIG"}
+    env["TMPDIR"] = str(config.parent)  # the workers' metrics directory, even one a killed rowgate leaves
     env.update(environ or {})
     log = config.with_suffix(".log")
     with log.open("wb") as stderr:
