@@ -105,42 +105,54 @@ def fingerprint(root: exp.Expr, dialect: Dialect, printed: bool = False) -> list
     emit = out.append
     stack = [root]
     pop, push = stack.pop, stack.append
-    expr, identifier = exp.Expr, exp.Identifier
+    expr, identifier, raw = exp.Expr, exp.Identifier, exp.RawString
+    plain_name, text_of, child, listed = _PLAIN_NAME, _text, _CHILD, _LIST
+    # One pass over every node of every statement not yet cached: each test below is ordered by
+    # how often it is met, and the common values (strings, child nodes) are told apart by class.
     while stack:
         node = pop()
         cls, args = node.__class__, node.args
         if cls is identifier:
             text, quoted = args.get("this"), bool(args.get("quoted"))
-            if text.__class__ is not str or (printed and not quoted and not _PLAIN_NAME(text)):
+            if text.__class__ is not str or (printed and not quoted and not plain_name(text)):
                 emit(_Mark(f"name {text!r}"))  # equal to nothing
             else:
                 emit((_NAME, resolve(text, quoted)))
             if args.keys() <= _NAME_ARGS:
                 continue
             args = {k: v for k, v in args.items() if k not in _NAME_ARGS}
-        elif cls is exp.RawString:
+        elif cls is raw:
             cls = exp.Literal  # printed as an ordinary string literal holding the same value
             args = {"this": args.get("this"), "is_string": True}
         emit(cls)
         # in key order: the same for both trees, whatever order their arguments were set in
-        for key, value in sorted(args.items()):
-            if value is None or value is False or (value.__class__ is list and not value):
+        for key in sorted(args) if len(args) > 1 else args:
+            value = args[key]
+            if value is None or value is False:
                 continue
-            emit(key)
-            if isinstance(value, expr):
-                emit(_CHILD)
-                push(value)
-            elif value.__class__ is list:
-                emit(_LIST)
+            kind = value.__class__
+            if kind is list:
+                if not value:
+                    continue
+                emit(key)
+                emit(listed)
                 emit(len(value))
                 for item in value:
                     if isinstance(item, expr):
-                        emit(_CHILD)
+                        emit(child)
                         push(item)
                     else:
-                        emit(_text(cls, args, item, printed))
+                        emit(text_of(cls, args, item, printed))
+            elif kind is str:
+                emit(key)
+                emit(text_of(cls, args, value, printed))
+            elif isinstance(value, expr):
+                emit(key)
+                emit(child)
+                push(value)
             else:
-                emit(_text(cls, args, value, printed))
+                emit(key)
+                emit(value)  # a number or a flag: compared as it is (``_text`` keeps it)
     return out
 
 
