@@ -26,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 CALLERS = ("user_a", "admin_a", "user_b", "admin_b")
 OPERATORS = ("=", "<>", "<", ">", "<=", ">=")
-TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12)
+TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=12)
 
 
 def _quoted(text: str) -> str:
@@ -60,16 +60,63 @@ def _conditions() -> st.SearchStrategy[str]:
     )
 
 
-STATEMENTS = st.builds(
-    lambda first, rest: (
-        "SELECT id FROM tasks WHERE "
-        + first
-        + "".join(f" {joiner} {condition}" for joiner, condition in rest)
-        + " ORDER BY id"
+def _where(conditions: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.builds(
+        lambda first, rest: first + "".join(f" {joiner} {condition}" for joiner, condition in rest),
+        conditions,
+        st.lists(st.tuples(st.sampled_from(("AND", "OR")), conditions), max_size=2),
+    )
+
+
+def _post_conditions() -> st.SearchStrategy[str]:
+    op = st.sampled_from(OPERATORS)
+    return st.one_of(
+        st.builds(lambda o, n: f"title {o} 'post {n}'", op, st.integers(0, 9)),
+        st.builds(lambda s: f"status = {_quoted(s)}", st.sampled_from(("draft", "published", "other"))),
+        st.builds(lambda o: f"org_id = {_quoted(o)}", st.sampled_from((world.ORG_A, world.ORG_B))),
+        st.builds(lambda i: f"id <> {_quoted(world.post_id(i))}", st.integers(0, 9)),
+    )
+
+
+#: ``(table, statement)``: reads of each table, a join, a CTE and a subquery, with literals.
+STATEMENTS = st.one_of(
+    _where(_conditions()).map(lambda w: ("tasks", f"SELECT id FROM tasks WHERE {w} ORDER BY id")),
+    _where(_conditions()).map(
+        lambda w: (
+            "tasks",
+            f"WITH picked AS (SELECT * FROM tasks WHERE {w}) SELECT id FROM picked ORDER BY id",
+        )
     ),
-    _conditions(),
-    st.lists(st.tuples(st.sampled_from(("AND", "OR")), _conditions()), max_size=2),
+    st.builds(
+        lambda w, name: (
+            "tasks",
+            "SELECT tasks.id FROM tasks JOIN projects p ON p.id = tasks.project_id "
+            f"WHERE p.name = {_quoted(name)} AND ({w}) ORDER BY tasks.id",
+        ),
+        _where(_conditions()),
+        st.sampled_from(("alpha", "beta", "gamma", "nope")),
+    ),
+    st.builds(
+        lambda w, n: (
+            "tasks",
+            f"SELECT id FROM tasks WHERE {w} AND project_id IN "
+            f"(SELECT id FROM projects WHERE id >= {n}) ORDER BY id",
+        ),
+        _where(_conditions()),
+        st.integers(0, 4),
+    ),
+    _where(_post_conditions()).map(lambda w: ("posts", f"SELECT id FROM posts WHERE {w} ORDER BY id")),
+    st.builds(
+        lambda o, n, name: (
+            "projects",
+            f"SELECT id FROM projects WHERE id {o} {n} OR name = {_quoted(name)} ORDER BY id",
+        ),
+        st.sampled_from(OPERATORS),
+        st.integers(0, 5),
+        st.sampled_from(("alpha", "gamma", "x")),
+    ),
 )
+VISIBLE = {"tasks": world.visible_tasks, "posts": world.visible_posts, "projects": world.visible_projects}
 
 
 async def _answer(client: Client, caller: str, sql: str) -> tuple[str, Any]:
@@ -95,17 +142,18 @@ async def _as_written(server: RunningServer, caller: str, sql: str) -> tuple[str
     return "rows", [row["id"] for row in result.rows]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(sql=STATEMENTS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(statement=STATEMENTS)
 async def test_normalised_reads_answer_as_the_statements_as_written(
-    client: Client, server: RunningServer, sql: str
+    client: Client, server: RunningServer, statement: tuple[str, str]
 ) -> None:
+    table, sql = statement
     assert normalise(sql, 0) is not None
     for caller in CALLERS:
         ours = await _answer(client, caller, sql)
         assert ours == await _as_written(server, caller, sql), (caller, sql)
         if ours[0] == "rows":
-            visible = {row["id"] for row in world.visible_tasks(world.CALLERS[caller])}
+            visible = {row["id"] for row in VISIBLE[table](world.CALLERS[caller])}
             assert set(ours[1]) <= visible, (caller, sql)
 
 
@@ -180,12 +228,17 @@ HOSTILE = [
     "SELECT id FROM tasks WHERE title = E'\\' OR 1=1 --'",
     "SELECT id FROM tasks WHERE title = 'x'\n'y'",
     "SELECT id FROM tasks WHERE title = '" + "x" * 50_000 + "'",
+    # PostgreSQL refuses the normalised statement too (tried in a savepoint, then as written)
+    "SELECT id FROM tasks WHERE title = 5",
+    "SELECT id FROM tasks WHERE title = 5 AND priority = 1",
+    "SELECT id FROM tasks WHERE meta = 'x'",
+    "SELECT id FROM tasks WHERE nothing = 'x'",
 ]
 
 
 @pytest.mark.parametrize("sql", HOSTILE)
 async def test_hostile_reads_answer_as_before(client: Client, server: RunningServer, sql: str) -> None:
-    for caller in ("user_a", "user_b"):
+    for caller in ("user_a", "user_b", "user_a"):
         ours = await _answer(client, caller, sql)
         assert ours == await _as_written(server, caller, sql), (caller, sql)
         if ours[0] == "rows":
