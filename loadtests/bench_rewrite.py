@@ -131,6 +131,18 @@ def test_parameters_cached(benchmark: Any) -> None:
     assert result.kind == "select"
 
 
+def test_parameters_cached_after_the_literal_check(benchmark: Any) -> None:
+    """What the literal check adds to a read with ``$n`` only (no literal: nothing tokenized)."""
+    cached = rewriter()
+    cached.rewrite(PARAMETERS, SUBJECT, 3)
+
+    def checked_rewrite() -> Any:
+        assert normalise(PARAMETERS, 3) is None
+        return cached.rewrite(PARAMETERS, SUBJECT, 3)
+
+    assert benchmark(checked_rewrite).kind == "select"
+
+
 def test_normalise_literals(benchmark: Any) -> None:
     """The cost of taking the literals out: tokenizing the statement."""
     numbers = _another()

@@ -89,6 +89,10 @@ _WRITING = frozenset(
 _FIRST = frozenset({TokenType.SELECT, TokenType.WITH})
 _OPERATOR_CHARS = frozenset("+-*/<>=~!@#%^&|`?")
 _WORD = re.compile(r"[\w$.'\"&]")
+#: A literal right after a comparison: statements without one are not tokenized at all (a
+#: comment between the two only means the literal stays inline).
+_COMPARED = re.compile(r"[=<>]\s*['0-9]")
+_LIKED = re.compile(r"[eE]\s*'")
 _INTEGER = re.compile(r"[0-9]+")
 _DECIMAL = re.compile(r"[0-9]+\.[0-9]+")
 _INT4_MAX = 2**31 - 1
@@ -120,7 +124,7 @@ def _tokenizer() -> Tokenizer:
 def normalise(sql: str, params_count: int, *, max_length: int = 100_000) -> Normalised | None:
     """``sql`` (PostgreSQL) with its plain value literals as parameters ``$params_count+1 ...``,
     or ``None`` when it is better left as it is (see the module's documentation)."""
-    if len(sql) > max_length or "\x00" in sql or not _encodable(sql):
+    if len(sql) > max_length or "\x00" in sql or not _candidate(sql) or not _encodable(sql):
         return None
     try:
         tokens = _tokenizer().tokenize(sql)
@@ -154,6 +158,11 @@ def normalise(sql: str, params_count: int, *, max_length: int = 100_000) -> Norm
         return None
     pieces.append(sql[done:])
     return Normalised("".join(pieces), tuple(values), tuple(kinds))
+
+
+def _candidate(sql: str) -> bool:
+    """Whether a literal may follow a comparison or ``LIKE`` (cheaper than tokenizing)."""
+    return bool(_COMPARED.search(sql) or ("'" in sql and _LIKED.search(sql)))
 
 
 def _encodable(sql: str) -> bool:
