@@ -244,3 +244,31 @@ async def test_hostile_reads_answer_as_before(client: Client, server: RunningSer
         if ours[0] == "rows":
             visible = {row["id"] for row in world.visible_tasks(world.CALLERS[caller])}
             assert set(ours[1]) <= visible
+
+
+async def test_literals_are_numbered_after_the_callers_parameters(
+    client: Client, server: RunningServer
+) -> None:
+    cache = server.app[SERVICES].data.policy.rewriter._cache
+    before = len(cache)
+    for title in ("docs 3", "billing 1"):
+        where = f"priority >= $1 AND title <> '{title}' AND created_by = $2"
+        sql = f"SELECT id FROM tasks WHERE {where} ORDER BY id"
+        status, body = await client.call(
+            "POST", "/v1/sql", "admin_a", json={"sql": sql, "params": [1, world.USER_A]}
+        )
+        assert status == 200, body
+        expected = sorted(
+            r["id"]
+            for r in world.visible_tasks(world.CALLERS["admin_a"])
+            if r["priority"] >= 1 and r["title"] != title and r["created_by"] == world.USER_A
+        )
+        assert [row["id"] for row in body["rows"]] == expected
+    assert len(cache) == before + 1
+    status, body = await client.call(
+        "POST",
+        "/v1/sql",
+        "admin_a",
+        json={"sql": "SELECT id FROM tasks WHERE priority = $1 AND title = 'x'", "params": ["high"]},
+    )
+    assert (status, body["code"], body["errors"][0]["field"]) == (422, "invalid_parameter", "params[0]")
