@@ -29,6 +29,7 @@ import pytest
 from sqlglot import exp
 
 from rowgate.rls.findings import Findings
+from rowgate.rls.literals import normalise
 from rowgate.rls.names import dialect_of
 from rowgate.rls.rewrite import Rewriter
 from rowgate.rls.roundtrip import fingerprint
@@ -86,6 +87,73 @@ def test_cached_rewrite(benchmark: Any) -> None:
     result = benchmark(cached.rewrite, QUERY, SUBJECT, 1)
 
     assert result.kind == "select"
+
+
+# ``/v1/sql`` reads differing only in literals (issue 15): each round asks for another task.
+INLINE = "SELECT id, title, priority FROM tasks WHERE id = {n} AND title = 'task {n}' AND priority >= 2"
+PARAMETERS = "SELECT id, title, priority FROM tasks WHERE id = $1 AND title = $2 AND priority >= $3"
+
+
+def _another() -> Iterator[int]:
+    n = 0
+    while True:
+        n += 1
+        yield n
+
+
+def test_inline_literals_rewritten_as_written(benchmark: Any) -> None:
+    """Before: every value makes another statement, rewritten afresh (the cache never hits)."""
+    cached = rewriter()
+    numbers = _another()
+
+    result = benchmark(lambda: cached.rewrite(INLINE.format(n=next(numbers)), SUBJECT, 0))
+
+    assert result.kind == "select"
+
+
+def test_inline_literals_normalised_then_cached(benchmark: Any) -> None:
+    """Now: the literals taken out as parameters (``rls.literals``), then the cached template."""
+    cached = rewriter()
+    numbers = _another()
+
+    def normalised_rewrite() -> Any:
+        found = normalise(INLINE.format(n=next(numbers)), 0)
+        assert found is not None
+        return cached.rewrite(found.sql, SUBJECT, len(found.values))
+
+    result = benchmark(normalised_rewrite)
+
+    assert result.kind == "select"
+    assert len(cached._cache) == 1
+
+
+def test_parameters_cached(benchmark: Any) -> None:
+    """The same read with the caller's own ``$n``: the cached template alone."""
+    cached = rewriter()
+    cached.rewrite(PARAMETERS, SUBJECT, 3)
+
+    result = benchmark(cached.rewrite, PARAMETERS, SUBJECT, 3)
+
+    assert result.kind == "select"
+
+
+def test_parameters_cached_after_the_literal_check(benchmark: Any) -> None:
+    """What the literal check adds to a read with ``$n`` only (no literal: nothing tokenized)."""
+    cached = rewriter()
+    cached.rewrite(PARAMETERS, SUBJECT, 3)
+
+    def checked_rewrite() -> Any:
+        assert normalise(PARAMETERS, 3) is None
+        return cached.rewrite(PARAMETERS, SUBJECT, 3)
+
+    assert benchmark(checked_rewrite).kind == "select"
+
+
+def test_normalise_literals(benchmark: Any) -> None:
+    """The cost of taking the literals out: tokenizing the statement."""
+    numbers = _another()
+
+    assert benchmark(lambda: normalise(INLINE.format(n=next(numbers)), 0))
 
 
 def test_uncached_rewrite_three_table_join_with_cte(benchmark: Any) -> None:
