@@ -253,3 +253,26 @@ async def test_every_page_fits_a_phone_without_sideways_scrolling(dashboard: Das
     await page.goto(dashboard.url + "/signin")
     assert browser_page.problems == [], browser_page.problems
     assert MOUNT == "/admin"
+
+
+async def test_an_admin_with_mfa_gives_a_fresh_code_before_creating_a_key(dashboard: Dashboard) -> None:
+    admin = await dashboard.admin(mfa=True)
+    browser_page, _ = await dashboard.signed_in_page(admin)
+    page = browser_page.page
+    # The code of the sign-in was given an hour ago (longer than auth.mfa.step_up_window).
+    await dashboard.db.execute(
+        "UPDATE rowgate.sessions SET mfa_at = now() - interval '1 hour' WHERE user_id = $1", admin.user_id
+    )
+    await page.goto(dashboard.url + "/api-keys")
+    await page.get_by_label("Name").fill("deploy")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.get_by_role("alert")).to_contain_text("needs a second factor")
+    assert await dashboard.db.fetchval("SELECT count(*) FROM rowgate.api_keys") == 0
+    assert admin.phone is not None
+    await page.get_by_label(re.compile("Code from your authenticator app")).fill(admin.phone.fresh())
+    await page.get_by_role("button", name="Confirm").click()
+    await expect(page.get_by_role("heading", name="API keys")).to_be_visible()
+    await page.get_by_label("Name").fill("deploy")
+    await page.get_by_role("button", name="Create key").click()
+    await expect(page.get_by_role("status")).to_have_text("Key 'deploy' created.")
+    assert browser_page.problems == [], browser_page.problems
