@@ -194,11 +194,19 @@ class UpstreamResponse:
             self._wakeup.set_result(None)
 
     async def wait_headers(self, read_timeout: float) -> None:
-        if self._headers_done.done():  # already here: no deadline to arm
-            self._headers_done.result()  # raises the error that ended it, if any
-            return
-        async with asyncio.timeout(read_timeout):
-            await self._headers_done
+        """Until the response head is in; TimeoutError after ``read_timeout`` without it."""
+        if not self._headers_done.done():  # a bare timer: no per-request Timeout and task cancel
+            timer = asyncio.get_running_loop().call_later(read_timeout, self._late, self._headers_done)
+            try:
+                await self._headers_done
+            finally:
+                timer.cancel()
+        self._headers_done.result()  # raises the error that ended it, if any
+
+    @staticmethod
+    def _late(waiting: asyncio.Future[None]) -> None:
+        if not waiting.done():
+            waiting.set_exception(TimeoutError())
 
     async def iter_chunks(self, read_timeout: float) -> AsyncIterator[bytes]:
         """The body as it arrives; raises TimeoutError when the upstream stalls for ``read_timeout``."""
