@@ -14,7 +14,8 @@
   canonical path, never one below rowgate's mount points, under the route rule that matches it.
 * **rewrite** (``proxy.data_rules``): the owner check and the SQL rewrite a rule asks for.
 * **mutate** (``proxy.mutate``): every ``X-Rowgate-*`` header the client sent is deleted, then the
-  trusted identity headers are added.
+  trusted identity headers are added (in the forwarder's one pass over the client's headers,
+  ``Forwarder.outgoing_headers``, with the hop-by-hop and untrusted proxy headers).
 * **forward** (``proxy.forward``): streamed to the upstream, and the answer streamed back; a
   WebSocket is watched while it is open (``proxy.sockets``) and closed once its credential is
   no longer accepted.

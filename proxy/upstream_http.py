@@ -19,7 +19,7 @@ import collections
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Sequence
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -268,7 +268,7 @@ class UpstreamPool:
         self,
         method: str,
         target: str,
-        headers: Iterable[tuple[str, str]],
+        headers: Sequence[tuple[str, str]],
         body: bytes | AsyncIterator[bytes] | None,
     ) -> UpstreamResponse:
         """Send one request; returns once the response head has arrived (the body streams later).
@@ -333,14 +333,12 @@ class UpstreamPool:
         self,
         method: str,
         target: str,
-        headers: Iterable[tuple[str, str]],
+        headers: Sequence[tuple[str, str]],
         body: bytes | AsyncIterator[bytes] | None,
     ) -> bytes:
         lines = [f"{method} {self.base_path}{target} HTTP/1.1", f"Host: {self.host_header}"]
         has_length = False
         for name, value in headers:
-            if _breaks_framing(name) or _breaks_framing(value):
-                raise InvalidHeader(f"header {name!r} holds a line break or NUL")
             if name.lower() == "content-length":
                 has_length = True
             lines.append(f"{name}: {value}")
@@ -348,7 +346,15 @@ class UpstreamPool:
             lines.append(f"Content-Length: {len(body)}")
         elif body is not None and not isinstance(body, bytes) and not has_length:
             lines.append("Transfer-Encoding: chunked")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        head = "\r\n".join(lines) + "\r\n\r\n"
+        # Every CR and LF is one of the separators just written, and there is no NUL: else some
+        # name or value holds one (three scans of the head instead of three of each header).
+        if head.count("\n") != len(lines) + 1 or head.count("\r") != len(lines) + 1 or "\0" in head:
+            for name, value in headers:
+                if _breaks_framing(name) or _breaks_framing(value):
+                    raise InvalidHeader(f"header {name!r} holds a line break or NUL")
+            raise InvalidHeader("the request line holds a line break or NUL")
+        return head.encode("latin-1")
 
     async def _exchange(
         self, connection: _Connection, method: str, head: bytes, body: bytes | AsyncIterator[bytes] | None
