@@ -211,13 +211,11 @@ def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
             )
             pids = stack.enter_context(running(config, port, environ, [demo] if index == 0 else []))
             rowgates.append((count, port, config, pids.rowgate))
-        config = rowgates[0][2]
-        token = asyncio.run(
-            issue_token(config, environ, sub=str(uuid.uuid4()), org_id=str(uuid.uuid4()), role="member")
-        )
-        bearer = {"Authorization": f"Bearer {token}"}
         scenarios: dict[str, Scenario] = {"direct": (f"{upstream}/public/hello", {}, None)}
-        for count, port, _, pid in rowgates:
+        sub, org = str(uuid.uuid4()), str(uuid.uuid4())
+        for count, port, config, pid in rowgates:  # each its own issuer (its URL): a token of its own
+            token = asyncio.run(issue_token(config, environ, sub=sub, org_id=org, role="member"))
+            bearer = {"Authorization": f"Bearer {token}"}
             scenarios[f"jwt/{count}w"] = (f"http://127.0.0.1:{port}/api/hello", bearer, pid)
         return measure(scenarios, args.rounds, args.duration, args.connections)
 
