@@ -133,10 +133,17 @@ def scratch_database(server: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def running(
-    config: Path, port: int, environ: dict[str, str], beside: Sequence[tuple[Sequence[str], str]] = ()
+    config: Path,
+    port: int,
+    environ: dict[str, str],
+    beside: Sequence[tuple[Sequence[str], str]] = (),
+    *,
+    wrapper: Sequence[str] = (),
+    seconds: float = 60,
 ) -> Iterator[Pids]:
     """Processes ``beside`` (command, URL answering once it is ready), then ``rowgate serve`` with
-    ``config`` (listening on ``port``); yields their pids once all are ready, and stops them all."""
+    ``config`` (listening on ``port``; run by ``wrapper``, such as valgrind, when given, ready
+    within ``seconds``); yields their pids once all are ready, and stops them all."""
     log_path = config.with_name("rowgate.log")
     processes = []
     with log_path.open("w") as log:
@@ -144,7 +151,7 @@ def running(
             for command, _ in beside:
                 processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, env=environ))
             rowgate = subprocess.Popen(
-                [sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(config)],
+                [*wrapper, sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(config)],
                 stdout=log,
                 stderr=log,
                 env=environ,
@@ -153,14 +160,14 @@ def running(
             for _, ready in beside:
                 wait_ready(ready)
             try:
-                wait_ready(f"http://127.0.0.1:{port}/readyz")
+                wait_ready(f"http://127.0.0.1:{port}/readyz", seconds)
             except OSError:
                 sys.exit("rowgate did not start:\n" + log_path.read_text())
             yield Pids(rowgate.pid, [p.pid for p in processes[:-1]])
         finally:
             for process in reversed(processes):
                 process.terminate()
-                process.wait(timeout=30)
+                process.wait(timeout=seconds)
 
 
 async def issue_token(config: Path, environ: dict[str, str], *, sub: str, org_id: str, role: str) -> str:
