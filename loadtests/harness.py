@@ -81,8 +81,33 @@ def wait_ready(url: str, seconds: float = 60) -> None:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """The CPU time (user and system) of ``pid`` and of the processes it forked (``rowgate serve
+    --workers N``: the supervisor and its workers), those still running."""
+    total = 0
+    for each in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # it has just exited
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (read from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, ()))
+    return found
 
 
 @contextlib.contextmanager
@@ -108,10 +133,17 @@ def scratch_database(server: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def running(
-    config: Path, port: int, environ: dict[str, str], beside: Sequence[tuple[Sequence[str], str]] = ()
+    config: Path,
+    port: int,
+    environ: dict[str, str],
+    beside: Sequence[tuple[Sequence[str], str]] = (),
+    *,
+    wrapper: Sequence[str] = (),
+    seconds: float = 60,
 ) -> Iterator[Pids]:
     """Processes ``beside`` (command, URL answering once it is ready), then ``rowgate serve`` with
-    ``config`` (listening on ``port``); yields their pids once all are ready, and stops them all."""
+    ``config`` (listening on ``port``; run by ``wrapper``, such as valgrind, when given, ready
+    within ``seconds``); yields their pids once all are ready, and stops them all."""
     log_path = config.with_name("rowgate.log")
     processes = []
     with log_path.open("w") as log:
@@ -119,7 +151,7 @@ def running(
             for command, _ in beside:
                 processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, env=environ))
             rowgate = subprocess.Popen(
-                [sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(config)],
+                [*wrapper, sys.executable, "-m", "rowgate.proxy", "serve", "--config", str(config)],
                 stdout=log,
                 stderr=log,
                 env=environ,
@@ -128,14 +160,14 @@ def running(
             for _, ready in beside:
                 wait_ready(ready)
             try:
-                wait_ready(f"http://127.0.0.1:{port}/readyz")
+                wait_ready(f"http://127.0.0.1:{port}/readyz", seconds)
             except OSError:
                 sys.exit("rowgate did not start:\n" + log_path.read_text())
             yield Pids(rowgate.pid, [p.pid for p in processes[:-1]])
         finally:
             for process in reversed(processes):
                 process.terminate()
-                process.wait(timeout=30)
+                process.wait(timeout=seconds)
 
 
 async def issue_token(config: Path, environ: dict[str, str], *, sub: str, org_id: str, role: str) -> str:

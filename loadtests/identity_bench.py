@@ -62,6 +62,7 @@ def write_config(folder: Path, port: int, upstream: str, database_url: str, argo
 data_dir: {folder / "data"}
 policies: {ROOT / "config" / "policies.yaml"}
 server: {{host: 127.0.0.1, port: {port}, workers: 1}}
+rate_limits: {{ip: {{limit: 1000000, window: 1s}}, user: {{limit: 1000000, window: 1s}}}}
 database: {{url: "{database_url}", pool_max_size: 20}}
 redis: {{url: "{redis}", key_prefix: "bench{secrets.token_hex(4)}:"}}
 upstream: {{url: "{upstream}"}}

@@ -10,9 +10,19 @@ machine affects them alike:
 * ``api_key``: as ``jwt``, with ``X-API-Key`` (with ``--api-key KEY``, or ``--create-api-key`` to
   create a secret key of an admin in the scratch database)
 
-For every run it reads the rowgate process's CPU time from ``/proc`` before and after, so the
-report gives requests per second, p99 latency and rowgate CPU microseconds per request, and the
-ratios between scenarios measured in the same rounds.
+For every run it reads the rowgate process's CPU time from ``/proc`` before and after (with
+workers: the supervisor's and every worker's), so the report gives requests per second, p99
+latency and rowgate CPU microseconds per request, and the ratios between scenarios measured in the
+same rounds.
+
+``--workers N`` starts ``rowgate serve`` with N worker processes (Redis is then the shared store:
+``--redis``, else ``ROWGATE_REDIS_URL``, else the local one).  ``--workers 1,2`` compares: one
+rowgate of each size, in front of the same upstream, and the rounds alternate ``jwt/1w`` and
+``jwt/2w`` (the authenticated path; ``direct`` beside them).  Throughput there is bounded by the
+machine when wrk and the upstream share its cores with rowgate: CPU per request summed over the
+workers says whether the workers themselves scale (the same CPU per request at twice the rate).
+
+    python loadtests/proxy_bench.py --workers 1,2 --rounds 5 --duration 10
 
 Per-caller rate limits are on, generous enough never to refuse: every proxied request is checked
 against its caller's budget, in the process's own store, or in Redis with ``--redis URL`` (one
@@ -28,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
 import tempfile
 import uuid
@@ -37,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (
     ROOT,
     Run,
+    Scenario,
     bench_environ,
     free_port,
     issue_token,
@@ -50,9 +63,15 @@ from harness import (
 
 
 def write_config(
-    folder: Path, port: int, upstream: str, database_url: str, access_log: bool, redis: str | None
+    folder: Path,
+    port: int,
+    upstream: str,
+    database_url: str,
+    access_log: bool,
+    redis: str | None,
+    workers: int = 1,
 ) -> Path:
-    path = folder / "rowgate.yaml"
+    path = folder / f"rowgate-{port}.yaml"
     store = f'redis: {{url: "{redis}", key_prefix: "rowgate-bench-{uuid.uuid4().hex[:8]}:"}}' if redis else ""
     generous = "{limit: 1000000, window: 1s}"
     path.write_text(
@@ -61,7 +80,7 @@ def write_config(
 rate_limits: {{api_key: {generous}, user: {generous}, ip: {generous}, max_api_key: {generous}}}
 data_dir: {folder / "data"}
 policies: {ROOT / "config" / "policies.yaml"}
-server: {{host: 127.0.0.1, port: {port}, workers: 1}}
+server: {{host: 127.0.0.1, port: {port}, workers: {workers}}}
 database: {{url: "{database_url}"}}
 upstream: {{url: "{upstream}"}}
 routes:
@@ -122,12 +141,32 @@ def main() -> None:
         action="store_true",
         help="also measure X-API-Key authentication, with a key created in the scratch database",
     )
+    parser.add_argument(
+        "--workers",
+        default="1",
+        metavar="N[,M]",
+        help="rowgate's worker processes; two counts (1,2) compare them side by side",
+    )
     args = parser.parse_args()
+    args.workers = [int(n) for n in args.workers.split(",")]
+    if max(args.workers) > 1 and not args.redis:  # workers share their state through Redis
+        args.redis = os.environ.get("ROWGATE_REDIS_URL", "redis://127.0.0.1:6379/0")
     require_wrk()
+    load = os.getloadavg()
     with scratch_database(server_url()) as database_url:
-        runs = run_benchmark(args, database_url)
-    print(f"\n{args.rounds} rounds x {args.duration}s, {args.connections} connections")
-    report(runs, [("jwt", "proxied"), ("proxied", "direct"), ("api_key", "jwt")])
+        if len(args.workers) > 1:
+            runs = compare_workers(args, database_url)
+        else:
+            runs = run_benchmark(args, database_url)
+    after = os.getloadavg()
+    workers = ",".join(map(str, args.workers))
+    print(f"\n{args.rounds} rounds x {args.duration}s, {args.connections} connections, workers {workers}")
+    print(f"load average {load[0]:.1f} at the start, {after[0]:.1f} at the end")
+    if len(args.workers) > 1:
+        one, *others = (f"jwt/{n}w" for n in args.workers)
+        report(runs, [(other, one) for other in others])
+    else:
+        report(runs, [("jwt", "proxied"), ("proxied", "direct"), ("api_key", "jwt")])
 
 
 def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
@@ -136,7 +175,9 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
     upstream = f"http://127.0.0.1:{app_port}"
     demo = ([sys.executable, "-m", "rowgate.proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
     with tempfile.TemporaryDirectory() as tmp:
-        config = write_config(Path(tmp), port, upstream, database_url, not args.no_access_log, args.redis)
+        config = write_config(
+            Path(tmp), port, upstream, database_url, not args.no_access_log, args.redis, args.workers[0]
+        )
         with running(config, port, environ, [demo]) as pids:
             pid = pids.rowgate
             token = asyncio.run(
@@ -153,6 +194,30 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
             if args.api_key:
                 scenarios["api_key"] = (f"{rowgate}/api/hello", {"X-API-Key": args.api_key}, pid)
             return measure(scenarios, args.rounds, args.duration, args.connections)
+
+
+def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
+    """One rowgate per worker count, in front of the same upstream; ``jwt/Nw`` scenarios alternate."""
+    environ = bench_environ()
+    app_port = free_port()
+    upstream = f"http://127.0.0.1:{app_port}"
+    demo = ([sys.executable, "-m", "rowgate.proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        rowgates = []
+        for index, count in enumerate(args.workers):
+            port = free_port()
+            config = write_config(
+                Path(tmp), port, upstream, database_url, not args.no_access_log, args.redis, count
+            )
+            pids = stack.enter_context(running(config, port, environ, [demo] if index == 0 else []))
+            rowgates.append((count, port, config, pids.rowgate))
+        scenarios: dict[str, Scenario] = {"direct": (f"{upstream}/public/hello", {}, None)}
+        sub, org = str(uuid.uuid4()), str(uuid.uuid4())
+        for count, port, config, pid in rowgates:  # each its own issuer (its URL): a token of its own
+            token = asyncio.run(issue_token(config, environ, sub=sub, org_id=org, role="member"))
+            bearer = {"Authorization": f"Bearer {token}"}
+            scenarios[f"jwt/{count}w"] = (f"http://127.0.0.1:{port}/api/hello", bearer, pid)
+        return measure(scenarios, args.rounds, args.duration, args.connections)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import NONE
 from rowgate.auth.sessions.issuing import ENROLMENT_CLAIM
 from rowgate.auth.sessions.revocation import RevocationList
+from rowgate.auth.tokens.claims import AccessClaims
 from rowgate.auth.tokens.service import TokenService
 from rowgate.errors import InvalidCredentials, InvalidToken
 from rowgate.proxy.appkeys import CLIENT_IP
@@ -38,6 +39,8 @@ Authenticator = Callable[[web.Request], Awaitable[Principal | None]]
 API_KEY_HEADER = "X-API-Key"
 
 _MEMBERLESS = frozenset({"user"})
+#: Principals a Bearer authenticator keeps at most (forgotten all at once past that).
+MAX_PRINCIPALS = 10_000
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -61,12 +64,27 @@ class BearerAuthenticator:
         self.tokens = tokens
         self.revocations = revocations
         self.catalog = catalog
+        #: The principals of verified claims that nothing but the claims decide (no organisation,
+        #: or a built-in role: permissions and groups from config), by the claims object the token
+        #: service caches for a token (kept alive here, so its id names no other).
+        self._principals: dict[int, tuple[AccessClaims, Principal]] = {}
 
     async def __call__(self, request: web.Request) -> Principal | None:
         token = bearer_token(request)
         if token is None:
             return None
-        claims = self.tokens.verify_access(token, revoked=self.revocations.is_revoked)
+        claims = self.tokens.verify_access(token, revoked=self.revocations.is_revoked)  # every time
+        known = self._principals.get(id(claims))
+        if known is not None and known[0] is claims:
+            return known[1]
+        principal = await self._principal(claims)
+        if claims.org_id is None or claims.role in self.catalog.builtin:
+            if len(self._principals) >= MAX_PRINCIPALS:
+                self._principals.clear()
+            self._principals[id(claims)] = (claims, principal)
+        return principal
+
+    async def _principal(self, claims: AccessClaims) -> Principal:
         org_id, role = claims.org_id, claims.role
         return Principal(
             method="mfa" if "mfa" in claims.amr else "password",

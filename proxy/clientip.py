@@ -36,11 +36,19 @@ class TrustedProxies:
     def __init__(self, cidrs: Iterable[str], proxy_headers: Iterable[str] = ()) -> None:
         self.networks: tuple[Network, ...] = tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
         self.proxy_headers = tuple(proxy_headers)
+        overrides = frozenset(name.lower() for name in OVERRIDE_HEADERS)
+        self._scrubbed = {
+            True: overrides,
+            False: overrides | {name.lower() for name in self.proxy_headers},
+        }
+
+    def scrubbed(self, trusted: bool) -> frozenset[str]:
+        """The lower-case names ``scrub`` removes from a peer that is (or is not) a trusted proxy."""
+        return self._scrubbed[trusted]
 
     def scrub(self, headers: CIMultiDict[str], peer: str | None) -> None:
         """Remove the override headers, and the proxy headers unless ``peer`` is a trusted proxy."""
-        names = OVERRIDE_HEADERS if self.trusts(peer) else OVERRIDE_HEADERS + self.proxy_headers
-        for name in names:
+        for name in self.scrubbed(self.trusts(peer)):
             headers.popall(name, None)
 
     def trusts(self, address: str | None) -> bool:

@@ -1,7 +1,8 @@
 """Forwarding to the upstream app: HTTP with streamed bodies both ways, and WebSocket pass-through.
 
 The pipeline (``proxy.pipeline``) hands over the request, its canonical path and the headers to
-send (``end_to_end``, then mutated); the forwarder adds the proxy headers and relays.
+send (``Forwarder.outgoing_headers``: the client's end-to-end headers, scrubbed and mutated, with
+the proxy headers added, in one pass); the forwarder relays.
 Bodies are never buffered whole: the request body is streamed to the upstream as it arrives and
 the response is streamed back chunk by chunk.  Hop-by-hop headers are dropped in both directions,
 ``X-Forwarded-*`` are set, and one pooled keep-alive client session serves every request.
@@ -22,12 +23,14 @@ from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from rowgate.auth.principal import Principal
 from rowgate.config.schema import UpstreamSettings
 from rowgate.errors import BadRequest, PayloadTooLarge, UpstreamError, UpstreamTimeout
 from rowgate.proxy.appkeys import REQUEST_ID
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.connections import client_gone
 from rowgate.proxy.expect import send_continue
+from rowgate.proxy.mutate import identity_headers, is_identity, stopped
 from rowgate.proxy.paths import upstream_path
 from rowgate.proxy.sockets import POLICY_VIOLATION
 from rowgate.proxy.upstream_http import (
@@ -61,18 +64,30 @@ SMALL_BODY = 64 * 1024
 _BODY_SET = frozenset({"content-length"})
 
 
-def end_to_end(headers: CIMultiDictProxy[str] | CIMultiDict[str]) -> CIMultiDict[str]:
-    """``headers`` without hop-by-hop ones (including those named in ``Connection``)."""
-    return CIMultiDict(_end_to_end_items(headers))
+#: Set by the forwarder itself (``outgoing_headers``) whatever the client sent ...
+_REPLACED = frozenset({"x-forwarded-for", "x-request-id"})
+#: ... and these too unless the client is a trusted proxy (whose values pass on).
+_REPLACED_UNTRUSTED = _REPLACED | {"x-forwarded-proto", "x-forwarded-host"}
+_SOCKET_HANDSHAKE = (
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+    "Sec-WebSocket-Extensions",
+    "Sec-WebSocket-Protocol",
+)
+
+
+def _dropped(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[str]) -> frozenset[str]:
+    """``drop``, and the hop-by-hop headers ``headers`` names in ``Connection``."""
+    if "Connection" not in headers:
+        return drop
+    return drop | {t.strip().lower() for v in headers.getall("Connection") for t in v.split(",")}
 
 
 def _end_to_end_items(
     headers: CIMultiDictProxy[str] | CIMultiDict[str], also: frozenset[str] = frozenset()
 ) -> list[tuple[str, str]]:
     """The end-to-end headers (and not those in ``also``) as pairs: copied once by their taker."""
-    drop = HOP_BY_HOP | also
-    if "Connection" in headers:
-        drop = drop | {t.strip().lower() for v in headers.getall("Connection") for t in v.split(",")}
+    drop = _dropped(headers, HOP_BY_HOP | also)
     return [(k, v) for k, v in headers.items() if k.lower() not in drop]
 
 
@@ -87,6 +102,12 @@ class Forwarder:
         self.trusted = trusted
         self._pool: UpstreamPool | None = None
         self._session: aiohttp.ClientSession | None = None
+        #: What never passes, by whether the client is a trusted proxy (lower-case names).
+        self._drop = {
+            True: HOP_BY_HOP | trusted.scrubbed(True) | _REPLACED,
+            False: HOP_BY_HOP | trusted.scrubbed(False) | _REPLACED_UNTRUSTED,
+        }
+        self._drops: dict[tuple[bool, frozenset[str]], frozenset[str]] = {}
 
     async def start(self) -> None:
         settings = self.settings
@@ -121,39 +142,54 @@ class Forwarder:
             raise RuntimeError("Forwarder.start() was not called")
         return self._session
 
-    def proxy_headers(self, request: web.Request, headers: CIMultiDict[str]) -> CIMultiDict[str]:
-        """``headers`` with proxy headers from untrusted clients removed (``TrustedProxies.scrub``)
-        and ``X-Forwarded-*`` and ``X-Request-Id`` added."""
+    def outgoing_headers(
+        self, request: web.Request, principal: Principal, *, keep_bearer: bool = False
+    ) -> list[tuple[str, str]]:
+        """What the upstream is sent, in one pass over the client's headers: the end-to-end ones,
+        without the override headers and (from untrusted clients) the proxy headers
+        (``TrustedProxies.scrubbed``), without client-sent identity headers and the credentials
+        that stop here (``proxy.mutate``); then the identity headers, ``X-Forwarded-*`` and
+        ``X-Request-Id``."""
+        incoming = request.headers
         peer = request.remote or ""
-        self.trusted.scrub(headers, peer)
         trusted = self.trusted.trusts(peer)
-        forwarded_for = request.headers.get("X-Forwarded-For") if trusted else None
-        headers["X-Forwarded-For"] = f"{forwarded_for}, {peer}" if forwarded_for else peer
-        if not trusted or "X-Forwarded-Proto" not in request.headers:
-            headers["X-Forwarded-Proto"] = request.scheme
-        if not trusted or "X-Forwarded-Host" not in request.headers:
-            headers["X-Forwarded-Host"] = request.host
-        headers["X-Request-Id"] = request[REQUEST_ID]
+        stops = stopped(incoming, keep_bearer=keep_bearer)
+        drop = self._drops.get((trusted, stops))
+        if drop is None:  # one of four sets, each made once
+            drop = self._drops[trusted, stops] = self._drop[trusted] | stops
+        drop = _dropped(incoming, drop)
+        headers = [
+            (name, value)
+            for name, value in incoming.items()
+            if (lower := name.lower()) not in drop and not is_identity(lower)
+        ]
+        headers.extend(identity_headers(principal).items())
+        forwarded_for = incoming.get("X-Forwarded-For") if trusted else None
+        headers.append(("X-Forwarded-For", f"{forwarded_for}, {peer}" if forwarded_for else peer))
+        if not trusted or "X-Forwarded-Proto" not in incoming:
+            headers.append(("X-Forwarded-Proto", request.scheme))
+        if not trusted or "X-Forwarded-Host" not in incoming:
+            headers.append(("X-Forwarded-Host", request.host))
+        headers.append(("X-Request-Id", request[REQUEST_ID]))
         return headers
 
     async def forward(
         self,
         request: web.Request,
-        headers: CIMultiDict[str],
+        headers: list[tuple[str, str]],
         path: str,
         *,
         body: bytes | None = None,
         query: str | None = None,
     ) -> web.StreamResponse:
-        """Send ``request`` upstream to ``path`` (canonical: ``proxy.paths``) with ``headers``,
-        optionally with a replaced body or query, and stream the answer."""
-        headers = self.proxy_headers(request, headers)
+        """Send ``request`` upstream to ``path`` (canonical: ``proxy.paths``) with ``headers``
+        (``outgoing_headers``), optionally with a replaced body or query, and stream the answer."""
         target = upstream_path(path) + _query(request, query)
         limit = self.settings.max_body_size
         stream = _BodyStream(request, limit)
         data: bytes | AsyncIterator[bytes] | None = None
         if body is not None:
-            headers.popall("Content-Length", None)
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
             data = body
         elif request.body_exists:
             if request.content_length is not None and request.content_length > limit:
@@ -161,7 +197,7 @@ class Forwarder:
             await send_continue(request)
             data = stream.__aiter__()
         try:
-            upstream = await self.pool.request(request.method, target, headers.items(), data)
+            upstream = await self.pool.request(request.method, target, headers, data)
         except InvalidHeader as exc:
             raise BadRequest("A header value holds a line break.", code="invalid_header") from exc
         except Exception as exc:
@@ -200,18 +236,17 @@ class Forwarder:
         return response
 
     async def forward_websocket(
-        self, request: web.Request, headers: CIMultiDict[str], path: str, ended: asyncio.Future[str]
+        self,
+        request: web.Request,
+        outgoing: list[tuple[str, str]],
+        path: str,
+        ended: asyncio.Future[str],
     ) -> web.StreamResponse:
         """Open the upstream WebSocket first, then accept the client's, and pump both ways until
         either side closes (its close code and reason passed on to the other) or ``ended`` gives
         the reason rowgate closes both (1008: the credential is no longer accepted)."""
-        headers = self.proxy_headers(request, headers)
-        for name in (
-            "Sec-WebSocket-Key",
-            "Sec-WebSocket-Version",
-            "Sec-WebSocket-Extensions",
-            "Sec-WebSocket-Protocol",
-        ):
+        headers = CIMultiDict(outgoing)
+        for name in _SOCKET_HANDSHAKE:
             headers.popall(name, None)
         protocols = [
             p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()

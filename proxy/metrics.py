@@ -40,6 +40,8 @@ class RouteGroups:
     latency histogram: a handful of labels, whatever paths clients invent."""
 
     prefixes: tuple[tuple[str, str], ...]
+    #: Every prefix: a path starting with none of them is the upstream's (most are).
+    starts: tuple[str, ...]
 
     @classmethod
     def of(cls, settings: Settings) -> RouteGroups:
@@ -49,9 +51,11 @@ class RouteGroups:
             ("/v1/admin", "admin"), ("/admin", "admin"), ("/.well-known", "well_known"),
             ("/healthz", "health"), ("/readyz", "health"), ("/metrics", "metrics"),
         )  # fmt: skip
-        return cls(tuple(sorted(pairs, key=lambda pair: -len(pair[0]))))
+        return cls(tuple(sorted(pairs, key=lambda pair: -len(pair[0]))), tuple(p for p, _ in pairs))
 
     def of_path(self, path: str) -> str:
+        if not path.startswith(self.starts):
+            return "upstream"
         for prefix, group in self.prefixes:
             if path == prefix or path.startswith(prefix + "/"):
                 return group

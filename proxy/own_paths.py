@@ -39,6 +39,8 @@ class OwnPaths:
     endpoints: Mapping[str, frozenset[str]]
     prefixes: tuple[str, ...]
     fold: Callable[[str], str]
+    #: The prefixes with a ``/`` after each: the paths below them start with one of these.
+    below: tuple[str, ...]
 
     @classmethod
     def of(cls, router: web.UrlDispatcher, settings: Settings) -> OwnPaths:
@@ -49,7 +51,8 @@ class OwnPaths:
                 paths.setdefault(info["path"], set()).update(route.method for route in resource)
         fold = str if settings.routes.case_sensitive else str.casefold
         endpoints = {path: frozenset(methods) for path, methods in paths.items()}
-        return cls(endpoints, tuple(fold(prefix) for prefix in own_prefixes(settings)), fold)
+        prefixes = tuple(fold(prefix) for prefix in own_prefixes(settings))
+        return cls(endpoints, prefixes, fold, tuple(prefix + "/" for prefix in prefixes))
 
     def refuse(self, path: str) -> None:
         """Raise 405 or 404 when the canonical ``path`` is rowgate's, not the upstream's."""
@@ -58,6 +61,5 @@ class OwnPaths:
             methods = ", ".join(sorted(allowed))
             raise MethodNotAllowed(f"Use one of: {methods}.", headers={"Allow": methods})
         folded = self.fold(path)
-        for prefix in self.prefixes:
-            if folded == prefix or folded.startswith(prefix + "/"):
-                raise NotFound("No such rowgate endpoint.")
+        if folded in self.prefixes or folded.startswith(self.below):
+            raise NotFound("No such rowgate endpoint.")

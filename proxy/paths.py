@@ -39,6 +39,10 @@ _FORBIDDEN_CHARS = frozenset("\\;%") | {chr(c) for c in range(0x20)} | {"\x7f"}
 #: Characters forwarded as they are; anything else is percent-encoded (RFC 3986 ``pchar``
 #: without ``;``, which the path can no longer hold).
 _SAFE = "/:@!$&'()*+,=-._~"
+#: A path that is its own canonical form and its own forwarded form, nothing to decode or
+#: normalise: ASCII characters ``quote`` leaves alone, no ``%``, no empty segment, no segment
+#: ending in a dot (so no ``.`` or ``..``).  Most paths are; they skip the steps below.
+_PLAIN = re.compile(r"(?:/[-0-9A-Za-z:@!$&'()*+,=._~]*[-0-9A-Za-z:@!$&'()*+,=_~])*/?")
 
 
 def _invalid(why: str) -> BadRequest:
@@ -48,7 +52,9 @@ def _invalid(why: str) -> BadRequest:
 def canonical_path(raw_path: str) -> str:
     """The percent-decoded, NFKC-normalised path, or 400 ``invalid_path`` when servers could read
     it differently."""
-    path = raw_path.split("?", 1)[0]
+    path = raw_path.partition("?")[0]
+    if _PLAIN.fullmatch(path) and path:
+        return path
     if not path.startswith("/"):
         raise _invalid("must start with /")
     if _FORBIDDEN_ESCAPE.search(path):
@@ -81,4 +87,4 @@ def _check(decoded: str) -> None:
 
 def upstream_path(canonical: str) -> str:
     """The one encoding of a canonical path that is forwarded (UTF-8, upper-case escapes)."""
-    return quote(canonical, safe=_SAFE)
+    return canonical if _PLAIN.fullmatch(canonical) else quote(canonical, safe=_SAFE)

@@ -14,7 +14,8 @@
   canonical path, never one below rowgate's mount points, under the route rule that matches it.
 * **rewrite** (``proxy.data_rules``): the owner check and the SQL rewrite a rule asks for.
 * **mutate** (``proxy.mutate``): every ``X-Rowgate-*`` header the client sent is deleted, then the
-  trusted identity headers are added.
+  trusted identity headers are added (in the forwarder's one pass over the client's headers,
+  ``Forwarder.outgoing_headers``, with the hop-by-hop and untrusted proxy headers).
 * **forward** (``proxy.forward``): streamed to the upstream, and the answer streamed back; a
   WebSocket is watched while it is open (``proxy.sockets``) and closed once its credential is
   no longer accepted.
@@ -37,8 +38,7 @@ from rowgate.proxy.appkeys import AUTH_ERROR, PIPELINE, PRINCIPAL
 from rowgate.proxy.authenticators import Authenticator, api_key_of, authenticators_for
 from rowgate.proxy.authorize import authorize, enrolment_paths, require_enrolment_first
 from rowgate.proxy.data_rules import apply_data_rules
-from rowgate.proxy.forward import Forwarder, end_to_end
-from rowgate.proxy.mutate import mutate
+from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.own_paths import OwnPaths
 from rowgate.proxy.paths import canonical_path
 from rowgate.proxy.ratelimit import CALLER_LIMITS, CallerLimits
@@ -81,7 +81,7 @@ class Pipeline:
             raise NotFound("No such endpoint (no upstream is configured).")
         websocket = request.headers.get("Upgrade", "").lower() == "websocket"
         new = await apply_data_rules(request, match, principal, self.services, websocket=websocket)
-        headers = mutate(end_to_end(request.headers), principal, keep_bearer=self.keep_bearer)
+        headers = self.forwarder.outgoing_headers(request, principal, keep_bearer=self.keep_bearer)
         if websocket:
             with self.sockets.watching(principal, api_key_of(request, principal)) as watched:
                 return await self.forwarder.forward_websocket(request, headers, path, watched.ended)

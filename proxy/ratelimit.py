@@ -94,15 +94,10 @@ class CallerLimits:
     def __init__(self, settings: Settings) -> None:
         self.limits = settings.rate_limits
         mounts = settings.mounts
-        self._own = (
-            mounts.auth,
-            mounts.rbac,
-            mounts.admin,
-            "/.well-known",
-            "/healthz",
-            "/readyz",
-            "/metrics",
-        )
+        own = (mounts.auth, mounts.rbac, mounts.admin, "/.well-known", "/healthz", "/readyz", "/metrics")
+        #: rowgate's own paths, as themselves and as the prefixes of what lies below them.
+        self._own = frozenset(own)
+        self._below_own = tuple(prefix + "/" for prefix in own)
         #: Requests refused with 429, and requests let through unchecked (the store was away).
         self.refused = 0
         self.unchecked = 0
@@ -111,7 +106,7 @@ class CallerLimits:
 
     def counts(self, path: str) -> bool:
         """Whether a request to ``path`` spends its caller's budget."""
-        return not any(path == own or path.startswith(own + "/") for own in self._own)
+        return path not in self._own and not path.startswith(self._below_own)
 
     async def spend(self, request: web.Request) -> None:
         """Take one request from the authenticated caller's budget; 429 when it is empty."""

@@ -19,7 +19,7 @@ import collections
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Sequence
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -194,11 +194,19 @@ class UpstreamResponse:
             self._wakeup.set_result(None)
 
     async def wait_headers(self, read_timeout: float) -> None:
-        if self._headers_done.done():  # already here: no deadline to arm
-            self._headers_done.result()  # raises the error that ended it, if any
-            return
-        async with asyncio.timeout(read_timeout):
-            await self._headers_done
+        """Until the response head is in; TimeoutError after ``read_timeout`` without it."""
+        if not self._headers_done.done():  # a bare timer: no per-request Timeout and task cancel
+            timer = asyncio.get_running_loop().call_later(read_timeout, self._late, self._headers_done)
+            try:
+                await self._headers_done
+            finally:
+                timer.cancel()
+        self._headers_done.result()  # raises the error that ended it, if any
+
+    @staticmethod
+    def _late(waiting: asyncio.Future[None]) -> None:
+        if not waiting.done():
+            waiting.set_exception(TimeoutError())
 
     async def iter_chunks(self, read_timeout: float) -> AsyncIterator[bytes]:
         """The body as it arrives; raises TimeoutError when the upstream stalls for ``read_timeout``."""
@@ -260,7 +268,7 @@ class UpstreamPool:
         self,
         method: str,
         target: str,
-        headers: Iterable[tuple[str, str]],
+        headers: Sequence[tuple[str, str]],
         body: bytes | AsyncIterator[bytes] | None,
     ) -> UpstreamResponse:
         """Send one request; returns once the response head has arrived (the body streams later).
@@ -325,14 +333,12 @@ class UpstreamPool:
         self,
         method: str,
         target: str,
-        headers: Iterable[tuple[str, str]],
+        headers: Sequence[tuple[str, str]],
         body: bytes | AsyncIterator[bytes] | None,
     ) -> bytes:
         lines = [f"{method} {self.base_path}{target} HTTP/1.1", f"Host: {self.host_header}"]
         has_length = False
         for name, value in headers:
-            if _breaks_framing(name) or _breaks_framing(value):
-                raise InvalidHeader(f"header {name!r} holds a line break or NUL")
             if name.lower() == "content-length":
                 has_length = True
             lines.append(f"{name}: {value}")
@@ -340,7 +346,15 @@ class UpstreamPool:
             lines.append(f"Content-Length: {len(body)}")
         elif body is not None and not isinstance(body, bytes) and not has_length:
             lines.append("Transfer-Encoding: chunked")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        head = "\r\n".join(lines) + "\r\n\r\n"
+        # Every CR and LF is one of the separators just written, and there is no NUL: else some
+        # name or value holds one (three scans of the head instead of three of each header).
+        if head.count("\n") != len(lines) + 1 or head.count("\r") != len(lines) + 1 or "\0" in head:
+            for name, value in headers:
+                if _breaks_framing(name) or _breaks_framing(value):
+                    raise InvalidHeader(f"header {name!r} holds a line break or NUL")
+            raise InvalidHeader("the request line holds a line break or NUL")
+        return head.encode("latin-1")
 
     async def _exchange(
         self, connection: _Connection, method: str, head: bytes, body: bytes | AsyncIterator[bytes] | None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import AsyncIterator, Coroutine
@@ -43,26 +44,48 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
 
-# ``auth.store.base.gcra`` on Redis's own clock (so that every instance agrees), in microseconds:
-# KEYS[1] the bucket, ARGV[1] the interval between requests, ARGV[2] the window.  Answers
-# {allowed, remaining, wait in microseconds}; the bucket's time is kept until it is full again.
+# ``auth.store.base.gcra`` on Redis's own clock (so that every instance agrees), in microseconds,
+# for a batch of requests at once (one command, one round trip): KEYS[i] the i-th request's bucket,
+# ARGV[2i-1] its interval between requests, ARGV[2i] its window.  Answers {allowed, remaining,
+# wait in microseconds} for each, in order (a bucket named twice is taken from twice, in turn);
+# a bucket's time is kept until it is full again.
 _THROTTLE = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local interval = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local stored = redis.call('GET', KEYS[1])
-local tat = now
-if stored then tat = math.max(tonumber(stored), now) end
-local allow_at = tat + interval - window
-if now < allow_at then
-  return {0, 0, math.ceil(allow_at - now)}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local interval = tonumber(ARGV[2 * i - 1])
+  local window = tonumber(ARGV[2 * i])
+  local stored = redis.call('GET', key)
+  local tat = now
+  if stored then tat = math.max(tonumber(stored), now) end
+  local allow_at = tat + interval - window
+  if now < allow_at then
+    out[#out + 1] = 0
+    out[#out + 1] = 0
+    out[#out + 1] = math.ceil(allow_at - now)
+  else
+    local new_tat = tat + interval
+    redis.call('SET', key, string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+    local remaining = math.floor((now - allow_at) / interval + 1e-9)
+    out[#out + 1] = 1
+    out[#out + 1] = remaining
+    out[#out + 1] = math.ceil(allow_at + (remaining + 1) * interval - now)
+  end
 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-local remaining = math.floor((now - allow_at) / interval + 1e-9)
-return {1, remaining, math.ceil(allow_at + (remaining + 1) * interval - now)}
+return out
 """
+
+
+#: A throttle waiting for its batch: the bucket's key, the script's arguments, the waiter.
+_Pending = tuple[str, tuple[str, str], "asyncio.Future[list[int]]"]
+
+
+@functools.lru_cache(maxsize=256)
+def _throttle_args(limit: int, window: float) -> tuple[str, str]:
+    """The script's arguments for one bucket size (a handful of sizes: written once each)."""
+    micros = window * 1_000_000
+    return f"{micros / limit:.3f}", f"{micros:.0f}"
 
 
 _AWAY = "The shared store (Redis) is not reachable; try again shortly."
@@ -98,7 +121,7 @@ class RedisStore:
         self._prefix = prefix
         self._incr = client.register_script(_INCR)
         self._throttle = client.register_script(_THROTTLE)
-        self._throttles: list[tuple[str, list[str], asyncio.Future[list[int]]]] = []
+        self._throttles: list[_Pending] = []
         self._marker = client.register_script(_GENERATION)
         self._generation: str | None = None
         self._handlers: list[Handler] = []
@@ -166,15 +189,14 @@ class RedisStore:
             return int(await self._incr(keys=[self._k(key)], args=[max(1, int(ttl * 1000))]))
 
     async def throttle(self, key: str, limit: int, window: float) -> Throttle:
-        # The requests of one event-loop turn go to Redis together, as one pipeline: one round
-        # trip and one send for every caller waiting at that moment (redis-py's per-command cost
+        # The requests of one event-loop turn go to Redis together, as one script call: one round
+        # trip, one command for every caller waiting at that moment (redis-py's per-command cost
         # in this process is what a busy instance would otherwise pay for each request).
-        micros = window * 1_000_000
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[list[int]] = loop.create_future()
         if not self._throttles:
             loop.call_soon(self._send_throttles)
-        self._throttles.append((self._k(key), [f"{micros / limit:.3f}", f"{micros:.0f}"], waiter))
+        self._throttles.append((self._k(key), _throttle_args(limit, window), waiter))
         allowed, remaining, wait = await waiter
         return Throttle(bool(allowed), int(remaining), int(wait) / 1_000_000)
 
@@ -184,7 +206,7 @@ class RedisStore:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _run_throttles(self, batch: list[tuple[str, list[str], asyncio.Future[list[int]]]]) -> None:
+    async def _run_throttles(self, batch: list[_Pending]) -> None:
         try:
             results = await self._eval_throttles(batch)
         except BaseException as error:  # every waiter hears of it, whatever it was
@@ -199,17 +221,15 @@ class RedisStore:
             if not waiter.done():
                 waiter.set_result(result)
 
-    async def _eval_throttles(
-        self, batch: list[tuple[str, list[str], asyncio.Future[list[int]]]]
-    ) -> list[Any]:
+    async def _eval_throttles(self, batch: list[_Pending]) -> list[Any]:
+        keys: list[str] = []
+        args: list[str] = []
+        for key, arguments, _ in batch:
+            keys.append(key)
+            args += arguments
         async with _translated():
-            if len(batch) == 1:  # alone: a pipeline would only add to the cost
-                key, args, _ = batch[0]
-                return [await self._throttle(keys=[key], args=args)]
-            pipe = self._client.pipeline(transaction=False)
-            for key, args, _ in batch:
-                await self._throttle(keys=[key], args=args, client=pipe)
-            return list(await pipe.execute())
+            flat = await self._throttle(keys=keys, args=args)
+        return [flat[i : i + 3] for i in range(0, len(flat), 3)]
 
     async def get(self, key: str) -> str | None:
         async with _translated():

@@ -104,6 +104,17 @@ async def test_concurrent_requests_never_overdraw_a_bucket(store: EphemeralStore
     assert sorted(v.remaining for v in verdicts if v.allowed) == list(range(10))
 
 
+async def test_buckets_checked_together_answer_each_in_turn(store: EphemeralStore) -> None:
+    # Checked in one event-loop turn (with Redis: one command for all), each request hears of its
+    # own bucket, of its own size, in the order they came.
+    asks = [("small", 2, 60), ("large", 100, 60), ("small", 2, 60), ("small", 2, 60), ("large", 100, 60)]
+    verdicts = await asyncio.gather(*(store.throttle(key, limit=n, window=w) for key, n, w in asks))
+
+    answers = [(v.allowed, v.remaining) for v in verdicts]
+    assert answers == [(True, 1), (True, 99), (True, 0), (False, 0), (True, 98)]
+    assert 29 < verdicts[3].wait <= 30  # the small bucket's interval, not the large one's
+
+
 async def test_two_redis_clients_share_one_bucket(redis_prefix: str) -> None:
     one = await RedisStore.connect(REDIS_URL, redis_prefix)
     two = await RedisStore.connect(REDIS_URL, redis_prefix)
