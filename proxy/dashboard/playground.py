@@ -14,6 +14,7 @@ from aiohttp import web
 from rowgate.auth.ids import canonical_uuid
 from rowgate.errors import BadRequest
 from rowgate.proxy.appkeys import SERVICES
+from rowgate.proxy.dashboard.guard import form_of
 from rowgate.proxy.dashboard.page import Page, Route
 from rowgate.proxy.dashboard.render import render
 from rowgate.proxy.dashboard.session import Admin
@@ -34,8 +35,8 @@ async def explain(request: web.Request, admin: Admin) -> web.StreamResponse:
     services = request.app[SERVICES]
     catalog = services.tenancy.catalog
     offered = await playground.roles(catalog, actor.org_id)
-    form = await request.post()
-    values = {name: str(form.get(name) or "") for name in ("sql", "role", "user")}
+    form = form_of(request)
+    values = {name: form.get(name, "") for name in ("sql", "role", "user")}
     sql = playground.statement(values["sql"])
     if values["role"] not in offered:
         raise BadRequest(f"role: expected one of {', '.join(offered)}.", code="invalid_role")

@@ -21,6 +21,7 @@ from aiohttp import web
 from rowgate.auth.tokens.lifecycle import KeyRow
 from rowgate.errors import BadRequest, NotFound
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
+from rowgate.proxy.dashboard.guard import form_of
 from rowgate.proxy.dashboard.page import Page, Route
 from rowgate.proxy.dashboard.render import render
 from rowgate.proxy.dashboard.session import Admin
@@ -63,7 +64,7 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-async def view(request: web.Request, admin: Admin, *, done: list[str] | None = None) -> web.StreamResponse:
+async def view(request: web.Request, admin: Admin, notice: str | None = None) -> web.StreamResponse:
     require_operator(admin)
     services = request.app[SERVICES]
     settings = request.app[SETTINGS].tokens
@@ -78,14 +79,14 @@ async def view(request: web.Request, admin: Admin, *, done: list[str] | None = N
         algorithms=ALGORITHMS,
         publish_ahead=settings.publish_ahead,
         lifetime=settings.retired_key_lifetime,
-        done=done or [],
+        notice=notice,
     )
 
 
 async def rotate(request: web.Request, admin: Admin) -> web.StreamResponse:
     """Publish the next key (or promote a due one); ``now`` set: the emergency rotation."""
     require_operator(admin)
-    form = await request.post()
+    form = form_of(request)
     algorithm = str(form.get("algorithm") or request.app[SETTINGS].tokens.algorithm)
     if algorithm not in ALGORITHMS:
         raise BadRequest(f"algorithm: expected one of {', '.join(ALGORITHMS)}.", code="invalid_algorithm")
@@ -93,10 +94,8 @@ async def rotate(request: web.Request, admin: Admin) -> web.StreamResponse:
     by = (client_context(request), admin.user_id, admin.session_id)
     changes = await request.app[SERVICES].keys.rotate(algorithm, at_once=at_once, by=by)
     settings = request.app[SETTINGS]
-    done = [describe(change, settings) for change in changes] or [
-        "A next key is already published and not due yet: it signs at the time shown."
-    ]
-    return await view(request, admin, done=done)
+    done = " ".join(f"{describe(change, settings)}." for change in changes)
+    return await view(request, admin, done or "A next key is already published and not due yet: it signs at the time shown.")
 
 
 async def retire(request: web.Request, admin: Admin) -> web.StreamResponse:
@@ -106,7 +105,7 @@ async def retire(request: web.Request, admin: Admin) -> web.StreamResponse:
         raise NotFound("No such signing key.", code="not_found")
     by = (client_context(request), admin.user_id, admin.session_id)
     change = await request.app[SERVICES].keys.retire(kid, by=by)
-    return await view(request, admin, done=[describe(change, request.app[SETTINGS])])
+    return await view(request, admin, describe(change, request.app[SETTINGS]) + ".")
 
 
 PAGE = Page(

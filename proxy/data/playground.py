@@ -24,8 +24,8 @@ from rowgate.proxy.data.sql import explain_sql
 from rowgate.rls.grants import grant
 from rowgate.rls.policy import ACTIONS, OPERATIONS, PolicySet, TablePolicy
 
-#: The longest statement the playground reads (characters).
-MAX_SQL = 8_000
+#: The longest statement the playground reads (characters; the dashboard reads forms of 8 KiB).
+MAX_SQL = 4_000
 #: The role of a caller without one: anonymous, or a publishable API key of the organisation.
 GUEST = "guest"
 
