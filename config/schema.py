@@ -18,6 +18,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rowgate.config.alerts import AlertSettings, alert_problems
 from rowgate.config.audit import AuditSettings
+from rowgate.config.dashboard import DashboardSettings, dashboard_problems
 from rowgate.config.data import DataSettings
 from rowgate.config.identity import AuthSettings, MailSettings, identity_problems
 from rowgate.config.limits import RateLimitSettings, rate_limit_problems
@@ -357,6 +358,7 @@ class Settings(Model):
     audit: AuditSettings = AuditSettings()
     issuers: tuple[ExternalIssuer, ...] = ()
     alerts: AlertSettings = AlertSettings()
+    dashboard: DashboardSettings = DashboardSettings()
 
     @model_validator(mode="before")
     @classmethod
@@ -448,6 +450,7 @@ def cross_field_problems(settings: Settings) -> list[str]:
     problems.extend(tenancy_problems(settings.mode, settings.issuer, settings.rbac, settings.issuers))
     problems.extend(rate_limit_problems(settings.rate_limits))
     problems.extend(alert_problems(settings.mode, settings.alerts))
+    problems.extend(dashboard_problems(settings.dashboard, settings.mounts.model_dump()))
     return problems
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 
 from rowgate.config.schema import Settings
-from rowgate.proxy import metrics, openapi
+from rowgate.proxy import dashboard, metrics, openapi
 from rowgate.proxy.appkeys import PIPELINE, SERVICES, SETTINGS, TRUSTED_PROXIES
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.data import handlers_rest, handlers_sql
@@ -88,6 +88,7 @@ def build_app(settings: Settings, services_factory: ServicesFactory = open_servi
     rbac.add_routes(app, settings.mounts.rbac)
     admin_audit.add_routes(app, settings.mounts.admin)
     admin_users.add_routes(app, settings.mounts.admin)
+    dashboard.add_routes(app, settings)
     handlers_rest.add_routes(app)
     handlers_sql.add_routes(app)
     openapi.add_routes(app)

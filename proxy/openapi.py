@@ -20,6 +20,7 @@ from rowgate.config.schema import Settings
 from rowgate.config.tenancy import ROLE_NAME
 from rowgate.proxy import openapi_answers
 from rowgate.proxy.appkeys import SERVICES, SETTINGS
+from rowgate.proxy.dashboard.openapi import dashboard_endpoints
 from rowgate.proxy.data.handlers_rest import data_limits, json_response
 from rowgate.proxy.data.openapi import JSON_VALUE, PROBLEM_SCHEMA, data_paths, problems
 from rowgate.proxy.data.policy import DataPolicy
@@ -47,7 +48,8 @@ def surface_document(settings: Settings, policy: DataPolicy) -> dict[str, Any]:
         **ADMIN_SCHEMAS,
     }
     paths: dict[str, Any] = {}
-    for endpoint in ACCOUNTS + TENANCY + ADMIN + provider_endpoints(settings.auth.providers):
+    endpoints = ACCOUNTS + TENANCY + ADMIN + provider_endpoints(settings.auth.providers)
+    for endpoint in endpoints + dashboard_endpoints(settings):
         if endpoint.path == "/metrics" and not settings.server.metrics:
             continue
         path = _mount(settings, endpoint.mount) + endpoint.path
@@ -79,6 +81,8 @@ def surface_document(settings: Settings, policy: DataPolicy) -> dict[str, Any]:
 
 
 def _mount(settings: Settings, mount: str) -> str:
+    if mount == "dashboard":
+        return settings.dashboard.mount
     return getattr(settings.mounts, mount) if mount else ""
 
 
@@ -90,7 +94,7 @@ def _operation(endpoint: Endpoint, schemas: dict[str, Any]) -> dict[str, Any]:
         "responses": {endpoint.status: _success(endpoint), **_errors(endpoint)},
     }
     parameters = [*endpoint.query, *_path_parameters(endpoint.path, dict(endpoint.path_schemas))]
-    if endpoint.media == "text/html" and endpoint.method == "get":
+    if endpoint.media == "text/html" and endpoint.method == "get" and endpoint.mount != "dashboard":
         parameters.append(_TOKEN)
     if parameters:
         operation["parameters"] = parameters
@@ -130,6 +134,11 @@ def _success(endpoint: Endpoint) -> dict[str, Any]:
 
 
 def _errors(endpoint: Endpoint) -> dict[str, Any]:
+    if endpoint.media == "text/html" and endpoint.mount == "dashboard":
+        page = {"text/html": {"schema": {"type": "string"}}}
+        found = {status: {"description": "An error page", "content": page} for status in _HTML_ERRORS}
+        location = {"Location": {"schema": {"type": "string"}, "description": "where to go next"}}
+        return {"303": {"description": "Signed out: to the sign-in page", "headers": location}, **found}
     if endpoint.media == "text/html":
         page = {"text/html": {"schema": {"type": "string"}}}
         return {status: {"description": "The link is not valid", "content": page} for status in _HTML_ERRORS}

@@ -29,7 +29,7 @@ from rowgate.proxy.handlers import (
 #: Who may call: anyone; anyone, and a credential sent must be valid; a signed-in user; a member of
 #: the active organisation (an API key acts as one).
 Access = Literal["public", "optional", "user", "member"]
-Mount = Literal["", "auth", "rbac", "sql", "data", "admin"]
+Mount = Literal["", "auth", "rbac", "sql", "data", "admin", "dashboard"]
 
 
 def ref(name: str) -> dict[str, Any]:

@@ -18,7 +18,9 @@ from rowgate.errors import MethodNotAllowed, NotFound
 
 def own_prefixes(settings: Settings) -> tuple[str, ...]:
     mounts = settings.mounts
+    dashboard = (settings.dashboard.mount,) if settings.dashboard.enabled else ()
     return (
+        *dashboard,
         mounts.auth,
         mounts.rbac,
         mounts.data,

@@ -1,0 +1,146 @@
+"""A live rowgate with its admin dashboard, admins to sign in with, and a real headless Chromium.
+
+Browser tests drive Debian's chromium (``/usr/bin/chromium``, installed by ``.ci/run``) through
+Playwright's Python package.  ``Dashboard.signed_in_page`` opens a browser page signed in as an
+organisation admin in one call; ``Dashboard.page`` opens one signed out.  Every page records the
+console errors and CSP violations it saw (``BrowserPage.problems``), which tests assert empty.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from rowgate.proxy.appkeys import SERVICES
+from tests.conftest import RunningServer, SettingsFactory
+from tests.mfakit import Authenticator
+from tests.proxy.authkit import FAST, PASSWORD, Api, Start
+from tests.proxy.mfahttp import enrolled, signed_up
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM = "/usr/bin/chromium"
+MOUNT = "/admin"
+
+
+@dataclass
+class Admin:
+    """An account made for a test: its address, user id, organisation and (with MFA) phone."""
+
+    email: str
+    user_id: str
+    org_id: str
+    phone: Authenticator | None = None
+    backup_codes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BrowserPage:
+    """A Playwright page with the console errors and CSP violations it reported."""
+
+    page: Page
+    problems: list[str]
+
+
+@dataclass
+class Dashboard:
+    server: RunningServer
+    api: Api
+    browser: Browser
+
+    @property
+    def url(self) -> str:
+        return self.server.url + MOUNT
+
+    @property
+    def db(self) -> Any:
+        return self.server.app[SERVICES].db
+
+    async def admin(self, *, mfa: bool = False, org_name: str = "Acme") -> Admin:
+        """A new account that is the first admin of a new organisation (with MFA on, if asked)."""
+        email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+        phone, codes = None, []
+        if mfa:
+            _, phone, codes = await enrolled(self.api, email, org_name=org_name)
+        else:
+            await signed_up(self.api, email, org_name=org_name)
+        user_id, org_id = await self.db.fetchrow(
+            "SELECT u.id::text, m.org_id::text FROM rowgate.users u "
+            "JOIN rowgate.memberships m ON m.user_id = u.id WHERE u.email = $1",
+            email,
+        )
+        return Admin(email, user_id, org_id, phone, codes)
+
+    async def member(self, org_id: str, role: str = "member") -> Admin:
+        """A new account with ``role`` in ``org_id`` (and no organisation of its own)."""
+        email = f"member-{uuid.uuid4().hex[:8]}@example.com"
+        await signed_up(self.api, email)
+        user_id = await self.db.fetchval("SELECT id::text FROM rowgate.users WHERE email = $1", email)
+        await self.db.execute("DELETE FROM rowgate.memberships WHERE user_id = $1", user_id)
+        await self.db.execute(
+            "INSERT INTO rowgate.memberships (org_id, user_id, role) VALUES ($1, $2, $3)", org_id, user_id, role
+        )
+        return Admin(email, user_id, org_id)
+
+    async def page(self, *, width: int = 1280, height: int = 900) -> BrowserPage:
+        """A fresh browser context (no cookies) and page, recording console errors and CSP reports."""
+        context = await self.browser.new_context(viewport={"width": width, "height": height})
+        page = await context.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.on("dialog", lambda dialog: dialog.accept())
+        return BrowserPage(page, problems)
+
+    async def sign_in(self, browser_page: BrowserPage, who: Admin, *, password: str = PASSWORD) -> None:
+        """Sign ``browser_page`` in as ``who`` through the sign-in form (and the code step)."""
+        page = browser_page.page
+        await page.goto(self.url + "/signin")
+        await page.get_by_label("Email address").fill(who.email)
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Sign in").click()
+        if who.phone is not None:
+            await page.get_by_label(re.compile("Code from your authenticator app")).fill(who.phone.fresh())
+            await page.get_by_role("button", name="Continue").click()
+        await page.wait_for_load_state()
+
+    async def signed_in_page(self, who: Admin | None = None, **size: int) -> tuple[BrowserPage, Admin]:
+        """A browser page signed in as ``who`` (a new organisation admin when None), in one call."""
+        who = who or await self.admin()
+        browser_page = await self.page(**size)
+        await self.sign_in(browser_page, who)
+        assert browser_page.page.url.startswith(self.url), browser_page.page.url
+        return browser_page, who
+
+
+@pytest.fixture
+def dashboard_settings(make_settings: SettingsFactory) -> SettingsFactory:
+    def make(**overrides: Any) -> Any:
+        return make_settings(**{**FAST, **overrides})
+
+    return make
+
+
+@pytest.fixture
+async def server(dashboard_settings: SettingsFactory, start_rowgate: Start) -> RunningServer:
+    return await start_rowgate(dashboard_settings())
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+def dashboard(server: RunningServer, http: aiohttp.ClientSession, browser: Browser) -> Dashboard:
+    return Dashboard(server, Api(http, server), browser)
