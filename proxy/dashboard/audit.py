@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
@@ -134,7 +135,7 @@ async def view(request: web.Request, admin: Admin) -> web.StreamResponse:
 
 async def context(
     request: web.Request, admin: Admin, form: dict[str, str], found: AuditFilter, page: AuditPage
-) -> dict[str, object]:
+) -> dict[str, Any]:
     base = request.path
     export = None
     if found.since is not None and found.until is not None:

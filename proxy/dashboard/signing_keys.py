@@ -95,7 +95,9 @@ async def rotate(request: web.Request, admin: Admin) -> web.StreamResponse:
     changes = await request.app[SERVICES].keys.rotate(algorithm, at_once=at_once, by=by)
     settings = request.app[SETTINGS]
     done = " ".join(f"{describe(change, settings)}." for change in changes)
-    return await view(request, admin, done or "A next key is already published and not due yet: it signs at the time shown.")
+    return await view(
+        request, admin, done or "A next key is already published and not due yet: it signs at the time shown."
+    )
 
 
 async def retire(request: web.Request, admin: Admin) -> web.StreamResponse:
@@ -117,4 +119,5 @@ PAGE = Page(
         Route("POST", "/keys/signing/{kid}/retire", retire, "Retire a next or retiring signing key"),
     ),
     needs_org=False,
+    operators_only=True,
 )

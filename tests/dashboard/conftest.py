@@ -85,7 +85,10 @@ class Dashboard:
         user_id = await self.db.fetchval("SELECT id::text FROM rowgate.users WHERE email = $1", email)
         await self.db.execute("DELETE FROM rowgate.memberships WHERE user_id = $1", user_id)
         await self.db.execute(
-            "INSERT INTO rowgate.memberships (org_id, user_id, role) VALUES ($1, $2, $3)", org_id, user_id, role
+            "INSERT INTO rowgate.memberships (org_id, user_id, role) VALUES ($1, $2, $3)",
+            org_id,
+            user_id,
+            role,
         )
         return Admin(email, user_id, org_id)
 

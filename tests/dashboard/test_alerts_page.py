@@ -71,7 +71,7 @@ async def test_a_replayed_refresh_token_is_listed_and_filtered_by_kind(dashboard
         [shown] = rows(page, "alert")
         assert "session token reused alert.refresh_reuse" in shown
         assert member.email in shown
-        assert 'sessionEnded: true' in shown
+        assert "sessionEnded: true" in shown
         assert "no webhooks configured" in shown
         assert len(rows(await browser.get("/alerts", kind="refresh_reuse"), "alert")) == 1
         other = await browser.get("/alerts", kind="new_device")

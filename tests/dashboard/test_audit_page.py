@@ -172,7 +172,9 @@ async def test_the_export_streams_the_filter_as_ndjson_and_is_recorded(dashboard
 
 async def test_an_operator_reads_every_organisation_s_events(dashboard: Dashboard) -> None:
     await signed_up(dashboard.api, OPERATOR, org_name="Platform")
-    await dashboard.db.execute("UPDATE rowgate.users SET email_verified_at = now() WHERE email = $1", OPERATOR)
+    await dashboard.db.execute(
+        "UPDATE rowgate.users SET email_verified_at = now() WHERE email = $1", OPERATOR
+    )
     one, two = await dashboard.admin(), await dashboard.admin(org_name="Other")
     await event(dashboard, "signin.failed", one, ip="192.0.2.77")
     await event(dashboard, "signin.failed", two, ip="192.0.2.77")

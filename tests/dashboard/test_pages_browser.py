@@ -57,7 +57,9 @@ async def test_an_admin_filters_the_audit_log(dashboard: Dashboard) -> None:
 
 async def test_an_operator_rotates_a_signing_key_and_sees_the_states_change(dashboard: Dashboard) -> None:
     await signed_up(dashboard.api, OPERATOR, org_name="Platform")
-    await dashboard.db.execute("UPDATE rowgate.users SET email_verified_at = now() WHERE email = $1", OPERATOR)
+    await dashboard.db.execute(
+        "UPDATE rowgate.users SET email_verified_at = now() WHERE email = $1", OPERATOR
+    )
     user_id = await dashboard.db.fetchval("SELECT id::text FROM rowgate.users WHERE email = $1", OPERATOR)
     browser_page, _ = await dashboard.signed_in_page(Admin(OPERATOR, user_id, ""))
     page = browser_page.page

@@ -31,7 +31,9 @@ async def server(settings: Settings, start_rowgate: Start) -> RunningServer:
 
 async def operator(dashboard: Dashboard) -> None:
     await signed_up(dashboard.api, OPERATOR, org_name="Platform")
-    await dashboard.db.execute("UPDATE rowgate.users SET email_verified_at = now() WHERE email = $1", OPERATOR)
+    await dashboard.db.execute(
+        "UPDATE rowgate.users SET email_verified_at = now() WHERE email = $1", OPERATOR
+    )
 
 
 async def states(dashboard: Dashboard) -> dict[str, str]:
@@ -40,7 +42,8 @@ async def states(dashboard: Dashboard) -> dict[str, str]:
 
 async def key_events(dashboard: Dashboard) -> list[tuple[str, str | None, dict[str, object]]]:
     found = await dashboard.db.fetch(
-        "SELECT event, user_id::text, details::text FROM rowgate.audit_events WHERE event LIKE 'key.%' ORDER BY id"
+        "SELECT event, user_id::text, details::text FROM rowgate.audit_events "
+        "WHERE event LIKE 'key.%' ORDER BY id"
     )
     return [(r["event"], r["user_id"], json.loads(r["details"])) for r in found]
 
