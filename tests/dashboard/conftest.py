@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from rowgate.proxy.appkeys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
@@ -97,7 +97,15 @@ class Dashboard:
         context = await self.browser.new_context(viewport={"width": width, "height": height})
         page = await context.new_page()
         problems: list[str] = []
-        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+
+        def console(message: ConsoleMessage) -> None:
+            # A page answered with an error status (a wrong password: 401) is the page itself,
+            # not a problem of it; anything else logged as an error or warning is.
+            document = message.location.get("url") == page.url
+            if message.type in ("error", "warning") and not (document and "Failed to load" in message.text):
+                problems.append(f"{message.text} ({message.location.get('url')})")
+
+        page.on("console", console)
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.on("dialog", lambda dialog: dialog.accept())
         return BrowserPage(page, problems)
@@ -147,3 +155,30 @@ async def browser() -> AsyncIterator[Browser]:
 @pytest.fixture
 def dashboard(server: RunningServer, http: aiohttp.ClientSession, browser: Browser) -> Dashboard:
     return Dashboard(server, Api(http, server), browser)
+
+
+_CSRF = re.compile(r'name="csrf" value="([^"]*)"')
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form of a dashboard page."""
+    found = _CSRF.search(html)
+    assert found is not None, "no form with a CSRF token on this page"
+    return found.group(1)
+
+
+async def http_sign_in(http: aiohttp.ClientSession, base: str, email: str, password: str = PASSWORD) -> int:
+    """Sign ``http`` (a session with its own cookie jar) in through the form; the final status."""
+    async with http.get(base + MOUNT + "/signin") as response:
+        token = csrf_of(await response.text())
+    form = {"csrf": token, "email": email, "password": password, "next": ""}
+    async with http.post(base + MOUNT + "/signin", data=form) as response:
+        await response.read()
+        return response.status
+
+
+@pytest.fixture
+async def browserless() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client with a cookie jar of its own (cookies of 127.0.0.1 kept), like one browser."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
