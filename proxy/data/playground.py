@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlglot
+
 from rowgate.auth.principal import Principal
 from rowgate.auth.rbac.catalog import RoleCatalog
 from rowgate.auth.rbac.permissions import grants
@@ -62,6 +64,8 @@ class Trial:
     refusal: tuple[str, str] | None = None
     lacking: tuple[str, ...] = ()
     tables: tuple[TableRules, ...] = field(default=())
+    #: The rewritten statement laid out on several lines (as ``rowgate policy explain`` prints it).
+    pretty: str = ""
 
 
 async def roles(catalog: RoleCatalog, org_id: str) -> list[str]:
@@ -121,7 +125,9 @@ async def try_statement(
         for name in touched
         if (found := _table(policy.policies, name)) is not None
     )
-    return Trial(role, groups, explained, None, lacking, tables)
+    dialect = policy.rewriter.dialect
+    pretty = sqlglot.parse_one(explained["sql"], read=dialect).sql(dialect, pretty=True)
+    return Trial(role, groups, explained, None, lacking, tables, pretty)
 
 
 def rules_of(policies: PolicySet, table: TablePolicy, caller: Caller) -> TableRules:
