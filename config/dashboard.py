@@ -23,7 +23,7 @@ class DashboardSettings(Model):
     @field_validator("mount")
     @classmethod
     def _mount(cls, value: str) -> str:
-        if not _MOUNT.fullmatch(value):
+        if not _MOUNT.fullmatch(value) or any(part in (".", "..") for part in value.split("/")):
             raise ValueError(f"expected a path like /admin (no trailing slash), got {value!r}")
         return value
 

@@ -14,7 +14,7 @@ from rowgate.config.schema import Settings
 from rowgate.proxy.dashboard import signin
 from rowgate.proxy.dashboard.guard import guarded, public
 from rowgate.proxy.dashboard.pages import PAGES
-from rowgate.proxy.dashboard.static import static_file
+from rowgate.proxy.dashboard.static import TYPES, static_file
 
 
 def add_routes(app: web.Application, settings: Settings) -> None:
@@ -29,7 +29,8 @@ def add_routes(app: web.Application, settings: Settings) -> None:
     router.add_post(mount + "/signin/mfa", public(signin.signin_mfa))
     router.add_post(mount + "/signout", guarded(signin.signout, post=True, needs_org=False))
     router.add_post(mount + "/org", guarded(signin.choose_org, post=True, needs_org=False))
-    router.add_get(mount + "/static/{name}", public(static_file), allow_head=False)
+    for name in TYPES:
+        router.add_get(f"{mount}/static/{name}", public(static_file), allow_head=False)
     for page in PAGES:
         router.add_get(
             mount + page.path, guarded(page.view, post=False, needs_org=page.needs_org), allow_head=False

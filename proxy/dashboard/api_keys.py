@@ -12,19 +12,21 @@ from aiohttp import web
 
 from rowgate.auth.apikeys.service import Keep
 from rowgate.auth.mfa import stepup
+from rowgate.auth.mfa.service import SecondFactor
 from rowgate.errors import Forbidden, ValidationFailed
 from rowgate.proxy.appkeys import SERVICES
-from rowgate.proxy.dashboard.guard import form_of
+from rowgate.proxy.dashboard.guard import form_of, see_other
 from rowgate.proxy.dashboard.page import Page, Route
 from rowgate.proxy.dashboard.render import render
 from rowgate.proxy.dashboard.session import Admin
+from rowgate.proxy.handlers.auth_http import client
 
 #: Grace periods offered when rotating (the form's values, in seconds).
 GRACE = {"0": timedelta(0), "3600": timedelta(hours=1), "86400": timedelta(days=1)}
 KINDS: tuple[Literal["secret", "publishable"], ...] = ("secret", "publishable")
 STEP_UP = (
     "Creating or rotating a key needs a second factor given in the last minutes: "
-    "sign out, sign in again with your code, and repeat."
+    "enter a code below, then repeat."
 )
 
 
@@ -76,6 +78,17 @@ async def rotate(request: web.Request, admin: Admin) -> web.StreamResponse:
     return await view(request, admin, notice=f"Key {previous.name!r} rotated.", secret=created.key)
 
 
+async def step_up(request: web.Request, admin: Admin) -> web.StreamResponse:
+    """A fresh second factor for the dashboard's session (``auth.mfa.stepup``), then the keys."""
+    code = form_of(request).get("code", "").strip()
+    if not code or len(code) > 64:
+        raise ValidationFailed("Enter the code.", errors=[{"field": "code", "message": "required"}])
+    second = SecondFactor(code=code) if code.isdigit() else SecondFactor(backup_code=code)
+    ident = request.app[SERVICES].identity
+    await stepup.step_up(ident, admin.user_id, admin.session_id, second, client(request))
+    return see_other(request, PAGE.path)
+
+
 async def revoke(request: web.Request, admin: Admin) -> web.StreamResponse:
     actor = admin.require_actor()
     await request.app[SERVICES].tenancy.api_keys.revoke(actor, request.match_info["key_id"])
@@ -100,5 +113,6 @@ PAGE = Page(
         Route("POST", "/api-keys", create, "Create an API key", ("name", "type", "scopes")),
         Route("POST", "/api-keys/{key_id}/rotate", rotate, "Rotate an API key", ("grace",)),
         Route("POST", "/api-keys/{key_id}/revoke", revoke, "Revoke an API key"),
+        Route("POST", "/api-keys/step-up", step_up, "A fresh second factor for key changes", ("code",)),
     ),
 )

@@ -8,7 +8,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from rowgate.errors import RowgateError
+from rowgate.auth.ids import canonical_uuid
+from rowgate.errors import NotFound, RowgateError, Unauthorized
 from rowgate.proxy.appkeys import SETTINGS
 from rowgate.proxy.dashboard.page import PageHandler
 from rowgate.proxy.dashboard.render import render
@@ -34,16 +35,18 @@ def guarded(handler: PageHandler, *, post: bool, needs_org: bool) -> Handler:
     async def run(request: web.Request) -> web.StreamResponse:
         admin: Admin | None = None
         try:
-            if post:
-                check_origin(request, request.app[SETTINGS].public_url)
+            if post:  # checked before anything else: a refused form costs no database round trip
+                settings = request.app[SETTINGS]
+                check_origin(request, settings.public_url)
+                form = await read_form(request)
+                check_csrf(read_cookie(request, cookie_name(settings)), form.get(CSRF_FIELD))
+                request[FORM] = form
+            check_ids(request)
             admin = await current_admin(request)
             if admin is None:
+                if post:
+                    raise Unauthorized("Your dashboard session ended: sign in again.", code="signed_out")
                 return to_signin(request)
-            if post:
-                form = await read_form(request)
-                token = read_cookie(request, cookie_name(request.app[SETTINGS]))
-                check_csrf(token, form.get(CSRF_FIELD))
-                request[FORM] = form
             if needs_org:
                 admin.require_actor()
             return protect(await handler(request, admin))
@@ -51,6 +54,13 @@ def guarded(handler: PageHandler, *, post: bool, needs_org: bool) -> Handler:
             return error_page(request, admin, error)
 
     return run
+
+
+def check_ids(request: web.Request) -> None:
+    """404 for a path whose ``{..._id}`` is not a UUID: no such thing exists, signed in or not."""
+    for name, value in request.match_info.items():
+        if name.endswith("_id") and canonical_uuid(value) is None:
+            raise NotFound("No such page.", code="not_found")
 
 
 def public(handler: Handler) -> Handler:

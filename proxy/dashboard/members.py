@@ -10,7 +10,7 @@ from rowgate.auth.admin import queries
 from rowgate.auth.ids import canonical_uuid
 from rowgate.errors import NotFound
 from rowgate.proxy.appkeys import SERVICES
-from rowgate.proxy.dashboard.guard import form_of
+from rowgate.proxy.dashboard.guard import form_of, see_other
 from rowgate.proxy.dashboard.page import Page, Route
 from rowgate.proxy.dashboard.render import render
 from rowgate.proxy.dashboard.session import Admin
@@ -57,8 +57,8 @@ async def remove(request: web.Request, admin: Admin) -> web.StreamResponse:
     user_id = request.match_info["user_id"]
     email = await _email(request, actor.org_id, user_id)
     await request.app[SERVICES].tenancy.members.remove(actor, user_id)
-    if user_id == admin.user_id:
-        return await view(request, admin, notice="You left the organisation.")
+    if canonical_uuid(user_id) == admin.user_id:
+        return see_other(request, "")  # no longer this organisation's admin
     return await view(request, admin, notice=f"{email} was removed from the organisation.")
 
 

@@ -28,14 +28,9 @@ def dashboard_endpoints(settings: Settings) -> tuple[Endpoint, ...]:
         _page("post", "/signin/mfa", "The second factor of a dashboard sign-in", ("mfa_token", "code")),
         _page("post", "/signout", "Sign out of the dashboard (ends its session)"),
         _page("post", "/org", "Open another organisation the admin administers", ("org",)),
-        Endpoint(
-            "get",
-            "dashboard",
-            "/static/{name}",
-            "The dashboard's stylesheet and script",
-            TAG,
-            media="text/plain",
-            path_schemas=(("name", {"type": "string", "enum": sorted(TYPES)}),),
+        *(
+            Endpoint("get", "dashboard", f"/static/{name}", f"The dashboard's {name}", TAG, media=media)
+            for name, media in TYPES.items()
         ),
     )
     pages = []

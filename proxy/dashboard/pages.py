@@ -19,7 +19,10 @@ Adding a page is one line here (``mymodule.PAGE``) plus its module and template.
 * **Forms.**  Every POST route is checked before its handler runs: the origin (``Origin``,
   ``Sec-Fetch-Site``) and the CSRF token (field ``csrf``, bound to the session); a failure is a
   403 page and the handler never runs.  The handler reads the checked fields with
-  ``form_of(request)`` (a ``dict[str, str]``, at most 8 KiB).  A template puts
+  ``form_of(request)`` (a ``dict[str, str]``, at most 8 KiB).  A POST without a live session
+  is a 401 page; a GET is sent to the sign-in page (and back after it).
+* **Ids.**  A path parameter whose name ends in ``_id`` must be a UUID, or the answer is a 404
+  page before anything else runs; name other parameters otherwise (``{kid}``).  A template puts
   ``<input type="hidden" name="{{ csrf_field }}" value="{{ csrf }}">`` in every form.
 * **Rendering.**  ``render(request, admin, "audit.html", title="Audit log", **values)``
   (``proxy.dashboard.render``): the template ``{% extends "base.html" %}`` and fills

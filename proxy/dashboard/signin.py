@@ -107,13 +107,14 @@ async def _admit(request: web.Request, tokens: TokenSet, next_path: str) -> web.
     """Let the new session in, or end it at once when the account may not use the dashboard."""
     settings = request.app[SETTINGS]
     services = request.app[SERVICES]
-    user_id = await services.db.fetchval(
-        "SELECT user_id::text FROM rowgate.sessions WHERE id = $1", tokens.session_id
+    row = await services.db.fetchrow(
+        "SELECT user_id::text, amr FROM rowgate.sessions WHERE id = $1", tokens.session_id
     )
-    amr = await services.db.fetchval("SELECT amr FROM rowgate.sessions WHERE id = $1", tokens.session_id)
-    allowed = bool(await administered(request, user_id)) or await services.tenancy.audit_log.is_operator(
-        user_id
-    )
+    if row is None:  # deleted in the meantime (the account withdrawn): nothing to let in
+        raise Unauthorized("This sign-in ended before it completed; sign in again.", code="session_revoked")
+    user_id, amr = row["user_id"], row["amr"]
+    operator = await services.tenancy.audit_log.is_operator(user_id)
+    allowed = operator or bool(await administered(request, user_id))
     if allowed and settings.dashboard.require_mfa and "mfa" not in amr:
         allowed = False
     if not allowed:

@@ -18,7 +18,7 @@ def _content(name: str) -> bytes:
 
 
 async def static_file(request: web.Request) -> web.StreamResponse:
-    name = request.match_info["name"]
+    name = request.path.rsplit("/", 1)[-1]
     kind = TYPES.get(name)
     if kind is None:
         raise NotFound("No such file.", code="not_found")
