@@ -26,7 +26,7 @@ from rowgate.proxy.dashboard.page import Page, Route
 from rowgate.proxy.dashboard.render import render
 from rowgate.proxy.dashboard.session import Admin
 from rowgate.proxy.handlers.context import client_context
-from rowgate.proxy.keys_cli import describe
+from rowgate.proxy.keys_cli import describe, state_note
 
 ALGORITHMS = ("EdDSA", "ES256", "RS256", "HS256")
 _KID_LENGTH = 200
@@ -48,16 +48,7 @@ def require_operator(admin: Admin) -> None:
 
 
 def line(row: KeyRow, lifetime: timedelta) -> KeyLine:
-    note = ""
-    if row.state == "next" and row.signs_from:
-        note = f"signs from {_when(row.signs_from)}"
-    elif row.state == "active" and row.activated_at:
-        note = f"signing since {_when(row.activated_at)}"
-    elif row.state == "retiring" and row.retired_at:
-        note = f"verifies until {_when(row.retired_at + lifetime)}"
-    elif row.state == "retired" and row.retired_at:
-        note = f"retired {_when(row.retired_at)}"
-    return KeyLine(row, note, row.state in ("next", "retiring"))
+    return KeyLine(row, state_note(row, lifetime, _when), row.state in ("next", "retiring"))
 
 
 def _when(moment: datetime) -> str:

@@ -120,11 +120,8 @@ async def try_statement(
     granted = caller.access.granted
     lacking = tuple(p for p in explained["permissions"] if granted is not None and not grants(granted, p))
     touched = dict.fromkeys(table["table"] for table in explained["tables"])
-    tables = tuple(
-        rules_of(policy.policies, found, caller)
-        for name in touched
-        if (found := _table(policy.policies, name)) is not None
-    )
+    found = [policy.policies.tables.get(name) for name in touched]  # qualified names, each with a policy
+    tables = tuple(rules_of(policy.policies, table, caller) for table in found if table is not None)
     dialect = policy.rewriter.dialect
     pretty = sqlglot.parse_one(explained["sql"], read=dialect).sql(dialect, pretty=True)
     return Trial(role, groups, explained, None, lacking, tables, pretty)
@@ -156,10 +153,3 @@ def rules_of(policies: PolicySet, table: TablePolicy, caller: Caller) -> TableRu
         dict(table.filter_sql),
         tuple(operations),
     )
-
-
-def _table(policies: PolicySet, name: str) -> TablePolicy | None:
-    found = policies.tables.get(name)
-    if found is not None:
-        return found
-    return next((t for t in policies.tables.values() if name in (t.name, t.qualified)), None)
