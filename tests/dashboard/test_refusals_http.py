@@ -271,3 +271,35 @@ async def test_turned_off_the_mount_is_an_ordinary_upstream_path(
     async with http.get(server.url + "/openapi.json") as response:
         paths = (await response.json())["paths"]
     assert not [path for path in paths if path.startswith(MOUNT + "/") or path == MOUNT]
+
+
+async def test_signed_out_a_page_leads_to_sign_in_and_a_form_changes_nothing(
+    dashboard: Dashboard, http: aiohttp.ClientSession
+) -> None:
+    status, _, headers = await get(http, dashboard.url + "/members?search=x")
+    assert status == 303
+    assert headers["Location"] == MOUNT + "/signin?next=%2Fadmin%2Fmembers%3Fsearch%3Dx"
+    assert "Content-Security-Policy" in headers
+    status, html, _ = await post(
+        http, dashboard.url + "/invitations", {"csrf": "x", "email": "a@example.com"}
+    )
+    assert status == 403
+    assert "reload the page and try again" in html
+    assert (await get(http, dashboard.url + "/members/not-a-uuid/sessions"))[0] == 404
+    assert await dashboard.db.fetchval("SELECT count(*) FROM rowgate.invitations") == 0
+
+
+async def test_a_form_of_an_ended_session_is_refused_with_a_sign_in_link(
+    dashboard: Dashboard, browserless: aiohttp.ClientSession
+) -> None:
+    admin = await dashboard.admin()
+    csrf = await signed_in_csrf(browserless, dashboard, admin.email)
+    await dashboard.db.execute(
+        "UPDATE rowgate.sessions SET revoked_at = now() WHERE user_id = $1", admin.user_id
+    )
+    status, html, _ = await post(
+        browserless, dashboard.url + "/invitations", {"csrf": csrf, "email": "a@b.example"}
+    )
+    assert status == 401
+    assert f'href="{MOUNT}/signin"' in html
+    assert await dashboard.db.fetchval("SELECT count(*) FROM rowgate.invitations") == 0
