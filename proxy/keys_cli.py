@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from rowgate.auth.tokens.keystore import SigningKeys
@@ -91,17 +91,23 @@ def _table(rows: list[KeyRow], settings: Settings) -> str:
     lifetime = settings.tokens.retired_key_lifetime
     lines = [f"{'KID':<24} {'ALG':<6} {'STATE':<9} {'CREATED':<20} NOTE"]
     for row in rows:
-        note = ""
-        if row.state == "next" and row.signs_from:
-            note = f"signs from {_when(row.signs_from)}"
-        elif row.state == "active" and row.activated_at:
-            note = f"signing since {_when(row.activated_at)}"
-        elif row.state == "retiring" and row.retired_at:
-            note = f"verifies until {_when(row.retired_at + lifetime)}"
-        elif row.state == "retired" and row.retired_at:
-            note = f"retired {_when(row.retired_at)}"
+        note = state_note(row, lifetime)
         lines.append(f"{row.kid:<24} {row.algorithm:<6} {row.state:<9} {_when(row.created_at):<20} {note}")
     return "\n".join(lines)
+
+
+def state_note(row: KeyRow, lifetime: timedelta, when: Callable[[datetime], str] | None = None) -> str:
+    """When a key's state changes or changed: ``signs from …``, ``verifies until …``, ..."""
+    at = when or _when
+    if row.state == "next" and row.signs_from:
+        return f"signs from {at(row.signs_from)}"
+    if row.state == "active" and row.activated_at:
+        return f"signing since {at(row.activated_at)}"
+    if row.state == "retiring" and row.retired_at:
+        return f"verifies until {at(row.retired_at + lifetime)}"
+    if row.state == "retired" and row.retired_at:
+        return f"retired {at(row.retired_at)}"
+    return ""
 
 
 def _when(moment: datetime) -> str:

@@ -59,6 +59,13 @@ class AuditPage:
     events: list[AuditEvent]
     #: Where the next page starts (opaque to clients); ``None`` on the last page.
     next: str | None
+    #: Where the page before this one ends, read with ``newer``; ``None`` on the first page (the
+    #: API pages forward only and leaves it unset).
+    previous: str | None = None
+
+
+#: A position in the trail and the side of it to read: older (``<``) or newer (``>``) events.
+Position = tuple[datetime, int]
 
 
 #: Who may read what: one organisation's events, or (``None``) every organisation's.
@@ -70,8 +77,11 @@ FROM rowgate.audit_events
 """
 
 
-def where(scope: Scope, found: AuditFilter, after: tuple[datetime, int] | None) -> tuple[str, list[Any]]:
-    """The WHERE clause and its parameters for ``found`` within ``scope``, after a position."""
+def where(
+    scope: Scope, found: AuditFilter, after: Position | None, *, newer: bool = False
+) -> tuple[str, list[Any]]:
+    """The WHERE clause and its parameters for ``found`` within ``scope``, after a position
+    (older than it, or with ``newer`` the events newer than it)."""
     conditions: list[str] = []
     args: list[Any] = []
 
@@ -100,18 +110,28 @@ def where(scope: Scope, found: AuditFilter, after: tuple[datetime, int] | None) 
     if found.until is not None:
         add("at < ${}", found.until)
     if after is not None:
-        add("(at, id) < (${}, ${})", *after)
+        add("(at, id) > (${}, ${})" if newer else "(at, id) < (${}, ${})", *after)
     return (" WHERE " + " AND ".join(conditions)) if conditions else "", args
 
 
 async def read(
-    conn: asyncpg.Connection, scope: Scope, found: AuditFilter, limit: int, after: tuple[datetime, int] | None
+    conn: asyncpg.Connection,
+    scope: Scope,
+    found: AuditFilter,
+    limit: int,
+    after: Position | None,
+    *,
+    newer: bool = False,
 ) -> list[AuditEvent]:
-    clause, args = where(scope, found, after)
+    """Up to ``limit`` events past ``after``, newest first (with ``newer``: the ``limit`` events
+    just newer than ``after``, still answered newest first)."""
+    clause, args = where(scope, found, after, newer=newer)
+    order = "ASC" if newer else "DESC"
     rows = await conn.fetch(
-        f"{_SELECT}{clause} ORDER BY at DESC, id DESC LIMIT ${len(args) + 1}", *args, limit
+        f"{_SELECT}{clause} ORDER BY at {order}, id {order} LIMIT ${len(args) + 1}", *args, limit
     )
-    return [_event(row) for row in rows]
+    events = [_event(row) for row in rows]
+    return events[::-1] if newer else events
 
 
 def _event(row: asyncpg.Record) -> AuditEvent:
@@ -133,6 +153,10 @@ def _event(row: asyncpg.Record) -> AuditEvent:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _at(event: AuditEvent) -> Position:
+    return event.at, event.id
 
 
 def cursor_of(event: AuditEvent) -> str:
@@ -176,6 +200,29 @@ class AuditLog:
             events = await read(conn, scope, found, limit + 1, after)
         shown = events[:limit]
         return AuditPage(shown, cursor_of(shown[-1]) if len(events) > limit else None)
+
+    async def browse(
+        self, scope: Scope, found: AuditFilter, limit: int, older: str | None, newer: str | None
+    ) -> AuditPage:
+        """A page for reading both ways: the events older than ``older``, or those just newer
+        than ``newer`` (at most one of them), or the newest; ``next`` and ``previous`` are set
+        when there are events on that side."""
+        start = position(newer) if newer is not None else position(older) if older is not None else None
+        async with self._db.connection() as conn:
+            events = await read(conn, scope, found, limit + 1, start, newer=newer is not None)
+            if newer is not None:
+                shown, more_newer = events[-limit:], len(events) > limit
+                more_older = bool(shown) and bool(await read(conn, scope, found, 1, _at(shown[-1])))
+            else:
+                shown, more_older = events[:limit], len(events) > limit
+                more_newer = bool(shown) and bool(
+                    await read(conn, scope, found, 1, _at(shown[0]), newer=True)
+                )
+        return AuditPage(
+            shown,
+            cursor_of(shown[-1]) if more_older else None,
+            cursor_of(shown[0]) if more_newer else None,
+        )
 
     async def note_export(self, who: SignedIn, scope: Scope, found: AuditFilter) -> None:
         """Record that ``who`` exported the events of ``scope`` (an export is worth knowing of)."""

@@ -30,7 +30,7 @@ from rowgate.auth.store import EphemeralStore
 from rowgate.auth.tasks import cancel_and_wait
 from rowgate.auth.tokens import lifecycle
 from rowgate.auth.tokens.keys import KeyRing, SigningKey, State, load_key
-from rowgate.auth.tokens.lifecycle import KeyChange, KeyRow, at, insert_key, sealing_purpose
+from rowgate.auth.tokens.lifecycle import Actor, KeyChange, KeyRow, at, insert_key, sealing_purpose
 from rowgate.config.schema import TokenSettings
 from rowgate.errors import ConfigError, DecryptionFailed, RowgateError
 
@@ -199,19 +199,21 @@ class SigningKeys:
         """Call ``listener`` with the lifecycle steps this instance takes (metrics count them)."""
         self._change_listeners.append(listener)
 
-    async def rotate(self, algorithm: str | None = None, *, at_once: bool = False) -> list[KeyChange]:
+    async def rotate(
+        self, algorithm: str | None = None, *, at_once: bool = False, by: Actor | None = None
+    ) -> list[KeyChange]:
         """Rotate the signing key (default: the configured algorithm) everywhere: see
         ``lifecycle.rotate``; the steps taken."""
         algorithm = algorithm or self._settings.algorithm
         changes = await lifecycle.rotate(
-            self._db, self._box, self._settings, self._clock(), algorithm, at_once=at_once
+            self._db, self._box, self._settings, self._clock(), algorithm, at_once=at_once, by=by
         )
         await self._changed(changes)
         return changes
 
-    async def retire(self, kid: str) -> KeyChange:
+    async def retire(self, kid: str, *, by: Actor | None = None) -> KeyChange:
         """Retire a next or retiring key now, everywhere."""
-        change = await lifecycle.retire(self._db, kid, self._clock())
+        change = await lifecycle.retire(self._db, kid, self._clock(), by=by)
         await self._changed([change])
         return change
 

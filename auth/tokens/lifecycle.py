@@ -37,6 +37,8 @@ from rowgate.errors import Conflict, NotFound
 LOCK_ID = 0x726F776B6579  # "rowkey"
 #: Who the audit log names for lifecycle events: no client, the server itself.
 SYSTEM = audit.ClientContext(ip="", user_agent="rowgate")
+#: Who asked for a change from a client (the dashboard): where from, the user and the session.
+Actor = tuple[audit.ClientContext, str, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,12 +97,14 @@ async def rotate(
     algorithm: str,
     *,
     at_once: bool = False,
+    by: Actor | None = None,
 ) -> list[KeyChange]:
     """The operator's rotation: promote a next key that is due, or publish one that signs after
     ``publish_ahead``; [] when a next key is already published and not due.
 
     ``at_once`` (an emergency: the key leaked) makes a new key sign now and retires every other
     key of ``algorithm``: tokens they signed stop verifying at once, and clients refresh.
+    ``by``: who asked (the dashboard's operator), named in the audit events; None: the server.
     """
     async with db.transaction() as conn:
         await lock(conn, wait=True)
@@ -109,11 +113,11 @@ async def rotate(
         else:
             promoted = await _promote_due(conn, now, algorithm)
             changes = promoted or await _publish(conn, box, algorithm, now + _seconds(settings.publish_ahead))
-        await _record(conn, changes)
+        await _record(conn, changes, by)
         return changes
 
 
-async def retire(db: Database, kid: str, now: float) -> KeyChange:
+async def retire(db: Database, kid: str, now: float, *, by: Actor | None = None) -> KeyChange:
     """Retire a next or retiring key before its time (the active key must be rotated away first)."""
     async with db.transaction() as conn:
         await lock(conn, wait=True)
@@ -126,7 +130,7 @@ async def retire(db: Database, kid: str, now: float) -> KeyChange:
             raise Conflict(f"key {kid} is already retired")
         await _set_retired(conn, "kid = $2", now, kid)
         change = KeyChange("key.retired", kid, row["algorithm"], {"was": row["status"], "early": True})
-        await _record(conn, [change])
+        await _record(conn, [change], by)
         return change
 
 
@@ -255,10 +259,13 @@ async def _replace_now(
     return [*retired, KeyChange("key.rotated", kid, algorithm, {"retired": previous, "atOnce": True})]
 
 
-async def _record(conn: asyncpg.Connection, changes: list[KeyChange]) -> None:
+async def _record(conn: asyncpg.Connection, changes: list[KeyChange], by: Actor | None = None) -> None:
+    client, user_id, session_id = (SYSTEM, None, None) if by is None else by
     for change in changes:
         details = {"kid": change.kid, "algorithm": change.algorithm, **change.details}
-        await audit.record(conn, change.event, SYSTEM, details=details)
+        await audit.record(
+            conn, change.event, client, user_id=user_id, session_id=session_id, details=details
+        )
 
 
 def _seconds(duration: timedelta) -> float:

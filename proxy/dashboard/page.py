@@ -43,3 +43,6 @@ class Page:
     routes: tuple[Route, ...] = ()
     #: Needs a chosen organisation (False: a platform operator who administers none may open it).
     needs_org: bool = True
+    #: For platform operators only (``audit.operators``): out of everyone else's navigation (the
+    #: handlers refuse them too).
+    operators_only: bool = False

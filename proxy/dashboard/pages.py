@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rowgate.proxy.dashboard import api_keys, invitations, members
+from rowgate.proxy.dashboard import alerts, api_keys, audit, invitations, members, playground, signing_keys
 from rowgate.proxy.dashboard.page import Page
 from rowgate.proxy.dashboard.session import Admin
 
@@ -48,6 +48,10 @@ PAGES: tuple[Page, ...] = (
     members.PAGE,
     invitations.PAGE,
     api_keys.PAGE,
+    audit.PAGE,
+    alerts.PAGE,
+    signing_keys.PAGE,
+    playground.PAGE,
 )
 
 
@@ -64,7 +68,7 @@ def navigation(mount: str, path: str, admin: Admin | None) -> list[NavEntry]:
         return []
     entries = []
     for page in PAGES:
-        if page.needs_org and admin.org is None:
+        if (page.needs_org and admin.org is None) or (page.operators_only and not admin.operator):
             continue
         href = mount + page.path
         entries.append(NavEntry(href, page.title, path == href or path.startswith(href + "/")))
