@@ -32,6 +32,12 @@ SettingsFactory = Callable[..., Settings]
 REDIS_URL = os.environ.get("ROWGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 MIGRATIONS = Path(migrations.__file__).parent
 
+#: argon2id at its cheapest: a server's start-up (its dummy hash) and every signup or sign-in cost
+#: milliseconds instead of a fifth of a second.  ``make_settings`` uses it unless a test names
+#: its own parameters or production mode (which refuses it); the production parameters are
+#: covered by ``tests/auth/test_hashing.py`` and ``tests/proxy/test_production_argon2.py``.
+CHEAP_ARGON2 = {"auth.argon2.memory_cost": 64, "auth.argon2.time_cost": 1}
+
 
 async def _migrate(conn: asyncpg.Connection) -> None:
     await migrate(conn, progress=lambda _: None)
@@ -87,10 +93,13 @@ async def migrated_database(database_template: str) -> AsyncIterator[str]:
 @pytest.fixture
 def make_settings(migrated_database: str, redis_prefix: str, tmp_path: Path) -> SettingsFactory:
     """Settings from the bundled config file, pointed at this test's database, Redis prefix and
-    temporary data folder; keyword arguments are dotted-key overrides (``**{"routes.default": "public"}``)."""
+    temporary data folder, hashing passwords with ``CHEAP_ARGON2`` (outside production mode);
+    keyword arguments are dotted-key overrides (``**{"routes.default": "public"}``)."""
 
     def make(**overrides: Any) -> Settings:
+        cheap = {} if overrides.get("mode") == "production" else CHEAP_ARGON2
         base = {
+            **cheap,
             "database.url": migrated_database,
             "redis.url": REDIS_URL,
             "redis.key_prefix": redis_prefix,
