@@ -124,13 +124,15 @@ async def test_unknown_paths_under_own_mounts_never_reach_the_upstream(
         assert (await response.json())["code"] == "not_found"
 
 
-async def test_admin_is_the_apps_path_not_an_empty_mount_of_rowgate(
+async def test_unknown_paths_under_the_dashboard_never_reach_the_upstream(
     server: RunningServer, http: aiohttp.ClientSession
 ) -> None:
-    """rowgate serves nothing under /admin, so it claims nothing there: the route rules decide."""
+    """/admin is the dashboard's mount (on by default): a path below it that no page serves is
+    rowgate's 404, not the app's (with the dashboard off the route rules decide:
+    tests/dashboard/test_refusals_http.py)."""
     async with http.get(f"{server.url}/admin/users") as response:
-        assert response.status == 403
-        assert (await response.json())["code"] == "route_denied"
+        assert response.status == 404
+        assert (await response.json())["code"] == "not_found"
 
 
 async def test_a_hostile_request_id_is_replaced(server: RunningServer, http: aiohttp.ClientSession) -> None:
