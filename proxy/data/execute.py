@@ -140,7 +140,7 @@ def pg_literal(value: str) -> str:
 
 #: Starts the message of a read whose settings would have been made as another role than the
 #: second wall's (followed by nothing the caller gave: the role is rowgate's own).
-ROLE_MARKER = "rowgate read not as the wall's role"
+ROLE_MARKER = "rowgate read not as the second wall role"
 
 
 def with_settings(rewritten: Rewritten, caller_params: int, subject: Subject, run_as: RunAs) -> Rewritten:
