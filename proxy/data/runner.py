@@ -188,6 +188,14 @@ class DataRunner:
             settings = (subject, run_as) if run_as else None
             yield Session(conn, self.settings.max_response_bytes, settings)
 
+    @contextlib.asynccontextmanager
+    async def own_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection as rowgate's login, for rowgate's own work (reading the catalog,
+        putting up the second wall), never in the second wall's role a read left it in."""
+        async with self.pool.connection() as conn:
+            await self._take_role(conn, None)
+            yield conn
+
     async def _take_role(self, conn: asyncpg.Connection, role: str | None) -> None:
         """Make ``role`` (``None``: the login's) the connection's session role, unless it is."""
         key = _connection_object(conn)

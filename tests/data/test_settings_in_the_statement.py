@@ -212,6 +212,9 @@ async def test_reads_without_the_wall_run_as_the_login_again(wall: Wall) -> None
             login = await session.conn.fetchval("SELECT current_user")
         assert login != wall.run_as.role
         assert len(rows) == len(world.seed_tasks())  # the login: no row policy binds it
+        await read(runner, wall, "user_a")
+        async with runner.own_connection() as conn:  # rowgate's own work: the catalog, the wall
+            assert await conn.fetchval("SELECT current_user") == login
 
 
 async def test_a_partitioned_table_is_not_ordinary(world_database: str) -> None:
