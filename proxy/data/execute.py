@@ -6,8 +6,9 @@ tells the database who the caller is (``set_config(..., true)``: ``SET LOCAL``, 
 of the transaction), optionally bounds the statement's time (``statement_timeout``, enforced by
 PostgreSQL), and
 ``execute``s the statement.  Callers that open their own transactions in one round trip (the
-data API) send ``begin_sql(...)`` instead and call ``execute`` directly.  The settings are the
-ones the native policies of ``rls.export`` read:
+data API) send ``begin_sql(...)`` instead and call ``execute`` directly; a single read behind the
+second wall makes them in its own statement (``with_settings``).  The settings are the ones the
+native policies of ``rls.export`` read:
 
     rowgate.user_id   the subject's user id ('' when none)
     rowgate.org_id    the subject's tenant id ('' when none)
