@@ -84,6 +84,11 @@ web.run_app(
 """
 
 
+#: Per-caller rate limits stay on (their cost is part of every request) but never refuse: the
+#: default 3,000 a minute per user would refuse most of a run.
+GENEROUS = "{limit: 1000000, window: 1s}"
+
+
 def write_config(folder: Path, port: int, database_url: str, access_log: bool, wall: bool = True) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "rowgate.yaml"
@@ -97,6 +102,7 @@ tokens: {{issuer: "http://rowgate.bench"}}
 database: {{url: "{database_url}", pool_max_size: 4}}
 upstream: {{url: null}}
 data: {{pool_min_size: 10, pool_max_size: 10, reload: false{unwalled}}}
+rate_limits: {{api_key: {GENEROUS}, user: {GENEROUS}, ip: {GENEROUS}, max_api_key: {GENEROUS}}}
 logging: {{level: {"warning" if wall else "error"}, access_log: {str(access_log).lower()}}}
 """
     )

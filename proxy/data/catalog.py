@@ -69,6 +69,9 @@ class TableInfo:
     primary_key: tuple[str, ...] = ()
     writable: bool = True
     order: tuple[str, ...] = field(default=(), compare=False)
+    #: An ordinary table (not partitioned, a view or a foreign table): PostgreSQL evaluates its
+    #: row security only as it reads rows, never while it starts the statement.
+    ordinary: bool = field(default=True, compare=False)
 
     @property
     def qualified(self) -> str:
@@ -87,6 +90,7 @@ def table_info(
     columns: Sequence[ColumnInfo],
     primary_key: Sequence[str] = (),
     writable: bool = True,
+    ordinary: bool = True,
 ) -> TableInfo:
     """A ``TableInfo`` from columns in order (a convenience for tests and the catalog reader)."""
     return TableInfo(
@@ -96,6 +100,7 @@ def table_info(
         tuple(primary_key),
         writable,
         tuple(c.name for c in columns),
+        ordinary,
     )
 
 
@@ -134,6 +139,8 @@ async def read_catalog(conn: asyncpg.Connection, schemas: Sequence[str]) -> dict
         if row["key_position"] is not None:
             entry[4][row["key_position"]] = row["column"]
     return {
-        key: table_info(schema, name, columns, [keys[i] for i in sorted(keys)], kind in ("r", "p", "f"))
+        key: table_info(
+            schema, name, columns, [keys[i] for i in sorted(keys)], kind in ("r", "p", "f"), kind == "r"
+        )
         for key, (schema, name, kind, columns, keys) in found.items()
     }

@@ -6,8 +6,9 @@ tells the database who the caller is (``set_config(..., true)``: ``SET LOCAL``, 
 of the transaction), optionally bounds the statement's time (``statement_timeout``, enforced by
 PostgreSQL), and
 ``execute``s the statement.  Callers that open their own transactions in one round trip (the
-data API) send ``begin_sql(...)`` instead and call ``execute`` directly.  The settings are the
-ones the native policies of ``rls.export`` read:
+data API) send ``begin_sql(...)`` instead and call ``execute`` directly; a single read behind the
+second wall makes them in its own statement (``with_settings``).  The settings are the ones the
+native policies of ``rls.export`` read:
 
     rowgate.user_id   the subject's user id ('' when none)
     rowgate.org_id    the subject's tenant id ('' when none)
@@ -29,8 +30,9 @@ the caller, which knows how to present them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -135,6 +137,56 @@ def pg_literal(value: str) -> str:
     if "\x00" in value:
         raise ValueError("a setting cannot hold the NUL character")
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+#: Starts the message of a read whose settings would have been made as another role than the
+#: second wall's (followed by nothing the caller gave: the role is rowgate's own).
+ROLE_MARKER = "rowgate read not as the second wall role"
+
+
+def with_settings(rewritten: Rewritten, caller_params: int, subject: Subject, run_as: RunAs) -> Rewritten:
+    """``rewritten`` (a read over ordinary tables) as one statement that first makes the settings
+    ``begin_sql`` would make (the subject's, the policy version, ``transaction_read_only``), each
+    with ``set_config(..., true)``, then reads: one round trip, in the implicit transaction of its
+    own statement, so the settings are gone when it ends, however it ends.
+
+    The settings come from a one-row subquery on the outer side of a ``LATERAL`` join whose inner
+    side is the read, gated on it (``OFFSET 0`` keeps each side a subquery of its own): PostgreSQL
+    produces that row before it starts the read, and evaluates the native policies' ``current_setting``
+    only while the read runs (an ordinary table's row security, its pseudo-constant filters and
+    index conditions are all evaluated then).  Before the row, no setting is there, and the policies
+    let nothing through.  A partitioned table is not for this: PostgreSQL prunes its partitions
+    when the statement starts, before the settings, and would prune them all.
+
+    The statement runs as the connection's role, which must be ``run_as.role`` (``SET ROLE``
+    before, as a session setting: the same role for every caller); the row raises ``ROLE_MARKER``
+    otherwise, before anything is read.  The values are bound after ``caller_params`` and
+    ``rewritten``'s own parameters.
+    """
+    values = (run_as.role, *_settings(subject).values(), run_as.policy)
+    return replace(
+        rewritten,
+        sql=_with_settings(rewritten.sql, caller_params + len(rewritten.params) + 1),
+        params=(*rewritten.params, *values),
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _with_settings(sql: str, first: int) -> str:
+    role, user, org, role_name, groups, policy = (f"${first + i}" for i in range(6))
+    refusal = f"CAST('{ROLE_MARKER}' || left(current_user::text, 0) AS boolean)"
+    settings = (
+        f"SELECT CASE WHEN current_user = {role}::text THEN true ELSE {refusal} END, "
+        f"set_config('rowgate.user_id', {user}, true), set_config('rowgate.org_id', {org}, true), "
+        f"set_config('rowgate.role', {role_name}, true), set_config('rowgate.groups', {groups}, true), "
+        f"set_config('rowgate.policy', {policy}, true), set_config('transaction_read_only', 'on', true) "
+        "OFFSET 0"
+    )
+    return (
+        f'SELECT "rowgate.read".* FROM ({settings}) AS "rowgate.settings"(ready, u, o, r, g, p, ro) '
+        f'CROSS JOIN LATERAL (SELECT * FROM ({sql}) AS "rowgate.statement" '
+        f'WHERE "rowgate.settings".ready OFFSET 0) AS "rowgate.read"'
+    )
 
 
 async def execute(

@@ -39,7 +39,7 @@ async def require_owner(api: DataApi, owner: OwnerCheck, params: Mapping[str, st
     key = params.get(owner.param, "")
     statement = build_owned(table, key, rules.owner_column, subject.user_id)
     rewritten = policy.rewriter.rewrite(statement.sql, subject, len(statement.params))
-    async with api.runner.single_read(subject, run_as=policy.runs_as()) as session:
+    async with api.runner.single_read(subject, run_as=policy.runs_as(), ordinary=table.ordinary) as session:
         rows = (await session.run(rewritten, statement.params)).rows
     if not rows:
         raise NotFound(f"No row of {owner.table} has the id {key!r}.", code="row_not_found")

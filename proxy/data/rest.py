@@ -94,7 +94,7 @@ class DataApi:
         subject = caller.subject
         run_as = policy.runs_as()
         if counting is None:
-            async with self.runner.single_read(subject, run_as=run_as) as session:
+            async with self.runner.single_read(subject, run_as=run_as, ordinary=table.ordinary) as session:
                 return {"data": rows_of(await _run(session, policy, caller, statement))}
         async with self.runner.transaction(subject, run_as=run_as, readonly=True, snapshot=True) as session:
             rows = await _run(session, policy, caller, statement)
@@ -106,7 +106,8 @@ class DataApi:
         policy = self.policy
         table = policy.table(table_name)
         statement = build_get(table, key, parse_select(select) if select is not None else None)
-        async with self.runner.single_read(caller.subject, run_as=policy.runs_as()) as session:
+        run_as = policy.runs_as()
+        async with self.runner.single_read(caller.subject, run_as=run_as, ordinary=table.ordinary) as session:
             rows = await _run(session, policy, caller, statement)
         if not rows:
             raise _not_found(table, key)

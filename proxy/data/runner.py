@@ -8,9 +8,17 @@ caller's identity as ``rowgate.user_id``, ``rowgate.org_id``, ``rowgate.role`` a
 second wall read), and ``role``: the least-privileged role of the second wall (``data.role``) that
 the statement runs as.  Reads run in ``READ ONLY`` transactions.
 
-A read that is one statement rowgate built itself (a REST ``GET``, an existence check) needs none
-of that when there is no role to switch to (``data.role: null``, or the second wall is down in
-``mode: dev``): it runs alone, in its own implicit transaction, one round trip instead of three.
+A read that is one statement rowgate built itself (a REST ``GET``, an existence check, an owner
+check) needs no transaction of its own: it runs alone, in its own implicit transaction, one round
+trip instead of three.  Without a role to switch to (``data.role: null``, or the second wall is
+down in ``mode: dev``) it needs no settings either.  Behind the second wall, over ordinary tables,
+its statement makes the settings itself before it reads (``proxy.data.execute.with_settings``:
+``set_config(..., true)``, gone with the statement's own transaction, whatever happens to it), as
+the second wall's role, which the connection takes as a session setting (``SET ROLE``, the same
+for every caller: no caller's identity stays on a connection).  The runner remembers each
+connection's role, and forgets it before it changes it (a change cut short is made again).  Over
+a partitioned table, a view or a foreign table such a read keeps its transaction.
+
 Statements run through ``proxy.data.execute.execute``, the engine's one runner: from the connection's
 statement cache (parsed and planned once per connection, then one round trip), with ``/v1/sql``
 reading through a portal that stops after ``data.max_rows`` rows.
@@ -23,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -31,8 +40,17 @@ import orjson
 
 from rowgate.auth.db import SERVER_AWAY, FairPool, translated_errors
 from rowgate.config.data import DataSettings
-from rowgate.errors import BadRequest, ValidationFailed
-from rowgate.proxy.data.execute import Result, RunAs, begin_sql, execute, milliseconds
+from rowgate.errors import BadRequest, ServiceUnavailable, ValidationFailed
+from rowgate.proxy.data.execute import (
+    ROLE_MARKER,
+    Result,
+    RunAs,
+    begin_sql,
+    execute,
+    milliseconds,
+    pg_literal,
+    with_settings,
+)
 from rowgate.proxy.data.pgerrors import problem_for
 from rowgate.rls.subject import Subject
 from rowgate.rls.template import Rewritten
@@ -52,16 +70,22 @@ def _dumps(value: Any) -> str:
 
 
 class Session:
-    """The connection of one request's transaction, and the most bytes one answer may hold."""
+    """The connection of one request's transaction, and the most bytes one answer may hold;
+    ``settings``: the caller and role each statement makes its own settings for (a single read
+    behind the second wall, outside a transaction)."""
 
-    def __init__(self, conn: asyncpg.Connection, max_bytes: int) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, max_bytes: int, settings: tuple[Subject, RunAs] | None = None
+    ) -> None:
         self.conn = conn
         self.max_bytes = max_bytes
+        self.settings = settings
 
     async def fetch(self, rewritten: Rewritten, params: Sequence[Any]) -> list[asyncpg.Record]:
         """The rows of a statement whose own ``LIMIT`` bounds them (the REST shapes), with values
         already of the right Python types."""
-        return (await execute(self.conn, rewritten, params, max_bytes=self.max_bytes)).rows
+        statement = self._statement(rewritten, params)
+        return (await execute(self.conn, statement, params, max_bytes=self.max_bytes)).rows
 
     async def run(
         self,
@@ -81,13 +105,18 @@ class Session:
         """
         return await execute(
             self.conn,
-            rewritten,
+            self._statement(rewritten, params),
             params,
             json_params=json_params,
             max_rows=max_rows,
             max_bytes=self.max_bytes,
             describe=True,
         )
+
+    def _statement(self, rewritten: Rewritten, params: Sequence[Any]) -> Rewritten:
+        if self.settings is None:
+            return rewritten
+        return with_settings(rewritten, len(params), *self.settings)
 
 
 class DataRunner:
@@ -96,6 +125,9 @@ class DataRunner:
     def __init__(self, pool: asyncpg.Pool, settings: DataSettings) -> None:
         self.pool = FairPool(pool)
         self.settings = settings
+        # Each connection's session role ("": its login's), by asyncpg's own connection object
+        # (a new connection is a new object, and starts as the login).
+        self._roles: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 
     @classmethod
     async def connect(cls, url: str, settings: DataSettings) -> DataRunner:
@@ -128,6 +160,8 @@ class DataRunner:
         every statement sees the same data); errors from the database become problem responses."""
         begin = begin_sql(subject, readonly=readonly, snapshot=snapshot, run_as=run_as)
         async with self._connection() as conn:
+            if run_as is None:
+                await self._take_role(conn, None)
             await conn.execute(begin)
             try:
                 yield Session(conn, self.settings.max_response_bytes)
@@ -137,17 +171,40 @@ class DataRunner:
             await conn.execute("COMMIT")
 
     @contextlib.asynccontextmanager
-    async def single_read(self, subject: Subject, *, run_as: RunAs | None) -> AsyncIterator[Session]:
-        """Where to run one read statement rowgate built itself: alone on a pooled connection,
-        or in a read-only transaction behind the second wall (``run_as``: its role, and the
-        caller's settings for the native policies).  Never for the caller's own SQL, which
-        always runs in a transaction."""
-        if run_as is not None:
+    async def single_read(
+        self, subject: Subject, *, run_as: RunAs | None, ordinary: bool = False
+    ) -> AsyncIterator[Session]:
+        """Where to run one read statement rowgate built itself: alone on a pooled connection.
+        Behind the second wall (``run_as``: its role, and the caller's settings for the native
+        policies) the statement makes the settings itself as the role when it reads ``ordinary``
+        tables only (``TableInfo.ordinary``), else it runs in a read-only transaction.  Never for
+        the caller's own SQL, which always runs in a transaction."""
+        if run_as is not None and not ordinary:
             async with self.transaction(subject, run_as=run_as, readonly=True) as session:
                 yield session
             return
         async with self._connection() as conn:
-            yield Session(conn, self.settings.max_response_bytes)
+            await self._take_role(conn, run_as.role if run_as else None)
+            settings = (subject, run_as) if run_as else None
+            yield Session(conn, self.settings.max_response_bytes, settings)
+
+    @contextlib.asynccontextmanager
+    async def own_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection as rowgate's login, for rowgate's own work (reading the catalog,
+        putting up the second wall), never in the second wall's role a read left it in."""
+        async with self.pool.connection() as conn:
+            await self._take_role(conn, None)
+            yield conn
+
+    async def _take_role(self, conn: asyncpg.Connection, role: str | None) -> None:
+        """Make ``role`` (``None``: the login's) the connection's session role, unless it is."""
+        key = _connection_object(conn)
+        wanted = role or ""
+        if self._roles.get(key, "") == wanted:
+            return
+        self._roles[key] = _UNKNOWN  # cut short (cancelled, failed): set again next time
+        await conn.execute(f"SET role = {pg_literal(role)}" if role else "RESET role")
+        self._roles[key] = wanted
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -173,6 +230,11 @@ class DataRunner:
                 except asyncpg.PostgresError as error:
                     if isinstance(error, _CONNECTION_STATES):
                         raise
+                    if ROLE_MARKER in str(error):
+                        # Never expected: the connection was not the role the runner remembered.
+                        self._roles[_connection_object(conn)] = _UNKNOWN
+                        log.error("a data connection was not in the second wall's role; it is set again")
+                        raise ServiceUnavailable("Try again.", code="data_role_lost") from None
                     raise problem_for(error) from error
 
 
@@ -190,9 +252,20 @@ async def _rollback(conn: asyncpg.Connection) -> None:
 
 
 async def _no_session_state(conn: asyncpg.Connection) -> None:
-    """The pool's reset: nothing to undo.  Every setting is transaction-local, and statements
-    that could leave session state (SET, LISTEN, advisory locks, cursors WITH HOLD, temporary
-    tables) are refused by the rewriter; the pool itself rolls back an open transaction."""
+    """The pool's reset: nothing to undo.  Every setting of a caller's is transaction-local (the
+    session role is the second wall's, the same for every caller, and the runner keeps track of
+    it), and statements that could leave session state (SET, LISTEN, advisory locks, cursors WITH
+    HOLD, temporary tables) are refused by the rewriter; the pool itself rolls back an open
+    transaction."""
+
+
+def _connection_object(conn: asyncpg.Connection) -> object:
+    """asyncpg's connection behind a pool's proxy for it (a proxy is made anew per acquire)."""
+    return getattr(conn, "_con", None) or conn
+
+
+#: A session role the runner does not know (no role name holds NUL).
+_UNKNOWN = "\x00"
 
 
 #: Errors that ``translated_errors`` turns into 503/504 (a lost or restarting server, a timeout).

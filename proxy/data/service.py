@@ -39,7 +39,7 @@ async def open_data_api(
 
         async def load(path: Path | None) -> DataPolicy:
             with translated_errors(connecting=True):
-                async with runner.pool.connection() as conn, _without_timeout(conn):
+                async with runner.own_connection() as conn, _without_timeout(conn):
                     policy = await load_data_policy(
                         path,
                         conn,

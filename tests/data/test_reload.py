@@ -134,9 +134,11 @@ async def test_requests_in_flight_finish_under_the_policy_they_started_with(
     policy_copy.write_text(without_member_reads(world.POLICIES.read_text()))
 
     @contextlib.asynccontextmanager
-    async def reload_first(subject: Subject, *, run_as: RunAs | None) -> AsyncIterator[Any]:
+    async def reload_first(
+        subject: Subject, *, run_as: RunAs | None, ordinary: bool = False
+    ) -> AsyncIterator[Any]:
         assert await api.holder.reload("mid-request")  # the swap lands while the request runs
-        async with original(subject, run_as=run_as) as session:
+        async with original(subject, run_as=run_as, ordinary=ordinary) as session:
             yield session
 
     api.runner.single_read = reload_first  # type: ignore[method-assign]
