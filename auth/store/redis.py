@@ -45,7 +45,7 @@ def _client_info() -> dict[str, Any]:
     ``lib_version`` there is deprecated), ``lib_version`` before."""
     try:
         from redis.driver_info import DriverInfo
-    except ImportError:  # redis-py before 7.2
+    except ImportError:  # a redis-py without driver_info
         from importlib.metadata import version
 
         return {"lib_version": version("redis")}
