@@ -6,10 +6,12 @@ or an embedded one, Redis or the in-process store.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from rowgate.auth import audit
 from rowgate.auth.alerts.runtime import Alerts
@@ -60,16 +62,29 @@ async def database_url(settings: Settings) -> str:
 
 @contextlib.asynccontextmanager
 async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Connect to the database (migrating it) and the store, load the signing keys; close all on exit."""
+    """Connect to the database (migrating it) and the store, load the signing keys; close all on exit.
+
+    Steps that do not need each other overlap, since each waits mostly on a server: the store
+    connects while the database connects and migrates, and the data API (its own pool, the policy
+    file, the second wall) opens while the keys, identity and tenancy load.  A failure is reported
+    in the same order as one step after the other would (the database's before the store's, the
+    data API's last), and everything opened so far is closed again.
+    """
     box = SecretBox(load_master_key(settings))
     url = await database_url(settings)
-    db = await Database.connect(url, settings.database)
     async with contextlib.AsyncExitStack() as stack:
+        store_opened = asyncio.ensure_future(open_store(settings.redis))
+        stack.push_async_callback(_close_store, store_opened)
+        db = await Database.connect(url, settings.database)
         stack.push_async_callback(db.close)
         async with db.connection() as conn:
             await migrate(conn)
-        store = await open_store(settings.redis)
-        stack.push_async_callback(store.close)
+        store = await store_opened
+        data_stack = await stack.enter_async_context(contextlib.AsyncExitStack())
+        data_opened = asyncio.ensure_future(
+            data_stack.enter_async_context(open_data_api(settings, url, audit.recorder(db)))
+        )
+        stack.push_async_callback(_settle, data_opened)
         revocations = RevocationList(store, database_source(db), horizon(settings.tokens))
         await revocations.start()
         stack.push_async_callback(revocations.close)
@@ -83,7 +98,7 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
         tenancy = await stack.enter_async_context(
             open_tenancy(settings, db, store, revocations, identity.identity)
         )
-        data = await stack.enter_async_context(open_data_api(settings, url, audit.recorder(db)))
+        data = await data_opened
         social = await stack.enter_async_context(open_social(identity.identity))
         yield Services(
             settings=settings,
@@ -100,3 +115,18 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
             social=social,
             alerts=identity.alerts,
         )
+
+
+async def _settle(step: asyncio.Future[Any]) -> None:
+    """Stop ``step`` if it still runs and wait for it: on the way out after another failure, its
+    own outcome (an error too) is of no more use."""
+    step.cancel()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await step
+
+
+async def _close_store(opening: asyncio.Future[EphemeralStore]) -> None:
+    """Close the store once its opening has finished (if it opened at all)."""
+    await _settle(opening)
+    if not opening.cancelled() and opening.exception() is None:
+        await opening.result().close()

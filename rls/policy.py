@@ -69,7 +69,7 @@ from rowgate.rls.policy_file import (
     role_of,
 )
 from rowgate.rls.subject import Signature, Subject
-from rowgate.yamlfile import read_yaml
+from rowgate.yamlfile import parse_yaml, read_text
 
 __all__ = [
     "ACTIONS",
@@ -164,10 +164,25 @@ NAME_THE_POLICY_FILE = (
 )
 
 
+#: Policy sets already read, by file, content digest and roles: the same file read again in one
+#: process (every start of a server, a reload that changed nothing) is not validated again.  A
+#: ``PolicySet`` is immutable, so one object serves every reader.  Only sets that passed are kept.
+_LOADED: dict[tuple[str, str, frozenset[str] | None], PolicySet] = {}
+_LOADED_MAX = 16
+
+
 def load_policies(path: str | os.PathLike[str], *, roles: Collection[str] | None = None) -> PolicySet:
     """Read and validate the policy file at ``path``; a ``ConfigError`` lists every problem."""
     file = Path(path)
-    return parse_policies(read_yaml(file, missing=NAME_THE_POLICY_FILE), source=str(file), roles=roles)
+    text = read_text(file, missing=NAME_THE_POLICY_FILE)
+    key = (str(file), hashlib.sha256(text.encode()).hexdigest(), None if roles is None else frozenset(roles))
+    found = _LOADED.get(key)
+    if found is None:
+        found = parse_policies(parse_yaml(file, text), source=str(file), roles=roles)
+        if len(_LOADED) >= _LOADED_MAX:
+            _LOADED.clear()
+        _LOADED[key] = found
+    return found
 
 
 def parse_policies(

@@ -18,14 +18,23 @@ def read_yaml(file: Path, *, missing: str) -> dict[str, Any]:
     ``missing`` says how to name another file (the flag or key that chose this one): a missing
     file's message ends with it.
     """
-    import yaml
+    return parse_yaml(file, read_text(file, missing=missing))
 
+
+def read_text(file: Path, *, missing: str) -> str:
+    """The text of ``file``; a missing or unreadable file is a ConfigError (see ``read_yaml``)."""
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{file}: file not found ({missing})"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{file}: cannot read the file: {exc}"]) from None
+
+
+def parse_yaml(file: Path, text: str) -> dict[str, Any]:
+    """The YAML mapping in ``text``, read from ``file``; bad YAML or a non-mapping is a ConfigError."""
+    import yaml
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

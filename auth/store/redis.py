@@ -37,6 +37,23 @@ log = logging.getLogger("rowgate.store")
 #: Connections to Redis per instance; requests beyond wait for one to be free.
 MAX_CONNECTIONS = 64
 
+
+def _client_info() -> dict[str, Any]:
+    """What every connection tells the server about its client library (``CLIENT SETINFO``),
+    worked out once: redis-py otherwise looks its own version up among the installed packages
+    for every new connection, milliseconds each.  ``driver_info`` where redis-py has it (passing
+    ``lib_version`` there is deprecated), ``lib_version`` before."""
+    try:
+        from redis.driver_info import DriverInfo
+    except ImportError:  # a redis-py without driver_info
+        from importlib.metadata import version
+
+        return {"lib_version": version("redis")}
+    return {"driver_info": DriverInfo()}
+
+
+CLIENT_INFO = _client_info()
+
 # INCR and set the expiry only when the key is new, in one round trip.
 _INCR = """
 local n = redis.call('INCR', KEYS[1])
@@ -142,6 +159,7 @@ class RedisStore:
             max_connections=MAX_CONNECTIONS,
             timeout=5,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2, (RedisConnectionError,)),
+            **CLIENT_INFO,
         )
         client = aioredis.Redis.from_pool(pool)
         store = cls(client, prefix)
