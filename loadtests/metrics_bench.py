@@ -127,8 +127,8 @@ def in_a_worker(requests: Traffic, remember_pid: bool) -> tuple[float, float]:
             os.close(read)
             with tempfile.TemporaryDirectory() as folder:
                 if not remember_pid:
-                    setattr(telemetry, "_this_pid", os.getpid)  # noqa: B010 (prometheus_client's default)
-                telemetry.share_between_processes(Path(folder))
+                    setattr(telemetry, "_this_process", os.getpid)  # noqa: B010 (prometheus_client's default)
+                telemetry.share_between_processes(Path(folder), "0-1")
                 each = per_request(observe_request, requests)
                 scrape = best(20, lambda: _timed(lambda: generate_latest(telemetry.scraped())))
                 os.write(write, struct.pack("dd", each, scrape))
