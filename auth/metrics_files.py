@@ -144,9 +144,11 @@ def _metrics(read: list[_Read]) -> dict[str, Metric]:
             metric = metrics.get(metric_name)
             if metric is None:
                 metric = metrics[metric_name] = Metric(metric_name, help_text, typ)
+            # labels as a sorted tuple, as prometheus_client's reader leaves them until it sums
             if typ == "gauge":
                 metric._multiprocess_mode = mode  # type: ignore[attr-defined]
-                metric.add_sample(name, (*labels_key, ("pid", entry.worker)), value, stamp)
+                labels = (*labels_key, ("pid", entry.worker))
+                metric.add_sample(name, labels, value, stamp)  # type: ignore[arg-type]
             else:
                 metric.add_sample(name, labels_key, value)
     return metrics
