@@ -85,8 +85,8 @@ async def audit(browser_page: BrowserPage, found: list[str]) -> None:
 
 
 async def operator(dashboard: Dashboard) -> Admin:
-    """The platform operator, first admin of an organisation of its own, with a member who has a
-    session, an open invitation and an alert (a replayed refresh token)."""
+    """The platform operator, first admin of an organisation of its own and admin of another, with
+    a member who has a session, and an alert (a replayed refresh token)."""
     await signed_up(dashboard.api, OPERATOR, org_name="Platform")
     await dashboard.db.execute(
         "UPDATE rowgate.users SET email_verified_at = now() WHERE email = $1", OPERATOR
@@ -97,6 +97,12 @@ async def operator(dashboard: Dashboard) -> Admin:
         OPERATOR,
     )
     who = Admin(OPERATOR, user_id, org_id)
+    other = await dashboard.admin(org_name="Other")  # two organisations: the header's chooser
+    await dashboard.db.execute(
+        "INSERT INTO rowgate.memberships (org_id, user_id, role) VALUES ($1, $2, 'admin')",
+        other.org_id,
+        user_id,
+    )
     member = await dashboard.member(org_id)
     assert (await dashboard.api.signin(member.email)).status == 200
     await replay_refresh_token(dashboard, who)
@@ -108,6 +114,7 @@ async def test_every_signed_in_page_passes_the_wcag_aa_rules(dashboard: Dashboar
     who = await operator(dashboard)
     browser_page, _ = await dashboard.signed_in_page(who, **SIZES[size])
     page, found = browser_page.page, []
+    await expect(page.get_by_label("Organisation")).to_be_visible()
     await page.goto(dashboard.url + "/invitations")
     await page.get_by_label("Email address").fill("newcomer@example.com")
     await page.get_by_role("button", name="Send invitation").click()
