@@ -134,7 +134,7 @@ class MetricsDirectory:
         stay where they are, and are still counted."""
         try:
             metrics_files.compact(self.path, name)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: a torn file
             log.warning("the metrics of worker %s stay in files of their own: %s", name, exc)
 
     def remove(self) -> None:

@@ -1,17 +1,21 @@
 """Compacting dead workers' metrics files (``auth.metrics_files``) on real files as
 ``prometheus_client`` writes them: totals are kept exactly, live-only gauges are dropped, and a
-scrape running while workers are compacted in another process counts each of them exactly once."""
+scrape running while workers are compacted in another process counts each of them exactly once;
+a compaction that fails leaves the worker's files where they are, still counted."""
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.parser import text_string_to_metric_families
 
 from rowgate.auth.metrics_files import DEAD, REMEMBERED, SharedCollector, compact, worker_name
+from rowgate.proxy.workers import MetricsDirectory
 
 COUNTER = mmap_key("rowgate_requests", "rowgate_requests_total", ["method"], ["GET"], "Requests.")
 BUCKET = mmap_key(
@@ -121,3 +125,20 @@ def test_a_scrape_during_compaction_counts_each_worker_once(tmp_path: Path) -> N
     assert [path.name for path in tmp_path.iterdir()] == [DEAD]
     assert scrape(tmp_path)[REQUESTS] == len(names)
     assert scrapes > 1
+
+
+def test_a_compaction_that_fails_leaves_the_worker_s_files_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    directory = MetricsDirectory(tmp_path, io.StringIO())
+    worker(tmp_path, worker_name(0, 1), 4)
+    before = scrape(tmp_path)
+    (tmp_path / f"{DEAD}.pending").mkdir()  # dead.json cannot be written
+    directory.process_dead(worker_name(0, 1))
+    assert "the metrics of worker 0-1 stay in files of their own" in caplog.text
+    assert not (tmp_path / DEAD).exists()
+    assert scrape(tmp_path) == before
+    (tmp_path / f"{DEAD}.pending").rmdir()
+    directory.process_dead(worker_name(0, 1))
+    assert sorted(path.name for path in tmp_path.iterdir()) == [DEAD]
+    assert scrape(tmp_path)[REQUESTS] == before[REQUESTS] == 4
