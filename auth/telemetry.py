@@ -10,9 +10,10 @@ user or an organisation, so ``/metrics`` reveals nothing about individual caller
 One process keeps its values in memory.  Worker processes (``rowgate serve --workers N``) share
 them instead: each worker calls ``share_between_processes`` right after the fork, and from then on
 every value lives in a file of its own in the supervisor's directory (``prometheus_client``'s
-multiprocess mode); ``scraped()`` then sums every worker's files, those of workers that died
-included (a counter never goes backwards when a worker is replaced), so whichever worker answers
-a scrape shows the whole server's figures.
+multiprocess mode); ``scraped()`` then sums every worker's files and those of workers that died
+(compacted into one file by the supervisor: ``auth.metrics_files``), so a counter never goes
+backwards when a worker is replaced, and whichever worker answers a scrape shows the whole
+server's figures.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, values
-from prometheus_client.multiprocess import MultiProcessCollector
+
+from rowgate.auth.metrics_files import SharedCollector
 
 # No ``*_created`` series: they double the output and nobody reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -85,23 +87,25 @@ _scraped = REGISTRY
 _shared: Path | None = None
 
 
-def share_between_processes(directory: Path) -> None:
-    """Keep this process's values in ``directory``, where every worker's are read and summed.
+def share_between_processes(directory: Path, name: str) -> None:
+    """Keep this process's values in ``directory``, in files named after ``name`` (the worker's,
+    ``metrics_files.worker_name``), where every worker's are read and summed.
 
     Called in a worker right after the fork, before it counts anything: the metrics are built
     again on ``prometheus_client``'s file-backed values (the in-memory ones inherited from the
     supervisor are dropped), and ``scraped()`` becomes a registry that reads the whole directory.
     """
-    global _metrics, _scraped, _shared
+    global _metrics, _scraped, _shared, _identity
     os.environ[DIRECTORY_VARIABLE] = str(directory)  # read by prometheus_client as it opens its files
-    values.ValueClass = values.MultiProcessValue(process_identifier=_this_pid)  # type: ignore[no-untyped-call]
+    _identity = name
+    values.ValueClass = values.MultiProcessValue(process_identifier=_this_process)  # type: ignore[no-untyped-call]
     for collector in vars(_metrics).values():
         REGISTRY.unregister(collector)
     _request_counter.cache_clear()
     _latency.cache_clear()
     _metrics = Metrics(registry=None)
     _scraped = CollectorRegistry(auto_describe=False)
-    MultiProcessCollector(_scraped, path=str(directory))  # type: ignore[no-untyped-call]
+    _scraped.register(SharedCollector(directory))
     _shared = directory
 
 
@@ -115,17 +119,19 @@ def scraped() -> CollectorRegistry:
     return _scraped
 
 
-_pid = os.getpid()
+_identity = str(os.getpid())
 
 
-def _this_pid() -> int:
-    """``os.getpid()`` remembered (a system call costs more than the counting it would guard)."""
-    return _pid
+def _this_process() -> str:
+    """The name of this process's files: its worker name, else ``os.getpid()`` remembered (a
+    system call costs more than the counting it would guard).  A process forked from a worker
+    takes its own pid, and so files of its own."""
+    return _identity
 
 
 def _forked() -> None:
-    global _pid
-    _pid = os.getpid()
+    global _identity
+    _identity = str(os.getpid())
 
 
 os.register_at_fork(after_in_child=_forked)

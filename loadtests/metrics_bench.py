@@ -13,6 +13,12 @@ child that switches to a temporary directory and measures there, alternating wit
 single-process measurement, once with the process id remembered (as rowgate does) and once
 asking the kernel for it on every update (``prometheus_client``'s default).  Figures are recorded
 in ``loadtests/RESULTS.md``.
+
+    python loadtests/metrics_bench.py --dead-workers 300
+
+times instead one scrape of a directory where that many workers counted traffic and died, with
+their files left as they were (before compaction) and compacted into ``dead.json``
+(``auth.metrics_files.compact``, as the supervisor does).
 """
 
 from __future__ import annotations
@@ -28,9 +34,10 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from prometheus_client import generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from rowgate.auth import telemetry
+from rowgate.auth.metrics_files import SharedCollector, compact, worker_name
 from rowgate.auth.telemetry import BUCKETS, REGISTRY, observe_request
 
 
@@ -86,8 +93,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--dead-workers", type=int, default=0)
     args = parser.parse_args()
     requests = traffic(args.requests)
+    if args.dead_workers:
+        dead_workers(args.dead_workers, requests[:1000])
+        return
     former = FormerMetrics()
     old = best(5, lambda: per_request(lambda m, s, g, d: former.observe(m, s, d), requests))
     new = best(5, lambda: per_request(observe_request, requests))
@@ -116,6 +127,38 @@ def main() -> None:
     print(f"one scrape of the shared files (one worker's): {min(shared_scrape) * 1e3:.3f} ms")
 
 
+def dead_workers(count: int, requests: Traffic) -> None:
+    """One scrape of ``count`` dead workers' files, left as they were and then compacted."""
+    with tempfile.TemporaryDirectory() as folder:
+        directory = Path(folder)
+        names = [worker_name(0, start) for start in range(1, count + 1)]
+        for name in names:
+            child = os.fork()
+            if child == 0:
+                code = 1
+                try:
+                    telemetry.share_between_processes(directory, name)
+                    per_request(observe_request, requests)
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.waitpid(child, 0)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(SharedCollector(directory))
+        files = len(list(directory.iterdir()))
+        left = best(5, lambda: _timed(lambda: generate_latest(registry)))
+        before = generate_latest(registry)
+        for name in names:
+            compact(directory, name)
+        compacted = best(5, lambda: _timed(lambda: generate_latest(registry)))
+        after = generate_latest(registry)  # the same lines, the families perhaps in another order
+        assert sorted(after.splitlines()) == sorted(before.splitlines()), "compaction changed the figures"
+        print(
+            f"one scrape, {count} dead workers: {files} files left {left * 1e3:.2f} ms, "
+            f"compacted into {len(list(directory.iterdir()))} {compacted * 1e3:.2f} ms"
+        )
+
+
 def in_a_worker(requests: Traffic, remember_pid: bool) -> tuple[float, float]:
     """In a forked child sharing its values through a temporary directory: the time per request
     and the time of one scrape."""
@@ -127,8 +170,8 @@ def in_a_worker(requests: Traffic, remember_pid: bool) -> tuple[float, float]:
             os.close(read)
             with tempfile.TemporaryDirectory() as folder:
                 if not remember_pid:
-                    setattr(telemetry, "_this_pid", os.getpid)  # noqa: B010 (prometheus_client's default)
-                telemetry.share_between_processes(Path(folder))
+                    setattr(telemetry, "_this_process", os.getpid)  # noqa: B010 (prometheus_client's default)
+                telemetry.share_between_processes(Path(folder), "0-1")
                 each = per_request(observe_request, requests)
                 scrape = best(20, lambda: _timed(lambda: generate_latest(telemetry.scraped())))
                 os.write(write, struct.pack("dd", each, scrape))

@@ -16,7 +16,8 @@ Shared state (revocations, lockouts, rate limits, replay guards) lives in the st
 Redis is shared between processes: without ``redis.url`` rowgate serves with one worker and
 says so (``worker_count``).  The metrics are shared through files (``auth.telemetry``) in a
 private directory the supervisor makes at start and removes at exit (``MetricsDirectory``), so
-that a scrape answered by any worker shows every worker's counts.
+that a scrape answered by any worker shows every worker's counts; the supervisor compacts a dead
+worker's files into one file for every worker that died, so restarts never grow it.
 """
 
 from __future__ import annotations
@@ -36,9 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from prometheus_client.multiprocess import mark_process_dead
-
-from rowgate.auth import telemetry
+from rowgate.auth import metrics_files, telemetry
 from rowgate.config.schema import Settings
 from rowgate.errors import RowgateError, ServiceUnavailable
 
@@ -129,10 +128,14 @@ class MetricsDirectory:
             return  # in use, being made, or not ours
         log.info("removed %s, left by a rowgate that was killed", folder)
 
-    def process_dead(self, pid: int) -> None:
-        """Forget the gauges of what a dead worker had open (its counts stay: counters never go
-        backwards)."""
-        mark_process_dead(pid, str(self.path))  # type: ignore[no-untyped-call]
+    def process_dead(self, name: str) -> None:
+        """Keep a dead worker's counts in the file of every worker that died, and forget the
+        gauges of what it had open (``metrics_files.compact``).  Should that fail, its files
+        stay where they are, and are still counted."""
+        try:
+            metrics_files.compact(self.path, name)
+        except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: a torn file
+            log.warning("the metrics of worker %s stay in files of their own: %s", name, exc)
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -145,6 +148,7 @@ class Slot:
 
     index: int
     pid: int | None = None
+    metrics_name: str = ""  # the name of its metrics files (``metrics_files.worker_name``)
     started: float = 0.0
     delay: float = FIRST_DELAY
     due: float = 0.0
@@ -200,6 +204,7 @@ class Supervisor:
 
     def _fork(self, slot: Slot) -> None:
         first, supervisor = slot.forks == 0, os.getpid()
+        name = metrics_files.worker_name(slot.index, slot.forks + 1)
         pid = os.fork()
         if pid == 0:  # the worker: it never returns from here
             code = 1
@@ -208,7 +213,7 @@ class Supervisor:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
                 _drain_when_orphaned(supervisor)
                 if self.metrics is not None:
-                    telemetry.share_between_processes(self.metrics.path)
+                    telemetry.share_between_processes(self.metrics.path, name)
                 code = self.worker(slot.index, first, self.sock)
             except RowgateError as exc:  # a database or store it cannot reach: one line, as the CLI
                 log.error("worker %d stopped: %s", slot.index, exc.detail)
@@ -216,7 +221,7 @@ class Supervisor:
                 log.exception("worker %d failed", slot.index)
             finally:
                 os._exit(code)
-        slot.pid, slot.started, slot.forks = pid, time.monotonic(), slot.forks + 1
+        slot.pid, slot.metrics_name, slot.started, slot.forks = pid, name, time.monotonic(), slot.forks + 1
         log.info("worker %d started (pid %d)", slot.index, pid)
 
     def _reap(self) -> None:
@@ -234,7 +239,7 @@ class Supervisor:
 
     def _died(self, slot: Slot, status: int) -> None:
         if self.metrics is not None and slot.pid is not None:
-            self.metrics.process_dead(slot.pid)
+            self.metrics.process_dead(slot.metrics_name)
         if self.stopping:
             slot.pid = None
             log.info("worker %d stopped (%s)", slot.index, _describe(status))

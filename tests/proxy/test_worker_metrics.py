@@ -1,10 +1,12 @@
 """``/metrics`` under ``rowgate serve --workers 2``: whichever worker answers a scrape shows every
-worker's counts (never one worker's), counts survive a killed worker, and the directory the
-workers share them through is private, removed at exit, and removed at the next start when a
-killed supervisor left it behind.  One worker, or metrics turned off, makes no directory."""
+worker's counts (never one worker's), counts survive killed workers exactly while the directory
+the workers share them through stays the same size however often they are killed, and it is
+private, removed at exit, and removed at the next start when a killed supervisor left it behind.
+One worker, or metrics turned off, makes no directory."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from rowgate.auth.metrics_files import DEAD
 from rowgate.errors import ServiceUnavailable
 from rowgate.proxy.workers import MetricsDirectory
 from tests.proxy.workerkit import Served, call, serving, signed_in, write_config
@@ -119,8 +122,8 @@ def test_every_scrape_sums_every_workers_counts_and_a_killed_worker_loses_none(
         os.kill(victim, signal.SIGKILL)
         until(lambda: len(served.workers()) == 2 and victim not in served.workers(), "a new worker")
         until(lambda: any("serving on port" in e["msg"] for e in served.logs()[since:]), "it serves")
-        assert (folder / f"counter_{victim}.db").exists()  # the dead worker's counts are kept ...
-        assert not (folder / f"gauge_livesum_{victim}.db").exists()  # ... what it had open is not
+        [dead] = json.loads((folder / DEAD).read_text())["workers"]  # its counts are kept ...
+        assert list(folder.glob(f"*_{dead}.db")) == []  # ... its own files are not
 
         for samples in every_scrape(served):
             assert samples[FAILED] == signins
@@ -130,6 +133,43 @@ def test_every_scrape_sums_every_workers_counts_and_a_killed_worker_loses_none(
         for samples in every_scrape(served):
             assert samples[FAILED] == signins + more_signins
             assert samples[JWKS_COUNT] == samples[JWKS_ALL] == keys + more_keys
+    assert served.process.returncode == 0
+    assert folders(tmp) == []
+
+
+def kill_and_wait(served: Served, victim: int) -> None:
+    """SIGKILL the worker ``victim``; until its replacement serves."""
+    since = len(served.logs())
+    os.kill(victim, signal.SIGKILL)
+    until(lambda: victim not in served.workers() and len(served.workers()) == 2, "a new worker")
+    until(lambda: any("serving on port" in e["msg"] for e in served.logs()[since:]), "it serves")
+
+
+def test_workers_killed_again_and_again_leave_a_bounded_folder_and_exact_totals(
+    fresh_database: str, tmp_path: Path
+) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    config = write_config(tmp_path, fresh_database)
+    with serving(config, environ={"TMPDIR": str(tmp)}) as served:
+        [folder] = folders(tmp)
+        signins = keys = 0
+        sizes = []
+        for round_ in range(6):
+            signins += fail_sign_ins(served, 2)
+            keys += ask_keys(served, 3)
+            kill_and_wait(served, served.workers()[round_ % 2])
+            samples = scrape(served)
+            assert samples[FAILED] == signins
+            assert samples[JWKS_COUNT] == samples[JWKS_ALL] == keys
+            sizes.append(sorted(path.name for path in folder.iterdir()))
+        # the lock, the dead workers' file and each live worker's counter, histogram and two gauges
+        assert all(len(names) <= 1 + 1 + 2 * 4 for names in sizes), sizes
+        assert all(DEAD in names for names in sizes)
+        for samples in every_scrape(served):
+            assert samples[FAILED] == signins
+            assert samples[JWKS_COUNT] == samples[JWKS_ALL] == keys
+        assert any("worker 1 was killed by SIGKILL" in e["msg"] for e in served.logs())
     assert served.process.returncode == 0
     assert folders(tmp) == []
 
