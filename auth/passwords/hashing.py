@@ -111,6 +111,7 @@ class PasswordHasher:
         self._max_wait = settings.max_wait.total_seconds()
         self._admitted = 0
         self._started: dict[int, float] = {}  # running hashes: job number -> monotonic start
+        self._started_lock = threading.Lock()  # the hashing threads write it, the event loop reads it
         self._jobs = itertools.count()  # next() is atomic: numbers stay distinct across threads
         started = time.monotonic()
         self._dummy = self._argon2.hash(secrets.token_urlsafe(16))
@@ -170,7 +171,8 @@ class PasswordHasher:
     def _service_seconds(self) -> float:
         """The time a hash takes now: the running mean, or longer while one has been running longer
         (the CPUs are taken by others and the idle-priority threads wait)."""
-        oldest = min(self._started.values(), default=None)
+        with self._started_lock:
+            oldest = min(self._started.values(), default=None)
         running = time.monotonic() - oldest if oldest is not None else 0.0
         return max(self._hash_seconds, running, 1e-6)
 
@@ -181,12 +183,15 @@ class PasswordHasher:
     def _timed(self, func: Callable[..., T], *args: str) -> T:
         """Run ``func`` in a hashing thread, keeping the running mean of hash times."""
         job, started = next(self._jobs), time.monotonic()
-        self._started[job] = started
+        with self._started_lock:
+            self._started[job] = started
         try:
             return func(*args)
         finally:
-            del self._started[job]
+            with self._started_lock:
+                del self._started[job]
             elapsed = time.monotonic() - started
+            # Two threads finishing at once may lose one update: an estimate, not a count.
             self._hash_seconds += SMOOTHING * (elapsed - self._hash_seconds)
 
     def _verify(self, password_hash: str, password: str) -> bool:
