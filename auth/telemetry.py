@@ -2,7 +2,8 @@
 
 The functions below are the only way in: ``count_event`` (called for every audit event, so
 sign-ins, refreshes, revocations and key rotations are counted where they are recorded),
-``count_alert`` (a suspicious-activity rule fired), ``count_rate_limited``, ``count_refusal``
+``count_alert`` (a suspicious-activity rule fired), ``count_rate_limited``,
+``count_hashing_refused`` (a password check answered 503 ``busy``), ``count_refusal``
 (the RLS engine refused a statement) and ``observe_request``.  Labels take only values from small
 fixed sets (event names, outcomes, rule names, refusal codes, route groups): never a path, a
 user or an organisation, so ``/metrics`` reveals nothing about individual callers.
@@ -75,6 +76,11 @@ class Metrics:
         self.rate_limited = Counter(
             "rowgate_rate_limited", "Requests refused with 429, by route group.", ["group"],
             registry=registry,
+        )  # fmt: skip
+        self.hashing_refused = Counter(
+            "rowgate_password_hashing_refused",
+            "Password checks refused with 503 busy (argon2 backlog beyond auth.argon2.max_wait), by flow.",
+            ["flow"], registry=registry,
         )  # fmt: skip
         self.rls_refusals = Counter(
             "rowgate_rls_refusals", "Statements the row-level security engine refused, by code.", ["code"],
@@ -159,6 +165,11 @@ def count_alert(rule: str) -> None:
 
 def count_rate_limited(group: str) -> None:
     _metrics.rate_limited.labels(group).inc()
+
+
+def count_hashing_refused(flow: str) -> None:
+    """Count a password check refused before it queued (``flow``: a fixed name such as ``signin``)."""
+    _metrics.hashing_refused.labels(flow).inc()
 
 
 def count_refusal(code: str) -> None:

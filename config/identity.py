@@ -21,6 +21,10 @@ from rowgate.config.units import Duration
 #: OWASP's argon2id configurations of equal strength: memory (KiB) needed for each time cost.
 OWASP_ARGON2_MEMORY = {1: 47104, 2: 19456, 3: 12288, 4: 9216, 5: 7168}
 
+#: Bounds of ``auth.argon2.max_wait``: below 10 ms nothing queues at all, beyond a minute clients
+#: have given up long before their password is checked.
+MIN_HASH_WAIT, MAX_HASH_WAIT = timedelta(milliseconds=10), timedelta(minutes=1)
+
 
 class PasswordSettings(Model):
     preset: Literal["default", "nist"] = "default"
@@ -40,8 +44,12 @@ class Argon2Settings(Model):
     memory_cost: int = Field(19456, ge=8, le=4 * 1024 * 1024)
     time_cost: int = Field(2, ge=1, le=100)
     parallelism: int = Field(1, ge=1, le=64)
-    threads: int = Field(2, ge=1, le=256)
-    max_queue: int = Field(256, ge=1, le=100_000)
+    #: Hashes computed at once (``None``: one fewer than the CPUs available, at least one, so
+    #: that a storm of sign-ins leaves the event loop a core).
+    threads: int | None = Field(None, ge=1, le=256)
+    #: Longest a password check may wait for a hashing thread: when the queue is longer than the
+    #: pool finishes in this time (measured hash time x threads), new ones answer 503 ``busy``.
+    max_wait: Duration = timedelta(seconds=1)
     priority: Priority = "idle"
 
 
@@ -182,6 +190,8 @@ def identity_problems(mode: str, auth: AuthSettings, mail: MailSettings) -> list
             problems.append(f"auth.{key}: must be longer than zero")
     if auth.magic_link.ttl <= timedelta(0):
         problems.append("auth.magic_link.ttl: must be longer than zero")
+    if not MIN_HASH_WAIT <= auth.argon2.max_wait <= MAX_HASH_WAIT:
+        problems.append("auth.argon2.max_wait: expected a duration from 10ms to 1m")
     if auth.refresh_reuse_interval > timedelta(minutes=1):
         problems.append(
             "auth.refresh_reuse_interval: at most 1m (longer lets a stolen token fork the session)"

@@ -68,6 +68,11 @@ async def queue_reset(ident: Identity, conn: asyncpg.Connection, user: User, tem
 
 async def confirm_reset(ident: Identity, token: str, new_password: str, client: ClientContext) -> None:
     """Set the password from a reset link and sign the account out everywhere."""
+    with ident.hasher.admission("password_reset"):
+        await _confirm_reset(ident, token, new_password, client)
+
+
+async def _confirm_reset(ident: Identity, token: str, new_password: str, client: ClientContext) -> None:
     if not plausible_token(token):
         raise BadRequest(INVALID_LINK, code="invalid_reset_token")
     async with ident.db.connection() as conn:
@@ -100,6 +105,13 @@ async def change_password(
     ident: Identity, user_id: str, session_id: str | None, current: str, new: str, client: ClientContext
 ) -> int:
     """Change the caller's password; every other session is revoked.  How many were."""
+    with ident.hasher.admission("password_change"):
+        return await _change_password(ident, user_id, session_id, current, new, client)
+
+
+async def _change_password(
+    ident: Identity, user_id: str, session_id: str | None, current: str, new: str, client: ClientContext
+) -> int:
     user = await confirm_identity(ident, user_id, current, client, field="currentPassword")
     ident.policy.check(new, email=user.email, field="newPassword")
     password_hash = await ident.hasher.hash(new)
@@ -127,8 +139,16 @@ async def confirm_identity(
     """The signed-in user, after checking their password again (for changes that need it).
 
     Wrong passwords count against the account's lockout and the client IP like sign-in failures;
-    the answer is 403 ``wrong_password`` (the caller's token is fine, so not a 401).
+    the answer is 403 ``wrong_password`` (the caller's token is fine, so not a 401).  When argon2
+    is saturated: 503 ``busy`` before anything is counted.
     """
+    with ident.hasher.admission("reauth"):
+        return await _confirm_identity(ident, user_id, password, client, field)
+
+
+async def _confirm_identity(
+    ident: Identity, user_id: str, password: str, client: ClientContext, field: str
+) -> User:
     async with ident.db.connection() as conn:
         user = await users.by_id(conn, user_id)
     if user is None:

@@ -1,7 +1,9 @@
 """Sign-in with email and password, with brute-force protection.
 
-Order of checks: the client IP's rate limit and lockout, then the account's lockout (counted
-before the password is checked, see ``auth.guards.lockout``), then the password.  An unknown
+Order of checks: a place in the hashing queue (503 ``busy`` at once when argon2 is saturated,
+before anything is counted or looked up, so alike for every address), the client IP's rate limit
+and lockout, then the account's lockout (counted before the password is checked, see
+``auth.guards.lockout``), then the password.  An unknown
 address and a wrong password get one answer (401 ``invalid_credentials``) after the same work:
 unknown addresses run a dummy argon2 verification, and the account lockout is keyed by the
 address whether or not an account exists.  A success clears the account's failures, upgrades the stored
@@ -31,6 +33,13 @@ async def signin(
     ident: Identity, raw_email: str, password: str, client: ClientContext, mfa_code: str | None = None
 ) -> TokenSet | MfaChallenge:
     """Tokens, or (for a user with MFA and no ``mfa_code``) the challenge the code completes."""
+    with ident.hasher.admission("signin"):
+        return await _signin(ident, raw_email, password, client, mfa_code)
+
+
+async def _signin(
+    ident: Identity, raw_email: str, password: str, client: ClientContext, mfa_code: str | None
+) -> TokenSet | MfaChallenge:
     guards = ident.guards
     await guards.signin.hit(client.ip, message="Too many sign-in attempts from this address; wait a moment.")
     await guards.ip.check(client.ip)

@@ -46,6 +46,12 @@ class SignupResult:
 
 
 async def signup(ident: Identity, form: SignupForm, client: ClientContext) -> SignupResult:
+    """Create the account (503 ``busy`` first, before anything is counted, when argon2 is saturated)."""
+    with ident.hasher.admission("signup"):
+        return await _signup(ident, form, client)
+
+
+async def _signup(ident: Identity, form: SignupForm, client: ClientContext) -> SignupResult:
     await ident.guards.signup.hit(client.ip, message="Too many signups from this address; try again later.")
     email = email_or_422(form.email)
     ident.policy.check(form.password, email=email)

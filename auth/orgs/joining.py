@@ -33,6 +33,12 @@ class Joining:
         self._revocations = revocations
 
     async def accept(self, token: str, password: str, name: str | None, client: ClientContext) -> Accepted:
+        """Sign in (an existing account) or sign up (a new one) with ``password``, then join; both
+        need argon2, so a saturated pool answers 503 ``busy`` before the invitation is read."""
+        with self._identity.hasher.admission("invitation"):
+            return await self._accept(token, password, name, client)
+
+    async def _accept(self, token: str, password: str, name: str | None, client: ClientContext) -> Accepted:
         invitee = await self._invitations.peek(token)
         async with self._identity.db.connection() as conn:
             existing = await users.by_email(conn, invitee.email)

@@ -6,11 +6,13 @@ import asyncio
 import os
 import threading
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from rowgate.auth.passwords.hashing import PasswordHasher
+from rowgate.auth.passwords.hashing import PasswordHasher, default_threads
+from rowgate.auth.telemetry import REGISTRY
 from rowgate.config.identity import Argon2Settings
 from rowgate.errors import ServiceUnavailable
 
@@ -98,19 +100,79 @@ async def test_hashing_runs_in_the_pool_not_on_the_event_loop(
     assert threads[0] != threading.main_thread().name
 
 
-async def test_work_beyond_the_queue_is_refused_with_503() -> None:
-    hasher = PasswordHasher(Argon2Settings(memory_cost=64, time_cost=1, threads=1, max_queue=1))
-    gate = threading.Event()
-    hasher._argon2 = SpyArgon2(hasher._argon2, lambda: gate.wait(5))  # type: ignore[assignment]
+async def held_hash(hasher: PasswordHasher) -> tuple[threading.Event, asyncio.Future[str]]:
+    """A hash that waits in the pool's thread until the returned event is set."""
+    gate, started = threading.Event(), threading.Event()
+    hasher._argon2 = SpyArgon2(hasher._argon2, lambda: started.set() or gate.wait(5))  # type: ignore[assignment]
+    held = asyncio.ensure_future(hasher.hash("a"))
+    async with asyncio.timeout(5):
+        while not started.is_set() or hasher.capacity() > hasher.threads:
+            await asyncio.sleep(0.005)
+    return gate, held
+
+
+def refused(flow: str) -> float:
+    return REGISTRY.get_sample_value("rowgate_password_hashing_refused_total", {"flow": flow}) or 0.0
+
+
+async def test_work_beyond_what_the_pool_finishes_within_max_wait_is_refused_with_503() -> None:
+    hasher = PasswordHasher(
+        Argon2Settings(memory_cost=64, time_cost=1, threads=1, max_wait=timedelta(milliseconds=10))
+    )
     try:
-        first = asyncio.ensure_future(hasher.hash("a"))
-        second = asyncio.ensure_future(hasher.hash("b"))
-        await asyncio.sleep(0)
-        with pytest.raises(ServiceUnavailable) as caught:
-            await hasher.hash("c")
+        gate, held = await held_hash(hasher)  # running longer than max_wait: the pool is saturated
+        counted = refused("signup")
+        with pytest.raises(ServiceUnavailable) as caught, hasher.admission("signup"):
+            pytest.fail("admitted into a saturated pool")
         assert caught.value.code == "busy"
+        assert int(caught.value.headers["Retry-After"]) >= 1
+        assert refused("signup") == counted + 1
+        with pytest.raises(ServiceUnavailable):
+            await hasher.hash("b")  # a caller without admission is admitted (or not) at the pool
         gate.set()
-        await asyncio.gather(first, second)
+        await held
+        assert await hasher.verify(await hasher.hash("c"), "c")  # places were given back
+    finally:
+        hasher.close()
+
+
+async def test_admission_is_held_once_per_task() -> None:
+    hasher = PasswordHasher(
+        Argon2Settings(memory_cost=64, time_cost=1, threads=1, max_wait=timedelta(milliseconds=10))
+    )
+    try:
+        gate, held = await held_hash(hasher)
+        gate.set()
+        await held
+        hasher._hash_seconds = 60.0  # as if a hash took a minute: only the thread's own place is left
+        assert hasher.capacity() == 1
+        with hasher.admission("signin"):
+            stored = await hasher.hash("x")  # within the admission: no second place needed
+            assert await hasher.verify(stored, "x")
+            with pytest.raises(ServiceUnavailable):  # another task needs a place of its own
+                await asyncio.ensure_future(hasher.hash("y"))
+    finally:
+        hasher.close()
+
+
+def test_capacity_is_what_the_threads_finish_within_max_wait() -> None:
+    hasher = PasswordHasher(
+        Argon2Settings(memory_cost=64, time_cost=1, threads=2, max_wait=timedelta(seconds=1))
+    )
+    try:
+        hasher._hash_seconds = 0.1
+        assert hasher.capacity() == 2 + 20
+        hasher._hash_seconds = 0.5
+        assert hasher.capacity() == 2 + 4
+    finally:
+        hasher.close()
+
+
+def test_by_default_the_pool_leaves_the_event_loop_a_cpu() -> None:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    hasher = PasswordHasher(Argon2Settings(memory_cost=64, time_cost=1))
+    try:
+        assert hasher.threads == default_threads() == max(1, cpus - 1)
     finally:
         hasher.close()
 

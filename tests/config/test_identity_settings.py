@@ -69,6 +69,14 @@ def test_production_requires_verified_addresses_unless_told_otherwise(
             "auth:\n  lockout:\n    ip: {threshold: 5, base_delay: 2h, max_delay: 1h, window: 1h}\n",
             "auth.lockout.ip.base_delay: must not exceed",
         ),
+        (
+            "auth:\n  argon2:\n    max_wait: 5ms\n",
+            "auth.argon2.max_wait: expected a duration from 10ms to 1m",
+        ),
+        ("auth:\n  argon2:\n    max_wait: 2m\n", "auth.argon2.max_wait: expected a duration from 10ms to 1m"),
+        ("auth:\n  argon2:\n    max_wait: soon\n", "auth.argon2.max_wait: expected a duration like 15m"),
+        ("auth:\n  argon2:\n    threads: 0\n", "auth.argon2.threads"),
+        ("auth:\n  argon2:\n    max_queue: 256\n", "auth.argon2.max_queue: unknown key"),
         ("mail:\n  backend: sendmail\n", "mail.backend"),
         ("mail:\n  from_address: nobody\n", "mail.from_address: expected an address"),
         ("mail:\n  smtp:\n    security: ssl\n", "mail.smtp.security"),
@@ -84,6 +92,7 @@ def test_each_bad_key_is_named(tmp_path: Path, yaml_text: str, expected: str) ->
     found = problems(tmp_path, yaml_text)
     assert len(found) == 1, found
     assert expected in found[0]
+    assert found[0].startswith(f"{tmp_path / 'rowgate.yaml'}: ")
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from rowgate.config.schema import Settings
 from rowgate.proxy.links import mail_links
 
 SettingsFactory = Callable[..., Settings]
-FAST_ARGON2 = {"auth.argon2.memory_cost": 64, "auth.argon2.time_cost": 1}
+FAST_ARGON2 = {"auth.argon2.memory_cost": 64, "auth.argon2.time_cost": 1, "auth.argon2.max_wait": "1m"}
 CLIENT = ClientContext(ip="203.0.113.7", user_agent="Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0")
 GOOD_PASSWORD = "Correct-Horse-42"
 TEST_KEY = "test-signing-key-that-is-long-enough-for-hs256"
