@@ -51,6 +51,9 @@ class Argon2Settings(Model):
     #: pool finishes in this time (measured hash time x threads), new ones answer 503 ``busy``.
     max_wait: Duration = timedelta(seconds=1)
     priority: Priority = "idle"
+    #: Replaced by ``max_wait``: still accepted so that older files start, and ignored (the
+    #: hashing pool logs that it is) rather than refused as an unknown key.
+    max_queue: int | None = Field(None, ge=1, le=100_000)
 
 
 class RateLimit(Model):

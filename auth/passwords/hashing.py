@@ -109,6 +109,11 @@ class PasswordHasher:
             initializer=thread_priority(settings.priority),
         )
         self._max_wait = settings.max_wait.total_seconds()
+        if settings.max_queue is not None:
+            log.warning(
+                "auth.argon2.max_queue is no longer used and is ignored: how much hashing waits is "
+                "now bounded by auth.argon2.max_wait (default 1s); remove max_queue from the config file"
+            )
         self._admitted = 0
         self._started: dict[int, float] = {}  # running hashes: job number -> monotonic start
         self._started_lock = threading.Lock()  # the hashing threads write it, the event loop reads it

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from rowgate.auth.passwords.hashing import PasswordHasher
 from rowgate.config import DEFAULT_CONFIG, load_settings
 from rowgate.config.identity import AuthSettings, MailSettings
 from rowgate.errors import ConfigError
@@ -76,7 +78,6 @@ def test_production_requires_verified_addresses_unless_told_otherwise(
         ("auth:\n  argon2:\n    max_wait: 2m\n", "auth.argon2.max_wait: expected a duration from 10ms to 1m"),
         ("auth:\n  argon2:\n    max_wait: soon\n", "auth.argon2.max_wait: expected a duration like 15m"),
         ("auth:\n  argon2:\n    threads: 0\n", "auth.argon2.threads"),
-        ("auth:\n  argon2:\n    max_queue: 256\n", "auth.argon2.max_queue: unknown key"),
         ("mail:\n  backend: sendmail\n", "mail.backend"),
         ("mail:\n  from_address: nobody\n", "mail.from_address: expected an address"),
         ("mail:\n  smtp:\n    security: ssl\n", "mail.smtp.security"),
@@ -120,3 +121,16 @@ def test_a_partial_lockout_section_keeps_the_other_defaults(tmp_path: Path) -> N
         timedelta(hours=1),
     )
     assert (lockout.account.threshold, lockout.account.max_delay) == (5, timedelta(hours=1))
+
+
+def test_a_file_with_the_replaced_max_queue_still_starts_and_is_told_it_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "rowgate.yaml"
+    path.write_text("auth:\n  argon2: {max_queue: 256, memory_cost: 64, time_cost: 1}\n")
+    argon2 = load_settings(path, environ={}).auth.argon2
+    with caplog.at_level(logging.WARNING, logger="rowgate.hashing"):
+        hasher = PasswordHasher(argon2)
+    hasher.close()
+    assert "auth.argon2.max_queue is no longer used" in caplog.text
+    assert "auth.argon2.max_wait" in caplog.text
