@@ -57,6 +57,7 @@ def guard_insert(expression: exp.Expr, inputs: Inputs, found: Findings) -> exp.E
         filled.append((policy.owner_column, "user" if inputs.signature[1] else None))
     columns = _column_list(expression, bool(filled), policy, inputs)
     rows = _rows(expression)
+    _require_one_value_per_column(columns, rows)
     for column, slot in filled:
         _fill(expression, columns, rows, column, slot, policy, inputs)
     name = pin_target(target, policy, keep_alias=False, inputs=inputs)
@@ -130,6 +131,19 @@ def _rows(insert: exp.Insert) -> list[list[exp.Expr]] | None:
     if isinstance(source, exp.Values):
         return [list(row.expressions) if isinstance(row, exp.Tuple) else [row] for row in source.expressions]
     return None
+
+
+def _require_one_value_per_column(columns: list[str], rows: list[list[exp.Expr]] | None) -> None:
+    """Refuse VALUES rows with more or fewer values than the statement names columns (PostgreSQL
+    would refuse them too; the rules below rely on each row lining up with the columns)."""
+    if rows is None or not columns:
+        return
+    for row in rows:
+        if len(row) != len(columns):
+            raise QueryRefused(
+                f"an INSERT row has {len(row)} value(s) for {len(columns)} column(s): "
+                "give every VALUES row one value per named column"
+            )
 
 
 def _fill(

@@ -305,3 +305,23 @@ def test_an_update_binding_a_filtered_column_is_refused_where_the_database_canno
 
     assert refused.value.code == "write_refused"
     assert "cannot check the updated row of tasks" in refused.value.detail
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    columns=st.lists(
+        st.sampled_from(["id", "org_id", "title", "priority"]), min_size=1, max_size=4, unique=True
+    ),
+    lengths=st.lists(st.integers(min_value=1, max_value=5), min_size=1, max_size=3),
+    dialect=st.sampled_from(["postgres", "mysql", "sqlite"]),
+)
+def test_an_insert_row_with_more_or_fewer_values_than_columns_is_refused_not_failed(
+    policies: PolicySet, columns: list[str], lengths: list[int], dialect: str
+) -> None:
+    rows = ", ".join("(" + ", ".join(str(900 + n) for n in range(length)) + ")" for length in lengths)
+    sql = f"INSERT INTO tasks ({', '.join(columns)}) VALUES {rows}"
+    rewriter = Rewriter(policies, dialect, schema=world.world_schema(), cache_size=0)
+    if all(length == len(columns) for length in lengths):
+        return  # well-formed: other tests say what becomes of it
+    with pytest.raises(QueryRefused, match="one value per named column"):
+        rewriter.rewrite(sql, USER_A)
