@@ -55,39 +55,33 @@ _WIDTHS = {
 #: Types whose ``octet_length`` is their text length, read from the value's header.
 _STRINGS = frozenset({"text", "varchar", "bpchar", "bytea"})
 
-_ROW = '"rowgate.row"'
-#: The column of a row's running total (``bounded(..., total=True)``).
-TOTAL = '"rowgate.total"'
+_ROW, _TOTAL = '"rowgate.row"', '"rowgate.total"'
 
 
-def bounded(
-    sql: str, max_bytes: int, columns: Columns | None = None, *, write: bool = False, total: bool = False
-) -> str:
+def bounded(sql: str, max_bytes: int, columns: Columns | None = None, *, write: bool = False) -> str:
     """``sql`` (a read, or a write with ``RETURNING`` when ``write``) wrapped so that the database
-    refuses an answer larger than ``max_bytes``; ``columns``: the result's, when known.  ``total``:
-    with ``columns`` whose names differ, each row also carries its running total (``TOTAL``, a
-    number that grows with every row: each is at least one byte)."""
-    return _bounded(sql, max_bytes, columns, write, total)
+    refuses an answer larger than ``max_bytes``; ``columns``: the result's, when known."""
+    return _bounded(sql, max_bytes, columns, write)
 
 
 @functools.lru_cache(maxsize=4096)
-def _bounded(sql: str, max_bytes: int, columns: Columns | None, write: bool, total: bool) -> str:
+def _bounded(sql: str, max_bytes: int, columns: Columns | None, write: bool) -> str:
     source = _ROW if write else f"({sql}) AS {_ROW}"
     names = [name for name, _ in columns or ()]
-    if columns and len(set(names)) == len(names) and TOTAL.strip('"') not in names:
+    if columns and len(set(names)) == len(names) and _TOTAL.strip('"') not in names:
         size = _size(columns)
-        picked = ", ".join([*(f"w.{quoted(name)}" for name in names), *([f"w.{TOTAL}"] if total else [])])
-        inner = f"SELECT {_ROW}.*, sum({size}) OVER (ROWS UNBOUNDED PRECEDING) AS {TOTAL} FROM {source}"
+        picked = ", ".join(f"w.{_ident(name)}" for name in names)
+        inner = f"SELECT {_ROW}.*, sum({size}) OVER (ROWS UNBOUNDED PRECEDING) AS {_TOTAL} FROM {source}"
     else:
         picked = f"(w.{_ROW}).*"
         inner = (
-            f"SELECT {_ROW}, sum(octet_length({_ROW}::text)) OVER (ROWS UNBOUNDED PRECEDING) AS {TOTAL} "
+            f"SELECT {_ROW}, sum(octet_length({_ROW}::text)) OVER (ROWS UNBOUNDED PRECEDING) AS {_TOTAL} "
             f"FROM {source}"
         )
-    failure = f"CAST({_literal(SIZE_MARKER + str(max_bytes))} || left(w.{TOTAL}::text, 0) AS boolean)"
+    failure = f"CAST({_literal(SIZE_MARKER + str(max_bytes))} || left(w.{_TOTAL}::text, 0) AS boolean)"
     measured = (
         f"SELECT {picked} FROM ({inner}) AS w "
-        f"WHERE CASE WHEN w.{TOTAL} <= {max_bytes} THEN true ELSE {failure} END"
+        f"WHERE CASE WHEN w.{_TOTAL} <= {max_bytes} THEN true ELSE {failure} END"
     )
     return f"WITH {_ROW} AS ({sql}) {measured}" if write else measured
 
@@ -100,14 +94,13 @@ def _size(columns: Sequence[tuple[str, str]]) -> str:
         if kind in _WIDTHS:
             fixed += _WIDTHS[kind]
             continue
-        value = f"{_ROW}.{quoted(name)}"
+        value = f"{_ROW}.{_ident(name)}"
         measured = f"octet_length({value})" if kind in _STRINGS else f"octet_length({value}::text)"
         parts.append(f"coalesce({measured}, 0) + 1")
     return " + ".join([str(fixed), *parts])
 
 
-def quoted(name: str) -> str:
-    """A PostgreSQL identifier that names exactly ``name``."""
+def _ident(name: str) -> str:
     return exp.Identifier(this=name, quoted=True).sql("postgres")
 
 

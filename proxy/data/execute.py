@@ -238,7 +238,7 @@ async def read_json(
     attributes = (await cached_statement(conn, rewritten.sql)).get_attributes()
     columns = tuple((a.name, a.type.name) for a in attributes)
     sql = json_rows(
-        bounded(rewritten.sql, max_bytes, columns, total=True),
+        bounded(rewritten.sql, max_bytes, columns),
         tuple((a.name, a.type.name, a.type.schema) for a in attributes),
     )
     if sql is None:
