@@ -133,7 +133,7 @@ def _json_rows(sql: str, columns: tuple[Column, ...]) -> str | None:
     names = [name for name, _, _ in columns]
     if not columns or len(set(names)) != len(names):
         return None
-    parts = []
+    parts: list[str] = []
     for name, kind, schema in columns:
         expression = _expression(f"w.{quoted(name)}", kind) if schema == "pg_catalog" else None
         if expression is None:

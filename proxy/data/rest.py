@@ -118,9 +118,11 @@ class DataApi:
         if counting is None:
             async with self.runner.single_read(subject, run_as=run_as, ordinary=table.ordinary) as session:
                 if as_json:
-                    rows = await session.fetch_json(_rewritten(policy, caller, statement), statement.params)
-                    if rows is not None:
-                        return b'{"data":' + rows.encode() + b"}"
+                    written = await session.fetch_json(
+                        _rewritten(policy, caller, statement), statement.params
+                    )
+                    if written is not None:
+                        return b'{"data":' + written.encode() + b"}"
                 answer = {"data": rows_of(await _run(session, policy, caller, statement))}
             return encode(answer) if as_json else answer
         async with self.runner.transaction(subject, run_as=run_as, readonly=True, snapshot=True) as session:
