@@ -8,12 +8,16 @@ decimals as strings (exactly), bytes in base64, intervals in seconds.
 one text value, the JSON array of its rows, which rowgate forwards without decoding a record.
 Each value is written as ``encode`` writes the value asyncpg decodes for it, as text put together
 column by column (``concat('{"id":', ..., '}')``: about half of what ``row_to_json`` costs the
-database, which looks up the row's type for every row), and the rows joined by ``string_agg`` in the order the
-read produced them (a plain aggregate over the bounded read: no sort, no parallel step between
-them).  Only when every column is of a type whose JSON it can write exactly; otherwise ``None``,
-and the rows are read as records.  A value it cannot write exactly (a time outside years 1 to
-9999, infinity, a decimal Python writes in scientific notation) makes the statement fail with
-``INEXACT_MARKER`` before it answers, and the caller reads the rows as records instead.
+database, which looks up the row's type for every row), and the rows are joined by
+``string_agg`` in the order the read produced them (a plain aggregate over the bounded read: no
+sort, no parallel step between them).  Only when every column is of a type whose JSON it can
+write exactly; otherwise ``None``, and the rows are read as records.  A value it cannot write
+exactly (a time outside years 1 to 9999, infinity, a decimal Python writes in scientific
+notation) makes the statement fail with ``INEXACT_MARKER`` before it answers, and the caller
+reads the rows as records instead (a second statement, for such rare values).
+
+Writing the JSON costs the database about the CPU it saves rowgate (loadtests/RESULTS.md): the
+gain is rowgate's, whose one process per worker is the first to run out.
 """
 
 from __future__ import annotations
