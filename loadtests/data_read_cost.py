@@ -1,22 +1,26 @@
 """What one REST read costs the data layer behind the second wall, in process: database round
-trips, wall time and CPU per read, for ``GET /v1/data/tasks?limit=50`` and ``GET
+trips, wall time, CPU per read (rowgate's, and the PostgreSQL backend's from ``/proc``) for ``GET
+/v1/data/tasks?limit=50`` (its answer's JSON body, as the handler sends it) and ``GET
 /v1/data/tasks/{id}`` as a member, one read after the other on a pool of one connection.
 
 No HTTP, no tokens: the data API's own path (policy, rewrite, runner, asyncpg), so that the figure
 moves with the data layer alone.  The round trips are counted by asyncpg (queries sent on the
-connection); the CPU is this process's.  Run it in two checkouts, alternating, to compare them:
+connection); the CPU is this process's and its backend's.  Run it in two checkouts, alternating,
+to compare them:
 
     python loadtests/data_read_cost.py --reads 2000
 
 PostgreSQL: the server of ``ROWGATE_DATABASE_URL`` (default: the local one); it creates a database
 of its own there (the ``data_bench`` tables and rows, the second wall put up by rowgate at start)
-and drops it at the end.
+and drops it at the end; the backend's CPU is read from ``/proc``, so the server must run on this
+machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -51,8 +55,9 @@ async def measure(database_url: str, reads: int) -> None:
             task = (await api.read(caller, "tasks", [("limit", "1")]))["data"][0]["id"]
             async with api.runner.pool.connection() as conn:
                 protocol = conn._con._protocol  # asyncpg's count of queries sent on it
+                backend = await conn.fetchval("SELECT pg_backend_pid()")
             reads_of: dict[str, Callable[[], Awaitable[Any]]] = {
-                "list": lambda: api.read(caller, "tasks", [("limit", "50")]),
+                "list": lambda: api.read_json(caller, "tasks", [("limit", "50")]),
                 "get": lambda: api.get(caller, "tasks", task, None),
             }
             print(f"policy role: {api.policy.role or 'none (no second wall)'}")
@@ -60,13 +65,23 @@ async def measure(database_url: str, reads: int) -> None:
                 for _ in range(20):  # past the first plans, into the cached generic one
                     await read()
                 sent = protocol.queries_count
-                started, cpu = time.perf_counter(), time.process_time()
+                started, cpu, database = time.perf_counter(), time.process_time(), backend_cpu(backend)
                 for _ in range(reads):
                     await read()
                 wall = (time.perf_counter() - started) / reads * 1e6
                 used = (time.process_time() - cpu) / reads * 1e6
+                served = (backend_cpu(backend) - database) / reads * 1e6
                 trips = (protocol.queries_count - sent) / reads
-                print(f"{name}: {trips:.1f} round trips, {wall:.0f} µs wall, {used:.0f} µs CPU per read")
+                print(
+                    f"{name}: {trips:.1f} round trips, {wall:.0f} µs wall, {used:.0f} µs CPU per read, "
+                    f"{served:.0f} µs of PostgreSQL's"
+                )
+
+
+def backend_cpu(pid: int) -> float:
+    """CPU seconds a PostgreSQL backend on this machine used so far (user and system)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

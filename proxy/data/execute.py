@@ -41,6 +41,7 @@ from asyncpg.prepared_stmt import PreparedStatement
 
 from rowgate.errors import BadRequest, ResponseTooLarge, RowgateError, ValidationFailed
 from rowgate.proxy.data.bounded import SIZE_MARKER, Columns, bounded
+from rowgate.proxy.data.jsonrows import INEXACT_MARKER, json_rows
 from rowgate.proxy.data.values import from_json, from_text, internal_type
 from rowgate.rls.errors import WriteRefused
 from rowgate.rls.owners import OWNER, TRIGGER_MARK
@@ -222,6 +223,42 @@ async def execute(
         if refusal is error:
             raise
         raise refusal from error
+
+
+async def read_json(
+    conn: asyncpg.Connection, rewritten: Rewritten, params: Sequence[Any], max_bytes: int
+) -> str | None:
+    """The rows of a read as the JSON array the data API answers, written by the database
+    (``proxy.data.jsonrows``) and refused beyond ``max_bytes`` as ``execute`` refuses them; ``None``
+    when the rows are to be read as records instead: a column of a type it cannot write exactly,
+    a value it cannot write exactly (the statement failed: so only outside a transaction), or a
+    rowgate value to convert to the type PostgreSQL inferred (``execute`` does)."""
+    if rewritten.kind != "select" or conn.is_in_transaction():
+        return None
+    attributes = (await cached_statement(conn, rewritten.sql)).get_attributes()
+    columns = tuple((a.name, a.type.name) for a in attributes)
+    sql = json_rows(
+        bounded(rewritten.sql, max_bytes, columns),
+        tuple((a.name, a.type.name, a.type.schema) for a in attributes),
+    )
+    if sql is None:
+        return None
+    try:
+        answer: str = await conn.fetchval(sql, *params, *rewritten.params)
+    except asyncpg.InterfaceError as error:
+        if _misfit(error, rewritten):
+            return None
+        raise
+    except asyncpg.PostgresError as error:
+        if INEXACT_MARKER in str(error):
+            return None
+        if isinstance(error, asyncpg.exceptions.InvalidCachedStatementError):
+            await conn.reload_schema_state()
+        refusal = translated(error, rewritten)
+        if refusal is error:
+            raise
+        raise refusal from error
+    return answer
 
 
 async def _read(

@@ -8,13 +8,8 @@ which rows it reaches the policy's (guests included); a credential that was sent
 
 from __future__ import annotations
 
-import base64
-import ipaddress
-from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
-import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -23,6 +18,7 @@ from rowgate.errors import MethodNotAllowed
 from rowgate.proxy.appkeys import AUTH_ERROR, PRINCIPAL, SERVICES, SETTINGS
 from rowgate.proxy.bodies import read_json
 from rowgate.proxy.data.access import Caller, data_caller
+from rowgate.proxy.data.jsonrows import encode
 from rowgate.proxy.data.openapi import Limits, openapi_document
 from rowgate.proxy.data.rest import DataApi
 
@@ -41,25 +37,7 @@ async def caller_of(request: web.Request) -> Caller:
 
 def json_response(body: Any, status: int = 200) -> web.Response:
     """A JSON response for rows: UUIDs, times, decimals (as strings, exactly), bytes (base64)."""
-    return web.Response(
-        body=orjson.dumps(body, default=_default), status=status, content_type="application/json"
-    )
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode()
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Interface):
-        return str(value)
-    if isinstance(value, ipaddress.IPv6Interface | ipaddress.IPv4Network | ipaddress.IPv6Network):
-        return str(value)
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    return str(value)
+    return web.Response(body=encode(body), status=status, content_type="application/json")
 
 
 def _api(request: web.Request) -> DataApi:
@@ -71,7 +49,8 @@ async def list_rows(request: web.Request) -> web.Response:
     api = _api(request)
     table = request.match_info["table"]
     api.permit(caller, table, "read")
-    return json_response(await api.read(caller, table, request.rel_url.query.items()))
+    body = await api.read_json(caller, table, request.rel_url.query.items())
+    return web.Response(body=body, content_type="application/json")
 
 
 async def get_row(request: web.Request) -> web.Response:

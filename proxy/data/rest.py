@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, overload
 
 import asyncpg
 
@@ -21,6 +21,7 @@ from rowgate.config.data import DataSettings
 from rowgate.errors import Forbidden, NotFound, PayloadTooLarge, Unauthorized, ValidationFailed
 from rowgate.proxy.data.access import UNCHECKED, Caller
 from rowgate.proxy.data.catalog import TableInfo
+from rowgate.proxy.data.jsonrows import encode
 from rowgate.proxy.data.policy import DataPolicy
 from rowgate.proxy.data.reload import PolicyHolder
 from rowgate.proxy.data.restquery import parse_read, parse_select
@@ -39,6 +40,7 @@ from rowgate.rls.errors import WriteRefused
 from rowgate.rls.grants import grant
 from rowgate.rls.policy import TablePolicy, role_of
 from rowgate.rls.subject import Subject
+from rowgate.rls.template import Rewritten
 
 Row = dict[str, Any]
 
@@ -84,6 +86,26 @@ class DataApi:
 
     async def read(self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
         """``GET /{table}``: ``{"data": [rows], "count": total}`` (count with ``count=exact``)."""
+        return await self._read(caller, table_name, pairs, as_json=False)
+
+    async def read_json(self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]]) -> bytes:
+        """``read``'s answer as the JSON the data API sends (``proxy.data.jsonrows.encode``), the
+        rows written by the database itself where it can write them exactly."""
+        return await self._read(caller, table_name, pairs, as_json=True)
+
+    @overload
+    async def _read(
+        self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]], *, as_json: Literal[False]
+    ) -> dict[str, Any]: ...
+
+    @overload
+    async def _read(
+        self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]], *, as_json: Literal[True]
+    ) -> bytes: ...
+
+    async def _read(
+        self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]], *, as_json: bool
+    ) -> dict[str, Any] | bytes:
         policy = self.policy
         table = policy.table(table_name)
         query = parse_read(
@@ -95,11 +117,19 @@ class DataApi:
         run_as = policy.runs_as()
         if counting is None:
             async with self.runner.single_read(subject, run_as=run_as, ordinary=table.ordinary) as session:
-                return {"data": rows_of(await _run(session, policy, caller, statement))}
+                if as_json:
+                    written = await session.fetch_json(
+                        _rewritten(policy, caller, statement), statement.params
+                    )
+                    if written is not None:
+                        return b'{"data":' + written.encode() + b"}"
+                answer = {"data": rows_of(await _run(session, policy, caller, statement))}
+            return encode(answer) if as_json else answer
         async with self.runner.transaction(subject, run_as=run_as, readonly=True, snapshot=True) as session:
             rows = await _run(session, policy, caller, statement)
             total = (await _run(session, policy, caller, counting))[0]["count"]
-        return {"data": rows_of(rows), "count": total}
+        answer = {"data": rows_of(rows), "count": total}
+        return encode(answer) if as_json else answer
 
     async def get(self, caller: Caller, table_name: str, key: str, select: str | None) -> Row:
         """``GET /{table}/{id}``: the row, or 404 when it does not exist *for this caller*."""
@@ -174,10 +204,13 @@ class DataApi:
 async def _run(
     session: Session, policy: DataPolicy, caller: Caller, statement: Statement
 ) -> list[asyncpg.Record]:
-    rewritten = policy.rewriter.rewrite(
+    return await session.fetch(_rewritten(policy, caller, statement), statement.params)
+
+
+def _rewritten(policy: DataPolicy, caller: Caller, statement: Statement) -> Rewritten:
+    return policy.rewriter.rewrite(
         statement.sql, caller.subject, len(statement.params), permit=caller.access.permit
     )
-    return await session.fetch(rewritten, statement.params)
 
 
 def _not_found(table: TableInfo, key: str) -> NotFound:

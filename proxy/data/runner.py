@@ -49,6 +49,7 @@ from rowgate.proxy.data.execute import (
     execute,
     milliseconds,
     pg_literal,
+    read_json,
     with_settings,
 )
 from rowgate.proxy.data.pgerrors import problem_for
@@ -86,6 +87,11 @@ class Session:
         already of the right Python types."""
         statement = self._statement(rewritten, params)
         return (await execute(self.conn, statement, params, max_bytes=self.max_bytes)).rows
+
+    async def fetch_json(self, rewritten: Rewritten, params: Sequence[Any]) -> str | None:
+        """The rows of a read as the JSON array the data API answers, written by the database;
+        ``None`` when they are to be ``fetch``ed instead (``proxy.data.execute.read_json``)."""
+        return await read_json(self.conn, self._statement(rewritten, params), params, self.max_bytes)
 
     async def run(
         self,
