@@ -109,6 +109,7 @@ def fingerprint(root: exp.Expr, dialect: Dialect, printed: bool = False) -> list
     plain_name, text_of, child, listed = _PLAIN_NAME, _text, _CHILD, _LIST
     # One pass over every node of every statement not yet cached: each test below is ordered by
     # how often it is met, and the common values (strings, child nodes) are told apart by class.
+    orders = _ORDERS
     while stack:
         node = pop()
         cls, args = node.__class__, node.args
@@ -126,7 +127,16 @@ def fingerprint(root: exp.Expr, dialect: Dialect, printed: bool = False) -> list
             args = {"this": args.get("this"), "is_string": True}
         emit(cls)
         # in key order: the same for both trees, whatever order their arguments were set in
-        for key in sorted(args) if len(args) > 1 else args:
+        if len(args) > 1:
+            keys = tuple(args)
+            ordered = orders.get(keys)
+            if ordered is None:
+                ordered = tuple(sorted(keys))
+                if len(orders) < _MAX_ORDERS:
+                    orders[keys] = ordered
+        else:
+            ordered = args
+        for key in ordered:
             value = args[key]
             if value is None or value is False:
                 continue
@@ -172,6 +182,10 @@ _CHILD = _Mark("child")
 _LIST = _Mark("list")
 _NAME = _Mark("name")
 _NAME_ARGS = frozenset({"this", "quoted"})
+#: A node's argument names (in the order they were set) sorted, looked up rather than sorted
+#: for every node: the combinations are few (sqlglot's argument names per class).
+_ORDERS: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MAX_ORDERS = 4096
 
 
 def _text(cls: type[exp.Expr], args: dict[str, object], value: object, printed: bool) -> object:
