@@ -60,15 +60,16 @@ def _folder(dialect: Dialect) -> Callable[[str, bool], str]:
     if strategy is NormalizationStrategy.CASE_SENSITIVE:
         return lambda text, quoted: text
     upper = strategy in (NormalizationStrategy.UPPERCASE, NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE)
+    case = str.upper if upper else str.lower
     if dialect.ASCII_ONLY_NORMALIZATION:
         table = _ASCII_UPPER if upper else _ASCII_LOWER
-        change: Callable[[str], str] = lambda text: text.translate(table)  # noqa: E731
+        # An ASCII name folds the same with ``str.lower``/``upper``, which is several times
+        # faster than ``translate`` with a table; only other names need the table.
+        change: Callable[[str], str] = lambda text: case(text) if text.isascii() else text.translate(table)  # noqa: E731
     else:
-        change = str.upper if upper else str.lower
+        change = case
     if strategy in (NormalizationStrategy.CASE_INSENSITIVE, NormalizationStrategy.CASE_INSENSITIVE_UPPERCASE):
         return lambda text, quoted: change(text)
-    if dialect.ASCII_ONLY_NORMALIZATION:
-        return lambda text, quoted: text if quoted else text.translate(table)
     return lambda text, quoted: text if quoted else change(text)
 
 

@@ -47,10 +47,13 @@ def conjuncts(condition: exp.Expr) -> list[exp.Expr]:
     return parts
 
 
+_WRAPPERS = (exp.Not, exp.Paren)
+
+
 def leakproof_column(condition: exp.Expr) -> exp.Column | None:
     """The one plain column a leakproof comparison reads, or ``None`` if it is not one."""
     node = condition
-    while isinstance(node, exp.Not | exp.Paren):
+    while isinstance(node, _WRAPPERS):
         node = node.this
     column: exp.Expr | None = None
     if isinstance(node, _COMPARISONS):
