@@ -9,6 +9,7 @@ and several test runs can share the servers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -117,6 +118,13 @@ def make_settings(migrated_database: str, redis_prefix: str, tmp_path: Path) -> 
 @pytest.fixture
 async def start_rowgate() -> AsyncIterator[Callable[[Settings], Awaitable[RunningServer]]]:
     """Start rowgate (the real HTTP server) for given settings; stopped at the end of the test."""
+    async with rowgate_starter() as start:
+        yield start
+
+
+@contextlib.asynccontextmanager
+async def rowgate_starter() -> AsyncIterator[Callable[[Settings], Awaitable[RunningServer]]]:
+    """What ``start_rowgate`` gives: starts rowgate servers, stopped when the block ends."""
     runners: list[Any] = []
 
     async def start(settings: Settings) -> RunningServer:

@@ -4,6 +4,13 @@ Browser tests drive Debian's chromium (``/usr/bin/chromium``, installed by ``.ci
 Playwright's Python package.  ``Dashboard.signed_in_page`` opens a browser page signed in as an
 organisation admin in one call; ``Dashboard.page`` opens one signed out.  Every page records the
 console errors and CSP violations it saw (``BrowserPage.problems``), which tests assert empty.
+
+Starting Chromium (and Playwright's driver) costs seconds, so the tests of a module share one,
+launched when a test first opens a page; each test's pages get browser contexts of their own
+(no cookies or storage shared), closed after it.  A browser belongs to the event loop it was
+started on, so these tests run on one loop per module (``ON_MODULE_LOOP``, which each test module
+marks), and every async fixture they use runs on it (``on_module_loop``: the shared ones are
+declared again below for that).
 """
 
 from __future__ import annotations
@@ -16,10 +23,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, async_playwright
 
 from rowgate.proxy.appkeys import SERVICES
-from tests.conftest import RunningServer, SettingsFactory
+from tests.conftest import RunningServer, SettingsFactory, rowgate_starter
+from tests.databases import new_database
 from tests.mfakit import Authenticator
 from tests.proxy.authkit import FAST, PASSWORD, Api, Start
 from tests.proxy.mfahttp import enrolled, signed_up
@@ -27,6 +36,10 @@ from tests.proxy.mfahttp import enrolled, signed_up
 pytestmark = pytest.mark.integration
 
 CHROMIUM = "/usr/bin/chromium"
+#: The mark of the dashboard's test modules: their tests run on one event loop per module.
+ON_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")
+#: Declares an async fixture (cached per test) that runs on the module's loop.
+on_module_loop = pytest_asyncio.fixture(loop_scope="module")
 MOUNT = "/admin"
 
 
@@ -49,11 +62,34 @@ class BrowserPage:
     problems: list[str]
 
 
+class Chromium:
+    """A headless Chromium launched on first use (many dashboard tests need no page at all);
+    ``close`` ends it, if it was launched."""
+
+    def __init__(self) -> None:
+        self._playwright: Playwright | None = None
+        self._browser: Browser | None = None
+
+    async def browser(self) -> Browser:
+        if self._browser is None:
+            self._playwright = await async_playwright().start()
+            self._browser = await self._playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        return self._browser
+
+    async def close(self) -> None:
+        if self._browser is not None:
+            await self._browser.close()
+        if self._playwright is not None:
+            await self._playwright.stop()
+
+
 @dataclass
 class Dashboard:
     server: RunningServer
     api: Api
-    browser: Browser
+    chromium: Chromium
+    #: The browser contexts of this test's pages, closed after it.
+    contexts: list[BrowserContext] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -94,7 +130,9 @@ class Dashboard:
 
     async def page(self, *, width: int = 1280, height: int = 900) -> BrowserPage:
         """A fresh browser context (no cookies) and page, recording console errors and CSP reports."""
-        context = await self.browser.new_context(viewport={"width": width, "height": height})
+        browser = await self.chromium.browser()
+        context = await browser.new_context(viewport={"width": width, "height": height})
+        self.contexts.append(context)
         page = await context.new_page()
         problems: list[str] = []
 
@@ -139,22 +177,50 @@ def dashboard_settings(make_settings: SettingsFactory) -> SettingsFactory:
     return make
 
 
-@pytest.fixture
+@on_module_loop
 async def server(dashboard_settings: SettingsFactory, start_rowgate: Start) -> RunningServer:
     return await start_rowgate(dashboard_settings())
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
-        yield launched
-        await launched.close()
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium() -> AsyncIterator[Chromium]:
+    """One Chromium for the tests of a module (each test's pages have browser contexts of their
+    own: no cookie or storage is shared)."""
+    chromium = Chromium()
+    try:
+        yield chromium
+    finally:
+        await chromium.close()
 
 
-@pytest.fixture
-def dashboard(server: RunningServer, http: aiohttp.ClientSession, browser: Browser) -> Dashboard:
-    return Dashboard(server, Api(http, server), browser)
+@on_module_loop
+async def dashboard(
+    server: RunningServer, http: aiohttp.ClientSession, chromium: Chromium
+) -> AsyncIterator[Dashboard]:
+    dashboard = Dashboard(server, Api(http, server), chromium)
+    try:
+        yield dashboard
+    finally:
+        for context in dashboard.contexts:
+            await context.close()
+
+
+@on_module_loop
+async def migrated_database(database_template: str) -> AsyncIterator[str]:
+    async with new_database(database_template) as url:
+        yield url
+
+
+@on_module_loop
+async def start_rowgate() -> AsyncIterator[Start]:
+    async with rowgate_starter() as start:
+        yield start
+
+
+@on_module_loop
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
@@ -177,7 +243,7 @@ async def http_sign_in(http: aiohttp.ClientSession, base: str, email: str, passw
         return response.status
 
 
-@pytest.fixture
+@on_module_loop
 async def browserless() -> AsyncIterator[aiohttp.ClientSession]:
     """An HTTP client with a cookie jar of its own (cookies of 127.0.0.1 kept), like one browser."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:

@@ -11,16 +11,16 @@ import pytest
 
 from rowgate.config import Settings
 from tests.conftest import RunningServer, SettingsFactory
-from tests.dashboard.conftest import Admin, Dashboard
+from tests.dashboard.conftest import ON_MODULE_LOOP, Admin, Dashboard, on_module_loop
 from tests.dashboard.pageskit import rows, visitor
 from tests.proxy.authkit import PASSWORD, Start
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_MODULE_LOOP]
 
 FAST_ALERTS = {"alerts.poll_interval": "100ms", "alerts.settle": "0s"}
 
 
-@pytest.fixture
+@on_module_loop
 async def server(dashboard_settings: SettingsFactory, start_rowgate: Start) -> RunningServer:
     settings: Settings = dashboard_settings(**FAST_ALERTS)
     return await start_rowgate(settings)

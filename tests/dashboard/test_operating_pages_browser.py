@@ -11,14 +11,14 @@ from playwright.async_api import Page, expect
 from rowgate.config import Settings
 from rowgate.proxy.data.demo import create_demo_tables
 from tests.conftest import RunningServer, SettingsFactory
-from tests.dashboard.conftest import Admin, Dashboard
+from tests.dashboard.conftest import ON_MODULE_LOOP, Admin, Dashboard, on_module_loop
 from tests.dashboard.pageskit import OPERATOR
 from tests.dashboard.test_alerts_page import FAST_ALERTS, replay_refresh_token
 from tests.dashboard.test_audit_page import event
 from tests.proxy.authkit import Start
 from tests.proxy.mfahttp import signed_up
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_MODULE_LOOP]
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -28,7 +28,7 @@ async def open_page(page: Page, title: str) -> None:
     await page.get_by_role("navigation", name="Dashboard").get_by_role("link", name=title).click()
 
 
-@pytest.fixture
+@on_module_loop
 async def server(
     dashboard_settings: SettingsFactory, start_rowgate: Start, migrated_database: str
 ) -> RunningServer:

@@ -8,10 +8,10 @@ import pytest
 from playwright.async_api import expect
 
 from rowgate.proxy.dashboard.pages import PAGES
-from tests.dashboard.conftest import MOUNT, Dashboard
+from tests.dashboard.conftest import MOUNT, ON_MODULE_LOOP, Dashboard
 from tests.proxy.authkit import PASSWORD
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_MODULE_LOOP]
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -12,14 +12,14 @@ import pytest
 from rowgate.config import Settings
 from rowgate.proxy.data.demo import create_demo_tables
 from tests.conftest import RunningServer, SettingsFactory
-from tests.dashboard.conftest import Admin, Dashboard
+from tests.dashboard.conftest import ON_MODULE_LOOP, Admin, Dashboard, on_module_loop
 from tests.dashboard.pageskit import Seen, visitor
 from tests.proxy.authkit import Start
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_MODULE_LOOP]
 
 
-@pytest.fixture
+@on_module_loop
 async def server(
     dashboard_settings: SettingsFactory, start_rowgate: Start, migrated_database: str
 ) -> RunningServer:

@@ -11,11 +11,11 @@ import pytest
 
 from rowgate.proxy.appkeys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
-from tests.dashboard.conftest import MOUNT, Dashboard, csrf_of, http_sign_in
+from tests.dashboard.conftest import MOUNT, ON_MODULE_LOOP, Dashboard, csrf_of, http_sign_in
 from tests.proxy.authkit import PASSWORD, Api, Start
 from tests.proxy.mfahttp import signed_up
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_MODULE_LOOP]
 
 
 async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, str, dict[str, str]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from tests.dashboard.conftest import Dashboard
+from tests.dashboard.conftest import ON_MODULE_LOOP, Dashboard
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_MODULE_LOOP]
 
 
 async def test_an_admin_signs_in_sees_the_members_and_signs_out(dashboard: Dashboard) -> None:

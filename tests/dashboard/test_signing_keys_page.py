@@ -11,12 +11,12 @@ import pytest
 from rowgate.config import Settings
 from rowgate.proxy.appkeys import SERVICES
 from tests.conftest import RunningServer, SettingsFactory
-from tests.dashboard.conftest import Dashboard
+from tests.dashboard.conftest import ON_MODULE_LOOP, Dashboard, on_module_loop
 from tests.dashboard.pageskit import OPERATOR, rows, visitor
 from tests.proxy.authkit import Start
 from tests.proxy.mfahttp import signed_up
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_MODULE_LOOP]
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ def settings(dashboard_settings: SettingsFactory) -> Settings:
     return dashboard_settings(**{"audit.operators": [OPERATOR]})
 
 
-@pytest.fixture
+@on_module_loop
 async def server(settings: Settings, start_rowgate: Start) -> RunningServer:
     return await start_rowgate(settings)
 
