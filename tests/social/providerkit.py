@@ -8,12 +8,12 @@ Connect implementation nobody here wrote) on a local port, with one client regis
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import re
+import select
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,32 +44,29 @@ def install_provider() -> None:
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PROVIDER_DIR, check=True, capture_output=True)
 
 
-@contextlib.asynccontextmanager
-async def oidc_provider(port: int, redirect_uri: str) -> AsyncIterator[str]:
-    """Run the provider on ``port`` until the block ends; its issuer URL."""
+@contextlib.contextmanager
+def oidc_provider(port: int, redirect_uri: str) -> Iterator[str]:
+    """Run the provider on ``port`` until the block ends; its issuer URL.  A plain process, not
+    tied to an event loop, so that one provider can serve the tests of a module."""
     install_provider()
     node = shutil.which("node")
     assert node
-    process = await asyncio.create_subprocess_exec(
-        node,
-        "server.mjs",
-        str(port),
-        CLIENT_ID,
-        CLIENT_SECRET,
-        redirect_uri,
+    process = subprocess.Popen(
+        [node, "server.mjs", str(port), CLIENT_ID, CLIENT_SECRET, redirect_uri],
         cwd=PROVIDER_DIR,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         assert process.stdout is not None
-        async with asyncio.timeout(30):
-            line = await process.stdout.readline()
+        ready, _, _ = select.select([process.stdout], [], [], 30)
+        line = process.stdout.readline() if ready else b""
         assert line == b"ready\n", line
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
-        await process.wait()
+        process.wait(timeout=30)
+        process.stdout.close()
 
 
 @dataclass

@@ -8,7 +8,7 @@ published keys, and the application exchanges its single-use code for tokens.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -33,18 +33,27 @@ from tests.social.providerkit import (
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def rowgate_port() -> int:
+    """The port of every test's rowgate in this module (the provider knows its callback URL)."""
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def issuer(rowgate_port: int) -> Iterator[str]:
+    """One provider for the module's tests (starting node-oidc-provider takes seconds): what it
+    keeps between them is per browser (sessions, grants, codes), and every test has a browser of
+    its own."""
+    with oidc_provider(free_port(), Rowgate(rowgate_port).callback("acme")) as url:
+        yield url
+
+
 @pytest.fixture
-async def rowgate(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rowgate]:
+async def rowgate(monkeypatch: pytest.MonkeyPatch, rowgate_port: int) -> AsyncIterator[Rowgate]:
     monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
-    running = Rowgate()
+    running = Rowgate(rowgate_port)
     yield running
     await running.stop()
-
-
-@pytest.fixture
-async def issuer(rowgate: Rowgate) -> AsyncIterator[str]:
-    async with oidc_provider(free_port(), rowgate.callback("acme")) as url:
-        yield url
 
 
 def provider_settings(discovery: str) -> dict[str, Any]:
