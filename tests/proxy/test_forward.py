@@ -232,8 +232,10 @@ async def test_upstream_down_is_a_502_problem(
 async def test_a_slow_upstream_is_a_504_problem(
     make_settings: SettingsFactory, start_rowgate: Start, start_app: StartApp, http: aiohttp.ClientSession
 ) -> None:
+    checked = asyncio.Event()
+
     async def slow(request: web.Request) -> web.Response:
-        await asyncio.sleep(5)
+        await checked.wait()  # answers only once the test has its answer: never in time
         return web.Response(text="late")
 
     app = web.Application()
@@ -242,9 +244,12 @@ async def test_a_slow_upstream_is_a_504_problem(
     proxy = await start_rowgate(
         make_settings(**OPEN_ROUTES, **{"upstream.url": upstream, "upstream.read_timeout": "300ms"})
     )
-    async with http.get(f"{proxy.url}/slow") as response:
-        assert response.status == 504
-        assert (await response.json())["code"] == "upstream_timeout"
+    try:
+        async with http.get(f"{proxy.url}/slow") as response:
+            assert response.status == 504
+            assert (await response.json())["code"] == "upstream_timeout"
+    finally:
+        checked.set()
 
 
 @pytest.mark.parametrize(
