@@ -80,10 +80,13 @@ class Lane:
 
 
 class Dropper:
-    """Drops used databases, up to ``LANES`` at once.  PostgreSQL makes every ``DROP DATABASE`` wait
+    """Drops used databases ``LANES`` at once.  PostgreSQL makes every ``DROP DATABASE`` wait
     for a checkpoint that starts after it was asked for, so one drop after another costs a checkpoint
     each (seconds apiece on a busy server: the drops fell behind the tests and a run waited minutes
-    at its end for them); drops asked for together share one.  Lives on the copier's loop."""
+    at its end for them); drops asked for together share one.  So used databases wait until there
+    are ``LANES`` of them (or the run ends), even on a quiet server: one checkpoint for eight, and
+    a database dropped before a checkpoint reaches it never has its pages written.  Lives on the
+    copier's loop."""
 
     LANES = 8
 
@@ -91,15 +94,20 @@ class Dropper:
         self._lanes = [Lane() for _ in range(self.LANES)]
         self._pending: list[str] = []
         self._work: asyncio.Task[None] | None = None
+        self._closing = False
 
     def drop(self, name: str) -> None:
-        """Drop database ``name`` soon."""
+        """Drop database ``name`` with the next full batch."""
         self._pending.append(name)
+        if len(self._pending) >= self.LANES:
+            self._drain_soon()
+
+    def _drain_soon(self) -> None:
         if self._work is None or self._work.done():
             self._work = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
-        while self._pending:
+        while len(self._pending) >= self.LANES or (self._closing and self._pending):
             batch, self._pending = self._pending[: self.LANES], self._pending[self.LANES :]
             await asyncio.gather(
                 *(
@@ -109,7 +117,9 @@ class Dropper:
             )
 
     async def close(self) -> None:
-        """Wait for every drop asked for, then close the connections."""
+        """Drop every database still waiting, then close the connections."""
+        self._closing = True
+        self._drain_soon()
         while self._work is not None and not self._work.done():
             await self._work
         for lane in self._lanes:

@@ -27,13 +27,13 @@ from playwright.async_api import Page, expect
 from rowgate.config import Settings
 from rowgate.proxy.data.demo import create_demo_tables
 from tests.conftest import RunningServer, SettingsFactory
-from tests.dashboard.conftest import Admin, BrowserPage, Dashboard
+from tests.dashboard.conftest import ON_MODULE_LOOP, Admin, BrowserPage, Dashboard, on_module_loop
 from tests.dashboard.pageskit import OPERATOR
 from tests.dashboard.test_alerts_page import FAST_ALERTS, replay_refresh_token
 from tests.proxy.authkit import PASSWORD, Start
 from tests.proxy.mfahttp import signed_up
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, ON_MODULE_LOOP]
 
 AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 #: axe's tags of the rules checked: WCAG 2.0, 2.1 and 2.2 levels A and AA, and best practices.
@@ -54,7 +54,7 @@ def axe_source() -> str:
     return AXE.read_text(encoding="utf-8")
 
 
-@pytest.fixture
+@on_module_loop
 async def server(
     dashboard_settings: SettingsFactory, start_rowgate: Start, migrated_database: str
 ) -> RunningServer:
