@@ -170,6 +170,40 @@ def running(
                 process.wait(timeout=seconds)
 
 
+#: What the cheap upstream answers on every path (the demo app's ``/public/hello``, byte for byte).
+HELLO = '{"message": "hello from the demo app"}'
+
+
+def upstream_process(kind: str, folder: Path, port: int) -> tuple[list[str], str]:
+    """The upstream to put behind rowgate, as ``running(beside=...)`` takes it: ``nginx`` (one
+    worker answering a fixed body from its configuration: the cheapest HTTP server at hand, so
+    that the upstream takes as little of a small machine's CPU from rowgate as possible; Debian:
+    ``apt-get install nginx-light``), or ``demo`` (rowgate's demo app: aiohttp in Python, about
+    as costly per request as rowgate itself)."""
+    if kind == "demo":
+        return [sys.executable, "-m", "rowgate.proxy.demo", "--port", str(port)], (
+            f"http://127.0.0.1:{port}/public/hello"
+        )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        sys.exit("nginx is not installed (apt-get install nginx-light), or use --upstream demo")
+    folder.mkdir(parents=True, exist_ok=True)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = "".join(f"  {name}_temp_path {folder}/{name};\n" for name in ("client_body", "proxy", "fastcgi"))
+    conf = folder / "nginx.conf"
+    conf.write_text(
+        f"{user}worker_processes 1;\ndaemon off;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        f"events {{ worker_connections 4096; }}\n"
+        f"http {{\n  access_log off;\n{temp}  keepalive_requests 100000000;\n"
+        f"  server {{\n    listen 127.0.0.1:{port};\n    default_type application/json;\n"
+        f"    location / {{ return 200 '{HELLO}'; }}\n  }}\n}}\n",
+        encoding="utf-8",
+    )
+    return [nginx, "-e", str(folder / "error.log"), "-p", str(folder), "-c", str(conf)], (
+        f"http://127.0.0.1:{port}/public/hello"
+    )
+
+
 async def issue_token(config: Path, environ: dict[str, str], *, sub: str, org_id: str, role: str) -> str:
     """An access token signed with the running rowgate's key (read from its database)."""
     from rowgate.auth.crypto import SecretBox, load_master_key
