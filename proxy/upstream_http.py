@@ -208,8 +208,10 @@ class UpstreamResponse:
         if not waiting.done():
             waiting.set_exception(TimeoutError())
 
-    async def iter_chunks(self, read_timeout: float) -> AsyncIterator[bytes]:
-        """The body as it arrives; raises TimeoutError when the upstream stalls for ``read_timeout``."""
+    async def next_chunk(self, read_timeout: float) -> bytes | None:
+        """The next piece of the body as it arrives, None once it is complete; TimeoutError when
+        the upstream stalls for ``read_timeout``.  (A loop, not an async generator: none is made
+        per request, each of which costs the event loop's finalizer hook.)"""
         while True:
             if self._chunks:
                 chunk = self._chunks.popleft()
@@ -221,18 +223,21 @@ class UpstreamResponse:
                 ):
                     self._connection.transport.resume_reading()
                     self._paused = False
-                yield chunk
-            elif self._complete:
-                return
-            elif self._error is not None:
+                return chunk
+            if self._complete:
+                return None
+            if self._error is not None:
                 raise self._error
-            else:
-                self._wakeup = asyncio.get_running_loop().create_future()
-                async with asyncio.timeout(read_timeout):
-                    await self._wakeup
+            self._wakeup = asyncio.get_running_loop().create_future()
+            async with asyncio.timeout(read_timeout):
+                await self._wakeup
 
     async def read(self, read_timeout: float) -> bytes:
-        return b"".join([chunk async for chunk in self.iter_chunks(read_timeout)])
+        """The whole body (a small one: the caller knows its length)."""
+        chunks = []
+        while (chunk := await self.next_chunk(read_timeout)) is not None:
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     @property
     def complete(self) -> bool:
