@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import re
+import resource
 import secrets
 import shutil
 import socket
@@ -33,6 +34,8 @@ class Run:
     rps: float
     p99_ms: float
     cpu_us: float | None
+    #: CPU µs per request of wrk and of the processes beside rowgate (``measure(beside=...)``).
+    beside_us: float | None = None
 
 
 @dataclass
@@ -239,37 +242,57 @@ def wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> t
     return requests, rps, p99
 
 
-def measure(scenarios: dict[str, Scenario], rounds: int, duration: int, connections: int) -> list[Run]:
-    """A warm-up, then ``rounds`` rounds running every scenario in turn (so drift hits all alike)."""
+def measure(
+    scenarios: dict[str, Scenario],
+    rounds: int,
+    duration: int,
+    connections: int,
+    beside: Sequence[int] = (),
+) -> list[Run]:
+    """A warm-up, then ``rounds`` rounds running every scenario in turn (so drift hits all alike).
+    With ``beside`` (the upstream's pids, a private Redis's), their CPU per request and wrk's own
+    is reported too: what the machine spends on each request besides rowgate."""
     for url, headers, _ in scenarios.values():
         wrk(url, 2, connections, headers)
     runs = []
     for round_number in range(rounds):
         for name, (url, headers, pid) in scenarios.items():
             before = cpu_seconds(pid) if pid else 0.0
+            others = _wrk_seconds() + sum(map(cpu_seconds, beside))
             requests, rps, p99 = wrk(url, duration, connections, headers)
             cpu = (cpu_seconds(pid) - before) / requests * 1e6 if pid else None
-            runs.append(Run(name, requests, rps, p99, cpu))
+            spent = _wrk_seconds() + sum(map(cpu_seconds, beside)) - others
+            runs.append(Run(name, requests, rps, p99, cpu, spent / requests * 1e6 if beside else None))
             shown = f"{cpu:.0f} us/req" if cpu is not None else "-"
+            also = f"  wrk+upstream {spent / requests * 1e6:.0f} us/req" if beside else ""
             print(
-                f"round {round_number + 1} {name:8} {rps:9.0f} req/s  p99 {p99:6.2f} ms  cpu {shown}",
+                f"round {round_number + 1} {name:8} {rps:9.0f} req/s  p99 {p99:6.2f} ms  cpu {shown}{also}",
                 flush=True,
             )
     return runs
+
+
+def _wrk_seconds() -> float:
+    """The CPU time of this process's waited-for children: wrk's, once each run has ended."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def report(runs: list[Run], pairs: Sequence[tuple[str, str]], cpu_label: str = "rowgate CPU µs/req") -> None:
     """Medians per scenario, then each pair's throughput and CPU ratios, per round and overall."""
     names = list(dict.fromkeys(run.scenario for run in runs))
     by_name = {name: [r for r in runs if r.scenario == name] for name in names}
+    beside = any(r.beside_us is not None for r in runs)
     print("\nmedians:\n")
-    print(f"| scenario | req/s | p99 ms | {cpu_label} |")
-    print("|---|---|---|---|")
+    print(f"| scenario | req/s | p99 ms | {cpu_label} |" + (" wrk+upstream CPU µs/req |" if beside else ""))
+    print("|---|---|---|---|" + ("---|" if beside else ""))
     for name, mine in by_name.items():
         cpus = [r.cpu_us for r in mine if r.cpu_us is not None]
         cpu = f"{statistics.median(cpus):.0f}" if cpus else "-"
         rps = statistics.median(r.rps for r in mine)
-        print(f"| {name} | {rps:.0f} | {statistics.median(r.p99_ms for r in mine):.2f} | {cpu} |")
+        row = f"| {name} | {rps:.0f} | {statistics.median(r.p99_ms for r in mine):.2f} | {cpu} |"
+        others = [r.beside_us for r in mine if r.beside_us is not None]
+        print(row + (f" {statistics.median(others):.0f} |" if others else ""))
     print("\nRatios (per round, then the median):\n")
     for a, b in pairs:
         if a not in by_name or b not in by_name:

@@ -44,6 +44,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import statistics
 import sys
 import tempfile
 import uuid
@@ -181,6 +182,7 @@ def main() -> None:
     if len(args.workers) > 1:
         one, *others = (f"jwt/{n}w" for n in args.workers)
         report(runs, [(other, one) for other in others])
+        ceiling(runs, max(args.workers))
     else:
         report(runs, [("jwt", "proxied"), ("proxied", "direct"), ("api_key", "jwt")])
 
@@ -209,7 +211,7 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
             }
             if args.api_key:
                 scenarios["api_key"] = (f"{rowgate}/api/hello", {"X-API-Key": args.api_key}, pid)
-            return measure(scenarios, args.rounds, args.duration, args.connections)
+            return measure(scenarios, args.rounds, args.duration, args.connections, beside=pids.beside)
 
 
 def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
@@ -219,7 +221,7 @@ def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
     upstream = f"http://127.0.0.1:{app_port}"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         demo = upstream_process(args.upstream, Path(tmp) / "upstream", app_port)
-        rowgates = []
+        rowgates, upstream_pids = [], []
         for index, count in enumerate(args.workers):
             port = free_port()
             config = write_config(
@@ -227,13 +229,31 @@ def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
             )
             pids = stack.enter_context(running(config, port, environ, [demo] if index == 0 else []))
             rowgates.append((count, port, config, pids.rowgate))
+            upstream_pids += pids.beside
         scenarios: dict[str, Scenario] = {"direct": (f"{upstream}/public/hello", {}, None)}
         sub, org = str(uuid.uuid4()), str(uuid.uuid4())
         for count, port, config, pid in rowgates:  # each its own issuer (its URL): a token of its own
             token = asyncio.run(issue_token(config, environ, sub=sub, org_id=org, role="member"))
             bearer = {"Authorization": f"Bearer {token}"}
             scenarios[f"jwt/{count}w"] = (f"http://127.0.0.1:{port}/api/hello", bearer, pid)
-        return measure(scenarios, args.rounds, args.duration, args.connections)
+        return measure(scenarios, args.rounds, args.duration, args.connections, beside=upstream_pids)
+
+
+def ceiling(runs: list[Run], workers: int) -> None:
+    """What ``workers`` workers can reach against one on this machine's cores, when rowgate (X µs
+    of CPU per request) shares them with wrk and the upstream (Y µs): one worker is bound by its
+    core (1/X), N workers by all of the CPU (cores/(X+Y)), so N workers / 1 ≤ cores·X/(X+Y)."""
+    one = [r for r in runs if r.scenario == "jwt/1w" and r.cpu_us is not None and r.beside_us is not None]
+    if not one:
+        return
+    x = statistics.median(r.cpu_us for r in one if r.cpu_us is not None)
+    y = statistics.median(r.beside_us for r in one if r.beside_us is not None)
+    cores = min(len(os.sched_getaffinity(0)), workers)
+    print(
+        f"- ceiling of {workers} workers / 1 on {len(os.sched_getaffinity(0))} CPUs: {cores} x {x:.0f} / "
+        f"({x:.0f} + {y:.0f}) = {cores * x / (x + y):.2f} (rowgate X and wrk+upstream Y µs/req with one "
+        "worker; Redis's own CPU, on the same cores, not counted)"
+    )
 
 
 if __name__ == "__main__":
