@@ -60,7 +60,7 @@ _new_request_id = _RequestIds().next
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give the request an id (a sane client ``X-Request-Id`` is kept) and log one access line."""
     given = request.headers.get("X-Request-Id", "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else _new_request_id()
+    request_id = given if given and _REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
     app = request.app
     request[CLIENT_IP] = app[TRUSTED_PROXIES].client_ip(

@@ -342,15 +342,12 @@ class UpstreamPool:
         body: bytes | AsyncIterator[bytes] | None,
     ) -> bytes:
         lines = [f"{method} {self.base_path}{target} HTTP/1.1", f"Host: {self.host_header}"]
-        has_length = False
-        for name, value in headers:
-            if name.lower() == "content-length":
-                has_length = True
-            lines.append(f"{name}: {value}")
-        if isinstance(body, bytes) and not has_length:
-            lines.append(f"Content-Length: {len(body)}")
-        elif body is not None and not isinstance(body, bytes) and not has_length:
-            lines.append("Transfer-Encoding: chunked")
+        lines += [f"{name}: {value}" for name, value in headers]
+        # Only a body needs its framing said (a request without one sends neither header).
+        if body is not None and not any(name.lower() == "content-length" for name, _ in headers):
+            lines.append(
+                f"Content-Length: {len(body)}" if isinstance(body, bytes) else "Transfer-Encoding: chunked"
+            )
         head = "\r\n".join(lines) + "\r\n\r\n"
         # Every CR and LF is one of the separators just written, and there is no NUL: else some
         # name or value holds one (three scans of the head instead of three of each header).
