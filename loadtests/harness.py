@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import re
+import resource
 import secrets
 import shutil
 import socket
@@ -33,6 +34,8 @@ class Run:
     rps: float
     p99_ms: float
     cpu_us: float | None
+    #: CPU µs per request of wrk and of the processes beside rowgate (``measure(beside=...)``).
+    beside_us: float | None = None
 
 
 @dataclass
@@ -170,6 +173,40 @@ def running(
                 process.wait(timeout=seconds)
 
 
+#: What the cheap upstream answers on every path (the demo app's ``/public/hello``, byte for byte).
+HELLO = '{"message": "hello from the demo app"}'
+
+
+def upstream_process(kind: str, folder: Path, port: int) -> tuple[list[str], str]:
+    """The upstream to put behind rowgate, as ``running(beside=...)`` takes it: ``nginx`` (one
+    worker answering a fixed body from its configuration: the cheapest HTTP server at hand, so
+    that the upstream takes as little of a small machine's CPU from rowgate as possible; Debian:
+    ``apt-get install nginx-light``), or ``demo`` (rowgate's demo app: aiohttp in Python, about
+    as costly per request as rowgate itself)."""
+    if kind == "demo":
+        return [sys.executable, "-m", "rowgate.proxy.demo", "--port", str(port)], (
+            f"http://127.0.0.1:{port}/public/hello"
+        )
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        sys.exit("nginx is not installed (apt-get install nginx-light), or use --upstream demo")
+    folder.mkdir(parents=True, exist_ok=True)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = "".join(f"  {name}_temp_path {folder}/{name};\n" for name in ("client_body", "proxy", "fastcgi"))
+    conf = folder / "nginx.conf"
+    conf.write_text(
+        f"{user}worker_processes 1;\ndaemon off;\npid {folder}/nginx.pid;\nerror_log {folder}/error.log;\n"
+        f"events {{ worker_connections 4096; }}\n"
+        f"http {{\n  access_log off;\n{temp}  keepalive_requests 100000000;\n"
+        f"  server {{\n    listen 127.0.0.1:{port};\n    default_type application/json;\n"
+        f"    location / {{ return 200 '{HELLO}'; }}\n  }}\n}}\n",
+        encoding="utf-8",
+    )
+    return [nginx, "-e", str(folder / "error.log"), "-p", str(folder), "-c", str(conf)], (
+        f"http://127.0.0.1:{port}/public/hello"
+    )
+
+
 async def issue_token(config: Path, environ: dict[str, str], *, sub: str, org_id: str, role: str) -> str:
     """An access token signed with the running rowgate's key (read from its database)."""
     from rowgate.auth.crypto import SecretBox, load_master_key
@@ -205,37 +242,57 @@ def wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> t
     return requests, rps, p99
 
 
-def measure(scenarios: dict[str, Scenario], rounds: int, duration: int, connections: int) -> list[Run]:
-    """A warm-up, then ``rounds`` rounds running every scenario in turn (so drift hits all alike)."""
+def measure(
+    scenarios: dict[str, Scenario],
+    rounds: int,
+    duration: int,
+    connections: int,
+    beside: Sequence[int] = (),
+) -> list[Run]:
+    """A warm-up, then ``rounds`` rounds running every scenario in turn (so drift hits all alike).
+    With ``beside`` (the upstream's pids, a private Redis's), their CPU per request and wrk's own
+    is reported too: what the machine spends on each request besides rowgate."""
     for url, headers, _ in scenarios.values():
         wrk(url, 2, connections, headers)
     runs = []
     for round_number in range(rounds):
         for name, (url, headers, pid) in scenarios.items():
             before = cpu_seconds(pid) if pid else 0.0
+            others = _wrk_seconds() + sum(map(cpu_seconds, beside))
             requests, rps, p99 = wrk(url, duration, connections, headers)
             cpu = (cpu_seconds(pid) - before) / requests * 1e6 if pid else None
-            runs.append(Run(name, requests, rps, p99, cpu))
+            spent = _wrk_seconds() + sum(map(cpu_seconds, beside)) - others
+            runs.append(Run(name, requests, rps, p99, cpu, spent / requests * 1e6 if beside else None))
             shown = f"{cpu:.0f} us/req" if cpu is not None else "-"
+            also = f"  wrk+upstream {spent / requests * 1e6:.0f} us/req" if beside else ""
             print(
-                f"round {round_number + 1} {name:8} {rps:9.0f} req/s  p99 {p99:6.2f} ms  cpu {shown}",
+                f"round {round_number + 1} {name:8} {rps:9.0f} req/s  p99 {p99:6.2f} ms  cpu {shown}{also}",
                 flush=True,
             )
     return runs
+
+
+def _wrk_seconds() -> float:
+    """The CPU time of this process's waited-for children: wrk's, once each run has ended."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def report(runs: list[Run], pairs: Sequence[tuple[str, str]], cpu_label: str = "rowgate CPU µs/req") -> None:
     """Medians per scenario, then each pair's throughput and CPU ratios, per round and overall."""
     names = list(dict.fromkeys(run.scenario for run in runs))
     by_name = {name: [r for r in runs if r.scenario == name] for name in names}
+    beside = any(r.beside_us is not None for r in runs)
     print("\nmedians:\n")
-    print(f"| scenario | req/s | p99 ms | {cpu_label} |")
-    print("|---|---|---|---|")
+    print(f"| scenario | req/s | p99 ms | {cpu_label} |" + (" wrk+upstream CPU µs/req |" if beside else ""))
+    print("|---|---|---|---|" + ("---|" if beside else ""))
     for name, mine in by_name.items():
         cpus = [r.cpu_us for r in mine if r.cpu_us is not None]
         cpu = f"{statistics.median(cpus):.0f}" if cpus else "-"
         rps = statistics.median(r.rps for r in mine)
-        print(f"| {name} | {rps:.0f} | {statistics.median(r.p99_ms for r in mine):.2f} | {cpu} |")
+        row = f"| {name} | {rps:.0f} | {statistics.median(r.p99_ms for r in mine):.2f} | {cpu} |"
+        others = [r.beside_us for r in mine if r.beside_us is not None]
+        print(row + (f" {statistics.median(others):.0f} |" if others else ""))
     print("\nRatios (per round, then the median):\n")
     for a, b in pairs:
         if a not in by_name or b not in by_name:

@@ -1,10 +1,14 @@
 """Proxy throughput and CPU cost, side by side in one run.
 
-Starts the demo upstream app and rowgate (each its own process), then drives load with ``wrk``
-(Debian/Ubuntu: ``apt-get install wrk``) in rounds, alternating the scenarios so that a noisy
-machine affects them alike:
+Starts an upstream and rowgate (each its own process), then drives load with ``wrk`` (Debian/Ubuntu:
+``apt-get install wrk``; one thread) in rounds, alternating the scenarios so that a noisy machine
+affects them alike.  The upstream is nginx answering a fixed body (``--upstream nginx``, the
+default: one worker, the cheapest server at hand, so that on a small machine rowgate gets the CPU
+the upstream does not need), or rowgate's demo app (``--upstream demo``: aiohttp in Python, which
+costs about as much CPU per request as rowgate and competes with it for the cores).
 
-* ``direct``: wrk → upstream ``/public/hello`` (no rowgate)
+* ``direct``: wrk → upstream ``/public/hello`` (no rowgate): what wrk and the upstream alone
+  achieve, the ceiling of the other scenarios
 * ``proxied``: wrk → rowgate → upstream, ``/public/hello`` (a public route: no credential)
 * ``jwt``: wrk → rowgate → upstream, ``/api/hello`` with a rowgate access token (verified, cached)
 * ``api_key``: as ``jwt``, with ``X-API-Key`` (with ``--api-key KEY``, or ``--create-api-key`` to
@@ -40,6 +44,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import statistics
 import sys
 import tempfile
 import uuid
@@ -59,6 +64,7 @@ from harness import (
     running,
     scratch_database,
     server_url,
+    upstream_process,
 )
 
 
@@ -72,6 +78,8 @@ def write_config(
     workers: int = 1,
 ) -> Path:
     path = folder / f"rowgate-{port}.yaml"
+    # Without Redis rowgate serves with one worker: ``workers`` left out, the file also suits a
+    # rowgate older than the setting (a checkout compared side by side).
     store = f'redis: {{url: "{redis}", key_prefix: "rowgate-bench-{uuid.uuid4().hex[:8]}:"}}' if redis else ""
     generous = "{limit: 1000000, window: 1s}"
     path.write_text(
@@ -80,7 +88,7 @@ def write_config(
 rate_limits: {{api_key: {generous}, user: {generous}, ip: {generous}, max_api_key: {generous}}}
 data_dir: {folder / "data"}
 policies: {ROOT / "config" / "policies.yaml"}
-server: {{host: 127.0.0.1, port: {port}, workers: {workers}}}
+server: {{host: 127.0.0.1, port: {port}{f", workers: {workers}" if redis else ""}}}
 database: {{url: "{database_url}"}}
 upstream: {{url: "{upstream}"}}
 routes:
@@ -133,6 +141,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--upstream",
+        choices=("nginx", "demo"),
+        default="nginx",
+        help="nginx with a fixed answer (the default: cheap), or the demo app (Python)",
+    )
     parser.add_argument("--no-access-log", action="store_true", help="turn rowgate's access log off")
     parser.add_argument("--redis", metavar="URL", help="the shared store (default: rowgate's in-process one)")
     parser.add_argument("--api-key", help="also measure X-API-Key authentication with this key")
@@ -160,11 +174,15 @@ def main() -> None:
             runs = run_benchmark(args, database_url)
     after = os.getloadavg()
     workers = ",".join(map(str, args.workers))
-    print(f"\n{args.rounds} rounds x {args.duration}s, {args.connections} connections, workers {workers}")
+    print(
+        f"\n{args.rounds} rounds x {args.duration}s, {args.connections} connections, workers {workers}, "
+        f"upstream {args.upstream}"
+    )
     print(f"load average {load[0]:.1f} at the start, {after[0]:.1f} at the end")
     if len(args.workers) > 1:
         one, *others = (f"jwt/{n}w" for n in args.workers)
         report(runs, [(other, one) for other in others])
+        ceiling(runs, max(args.workers))
     else:
         report(runs, [("jwt", "proxied"), ("proxied", "direct"), ("api_key", "jwt")])
 
@@ -173,8 +191,8 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
     environ = bench_environ()
     app_port, port = free_port(), free_port()
     upstream = f"http://127.0.0.1:{app_port}"
-    demo = ([sys.executable, "-m", "rowgate.proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
     with tempfile.TemporaryDirectory() as tmp:
+        demo = upstream_process(args.upstream, Path(tmp) / "upstream", app_port)
         config = write_config(
             Path(tmp), port, upstream, database_url, not args.no_access_log, args.redis, args.workers[0]
         )
@@ -193,7 +211,7 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
             }
             if args.api_key:
                 scenarios["api_key"] = (f"{rowgate}/api/hello", {"X-API-Key": args.api_key}, pid)
-            return measure(scenarios, args.rounds, args.duration, args.connections)
+            return measure(scenarios, args.rounds, args.duration, args.connections, beside=pids.beside)
 
 
 def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
@@ -201,9 +219,9 @@ def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
     environ = bench_environ()
     app_port = free_port()
     upstream = f"http://127.0.0.1:{app_port}"
-    demo = ([sys.executable, "-m", "rowgate.proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
-        rowgates = []
+        demo = upstream_process(args.upstream, Path(tmp) / "upstream", app_port)
+        rowgates, upstream_pids = [], []
         for index, count in enumerate(args.workers):
             port = free_port()
             config = write_config(
@@ -211,13 +229,31 @@ def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
             )
             pids = stack.enter_context(running(config, port, environ, [demo] if index == 0 else []))
             rowgates.append((count, port, config, pids.rowgate))
+            upstream_pids += pids.beside
         scenarios: dict[str, Scenario] = {"direct": (f"{upstream}/public/hello", {}, None)}
         sub, org = str(uuid.uuid4()), str(uuid.uuid4())
         for count, port, config, pid in rowgates:  # each its own issuer (its URL): a token of its own
             token = asyncio.run(issue_token(config, environ, sub=sub, org_id=org, role="member"))
             bearer = {"Authorization": f"Bearer {token}"}
             scenarios[f"jwt/{count}w"] = (f"http://127.0.0.1:{port}/api/hello", bearer, pid)
-        return measure(scenarios, args.rounds, args.duration, args.connections)
+        return measure(scenarios, args.rounds, args.duration, args.connections, beside=upstream_pids)
+
+
+def ceiling(runs: list[Run], workers: int) -> None:
+    """What ``workers`` workers can reach against one on this machine's cores, when rowgate (X µs
+    of CPU per request) shares them with wrk and the upstream (Y µs): one worker is bound by its
+    core (1/X), N workers by all of the CPU (cores/(X+Y)), so N workers / 1 ≤ cores·X/(X+Y)."""
+    one = [r for r in runs if r.scenario == "jwt/1w" and r.cpu_us is not None and r.beside_us is not None]
+    if not one:
+        return
+    x = statistics.median(r.cpu_us for r in one if r.cpu_us is not None)
+    y = statistics.median(r.beside_us for r in one if r.beside_us is not None)
+    cores = min(len(os.sched_getaffinity(0)), workers)
+    print(
+        f"- ceiling of {workers} workers / 1 on {len(os.sched_getaffinity(0))} CPUs: {cores} x {x:.0f} / "
+        f"({x:.0f} + {y:.0f}) = {cores * x / (x + y):.2f} (rowgate X and wrk+upstream Y µs/req with one "
+        "worker; Redis's own CPU, on the same cores, not counted)"
+    )
 
 
 if __name__ == "__main__":

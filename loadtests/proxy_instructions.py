@@ -39,6 +39,7 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=int, default=40, help="seconds of load per scenario")
     parser.add_argument("--connections", type=int, default=1)
+    parser.add_argument("--upstream", choices=("nginx", "demo"), default="nginx", help="as proxy_bench.py's")
     args = parser.parse_args()
     harness.require_wrk()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace, database_url: str, out: Path) -> None:
     environ = harness.bench_environ()
     app_port, port = harness.free_port(), harness.free_port()
     upstream = f"http://127.0.0.1:{app_port}"
-    demo = ([sys.executable, "-m", "rowgate.proxy.demo", "--port", str(app_port)], f"{upstream}/public/hello")
+    demo = harness.upstream_process(args.upstream, out / "upstream", app_port)
     valgrind = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}/cg.%p"]
     with tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp), port, upstream, database_url, True, None)

@@ -38,7 +38,6 @@ from rowgate.proxy.upstream_http import (
     UpstreamConnectionError,
     UpstreamPool,
     UpstreamResponse,
-    released,
 )
 
 log = logging.getLogger("rowgate.forward")
@@ -204,8 +203,10 @@ class Forwarder:
             if client_gone(request, exc):
                 raise  # the client went away while its body was streamed: not the upstream's fault
             raise _upstream_error(exc, stream) from exc
-        async with released(self.pool, upstream):
+        try:
             return await self._relay(request, upstream)
+        finally:  # the connection back to the pool (or closed), whatever happens
+            self.pool.release(upstream)
 
     async def _relay(self, request: web.Request, upstream: UpstreamResponse) -> web.StreamResponse:
         read_timeout = self.settings.read_timeout.total_seconds()
@@ -224,7 +225,7 @@ class Forwarder:
         response.headers["X-Request-Id"] = request[REQUEST_ID]
         await response.prepare(request)
         try:
-            async for chunk in upstream.iter_chunks(read_timeout):
+            while (chunk := await upstream.next_chunk(read_timeout)) is not None:
                 await response.write(chunk)
         except (TimeoutError, UpstreamConnectionError) as exc:
             # The status line is gone already: cut the connection so the client sees a broken body.

@@ -60,9 +60,10 @@ _new_request_id = _RequestIds().next
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give the request an id (a sane client ``X-Request-Id`` is kept) and log one access line."""
     given = request.headers.get("X-Request-Id", "")
-    request_id = given if _REQUEST_ID.fullmatch(given) else _new_request_id()
+    request_id = given if given and _REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
-    request[CLIENT_IP] = request.app[TRUSTED_PROXIES].client_ip(
+    app = request.app
+    request[CLIENT_IP] = app[TRUSTED_PROXIES].client_ip(
         request.remote, request.headers.get("X-Forwarded-For")
     )
     token = request_id_var.set(request_id)
@@ -83,10 +84,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         raise
     finally:
         elapsed = time.perf_counter() - started
-        groups = request.app.get(METRICS)
+        groups = app.get(METRICS)
         if groups is not None:
             observe_request(request.method, status, groups.of_path(request.path), elapsed)
-        if request.app[SETTINGS].logging.access_log and access_log.isEnabledFor(logging.INFO):
+        if app[SETTINGS].logging.access_log and access_log.isEnabledFor(logging.INFO):
             principal = request.get(PRINCIPAL)
             access_log.info(
                 "%s %s %s",

@@ -32,7 +32,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
@@ -56,9 +56,14 @@ class Budget:
     key: str
     limit: int
     window: int
+    #: The RateLimit-Policy field (``policy_field``), written once per budget.
+    _policy_field: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_policy_field", f'"{self.policy}";q={self.limit};w={self.window}')
 
     def policy_field(self) -> str:
-        return f'"{self.policy}";q={self.limit};w={self.window}'
+        return self._policy_field
 
     def limit_field(self, verdict: Throttle) -> str:
         return f'"{self.policy}";r={verdict.remaining};t={seconds(verdict.wait)}'
@@ -86,6 +91,8 @@ def budget_of(principal: Principal, client_ip: str, limits: RateLimitSettings) -
 SPENT: web.RequestKey[tuple[Budget, Throttle]] = web.RequestKey("rate_limit")
 #: Empty buckets one instance remembers at most (the least recently refused are forgotten).
 MAX_EMPTY = 10_000
+#: Budgets of principals kept at most (forgotten all at once past that).
+MAX_BUDGETS = 10_000
 
 
 class CallerLimits:
@@ -103,6 +110,10 @@ class CallerLimits:
         self.unchecked = 0
         #: Buckets known to be empty: store key → monotonic time until which it stays empty.
         self._empty: OrderedDict[str, float] = OrderedDict()
+        #: The budgets of API keys' and users' principals (not of an address), by the principal
+        #: object (kept alive here, so that its id names no other): the authenticators hand the
+        #: same object to the requests of a cached credential.
+        self._budgets: dict[int, tuple[Principal, Budget]] = {}
 
     def counts(self, path: str) -> bool:
         """Whether a request to ``path`` spends its caller's budget."""
@@ -112,7 +123,7 @@ class CallerLimits:
         """Take one request from the authenticated caller's budget; 429 when it is empty."""
         if not self.counts(request.path):
             return
-        budget = budget_of(request[PRINCIPAL], request[CLIENT_IP], self.limits)
+        budget = self._budget(request[PRINCIPAL], request[CLIENT_IP])
         verdict = self._still_empty(budget.key)
         if verdict is None:
             try:
@@ -130,6 +141,17 @@ class CallerLimits:
                 f"try again in {seconds(verdict.wait)}s.",
                 retry_after=seconds(verdict.wait),
             )
+
+    def _budget(self, principal: Principal, client_ip: str) -> Budget:
+        known = self._budgets.get(id(principal))
+        if known is not None and known[0] is principal:
+            return known[1]
+        budget = budget_of(principal, client_ip, self.limits)
+        if budget.policy != "ip":  # an address's budget is the caller's, not the principal's
+            if len(self._budgets) >= MAX_BUDGETS:
+                self._budgets.clear()
+            self._budgets[id(principal)] = (principal, budget)
+        return budget
 
     def _still_empty(self, key: str) -> Throttle | None:
         """A refusal without asking the store, while a bucket that refused is known to be empty."""

@@ -208,8 +208,10 @@ class UpstreamResponse:
         if not waiting.done():
             waiting.set_exception(TimeoutError())
 
-    async def iter_chunks(self, read_timeout: float) -> AsyncIterator[bytes]:
-        """The body as it arrives; raises TimeoutError when the upstream stalls for ``read_timeout``."""
+    async def next_chunk(self, read_timeout: float) -> bytes | None:
+        """The next piece of the body as it arrives, None once it is complete; TimeoutError when
+        the upstream stalls for ``read_timeout``.  (A loop, not an async generator: none is made
+        per request, each of which costs the event loop's finalizer hook.)"""
         while True:
             if self._chunks:
                 chunk = self._chunks.popleft()
@@ -221,18 +223,21 @@ class UpstreamResponse:
                 ):
                     self._connection.transport.resume_reading()
                     self._paused = False
-                yield chunk
-            elif self._complete:
-                return
-            elif self._error is not None:
+                return chunk
+            if self._complete:
+                return None
+            if self._error is not None:
                 raise self._error
-            else:
-                self._wakeup = asyncio.get_running_loop().create_future()
-                async with asyncio.timeout(read_timeout):
-                    await self._wakeup
+            self._wakeup = asyncio.get_running_loop().create_future()
+            async with asyncio.timeout(read_timeout):
+                await self._wakeup
 
     async def read(self, read_timeout: float) -> bytes:
-        return b"".join([chunk async for chunk in self.iter_chunks(read_timeout)])
+        """The whole body (a small one: the caller knows its length)."""
+        chunks = []
+        while (chunk := await self.next_chunk(read_timeout)) is not None:
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     @property
     def complete(self) -> bool:
@@ -337,15 +342,12 @@ class UpstreamPool:
         body: bytes | AsyncIterator[bytes] | None,
     ) -> bytes:
         lines = [f"{method} {self.base_path}{target} HTTP/1.1", f"Host: {self.host_header}"]
-        has_length = False
-        for name, value in headers:
-            if name.lower() == "content-length":
-                has_length = True
-            lines.append(f"{name}: {value}")
-        if isinstance(body, bytes) and not has_length:
-            lines.append(f"Content-Length: {len(body)}")
-        elif body is not None and not isinstance(body, bytes) and not has_length:
-            lines.append("Transfer-Encoding: chunked")
+        lines += [f"{name}: {value}" for name, value in headers]
+        # Only a body needs its framing said (a request without one sends neither header).
+        if body is not None and not any(name.lower() == "content-length" for name, _ in headers):
+            lines.append(
+                f"Content-Length: {len(body)}" if isinstance(body, bytes) else "Transfer-Encoding: chunked"
+            )
         head = "\r\n".join(lines) + "\r\n\r\n"
         # Every CR and LF is one of the separators just written, and there is no NUL: else some
         # name or value holds one (three scans of the head instead of three of each header).
