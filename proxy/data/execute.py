@@ -215,14 +215,21 @@ async def execute(
             return await _read(conn, rewritten, params, max_bytes)
         return await _run_statement(conn, rewritten, params, json_params, max_rows, max_bytes, describe)
     except asyncpg.PostgresError as error:
-        if isinstance(error, asyncpg.exceptions.InvalidCachedStatementError):
-            # A table changed under the cached plan: prepare afresh next time (asyncpg drops its
-            # cache by itself only for errors raised through Connection.fetch).
-            await conn.reload_schema_state()
-        refusal = translated(error, rewritten)
+        refusal = await _refusal(conn, error, rewritten)
         if refusal is error:
             raise
         raise refusal from error
+
+
+async def _refusal(
+    conn: asyncpg.Connection, error: asyncpg.PostgresError, rewritten: Rewritten
+) -> Exception:
+    """What a statement's database error is raised as (``translated``); a table changed under
+    the cached plan makes the connection prepare afresh next time (asyncpg drops its cache by
+    itself only for errors raised through ``Connection.fetch``)."""
+    if isinstance(error, asyncpg.exceptions.InvalidCachedStatementError):
+        await conn.reload_schema_state()
+    return translated(error, rewritten)
 
 
 async def read_json(
@@ -252,9 +259,7 @@ async def read_json(
     except asyncpg.PostgresError as error:
         if INEXACT_MARKER in str(error):
             return None
-        if isinstance(error, asyncpg.exceptions.InvalidCachedStatementError):
-            await conn.reload_schema_state()
-        refusal = translated(error, rewritten)
+        refusal = await _refusal(conn, error, rewritten)
         if refusal is error:
             raise
         raise refusal from error
