@@ -231,7 +231,7 @@ def _serve_workers(settings: Settings, count: int) -> int:
     host, port = settings.server.host, settings.server.port
     url = asyncio.run(_migrate_once(settings))
     database = settings.database.model_copy(update={"url": url})  # an embedded one is started once
-    settings = settings.model_copy(update={"database": database})
+    settings = worker_settings(settings.model_copy(update={"database": database}), count)
     try:
         sock = listen(host, port)
     except OSError as exc:
@@ -244,6 +244,19 @@ def _serve_workers(settings: Settings, count: int) -> int:
 
     drain = settings.server.shutdown_timeout.total_seconds() + 10
     return Supervisor(count, sock, worker, drain, share_metrics=settings.server.metrics).run()
+
+
+def worker_settings(settings: Settings, count: int) -> Settings:
+    """``settings`` for each of ``count`` workers: unless ``auth.argon2.threads`` is set, the
+    workers share the CPUs out for hashing (``default_threads``) instead of each taking all
+    but one (8 workers on 8 CPUs would otherwise hold 56 threads of 19 MiB each)."""
+    from rowgate.auth.passwords.hashing import default_threads
+
+    argon2 = settings.auth.argon2
+    if argon2.threads is not None:
+        return settings
+    argon2 = argon2.model_copy(update={"threads": default_threads(count)})
+    return settings.model_copy(update={"auth": settings.auth.model_copy(update={"argon2": argon2})})
 
 
 async def _migrate_once(settings: Settings) -> str:

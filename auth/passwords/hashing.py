@@ -61,13 +61,16 @@ _holder: ContextVar[tuple[PasswordHasher, asyncio.Task[object] | None] | None] =
 )
 
 
-def default_threads() -> int:
-    """One hashing thread fewer than the CPUs this process may use, at least one."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus - 1)
+def default_threads(workers: int = 1, cpus: int | None = None) -> int:
+    """Hashing threads for each of ``workers`` processes: the CPUs this process may use (or
+    ``cpus``) less one per worker's event loop, shared out between the workers, at least one
+    each.  One process on 8 CPUs: 7; 2 workers on 8: 3 each; 8 workers on 8: 1 each."""
+    if cpus is None:
+        try:
+            cpus = len(os.sched_getaffinity(0))
+        except AttributeError:  # not Linux
+            cpus = os.cpu_count() or 1
+    return max(1, (cpus - workers) // workers)
 
 
 def thread_priority(priority: Priority) -> Callable[[], None]:

@@ -221,9 +221,7 @@ async def execute(
         raise refusal from error
 
 
-async def _refusal(
-    conn: asyncpg.Connection, error: asyncpg.PostgresError, rewritten: Rewritten
-) -> Exception:
+async def _refusal(conn: asyncpg.Connection, error: asyncpg.PostgresError, rewritten: Rewritten) -> Exception:
     """What a statement's database error is raised as (``translated``); a table changed under
     the cached plan makes the connection prepare afresh next time (asyncpg drops its cache by
     itself only for errors raised through ``Connection.fetch``)."""

@@ -193,3 +193,11 @@ async def test_hashing_threads_run_at_a_lower_priority(priority: str, policy: st
         hasher.close()
     assert seen == [(getattr(os, policy), nice)]
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the event loop's thread is untouched
+
+
+@pytest.mark.parametrize(
+    ("workers", "cpus", "threads"),
+    [(1, 1, 1), (1, 2, 1), (1, 8, 7), (2, 2, 1), (2, 8, 3), (8, 8, 1), (3, 2, 1)],
+)
+def test_workers_share_the_cpus_out_for_hashing(workers: int, cpus: int, threads: int) -> None:
+    assert default_threads(workers, cpus) == threads

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from rowgate.auth.passwords.hashing import default_threads
 from rowgate.config.loader import DEFAULT_CONFIG, load_settings
+from rowgate.proxy.cli import worker_settings
 from rowgate.proxy.data.demo import create_demo_tables
 from rowgate.proxy.workers import worker_count
 from tests.proxy.workerkit import Served, call, serving, signed_in, write_config
@@ -35,6 +37,17 @@ def test_workers_default_to_the_cpus_and_fall_back_to_one_without_redis(
     with caplog.at_level(logging.WARNING, logger="rowgate.workers"):
         assert worker_count(alone) == 1
     assert "serving with 1 worker instead of 4: redis.url is not set" in caplog.text
+
+
+def test_workers_share_the_hashing_threads_out_unless_they_are_configured() -> None:
+    redis = {"redis.url": "redis://cache:6379/0"}
+    default = load_settings(DEFAULT_CONFIG, overrides=redis, environ={})
+    shared = worker_settings(default, 4)
+    assert shared.auth.argon2.threads == default_threads(4)
+    assert shared.auth.argon2.model_copy(update={"threads": None}) == default.auth.argon2
+    assert shared.model_copy(update={"auth": default.auth}) == default
+    chosen = load_settings(DEFAULT_CONFIG, overrides={**redis, "auth.argon2.threads": 3}, environ={})
+    assert worker_settings(chosen, 4) == chosen
 
 
 def until(condition: object, what: str, timeout: float = 60) -> None:
