@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from data_bench import MEMBER, TENANT, seed
 from harness import ROOT, scratch_database, server_url
@@ -52,12 +54,12 @@ async def measure(database_url: str, reads: int) -> None:
         settings = load_settings(overrides=overrides, environ={})
         async with open_data_api(settings, database_url) as api:
             caller = Caller(Subject(MEMBER, TENANT, frozenset({"user"}), "member"), UNCHECKED)
-            task = (await api.read(caller, "tasks", [("limit", "1")]))["data"][0]["id"]
+            task = orjson.loads(await api.read(caller, "tasks", [("limit", "1")]))["data"][0]["id"]
             async with api.runner.pool.connection() as conn:
                 protocol = conn._con._protocol  # asyncpg's count of queries sent on it
                 backend = await conn.fetchval("SELECT pg_backend_pid()")
             reads_of: dict[str, Callable[[], Awaitable[Any]]] = {
-                "list": lambda: api.read_json(caller, "tasks", [("limit", "50")]),
+                "list": lambda: api.read(caller, "tasks", [("limit", "50")]),
                 "get": lambda: api.get(caller, "tasks", task, None),
             }
             print(f"policy role: {api.policy.role or 'none (no second wall)'}")

@@ -49,7 +49,7 @@ async def list_rows(request: web.Request) -> web.Response:
     api = _api(request)
     table = request.match_info["table"]
     api.permit(caller, table, "read")
-    body = await api.read_json(caller, table, request.rel_url.query.items())
+    body = await api.read(caller, table, request.rel_url.query.items())
     return web.Response(body=body, content_type="application/json")
 
 

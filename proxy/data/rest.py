@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any
 
 import asyncpg
 
@@ -84,28 +84,10 @@ class DataApi:
                 raise sign_in from None
             raise
 
-    async def read(self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-        """``GET /{table}``: ``{"data": [rows], "count": total}`` (count with ``count=exact``)."""
-        return await self._read(caller, table_name, pairs, as_json=False)
-
-    async def read_json(self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]]) -> bytes:
-        """``read``'s answer as the JSON the data API sends (``proxy.data.jsonrows.encode``), the
-        rows written by the database itself where it can write them exactly."""
-        return await self._read(caller, table_name, pairs, as_json=True)
-
-    @overload
-    async def _read(
-        self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]], *, as_json: Literal[False]
-    ) -> dict[str, Any]: ...
-
-    @overload
-    async def _read(
-        self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]], *, as_json: Literal[True]
-    ) -> bytes: ...
-
-    async def _read(
-        self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]], *, as_json: bool
-    ) -> dict[str, Any] | bytes:
+    async def read(self, caller: Caller, table_name: str, pairs: Iterable[tuple[str, str]]) -> bytes:
+        """``GET /{table}``: ``{"data": [rows], "count": total}`` (count with ``count=exact``) as the
+        JSON the data API sends (``proxy.data.jsonrows.encode``), the rows written by the database
+        itself where it can write them exactly."""
         policy = self.policy
         table = policy.table(table_name)
         query = parse_read(
@@ -117,19 +99,14 @@ class DataApi:
         run_as = policy.runs_as()
         if counting is None:
             async with self.runner.single_read(subject, run_as=run_as, ordinary=table.ordinary) as session:
-                if as_json:
-                    written = await session.fetch_json(
-                        _rewritten(policy, caller, statement), statement.params
-                    )
-                    if written is not None:
-                        return b'{"data":' + written.encode() + b"}"
-                answer = {"data": rows_of(await _run(session, policy, caller, statement))}
-            return encode(answer) if as_json else answer
+                written = await session.fetch_json(_rewritten(policy, caller, statement), statement.params)
+                if written is not None:
+                    return b'{"data":' + written.encode() + b"}"
+                return encode({"data": rows_of(await _run(session, policy, caller, statement))})
         async with self.runner.transaction(subject, run_as=run_as, readonly=True, snapshot=True) as session:
             rows = await _run(session, policy, caller, statement)
             total = (await _run(session, policy, caller, counting))[0]["count"]
-        answer = {"data": rows_of(rows), "count": total}
-        return encode(answer) if as_json else answer
+        return encode({"data": rows_of(rows), "count": total})
 
     async def get(self, caller: Caller, table_name: str, key: str, select: str | None) -> Row:
         """``GET /{table}/{id}``: the row, or 404 when it does not exist *for this caller*."""

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from rowgate.config import Settings
@@ -142,10 +143,10 @@ async def test_requests_in_flight_finish_under_the_policy_they_started_with(
             yield session
 
     api.runner.single_read = reload_first  # type: ignore[method-assign]
-    body = await api.read(USER_A, "tasks", [("limit", "1000")])
+    body = orjson.loads(await api.read(USER_A, "tasks", [("limit", "1000")]))
     api.runner.single_read = original  # type: ignore[method-assign]
     assert len(body["data"]) == len(world.visible_tasks(world.CALLERS["user_a"]))
-    assert (await api.read(USER_A, "tasks", [("limit", "1000")]))["data"] == []
+    assert orjson.loads(await api.read(USER_A, "tasks", [("limit", "1000")]))["data"] == []
 
 
 async def test_every_reload_is_recorded_in_the_audit_trail(
