@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -384,12 +383,3 @@ async def _send_stream(connection: _Connection, body: AsyncIterator[bytes], *, c
         await connection.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
     if chunked:
         await connection.write(b"0\r\n\r\n")
-
-
-@contextlib.asynccontextmanager
-async def released(pool: UpstreamPool, response: UpstreamResponse) -> AsyncIterator[UpstreamResponse]:
-    """Use a response and give its connection back afterwards, whatever happens."""
-    try:
-        yield response
-    finally:
-        pool.release(response)

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from rowgate.proxy.upstream_http import InvalidHeader, UpstreamConnectionError, UpstreamPool, released
+from rowgate.proxy.upstream_http import InvalidHeader, UpstreamConnectionError, UpstreamPool
 
 Conversation = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -47,8 +47,10 @@ def pool(url: str, **kwargs: float) -> UpstreamPool:
 
 async def fetch(p: UpstreamPool, method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
     response = await p.request(method, "/x", [("Accept", "*/*")], body)
-    async with released(p, response):
+    try:
         return response.status, await response.read(2.0)
+    finally:
+        p.release(response)
 
 
 async def test_keep_alive_reuses_one_connection(raw_server: Callable[[Conversation], Awaitable[str]]) -> None:
@@ -102,10 +104,12 @@ async def test_chunked_answers_and_interim_100_continue(
 
     p = pool(await raw_server(serve))
     response = await p.request("POST", "/x", [], b"body")
-    async with released(p, response):
+    try:
         assert response.status == 201
         assert response.headers["X-A"] == "1"
         assert await response.read(2.0) == b"hello world"
+    finally:
+        p.release(response)
     await p.close()
 
 
@@ -128,9 +132,11 @@ async def test_streamed_request_bodies_are_sent_chunked(
 
     p = pool(await raw_server(serve))
     response = await p.request("PUT", "/x", [], parts())
-    async with released(p, response):
+    try:
         assert response.status == 204
         assert await response.read(2.0) == b""
+    finally:
+        p.release(response)
     head, body = await received
     assert b"Transfer-Encoding: chunked" in head
     assert body == b"3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n"
