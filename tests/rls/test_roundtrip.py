@@ -19,7 +19,7 @@ from rowgate.rls.findings import Findings
 from rowgate.rls.names import dialect_of
 from rowgate.rls.policy import PolicySet, parse_policies
 from rowgate.rls.rewrite import Rewriter
-from rowgate.rls.roundtrip import first_difference
+from rowgate.rls.roundtrip import fingerprint, first_difference
 from rowgate.rls.rules import RULES
 from rowgate.rls.subject import Subject
 from rowgate.rls.template import split_sentinels
@@ -246,3 +246,66 @@ def test_a_cast_may_name_built_in_types_and_the_served_columns_types(cast: str, 
         with pytest.raises(QueryRefused) as caught:
             rewriter.rewrite(statement, subject)
         assert caught.value.code == "type_not_allowed"
+
+
+def test_the_tree_read_back_is_unlinked_once_compared(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-back's tree is thrown away after the comparison: its nodes are unlinked from their
+    parents as they are fingerprinted, so that reference counting frees it at once instead of the
+    garbage collector (sqlglot's nodes and their parents are reference cycles)."""
+    rewriter = Rewriter(world.world_policies(), "postgres", schema=world.world_schema(), cache_size=0)
+    read_back: list[exp.Expr] = []
+    parse = rewriter._reparse
+
+    def recorded(text: str) -> list[exp.Expr | None]:
+        trees = parse(text)
+        read_back.extend(tree for tree in trees if tree is not None)
+        return trees
+
+    monkeypatch.setattr(rewriter, "_reparse", recorded)
+    sql = "WITH r AS (SELECT id FROM tasks WHERE done) SELECT r.id FROM r JOIN projects p ON p.id = r.id"
+
+    rewriter.rewrite(sql, USER_A)
+
+    (tree,) = read_back
+    nodes = list(tree.walk())
+    assert len(nodes) > 50
+    assert all(node.parent is None for node in nodes)
+
+
+def test_a_fingerprint_is_the_same_whether_or_not_it_unlinks_the_tree() -> None:
+    pg = dialect_of("postgres")
+    for sql in (
+        'SELECT a, "B" FROM t AS x JOIN u ON x.id = u.id WHERE a > 1 OR b IN (1, 2)',
+        "SELECT $$x$$, f(1)",
+    ):
+        kept = fingerprint(_tree(sql), pg, printed=True)
+        tree = _tree(sql)
+        assert fingerprint(tree, pg, printed=True, release=True) == kept
+        assert all(node.parent is None for node in tree.walk())
+
+
+_NAMES = st.sampled_from(["a", "b", "this", "table", "quoted", "expression", "A", "x y", "", "name"])
+_STATEMENTS = st.builds(
+    lambda column, table, alias, other, quoted: (
+        f"SELECT {column}, {other} FROM {table} AS {alias} WHERE {other} = 'this'"
+        if quoted
+        else f"SELECT {column} FROM {table} AS {alias}"
+    ),
+    _NAMES.map(lambda n: f'"{n}"' if n else "a"),
+    _NAMES.map(lambda n: f'"{n}"' if n else "t"),
+    _NAMES.map(lambda n: f'"{n}"' if n else "x"),
+    _NAMES.map(lambda n: f'"{n}"' if n else "b"),
+    st.booleans(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=_STATEMENTS, second=_STATEMENTS)
+def test_fingerprints_are_equal_exactly_when_the_statements_are(first: str, second: str) -> None:
+    """A name is fingerprinted as a mark followed by its text: names spelt like argument keys or
+    like each other's text never make two different statements compare equal."""
+    pg = dialect_of("postgres")
+    same = pg.generate(_tree(first), identify=True) == pg.generate(_tree(second), identify=True)
+
+    assert (fingerprint(_tree(first), pg) == fingerprint(_tree(second), pg, printed=True)) == same
+    assert (first_difference(_tree(first), _tree(second), pg) is None) == same
