@@ -10,9 +10,10 @@ way the data API runs it (``begin_sql`` with the role, then ``proxy.data.execute
 rewriter with the wall on; (c) unmodified, as the role, under the native policies alone.  Both
 (a) and (b) must agree with (c) on the rows returned, the rows affected, the state of every table
 afterwards, and on failing: a write refused natively must be refused by rowgate, and a condition
-that fails natively (on a row the caller can see) must fail the same way.  Writes that name an
-owner (the owner rule of ``rls.owners``, a trigger natively) are part of the corpus and must be
-refused alike.
+that fails natively (on a row the caller can see) must fail the same way, except for a data
+exception where rowgate's statement, planned another way, returned no row (see ``_same``).
+Writes that name an owner (the owner rule of ``rls.owners``, a trigger natively) are part of the
+corpus and must be refused alike.
 
 Two deliberate differences are normalised.  Rowgate refuses a write the caller has no grant for
 (``operation_not_allowed``), where PostgreSQL quietly touches no row when the statement finds
