@@ -1,5 +1,6 @@
 """What one REST read costs the data layer behind the second wall, in process: database round
-trips, wall time, CPU per read (rowgate's, and the PostgreSQL backend's from ``/proc``) for ``GET
+trips, wall time, CPU per read (rowgate's, and the PostgreSQL backend's from ``/proc``), and how
+often PostgreSQL ran the read with its cached generic plan or planned it anew, for ``GET
 /v1/data/tasks?limit=50`` (its answer's JSON body, as the handler sends it) and ``GET
 /v1/data/tasks/{id}`` as a member, one read after the other on a pool of one connection.
 
@@ -66,6 +67,7 @@ async def measure(database_url: str, reads: int) -> None:
             for name, read in reads_of.items():
                 for _ in range(20):  # past the first plans, into the cached generic one
                     await read()
+                before = await plans(api)
                 sent = protocol.queries_count
                 started, cpu, database = time.perf_counter(), time.process_time(), backend_cpu(backend)
                 for _ in range(reads):
@@ -74,10 +76,23 @@ async def measure(database_url: str, reads: int) -> None:
                 used = (time.process_time() - cpu) / reads * 1e6
                 served = (backend_cpu(backend) - database) / reads * 1e6
                 trips = (protocol.queries_count - sent) / reads
+                after = await plans(api)
+                generic, custom = (sum(after[s][i] - before.get(s, (0, 0))[i] for s in after) for i in (0, 1))
                 print(
                     f"{name}: {trips:.1f} round trips, {wall:.0f} µs wall, {used:.0f} µs CPU per read, "
-                    f"{served:.0f} µs of PostgreSQL's"
+                    f"{served:.0f} µs of PostgreSQL's; plans: {generic} generic (cached), {custom} custom"
                 )
+
+
+async def plans(api: Any) -> dict[str, tuple[int, int]]:
+    """The connection's prepared statements and how often PostgreSQL ran each with its cached
+    generic plan or planned it anew for the values (a custom plan)."""
+    async with api.runner.pool.connection() as conn:
+        rows = await conn.fetch(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement NOT LIKE '%pg_prepared_statements%'"
+        )
+    return {r["statement"]: (r["generic_plans"], r["custom_plans"]) for r in rows}
 
 
 def backend_cpu(pid: int) -> float:

@@ -29,11 +29,18 @@ comment holds the digest of its text and its version, which is how ``rls.wall`` 
 The caller comes from the settings ``proxy.data.execute`` sets per transaction: ``rowgate.user_id``,
 ``rowgate.org_id``, ``rowgate.role``, ``rowgate.groups`` (comma-separated) and ``rowgate.policy``
 (the version), read with ``current_setting(name, true)`` (NULL when unset, and '' turned into
-NULL).  Group membership is
-``'admin' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))``; ``self``
-needs only the owner comparison, which no row passes without a user; ``role:<name>`` is
-``current_setting('rowgate.role', true) = '<name>'``.  Policy names longer than PostgreSQL's
-63 bytes end in a hash of the whole name, so that truncation never makes two policies one.
+NULL), each in a scalar subquery: ``"org_id" = (SELECT (NULLIF(current_setting('rowgate.org_id',
+true), ''))::uuid)``.  PostgreSQL makes such a subquery an InitPlan, computed once per statement
+(when the scan first needs it, after a single read's own settings are made) instead of once per
+row; the tenant's index still serves the comparison; and the generic plan of a prepared read no
+longer looks costlier than a custom one, so PostgreSQL keeps it instead of planning anew at every
+execution (``loadtests/RESULTS.md``).  The meaning is the same: a missing or empty setting is
+NULL, which no comparison passes.  Group membership is
+``(SELECT 'admin' = ANY (string_to_array(current_setting('rowgate.groups', true), ',')))``;
+``self`` needs only the owner comparison, which no row passes without a user; ``role:<name>`` is
+``(SELECT current_setting('rowgate.role', true)) = '<name>'``.  Policy names longer than
+PostgreSQL's 63 bytes end in a hash of the whole name, so that truncation never makes two
+policies one.
 
 The owner rule (``rls.owners``: a row a caller inserts, or whose owner column it sets, holds the
 caller's id unless the caller writes as the tenant's admin) must tell an UPDATE that sets the
@@ -368,13 +375,13 @@ def _clauses(operation: str, condition: str) -> str:
 
 
 def _condition(table: TablePolicy, group: str, types: Mapping[str, str], version: str) -> str:
-    parts = [f"current_setting('{VERSION_SETTING}', true) = {literal(version)}"]
+    parts = [f"(SELECT current_setting('{VERSION_SETTING}', true)) = {literal(version)}"]
     role = role_of(group)
     if role is not None:
-        parts.append(f"current_setting('rowgate.role', true) = {literal(role)}")
+        parts.append(f"(SELECT current_setting('rowgate.role', true)) = {literal(role)}")
     elif group != "self":
         groups = "string_to_array(current_setting('rowgate.groups', true), ',')"
-        parts.append(f"{literal(group)} = ANY ({groups})")
+        parts.append(f"(SELECT {literal(group)} = ANY ({groups}))")
     if table.tenant_column:
         parts.append(_equals(table.tenant_column, "tenant", types))
     if group == "self" and table.owner_column:
@@ -388,8 +395,8 @@ def _condition(table: TablePolicy, group: str, types: Mapping[str, str], version
 def _equals(column: str, slot: str, types: Mapping[str, str]) -> str:
     setting = f"NULLIF(current_setting('{SETTINGS[slot]}', true), '')"
     if column in types:
-        return f"{ident(column)} = ({setting})::{types[column]}"
-    return f"{ident(column)}::text = {setting}"
+        return f"{ident(column)} = (SELECT ({setting})::{types[column]})"
+    return f"{ident(column)}::text = (SELECT {setting})"
 
 
 def create_role(role: str) -> str:

@@ -154,10 +154,11 @@ def with_settings(rewritten: Rewritten, caller_params: int, subject: Subject, ru
     The settings come from a one-row subquery on the outer side of a ``LATERAL`` join whose inner
     side is the read, gated on it (``OFFSET 0`` keeps each side a subquery of its own): PostgreSQL
     produces that row before it starts the read, and evaluates the native policies' ``current_setting``
-    only while the read runs (an ordinary table's row security, its pseudo-constant filters and
-    index conditions are all evaluated then).  Before the row, no setting is there, and the policies
-    let nothing through.  A partitioned table is not for this: PostgreSQL prunes its partitions
-    when the statement starts, before the settings, and would prune them all.
+    only while the read runs (an ordinary table's row security, its pseudo-constant filters, index
+    conditions and the InitPlans of the policies' scalar subqueries are all evaluated then).
+    Before the row, no setting is there, and the policies let nothing through.  A partitioned
+    table is not for this: PostgreSQL prunes its partitions when the statement starts, before the
+    settings, and would prune them all.
 
     The statement runs as the connection's role, which must be ``run_as.role`` (``SET ROLE``
     before, as a session setting: the same role for every caller); the row raises ``ROLE_MARKER``

@@ -8,7 +8,9 @@ columns, operators and order), so the rewriter's template cache and PostgreSQL's
 statements serve every request of the same shape::
 
     build_read(tasks, parse_read([("done", "is.false"), ("limit", "20")], ...))
-    → SELECT * FROM "public"."tasks" WHERE "done" IS FALSE LIMIT $1 OFFSET $2   (20, 0)
+    → SELECT * FROM "public"."tasks" WHERE ("done" IS FALSE) LIMIT $1   (20,)
+
+(``OFFSET $n`` only when the request skips rows: a first page's plan stays generic.)
 
 Unknown columns and operators that do not fit the column are ``BadRequest`` naming them;
 malformed values are ``BadRequest`` (query string) or ``ValidationFailed`` (body) naming the
@@ -59,13 +61,17 @@ class _Params:
 
 
 def build_read(table: TableInfo, query: ReadQuery) -> Statement:
-    """``SELECT`` for a collection read: columns, filters, order, ``LIMIT``/``OFFSET``."""
+    """``SELECT`` for a collection read: columns, filters, order, ``LIMIT``, and ``OFFSET`` when
+    the request skips rows (an ``OFFSET $n`` of unknown value makes PostgreSQL's generic plan look
+    costlier than a custom one, so that a first page would be planned anew at every execution)."""
     params = _Params()
     sql = f"SELECT {_select_list(table, query.columns)} FROM {table_sql(table)}"
     sql += _where(table, query.where, params)
     if query.order:
         sql += " ORDER BY " + ", ".join(_order(table, order) for order in query.order)
-    sql += f" LIMIT {params.add(query.limit)} OFFSET {params.add(query.offset)}"
+    sql += f" LIMIT {params.add(query.limit)}"
+    if query.offset:
+        sql += f" OFFSET {params.add(query.offset)}"
     return Statement(sql, tuple(params.values))
 
 

@@ -191,8 +191,8 @@ def test_export_prints_native_policies(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     assert 'ALTER TABLE "public"."tasks" ENABLE ROW LEVEL SECURITY;' in out
     assert 'CREATE POLICY "rowgate_notes_select_self_' in out
-    assert "current_setting('rowgate.policy', true) = '" in out
-    assert "\"created_by\"::text = NULLIF(current_setting('rowgate.user_id', true), '')" in out
+    assert "(SELECT current_setting('rowgate.policy', true)) = '" in out
+    assert "\"created_by\"::text = (SELECT NULLIF(current_setting('rowgate.user_id', true), ''))" in out
 
 
 def test_export_names_the_data_role_and_sql_needs_a_database(capsys: pytest.CaptureFixture[str]) -> None:

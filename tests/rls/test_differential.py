@@ -10,9 +10,10 @@ way the data API runs it (``begin_sql`` with the role, then ``proxy.data.execute
 rewriter with the wall on; (c) unmodified, as the role, under the native policies alone.  Both
 (a) and (b) must agree with (c) on the rows returned, the rows affected, the state of every table
 afterwards, and on failing: a write refused natively must be refused by rowgate, and a condition
-that fails natively (on a row the caller can see) must fail the same way.  Writes that name an
-owner (the owner rule of ``rls.owners``, a trigger natively) are part of the corpus and must be
-refused alike.
+that fails natively (on a row the caller can see) must fail the same way, except for a data
+exception where rowgate's statement, planned another way, returned no row (see ``_same``).
+Writes that name an owner (the owner rule of ``rls.owners``, a trigger natively) are part of the
+corpus and must be refused alike.
 
 Two deliberate differences are normalised.  Rowgate refuses a write the caller has no grant for
 (``operation_not_allowed``), where PostgreSQL quietly touches no row when the statement finds
@@ -201,6 +202,14 @@ def _same(sql: str, ours: Outcome, native: Outcome) -> bool:
     if ours[-1] in _MARKERS:
         ours = ours[:-1]
     if ours == native:
+        return True
+    if native == ("error", "22") and ours[:3] == ("ok", [], "0"):
+        # The caller's own condition failed natively on a value (a cast, a division) where rowgate's
+        # statement, planned another way, returned no row and wrote nothing: whether such a
+        # condition fails at all depends on the rows a plan reaches before it knows the answer is
+        # empty (as which data exception it raises does, see ``outcomes.failure``).  Nothing was
+        # shown either way; the other way round (rowgate failing where the database did not) is
+        # still a mismatch, since rowgate must never evaluate a condition on rows it hides.
         return True
     if ours == ("denied",):
         if native == ("refused",):

@@ -257,7 +257,7 @@ def test_a_bind_check_holds_for_matching_values_only() -> None:
 def test_export_without_types_compares_as_text() -> None:
     text = export_postgres(world.world_policies())
 
-    assert "\"org_id\"::text = NULLIF(current_setting('rowgate.org_id', true), '')" in text
+    assert "\"org_id\"::text = (SELECT NULLIF(current_setting('rowgate.org_id', true), ''))" in text
     assert "SET DEFAULT" not in text
     assert text.count("CREATE POLICY") == 6 + 9 + 6 + 8  # one per table, operation and group
 
@@ -265,13 +265,13 @@ def test_export_without_types_compares_as_text() -> None:
 def test_export_with_types_casts_the_settings_and_sets_defaults_only_when_asked() -> None:
     text = export_postgres(world.world_policies(), world.world_schema(), defaults=True)
 
-    assert "\"org_id\" = (NULLIF(current_setting('rowgate.org_id', true), ''))::uuid" in text
+    assert "\"org_id\" = (SELECT (NULLIF(current_setting('rowgate.org_id', true), ''))::uuid)" in text
     assert (
         'ALTER TABLE "public"."tasks" ALTER COLUMN "created_by" SET DEFAULT '
         "(NULLIF(current_setting('rowgate.user_id', true), ''))::uuid;"
     ) in text
     assert (
-        "'guest' = ANY (string_to_array(current_setting('rowgate.groups', true), ','))"
+        "(SELECT 'guest' = ANY (string_to_array(current_setting('rowgate.groups', true), ',')))"
         " AND (\"status\" = 'published')" in text
     )
     assert (
@@ -282,8 +282,8 @@ def test_export_with_types_casts_the_settings_and_sets_defaults_only_when_asked(
     version = world.world_policies().version
     assert (
         f'CREATE POLICY "rowgate_notes_update_role:editor_{version[:8]}" ON "public"."notes" AS PERMISSIVE '
-        "FOR UPDATE TO \"rowgate_data\" USING (current_setting('rowgate.policy', true) = "
-        f"'{version}' AND current_setting('rowgate.role', true) = 'editor' AND "
+        "FOR UPDATE TO \"rowgate_data\" USING ((SELECT current_setting('rowgate.policy', true)) = "
+        f"'{version}' AND (SELECT current_setting('rowgate.role', true)) = 'editor' AND "
     ) in text
     assert "SET DEFAULT" not in export_postgres(world.world_policies(), world.world_schema())
 
