@@ -54,6 +54,28 @@ def pytest_sessionfinish() -> None:
     close_copier()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files holding a ``slow`` test first, each file's tests kept together and in order: the
+    processes take files in this order (``--no-loadscope-reorder``), so an end-to-end file of a
+    minute or two (schemathesis, the differential test) starts early instead of last."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    first = {path: index for index, path in enumerate(dict.fromkeys(item.path for item in items))}
+    items.sort(key=lambda item: (item.path not in slow, first[item.path]))
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many processes ``-n auto`` (the default, see pyproject.toml) starts: two per CPU, since
+    a test spends most of its time waiting on PostgreSQL, Redis, a browser or a child process;
+    none (the tests run in this process) for benchmarks, which measure one process, and for a run
+    of one file, which ``--dist loadfile`` would give to a single worker anyway."""
+    if config.getoption("benchmark_enable", default=False):
+        return 0
+    paths = [arg.split("::")[0] for arg in config.args]
+    if len(paths) == 1 and Path(paths[0]).is_file():
+        return 0
+    return 2 * len(os.sched_getaffinity(0))
+
+
 @dataclass
 class RunningServer:
     url: str

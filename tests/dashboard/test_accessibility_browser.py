@@ -33,7 +33,7 @@ from tests.dashboard.test_alerts_page import FAST_ALERTS, replay_refresh_token
 from tests.proxy.authkit import PASSWORD, Start
 from tests.proxy.mfahttp import signed_up
 
-pytestmark = [pytest.mark.integration, ON_MODULE_LOOP]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, ON_MODULE_LOOP]
 
 AXE = Path(__file__).parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
 #: axe's tags of the rules checked: WCAG 2.0, 2.1 and 2.2 levels A and AA, and best practices.

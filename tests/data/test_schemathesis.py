@@ -23,7 +23,7 @@ from rowgate.config import Settings
 from tests.conftest import RunningServer
 from tests.data.conftest import Client, Start
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 #: Examples per operation and phase: enough to reach every status, few enough for CI (minutes).

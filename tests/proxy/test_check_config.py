@@ -114,6 +114,7 @@ def unused_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(MISTAKES))
 def test_serve_and_check_config_refuse_the_same_mistake_with_the_same_sentence(
     name: str, tmp_path: Path

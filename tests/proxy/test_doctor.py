@@ -17,7 +17,7 @@ from rowgate.proxy.data.demo import create_demo_tables
 from tests.conftest import REDIS_URL
 from tests.proxy.test_embedded_demo import clean_env, free_port
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 class Quiet(BaseHTTPRequestHandler):

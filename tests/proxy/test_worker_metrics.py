@@ -22,7 +22,7 @@ from rowgate.errors import ServiceUnavailable
 from rowgate.proxy.workers import MetricsDirectory
 from tests.proxy.workerkit import Served, call, serving, signed_in, write_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

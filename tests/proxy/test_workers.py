@@ -22,7 +22,7 @@ from rowgate.proxy.data.demo import create_demo_tables
 from rowgate.proxy.workers import worker_count
 from tests.proxy.workerkit import Served, call, serving, signed_in, write_config
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_workers_default_to_the_cpus_and_fall_back_to_one_without_redis(

@@ -96,6 +96,7 @@ def _rewrite(rewriter: Rewriter, sql: str, subject: Subject) -> Any:
     return None
 
 
+@pytest.mark.slow
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(sql=token_statement("postgres"), name=st.sampled_from(SUBJECTS))
 def test_postgresql_runs_only_what_native_row_security_allows(
