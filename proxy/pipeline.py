@@ -67,9 +67,10 @@ class Pipeline:
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every request: authenticate, spend the caller's budget, then rowgate's own endpoint or
         (the router's catch-all) ``upstream``."""
-        request[PRINCIPAL], request[AUTH_ERROR] = await self.authenticate(request)
+        principal, request[AUTH_ERROR] = await self.authenticate(request)
+        request[PRINCIPAL] = principal
         if self.limits is not None:
-            await self.limits.spend(request)
+            await self.limits.spend(request, principal, self.services.store)
         require_enrolment_first(request, self.enrolment)
         return await handler(request)
 

@@ -248,9 +248,9 @@ class UpstreamResponse:
     async def read(self, read_timeout: float) -> bytes:
         """The whole body (a small one: the caller knows its length)."""
         if self._complete and not self._paused:  # all in already (usual for a small body)
-            chunks = self._chunks
-            body = chunks.popleft() if len(chunks) == 1 else b"".join(chunks)
-            chunks.clear()
+            waiting = self._chunks
+            body = waiting.popleft() if len(waiting) == 1 else b"".join(waiting)
+            waiting.clear()
             self._buffered = 0
             return body
         chunks = []
