@@ -71,7 +71,8 @@ class Pipeline:
         request[PRINCIPAL] = principal
         if self.limits is not None:
             await self.limits.spend(request, principal, self.services.store)
-        require_enrolment_first(request, self.enrolment)
+        if principal.mfa_enrolment_required:
+            require_enrolment_first(request, self.enrolment)
         return await handler(request)
 
     async def upstream(self, request: web.Request) -> web.StreamResponse:
