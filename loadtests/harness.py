@@ -398,15 +398,17 @@ def _ratio(label: str, tops: list[float], bottoms: list[float]) -> None:
 
 def _slice_spread(a: str, b: str, tops: list[Run], bottoms: list[Run]) -> None:
     """The spread within each round: the throughput ratio of the two scenarios' slices of each
-    cycle (run next to each other), lowest to highest, and how much each scenario's own slices
-    varied (coefficient of variation)."""
+    cycle (run next to each other), lowest, highest and median, and how much each scenario's own
+    slices varied (coefficient of variation)."""
     spreads = []
     for top, bottom in zip(tops, bottoms, strict=True):
         if len(top.slice_rps) < 2 or len(top.slice_rps) != len(bottom.slice_rps):
             return
         cycle = [x / y for x, y in zip(top.slice_rps, bottom.slice_rps, strict=True)]
         variation = f"cv {a} {_cv(top.slice_rps):.0%}, {b} {_cv(bottom.slice_rps):.0%}"
-        spreads.append(f"{min(cycle):.2f} to {max(cycle):.2f} ({variation})")
+        spreads.append(
+            f"{min(cycle):.2f} to {max(cycle):.2f}, median {statistics.median(cycle):.2f} ({variation})"
+        )
     print(f"  slice by slice, {a} / {b} per cycle: " + "; ".join(spreads))
 
 
