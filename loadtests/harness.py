@@ -379,7 +379,7 @@ def report(runs: list[Run], pairs: Sequence[tuple[str, str]], cpu_label: str = "
         row = f"| {name} | {rps:.0f} | {statistics.median(r.p99_ms for r in mine):.2f} | {cpu} |"
         others = [r.beside_us for r in mine if r.beside_us is not None]
         print(row + (f" {statistics.median(others):.0f} |" if others else ""))
-    print("\nRatios (per round: the sums of its slices; then the median and the lowest):\n")
+    print("\nRatios (per round, a round's figures summed over its slices; then the median and the lowest):\n")
     for a, b in pairs:
         if a not in by_name or b not in by_name:
             continue
