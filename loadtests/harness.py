@@ -1,12 +1,13 @@
 """What the load tests share: a scratch database, rowgate and its neighbours as processes, a token
-from the running rowgate's own key, and wrk runs in alternating rounds with the CPU time each
-server process spent per request (read from ``/proc``)."""
+from the running rowgate's own key, and wrk runs in rounds of short interleaved slices
+(``measure``) with the CPU time each server process spent per request (read from ``/proc``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import random
 import re
 import resource
 import secrets
@@ -36,6 +37,8 @@ class Run:
     cpu_us: float | None
     #: CPU µs per request of wrk and of the processes beside rowgate (``measure(beside=...)``).
     beside_us: float | None = None
+    #: Requests per second of each of the round's slices of this scenario, in the order they ran.
+    slice_rps: tuple[float, ...] = ()
 
 
 @dataclass
@@ -229,17 +232,49 @@ async def issue_token(config: Path, environ: dict[str, str], *, sub: str, org_id
 
 def wrk(url: str, duration: int, connections: int, headers: dict[str, str]) -> tuple[int, float, float]:
     """Requests, requests per second and p99 latency (ms) of one wrk run."""
+    run = wrk_run(url, duration, connections, headers)
+    return run.requests, run.requests / run.seconds, run.p99_ms
+
+
+@dataclass
+class WrkRun:
+    requests: int
+    #: How long wrk measured, as it reports it (a little over the duration asked for).
+    seconds: float
+    p99_ms: float
+
+
+def wrk_run(url: str, duration: int, connections: int, headers: dict[str, str]) -> WrkRun:
+    """One wrk run: its requests, the seconds they took and the p99 latency (ms)."""
     command = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", url]
     for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
-    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    found = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)\b", out)
+    if found is None:
+        raise RuntimeError(f"wrk printed no request count:\n{out}")
+    unit = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[found.group(3)]
+    value, p99_unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()  # type: ignore[union-attr]
+    p99 = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99_unit]
     if "Non-2xx" in out:
         raise RuntimeError(f"non-2xx answers during the run:\n{out}")
-    return requests, rps, p99
+    return WrkRun(int(found.group(1)), float(found.group(2)) * unit, p99)
+
+
+def slice_order(names: Sequence[str], slices: int, rng: random.Random) -> list[str]:
+    """The order of one round's slices: ``slices`` cycles, each running every scenario once, the
+    first in a random order and each next one in the reverse of the one before (A B, B A, A B,
+    ...): every scenario's slices then sit at the same mean position in the round (exactly for an
+    even number of cycles, within half a slot for an odd one), so a drift of the machine's speed
+    through the round falls on all alike, and no scenario always runs first or right after
+    another."""
+    order = list(names)
+    rng.shuffle(order)
+    sequence = []
+    for _ in range(slices):
+        sequence += order
+        order = order[::-1]
+    return sequence
 
 
 def measure(
@@ -248,28 +283,79 @@ def measure(
     duration: int,
     connections: int,
     beside: Sequence[int] = (),
+    *,
+    slice_seconds: int = 1,
+    seed: int | None = None,
 ) -> list[Run]:
-    """A warm-up, then ``rounds`` rounds running every scenario in turn (so drift hits all alike).
-    With ``beside`` (the upstream's pids, a private Redis's), their CPU per request and wrk's own
-    is reported too: what the machine spends on each request besides rowgate."""
-    for url, headers, _ in scenarios.values():
-        wrk(url, 2, connections, headers)
+    """``rounds`` rounds in which every scenario runs ``duration`` seconds, in interleaved slices
+    of ``slice_seconds`` (``slice_order``), after a warm-up of every scenario (in random order,
+    not counted).  Each round's figures per scenario are sums over its slices (requests over
+    seconds; CPU over requests), so two scenarios compared within a round met the same machine,
+    slice by slice.  With ``beside`` (the upstream's pids, a private Redis's), their CPU per
+    request and wrk's own is reported too: what the machine spends on each request besides
+    rowgate.  ``seed`` makes the random orders repeatable."""
+    rng = random.Random(seed)
+    names = list(scenarios)
+    slices = max(1, duration // slice_seconds)
+    warm_up = list(names)
+    rng.shuffle(warm_up)
+    for name in warm_up:
+        url, headers, _ = scenarios[name]
+        wrk_run(url, 2, connections, headers)
+    print(
+        f"{len(names)} scenarios, {slices} slices of {slice_seconds}s each per round, interleaved",
+        flush=True,
+    )
     runs = []
     for round_number in range(rounds):
-        for name, (url, headers, pid) in scenarios.items():
+        parts: dict[str, list[_Slice]] = {name: [] for name in names}
+        sequence = slice_order(names, slices, rng)
+        for name in sequence:
+            url, headers, pid = scenarios[name]
             before = cpu_seconds(pid) if pid else 0.0
             others = _wrk_seconds() + sum(map(cpu_seconds, beside))
-            requests, rps, p99 = wrk(url, duration, connections, headers)
-            cpu = (cpu_seconds(pid) - before) / requests * 1e6 if pid else None
+            ran = wrk_run(url, slice_seconds, connections, headers)
+            cpu = cpu_seconds(pid) - before if pid else None
             spent = _wrk_seconds() + sum(map(cpu_seconds, beside)) - others
-            runs.append(Run(name, requests, rps, p99, cpu, spent / requests * 1e6 if beside else None))
-            shown = f"{cpu:.0f} us/req" if cpu is not None else "-"
-            also = f"  wrk+upstream {spent / requests * 1e6:.0f} us/req" if beside else ""
+            parts[name].append(_Slice(ran, cpu, spent))
+        first = " ".join(sequence[: len(names)])
+        for name in names:
+            run = _summed(name, parts[name], bool(beside))
+            runs.append(run)
+            shown = f"{run.cpu_us:.0f} us/req" if run.cpu_us is not None else "-"
+            also = f"  wrk+upstream {run.beside_us:.0f} us/req" if run.beside_us is not None else ""
+            low, high = min(run.slice_rps), max(run.slice_rps)
             print(
-                f"round {round_number + 1} {name:8} {rps:9.0f} req/s  p99 {p99:6.2f} ms  cpu {shown}{also}",
+                f"round {round_number + 1} {name:8} {run.rps:9.0f} req/s (slices {low:.0f} to {high:.0f})  "
+                f"p99 {run.p99_ms:6.2f} ms  cpu {shown}{also}",
                 flush=True,
             )
+        print(f"round {round_number + 1}: first cycle {first}", flush=True)
     return runs
+
+
+@dataclass
+class _Slice:
+    run: WrkRun
+    cpu_seconds: float | None
+    beside_seconds: float
+
+
+def _summed(name: str, parts: Sequence[_Slice], beside: bool) -> Run:
+    """One round of a scenario: its slices' sums (and its slices' own rates, to show the spread)."""
+    requests = sum(p.run.requests for p in parts)
+    seconds = sum(p.run.seconds for p in parts)
+    cpus = [p.cpu_seconds for p in parts]
+    cpu = None if None in cpus else sum(c or 0.0 for c in cpus) / requests * 1e6
+    return Run(
+        name,
+        requests,
+        requests / seconds,
+        statistics.median(p.run.p99_ms for p in parts),
+        cpu,
+        sum(p.beside_seconds for p in parts) / requests * 1e6 if beside else None,
+        tuple(p.run.requests / p.run.seconds for p in parts),
+    )
 
 
 def _wrk_seconds() -> float:
@@ -293,7 +379,7 @@ def report(runs: list[Run], pairs: Sequence[tuple[str, str]], cpu_label: str = "
         row = f"| {name} | {rps:.0f} | {statistics.median(r.p99_ms for r in mine):.2f} | {cpu} |"
         others = [r.beside_us for r in mine if r.beside_us is not None]
         print(row + (f" {statistics.median(others):.0f} |" if others else ""))
-    print("\nRatios (per round, then the median):\n")
+    print("\nRatios (per round, a round's figures summed over its slices; then the median and the lowest):\n")
     for a, b in pairs:
         if a not in by_name or b not in by_name:
             continue
@@ -301,9 +387,30 @@ def report(runs: list[Run], pairs: Sequence[tuple[str, str]], cpu_label: str = "
         cpu_a, cpu_b = [r.cpu_us for r in by_name[a]], [r.cpu_us for r in by_name[b]]
         if None not in cpu_a and None not in cpu_b:
             _ratio(f"CPU per request {a} / {b}", cpu_a, cpu_b)  # type: ignore[arg-type]
+        _slice_spread(a, b, by_name[a], by_name[b])
 
 
 def _ratio(label: str, tops: list[float], bottoms: list[float]) -> None:
     ratios = [x / y for x, y in zip(tops, bottoms, strict=True)]
     rounds = ", ".join(f"{r:.2f}" for r in ratios)
-    print(f"- {label}: {statistics.median(ratios):.2f} (rounds: {rounds})")
+    print(f"- {label}: {statistics.median(ratios):.2f}, lowest {min(ratios):.2f} (rounds: {rounds})")
+
+
+def _slice_spread(a: str, b: str, tops: list[Run], bottoms: list[Run]) -> None:
+    """The spread within each round: the throughput ratio of the two scenarios' slices of each
+    cycle (run next to each other), lowest, highest and median, and how much each scenario's own
+    slices varied (coefficient of variation)."""
+    spreads = []
+    for top, bottom in zip(tops, bottoms, strict=True):
+        if len(top.slice_rps) < 2 or len(top.slice_rps) != len(bottom.slice_rps):
+            return
+        cycle = [x / y for x, y in zip(top.slice_rps, bottom.slice_rps, strict=True)]
+        variation = f"cv {a} {_cv(top.slice_rps):.0%}, {b} {_cv(bottom.slice_rps):.0%}"
+        spreads.append(
+            f"{min(cycle):.2f} to {max(cycle):.2f}, median {statistics.median(cycle):.2f} ({variation})"
+        )
+    print(f"  slice by slice, {a} / {b} per cycle: " + "; ".join(spreads))
+
+
+def _cv(values: Sequence[float]) -> float:
+    return statistics.stdev(values) / statistics.mean(values)

@@ -1,11 +1,17 @@
 """Proxy throughput and CPU cost, side by side in one run.
 
 Starts an upstream and rowgate (each its own process), then drives load with ``wrk`` (Debian/Ubuntu:
-``apt-get install wrk``; one thread) in rounds, alternating the scenarios so that a noisy machine
-affects them alike.  The upstream is nginx answering a fixed body (``--upstream nginx``, the
-default: one worker, the cheapest server at hand, so that on a small machine rowgate gets the CPU
-the upstream does not need), or rowgate's demo app (``--upstream demo``: aiohttp in Python, which
-costs about as much CPU per request as rowgate and competes with it for the cores).
+``apt-get install wrk``; one thread) in rounds.  Every scenario is warmed up first (not counted);
+within a round each scenario runs ``--duration`` seconds in slices of ``--slice`` seconds,
+interleaved (``jwt proxied direct``, then ``direct proxied jwt``, ...: the first order random, each
+next one reversed), and a round's figure for a scenario is the sum over its slices, so that the
+scenarios compared within a round met the same machine, slice by slice, whatever its load did in
+the meantime.  Each round's ratio is printed, with the spread of the slices' ratios.
+
+The upstream is nginx answering a fixed body (``--upstream nginx``, the default: one worker, the
+cheapest server at hand, so that on a small machine rowgate gets the CPU the upstream does not
+need), or rowgate's demo app (``--upstream demo``: aiohttp in Python, which costs about as much CPU
+per request as rowgate and competes with it for the cores).
 
 * ``direct``: wrk → upstream ``/public/hello`` (no rowgate): what wrk and the upstream alone
   achieve, the ceiling of the other scenarios
@@ -139,7 +145,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of each scenario per round")
+    parser.add_argument("--slice", type=int, default=1, help="seconds of one wrk run (a slice)")
+    parser.add_argument("--seed", type=int, help="for the random orders (repeatable)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
         "--upstream",
@@ -175,8 +183,8 @@ def main() -> None:
     after = os.getloadavg()
     workers = ",".join(map(str, args.workers))
     print(
-        f"\n{args.rounds} rounds x {args.duration}s, {args.connections} connections, workers {workers}, "
-        f"upstream {args.upstream}"
+        f"\n{args.rounds} rounds x {args.duration}s in {args.slice}s slices, {args.connections} connections, "
+        f"workers {workers}, upstream {args.upstream}"
     )
     print(f"load average {load[0]:.1f} at the start, {after[0]:.1f} at the end")
     if len(args.workers) > 1:
@@ -211,7 +219,15 @@ def run_benchmark(args: argparse.Namespace, database_url: str) -> list[Run]:
             }
             if args.api_key:
                 scenarios["api_key"] = (f"{rowgate}/api/hello", {"X-API-Key": args.api_key}, pid)
-            return measure(scenarios, args.rounds, args.duration, args.connections, beside=pids.beside)
+            return measure(
+                scenarios,
+                args.rounds,
+                args.duration,
+                args.connections,
+                beside=pids.beside,
+                slice_seconds=args.slice,
+                seed=args.seed,
+            )
 
 
 def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
@@ -236,7 +252,15 @@ def compare_workers(args: argparse.Namespace, database_url: str) -> list[Run]:
             token = asyncio.run(issue_token(config, environ, sub=sub, org_id=org, role="member"))
             bearer = {"Authorization": f"Bearer {token}"}
             scenarios[f"jwt/{count}w"] = (f"http://127.0.0.1:{port}/api/hello", bearer, pid)
-        return measure(scenarios, args.rounds, args.duration, args.connections, beside=upstream_pids)
+        return measure(
+            scenarios,
+            args.rounds,
+            args.duration,
+            args.connections,
+            beside=upstream_pids,
+            slice_seconds=args.slice,
+            seed=args.seed,
+        )
 
 
 def ceiling(runs: list[Run], workers: int) -> None:

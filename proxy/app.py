@@ -33,7 +33,7 @@ from rowgate.proxy.handlers import (
     rbac,
     wellknown,
 )
-from rowgate.proxy.middlewares import problems, request_context
+from rowgate.proxy.middlewares import request_context
 from rowgate.proxy.pipeline import add_upstream_route, build_pipeline, pipeline
 from rowgate.proxy.ratelimit import add_rate_limits
 from rowgate.proxy.services import Services, open_services
@@ -45,7 +45,7 @@ ServicesFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[Se
 def build_app(settings: Settings, services_factory: ServicesFactory = open_services) -> web.Application:
     """A ready-to-run rowgate application for ``settings``."""
     app = web.Application(
-        middlewares=[request_context, problems, pipeline],
+        middlewares=[request_context, pipeline],
         client_max_size=settings.server.max_body_size,
     )
     app[SETTINGS] = settings

@@ -11,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from rowgate.auth.principal import Principal
+from rowgate.config.schema import RouteRule
 from rowgate.proxy.data.access import data_caller
 from rowgate.proxy.data.owner import require_owner
 from rowgate.proxy.data.upstream_sql import Replacement, rewrite_request
@@ -20,12 +21,18 @@ from rowgate.proxy.services import Services
 UNCHANGED = Replacement()
 
 
+def asks_data_layer(rule: RouteRule) -> bool:
+    """Whether ``rule`` has the data layer check its owner or rewrite its statement (most do not:
+    their requests go on ``UNCHANGED`` without a call here)."""
+    return rule.owner is not None or rule.sql is not None
+
+
 async def apply_data_rules(
     request: web.Request, match: RouteMatch, principal: Principal, services: Services, *, websocket: bool
 ) -> Replacement:
     """Check the rule's owner and rewrite its statement; ``UNCHANGED`` when it asks for neither."""
     rule = match.rule
-    if rule is None or (rule.owner is None and rule.sql is None):
+    if rule is None or not asks_data_layer(rule):
         return UNCHANGED
     policy = services.data.policy
     caller = await data_caller(principal, services.tenancy.catalog, policy.policies, services.settings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -30,7 +31,7 @@ from rowgate.proxy.appkeys import REQUEST_ID
 from rowgate.proxy.clientip import TrustedProxies
 from rowgate.proxy.connections import client_gone
 from rowgate.proxy.expect import send_continue
-from rowgate.proxy.mutate import identity_headers, is_identity, stopped
+from rowgate.proxy.mutate import IDENTITY_PREFIX, IdentityHeaders, stopped
 from rowgate.proxy.paths import upstream_path
 from rowgate.proxy.sockets import POLICY_VIOLATION
 from rowgate.proxy.upstream_http import (
@@ -79,14 +80,28 @@ def _dropped(headers: CIMultiDictProxy[str] | CIMultiDict[str], drop: frozenset[
     """``drop``, and the hop-by-hop headers ``headers`` names in ``Connection``."""
     if "Connection" not in headers:
         return drop
-    return drop | {t.strip().lower() for v in headers.getall("Connection") for t in v.split(",")}
+    return _with_named(drop, tuple(headers.getall("Connection")))
+
+
+@functools.lru_cache(maxsize=256)
+def _with_named(drop: frozenset[str], connection: tuple[str, ...]) -> frozenset[str]:
+    """``drop`` and the names listed in ``Connection`` (the same few values on every answer of an
+    upstream, ``keep-alive`` mostly: worked out once each, a bounded number kept)."""
+    return drop | {t.strip().lower() for v in connection for t in v.split(",")}
+
+
+#: What of an upstream answer's head is not relayed, streamed or (the body's length set by the
+#: response itself) in one piece.
+_NOT_RELAYED = HOP_BY_HOP
+_NOT_RELAYED_SMALL = HOP_BY_HOP | _BODY_SET
 
 
 def _end_to_end_items(
-    headers: CIMultiDictProxy[str] | CIMultiDict[str], also: frozenset[str] = frozenset()
+    headers: CIMultiDictProxy[str] | CIMultiDict[str], not_relayed: frozenset[str]
 ) -> list[tuple[str, str]]:
-    """The end-to-end headers (and not those in ``also``) as pairs: copied once by their taker."""
-    drop = _dropped(headers, HOP_BY_HOP | also)
+    """The end-to-end headers (not those in ``not_relayed``, nor those ``Connection`` names) as
+    pairs: copied once by their taker."""
+    drop = _dropped(headers, not_relayed)
     return [(k, v) for k, v in headers.items() if k.lower() not in drop]
 
 
@@ -107,6 +122,7 @@ class Forwarder:
             False: HOP_BY_HOP | trusted.scrubbed(False) | _REPLACED_UNTRUSTED,
         }
         self._drops: dict[tuple[bool, frozenset[str]], frozenset[str]] = {}
+        self._identity = IdentityHeaders()
 
     async def start(self) -> None:
         settings = self.settings
@@ -160,9 +176,9 @@ class Forwarder:
         headers = [
             (name, value)
             for name, value in incoming.items()
-            if (lower := name.lower()) not in drop and not is_identity(lower)
+            if (lower := name.lower()) not in drop and not lower.startswith(IDENTITY_PREFIX)
         ]
-        headers.extend(identity_headers(principal).items())
+        headers.extend(self._identity(principal))
         forwarded_for = incoming.get("X-Forwarded-For") if trusted else None
         headers.append(("X-Forwarded-For", f"{forwarded_for}, {peer}" if forwarded_for else peer))
         if not trusted or "X-Forwarded-Proto" not in incoming:
@@ -184,16 +200,17 @@ class Forwarder:
         """Send ``request`` upstream to ``path`` (canonical: ``proxy.paths``) with ``headers``
         (``outgoing_headers``), optionally with a replaced body or query, and stream the answer."""
         target = upstream_path(path) + _query(request, query)
-        limit = self.settings.max_body_size
-        stream = _BodyStream(request, limit)
+        stream = None
         data: bytes | AsyncIterator[bytes] | None = None
         if body is not None:
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
             data = body
         elif request.body_exists:
+            limit = self.settings.max_body_size
             if request.content_length is not None and request.content_length > limit:
                 raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
             await send_continue(request)
+            stream = _BodyStream(request, limit)
             data = stream.__aiter__()
         try:
             upstream = await self.pool.request(request.method, target, headers, data)
@@ -217,10 +234,10 @@ class Forwarder:
                 body = await upstream.read(read_timeout)
             except (TimeoutError, UpstreamConnectionError) as exc:
                 raise _upstream_error(exc, None) from exc
-            headers = _end_to_end_items(upstream.headers, _BODY_SET)
+            headers = _end_to_end_items(upstream.headers, _NOT_RELAYED_SMALL)
             return web.Response(status=upstream.status, reason=upstream.reason, body=body, headers=headers)
         response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        response.headers.extend(_end_to_end_items(upstream.headers))
+        response.headers.extend(_end_to_end_items(upstream.headers, _NOT_RELAYED))
         response.headers.setdefault("Server", "rowgate")
         response.headers["X-Request-Id"] = request[REQUEST_ID]
         await response.prepare(request)

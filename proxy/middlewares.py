@@ -1,6 +1,7 @@
-"""The outer middlewares: request id and access log, then errors rendered as problem+json.
+"""The outer middleware: request id, errors rendered as problem+json, metrics and access log.
 
-Order (outermost first): ``request_context`` → ``problems`` → the pipeline (``proxy.pipeline``) → handler.
+Order (outermost first): ``request_context`` → the pipeline (``proxy.pipeline``) → handler.  One
+middleware, not two: each is a coroutine every request passes through, and every resumption too.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ _new_request_id = _RequestIds().next
 
 @web.middleware
 async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Give the request an id (a sane client ``X-Request-Id`` is kept) and log one access line."""
+    """Give the request an id (a sane client ``X-Request-Id`` is kept), answer every error as
+    problem+json (``_problem``), count the request and log one access line."""
     given = request.headers.get("X-Request-Id", "")
     request_id = given if given and _REQUEST_ID.fullmatch(given) else _new_request_id()
     request[REQUEST_ID] = request_id
@@ -70,7 +72,10 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
     started = time.perf_counter()
     status = 500
     try:
-        response = await handler(request)
+        try:
+            response = await handler(request)
+        except Exception as exc:
+            response = _problem(request, exc)
         status = response.status
         close_unless_continued(request, response)
         if not response.prepared:
@@ -108,28 +113,23 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         request_id_var.reset(token)
 
 
-@web.middleware
-async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Render every error as problem+json; unexpected ones are logged and reveal nothing."""
-    try:
-        return await handler(request)
-    except RowgateError as error:
-        _count(request, error)
-        if status_of(error) >= 500:
-            cause = error.__cause__
-            log.warning(
-                "%s: %s (%s)", error.code, error.detail, type(cause).__name__ if cause else "no cause"
-            )
-        return problem_response(error, request.path)
-    except web.HTTPException as exc:
+def _problem(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """Every error as problem+json; unexpected ones are logged and reveal nothing.  Raises ``exc``
+    again when there is nothing to answer: aiohttp's redirects, and clients that went away."""
+    if isinstance(exc, RowgateError):
+        _count(request, exc)
+        if status_of(exc) >= 500:
+            cause = exc.__cause__
+            log.warning("%s: %s (%s)", exc.code, exc.detail, type(cause).__name__ if cause else "no cause")
+        return problem_response(exc, request.path)
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         return problem_response(_from_http(exc), request.path)
-    except Exception as exc:
-        if client_gone(request, exc):
-            raise  # nobody to answer; counted by request_context, dropped quietly by aiohttp
-        log.exception("unhandled error in %s %s", request.method, request.path)
-        return problem_response(RowgateError("Something went wrong on our side; it has been logged."))
+    if client_gone(request, exc):
+        raise exc  # nobody to answer; counted by request_context, dropped quietly by aiohttp
+    log.error("unhandled error in %s %s", request.method, request.path, exc_info=exc)
+    return problem_response(RowgateError("Something went wrong on our side; it has been logged."))
 
 
 def _count(request: web.Request, error: RowgateError) -> None:

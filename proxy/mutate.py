@@ -9,8 +9,9 @@ which key called from ``X-Rowgate-Api-Key-Id``), and so does a Bearer token unle
 Other ``Authorization`` schemes (Basic for the app's own use) pass through.
 
 The forwarder applies both in its one pass over the client's headers
-(``Forwarder.outgoing_headers``): ``stopped`` names what is left out, ``is_identity`` what the
-client may not send, and ``identity_headers`` is added.
+(``Forwarder.outgoing_headers``): ``stopped`` names what is left out, ``IDENTITY_PREFIX`` what the
+client may not send (the lower-case names it starts), and ``identity_headers`` is added (worked
+out once per principal object: ``IdentityHeaders``).
 """
 
 from __future__ import annotations
@@ -20,15 +21,11 @@ from collections.abc import Mapping
 from rowgate.auth.principal import Principal
 from rowgate.proxy.authenticators import API_KEY_HEADER
 
+#: The lower-case start of the identity headers only rowgate may set.
 IDENTITY_PREFIX = "x-rowgate-"
 
 _KEY = frozenset({API_KEY_HEADER.lower()})
 _KEY_AND_BEARER = _KEY | {"authorization"}
-
-
-def is_identity(lower_name: str) -> bool:
-    """Whether a (lower-case) header name is one of the identity headers only rowgate may set."""
-    return lower_name.startswith(IDENTITY_PREFIX)
 
 
 def stopped(headers: Mapping[str, str], *, keep_bearer: bool = False) -> frozenset[str]:
@@ -50,3 +47,26 @@ def identity_headers(principal: Principal) -> dict[str, str]:
         "X-Rowgate-Auth-Method": principal.method,
     }
     return {name: value for name, value in values.items() if value}
+
+
+#: Principals whose identity headers ``IdentityHeaders`` keeps at most (forgotten all at once).
+MAX_KEPT = 10_000
+
+
+class IdentityHeaders:
+    """``identity_headers`` as pairs, kept per principal object (immutable, and kept alive here
+    so that its id names no other): the authenticators hand the same object to the requests of a
+    cached credential, and a guest is always ``GUEST``."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, tuple[Principal, tuple[tuple[str, str], ...]]] = {}
+
+    def __call__(self, principal: Principal) -> tuple[tuple[str, str], ...]:
+        known = self._kept.get(id(principal))
+        if known is not None and known[0] is principal:
+            return known[1]
+        pairs = tuple(identity_headers(principal).items())
+        if len(self._kept) >= MAX_KEPT:
+            self._kept.clear()
+        self._kept[id(principal)] = (principal, pairs)
+        return pairs

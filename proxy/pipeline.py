@@ -26,7 +26,9 @@ went away, and errors rendered as problem+json.
 
 from __future__ import annotations
 
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -37,7 +39,7 @@ from rowgate.errors import Forbidden, NotFound, RowgateError, ServiceUnavailable
 from rowgate.proxy.appkeys import AUTH_ERROR, PIPELINE, PRINCIPAL
 from rowgate.proxy.authenticators import Authenticator, api_key_of, authenticators_for
 from rowgate.proxy.authorize import authorize, enrolment_paths, require_enrolment_first
-from rowgate.proxy.data_rules import apply_data_rules
+from rowgate.proxy.data_rules import UNCHANGED, apply_data_rules, asks_data_layer
 from rowgate.proxy.forward import Forwarder
 from rowgate.proxy.own_paths import OwnPaths
 from rowgate.proxy.paths import canonical_path
@@ -65,10 +67,12 @@ class Pipeline:
     async def handle(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Every request: authenticate, spend the caller's budget, then rowgate's own endpoint or
         (the router's catch-all) ``upstream``."""
-        request[PRINCIPAL], request[AUTH_ERROR] = await self.authenticate(request)
+        principal, request[AUTH_ERROR] = await self.authenticate(request)
+        request[PRINCIPAL] = principal
         if self.limits is not None:
-            await self.limits.spend(request)
-        require_enrolment_first(request, self.enrolment)
+            await self.limits.spend(request, principal, self.services.store)
+        if principal.mfa_enrolment_required:
+            require_enrolment_first(request, self.enrolment)
         return await handler(request)
 
     async def upstream(self, request: web.Request) -> web.StreamResponse:
@@ -80,7 +84,9 @@ class Pipeline:
         if self.forwarder is None:
             raise NotFound("No such endpoint (no upstream is configured).")
         websocket = request.headers.get("Upgrade", "").lower() == "websocket"
-        new = await apply_data_rules(request, match, principal, self.services, websocket=websocket)
+        new = UNCHANGED
+        if match.rule is not None and asks_data_layer(match.rule):
+            new = await apply_data_rules(request, match, principal, self.services, websocket=websocket)
         headers = self.forwarder.outgoing_headers(request, principal, keep_bearer=self.keep_bearer)
         if websocket:
             with self.sockets.watching(principal, api_key_of(request, principal)) as watched:
@@ -122,9 +128,10 @@ def build_pipeline(
 
 
 @web.middleware
-async def pipeline(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The pipeline as the innermost middleware (it is built at startup, once services are open)."""
-    return await request.app[PIPELINE].handle(request, handler)
+def pipeline(request: web.Request, handler: Handler) -> Coroutine[Any, Any, web.StreamResponse]:
+    """The pipeline as the innermost middleware (it is built at startup, once services are open).
+    Not a coroutine of its own: it hands the pipeline's over (one frame fewer on every request)."""
+    return request.app[PIPELINE].handle(request, handler)
 
 
 async def upstream(request: web.Request) -> web.StreamResponse:

@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from rowgate.auth.principal import Principal
-from rowgate.auth.store import Throttle
+from rowgate.auth.store import EphemeralStore, Throttle
 from rowgate.config.limits import RateLimitSettings
 from rowgate.config.schema import Settings
 from rowgate.errors import ServiceUnavailable, TooManyRequests
-from rowgate.proxy.appkeys import CLIENT_IP, PRINCIPAL, SERVICES
+from rowgate.proxy.appkeys import CLIENT_IP
 
 log = logging.getLogger("rowgate.ratelimit")
 
@@ -115,19 +115,17 @@ class CallerLimits:
         #: same object to the requests of a cached credential.
         self._budgets: dict[int, tuple[Principal, Budget]] = {}
 
-    def counts(self, path: str) -> bool:
-        """Whether a request to ``path`` spends its caller's budget."""
-        return path not in self._own and not path.startswith(self._below_own)
-
-    async def spend(self, request: web.Request) -> None:
-        """Take one request from the authenticated caller's budget; 429 when it is empty."""
-        if not self.counts(request.path):
+    async def spend(self, request: web.Request, principal: Principal, store: EphemeralStore) -> None:
+        """Take one request from the budget of ``principal`` (the caller, authenticated) in
+        ``store``; 429 when it is empty."""
+        path = request.path
+        if path in self._own or path.startswith(self._below_own):  # rowgate's own: not counted
             return
-        budget = self._budget(request[PRINCIPAL], request[CLIENT_IP])
-        verdict = self._still_empty(budget.key)
+        budget = self._budget(principal, request[CLIENT_IP])
+        verdict = self._still_empty(budget.key) if self._empty else None
         if verdict is None:
             try:
-                verdict = await request.app[SERVICES].store.throttle(budget.key, budget.limit, budget.window)
+                verdict = await store.throttle(budget.key, budget.limit, budget.window)
             except ServiceUnavailable:
                 self.unchecked += 1
                 log.warning("rate limit not checked: the shared store is unreachable")

@@ -14,12 +14,22 @@ cannot slip past a rule written for ``/admin``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from rowgate.config.schema import Level, RouteRule, RouteSettings
 
 _TOKEN = re.compile(r"\*\*|\*|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMatch:
+    """The rule that decided a request (None: the default applied) and captured parameters."""
+
+    level: Level
+    rule: RouteRule | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,19 +39,17 @@ class CompiledRule:
     rule: RouteRule
     regex: re.Pattern[str]
     methods: frozenset[str]
+    #: The one match of a pattern that captures nothing, made once (None: it captures parameters).
+    fixed: RouteMatch | None = None
 
     @property
     def level(self) -> Level:
         return self.rule.level
 
-
-@dataclass(frozen=True, slots=True)
-class RouteMatch:
-    """The rule that decided a request (None: the default applied) and captured parameters."""
-
-    level: Level
-    rule: RouteRule | None = None
-    params: dict[str, str] = field(default_factory=dict)
+    @classmethod
+    def of(cls, rule: RouteRule, regex: re.Pattern[str]) -> CompiledRule:
+        fixed = None if regex.groups else RouteMatch(rule.level, rule, MappingProxyType({}))
+        return cls(rule, regex, frozenset(rule.methods), fixed)
 
 
 def compile_pattern(pattern: str, *, case_sensitive: bool = True) -> re.Pattern[str]:
@@ -72,13 +80,10 @@ class RouteTable:
     def __init__(self, settings: RouteSettings) -> None:
         self.default: Level = settings.default
         self.rules: Sequence[CompiledRule] = tuple(
-            CompiledRule(
-                rule,
-                compile_pattern(rule.path, case_sensitive=settings.case_sensitive),
-                frozenset(rule.methods),
-            )
+            CompiledRule.of(rule, compile_pattern(rule.path, case_sensitive=settings.case_sensitive))
             for rule in settings.rules
         )
+        self._default = RouteMatch(self.default, None, MappingProxyType({}))
 
     def match(self, method: str, path: str) -> RouteMatch:
         for compiled in self.rules:
@@ -86,5 +91,7 @@ class RouteTable:
                 continue
             found = compiled.regex.fullmatch(path)
             if found:
+                if compiled.fixed is not None:
+                    return compiled.fixed
                 return RouteMatch(compiled.level, compiled.rule, found.groupdict())
-        return RouteMatch(self.default)
+        return self._default

@@ -104,12 +104,19 @@ class _Connection(asyncio.Protocol):
     def reusable(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    async def write(self, data: bytes) -> None:
+    def send(self, data: bytes) -> bool:
+        """Hand ``data`` to the transport; False when its buffer is full (wait for ``drained``)."""
         if self.transport is None or self.transport.is_closing():
             raise UpstreamConnectionError("the upstream closed the connection")
         self.transport.write(data)
-        if not self._write_ready.is_set():
-            await self._write_ready.wait()
+        return self._write_ready.is_set()
+
+    async def drained(self) -> None:
+        await self._write_ready.wait()
+
+    async def write(self, data: bytes) -> None:
+        if not self.send(data):
+            await self.drained()
 
     def close(self) -> None:
         if self.transport is not None:
@@ -133,6 +140,7 @@ class UpstreamResponse:
         self._error: Exception | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._paused = False
+        self._timer: asyncio.TimerHandle | None = None
 
     @property
     def content_length(self) -> int | None:
@@ -160,6 +168,7 @@ class UpstreamResponse:
         self.keep_alive = parser.should_keep_alive()
         if not self._headers_done.done():
             self._headers_done.set_result(None)
+            self.stop_waiting()
         if self._head_only:
             self.on_message_complete()
 
@@ -186,26 +195,31 @@ class UpstreamResponse:
         self._error = error
         if not self._headers_done.done():
             self._headers_done.set_exception(error)
+            self.stop_waiting()
         self._wake()
 
     def _wake(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
-    async def wait_headers(self, read_timeout: float) -> None:
-        """Until the response head is in; TimeoutError after ``read_timeout`` without it."""
-        if not self._headers_done.done():  # a bare timer: no per-request Timeout and task cancel
-            timer = asyncio.get_running_loop().call_later(read_timeout, self._late, self._headers_done)
-            try:
-                await self._headers_done
-            finally:
-                timer.cancel()
-        self._headers_done.result()  # raises the error that ended it, if any
+    def wait_headers(self, read_timeout: float) -> asyncio.Future[None]:
+        """Await it: until the response head is in; TimeoutError after ``read_timeout`` without
+        it.  The future itself, with a bare timer (no per-request coroutine, Timeout or task
+        cancel); whoever settles the future cancels the timer (``_settled``), and so does the
+        caller that gives up waiting (``stop_waiting``)."""
+        if not self._headers_done.done():
+            self._timer = asyncio.get_running_loop().call_later(read_timeout, self._late)
+        return self._headers_done
 
-    @staticmethod
-    def _late(waiting: asyncio.Future[None]) -> None:
-        if not waiting.done():
-            waiting.set_exception(TimeoutError())
+    def stop_waiting(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _late(self) -> None:
+        self._timer = None
+        if not self._headers_done.done():
+            self._headers_done.set_exception(TimeoutError())
 
     async def next_chunk(self, read_timeout: float) -> bytes | None:
         """The next piece of the body as it arrives, None once it is complete; TimeoutError when
@@ -233,6 +247,12 @@ class UpstreamResponse:
 
     async def read(self, read_timeout: float) -> bytes:
         """The whole body (a small one: the caller knows its length)."""
+        if self._complete and not self._paused:  # all in already (usual for a small body)
+            waiting = self._chunks
+            body = waiting.popleft() if len(waiting) == 1 else b"".join(waiting)
+            waiting.clear()
+            self._buffered = 0
+            return body
         chunks = []
         while (chunk := await self.next_chunk(read_timeout)) is not None:
             chunks.append(chunk)
@@ -241,6 +261,44 @@ class UpstreamResponse:
     @property
     def complete(self) -> bool:
         return self._complete
+
+
+class _Slots:
+    """At most ``size`` requests at once: a semaphore whose free slot is taken without a coroutine
+    (``take``); only a request that finds none waits (``wait``), first come, first served, and a
+    slot given back goes straight to the first waiter."""
+
+    def __init__(self, size: int) -> None:
+        self._free = size
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def take(self) -> bool:
+        """Take a free slot if there is one and nobody is waiting for one."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def wait(self) -> None:
+        """Until a slot is handed over (``release``)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a slot while being cancelled: on to the next
+            elif waiter in self._waiters:  # (``release`` may have passed it over already)
+                self._waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
 
 
 class UpstreamPool:
@@ -265,7 +323,7 @@ class UpstreamPool:
         self.read_timeout = read_timeout
         self.keepalive_timeout = keepalive_timeout
         self._idle: list[_Connection] = []
-        self._slots = asyncio.Semaphore(max_connections)
+        self._slots = _Slots(max_connections)
         self._ssl = ssl.create_default_context() if self.tls else None
 
     async def request(
@@ -279,7 +337,8 @@ class UpstreamPool:
 
         The caller must ``release`` the response when it is done with it.
         """
-        await self._slots.acquire()
+        if not self._slots.take():
+            await self._slots.wait()
         try:
             head = self._head(method, target, headers, body)
             connection = self._take_idle()
@@ -347,15 +406,15 @@ class UpstreamPool:
             lines.append(
                 f"Content-Length: {len(body)}" if isinstance(body, bytes) else "Transfer-Encoding: chunked"
             )
-        head = "\r\n".join(lines) + "\r\n\r\n"
-        # Every CR and LF is one of the separators just written, and there is no NUL: else some
-        # name or value holds one (three scans of the head instead of three of each header).
-        if head.count("\n") != len(lines) + 1 or head.count("\r") != len(lines) + 1 or "\0" in head:
+        # The lines without their separators hold no CR, LF or NUL, else some name or value does:
+        # three memchr scans of one string, instead of three per header (or counting each character).
+        if _breaks_framing("".join(lines)):
             for name, value in headers:
                 if _breaks_framing(name) or _breaks_framing(value):
                     raise InvalidHeader(f"header {name!r} holds a line break or NUL")
             raise InvalidHeader("the request line holds a line break or NUL")
-        return head.encode("latin-1")
+        lines += ("", "")  # the blank line that ends the head
+        return "\r\n".join(lines).encode("latin-1")
 
     async def _exchange(
         self, connection: _Connection, method: str, head: bytes, body: bytes | AsyncIterator[bytes] | None
@@ -364,13 +423,16 @@ class UpstreamPool:
         connection.start(response)
         try:
             if isinstance(body, bytes):
-                await connection.write(head + body)
+                if not connection.send(head + body):
+                    await connection.drained()
             else:
-                await connection.write(head)
+                if not connection.send(head):
+                    await connection.drained()
                 if body is not None:
                     await _send_stream(connection, body, chunked=b"Transfer-Encoding: chunked" in head)
             await response.wait_headers(self.read_timeout)
         except BaseException:
+            response.stop_waiting()
             connection.close()
             raise
         return response

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from rowgate.proxy.upstream_http import InvalidHeader, UpstreamConnectionError, UpstreamPool
+from rowgate.proxy.upstream_http import InvalidHeader, UpstreamConnectionError, UpstreamPool, _Slots
 
 Conversation = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -204,3 +204,77 @@ async def test_nothing_listening_is_a_connection_error() -> None:
     with pytest.raises(UpstreamConnectionError, match="cannot connect"):
         await fetch(p)
     await p.close()
+
+
+async def test_no_more_requests_at_once_than_max_connections(
+    raw_server: Callable[[Conversation], Awaitable[str]],
+) -> None:
+    open_now = most = 0
+    go_on = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal open_now, most
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            open_now += 1
+            most = max(most, open_now)
+            await go_on.wait()
+            open_now -= 1
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    p = pool(await raw_server(serve), max_connections=2)
+    fetches = [asyncio.create_task(fetch(p)) for _ in range(5)]
+    await asyncio.sleep(0.2)
+    assert (open_now, most) == (2, 2)
+    go_on.set()
+    assert await asyncio.gather(*fetches) == [(200, b"ok")] * 5
+    assert most == 2
+    await p.close()
+
+
+async def test_a_request_cancelled_while_waiting_for_a_slot_leaves_no_slot_behind(
+    raw_server: Callable[[Conversation], Awaitable[str]],
+) -> None:
+    go_on = asyncio.Event()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            await go_on.wait()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+
+    p = pool(await raw_server(serve), max_connections=1)
+    first = asyncio.create_task(fetch(p))
+    await asyncio.sleep(0.1)
+    waiting, after = asyncio.create_task(fetch(p)), asyncio.create_task(fetch(p))
+    await asyncio.sleep(0.1)
+    waiting.cancel()
+    go_on.set()
+    assert await first == (200, b"ok")
+    assert await after == (200, b"ok")
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert await asyncio.wait_for(fetch(p), 2) == (200, b"ok")  # the one slot is free again
+    await p.close()
+
+
+async def test_a_slot_handed_to_a_waiter_being_cancelled_goes_on() -> None:
+    slots = _Slots(1)
+    assert slots.take()
+    assert not slots.take()
+    waiter = asyncio.create_task(slots.wait())
+    await asyncio.sleep(0)
+    slots.release()  # handed over to the waiter ...
+    waiter.cancel()  # ... which is cancelled before it runs
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert slots.take()  # the slot was passed on, not lost
+    assert not slots.take()
