@@ -98,7 +98,7 @@ async def set_subject(
     conn: asyncpg.Connection, subject: Subject, statement_timeout: timedelta | None = None
 ) -> None:
     """Set the ``rowgate.*`` settings (and ``statement_timeout``) for the current transaction."""
-    values = _settings(subject).values()
+    values = subject_settings(subject).values()
     if statement_timeout is None:
         await conn.execute(SET_SUBJECT, *values)
     else:
@@ -125,7 +125,7 @@ def begin_sql(
     isolation = "REPEATABLE READ" if snapshot else "READ COMMITTED"
     mode = "READ ONLY" if readonly else "READ WRITE"
     values = {} if statement_timeout is None else {"statement_timeout": str(milliseconds(statement_timeout))}
-    values.update(_settings(subject))
+    values.update(subject_settings(subject))
     if run_as is not None:
         values["rowgate.policy"] = run_as.policy
         values["role"] = run_as.role
@@ -165,7 +165,7 @@ def with_settings(rewritten: Rewritten, caller_params: int, subject: Subject, ru
     otherwise, before anything is read.  The values are bound after ``caller_params`` and
     ``rewritten``'s own parameters.
     """
-    values = (run_as.role, *_settings(subject).values(), run_as.policy)
+    values = (run_as.role, *subject_settings(subject).values(), run_as.policy)
     return replace(
         rewritten,
         sql=_with_settings(rewritten.sql, caller_params + len(rewritten.params) + 1),
@@ -428,7 +428,8 @@ def _native_refusal(rewritten: Rewritten | None, owner: bool) -> str:
     )
 
 
-def _settings(subject: Subject) -> dict[str, str]:
+def subject_settings(subject: Subject) -> dict[str, str]:
+    """The ``rowgate.*`` settings that tell the database who is asking (the native policies read them)."""
     return {
         "rowgate.user_id": subject.user_id or "",
         "rowgate.org_id": subject.tenant_id or "",

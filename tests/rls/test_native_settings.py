@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Mapping
 import asyncpg
 import pytest
 
+from rowgate.proxy.data.execute import subject_settings
 from rowgate.rls.export import export_postgres
 from rowgate.rls.subject import Subject
 from tests.rls import world
@@ -41,13 +42,8 @@ CASES = [
 
 
 def settings_of(subject: Subject) -> dict[str, str]:
-    return {
-        "rowgate.user_id": subject.user_id or "",
-        "rowgate.org_id": subject.tenant_id or "",
-        "rowgate.role": subject.role or "",
-        "rowgate.groups": ",".join(sorted(subject.groups)),
-        "rowgate.policy": VERSION,
-    }
+    """What the data layer sets for ``subject``, with the policy version the world's policies carry."""
+    return {**subject_settings(subject), "rowgate.policy": VERSION}
 
 
 async def walled(built: World) -> None:
