@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-#: How long a cancelled task may take to finish before it is cancelled again.
-RECANCEL_AFTER = 1.0
+#: How long a cancelled task may take to finish before it is cancelled again (long enough for any
+#: unwinding that awaits, a connection given back or closed, on a busy machine).
+RECANCEL_AFTER = 5.0
 
 
 async def cancel_and_wait(*tasks: asyncio.Task[Any] | None) -> None:
