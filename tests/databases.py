@@ -8,16 +8,20 @@ Templates are built under an advisory lock on the admin database, so test runs s
 (from several checkouts at once) never race; a half-built template (a run killed while building)
 is not marked as a template yet and is rebuilt.  Templates hold no role: roles belong to the whole
 server, so what a test needs of them it creates in its own copy.  The copies are made one test
-ahead and dropped after their test on a thread of their own (``Copier``), off the tests' path.
+ahead on a thread of their own (``Copier``), off the tests' path; after its test a copy is given
+its template's rows again and handed to a later test under a new name when PostgreSQL's own
+counters show that rows are all the test changed (``tests.recycle``), and dropped otherwise.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import threading
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
@@ -27,6 +31,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from tests import recycle
 
 ADMIN_URL = os.environ.get("ROWGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -69,10 +75,13 @@ class Lane:
         self._lock = asyncio.Lock()
 
     async def run(self, statement: str) -> None:
+        await self.fetchval(statement)
+
+    async def fetchval(self, statement: str, *args: object) -> Any:
         async with self._lock:
             if self._conn is None or self._conn.is_closed():
                 self._conn = await asyncpg.connect(ADMIN_URL)
-            await self._conn.execute(statement)
+            return await self._conn.fetchval(statement, *args)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -128,34 +137,42 @@ class Dropper:
 
 class Copier:
     """Makes the tests' databases on a thread of its own: the database the next test will need is
-    copied while this one runs, and a used one is dropped after its test (on another connection,
-    so that drops never delay copies): neither is on a test's path."""
+    copied while this one runs, and a used one is recycled (``tests.recycle``: given its template's
+    rows again, under a new name) or dropped after its test (on other connections, so that neither
+    delays a copy): none of it is on a test's path."""
+
+    #: How long a used database's sessions may take to leave before it is dropped instead.
+    LEAVE_WITHIN = 5.0
+    #: How often a recycled database's rename may meet the recycler's own session still leaving.
+    RENAME_TRIES = 50
 
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="test databases", daemon=True)
         self._thread.start()
         self._creates = Lane()
+        self._renames = Lane()
         self._drops = Dropper()
-        self._spare: dict[str | None, Future[str]] = {}
+        # The rest lives on the copier's loop.
+        self._spare: dict[str | None, asyncio.Task[str]] = {}
+        self._free: dict[str | None, list[str]] = {}
+        self._pristine: dict[str | None, recycle.Pristine | None] = {}
+        self._baselines: dict[str, recycle.Counters] = {}
+        self._returns: set[asyncio.Task[None]] = set()
+        #: How the used databases went: ``recycled`` or ``dropped``.
+        self.outcomes: Counter[str] = Counter()
 
     async def take(self, template: str | None) -> str:
-        """A new database (empty, or a copy of ``template``); its name."""
-        spare = self._spare.pop(template, None) or self._submit(self._create(template))
-        self._spare[template] = self._submit(self._create(template))
-        return await asyncio.wrap_future(spare)
+        """A database as new (empty, or holding what ``template`` holds); its name."""
+        return await asyncio.wrap_future(self._submit(self._take(template)))
 
-    def give_back(self, name: str) -> None:
-        """Drop a database ``take`` gave (later, on the copier's thread)."""
-        self._loop.call_soon_threadsafe(self._drops.drop, name)
+    def give_back(self, name: str, template: str | None) -> None:
+        """Recycle or drop a database ``take`` gave for ``template`` (later, on the copier's thread)."""
+        self._loop.call_soon_threadsafe(self._give_back, name, template)
 
     def close(self) -> None:
-        """Drop the spare databases, wait for every drop, and stop the thread."""
-        for spare in self._spare.values():
-            if spare.exception() is None:
-                self.give_back(spare.result())
-        self._submit(self._creates.close()).result()
-        self._submit(self._drops.close()).result()
+        """Drop the spare and recycled databases, wait for every drop, and stop the thread."""
+        self._submit(self._close()).result()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
@@ -163,11 +180,87 @@ class Copier:
     def _submit(self, work: Coroutine[Any, Any, T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(work, self._loop)
 
+    async def _take(self, template: str | None) -> str:
+        free = self._free.get(template)
+        if free:
+            return free.pop()
+        spare = self._spare.pop(template, None)
+        self._spare[template] = asyncio.ensure_future(self._create(template))
+        return await (spare or self._create(template))
+
     async def _create(self, template: str | None) -> str:
         name = f"rgtest_{uuid.uuid4().hex[:16]}"
         copy = f' TEMPLATE "{template}"' if template else ""
         await self._creates.run(f'CREATE DATABASE "{name}"{copy}')
+        if template not in self._pristine:  # the first copy: what every copy holds when new
+            self._pristine[template] = None
+            self._pristine[template] = await self._note_pristine(name)
+        self._baselines[name] = {}
         return name
+
+    async def _note_pristine(self, name: str) -> recycle.Pristine | None:
+        conn = await asyncpg.connect(database_url(name))
+        try:
+            return await recycle.pristine(conn) if await recycle.supported(conn) else None
+        finally:
+            await conn.close()
+
+    def _give_back(self, name: str, template: str | None) -> None:
+        task = self._loop.create_task(self._recycle_or_drop(name, template))
+        self._returns.add(task)
+        task.add_done_callback(self._returns.discard)
+
+    async def _recycle_or_drop(self, name: str, template: str | None) -> None:
+        state, baseline = self._pristine.get(template), self._baselines.pop(name, None)
+        renamed, counters = None, None
+        if state is not None and baseline is not None and await self._left(name):
+            try:
+                counters = await recycle.recycle(database_url(name), state, baseline)
+                if counters is not None:
+                    renamed = await self._rename(name)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                renamed = None
+        if renamed is None or counters is None:
+            self.outcomes["dropped"] += 1
+            self._drops.drop(name)
+            return
+        self.outcomes["recycled"] += 1
+        self._baselines[renamed] = counters
+        self._free.setdefault(template, []).append(renamed)
+
+    async def _left(self, name: str) -> bool:
+        """Wait until no session is left on database ``name``: whether they all left in time."""
+        deadline = self._loop.time() + self.LEAVE_WITHIN
+        while await self._renames.fetchval(recycle.SESSIONS, name):
+            if self._loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    async def _rename(self, name: str) -> str | None:
+        """Give database ``name`` a new name (so that nothing reaches it by the old one); the new
+        name, or ``None`` if its sessions do not leave."""
+        renamed = f"rgtest_{uuid.uuid4().hex[:16]}"
+        for _ in range(self.RENAME_TRIES):
+            try:
+                await self._renames.run(f'ALTER DATABASE "{name}" RENAME TO "{renamed}"')
+                return renamed
+            except asyncpg.ObjectInUseError:  # the recycler's own session, still on its way out
+                await asyncio.sleep(0.01)
+        return None
+
+    async def _close(self) -> None:
+        while self._returns:
+            await asyncio.gather(*self._returns)
+        for spare in self._spare.values():
+            with contextlib.suppress(Exception):
+                self._drops.drop(await spare)
+        for names in self._free.values():
+            for name in names:
+                self._drops.drop(name)
+        await self._creates.close()
+        await self._renames.close()
+        await self._drops.close()
 
 
 _copier: Copier | None = None
@@ -190,12 +283,13 @@ def close_copier() -> None:
 
 @asynccontextmanager
 async def new_database(template: str | None = None) -> AsyncIterator[str]:
-    """A database of its own (empty, or a copy of ``template``); its URL.  Dropped afterwards."""
+    """A database of its own (empty, or holding what ``template`` holds); its URL.  Recycled or
+    dropped afterwards."""
     name = await copier().take(template)
     try:
         yield database_url(name)
     finally:
-        copier().give_back(name)
+        copier().give_back(name, template)
 
 
 _ready: set[str] = set()

@@ -11,24 +11,62 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import asyncpg
 import pytest
 
-from rowgate.config import Settings
+from rowgate import rls
+from rowgate.config import DEFAULT_CONFIG, Settings, load_settings
 from rowgate.proxy.appkeys import SERVICES
+from rowgate.proxy.data import policy
 from tests.conftest import MIGRATED, RunningServer, SettingsFactory
 from tests.data import world
 from tests.databases import Template, prepare
 
 Start = Callable[[Settings], Awaitable[RunningServer]]
 
-#: Rowgate's migrations and the test world's tables and rows.
-WORLD = Template("data_world", world.build, (world.SCHEMA, Path(world.__file__)), parent=MIGRATED)
+#: What ``data_settings`` sets: the test policies, no upstream, a custom role policies may name.
+WORLD_SETTINGS = {"policies": str(world.POLICIES), "upstream.url": None, "rbac.policy_roles": ["editor"]}
+
+
+async def put_up_the_wall(conn: asyncpg.Connection) -> None:
+    """The second wall as rowgate puts it up under ``WORLD_SETTINGS``: a rowgate started on a copy
+    finds it up and changes no catalog, so the copy can be recycled (``tests.recycle``)."""
+    settings = load_settings(DEFAULT_CONFIG, overrides=WORLD_SETTINGS, environ={})
+    assert settings.policies is not None
+    await policy.load_data_policy(settings.policies, conn, settings.data, settings.rbac.known_roles)
+
+
+#: Rowgate's migrations and the test world's tables and rows, without the second wall: for the
+#: tests of putting it up (``bare_world_template``).
+BARE_WORLD = Template("data_world", world.build, (world.SCHEMA, Path(world.__file__)), parent=MIGRATED)
+#: The same behind the second wall, what most tests start from (the wall's text comes from the
+#: policies, the configuration's defaults, and ``rls``'s export of them).
+WORLD = Template(
+    "data_world_walled",
+    put_up_the_wall,
+    (
+        world.POLICIES,
+        Path(__file__),
+        DEFAULT_CONFIG,
+        Path(rls.__file__).with_name("export.py"),
+        Path(rls.__file__).with_name("wall.py"),
+    ),
+    parent=BARE_WORLD,
+)
 
 
 @pytest.fixture(scope="session")
 def world_template() -> str:
-    """The name of the template database holding rowgate's migrations and the test world."""
+    """The name of the template database holding rowgate's migrations and the test world, behind
+    the second wall that ``data_settings`` asks for."""
     return prepare(WORLD)
+
+
+@pytest.fixture(scope="session")
+def bare_world_template() -> str:
+    """The name of the template database holding rowgate's migrations and the test world, with no
+    second wall (a test file of putting it up overrides ``world_template`` with this one)."""
+    return prepare(BARE_WORLD)
 
 
 @pytest.fixture
@@ -50,8 +88,7 @@ def data_settings(make_settings: SettingsFactory, world_database: str) -> Callab
     """Settings on the world's database under the test policies (dotted overrides as keywords)."""
 
     def make(**overrides: Any) -> Settings:
-        base = {"policies": str(world.POLICIES), "upstream.url": None, "rbac.policy_roles": ["editor"]}
-        return make_settings(**{**base, **overrides})
+        return make_settings(**{**WORLD_SETTINGS, **overrides})
 
     return make
 

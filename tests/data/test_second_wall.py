@@ -47,6 +47,13 @@ from tests.databases import ADMIN_URL, new_database
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(scope="session")
+def world_template(bare_world_template: str) -> str:
+    """This file puts the second wall up itself: its world starts without one."""
+    return bare_world_template
+
+
 USER_A = Subject(world.USER_A, world.ORG_A, frozenset({"user"}), "member")
 VERSION = load_policies(world.POLICIES).version[:8]
 HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2VjcmV0$the-hash-nobody-may-read"
