@@ -30,9 +30,7 @@ COMMANDS: dict[str, tuple[list[str], dict[str, str]]] = {
     "a good configuration": (["check-config"], {}),
     "a configuration mistake": (["check-config", "--config", "bad.yaml"], {"bad.yaml": BAD_CONFIG}),
     "an argument argparse refuses": (["serve", "--port", "eighty"], {}),
-    "a missing command": (["policy"], {}),
     "help": (["keys", "rotate", "--help"], {}),
-    "version": (["--version"], {}),
     "a cases file that is not there": (["policy", "test", "cases.yaml"], {}),
 }
 

@@ -14,6 +14,8 @@ from tests import clikit
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_POLICIES = ROOT / "config" / "policies.yaml"
+
+
 @dataclass(frozen=True)
 class Mistake:
     config: str
