@@ -29,6 +29,7 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import threading
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
@@ -36,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 #: The installed console script (``[project.scripts]``): what a user runs.
-SCRIPT = Path(sys.executable).with_name("rowgate")
+SCRIPT = Path(sysconfig.get_path("scripts")) / "rowgate"
 
 
 def environment(env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -96,6 +96,29 @@ def test_the_process_is_left_as_it_was(tmp_path: Path, fresh_database: str) -> N
     assert state() == before
 
 
+def test_the_embedded_servers_of_the_process_are_not_let_go(tmp_path: Path) -> None:
+    """``main`` lets go of every embedded PostgreSQL of its process as it ends: in a test's process,
+    one a test started must outlive a command."""
+    from rowgate.auth import embedded
+
+    class Handle:
+        stopped = False
+
+        def cleanup(self) -> None:
+            self.stopped = True
+
+    handle, folder = Handle(), tmp_path / "postgres"
+    embedded._SERVERS[folder] = handle
+    try:
+        done = clikit.run("check-config", cwd=tmp_path)
+        assert embedded._SERVERS.get(folder) is handle
+    finally:
+        embedded._SERVERS.pop(folder, None)
+
+    assert done.returncode == 0, done.stderr
+    assert not handle.stopped
+
+
 async def test_an_async_test_may_run_a_command(tmp_path: Path) -> None:
     """The command's ``asyncio.run`` runs on a thread of its own, not in this test's loop."""
     loop = asyncio.get_running_loop()
