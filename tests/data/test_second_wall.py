@@ -12,10 +12,8 @@ import asyncio
 import contextlib
 import io
 import logging
-import os
 import secrets
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -40,6 +38,7 @@ from rowgate.rls.introspect import introspect
 from rowgate.rls.policy import load_policies
 from rowgate.rls.subject import Subject
 from rowgate.rls.wall import Mend, inspect, install, plan_for
+from tests import clikit
 from tests.conftest import RunningServer, SettingsFactory
 from tests.data import world
 from tests.data.conftest import Client, Start
@@ -584,15 +583,8 @@ def _export_sql(url: str, role: str) -> str:
 
 
 def _migrate(config: Path, database: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ROWGATE_DATABASE_URL": database}
-    env.pop("ROWGATE_POLICIES", None)
-    return subprocess.run(
-        [sys.executable, "-m", "rowgate.proxy", "migrate", "--config", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    """``rowgate migrate`` run in this process (``tests.clikit``): what it prints and returns."""
+    return clikit.run("migrate", "--config", str(config), env={"ROWGATE_DATABASE_URL": database})
 
 
 def _config(tmp_path: Path, role: str) -> Path:

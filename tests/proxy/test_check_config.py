@@ -4,30 +4,16 @@ anything (the database they are given does not exist)."""
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from tests import clikit
+
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_POLICIES = ROOT / "config" / "policies.yaml"
-VARIABLES = (
-    "ROWGATE_DATABASE_URL",
-    "ROWGATE_REDIS_URL",
-    "ROWGATE_CONFIG",
-    "ROWGATE_POLICIES",
-    "ROWGATE_MODE",
-)
-SECRETS = (
-    "ROWGATE_MASTER_KEY",
-    "ROWGATE_MASTER_KEY_FILE",
-    "ROWGATE_SMTP_PASSWORD",
-    "ROWGATE_SMTP_PASSWORD_FILE",
-)
 
 
 @dataclass(frozen=True)
@@ -96,18 +82,6 @@ MISTAKES = {
 }
 
 
-def rowgate(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in VARIABLES + SECRETS}
-    return subprocess.run(
-        [sys.executable, "-m", "rowgate.proxy", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={**clean, **env},
-    )
-
-
 def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -128,8 +102,13 @@ def test_serve_and_check_config_refuse_the_same_mistake_with_the_same_sentence(
     # Nothing listens there: a serve that got past its checks would fail differently (exit 1).
     env = {**mistake.env, "ROWGATE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{unused_port()}/none"}
 
-    served = rowgate("serve", "--config", str(config), "--port", str(unused_port()), env=env, cwd=tmp_path)
-    checked = rowgate("check-config", "--config", str(config), env=env, cwd=tmp_path)
+    # serve in a process of its own: one that wrongly got past its checks would start (a database,
+    # workers forked, signal handlers), which only a process can do harmlessly, and be killed on
+    # time; check-config only prints and returns.
+    served = clikit.run_process(
+        "serve", "--config", str(config), "--port", str(unused_port()), env=env, cwd=tmp_path
+    )
+    checked = clikit.run("check-config", "--config", str(config), env=env, cwd=tmp_path)
 
     assert served.returncode == 2, served.stderr
     assert checked.returncode != 0
@@ -144,7 +123,7 @@ def test_check_config_gathers_every_problem_at_once(tmp_path: Path) -> None:
     config = tmp_path / "rowgate.yaml"
     config.write_text("mode: production\npolicies: nowhere.yaml\n")
 
-    checked = rowgate("check-config", "--config", str(config), env={}, cwd=tmp_path)
+    checked = clikit.run("check-config", "--config", str(config), env={}, cwd=tmp_path)
 
     assert checked.returncode == 2
     lines = checked.stderr.splitlines()
@@ -155,7 +134,7 @@ def test_check_config_gathers_every_problem_at_once(tmp_path: Path) -> None:
 
 
 def test_check_config_says_what_it_checked(tmp_path: Path) -> None:
-    checked = rowgate("check-config", env={}, cwd=tmp_path)
+    checked = clikit.run("check-config", env={}, cwd=tmp_path)
 
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.splitlines() == [
@@ -170,7 +149,7 @@ def test_policies_null_runs_without_the_data_api(tmp_path: Path) -> None:
     config = tmp_path / "rowgate.yaml"
     config.write_text("policies: null\n")
 
-    checked = rowgate("check-config", "--config", str(config), env={}, cwd=tmp_path)
+    checked = clikit.run("check-config", "--config", str(config), env={}, cwd=tmp_path)
 
     assert checked.returncode == 0, checked.stderr
     assert "policies: null: no data API" in checked.stdout

@@ -14,20 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from tests import clikit
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def rowgate(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rowgate.proxy", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd or ROOT,
-        env={**os.environ, **(env or {})},
-    )
+    """``rowgate *args`` run in this process (``tests.clikit``): what it prints and returns."""
+    return clikit.run(*args, env=env, cwd=cwd or ROOT)
 
 
 def test_version() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,8 +12,9 @@ import asyncpg
 import pytest
 
 from rowgate.proxy.data.demo import create_demo_tables
+from tests import clikit
 from tests.conftest import REDIS_URL
-from tests.proxy.test_embedded_demo import clean_env, free_port
+from tests.proxy.test_embedded_demo import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,19 +40,8 @@ def upstream() -> Iterator[str]:
 
 def doctor(tmp_path: Path, database: str, *args: str, **env: str) -> tuple[int, dict[str, str], str]:
     """Exit code, the first line of each check (``check: ok|PROBLEM detail``), and all output."""
-    done = subprocess.run(
-        [sys.executable, "-m", "rowgate.proxy", "doctor", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={
-            **clean_env(),
-            **({"ROWGATE_DATABASE_URL": database} if database else {}),
-            "ROWGATE_REDIS_URL": REDIS_URL,
-            **env,
-        },
-    )
+    given = {"ROWGATE_DATABASE_URL": database} if database else {}
+    done = clikit.run("doctor", *args, cwd=tmp_path, env={**given, "ROWGATE_REDIS_URL": REDIS_URL, **env})
     lines: dict[str, str] = {}
     for line in done.stdout.splitlines():
         state, _, rest = line.partition(" ")
@@ -67,14 +55,7 @@ def doctor(tmp_path: Path, database: str, *args: str, **env: str) -> tuple[int, 
 async def healthy_database(migrated_database: str, tmp_path: Path) -> str:
     """rowgate's migrations, the demo's tables and the second wall for them: what serve leaves."""
     await create_demo_tables(migrated_database)
-    migrate = subprocess.run(
-        [sys.executable, "-m", "rowgate.proxy", "migrate"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        env={**clean_env(), "ROWGATE_DATABASE_URL": migrated_database},
-    )
+    migrate = clikit.run("migrate", cwd=tmp_path, env={"ROWGATE_DATABASE_URL": migrated_database})
     assert migrate.returncode == 0, migrate.stderr
     return migrated_database
 

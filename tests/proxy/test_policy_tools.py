@@ -5,7 +5,6 @@ command says it skipped or needs."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shlex
 import signal
@@ -17,16 +16,10 @@ import pytest
 
 from rowgate.proxy.data.demo import create_demo_tables
 from rowgate.proxy.policy_database import running_embedded_url
+from tests import clikit
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-VARIABLES = (
-    "ROWGATE_DATABASE_URL",
-    "ROWGATE_REDIS_URL",
-    "ROWGATE_CONFIG",
-    "ROWGATE_POLICIES",
-    "ROWGATE_MODE",
-)
 
 
 def readme_explain() -> list[str]:
@@ -40,15 +33,8 @@ EXPLAIN = readme_explain()
 
 
 def rowgate(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in VARIABLES}
-    return subprocess.run(
-        [sys.executable, "-m", "rowgate.proxy", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-        env={**clean, **(env or {})},
-    )
+    """``rowgate *args`` run in this process (``tests.clikit``): what it prints and returns."""
+    return clikit.run(*args, cwd=cwd, env=env)
 
 
 def readme_cases() -> str:
@@ -197,11 +183,10 @@ def test_the_policy_tools_use_the_embedded_database_of_a_running_demo(tmp_path: 
     from tests.proxy.test_cli import free_port, wait_for
 
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in (*VARIABLES, "ROWGATE_MASTER_KEY")}
     demo = subprocess.Popen(
         [sys.executable, "-m", "rowgate.proxy", "demo", "--port", str(port), "--app-port", str(free_port())],
         cwd=tmp_path,
-        env=env,
+        env=clikit.environment(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
