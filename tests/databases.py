@@ -177,6 +177,10 @@ class Copier:
         self._thread.join()
         self._loop.close()
 
+    def settle(self) -> None:
+        """Wait until every database given back so far is recycled or dropped."""
+        self._submit(self._settle()).result()
+
     def _submit(self, work: Coroutine[Any, Any, T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(work, self._loop)
 
@@ -249,9 +253,12 @@ class Copier:
                 await asyncio.sleep(0.01)
         return None
 
-    async def _close(self) -> None:
+    async def _settle(self) -> None:
         while self._returns:
             await asyncio.gather(*self._returns)
+
+    async def _close(self) -> None:
+        await self._settle()
         for spare in self._spare.values():
             with contextlib.suppress(Exception):
                 self._drops.drop(await spare)
