@@ -7,7 +7,9 @@ goes into it (the migrations, the schema and seed files), so changing one builds
 Templates are built under an advisory lock on the admin database, so test runs sharing the server
 (from several checkouts at once) never race; a half-built template (a run killed while building)
 is not marked as a template yet and is rebuilt.  Templates hold no role: roles belong to the whole
-server, so what a test needs of them it creates in its own copy.  The copies are made one test
+server, so what a test needs of them it creates in its own copy (the one exception is the data
+world behind its second wall, ``tests/data/conftest.py``, whose grants name the data API's shared
+default role ``rowgate_data``, which its build creates when missing).  The copies are made one test
 ahead on a thread of their own (``Copier``), off the tests' path; after its test a copy is given
 its template's rows again and handed to a later test under a new name when PostgreSQL's own
 counters show that rows are all the test changed (``tests.recycle``), and dropped otherwise.

@@ -1,9 +1,9 @@
 """A used test database made as good as new, when that is certain and cheaper than a new copy.
 
 A new copy of a template (``CREATE DATABASE ... TEMPLATE``) and its drop cost PostgreSQL about
-50 ms of CPU per test (a copy of every catalog, a WAL record of every page, a checkpoint per
-batch of drops): a fifth of the suite's CPU.  Most tests change rows, not the schema, so a used
-database can instead be given its template's rows again.  That is only safe when the test left
+50 ms of CPU (a copy of every catalog, a WAL record of every page, a checkpoint per batch of
+drops), and a run of the suite uses about a thousand.  Most tests change rows, not the schema,
+so a used database can instead be given its template's rows again.  That is only safe when the test left
 nothing else behind, and PostgreSQL (15 and later) can say so exactly: a backend adds every row
 it inserts, updates or deletes to the database's cumulative statistics before it goes away
 (``pg_stat_all_tables``; a new database starts at zero).  So once no session is left on the
