@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.proxy.test_embedded_demo import clean_env
+from tests import clikit
 from tests.proxy.test_readme import LiveDemo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -52,7 +52,7 @@ def run_locust(base: str, folder: Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"]
     command += ["-u", "3", "-r", "3", "-t", "10s", "--host", base, "--csv", str(folder / "run")]
     return subprocess.run(
-        command, cwd=folder, env=clean_env(), capture_output=True, text=True, timeout=120, check=False
+        command, cwd=folder, env=clikit.environment(), capture_output=True, text=True, timeout=120
     )
 
 

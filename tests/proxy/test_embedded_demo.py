@@ -23,6 +23,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests import clikit
+
 CREDENTIALS = {"email": "ada@example.com", "password": "Correct-Horse-9"}
 
 
@@ -30,14 +32,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def clean_env() -> dict[str, str]:
-    """The environment of a fresh machine: no database, Redis, config or key of ours."""
-    env = dict(os.environ)
-    for name in ("ROWGATE_DATABASE_URL", "ROWGATE_REDIS_URL", "ROWGATE_CONFIG", "ROWGATE_MASTER_KEY"):
-        env.pop(name, None)
-    return env
 
 
 def call(url: str, body: dict[str, Any] | None = None, token: str | None = None) -> tuple[int, Any]:
@@ -79,7 +73,7 @@ class Demo:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rowgate.proxy", *command],
             cwd=folder,
-            env=clean_env(),
+            env=clikit.environment(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -159,7 +153,7 @@ def test_the_demo_survives_a_checkpoint_ctrl_c_and_a_restart(tmp_path: Path, dem
         text=True,
         timeout=120,
         cwd=tmp_path,
-        env=clean_env(),
+        env=clikit.environment(),
     )
     assert migrate.returncode == 0, migrate.stderr
     assert "0 migration(s) applied" in migrate.stdout
@@ -250,7 +244,7 @@ def test_a_busy_port_is_one_sentence_naming_it(command: list[str], flag: str, tm
             text=True,
             timeout=120,
             cwd=tmp_path,
-            env=clean_env(),
+            env=clikit.environment(),
         )
     assert result.returncode == 1
     assert result.stderr == (

@@ -22,7 +22,8 @@ import pytest
 
 from rowgate.config import load_settings
 from rowgate.proxy.examples import README_URL, readme_text
-from tests.proxy.test_embedded_demo import clean_env, free_port, wait_until_up
+from tests import clikit
+from tests.proxy.test_embedded_demo import free_port, wait_until_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -91,7 +92,7 @@ def run_script(commands: list[str], base: str, folder: Path) -> list[tuple[str, 
         script += [f"printf '\\n=== {number}\\n'", command.replace(README_URL, base)]
     (folder / ".curlrc").write_text("no-progress-meter\n")  # as in a terminal, where curl shows none
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    env = {**clean_env(), "PATH": path, "CURL_HOME": str(folder)}
+    env = {**clikit.environment(), "PATH": path, "CURL_HOME": str(folder)}
     done = subprocess.run(
         ["bash", "-c", "\n".join(script)],
         cwd=folder,
@@ -137,7 +138,7 @@ class LiveDemo:
                     str(free_port()),
                 ],
                 cwd=folder,
-                env=clean_env(),
+                env=clikit.environment(),
                 stdout=out,
                 stderr=err,
                 text=True,
